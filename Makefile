@@ -1,0 +1,79 @@
+# ig.h - build, test, run.  Everything lands in build/.
+#   make test       build the test runner and run every test (the CI command)
+#   make toy        the 2D toy experiment (the main job)
+#   make debug      the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make examples   every program in examples/ and the tools
+#   make bench      the benchmark tool build/ig-bench
+#   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
+
+CC     ?= cc
+BUILD  ?= build
+OMP    ?= 1
+NATIVE ?= 1
+# -O3, and never -ffast-math: it silently changes results (NaN checks, exp, GELU).
+CFLAGS ?= -O3 -g
+WARN   := -std=c99 -Wall -Wextra -pedantic
+LDLIBS := -lm
+
+# OpenMP only if the compiler has it; NATIVE uses this CPU's vector units.
+ifeq ($(OMP),1)
+  OMPFLAG := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+endif
+ifeq ($(NATIVE),1)
+  ARCH := $(shell echo 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native)
+endif
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(EXTRA)
+
+TEST_SRC := tests/test_ig.c tests/test_ops.c
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
+
+.PHONY: all test debug examples bench toy compile-check clean
+
+all: $(BUILD)/test_ig examples
+
+# Build the runner, check the header compiles cleanly everywhere, run the tests.
+# A name filter runs a subset: make test T=attention
+test: $(BUILD)/test_ig compile-check
+	./$(BUILD)/test_ig $(T)
+
+$(BUILD)/test_ig: $(TEST_SRC) tests/test.h ig.h examples/*.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_SRC) $(LDLIBS)
+
+# The header as C99 and C++, gcc and clang, -Werror; plus a two-file link.
+compile-check: | $(BUILD)
+	@set -e; for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
+	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
+	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -DIG_STATIC tests/compile/impl.c; \
+	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -fopenmp tests/compile/impl.c 2>/dev/null || \
+	    $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
+	  echo "compile-check: $$cc C99 ok"; done
+	@set -e; for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
+	  $$cxx -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
+	  echo "compile-check: $$cxx C++11 ok"; done
+	@$(CC) $(WARN) -Werror -O1 -o $(BUILD)/two_tu tests/compile/tu_a.c tests/compile/tu_b.c $(LDLIBS) && ./$(BUILD)/two_tu
+
+# Sanitizers catch out-of-bounds reads, use-after-free and undefined behaviour.
+debug:
+	$(MAKE) BUILD=build/debug OMP=0 CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+examples: $(EXAMPLES) $(TOOLS)
+
+$(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/%: tools/%.c ig.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
+# The speed benchmark (compare with PyTorch: ../shared/bench/compare.sh).
+bench: $(BUILD)/ig-bench
+
+# The main job: train the 2D toy model, sample with every method, write figures.
+toy: $(BUILD)/toy2d
+	./$(BUILD)/toy2d --out out/toy2d
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+clean:
+	rm -rf build

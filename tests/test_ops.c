@@ -1,0 +1,336 @@
+/* test_ops.c - every op's backward checked against central differences.
+   For an op y = f(inputs) we take L = sum(r * y) with a fixed random r, get
+   dL/dinput from the tape, and compare with (L(x + h) - L(x - h)) / 2h
+   evaluated in double precision, element by element. */
+#include "../ig.h"
+#include "test.h"
+#include <string.h>
+#include <stdlib.h>
+
+#define GC_MAX_IN 3
+
+typedef struct gc_case {
+    int nin;
+    ig_tensor *in[GC_MAX_IN];
+    size_t aux[4];             /* op-specific integers                     */
+    int idx[16];               /* indices for gather                       */
+    ig_tensor *(*build)(ig_ctx *c, struct gc_case *g);
+} gc_case;
+
+static ig_arena gc_params, gc_scratch;
+static ig_ctx gc_ctx;
+static ig_rng gc_rng;
+
+static void gc_setup(uint64_t seed) {
+    static int init = 0;
+    if (!init) {
+        ig_arena_init(&gc_params, "params", (size_t)16 << 20);
+        ig_arena_init(&gc_scratch, "scratch", (size_t)64 << 20);
+        ig_ctx_init(&gc_ctx, &gc_scratch, 256);
+        init = 1;
+    }
+    ig_arena_reset(&gc_params);
+    ig_rng_seed(&gc_rng, seed);
+}
+
+static size_t rnd(size_t lo, size_t hi) { return lo + (size_t)(ig_rng_u64(&gc_rng) % (hi - lo + 1)); }
+
+static ig_tensor *gc_input(int ndim, size_t d0, size_t d1, size_t d2, size_t d3, float scale) {
+    ig_tensor *t = ig_tensor_new4(&gc_params, d0, d1, d2, d3, ndim, 1);
+    size_t i;
+    for (i = 0; i < t->n; i++) t->data[i] = scale * ig_rng_normal(&gc_rng);
+    return t;
+}
+
+/* L = sum r*y in double, with r drawn from a fixed seed */
+static double gc_loss(const ig_tensor *y) {
+    ig_rng r;
+    double L = 0.0;
+    size_t i;
+    ig_rng_seed(&r, 777);
+    for (i = 0; i < y->n; i++) L += (double)ig_rng_normal(&r) * y->data[i];
+    return L;
+}
+
+static int gradcheck(const char *name, gc_case *g) {
+    ig_tensor *y, *R, *L;
+    ig_rng r;
+    int k;
+    size_t i;
+    /* analytic: build with the tape, then L = sum(R * y) */
+    for (k = 0; k < g->nin; k++) memset(g->in[k]->grad, 0, g->in[k]->n * sizeof(float));
+    ig_ctx_reset(&gc_ctx, 1);
+    y = g->build(&gc_ctx, g);
+    CHECK(y != NULL, "%s: forward failed: %s", name, ig_last_error());
+    R = ig_tensor_new(&gc_scratch, y->ndim, y->shape, 0);
+    ig_rng_seed(&r, 777);
+    for (i = 0; i < R->n; i++) R->data[i] = ig_rng_normal(&r);
+    L = ig_sum(&gc_ctx, ig_mul(&gc_ctx, y, R));
+    CHECK(ig_backward(&gc_ctx, L) == 0, "%s: backward failed: %s", name, ig_last_error());
+    /* numeric, element by element */
+    for (k = 0; k < g->nin; k++) {
+        ig_tensor *x = g->in[k];
+        for (i = 0; i < x->n; i++) {
+            float x0 = x->data[i], h = 1e-2f * (fabsf(x0) > 1.0f ? fabsf(x0) : 1.0f);
+            double lp, lm, num, ana = x->grad[i];
+            x->data[i] = x0 + h; ig_ctx_reset(&gc_ctx, 0); lp = gc_loss(g->build(&gc_ctx, g));
+            x->data[i] = x0 - h; ig_ctx_reset(&gc_ctx, 0); lm = gc_loss(g->build(&gc_ctx, g));
+            x->data[i] = x0;
+            num = (lp - lm) / (2.0 * ((double)(x0 + h) - (double)x0));
+            CHECK(near(ana, num, 2e-2, 2e-3), "%s: input %d element %zu: tape %.6g, central difference %.6g",
+                  name, k, i, ana, num);
+        }
+    }
+    return 0;
+}
+
+/* --- the ops under test -------------------------------------------------- */
+static ig_tensor *b_linear(ig_ctx *c, gc_case *g) { return ig_linear(c, g->in[0], g->in[1], g->nin > 2 ? g->in[2] : NULL); }
+static ig_tensor *b_add(ig_ctx *c, gc_case *g) { return ig_add(c, g->in[0], g->in[1]); }
+static ig_tensor *b_mul(ig_ctx *c, gc_case *g) { return ig_mul(c, g->in[0], g->in[1]); }
+static ig_tensor *b_scale(ig_ctx *c, gc_case *g) { return ig_scale(c, g->in[0], -1.7f); }
+static ig_tensor *b_modulate(ig_ctx *c, gc_case *g) { return ig_modulate(c, g->in[0], g->in[1], g->in[2]); }
+static ig_tensor *b_gated(ig_ctx *c, gc_case *g) { return ig_gated_add(c, g->in[0], g->in[1], g->in[2]); }
+static ig_tensor *b_layernorm(ig_ctx *c, gc_case *g) { return ig_layernorm(c, g->in[0]); }
+static ig_tensor *b_silu(ig_ctx *c, gc_case *g) { return ig_silu(c, g->in[0]); }
+static ig_tensor *b_gelu(ig_ctx *c, gc_case *g) { return ig_gelu(c, g->in[0]); }
+static ig_tensor *b_attention(ig_ctx *c, gc_case *g) { return ig_attention(c, g->in[0], g->aux[0]); }
+static ig_tensor *b_patchify(ig_ctx *c, gc_case *g) { return ig_patchify(c, g->in[0], g->aux[0]); }
+static ig_tensor *b_unpatchify(ig_ctx *c, gc_case *g) { return ig_unpatchify(c, g->in[0], g->aux[0], g->aux[1], g->aux[2], g->aux[3]); }
+static ig_tensor *b_gather(ig_ctx *c, gc_case *g) { return ig_gather(c, g->in[0], g->idx, g->aux[0]); }
+static ig_tensor *b_chunk(ig_ctx *c, gc_case *g) { return ig_chunk(c, g->in[0], g->aux[0], g->aux[1]); }
+static ig_tensor *b_mse(ig_ctx *c, gc_case *g) { return ig_mse(c, g->in[0], g->in[1]); }
+static ig_tensor *b_sum(ig_ctx *c, gc_case *g) { return ig_sum(c, g->in[0]); }
+static ig_tensor *b_mean(ig_ctx *c, gc_case *g) { return ig_mean(c, g->in[0]); }
+/* one tensor used three times: y = x*x + silu(x) */
+static ig_tensor *b_reuse(ig_ctx *c, gc_case *g) {
+    return ig_add(c, ig_mul(c, g->in[0], g->in[0]), ig_silu(c, g->in[0]));
+}
+/* chunks of one tensor feeding modulate: gradients from several chunks meet */
+static ig_tensor *b_chunks_modulate(ig_ctx *c, gc_case *g) {
+    ig_tensor *m = ig_silu(c, g->in[1]);
+    return ig_gated_add(c, g->in[0], ig_chunk(c, m, 3, 2),
+                        ig_modulate(c, ig_layernorm(c, g->in[0]), ig_chunk(c, m, 3, 0), ig_chunk(c, m, 3, 1)));
+}
+
+static int t_linear(void) {
+    gc_case g; int rep;
+    for (rep = 0; rep < 3; rep++) {
+        size_t B, T, K, N;
+        gc_setup(10 + (uint64_t)rep);
+        B = rnd(1, 3); T = rnd(1, 4); K = rnd(1, 7); N = rnd(1, 6);
+        memset(&g, 0, sizeof g);
+        g.nin = 3; g.build = b_linear;
+        g.in[0] = gc_input(3, B, T, K, 1, 1.0f);
+        g.in[1] = gc_input(2, N, K, 1, 1, 0.5f);
+        g.in[2] = gc_input(1, N, 1, 1, 1, 0.5f);
+        if (rep == 2) g.nin = 2; /* no bias */
+        if (gradcheck("linear", &g)) return 1;
+    }
+    return 0;
+}
+
+static int t_add_mul(void) {
+    gc_case g;
+    int which;
+    for (which = 0; which < 4; which++) {
+        size_t B, T, D;
+        gc_setup(20 + (uint64_t)which);
+        B = rnd(1, 3); T = rnd(1, 4); D = rnd(1, 5);
+        memset(&g, 0, sizeof g);
+        g.nin = 2; g.build = (which & 1) ? b_mul : b_add;
+        g.in[0] = gc_input(3, B, T, D, 1, 1.0f);
+        g.in[1] = which < 2 ? gc_input(2, T, D, 1, 1, 1.0f)   /* broadcast over B */
+                            : gc_input(3, B, T, D, 1, 1.0f);
+        if (gradcheck((which & 1) ? "mul" : "add", &g)) return 1;
+    }
+    gc_setup(25);
+    memset(&g, 0, sizeof g);
+    g.nin = 1; g.build = b_scale; g.in[0] = gc_input(2, 3, 4, 1, 1, 1.0f);
+    return gradcheck("scale", &g);
+}
+
+static int t_modulate_gated(void) {
+    gc_case g;
+    size_t B, T, D;
+    gc_setup(30);
+    B = rnd(1, 3); T = rnd(1, 4); D = rnd(1, 5);
+    memset(&g, 0, sizeof g);
+    g.nin = 3; g.build = b_modulate;
+    g.in[0] = gc_input(3, B, T, D, 1, 1.0f);
+    g.in[1] = gc_input(2, B, D, 1, 1, 1.0f);
+    g.in[2] = gc_input(2, B, D, 1, 1, 1.0f);
+    if (gradcheck("modulate", &g)) return 1;
+    g.build = b_gated;
+    g.in[2] = gc_input(3, B, T, D, 1, 1.0f);
+    return gradcheck("gated_add", &g);
+}
+
+static int t_layernorm_act(void) {
+    gc_case g;
+    gc_setup(40);
+    memset(&g, 0, sizeof g);
+    g.nin = 1; g.build = b_layernorm;
+    g.in[0] = gc_input(3, 2, 3, rnd(2, 9), 1, 2.0f);
+    if (gradcheck("layernorm", &g)) return 1;
+    g.build = b_silu;
+    g.in[0] = gc_input(2, 3, 5, 1, 1, 2.0f);
+    if (gradcheck("silu", &g)) return 1;
+    g.build = b_gelu;
+    return gradcheck("gelu", &g);
+}
+
+static int t_attention(void) {
+    gc_case g;
+    int rep;
+    for (rep = 0; rep < 2; rep++) {
+        size_t heads, hd, B, T;
+        gc_setup(50 + (uint64_t)rep);
+        heads = rnd(1, 3); hd = rnd(1, 4); B = rnd(1, 2); T = rnd(1, 6);
+        memset(&g, 0, sizeof g);
+        g.nin = 1; g.build = b_attention; g.aux[0] = heads;
+        g.in[0] = gc_input(3, B, T, 3 * heads * hd, 1, 1.0f);
+        if (gradcheck("attention", &g)) return 1;
+    }
+    return 0;
+}
+
+static int t_patch(void) {
+    gc_case g;
+    size_t p = 2, C = 3, H = 4, W = 6;
+    gc_setup(60);
+    memset(&g, 0, sizeof g);
+    g.nin = 1; g.build = b_patchify; g.aux[0] = p;
+    g.in[0] = gc_input(4, 2, C, H, W, 1.0f);
+    if (gradcheck("patchify", &g)) return 1;
+    g.build = b_unpatchify; g.aux[1] = C; g.aux[2] = H; g.aux[3] = W;
+    g.in[0] = gc_input(3, 2, (H / p) * (W / p), p * p * C, 1, 1.0f);
+    return gradcheck("unpatchify", &g);
+}
+
+/* patchify and unpatchify orders, checked by value on a tiny image */
+static int t_patch_layout(void) {
+    ig_tensor *x, *tok, *back;
+    size_t i;
+    gc_setup(61);
+    x = gc_input(4, 1, 2, 2, 4, 1.0f);          /* (1, C=2, H=2, W=4), p = 2: T = 2 */
+    for (i = 0; i < x->n; i++) x->data[i] = (float)i;
+    ig_ctx_reset(&gc_ctx, 0);
+    tok = ig_patchify(&gc_ctx, x, 2);
+    /* token 1 is columns 2..3; its vector is ordered (c, p_row, p_col) */
+    CHECK(tok->shape[1] == 2 && tok->shape[2] == 8, "shape");
+    CHECK(tok->data[8 + 0] == 2 && tok->data[8 + 1] == 3 && tok->data[8 + 2] == 6 && tok->data[8 + 4] == 10,
+          "patchify order: %g %g %g %g", tok->data[8], tok->data[9], tok->data[10], tok->data[12]);
+    /* unpatchify reads (p_row, p_col, c): element 1 of a token is channel 1 */
+    back = ig_unpatchify(&gc_ctx, tok, 2, 2, 2, 4);
+    CHECK(back->data[0] == tok->data[0] && back->data[8] == tok->data[1], "unpatchify order");
+    return 0;
+}
+
+static int t_gather_chunk(void) {
+    gc_case g;
+    gc_setup(70);
+    memset(&g, 0, sizeof g);
+    g.nin = 1; g.build = b_gather; g.aux[0] = 5;
+    g.in[0] = gc_input(2, 4, 3, 1, 1, 1.0f);
+    g.idx[0] = 2; g.idx[1] = 0; g.idx[2] = 2; g.idx[3] = 3; g.idx[4] = 2; /* row 2 three times */
+    if (gradcheck("gather", &g)) return 1;
+    g.build = b_chunk; g.aux[0] = 3; g.aux[1] = 1;
+    g.in[0] = gc_input(3, 2, 2, 6, 1, 1.0f);
+    return gradcheck("chunk", &g);
+}
+
+static int t_reductions(void) {
+    gc_case g;
+    gc_setup(80);
+    memset(&g, 0, sizeof g);
+    g.nin = 2; g.build = b_mse;
+    g.in[0] = gc_input(2, 3, 4, 1, 1, 1.0f);
+    g.in[1] = gc_input(2, 3, 4, 1, 1, 1.0f);
+    if (gradcheck("mse", &g)) return 1;
+    g.nin = 1; g.build = b_sum;
+    if (gradcheck("sum", &g)) return 1;
+    g.build = b_mean;
+    return gradcheck("mean", &g);
+}
+
+static int t_reuse(void) {
+    gc_case g;
+    gc_setup(90);
+    memset(&g, 0, sizeof g);
+    g.nin = 1; g.build = b_reuse;
+    g.in[0] = gc_input(2, 3, 4, 1, 1, 1.0f);
+    if (gradcheck("reuse", &g)) return 1;
+    g.nin = 2; g.build = b_chunks_modulate;
+    g.in[0] = gc_input(3, 2, 3, 4, 1, 1.0f);
+    g.in[1] = gc_input(2, 2, 12, 1, 1, 1.0f);
+    return gradcheck("chunks_into_modulate", &g);
+}
+
+/* Running out of arena memory fails with the message, not a crash. */
+static int t_arena_exhaustion(void) {
+    ig_arena small;
+    ig_ctx c;
+    ig_tensor *x, *y;
+    size_t shape[2] = { 64, 64 };
+    CHECK(ig_arena_init(&small, "scratch", 40000) == 0, "init");
+    CHECK(ig_ctx_init(&c, &small, 16) == 0, "ctx");
+    x = ig_tensor_new(&small, 2, shape, 0);           /* 16 KB: fits */
+    CHECK(x != NULL, "first tensor should fit");
+    memset(x->data, 0, x->n * sizeof(float));
+    y = ig_gelu(&c, ig_silu(&c, x));                   /* the second op does not fit */
+    CHECK(y == NULL, "expected NULL when the arena is full");
+    CHECK(strstr(ig_last_error(), "'scratch' arena is out of memory") != NULL, "message: %s", ig_last_error());
+    CHECK(strstr(ig_last_error(), "needs") && strstr(ig_last_error(), "free"), "message: %s", ig_last_error());
+    ig_arena_free(&small);
+    return 0;
+}
+
+/* Bad shapes come back as NULL with a message. */
+static int t_bad_shapes(void) {
+    ig_tensor *x, *w;
+    int idx = 7;
+    gc_setup(100);
+    x = gc_input(2, 2, 3, 1, 1, 1.0f);
+    w = gc_input(2, 4, 5, 1, 1, 1.0f);
+    ig_ctx_reset(&gc_ctx, 0);
+    CHECK(ig_linear(&gc_ctx, x, w, NULL) == NULL, "mismatched linear accepted");
+    CHECK(strstr(ig_last_error(), "ig_linear") != NULL, "message: %s", ig_last_error());
+    CHECK(ig_silu(&gc_ctx, x) == NULL, "a failed context must stay failed until reset");
+    ig_ctx_reset(&gc_ctx, 0);
+    CHECK(ig_gather(&gc_ctx, w, &idx, 1) == NULL, "row 7 of a 4-row table accepted");
+    CHECK(strstr(ig_last_error(), "outside") != NULL, "message: %s", ig_last_error());
+    return 0;
+}
+
+static int t_rng(void) {
+    ig_rng a, b;
+    double s = 0, s2 = 0;
+    int i;
+    ig_rng_seed(&a, 5); ig_rng_seed(&b, 5);
+    for (i = 0; i < 100000; i++) {
+        float u = ig_rng_normal(&a);
+        CHECK(u == ig_rng_normal(&b), "same seed, different numbers");
+        s += u; s2 += (double)u * u;
+    }
+    CHECK(fabs(s / 1e5) < 0.02 && fabs(s2 / 1e5 - 1.0) < 0.02, "normal moments %g %g", s / 1e5, s2 / 1e5);
+    for (i = 0; i < 100000; i++) { float u = ig_rng_uniform(&a); CHECK(u > 0.0f && u < 1.0f, "uniform %g", u); }
+    return 0;
+}
+
+const test_case ops_tests[] = {
+    { "rng_reproducible", t_rng },
+    { "grad_linear", t_linear },
+    { "grad_add_mul_scale", t_add_mul },
+    { "grad_modulate_gated_add", t_modulate_gated },
+    { "grad_layernorm_silu_gelu", t_layernorm_act },
+    { "grad_attention", t_attention },
+    { "grad_patchify_unpatchify", t_patch },
+    { "patch_layout", t_patch_layout },
+    { "grad_gather_chunk", t_gather_chunk },
+    { "grad_mse_sum_mean", t_reductions },
+    { "grad_reuse_accumulates", t_reuse },
+    { "arena_exhaustion_message", t_arena_exhaustion },
+    { "bad_shapes_fail_cleanly", t_bad_shapes },
+};
+const int ops_ntests = sizeof ops_tests / sizeof ops_tests[0];
