@@ -10,7 +10,7 @@
 #include <time.h>
 
 extern const test_case ops_tests[];   extern const int ops_ntests;
-/* (more tables join here as the library grows) */
+extern const test_case model_tests[]; extern const int model_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -23,6 +23,7 @@ static double now_s(void) {
 int main(int argc, char **argv) {
     static const test_table tables[] = {
         { ops_tests, &ops_ntests },
+        { model_tests, &model_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
