@@ -2981,7 +2981,8 @@ IGDEF size_t ig_st_numel(const ig_st_tensor *t)
 {
     size_t n = 1;
     int d;
-    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d]; /* validated on open */
+    for (d = 0; d < t->ndim; d++) if (t->shape[d] == 0) return 0;
+    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d]; /* no overflow: validated on open */
     return n;
 }
 

@@ -11,6 +11,7 @@
 
 extern const test_case ops_tests[];   extern const int ops_ntests;
 extern const test_case model_tests[]; extern const int model_ntests;
+extern const test_case toy_tests[];   extern const int toy_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
     static const test_table tables[] = {
         { ops_tests, &ops_ntests },
         { model_tests, &model_ntests },
+        { toy_tests, &toy_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;

@@ -170,10 +170,419 @@ static int t_train_step_parity(void) {
     return 0;
 }
 
+
+/* --- training -------------------------------------------------------------- */
+
+static ig_config small_config(void) {
+    ig_config g;
+    memset(&g, 0, sizeof g);
+    g.in_channels = 2; g.image_height = 4; g.image_width = 4; g.patch_size = 2;
+    g.hidden_size = 32; g.depth = 3; g.num_heads = 2; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
+    return g;
+}
+
+typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; } trainer;
+
+static int trainer_init(trainer *tr, const ig_config *g, size_t B, uint64_t seed) {
+    if (ig_model_init(&tr->m, g, 1, seed)) return -1;
+    if (ig_arena_init(&tr->scratch, "scratch", ig_model_scratch_bytes(g, B, 1))) return -1;
+    return ig_ctx_init(&tr->ctx, &tr->scratch, ig_model_tape_nodes(g));
+}
+
+static void trainer_free(trainer *tr) { ig_arena_free(&tr->scratch); ig_model_free(&tr->m); }
+
+/* a tiny labelled data set: class k is a blob around a class-specific pattern */
+static void make_batch(ig_rng *r, float *x, int *y, size_t B, size_t per, int classes) {
+    size_t b, i;
+    for (b = 0; b < B; b++) {
+        y[b] = (int)(ig_rng_u64(r) % (uint64_t)classes);
+        for (i = 0; i < per; i++) x[b * per + i] = (float)((int)((i + (size_t)y[b]) % 3) - 1) + 0.1f * ig_rng_normal(r);
+    }
+}
+
+/* The same batch, x_t and target every step: the loss must go to ~0. */
+static int t_overfit_one_batch(void) {
+    ig_config g = small_config();
+    trainer tr;
+    ig_train_config tc = ig_train_defaults();
+    ig_train_stats st;
+    ig_rng r;
+    enum { B = 8, PER = 32 };
+    float x0[B * PER], xt[B * PER], tg[B * PER], t[B];
+    int y[B], step;
+    float first = 0;
+    size_t i;
+    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    ig_rng_seed(&r, 2);
+    make_batch(&r, x0, y, B, PER, 3);
+    for (i = 0; i < B; i++) t[i] = ig_rng_uniform(&r);
+    for (i = 0; i < B * PER; i++) {
+        float e = ig_rng_normal(&r), tb = t[i / PER];
+        xt[i] = (1 - tb) * x0[i] + tb * e;
+        tg[i] = e - x0[i];
+    }
+    tc.lr = 3e-3f;
+    for (step = 0; step < 300; step++) {
+        CHECK(ig_train_step_on(&tr.m, &tr.ctx, &tc, xt, t, y, tg, B, &st) == 0, "%s", ig_last_error());
+        if (step == 0) first = st.loss;
+    }
+    CHECK(st.loss < 0.02f * first, "loss %g after 300 steps, started at %g", st.loss, first);
+    CHECK(st.loss_aux > 0 && st.loss_final > 0, "both heads trained");
+    printf("     loss %.4g -> %.4g (final head %.3g, intermediate %.3g)\n", first, st.loss, st.loss_final, st.loss_aux);
+    trainer_free(&tr);
+    return 0;
+}
+
+/* Fresh noise and t every step (ig_train_step): the average loss falls. */
+static int t_loss_falls(void) {
+    ig_config g = small_config();
+    trainer tr;
+    ig_train_config tc = ig_train_defaults();
+    ig_train_stats st;
+    ig_rng r;
+    enum { B = 16, PER = 32 };
+    float x0[B * PER];
+    int y[B], step;
+    double early = 0, late = 0;
+    CHECK(trainer_init(&tr, &g, B, 3) == 0, "%s", ig_last_error());
+    ig_rng_seed(&r, 4);
+    tc.lr = 2e-3f;
+    for (step = 0; step < 400; step++) {
+        make_batch(&r, x0, y, B, PER, 3);
+        CHECK(ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, &st) == 0, "%s", ig_last_error());
+        if (step < 50) early += st.loss_final / 50;
+        if (step >= 350) late += st.loss_final / 50;
+    }
+    CHECK(late < 0.6 * early, "mean loss of the first 50 steps %.4g, of the last 50 %.4g", early, late);
+    printf("     final-head loss, mean of steps 1-50: %.4g, of steps 351-400: %.4g\n", early, late);
+    trainer_free(&tr);
+    return 0;
+}
+
+/* Train 12 steps straight; or 6, save, load into a new model, 6 more: same losses, same weights. */
+static int t_resume_bit_identical(void) {
+    ig_config g = small_config();
+    trainer a, b;
+    ig_train_config tc = ig_train_defaults();
+    ig_train_stats st;
+    ig_rng ra, rb;
+    enum { B = 4, PER = 32 };
+    float x0[B * PER], la[12], lb[12];
+    int y[B], step;
+    const char *path = "build/test_resume.safetensors";
+    tc.lr = 1e-3f;
+    CHECK(trainer_init(&a, &g, B, 9) == 0 && trainer_init(&b, &g, B, 12345) == 0, "%s", ig_last_error());
+    ig_rng_seed(&ra, 5);
+    for (step = 0; step < 12; step++) {
+        if (step == 6) {
+            CHECK(ig_save(&a.m, path, 1) == 0, "save: %s", ig_last_error());
+            rb = ra;  /* the data stream at the same point */
+        }
+        make_batch(&ra, x0, y, B, PER, 3);
+        CHECK(ig_train_step(&a.m, &a.ctx, &tc, x0, y, B, &st) == 0, "%s", ig_last_error());
+        la[step] = st.loss;
+    }
+    CHECK(ig_load(&b.m, path, 1) == 0, "load: %s", ig_last_error());
+    CHECK(b.m.step == 6, "step counter %lld", (long long)b.m.step);
+    for (step = 6; step < 12; step++) {
+        make_batch(&rb, x0, y, B, PER, 3);
+        CHECK(ig_train_step(&b.m, &b.ctx, &tc, x0, y, B, &st) == 0, "%s", ig_last_error());
+        lb[step] = st.loss;
+        CHECK(memcmp(&la[step], &lb[step], sizeof(float)) == 0, "step %d: loss %.9g uninterrupted, %.9g resumed", step, la[step], lb[step]);
+    }
+    CHECK(memcmp(a.m.weights, b.m.weights, a.m.nweights * sizeof(float)) == 0, "weights differ after resuming");
+    CHECK(memcmp(a.m.ema, b.m.ema, a.m.nweights * sizeof(float)) == 0, "EMA differs after resuming");
+    trainer_free(&a); trainer_free(&b);
+    remove(path);
+    return 0;
+}
+
+/* A NaN in the batch or a label out of range: an error, weights unchanged. */
+static int t_bad_batch(void) {
+    ig_config g = small_config();
+    trainer tr;
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 2, PER = 32 };
+    float x0[B * PER], *before;
+    int y[B] = { 0, 1 };
+    size_t i;
+    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    for (i = 0; i < B * PER; i++) x0[i] = 0.5f;
+    before = (float *)malloc(tr.m.nweights * sizeof(float));
+    memcpy(before, tr.m.weights, tr.m.nweights * sizeof(float));
+    x0[7] = NAN;
+    CHECK(ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, NULL) != 0, "a NaN was accepted");
+    CHECK(strstr(ig_last_error(), "non-finite") != NULL, "message: %s", ig_last_error());
+    x0[7] = 0.5f; y[1] = 3;
+    CHECK(ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, NULL) != 0, "label 3 of 3 classes accepted");
+    CHECK(strstr(ig_last_error(), "label 3") != NULL, "message: %s", ig_last_error());
+    CHECK(memcmp(before, tr.m.weights, tr.m.nweights * sizeof(float)) == 0 && tr.m.step == 0, "weights changed");
+    free(before);
+    trainer_free(&tr);
+    return 0;
+}
+
+/* The scratch size function is an upper bound and not a wild one. */
+static int t_scratch_bytes(void) {
+    ig_config g = small_config();
+    trainer tr;
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 5, PER = 32 };
+    float x0[B * PER];
+    int y[B] = { 0, 1, 2, 0, 1 };
+    size_t i, need = ig_model_scratch_bytes(&g, B, 1);
+    for (i = 0; i < B * PER; i++) x0[i] = 0.1f * (float)i;
+    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    CHECK(tr.scratch.peak <= need && tr.scratch.peak > need / 2, "peak %zu, estimate %zu", tr.scratch.peak, need);
+    printf("     training step: scratch peak %zu bytes, estimate %zu\n", tr.scratch.peak, need);
+    trainer_free(&tr);
+    return 0;
+}
+
+/* --- checkpoints ---------------------------------------------------------- */
+
+static int t_checkpoint_errors(void) {
+    ig_config g = small_config(), g2;
+    trainer tr;
+    ig_model other;
+    const char *path = "build/test_ckpt.safetensors";
+    FILE *f;
+    long size;
+    char *bytes;
+    CHECK(trainer_init(&tr, &g, 1, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_save(&tr.m, path, 0) == 0, "%s", ig_last_error());
+    CHECK(ig_config_from_file(&g2, path, 0, 0) == 0, "%s", ig_last_error());
+    CHECK(memcmp(&g, &g2, sizeof g) == 0, "config read back differs");
+    /* a model of another width: wrong shape, named */
+    g2.hidden_size = 48; g2.num_heads = 3;
+    CHECK(ig_model_init(&other, &g2, 0, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&other, path, 1) != 0, "wrong shapes accepted");
+    CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "shape"), "message: %s", ig_last_error());
+    ig_model_free(&other);
+    /* a deeper model: missing key */
+    g2 = g; g2.depth = 4;
+    CHECK(ig_model_init(&other, &g2, 0, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&other, path, 1) != 0, "missing blocks accepted");
+    CHECK(strstr(ig_last_error(), "missing tensor 'blocks.3."), "message: %s", ig_last_error());
+    ig_model_free(&other);
+    /* a shallower model: unexpected key when strict */
+    g2 = g; g2.depth = 2;
+    CHECK(ig_model_init(&other, &g2, 0, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&other, path, 1) != 0, "extra blocks accepted");
+    CHECK(strstr(ig_last_error(), "unexpected tensor 'blocks.2."), "message: %s", ig_last_error());
+    CHECK(ig_load(&other, path, 0) == 0, "non-strict load: %s", ig_last_error());
+    ig_model_free(&other);
+    /* truncated file: an error, the model untouched */
+    f = fopen(path, "rb"); fseek(f, 0, SEEK_END); size = ftell(f); fseek(f, 0, SEEK_SET);
+    bytes = (char *)malloc((size_t)size);
+    CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "read"); fclose(f);
+    f = fopen(path, "wb"); fwrite(bytes, 1, (size_t)size - 100, f); fclose(f);
+    tr.m.weights[0] = 42.0f;
+    CHECK(ig_load(&tr.m, path, 1) != 0, "truncated file accepted");
+    CHECK(strstr(ig_last_error(), path) != NULL, "message names the file: %s", ig_last_error());
+    CHECK(tr.m.weights[0] == 42.0f, "a failed load changed the model");
+    free(bytes);
+    trainer_free(&tr);
+    remove(path);
+    return 0;
+}
+
+/* Half-precision checkpoints (converted releases often are) load too. */
+static int t_checkpoint_half(void) {
+    ig_config g = small_config();
+    trainer tr;
+    ig_model m2;
+    ig_st_writer w;
+    const char *path = "build/test_half.safetensors";
+    uint16_t *half;
+    int p, k;
+    int64_t shape[4];
+    CHECK(trainer_init(&tr, &g, 1, 7) == 0, "%s", ig_last_error());
+    for (k = 0; (size_t)k < tr.m.nweights; k++) tr.m.weights[k] = 0.01f * (float)(k % 97) - 0.3f;
+    half = (uint16_t *)malloc(tr.m.nweights * sizeof(uint16_t));
+    for (k = 0; (size_t)k < tr.m.nweights; k++) {   /* float -> bf16 by truncation */
+        uint32_t bits;
+        memcpy(&bits, &tr.m.weights[k], 4);
+        half[k] = (uint16_t)(bits >> 16);
+    }
+    ig_st_writer_init(&w);
+    for (p = 0; p < tr.m.nparams; p++) {
+        for (k = 0; k < tr.m.params[p].t->ndim; k++) shape[k] = (int64_t)tr.m.params[p].t->shape[k];
+        ig_st_add(&w, tr.m.params[p].name, IG_BF16, tr.m.params[p].t->ndim, shape, half + tr.m.params[p].offset);
+    }
+    ig_st_add_meta(&w, "num_heads", "2"); ig_st_add_meta(&w, "aux_depth", "1");
+    ig_st_add_meta(&w, "image_height", "4"); ig_st_add_meta(&w, "image_width", "4");
+    CHECK(ig_st_writer_save(&w, path) == 0, "%s", ig_last_error());
+    ig_st_writer_free(&w);
+    CHECK(ig_model_init(&m2, &g, 0, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&m2, path, 1) == 0, "%s", ig_last_error());
+    for (k = 0; (size_t)k < tr.m.nweights; k++)
+        CHECK(fabsf(m2.weights[k] - tr.m.weights[k]) <= 0.008f * fabsf(tr.m.weights[k]) + 1e-30f, "weight %d: %g vs %g", k, m2.weights[k], tr.m.weights[k]);
+    ig_model_free(&m2);
+    free(half);
+    trainer_free(&tr);
+    remove(path);
+    return 0;
+}
+
+/* --- sampling ------------------------------------------------------------- */
+
+/* the point fixture's weights: random, non-zero heads, so guidance matters */
+typedef struct { fixture f; ig_sampler s; int labels[6]; } sampling;
+
+static int sampling_open(sampling *S) {
+    int b;
+    if (fixture_open(&S->f, "point", 12)) return -1;
+    memset(&S->s, 0, sizeof S->s);
+    for (b = 0; b < 6; b++) S->labels[b] = b % 2;
+    S->s.model = &S->f.m; S->s.ctx = &S->f.ctx; S->s.labels = S->labels; S->s.batch = 6;
+    S->s.g = ig_guidance_none();
+    return 0;
+}
+
+static void noise(float *x, size_t n, uint64_t seed) {
+    ig_rng r;
+    ig_rng_seed(&r, seed);
+    ig_rng_normal_fill(&r, x, n);
+}
+
+/* the intermediate head alone, as a velocity field */
+static int aux_only(void *user, const float *x, size_t n, float t, float *v) {
+    ig_sampler *S = (ig_sampler *)user;
+    ig_tensor *xt, *vf, *va;
+    float tt[6];
+    size_t shape[4], b;
+    (void)n;
+    ig_ctx_reset(S->ctx, 0);
+    shape[0] = S->batch; shape[1] = 2; shape[2] = 1; shape[3] = 1;
+    xt = ig_tensor_new(S->ctx->scratch, 4, shape, 0);
+    memcpy(xt->data, x, xt->n * sizeof(float));
+    for (b = 0; b < S->batch; b++) tt[b] = t;
+    if (ig_forward(S->model, S->ctx, xt, tt, S->labels, &vf, &va)) return -1;
+    memcpy(v, va->data, va->n * sizeof(float));
+    return 0;
+}
+
+static int t_sampling_identities(void) {
+    sampling S;
+    float grid[17], a[12], b[12];
+    CHECK(sampling_open(&S) == 0, "%s", ig_last_error());
+    ig_grid_uniform(grid, 16);
+    /* w = 1 is the plain model */
+    noise(a, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.g.ig_weight = 1.0f;
+    noise(b, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    CHECK(memcmp(a, b, sizeof a) == 0, "w = 1 differs from no guidance");
+    /* w = 0 is the intermediate head alone */
+    S.s.g.ig_weight = 0.0f;
+    noise(a, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
+    noise(b, 12, 1); CHECK(ig_sample_heun(aux_only, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    CHECK(memcmp(a, b, sizeof a) == 0, "w = 0 differs from the intermediate head alone");
+    /* w = 2 is something else */
+    S.s.g.ig_weight = 2.0f;
+    noise(b, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    CHECK(memcmp(a, b, sizeof a) != 0, "w = 2 changed nothing");
+    /* CFG scale 1 is plain */
+    S.s.g = ig_guidance_none();
+    noise(a, 12, 1); CHECK(ig_sample_euler(ig_model_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.g.cfg_scale = 1.0f;
+    noise(b, 12, 1); CHECK(ig_sample_euler(ig_model_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    CHECK(memcmp(a, b, sizeof a) == 0, "CFG scale 1 differs from no guidance");
+    fixture_close(&S.f);
+    return 0;
+}
+
+static int t_sampling_nfe(void) {
+    sampling S;
+    float grid[11], x[12];
+    ig_model guide;
+    ig_rng r;
+    CHECK(sampling_open(&S) == 0, "%s", ig_last_error());
+    ig_grid_uniform(grid, 10);
+    noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    CHECK(S.s.nfe == 10, "no guidance: %zu evaluations for 10 steps", S.s.nfe);
+    S.s.g.ig_weight = 3.0f; noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    CHECK(S.s.nfe == 10, "IG: %zu evaluations for 10 steps", S.s.nfe);
+    /* CFG on t in [0, 0.45]: steps at t = 0.4, 0.3, 0.2, 0.1 double the batch */
+    S.s.g = ig_guidance_none(); S.s.g.cfg_scale = 2.0f; S.s.g.cfg_high = 0.45f; noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    CHECK(S.s.nfe == 14, "CFG inside [0, 0.45]: %zu evaluations, expected 14", S.s.nfe);
+    S.s.g.ig_weight = 2.0f; noise(x, 12, 2); S.s.nfe = 0;   /* IG + CFG costs what CFG costs */
+    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    CHECK(S.s.nfe == 14, "IG + CFG: %zu evaluations, expected 14", S.s.nfe);
+    /* autoguidance: a second model, two evaluations per step */
+    CHECK(ig_model_init(&guide, &S.f.m.cfg, 0, 3) == 0, "%s", ig_last_error());
+    S.s.g = ig_guidance_none(); S.s.g.guide = &guide; S.s.g.guide_weight = 2.0f; noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    CHECK(S.s.nfe == 20, "autoguidance: %zu evaluations, expected 20", S.s.nfe);
+    /* SDE: N steps, N evaluations; the same seed gives the same samples */
+    S.s.g = ig_guidance_none(); S.s.g.ig_weight = 1.5f; noise(x, 12, 2); S.s.nfe = 0;
+    ig_rng_seed(&r, 11);
+    CHECK(ig_sample_sde(ig_model_velocity, &S.s, x, 12, 25, &r) == 0, "%s", ig_last_error());
+    CHECK(S.s.nfe == 25, "SDE: %zu evaluations for 25 steps", S.s.nfe);
+    {
+        float y2[12];
+        noise(y2, 12, 2); ig_rng_seed(&r, 11);
+        CHECK(ig_sample_sde(ig_model_velocity, &S.s, y2, 12, 25, &r) == 0, "%s", ig_last_error());
+        CHECK(memcmp(x, y2, sizeof y2) == 0, "same seed, different SDE samples");
+    }
+    ig_model_free(&guide);
+    fixture_close(&S.f);
+    return 0;
+}
+
+/* Every sampler on a field whose answer is known: for data x0 ~ N(0, s^2) the
+   noised marginal is N(0, (1-t)^2 s^2 + t^2) and the exact velocity is
+   v = (t - (1-t) s^2) x / ((1-t)^2 s^2 + t^2).  The samples' variance must
+   come out as s^2. */
+static int gaussian_field(void *user, const float *x, size_t n, float t, float *v) {
+    double s2 = 0.25, denom = (1 - t) * (1 - t) * s2 + (double)t * t;
+    size_t i;
+    (void)user;
+    for (i = 0; i < n; i++) v[i] = (float)((t - (1 - t) * s2) / denom * x[i]);
+    return 0;
+}
+
+static double variance(const float *x, size_t n) {
+    double s = 0, s2 = 0;
+    size_t i;
+    for (i = 0; i < n; i++) { s += x[i]; s2 += (double)x[i] * x[i]; }
+    return s2 / (double)n - (s / (double)n) * (s / (double)n);
+}
+
+static int t_samplers_on_known_field(void) {
+    enum { N = 20000 };
+    static float x[N];
+    float grid[65];
+    ig_rng r;
+    ig_grid_uniform(grid, 64);
+    noise(x, N, 3); CHECK(ig_sample_euler(gaussian_field, NULL, x, N, grid, 64) == 0, "euler");
+    CHECK(fabs(variance(x, N) - 0.25) < 0.02, "Euler: variance %.4f, expected 0.25", variance(x, N));
+    noise(x, N, 3); CHECK(ig_sample_heun(gaussian_field, NULL, x, N, grid, 64) == 0, "heun");
+    CHECK(fabs(variance(x, N) - 0.25) < 0.02, "Heun: variance %.4f, expected 0.25", variance(x, N));
+    noise(x, N, 3); ig_rng_seed(&r, 1);
+    CHECK(ig_sample_sde(gaussian_field, NULL, x, N, 100, &r) == 0, "sde");
+    CHECK(fabs(variance(x, N) - 0.25) < 0.02, "SDE: variance %.4f, expected 0.25", variance(x, N));
+    return 0;
+}
+
 const test_case model_tests[] = {
     { "parity_img_forward_and_grads", t_parity_img },
     { "parity_point_forward_and_grads", t_parity_point },
     { "parity_rect_forward_and_grads", t_parity_rect },
     { "parity_adamw_step", t_train_step_parity },
+    { "train_overfits_one_batch", t_overfit_one_batch },
+    { "train_loss_falls", t_loss_falls },
+    { "train_resume_bit_identical", t_resume_bit_identical },
+    { "train_bad_batch_rejected", t_bad_batch },
+    { "train_scratch_bytes_bound", t_scratch_bytes },
+    { "checkpoint_errors_named", t_checkpoint_errors },
+    { "checkpoint_bf16_loads", t_checkpoint_half },
+    { "sample_identities_ig_cfg", t_sampling_identities },
+    { "sample_evaluation_counts", t_sampling_nfe },
+    { "samplers_on_known_field", t_samplers_on_known_field },
 };
 const int model_ntests = sizeof model_tests / sizeof model_tests[0];
