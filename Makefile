@@ -4,6 +4,7 @@
 #   make debug      the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
+#   make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang + libFuzzer)
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
 
 CC     ?= cc
@@ -24,11 +25,11 @@ ifeq ($(NATIVE),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check clean
+.PHONY: all test debug examples bench toy compile-check fuzz clean
 
 all: $(BUILD)/test_ig examples
 
@@ -56,6 +57,24 @@ compile-check: | $(BUILD)
 # Sanitizers catch out-of-bounds reads, use-after-free and undefined behaviour.
 debug:
 	$(MAKE) BUILD=build/debug OMP=0 CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+# Fuzz the safetensors parser (clang's libFuzzer + ASan/UBSan); FUZZ_SECONDS=60 by default.
+# Seeds from point.safetensors: its JSON header (byte 0 = 0x1d: header mode with a
+# 1 MiB zero data section, so it opens) and the whole file (byte 0 = 0x00; inputs
+# are capped at 32 KiB for speed, so it is read truncated).  Crashes: build/fuzz_*.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+fuzz: $(BUILD)/fuzz_st
+	@mkdir -p $(BUILD)/fuzz_corpus
+	@f=tests/fixtures/point.safetensors; n=$$(od -An -tu8 -N8 $$f | tr -d ' '); \
+	  { printf '\035'; tail -c +9 $$f | head -c $$n; } > $(BUILD)/fuzz_corpus/seed_point_header; \
+	  { printf '\000'; cat $$f; } > $(BUILD)/fuzz_corpus/seed_point_file
+	./$(BUILD)/fuzz_st -dict=tests/fuzz/fuzz_st.dict -max_total_time=$(FUZZ_SECONDS) -max_len=32768 \
+	  -artifact_prefix=$(BUILD)/fuzz_ $(BUILD)/fuzz_corpus
+
+$(BUILD)/fuzz_st: tests/fuzz/fuzz_st.c ig.h | $(BUILD)
+	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
 examples: $(EXAMPLES) $(TOOLS)
 

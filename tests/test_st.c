@@ -1,0 +1,724 @@
+/* test_st.c - the safetensors reader / writer (ig.h section 8).
+   Round trip of every dtype, F16/BF16 decoding (F16 exhaustively), escaped
+   names, a battery of malformed headers, truncation at every offset, header
+   corruption, random mutations, writer argument errors and the atomic save.
+   Scratch files are build/test_st_<pid>_*.safetensors (or under $TMPDIR when
+   build/ is not there) and are removed by every test, pass or fail. */
+#define _POSIX_C_SOURCE 200809L /* mkdir, rmdir, getpid, access */
+#include "../ig.h"
+#include "test.h"
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ helpers --- */
+
+/* Scratch paths: every name handed out is remembered and removed by cleanup. */
+#define ST_MAX_SCRATCH 16
+static char st_scratch[ST_MAX_SCRATCH][512];
+static int st_nscratch;
+
+static void spath(char *out, size_t cap, const char *name)
+{
+    const char *td = getenv("TMPDIR");
+    const char *dir = access("build", W_OK) == 0 ? "build" : (td && *td ? td : "/tmp");
+    int i;
+    snprintf(out, cap, "%s/test_st_%ld_%s", dir, (long)getpid(), name);
+    for (i = 0; i < st_nscratch; i++)
+        if (strcmp(st_scratch[i], out) == 0) return;
+    if (st_nscratch < ST_MAX_SCRATCH) snprintf(st_scratch[st_nscratch++], sizeof st_scratch[0], "%s", out);
+}
+
+static int cleanup(int rc)
+{
+    int i;
+    for (i = 0; i < st_nscratch; i++) remove(st_scratch[i]);
+    st_nscratch = 0;
+    return rc;
+}
+
+/* Removes the file first: on ext4, truncating and rewriting an existing file
+   forces a flush at close (auto_da_alloc), which made the loops below 20x slower. */
+static int write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f;
+    remove(path);
+    f = fopen(path, "wb");
+    if (!f) return -1;
+    if (n && fwrite(p, 1, n, f) != n) { fclose(f); return -1; }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static unsigned char *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *p;
+    long sz;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
+    p = (unsigned char *)malloc((size_t)sz + 1);
+    if (!p || fread(p, 1, (size_t)sz, f) != (size_t)sz) { free(p); fclose(f); return NULL; }
+    fclose(f);
+    *n = (size_t)sz;
+    return p;
+}
+
+/* A file: 8-byte little-endian header length, the header, then the data. */
+static int make_file(const char *path, const char *hdr, size_t hlen, const void *data, size_t dlen)
+{
+    size_t n = 8 + hlen + dlen, i;
+    unsigned char *buf = (unsigned char *)malloc(n + 1);
+    int rc;
+    if (!buf) return -1;
+    for (i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    memcpy(buf + 8, hdr, hlen);
+    if (dlen) memcpy(buf + 8 + hlen, data, dlen);
+    rc = write_bytes(path, buf, n);
+    free(buf);
+    return rc;
+}
+
+/* ig_st_open must fail, the message must name the file and contain 'want',
+   and the struct must be left cleared.  Prints why and returns 1 if not. */
+static int expect_open_fail_at(int line, const char *label, const char *path, const char *want)
+{
+    ig_st_file st;
+    if (ig_st_open(&st, path) == 0) {
+        fprintf(stderr, "    %s:%d: [%s] opened, should have failed\n", __FILE__, line, label);
+        ig_st_close(&st);
+        return 1;
+    }
+    if (!strstr(ig_last_error(), path) || (want && !strstr(ig_last_error(), want))) {
+        fprintf(stderr, "    %s:%d: [%s] message lacks the path or '%s': %s\n", __FILE__, line, label,
+                want ? want : "", ig_last_error());
+        return 1;
+    }
+    if (st.f != NULL || st.tensors != NULL || st.ntensors != 0 || st.nmeta != 0) {
+        fprintf(stderr, "    %s:%d: [%s] struct not cleared after a failed open\n", __FILE__, line, label);
+        return 1;
+    }
+    return 0;
+}
+#define EXPECT_OPEN_FAIL(label, path, want) expect_open_fail_at(__LINE__, label, path, want)
+
+/* A header (with dlen zero bytes of data) that ig_st_open must reject. */
+static int bad_header_at(int line, const char *label, const char *hdr, size_t dlen, const char *want)
+{
+    char path[512];
+    unsigned char data[256];
+    memset(data, 0, sizeof data);
+    spath(path, sizeof path, "bad.safetensors");
+    if (make_file(path, hdr, strlen(hdr), data, dlen) != 0) {
+        fprintf(stderr, "    %s:%d: [%s] could not write %s\n", __FILE__, line, label, path);
+        return 1;
+    }
+    return expect_open_fail_at(line, label, path, want);
+}
+#define BAD(label, hdr, dlen, want) (bad |= bad_header_at(__LINE__, label, hdr, dlen, want))
+
+/* One tensor entry of a header. */
+#define T(name, dt, shape, off) "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":" off "}"
+
+static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* Open a file that may or may not be valid.  Returns 1 if the behaviour is
+   right: a failure names the file; an opened file has every tensor readable,
+   findable by name, and every metadata key findable.  *opened says which. */
+static int open_and_read_all(const char *path, int *opened)
+{
+    ig_st_file st;
+    int i, ok = 1;
+    *opened = 0;
+    if (ig_st_open(&st, path) != 0) return strstr(ig_last_error(), path) != NULL;
+    *opened = 1;
+    for (i = 0; i < st.ntensors; i++) {
+        const ig_st_tensor *t = &st.tensors[i];
+        size_t n = ig_st_numel(t);
+        void *buf = malloc(n * 8 + 1); /* n <= data size, the file is small */
+        if (!buf) { ok = 0; break; }
+        if (t->dtype == IG_F32 || t->dtype == IG_F16 || t->dtype == IG_BF16)
+            ok &= ig_st_read_f32(&st, t, (float *)buf, n) == 0;
+        else if (t->dtype == IG_I64 || t->dtype == IG_I32)
+            ok &= ig_st_read_i64(&st, t, (int64_t *)buf, n) == 0;
+        else
+            ok &= ig_st_read_raw(&st, t, buf, t->end - t->begin) == 0;
+        free(buf);
+        ok &= ig_st_find(&st, t->name) == t;
+    }
+    for (i = 0; i < st.nmeta; i++) ok &= ig_st_meta(&st, st.meta_keys[i]) == st.meta_vals[i];
+    ig_st_close(&st);
+    return ok;
+}
+
+/* A small valid file (two tensors and metadata) read back into memory. */
+static unsigned char *valid_file(const char *path, size_t *n)
+{
+    static const float a[5] = {1, 2, 3, 4, 5};
+    static const int64_t b[3] = {1, 2, 3};
+    int64_t sa[1] = {5}, sb[1] = {3};
+    ig_st_writer w;
+    int rc;
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "a.weight", IG_F32, 1, sa, a) | ig_st_add(&w, "b", IG_I64, 1, sb, b) |
+         ig_st_add_meta(&w, "format", "pt") | ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    if (rc) { fprintf(stderr, "    %s:%d: writing %s: %s\n", __FILE__, __LINE__, path, ig_last_error()); return NULL; }
+    return read_bytes(path, n);
+}
+
+/* ------------------------------------------------------------- tests --- */
+
+/* Every dtype, a scalar, an empty tensor, escaped metadata; the file layout;
+   values bit-exact; dtype and count checks on read; sticky writer failure. */
+static int roundtrip(void)
+{
+    char path[512];
+    float a[6] = {1.0f, -2.5f, 3.25f, 0.0f, 1e-30f, 6.0f};
+    float scal = 42.0f;
+    int64_t b[4] = {0, -1, INT64_MAX, INT64_MIN};
+    uint16_t h[3] = {0x3c00, 0xc000, 0x7c00};
+    int32_t i32[3] = {-7, 0, 2147483647};
+    int64_t sa[2] = {2, 3}, sb[1] = {4}, sz[2] = {0, 5}, sh[1] = {3};
+    float back[6], bscal = 0, hb[3];
+    int64_t bb[4], ib[3];
+    ig_st_writer w;
+    ig_st_file st;
+    const ig_st_tensor *t;
+    size_t n = 0;
+    unsigned char *raw;
+    uint64_t hl = 0;
+    int i, ok, rc;
+
+    a[3] = -0.0f;
+    a[4] = u2f(0x00000001u); /* an f32 subnormal survives bit-exactly */
+    spath(path, sizeof path, "rt.safetensors");
+    remove(path);
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "blocks.0.attn.qkv.weight", IG_F32, 2, sa, a) | ig_st_add(&w, "step", IG_I64, 1, sb, b) |
+         ig_st_add(&w, "scalar", IG_F32, 0, NULL, &scal) | ig_st_add(&w, "empty", IG_F32, 2, sz, NULL) |
+         ig_st_add(&w, "half", IG_F16, 1, sh, h) | ig_st_add(&w, "ints", IG_I32, 1, sh, i32) |
+         ig_st_add_meta(&w, "format", "pt") |
+         ig_st_add_meta(&w, "note \"q\"\n\\", "caf\xc3\xa9 \x01 \xf0\x9f\x98\x80");
+    if (rc) ig_st_writer_free(&w);
+    CHECK(rc == 0, "adding tensors and metadata: %s", ig_last_error());
+    rc = ig_st_add(&w, "step", IG_I64, 1, sb, b);
+    if (rc == 0) ig_st_writer_free(&w);
+    CHECK(rc == -1, "a duplicate name is rejected");
+    rc = ig_st_writer_save(&w, path);
+    if (rc == 0 || !strstr(ig_last_error(), path)) ig_st_writer_free(&w);
+    CHECK(rc == -1, "save refused after a failed add (sticky failure)");
+    CHECK(strstr(ig_last_error(), path) != NULL, "the sticky message names the path: %s", ig_last_error());
+    w.failed = 0; /* test-only reset: the duplicate was not added */
+    rc = ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    CHECK(rc == 0, "save: %s", ig_last_error());
+
+    raw = read_bytes(path, &n);
+    CHECK(raw != NULL && n >= 8, "reading back %s", path);
+    for (i = 7; i >= 0; i--) hl = (hl << 8) | raw[i];
+    ok = 8 + hl <= n && (8 + hl) % 8 == 0 && raw[8] == '{' && (raw[8 + hl - 1] == ' ' || raw[8 + hl - 1] == '}');
+    free(raw);
+    CHECK(ok, "header starts with '{', is space-padded, the data section is 8-aligned (header %lu bytes)",
+          (unsigned long)hl);
+    CHECK(n == 8 + hl + 24 + 32 + 4 + 0 + 6 + 12, "file size %lu: data must be contiguous", (unsigned long)n);
+
+    CHECK(ig_st_open(&st, path) == 0, "open: %s", ig_last_error());
+    ok = st.ntensors == 6 && strcmp(st.tensors[0].name, "blocks.0.attn.qkv.weight") == 0 &&
+         strcmp(st.tensors[5].name, "ints") == 0 && st.nmeta == 2 &&
+         ig_st_meta(&st, "format") && strcmp(ig_st_meta(&st, "format"), "pt") == 0 &&
+         ig_st_meta(&st, "note \"q\"\n\\") &&
+         strcmp(ig_st_meta(&st, "note \"q\"\n\\"), "caf\xc3\xa9 \x01 \xf0\x9f\x98\x80") == 0 &&
+         ig_st_meta(&st, "nope") == NULL && ig_st_find(&st, "nope") == NULL;
+    if (!ok) ig_st_close(&st);
+    CHECK(ok, "tensor count (%d), insertion order, metadata (%d) and lookups", st.ntensors, st.nmeta);
+
+#define RT_CHECK(cond, ...) do { if (!(cond)) ig_st_close(&st); CHECK(cond, __VA_ARGS__); } while (0)
+    t = ig_st_find(&st, "blocks.0.attn.qkv.weight");
+    RT_CHECK(t && t->dtype == IG_F32 && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3, "F32 tensor's entry");
+    RT_CHECK(ig_st_read_f32(&st, t, back, 6) == 0, "read F32: %s", ig_last_error());
+    for (ok = 1, i = 0; i < 6; i++) ok &= f2u(back[i]) == f2u(a[i]);
+    RT_CHECK(ok, "F32 values bit-exact (-0, subnormal)");
+    RT_CHECK(ig_st_read_f32(&st, t, back, 5) == -1 && strstr(ig_last_error(), path), "a wrong count is rejected");
+    RT_CHECK(ig_st_read_i64(&st, t, bb, 6) == -1 && strstr(ig_last_error(), "F32"), "read_i64 of F32 rejected: %s",
+             ig_last_error());
+    t = ig_st_find(&st, "step");
+    RT_CHECK(t && t->dtype == IG_I64 && t->ndim == 1 && t->shape[0] == 4, "I64 tensor's entry");
+    RT_CHECK(ig_st_read_i64(&st, t, bb, 4) == 0 && memcmp(bb, b, sizeof b) == 0, "I64 values exact");
+    RT_CHECK(ig_st_read_f32(&st, t, back, 4) == -1 && strstr(ig_last_error(), path), "read_f32 of I64 rejected");
+    t = ig_st_find(&st, "scalar");
+    RT_CHECK(t && t->ndim == 0 && ig_st_numel(t) == 1, "scalar entry");
+    RT_CHECK(ig_st_read_f32(&st, t, &bscal, 1) == 0 && bscal == 42.0f, "scalar value %g", bscal);
+    t = ig_st_find(&st, "empty");
+    RT_CHECK(t && t->ndim == 2 && ig_st_numel(t) == 0 && t->begin == t->end, "empty tensor entry");
+    RT_CHECK(ig_st_read_f32(&st, t, back, 0) == 0, "read an empty tensor: %s", ig_last_error());
+    t = ig_st_find(&st, "half");
+    RT_CHECK(t && t->dtype == IG_F16, "F16 entry");
+    RT_CHECK(ig_st_read_f32(&st, t, hb, 3) == 0, "read F16: %s", ig_last_error());
+    RT_CHECK(hb[0] == 1.0f && hb[1] == -2.0f && f2u(hb[2]) == 0x7f800000u, "F16 values %g %g %g", hb[0], hb[1], hb[2]);
+    t = ig_st_find(&st, "ints");
+    RT_CHECK(t && t->dtype == IG_I32, "I32 entry");
+    RT_CHECK(ig_st_read_i64(&st, t, ib, 3) == 0 && ib[0] == -7 && ib[1] == 0 && ib[2] == 2147483647, "I32 values");
+#undef RT_CHECK
+    ig_st_close(&st);
+    ig_st_close(&st); /* a double close is harmless */
+    return 0;
+}
+
+/* Overwriting works; a save that cannot create <path>.tmp fails, names the
+   path and leaves the old file byte for byte; a missing directory fails. */
+static int atomic_save(void)
+{
+    char path[512], tmp[600], bogus[600];
+    float one = 1.0f, two = 2.0f;
+    size_t n1 = 0, n2 = 0;
+    unsigned char *before, *after;
+    ig_st_writer w;
+    int rc, same;
+
+    spath(path, sizeof path, "atomic.safetensors");
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "x", IG_F32, 0, NULL, &one) | ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    CHECK(rc == 0, "first save: %s", ig_last_error());
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "y", IG_F32, 0, NULL, &two) | ig_st_writer_save(&w, path);
+    if (rc) ig_st_writer_free(&w);
+    CHECK(rc == 0, "overwriting an existing file: %s", ig_last_error());
+    before = read_bytes(path, &n1);
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    remove(tmp);
+    if (!before || mkdir(tmp, 0700) != 0) { free(before); ig_st_writer_free(&w); CHECK(0, "setup: mkdir %s", tmp); }
+    rc = ig_st_writer_save(&w, path); /* <path>.tmp is a directory: fopen fails */
+    after = read_bytes(path, &n2);
+    rmdir(tmp);
+    same = after && n1 == n2 && memcmp(before, after, n1) == 0;
+    free(before);
+    free(after);
+    if (rc != -1 || !strstr(ig_last_error(), path)) ig_st_writer_free(&w);
+    CHECK(rc == -1, "save with <path>.tmp blocked must fail");
+    CHECK(strstr(ig_last_error(), path) != NULL, "the save error names the path: %s", ig_last_error());
+    if (!same) ig_st_writer_free(&w);
+    CHECK(same, "a failed save left the old file intact");
+
+    spath(bogus, sizeof bogus, "no/such/dir/x.safetensors");
+    rc = ig_st_writer_save(&w, bogus);
+    ig_st_writer_free(&w);
+    CHECK(rc == -1 && strstr(ig_last_error(), bogus), "save into a missing directory fails: %s", ig_last_error());
+    return 0;
+}
+
+/* ig_st_add / ig_st_add_meta reject bad arguments. */
+static int writer_errors(void)
+{
+    int64_t neg[1] = {-1}, s9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, big[2] = {INT64_MAX, 4};
+    float x = 0;
+    ig_st_writer w;
+    int r[10], k, bad = 0;
+    ig_st_writer_init(&w);
+    r[0] = ig_st_add(&w, "n", IG_F32, 1, neg, &x);
+    r[1] = ig_st_add(&w, "o", IG_DTYPE_OTHER, 0, NULL, &x);
+    r[2] = ig_st_add(&w, "d", IG_F32, 9, s9, &x);
+    r[3] = ig_st_add(&w, "m", IG_F32, -1, NULL, &x);
+    r[4] = ig_st_add(&w, "\xff", IG_F32, 0, NULL, &x);
+    r[5] = ig_st_add(&w, "__metadata__", IG_F32, 0, NULL, &x);
+    r[6] = ig_st_add(&w, "nul", IG_F32, 0, NULL, NULL);
+    r[7] = ig_st_add(&w, "big", IG_F32, 2, big, &x);
+    r[8] = ig_st_add_meta(&w, "k", "v") == 0 ? ig_st_add_meta(&w, "k", "w") : 0;
+    r[9] = ig_st_add_meta(&w, "bad", "\xc0\x80");
+    for (k = 0; k < 10; k++)
+        if (r[k] != -1) { fprintf(stderr, "    %s: case %d was accepted\n", __FILE__, k); bad = 1; }
+    CHECK(w.failed, "rejected adds make the writer sticky-failed");
+    ig_st_writer_free(&w);
+    CHECK(!bad, "negative dim, OTHER dtype, 9 dims, ndim -1, bad UTF-8 name, __metadata__, NULL data, "
+                "size overflow, duplicate meta key, bad UTF-8 value: all rejected");
+    return 0;
+}
+
+/* F16 and BF16: chosen values, every F16 bit pattern, and through a file. */
+static int half_decoding(void)
+{
+    static const uint16_t f16[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x8001, 0x03ff,
+                                   0x0400, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x3555, 0x0200};
+    static const uint32_t f16x[] = {0x00000000u, 0x80000000u, 0x3f800000u, 0xc0000000u, 0x477fe000u,
+                                    0x33800000u, 0xb3800000u, 0x387fc000u, 0x38800000u, 0x7f800000u,
+                                    0xff800000u, 0x7fc00000u, 0x7f802000u, 0x3eaaa000u, 0x38000000u};
+    static const uint16_t bf[] = {0x0000, 0x8000, 0x3f80, 0xc049, 0x7f80, 0xff80, 0x7fc0, 0x0001, 0x7f7f};
+    static const uint32_t bfx[] = {0x00000000u, 0x80000000u, 0x3f800000u, 0xc0490000u, 0x7f800000u,
+                                   0xff800000u, 0x7fc00000u, 0x00010000u, 0x7f7f0000u};
+    size_t nf = sizeof f16 / sizeof f16[0], nb = sizeof bf / sizeof bf[0], i;
+    unsigned char data[64];
+    char hdr[512], path[512];
+    float out[16];
+    ig_st_file st;
+    const ig_st_tensor *t;
+    int ok;
+
+    for (i = 0; i < nf; i++)
+        CHECK(f2u(ig_f16_to_f32(f16[i])) == f16x[i], "F16 %04x -> %08lx, want %08lx", f16[i],
+              (unsigned long)f2u(ig_f16_to_f32(f16[i])), (unsigned long)f16x[i]);
+    CHECK(ig_f16_to_f32(0x0001) == 5.9604644775390625e-8f, "F16 smallest subnormal is 2^-24");
+    CHECK(ig_f16_to_f32(0x7bff) == 65504.0f, "F16 max is 65504");
+    for (i = 0; i < nb; i++)
+        CHECK(f2u(ig_bf16_to_f32(bf[i])) == bfx[i], "BF16 %04x -> %08lx, want %08lx", bf[i],
+              (unsigned long)f2u(ig_bf16_to_f32(bf[i])), (unsigned long)bfx[i]);
+    /* exhaustive: every finite F16 is (1024 + m) 2^(e-25) or m 2^-24, sign kept;
+       exponent 31 is inf (m = 0) or NaN */
+    for (i = 0; i < 65536; i++) {
+        uint16_t hh = (uint16_t)i;
+        int e = (hh >> 10) & 31, m = hh & 1023, neg = (hh & 0x8000) != 0;
+        float v = ig_f16_to_f32(hh);
+        double want = e ? ldexp(1024.0 + m, e - 25) : ldexp((double)m, -24);
+        if (e == 31) ok = m ? v != v : (v == (neg ? -HUGE_VAL : HUGE_VAL));
+        else ok = (double)v == (neg ? -want : want) && (int)(f2u(v) >> 31) == neg;
+        CHECK(ok, "F16 %04x decodes to %.9g (bits %08lx)", hh, v, (unsigned long)f2u(v));
+    }
+
+    /* through a file: little-endian bytes, odd spacing, unknown fields */
+    for (i = 0; i < nf; i++) { data[2 * i] = (unsigned char)(f16[i] & 255); data[2 * i + 1] = (unsigned char)(f16[i] >> 8); }
+    for (i = 0; i < nb; i++) { data[2 * (nf + i)] = (unsigned char)(bf[i] & 255); data[2 * (nf + i) + 1] = (unsigned char)(bf[i] >> 8); }
+    snprintf(hdr, sizeof hdr,
+             "{\"h\":{\"dtype\":\"F16\",\"shape\":[%lu],\"data_offsets\":[0,%lu]},"
+             " \"b\" : { \"shape\" : [ %lu ] , \"data_offsets\":[%lu,%lu],\"dtype\":\"BF16\", \"extra\": [1, {\"x\": null}, true]}}   ",
+             (unsigned long)nf, (unsigned long)(2 * nf), (unsigned long)nb,
+             (unsigned long)(2 * nf), (unsigned long)(2 * nf + 2 * nb));
+    spath(path, sizeof path, "half.safetensors");
+    CHECK(make_file(path, hdr, strlen(hdr), data, 2 * (nf + nb)) == 0, "write %s", path);
+    CHECK(ig_st_open(&st, path) == 0, "open: %s", ig_last_error());
+    t = ig_st_find(&st, "h");
+    ok = t && ig_st_read_f32(&st, t, out, nf) == 0;
+    for (i = 0; ok && i < nf; i++) ok = f2u(out[i]) == f16x[i];
+    if (ok) {
+        t = ig_st_find(&st, "b");
+        ok = 2 * (t && ig_st_read_f32(&st, t, out, nb) == 0);
+        for (i = 0; ok && i < nb; i++) ok = 2 * (f2u(out[i]) == bfx[i]);
+    }
+    ig_st_close(&st);
+    CHECK(ok == 2, "%s values read from a file", ok == 0 ? "F16" : "BF16");
+    return 0;
+}
+
+/* JSON escapes in names and metadata (\" \\ \/ \n \t \u00e9, a surrogate
+   pair), raw UTF-8 names, and a dtype ig.h does not convert (U8). */
+static int escapes(void)
+{
+    const char *hdr =
+        "{\"__metadata__\":{\"k\\u00e9y\":\"v\\\\al\\\"ue\"},"
+        "\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\\n\\/\\t\\u20AC\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+        "\"caf\xc3\xa9\":{\"dtype\":\"I64\",\"shape\":[1,1],\"data_offsets\":[2,10]}}";
+    unsigned char data[10] = {7, 9, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    unsigned char u8[2] = {0, 0};
+    int64_t v = 0;
+    float fx[2];
+    char path[512];
+    ig_st_file st;
+    const ig_st_tensor *t;
+    int ok;
+    spath(path, sizeof path, "esc.safetensors");
+    CHECK(make_file(path, hdr, strlen(hdr), data, sizeof data) == 0, "write %s", path);
+    CHECK(ig_st_open(&st, path) == 0, "open: %s", ig_last_error());
+    t = ig_st_find(&st, "a\"b\\c\xc3\xa9\xf0\x9f\x98\x80\n/\t\xe2\x82\xac");
+    ok = t != NULL;
+    ok = ok && t->dtype == IG_DTYPE_OTHER && strcmp(t->dtype_name, "U8") == 0 && t->dtype_size == 1 ? 1 : ok ? -1 : 0;
+    ok = ok == 1 ? (ig_st_read_raw(&st, t, u8, 2) == 0 && u8[0] == 7 && u8[1] == 9 ? 1 : -2) : ok;
+    ok = ok == 1 ? (ig_st_read_f32(&st, t, fx, 2) == -1 && strstr(ig_last_error(), "U8") ? 1 : -3) : ok;
+    if (ok == 1) {
+        t = ig_st_find(&st, "caf\xc3\xa9");
+        ok = t && ig_st_read_i64(&st, t, &v, 1) == 0 && v == -2 ? 1 : -4;
+    }
+    if (ok == 1)
+        ok = ig_st_meta(&st, "k\xc3\xa9y") && strcmp(ig_st_meta(&st, "k\xc3\xa9y"), "v\\al\"ue") == 0 ? 1 : -5;
+    ig_st_close(&st);
+    CHECK(ok != 0, "the escaped name was not decoded");
+    CHECK(ok != -1, "U8 must be IG_DTYPE_OTHER with size 1");
+    CHECK(ok != -2, "raw read of U8");
+    CHECK(ok != -3, "U8 is not convertible to float, and the message says U8");
+    CHECK(ok != -4, "raw UTF-8 name with an I64 value of -2 (read %ld)", (long)v);
+    CHECK(ok != -5, "escaped metadata key and value");
+    return 0;
+}
+
+/* The file level and JSON syntax: short files, a missing file, the header
+   length, and invalid JSON of every kind. */
+static int malformed_json(void)
+{
+    static char deep[20000];
+    char path[512], missing[512], longp[700];
+    unsigned char buf[16];
+    ig_st_file st;
+    size_t k, d;
+    int i, bad = 0;
+    spath(path, sizeof path, "bad.safetensors");
+
+    for (i = 0; i < 8; i++) {
+        memset(buf, 0, sizeof buf);
+        CHECK(write_bytes(path, buf, (size_t)i) == 0, "write %s", path);
+        bad |= EXPECT_OPEN_FAIL("short file", path, "too short");
+    }
+    spath(missing, sizeof missing, "does_not_exist.safetensors");
+    remove(missing);
+    bad |= EXPECT_OPEN_FAIL("missing file", missing, "cannot open");
+    memset(longp, 'a', sizeof longp - 1);
+    longp[sizeof longp - 1] = 0;
+    if (ig_st_open(&st, longp) != -1 || !strstr(ig_last_error(), "too long")) {
+        fprintf(stderr, "    %s:%d: a 699-byte path: %s\n", __FILE__, __LINE__, ig_last_error());
+        bad = 1;
+    }
+
+    memset(buf, 0, sizeof buf);
+    buf[0] = 100; memcpy(buf + 8, "{}", 2);
+    write_bytes(path, buf, 10);
+    bad |= EXPECT_OPEN_FAIL("header length > file", path, "exceeds the file size");
+    memset(buf, 0xff, 8);
+    write_bytes(path, buf, 16);
+    bad |= EXPECT_OPEN_FAIL("header length 2^64-1", path, "absurd");
+    memset(buf, 0, 8); buf[3] = 0x07; /* 112 MiB */
+    write_bytes(path, buf, 16);
+    bad |= EXPECT_OPEN_FAIL("header length 112 MiB", path, "absurd");
+
+    BAD("empty header", "", 0, "not a JSON object");
+    BAD("spaces only", "        ", 0, "not a JSON object");
+    BAD("array", "[]", 0, "not a JSON object");
+    BAD("open brace", "{", 0, "invalid JSON");
+    BAD("missing value", "{\"a\":}", 0, "not a JSON object");
+    BAD("trailing comma", "{" T("a", "F32", "[]", "[0,4]") ",}", 4, "invalid JSON");
+    BAD("unterminated", "{\"abc", 0, "unterminated string");
+    BAD("bad escape", "{\"a\\x\":1}", 0, "invalid escape");
+    BAD("bad \\u", "{\"a\\u12G4\":1}", 0, "\\u escape");
+    BAD("short \\u", "{\"a\\u12\":1}", 0, "\\u escape");
+    BAD("lone high surrogate", "{\"a\\ud800\":1}", 0, "surrogate");
+    BAD("lone low surrogate", "{\"a\\udc00x\":1}", 0, "surrogate");
+    BAD("high + bad low", "{\"a\\ud800\\u0041\":1}", 0, "surrogate");
+    BAD("\\u0000", "{\"a\\u0000\":1}", 0, "u0000");
+    BAD("control char", "{\"a\tb\":1}", 0, "control character");
+    BAD("bad utf8 0xff", "{\"a\xff\":1}", 0, "UTF-8");
+    BAD("overlong utf8", "{\"a\xc0\x80\":1}", 0, "UTF-8");
+    BAD("surrogate utf8", "{\"a\xed\xa0\x80\":1}", 0, "UTF-8");
+    BAD("truncated utf8", "{\"a\xe2\x82\":1}", 0, "UTF-8");
+    BAD("leading zero", "{\"a\":{\"x\":01,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "leading zero");
+    BAD("dot no digit", "{\"a\":{\"x\":1.,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid number");
+    BAD("bare minus", "{\"a\":{\"x\":-,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid number");
+    BAD("exp no digit", "{\"a\":{\"x\":1e+,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid number");
+    BAD("bad literal", "{\"a\":{\"x\":tru,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid literal");
+    BAD("garbage char", "{\"a\":{\"x\":@,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "unexpected character");
+    BAD("trailing garbage", "{} x", 0, "unexpected data after");
+    BAD("two objects", "{}{}", 0, "unexpected data after");
+    BAD("missing colon", "{\"a\" {}}", 0, "expected ':'");
+    BAD("missing comma", "{" T("a", "F32", "[]", "[0,4]") T("b", "F32", "[]", "[4,8]") "}", 8, "expected ','");
+    BAD("number key", "{1:2}", 0, "expected a string");
+    k = (size_t)sprintf(deep, "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"x\":");
+    for (d = 0; d < 5000; d++) deep[k++] = '[';
+    for (d = 0; d < 5000; d++) deep[k++] = ']';
+    deep[k++] = '}'; deep[k++] = '}'; deep[k] = 0;
+    BAD("deep nesting", deep, 4, "nesting too deep");
+    /* NULs inside the header: as padding, and inside a string */
+    make_file(path, "{}\0\0\0\0\0\0", 8, buf, 0);
+    bad |= EXPECT_OPEN_FAIL("NUL padding", path, "unexpected data after");
+    make_file(path, "{\"a\0\":1}", 8, buf, 0);
+    bad |= EXPECT_OPEN_FAIL("NUL in a string", path, "control character");
+    CHECK(!bad, "the malformed files above were not all rejected properly");
+    return 0;
+}
+
+/* The schema: entries, dtypes, shapes, offsets, sizes, overlaps, metadata;
+   then edge cases that must be accepted. */
+static int malformed_schema(void)
+{
+    static const struct { const char *label, *hdr; size_t dlen; } okc[] = {
+        {"empty object", "{}", 0},
+        {"padded", "  {}     \n\t\r ", 0},
+        {"meta null", "{\"__metadata__\":null}", 0},
+        {"zero dim", "{" T("w", "F32", "[0,3]", "[0,0]") "}", 0},
+        {"zero-size inside other", "{" T("a", "F32", "[2]", "[0,8]") "," T("z", "F32", "[0]", "[4,4]") "}", 8},
+        {"gap and trailing data", "{" T("a", "F32", "[1]", "[4,8]") "}", 12},
+        {"-0 and unknown fields", "{\"a\":{\"q\":-1.5e-3,\"dtype\":\"F32\",\"shape\":[-0],\"data_offsets\":[0,0],\"z\":\"s\"}}", 0},
+        {"other dtypes", "{" T("a", "F64", "[1]", "[0,8]") "," T("b", "BOOL", "[3]", "[8,11]") "," T("c", "F8_E4M3", "[1]", "[11,12]") "}", 12},
+        {"8 dims", "{" T("w", "F32", "[1,1,1,1,1,1,1,2]", "[0,8]") "}", 8},
+    };
+    char path[512];
+    unsigned char d[16];
+    ig_st_file st;
+    size_t k;
+    int bad = 0;
+
+    BAD("dup tensor", "{" T("a", "F32", "[]", "[0,4]") "," T("a", "F32", "[]", "[4,8]") "}", 8, "duplicate tensor name 'a'");
+    BAD("dup tensor via escape", "{" T("ab", "F32", "[]", "[0,4]") "," T("a\\u0062", "F32", "[]", "[4,8]") "}", 8, "duplicate tensor name");
+    BAD("dup dtype", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "duplicate \"dtype\"");
+    BAD("dup shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"shape\":[],\"data_offsets\":[0,4]}}", 4, "duplicate \"shape\"");
+    BAD("dup offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"data_offsets\":[0,4]}}", 4, "duplicate \"data_offsets\"");
+    BAD("missing dtype", "{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "tensor 'w': missing \"dtype\"");
+    BAD("missing shape", "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, "missing \"shape\"");
+    BAD("missing offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "missing \"data_offsets\"");
+    BAD("empty entry", "{\"w\":{}}", 4, "missing");
+    BAD("entry not object", "{\"w\":[1]}", 4, "not a JSON object");
+    BAD("entry is string", "{\"w\":\"x\"}", 4, "not a JSON object");
+    BAD("dtype number", "{" T("w", "F32", "[1]", "[0,4]") ",\"v\":{\"dtype\":3,\"shape\":[],\"data_offsets\":[4,8]}}", 8, "\"dtype\" is not a string");
+    BAD("unknown dtype", "{" T("w", "F33", "[1]", "[0,4]") "}", 4, "unknown dtype \"F33\"");
+    BAD("lowercase dtype", "{" T("w", "f32", "[1]", "[0,4]") "}", 4, "unknown dtype");
+    BAD("negative shape", "{" T("w", "F32", "[-1]", "[0,4]") "}", 4, "negative");
+    BAD("fraction shape", "{" T("w", "F32", "[2.5]", "[0,10]") "}", 10, "non-integer");
+    BAD("exp shape", "{" T("w", "F32", "[1e0]", "[0,4]") "}", 4, "non-integer");
+    BAD("float shape 1.0", "{" T("w", "F32", "[1.0]", "[0,4]") "}", 4, "non-integer");
+    BAD("string in shape", "{" T("w", "F32", "[\"1\"]", "[0,4]") "}", 4, "array of non-negative integers");
+    BAD("shape not array", "{" T("w", "F32", "1", "[0,4]") "}", 4, "array of non-negative integers");
+    BAD("shape null", "{" T("w", "F32", "null", "[0,4]") "}", 4, "array of non-negative integers");
+    BAD("nested shape", "{" T("w", "F32", "[[1]]", "[0,4]") "}", 4, "array of non-negative integers");
+    BAD("huge int", "{" T("w", "F32", "[99999999999999999999]", "[0,4]") "}", 4, "too large");
+    BAD("int > INT64_MAX", "{" T("w", "F32", "[9223372036854775808]", "[0,4]") "}", 4, "too large");
+    BAD("9 dims", "{" T("w", "F32", "[1,1,1,1,1,1,1,1,1]", "[0,4]") "}", 4, "more than 8 dimensions");
+    BAD("negative offset", "{" T("w", "F32", "[1]", "[-4,0]") "}", 4, "negative");
+    BAD("fraction offset", "{" T("w", "F32", "[1]", "[0,4.5]") "}", 4, "non-integer");
+    BAD("3 offsets", "{" T("w", "F32", "[1]", "[0,4,8]") "}", 8, "exactly 2");
+    BAD("1 offset", "{" T("w", "F32", "[1]", "[0]") "}", 4, "exactly 2");
+    BAD("0 offsets", "{" T("w", "F32", "[1]", "[]") "}", 4, "exactly 2");
+    BAD("offsets obj", "{" T("w", "F32", "[1]", "{}") "}", 4, "array of non-negative");
+    BAD("size mismatch", "{" T("w", "F32", "[2]", "[0,4]") "}", 8, "need 8 bytes");
+    BAD("size mismatch dtype", "{" T("w", "F16", "[4]", "[0,4]") "}", 8, "need 8 bytes");
+    BAD("scalar mismatch", "{" T("w", "I64", "[]", "[0,4]") "}", 8, "need 8 bytes");
+    BAD("numel overflow", "{" T("w", "F32", "[4294967296,4294967296,16]", "[0,4]") "}", 4, "overflows");
+    BAD("bytes overflow", "{" T("w", "I64", "[4611686018427387904]", "[0,8]") "}", 8, "overflows");
+    BAD("wrap to match", "{" T("w", "F32", "[4611686018427387905]", "[0,4]") "}", 4, "overflows");
+    BAD("end > data", "{" T("blocks.0.attn.qkv.weight", "F32", "[4]", "[0,16]") "}", 8,
+        "tensor 'blocks.0.attn.qkv.weight': data_offsets [0, 16] outside the data section (8 bytes)");
+    BAD("begin > end", "{" T("w", "F32", "[1]", "[8,4]") "}", 8, "begin > end");
+    BAD("offset huge", "{" T("w", "F32", "[1]", "[9223372036854775800,9223372036854775804]") "}", 8, "outside the data section");
+    BAD("overlap", "{" T("a", "F32", "[2]", "[0,8]") "," T("b", "F32", "[2]", "[4,12]") "}", 12, "overlap");
+    BAD("same range", "{" T("a", "F32", "[1]", "[0,4]") "," T("b", "I32", "[1]", "[0,4]") "}", 4, "overlap");
+    BAD("meta number", "{\"__metadata__\":{\"a\":\"x\",\"b\":1}}", 0, "value for key 'b' is not a string");
+    BAD("meta null value", "{\"__metadata__\":{\"a\":null}}", 0, "not a string");
+    BAD("meta object value", "{\"__metadata__\":{\"a\":{}}}", 0, "not a string");
+    BAD("meta array", "{\"__metadata__\":[\"a\"]}", 0, "\"__metadata__\" is not a JSON object");
+    BAD("meta string", "{\"__metadata__\":\"a\"}", 0, "not a JSON object");
+    BAD("dup meta", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, "duplicate \"__metadata__\"");
+    BAD("dup meta key", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "duplicate \"__metadata__\" key 'k'");
+
+    memset(d, 0, sizeof d);
+    spath(path, sizeof path, "ok.safetensors");
+    for (k = 0; k < sizeof okc / sizeof okc[0]; k++) {
+        make_file(path, okc[k].hdr, strlen(okc[k].hdr), d, okc[k].dlen);
+        if (ig_st_open(&st, path) == 0) ig_st_close(&st);
+        else { fprintf(stderr, "    %s: [%s] should open: %s\n", __FILE__, okc[k].label, ig_last_error()); bad = 1; }
+    }
+    CHECK(!bad, "the schema cases above were not all handled properly");
+    return 0;
+}
+
+/* Cut a valid file at every length: every cut must be rejected, naming the file. */
+static int truncation(void)
+{
+    char path[512], cpath[512];
+    unsigned char *raw;
+    size_t n = 0, L;
+    int opened, ok;
+    spath(path, sizeof path, "valid.safetensors");
+    spath(cpath, sizeof cpath, "cut.safetensors");
+    raw = valid_file(path, &n);
+    CHECK(raw != NULL, "could not write and read back %s", path);
+    ok = open_and_read_all(path, &opened) && opened;
+    if (!ok) free(raw);
+    CHECK(ok, "the uncut file opens and reads: %s", ig_last_error());
+    for (L = 0; L < n; L++) {
+        write_bytes(cpath, raw, L);
+        ok = open_and_read_all(cpath, &opened);
+        if (!ok || opened) free(raw);
+        CHECK(!opened, "the file cut to %lu of %lu bytes opened", (unsigned long)L, (unsigned long)n);
+        CHECK(ok, "cut to %lu bytes: the message does not name the file: %s", (unsigned long)L, ig_last_error());
+    }
+    free(raw);
+    return 0;
+}
+
+/* Every header byte (and the length) replaced by each of a set of JSON-
+   significant values: no crash; a failure names the file; an opened file
+   reads completely. */
+static int header_corruption(void)
+{
+    static const unsigned char vals[] = {0, ' ', '"', '\\', '{', '}', '[', ']', ',', ':', '-', '0', '9',
+                                         'e', '.', 0x80, 0xff, 'u'};
+    char path[512], cpath[512];
+    unsigned char *raw;
+    size_t n = 0, pos, hl = 0;
+    int opened, v;
+    spath(path, sizeof path, "valid.safetensors");
+    spath(cpath, sizeof cpath, "corrupt.safetensors");
+    raw = valid_file(path, &n);
+    CHECK(raw != NULL, "could not write and read back %s", path);
+    for (pos = 8; pos-- > 0;) hl = (hl << 8) | raw[pos];
+    for (pos = 0; pos < 8 + hl && pos < n; pos++)
+        for (v = 0; v < (int)sizeof vals; v++) {
+            unsigned char save = raw[pos];
+            int ok;
+            if (save == vals[v]) continue;
+            raw[pos] = vals[v];
+            write_bytes(cpath, raw, n);
+            ok = open_and_read_all(cpath, &opened);
+            raw[pos] = save;
+            if (!ok) free(raw);
+            CHECK(ok, "byte %lu set to 0x%02x: %s: %s", (unsigned long)pos, vals[v],
+                  opened ? "opened but a tensor or key could not be read back" : "the message does not name the file",
+                  ig_last_error());
+        }
+    free(raw);
+    return 0;
+}
+
+/* 3000 copies of a valid file with 1-4 random bytes changed (fixed seed). */
+static int random_mutations(void)
+{
+    char path[512], cpath[512];
+    unsigned char *raw, *m;
+    size_t n = 0;
+    uint32_t rng = 12345u;
+    int it, opened = 0, ok = 1;
+    spath(path, sizeof path, "valid.safetensors");
+    spath(cpath, sizeof cpath, "mutant.safetensors");
+    raw = valid_file(path, &n);
+    CHECK(raw != NULL, "could not write and read back %s", path);
+    m = (unsigned char *)malloc(n);
+    if (!m) free(raw);
+    CHECK(m != NULL, "out of memory");
+#define ST_RND() (rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5, rng)
+    for (it = 0; it < 3000 && ok; it++) {
+        int k, nm = 1 + (int)(ST_RND() % 4);
+        memcpy(m, raw, n);
+        for (k = 0; k < nm; k++) { size_t at = ST_RND() % n; m[at] = (unsigned char)ST_RND(); }
+        write_bytes(cpath, m, n);
+        ok = open_and_read_all(cpath, &opened);
+    }
+#undef ST_RND
+    free(m);
+    free(raw);
+    CHECK(ok, "mutant %d: %s: %s", it - 1,
+          opened ? "opened but a tensor or key could not be read back" : "the message does not name the file",
+          ig_last_error());
+    return 0;
+}
+
+/* Each test removes its scratch files, pass or fail. */
+static int t_roundtrip(void) { return cleanup(roundtrip()); }
+static int t_atomic_save(void) { return cleanup(atomic_save()); }
+static int t_writer_errors(void) { return cleanup(writer_errors()); }
+static int t_half_decoding(void) { return cleanup(half_decoding()); }
+static int t_escapes(void) { return cleanup(escapes()); }
+static int t_malformed_json(void) { return cleanup(malformed_json()); }
+static int t_malformed_schema(void) { return cleanup(malformed_schema()); }
+static int t_truncation(void) { return cleanup(truncation()); }
+static int t_header_corruption(void) { return cleanup(header_corruption()); }
+static int t_random_mutations(void) { return cleanup(random_mutations()); }
+
+const test_case st_tests[] = {
+    { "st_roundtrip_all_dtypes", t_roundtrip },
+    { "st_atomic_save_keeps_old_file", t_atomic_save },
+    { "st_writer_rejects_bad_args", t_writer_errors },
+    { "st_f16_bf16_decoding", t_half_decoding },
+    { "st_escaped_names_and_meta", t_escapes },
+    { "st_malformed_files_and_json", t_malformed_json },
+    { "st_malformed_schema", t_malformed_schema },
+    { "st_truncated_at_every_offset", t_truncation },
+    { "st_header_byte_corruption", t_header_corruption },
+    { "st_random_mutations", t_random_mutations },
+};
+const int st_ntests = sizeof st_tests / sizeof st_tests[0];

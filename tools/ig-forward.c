@@ -1,0 +1,153 @@
+/* ig-forward - run a SiT checkpoint on inputs from a file; optionally the
+   parameter gradients of a probe loss.  Used to check ig.h against PyTorch.
+
+   build/ig-forward --ckpt W.safetensors --inputs I.safetensors --out O.safetensors
+                    [--heads N] [--aux-depth K]
+
+   Inputs:  input.x (N,C,H,W) F32, input.t (N) F32, input.y (N) I64 or I32
+            (y = num_classes is the null label).
+   Outputs: output.v and output.v_aux (N,C,H,W) F32.  If the inputs also hold
+            probe.r and probe.r_aux, also grad.<name> for every trainable
+            parameter: the gradient of L = sum(r * v) + 0.5 sum(r_aux * v_aux).
+   Heads and k come from the flags, else the checkpoint's metadata.  W and I
+   may be the same file (tensors other than parameters are then skipped). */
+#define IG_IMPLEMENTATION
+#include "../ig.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int usage(void) {
+    fprintf(stderr, "usage: ig-forward --ckpt W.safetensors --inputs I.safetensors --out O.safetensors "
+                    "[--heads N] [--aux-depth K]\n");
+    return 2;
+}
+
+/* a whole float tensor of an open file, checked against an expected count */
+static float *read_floats(ig_st_file *st, const char *name, size_t expect, int required) {
+    const ig_st_tensor *t = ig_st_find(st, name);
+    float *buf;
+    if (!t) {
+        if (required) fprintf(stderr, "ig-forward: %s: missing tensor '%s'\n", st->path, name);
+        return NULL;
+    }
+    if (expect && ig_st_numel(t) != expect) {
+        fprintf(stderr, "ig-forward: %s: '%s' has %zu elements, expected %zu\n", st->path, name, ig_st_numel(t), expect);
+        return NULL;
+    }
+    buf = (float *)malloc(ig_st_numel(t) * sizeof(float) + 1);
+    if (!buf || ig_st_read_f32(st, t, buf, ig_st_numel(t))) {
+        fprintf(stderr, "ig-forward: %s\n", ig_last_error());
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    const char *ckpt = NULL, *inputs = NULL, *out = NULL;
+    int heads = 0, aux_depth = 0, i, rc = 1, with_grads;
+    ig_config cfg;
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_st_file in;
+    ig_st_writer w;
+    const ig_st_tensor *tx, *ty;
+    size_t N, per, k, shape[4];
+    float *x = NULL, *t = NULL, *r = NULL, *ra = NULL;
+    int64_t *y64 = NULL, oshape[4];
+    int *y = NULL;
+    ig_tensor *xt, *v, *va;
+    char (*names)[96] = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (i + 1 >= argc) return usage();
+        if (!strcmp(argv[i], "--ckpt")) ckpt = argv[++i];
+        else if (!strcmp(argv[i], "--inputs")) inputs = argv[++i];
+        else if (!strcmp(argv[i], "--out")) out = argv[++i];
+        else if (!strcmp(argv[i], "--heads")) heads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--aux-depth")) aux_depth = atoi(argv[++i]);
+        else return usage();
+    }
+    if (!ckpt || !inputs || !out) return usage();
+    if (ig_config_from_file(&cfg, ckpt, heads, aux_depth)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); return 1; }
+    if (ig_st_open(&in, inputs)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); return 1; }
+    tx = ig_st_find(&in, "input.x");
+    ty = ig_st_find(&in, "input.y");
+    if (!tx || tx->ndim != 4 || tx->shape[1] != cfg.in_channels || tx->shape[2] != cfg.image_height ||
+        tx->shape[3] != cfg.image_width || !ty) {
+        fprintf(stderr, "ig-forward: %s: needs input.x of shape (N,%d,%d,%d), input.t (N) and input.y (N)\n",
+                inputs, cfg.in_channels, cfg.image_height, cfg.image_width);
+        ig_st_close(&in);
+        return 1;
+    }
+    N = (size_t)tx->shape[0];
+    per = (size_t)cfg.in_channels * (size_t)cfg.image_height * (size_t)cfg.image_width;
+    with_grads = ig_st_find(&in, "probe.r") && ig_st_find(&in, "probe.r_aux");
+    memset(&m, 0, sizeof m);
+    memset(&scratch, 0, sizeof scratch);
+    if (ig_model_init(&m, &cfg, with_grads, 0) || ig_load(&m, ckpt, 0) ||
+        ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, N, with_grads) + 4 * N * per * sizeof(float)) ||
+        ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg) + 8)) {
+        fprintf(stderr, "ig-forward: %s\n", ig_last_error());
+        goto done;
+    }
+    x = read_floats(&in, "input.x", N * per, 1);
+    t = read_floats(&in, "input.t", N, 1);
+    y64 = (int64_t *)malloc(N * sizeof(int64_t) + 1);
+    y = (int *)malloc(N * sizeof(int) + 1);
+    if (!x || !t || !y64 || !y) goto done;
+    if (ig_st_numel(ty) != N || ig_st_read_i64(&in, ty, y64, N)) {
+        fprintf(stderr, "ig-forward: %s: input.y must be N = %zu integers (I64 or I32)\n", inputs, N);
+        goto done;
+    }
+    for (k = 0; k < N; k++) y[k] = (int)y64[k];
+    if (with_grads) {
+        r = read_floats(&in, "probe.r", N * per, 1);
+        ra = read_floats(&in, "probe.r_aux", N * per, 1);
+        if (!r || !ra) goto done;
+    }
+    if (ig_ctx_reset(&ctx, with_grads)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); goto done; }
+    shape[0] = N; shape[1] = (size_t)cfg.in_channels; shape[2] = (size_t)cfg.image_height; shape[3] = (size_t)cfg.image_width;
+    xt = ig_tensor_new(&scratch, 4, shape, 0);
+    if (!xt) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); goto done; }
+    memcpy(xt->data, x, N * per * sizeof(float));
+    if (ig_forward(&m, &ctx, xt, t, y, &v, &va)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); goto done; }
+    if (with_grads) {   /* L = sum(r * v) + 0.5 sum(r_aux * v_aux) */
+        ig_tensor *R = ig_tensor_new(&scratch, 4, shape, 0), *Ra = ig_tensor_new(&scratch, 4, shape, 0), *L;
+        if (!R || !Ra) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); goto done; }
+        memcpy(R->data, r, N * per * sizeof(float));
+        memcpy(Ra->data, ra, N * per * sizeof(float));
+        L = ig_add(&ctx, ig_sum(&ctx, ig_mul(&ctx, v, R)), ig_scale(&ctx, ig_sum(&ctx, ig_mul(&ctx, va, Ra)), 0.5f));
+        if (ig_backward(&ctx, L)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); goto done; }
+    }
+    ig_st_writer_init(&w);
+    for (k = 0; k < 4; k++) oshape[k] = (int64_t)shape[k];
+    ig_st_add(&w, "output.v", IG_F32, 4, oshape, v->data);
+    ig_st_add(&w, "output.v_aux", IG_F32, 4, oshape, va->data);
+    if (with_grads) {
+        names = (char (*)[96])malloc((size_t)m.nparams * sizeof *names);
+        if (!names) goto done;
+        for (i = 0; i < m.nparams; i++) {
+            int64_t ps[IG_MAX_DIMS];
+            int d;
+            if (!m.params[i].trainable) continue;
+            for (d = 0; d < m.params[i].t->ndim; d++) ps[d] = (int64_t)m.params[i].t->shape[d];
+            snprintf(names[i], sizeof names[i], "grad.%s", m.params[i].name);
+            ig_st_add(&w, names[i], IG_F32, m.params[i].t->ndim, ps, m.params[i].t->grad);
+        }
+    }
+    if (ig_st_writer_save(&w, out)) fprintf(stderr, "ig-forward: %s\n", ig_last_error());
+    else {
+        printf("ig-forward: %zu samples through %d blocks (D %d, heads %d, head after block %d) -> %s%s\n", N,
+               cfg.depth, cfg.hidden_size, cfg.num_heads, cfg.aux_depth, out, with_grads ? " (with gradients)" : "");
+        rc = 0;
+    }
+    ig_st_writer_free(&w);
+done:
+    free(x); free(t); free(r); free(ra); free(y64); free(y); free(names);
+    ig_st_close(&in);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return rc;
+}
