@@ -125,7 +125,9 @@ IGDEF double   ig_mt_normal(ig_mt19937 *r);
 
 typedef struct ig_tensor {
     float *data;                 /* n values, row-major                      */
-    float *grad;                 /* dLoss/d(data), or NULL: no grad needed   */
+    float *grad;                 /* dLoss/d(data); NULL until needed         */
+    int requires_grad;           /* the backward pass must compute .grad     */
+    int grad_pooled;             /* .grad is a temporary from the ctx's pool */
     size_t shape[IG_MAX_DIMS];
     int ndim;
     size_t n;                    /* number of elements                       */
@@ -138,6 +140,7 @@ typedef void (*ig_backward_fn)(struct ig_node *node);
    forward saved for the backward (e.g. softmax probabilities). */
 typedef struct ig_node {
     ig_backward_fn backward;
+    struct ig_ctx *ctx;
     ig_tensor *out;
     ig_tensor *in[3];
     float *saved;                /* op-specific, lives in the scratch arena  */
@@ -146,13 +149,20 @@ typedef struct ig_node {
 } ig_node;
 
 /* The context every op runs in: where activations come from and the tape.
-   With training == 0 nothing is recorded and no gradient buffer is made. */
+   With training == 0 nothing is recorded and no gradient buffer is made.
+   Gradients of activations live only during the backward pass: each is made
+   when the first consumer's backward needs it and handed back to a small
+   pool (free list) as soon as its producer's backward is done. */
+#define IG_POOL_SLOTS 64
 typedef struct ig_ctx {
     ig_arena *scratch;
     ig_node *tape;
     size_t ntape, cap_tape;
     int training;
     int failed;                  /* an op failed: later ops return NULL      */
+    float *pool[IG_POOL_SLOTS];  /* free gradient buffers ...                */
+    size_t pool_n[IG_POOL_SLOTS];/* ... and their sizes in floats            */
+    int npool;
 } ig_ctx;
 
 /* tape_capacity nodes are taken from the scratch arena on every reset. */
@@ -733,6 +743,7 @@ IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
     t->n = ig__numel(ndim, shape);
     t->data = data;
     t->grad = grad;
+    t->requires_grad = grad != NULL;
     return t;
 }
 
@@ -745,6 +756,7 @@ IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int w
         t->grad = (float *)ig_arena_alloc(a, t->n * sizeof(float));
         if (!t->grad) return NULL;
         memset(t->grad, 0, t->n * sizeof(float));
+        t->requires_grad = 1;
     }
     return t;
 }
@@ -765,6 +777,7 @@ IGDEF int ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity) {
 IGDEF int ig_ctx_reset(ig_ctx *ctx, int training) {
     ig_arena_reset(ctx->scratch);
     ctx->ntape = 0;
+    ctx->npool = 0;
     ctx->failed = 0;
     ctx->training = training;
     ctx->tape = NULL;
@@ -776,15 +789,14 @@ IGDEF int ig_ctx_reset(ig_ctx *ctx, int training) {
 }
 
 /* The output of an op: NULL if an input is NULL (an earlier op failed) or the
-   arena is full.  It gets a gradient buffer only when we are recording and some
-   input carries a gradient. */
+   arena is full.  It requires a gradient only when we are recording and some
+   input requires one; its buffer is made later, in the backward pass. */
 static ig_tensor *ig__out(ig_ctx *c, ig_tensor *a, ig_tensor *b, ig_tensor *d, int ndim, const size_t *shape) {
-    int with_grad;
     ig_tensor *y;
     if (c->failed || !a) { c->failed = 1; return NULL; }
-    with_grad = c->training && ((a && a->grad) || (b && b->grad) || (d && d->grad));
-    y = ig_tensor_new(c->scratch, ndim, shape, with_grad);
-    if (!y) c->failed = 1;
+    y = ig_tensor_new(c->scratch, ndim, shape, 0);
+    if (!y) { c->failed = 1; return NULL; }
+    y->requires_grad = c->training && (a->requires_grad || (b && b->requires_grad) || (d && d->requires_grad));
     return y;
 }
 
@@ -798,6 +810,7 @@ static ig_node *ig__record(ig_ctx *c, ig_backward_fn fn, ig_tensor *y, ig_tensor
     }
     nd = &c->tape[c->ntape++];
     memset(nd, 0, sizeof *nd);
+    nd->ctx = c;
     nd->backward = fn;
     nd->out = y;
     nd->in[0] = a; nd->in[1] = b; nd->in[2] = d;
@@ -810,14 +823,55 @@ static float *ig__scratch_floats(ig_ctx *c, size_t n) {
     return p;
 }
 
+/* The gradient buffer of t for a backward: NULL if t needs none; made
+   (zeroed) on first use, from the pool if a free buffer of that size is there. */
+static float *ig__grad(ig_ctx *c, ig_tensor *t) {
+    int k;
+    if (!t->requires_grad) return NULL;
+    if (t->grad) return t->grad;
+    for (k = 0; k < c->npool; k++)
+        if (c->pool_n[k] == t->n) {
+            t->grad = c->pool[k];
+            c->pool[k] = c->pool[c->npool - 1];
+            c->pool_n[k] = c->pool_n[c->npool - 1];
+            c->npool--;
+            break;
+        }
+    if (!t->grad) t->grad = (float *)ig_arena_alloc(c->scratch, t->n * sizeof(float));
+    if (!t->grad) { c->failed = 1; return NULL; }
+    t->grad_pooled = 1;
+    memset(t->grad, 0, t->n * sizeof(float));
+    return t->grad;
+}
+
+/* Every consumer of t has run its backward: its gradient buffer is free. */
+static void ig__grad_release(ig_ctx *c, ig_tensor *t) {
+    if (!t->grad_pooled || !t->grad) return;
+    if (c->npool < IG_POOL_SLOTS) {
+        c->pool[c->npool] = t->grad;
+        c->pool_n[c->npool] = t->n;
+        c->npool++;
+    }
+    t->grad = NULL;
+    t->grad_pooled = 0;
+}
+
 IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
     size_t i;
+    float *g;
     if (!loss || c->failed) return -1; /* the failing op has set the message */
     if (!c->training) return ig__fail("ig_backward: the context was not reset for training (ig_ctx_reset(ctx, 1))");
     if (loss->n != 1) return ig__fail("ig_backward: the loss must be a scalar, it has %zu elements", loss->n);
-    if (!loss->grad) return ig__fail("ig_backward: the loss does not depend on any tensor with a gradient");
-    loss->grad[0] += 1.0f;
-    for (i = c->ntape; i-- > 0;) c->tape[i].backward(&c->tape[i]);
+    if (!loss->requires_grad) return ig__fail("ig_backward: the loss does not depend on any tensor with a gradient");
+    if (!(g = ig__grad(c, loss))) return -1;
+    g[0] += 1.0f;
+    for (i = c->ntape; i-- > 0;) {
+        ig_node *nd = &c->tape[i];
+        if (!nd->out->grad) continue;      /* nothing flowed back into this op */
+        nd->backward(nd);
+        if (c->failed) return -1;          /* out of scratch for a gradient */
+        ig__grad_release(c, nd->out);
+    }
     return 0;
 }
 
@@ -825,44 +879,554 @@ IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
 
-/* --- 4.0 the matrix multiply every op leans on ---------------------------
-   C (M,N) = beta*C + op(A) op(B), row-major, op(A) is (M,K) and op(B) is (K,N).
-   trans_a: A is stored (K,M); trans_b: B is stored (N,K).  beta is 0 or 1. */
+/* <<gemm */
+/* ======================================================================
+ * ig__gemm: single-precision matrix multiply (row-major, BLAS semantics)
+ *
+ *     C[M,N] = beta * C + op(A) * op(B)
+ *
+ *     op(A) is (M,K):  A[i*lda + k]   (trans_a == 0)   or  A[k*lda + i]
+ *     op(B) is (K,N):  B[k*ldb + j]   (trans_b == 0)   or  B[j*ldb + k]
+ *
+ * beta == 0 overwrites C (its old contents, even NaN, are never read);
+ * beta == 1 accumulates; any other beta scales C first.
+ *
+ * How the fast path works (the "GotoBLAS / BLIS" scheme)
+ * ------------------------------------------------------
+ * A naive triple loop is limited by memory traffic: every multiply-add
+ * loads two floats.  A fast GEMM re-uses each loaded value many times
+ * from registers and from the caches.  The work is cut in three levels:
+ *
+ *   for jc in [0,N) step NC          5th loop: columns of C and B
+ *     for pc in [0,K) step KC        4th loop: the shared dimension
+ *       pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC, lives in L3, shared
+ *                                           by all threads)
+ *       for ic in [0,M) step MC      3rd loop: rows of C   <- OpenMP
+ *         pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC, lives in this
+ *                                           core's L2)
+ *         for jr in [0,NC) step NR   2nd loop: one KC x NR sliver of Bp
+ *                                              (stays in L1)
+ *           for ir in [0,MC) step MR 1st loop: one MR x KC sliver of Ap
+ *             micro-kernel: C[ir:ir+MR, jr:jr+NR] += Ap_sliver * Bp_sliver
+ *
+ * The micro-kernel keeps an MR x NR tile of C in vector registers
+ * (AVX-512: 14 x 32 floats = 28 zmm registers) for the whole KC loop.
+ * Per step k it loads NR/16 = 2 vectors of B, broadcasts MR = 14 values
+ * of A and does 28 fused multiply-adds: 28 FMAs for 16 loads, so the FMA
+ * units, not the loads, are the bottleneck -- that is the goal.
+ *
+ * Packing copies the operands into the exact order the micro-kernel
+ * reads them (Ap: for each k the MR values of a column of the sliver;
+ * Bp: for each k the NR values of a row of the sliver), so the kernel
+ * reads both buffers strictly sequentially.  The transposes (trans_a,
+ * trans_b) are absorbed by the packing routines: the kernel never sees
+ * them.  Edges (M or N not a multiple of MR, NR) are zero-padded in the
+ * packed buffers; the kernel then writes a full tile into a small
+ * temporary and only the valid part is copied to C.
+ *
+ * Block sizes (AMD Zen 4: 32 KB L1d, 1 MB L2 per core, 32 MB L3 shared):
+ *   KC = 256 :  a Bp sliver is 256*32*4 = 32 KB ... the L1 holds it while
+ *               Ap slivers (14 KB) stream through it from L2.
+ *   MC <= 280:  Ap = 280*256*4 = 280 KB, well inside the 1 MB L2.
+ *   NC = 3072:  Bp = 3 MB in the shared L3.
+ * (see IG__MC, IG__KC, IG__NC below; measured, not only derived.)
+ *
+ * Threads and determinism: OpenMP splits the ic loop (rows of C), or
+ * when there are too few row blocks, columns (jr) too.  K is NEVER split
+ * across threads, and KC depends only on K, so every element of C is
+ * computed with the same operations in the same order whatever the
+ * number of threads: results are bit-identical with 1 or 2 threads.
+ *
+ * Small problems (few flops, or a tiny M or N) skip packing and OpenMP
+ * and use plain loops (ig__gemm_small): packing would cost more than it
+ * saves.
+ *
+ * Buffers are static (one Ap per thread, up to IG_MAX_THREADS), so
+ * ig__gemm is NOT reentrant: do not call it from several threads at
+ * once (its own OpenMP threads are fine).
+ * ====================================================================== */
+#include <stddef.h>
+#include <string.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+/* silences -Wunused-function for a TU that does not call everything */
+#if defined(__GNUC__)
+#define IG__MAYBE_UNUSED __attribute__((unused))
+#else
+#define IG__MAYBE_UNUSED
+#endif
+
+#ifndef IG_MAX_THREADS
+#define IG_MAX_THREADS 8
+#endif
+
+/* ---------------------------------------------------------------------
+ * Reference: the definition, written as plainly as possible.
+ * Used as the test oracle and when IG_NO_FAST_GEMM is defined.
+ * --------------------------------------------------------------------- */
+IG__MAYBE_UNUSED
 static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                          const float *A, size_t lda, const float *B, size_t ldb,
-                         float beta, float *C, size_t ldc) {
+                         float beta, float *C, size_t ldc)
+{
     size_t i, j, k;
-    for (i = 0; i < M; i++)
+    for (i = 0; i < M; i++) {
         for (j = 0; j < N; j++) {
-            float acc = 0.0f;
+            float s = 0.0f;
             for (k = 0; k < K; k++) {
                 float a = trans_a ? A[k * lda + i] : A[i * lda + k];
                 float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-                acc += a * b;
+                s += a * b;
             }
-            C[i * ldc + j] = (beta != 0.0f ? C[i * ldc + j] : 0.0f) + acc;
+            /* beta == 0 must not read C (it may hold NaN) */
+            C[i * ldc + j] = (beta == 0.0f) ? s : beta * C[i * ldc + j] + s;
         }
+    }
 }
 
+/* ---------------------------------------------------------------------
+ * Vector type and micro-tile shape for the target.
+ *   ig__vf        : a vector of IG__VW floats (GCC/clang vector extension)
+ *   IG__MR x IG__NR : the register tile of C, IG__NR = IG__NV * IG__VW
+ *   IG__FMA(a,b,c): a*b + c, fused where the CPU has FMA.  We use the
+ *     intrinsic because with -std=c99 gcc does not contract a*b+c into
+ *     an FMA (ISO mode implies -ffp-contract=off).
+ *   IG__SPLAT(x)  : a vector with all lanes = x (compiles to a broadcast,
+ *     usually folded into the FMA's memory operand).
+ * Without GNU C we fall back to plain floats (IG__VW = 1): the same
+ * kernel source then is an ordinary scalar register-tiled loop.
+ * --------------------------------------------------------------------- */
+#if defined(__GNUC__) && defined(__AVX512F__)
+#include <immintrin.h>
+#define IG__VW 16
+#ifndef IG__MR
+#define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
+#define IG__NV 4
+#endif
+__extension__ typedef float ig__vf __attribute__((vector_size(64)));
+#define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define IG__SPLAT(x) _mm512_set1_ps(x)
+#elif defined(__GNUC__) && defined(__AVX__)
+#include <immintrin.h>
+#define IG__VW 8
+#define IG__NV 2
+#define IG__MR 6 /* 6*2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm */
+__extension__ typedef float ig__vf __attribute__((vector_size(32)));
+#if defined(__FMA__)
+#define IG__FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#else
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#endif
+#define IG__SPLAT(x) _mm256_set1_ps(x)
+#elif defined(__GNUC__)
+/* SSE (x86-64 baseline), NEON, ...: 4 wide, generic GNU vectors */
+#define IG__VW 4
+#define IG__NV 2
+#define IG__MR 6
+__extension__ typedef float ig__vf __attribute__((vector_size(16)));
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#define IG__SPLAT(x) (ig__vf_zero() + (x)) /* vector + scalar broadcasts */
+IG__MAYBE_UNUSED static ig__vf ig__vf_zero(void) { ig__vf z = {0}; return z; }
+#else
+/* plain C: "vectors" of one float */
+#define IG__VW 1
+#define IG__NV 4
+#define IG__MR 4
+typedef float ig__vf;
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#define IG__SPLAT(x) (x)
+#endif
+
+#define IG__NR (IG__NV * IG__VW)
+
+/* Cache blocking (see the comment at the top). MC is a multiple of MR. */
+#ifndef IG__KC
+#define IG__KC 384
+#endif
+#ifndef IG__MC
+#define IG__MC (20 * IG__MR)
+#endif
+#ifndef IG__NC
+#define IG__NC 1536
+#endif
+
+/* Below this many multiply-adds (M*N*K) use the unpacked small path. */
+#ifndef IG__SMALL_MNK
+#define IG__SMALL_MNK (48 * 48 * 48)
+#endif
+/* Below this many multiply-adds run on a single thread. */
+#ifndef IG__PARALLEL_MNK
+#define IG__PARALLEL_MNK (128 * 128 * 64)
+#endif
+
+#if defined(__GNUC__)
+#define IG__ALIGNED64 __attribute__((aligned(64)))
+#else
+#define IG__ALIGNED64
+#endif
+
+#if !defined(IG_NO_FAST_GEMM)
+/* Packed buffers, one Ap and one Bp per thread (untouched pages of
+ * static arrays cost no memory). */
+static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
+static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
+
+static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
+
+/* unaligned vector load/store (memcpy compiles to one vmovups) */
+static ig__vf ig__vload(const float *p)
+{
+    ig__vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
+
+/* ---------------------------------------------------------------------
+ * Micro-kernel: c[MR,NR] (row stride ldc) = or += a * b
+ *   a: packed MR x kc sliver, a[p*MR + i] = op(A)(i, p)
+ *   b: packed kc x NR sliver, b[p*NR + j] = op(B)(p, j)
+ * The MR*NV accumulators are a local array indexed only with constants
+ * after unrolling, so the compiler keeps them all in registers.
+ * --------------------------------------------------------------------- */
+static void ig__kernel(size_t kc, const float *a, const float *b,
+                       float *c, size_t ldc, int accumulate)
+{
+    ig__vf acc[IG__MR][IG__NV];
+    size_t p;
+    int i, v;
+    for (i = 0; i < IG__MR; i++)
+        for (v = 0; v < IG__NV; v++)
+            acc[i][v] = IG__SPLAT(0.0f);
+    for (p = 0; p < kc; p++) {
+        ig__vf bv[IG__NV];
+        for (v = 0; v < IG__NV; v++)
+            bv[v] = ig__vload(b + v * IG__VW);
+        for (i = 0; i < IG__MR; i++) {
+            ig__vf ai = IG__SPLAT(a[i]);
+            for (v = 0; v < IG__NV; v++)
+                acc[i][v] = IG__FMA(ai, bv[v], acc[i][v]);
+        }
+        a += IG__MR;
+        b += IG__NR;
+    }
+    for (i = 0; i < IG__MR; i++) {
+        for (v = 0; v < IG__NV; v++) {
+            float *cp = c + (size_t)i * ldc + v * IG__VW;
+            if (accumulate)
+                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
+            else
+                ig__vstore(cp, acc[i][v]);
+        }
+    }
+}
+
+/* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
+ * dst[s*MR*kc + p*MR + i] = op(A)(i0 + s*MR + i, p0 + p), zero past M. */
+static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
+                       size_t mc, size_t p0, size_t kc, float *dst)
+{
+    size_t s, p, q, qe;
+    int i, m;
+    if (trans_a) {
+        /* A stored (K,M): row p of the storage holds op(A)(i0.., p)
+         * contiguously; read it once and deal it out to the slivers. */
+        for (p = 0; p < kc; p++) {
+            const float *src = A + (p0 + p) * lda + i0;
+            for (s = 0; s < mc; s += IG__MR) {
+                float *d = dst + s * kc + p * IG__MR;
+                m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
+                for (i = 0; i < m; i++) d[i] = src[s + i];
+                for (; i < IG__MR; i++) d[i] = 0.0f;
+            }
+        }
+        return;
+    }
+    /* A stored (M,K): this is a transpose.  It is done in chunks of 16
+     * values of p: each row's chunk (about one 64-byte cache line) is read
+     * once and used whole.  (Walking the MR rows side by side one p at a
+     * time thrashes L1 when lda*4 is a multiple of 4 KB.) */
+    for (s = 0; s < mc; s += IG__MR, dst += kc * IG__MR) {
+        const float *src = A + (i0 + s) * lda + p0;
+        m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
+        for (q = 0; q < kc; q += 16) {
+            qe = ig__min(q + 16, kc);
+            for (i = 0; i < m; i++)
+                for (p = q; p < qe; p++)
+                    dst[p * IG__MR + i] = src[(size_t)i * lda + p];
+            for (; i < IG__MR; i++)
+                for (p = q; p < qe; p++) dst[p * IG__MR + i] = 0.0f;
+        }
+    }
+}
+
+/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column slivers:
+ * dst[t*NR*kc + p*NR + j] = op(B)(p0 + p, j0 + t*NR + j), zero past N.
+ */
+static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
+                       size_t kc, size_t j0, size_t nc, float *dst)
+{
+    size_t t, p;
+    int j;
+    for (t = 0; t * IG__NR < nc; t++) {
+        size_t js = t * IG__NR;
+        int n = (nc - js < IG__NR) ? (int)(nc - js) : IG__NR;
+        float *d = dst + t * IG__NR * kc;
+        if (!trans_b) {
+            /* B stored (K,N): the NR values for one p are contiguous */
+            const float *src = B + p0 * ldb + j0 + js;
+            for (p = 0; p < kc; p++, src += ldb, d += IG__NR) {
+                if (n == IG__NR) {
+                    memcpy(d, src, IG__NR * sizeof(float));
+                } else {
+                    for (j = 0; j < n; j++) d[j] = src[j];
+                    for (; j < IG__NR; j++) d[j] = 0.0f;
+                }
+            }
+        } else {
+            /* B stored (N,K): a transpose, in chunks of 16 p as in
+             * ig__pack_a */
+            const float *src = B + (j0 + js) * ldb + p0;
+            size_t q, qe;
+            for (q = 0; q < kc; q += 16) {
+                qe = ig__min(q + 16, kc);
+                for (j = 0; j < n; j++)
+                    for (p = q; p < qe; p++)
+                        d[p * IG__NR + j] = src[(size_t)j * ldb + p];
+                for (; j < IG__NR; j++)
+                    for (p = q; p < qe; p++) d[p * IG__NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Macro-kernel: C[0:mc, 0:nc] (+)= Ap * Bp, one MR x NR tile at a time */
+static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
+                      const float *bp, float *C, size_t ldc, int accumulate)
+{
+    size_t t, s;
+    for (t = 0; t * IG__NR < nc; t++) {
+        size_t j = t * IG__NR;
+        const float *b = bp + t * IG__NR * kc;
+        for (s = 0; s < mc; s += IG__MR) {
+            const float *a = ap + s * kc;
+            float *c = C + s * ldc + j;
+            if (mc - s >= IG__MR && nc - j >= IG__NR) {
+                ig__kernel(kc, a, b, c, ldc, accumulate);
+            } else {
+                /* edge tile: compute the full tile into tmp, copy the
+                 * valid part. Same arithmetic as a full tile. */
+                float tmp[IG__MR * IG__NR];
+                size_t m = mc - s < IG__MR ? mc - s : IG__MR;
+                size_t n = nc - j < IG__NR ? nc - j : IG__NR;
+                size_t ii, jj;
+                ig__kernel(kc, a, b, tmp, IG__NR, 0);
+                for (ii = 0; ii < m; ii++)
+                    for (jj = 0; jj < n; jj++)
+                        c[ii * ldc + jj] = accumulate
+                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
+                            : tmp[ii * IG__NR + jj];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Small path: no packing, no threads.  Loop orders chosen so the inner
+ * loop walks contiguous memory.  beta has been applied by the caller.
+ * --------------------------------------------------------------------- */
+
+/* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
+ * would wait on the FMA latency), combined in a fixed order. */
+static float ig__dot(const float *a, const float *b, size_t K)
+{
+    ig__vf s0 = IG__SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    float lanes[IG__VW], s;
+    size_t k = 0;
+    int l, w;
+    for (; k + 4 * IG__VW <= K; k += 4 * IG__VW) {
+        s0 = IG__FMA(ig__vload(a + k), ig__vload(b + k), s0);
+        s1 = IG__FMA(ig__vload(a + k + IG__VW), ig__vload(b + k + IG__VW), s1);
+        s2 = IG__FMA(ig__vload(a + k + 2 * IG__VW),
+                     ig__vload(b + k + 2 * IG__VW), s2);
+        s3 = IG__FMA(ig__vload(a + k + 3 * IG__VW),
+                     ig__vload(b + k + 3 * IG__VW), s3);
+    }
+    s0 = (s0 + s1) + (s2 + s3);
+    /* horizontal sum as a tree (halves, quarters, ...): short latency */
+    memcpy(lanes, &s0, sizeof lanes);
+    for (w = IG__VW / 2; w >= 1; w /= 2)
+        for (l = 0; l < w; l++) lanes[l] += lanes[l + w];
+    s = lanes[0];
+    for (; k < K; k++) s += a[k] * b[k];
+    return s;
+}
+
+static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N,
+                           size_t K, const float *A, size_t lda,
+                           const float *B, size_t ldb, float *C, size_t ldc)
+{
+    size_t i, j, k;
+    for (i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (!trans_b) {
+            /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
+            for (k = 0; k < K; k++) {
+                float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+                const float *b = B + k * ldb;
+                for (j = 0; j < N; j++) c[j] += a * b[j];
+            }
+        } else if (!trans_a) {
+            /* c[j] += dot(A row i, B row j): both contiguous in k */
+            for (j = 0; j < N; j++) c[j] += ig__dot(A + i * lda, B + j * ldb, K);
+        } else {
+            /* op(A) column-strided and B transposed: rare, keep it plain */
+            for (j = 0; j < N; j++) {
+                float s = 0.0f;
+                for (k = 0; k < K; k++) s += A[k * lda + i] * B[j * ldb + k];
+                c[j] += s;
+            }
+        }
+    }
+}
+
+/* The single-thread blocked algorithm (the 5 loops of the top comment) on
+ * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
+static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N,
+                             size_t K, const float *A, size_t lda,
+                             const float *B, size_t ldb, float beta, float *C,
+                             size_t ldc, size_t kcb, float *ap, float *bp)
+{
+    /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
+    size_t nmb = (M + IG__MC - 1) / IG__MC;
+    size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
+    size_t jc, pc, ic;
+    for (jc = 0; jc < N; jc += IG__NC) {
+        size_t nc = ig__min(IG__NC, N - jc);
+        for (pc = 0; pc < K; pc += kcb) {
+            size_t kc = ig__min(kcb, K - pc);
+            /* first K block overwrites C when beta == 0 */
+            int accumulate = (pc > 0) || (beta != 0.0f);
+            ig__pack_b(trans_b, B, ldb, pc, kc, jc, nc, bp);
+            for (ic = 0; ic < M; ic += mcb) {
+                size_t mc = ig__min(mcb, M - ic);
+                ig__pack_a(trans_a, A, lda, ic, mc, pc, kc, ap);
+                ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc,
+                          accumulate);
+            }
+        }
+    }
+}
+
+/* Multi-threading: C is cut into nt slabs (rows if M >= N, else columns),
+ * and each thread runs the single-thread algorithm on its slab with its
+ * own packing buffers.  No barrier inside: one fork/join per call.
+ * The price is that each thread packs the operand it shares with the
+ * others (all of B for row slabs), which is cheap next to the compute
+ * (packing is O(K*N), the slab's compute O(M/nt*N*K)). */
+static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N,
+                            size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float beta, float *C,
+                            size_t ldc)
+{
+    /* KC: K cut into equal blocks of at most IG__KC.  It depends on K only:
+     * this keeps the summation order independent of the thread count. */
+    size_t nkb = (K + IG__KC - 1) / IG__KC;
+    size_t kcb = (K + nkb - 1) / nkb;
+    int split_rows = (M >= N);
+    size_t units = split_rows ? (M + IG__MR - 1) / IG__MR
+                              : (N + IG__NR - 1) / IG__NR;
+    long nt = 1, t;
+#if defined(_OPENMP)
+    if (omp_in_parallel()) {
+        /* called from inside a parallel loop (attention runs one per head):
+         * this thread alone, with the buffers of its own thread number */
+        int me = omp_get_thread_num();
+        if (me < IG_MAX_THREADS)
+            ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb,
+                             ig__gemm_ap[me], ig__gemm_bp[me]);
+        else
+            ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if ((double)M * N * K >= (double)IG__PARALLEL_MNK) {
+        nt = omp_get_max_threads();
+        if (nt > IG_MAX_THREADS) nt = IG_MAX_THREADS;
+        if (nt > (long)units) nt = (long)units;
+        if (nt < 1) nt = 1;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (t = 0; t < nt; t++) {
+        /* slab t: units [units*t/nt, units*(t+1)/nt); the buffers are
+         * indexed by the slab, so no two running slabs share them */
+        float *ap = ig__gemm_ap[t], *bp = ig__gemm_bp[t];
+        if (split_rows) {
+            size_t lo = units * t / nt * IG__MR;
+            size_t hi = ig__min(M, units * (t + 1) / nt * IG__MR);
+            if (lo < hi)
+                ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K,
+                                 trans_a ? A + lo : A + lo * lda, lda, B, ldb,
+                                 beta, C + lo * ldc, ldc, kcb, ap, bp);
+        } else {
+            size_t lo = units * t / nt * IG__NR;
+            size_t hi = ig__min(N, units * (t + 1) / nt * IG__NR);
+            if (lo < hi)
+                ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda,
+                                 trans_b ? B + lo * ldb : B + lo, ldb, beta,
+                                 C + lo, ldc, kcb, ap, bp);
+        }
+    }
+}
+
+#endif /* !IG_NO_FAST_GEMM */
+
+IG__MAYBE_UNUSED
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
-                     float beta, float *C, size_t ldc) {
+                     float beta, float *C, size_t ldc)
+{
+#if defined(IG_NO_FAST_GEMM)
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+#else
+    size_t i, j;
+    if (M == 0 || N == 0) return;
+    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK ||
+        M < IG__MR / 2 || N < IG__NR / 4) {
+        /* small path: apply beta first, then accumulate */
+        if (beta != 1.0f)
+            for (i = 0; i < M; i++)
+                for (j = 0; j < N; j++)
+                    C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
+        ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+        return;
+    }
+    if (beta != 0.0f && beta != 1.0f) {
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) C[i * ldc + j] *= beta;
+        beta = 1.0f;
+    }
+    ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+#endif
 }
+/* gemm>> */
 
 /* --- 4.1 linear --------------------------------------------------------- */
 /* y (M,N) = x (M,K) W^T + b, where M is every leading dim of x flattened. */
 static void ig__linear_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     size_t N = w->shape[0], K = w->shape[1], M = x->n / K, m, n;
+    float *dx = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w), *db = b ? ig__grad(nd->ctx, b) : NULL;
     /* dx (M,K) += dy (M,N) W (N,K) */
-    if (x->grad) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, x->grad, K);
+    if (dx) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, dx, K);
     /* dW (N,K) += dy^T (N,M) x (M,K) */
-    if (w->grad) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, w->grad, K);
+    if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, dw, K);
     /* db (N) += sum over rows of dy */
-    if (b && b->grad)
+    if (db)
         for (m = 0; m < M; m++)
-            for (n = 0; n < N; n++) b->grad[n] += y->grad[m * N + n];
+            for (n = 0; n < N; n++) db[n] += y->grad[m * N + n];
 }
 
 IGDEF ig_tensor *ig_linear(ig_ctx *c, ig_tensor *x, ig_tensor *w, ig_tensor *b) {
@@ -881,10 +1445,12 @@ IGDEF ig_tensor *ig_linear(ig_ctx *c, ig_tensor *x, ig_tensor *w, ig_tensor *b) 
     if (!(y = ig__out(c, x, w, b, x->ndim, shape))) return NULL;
     M = x->n / K;
     ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
-    if (b)
+    if (b) {
+        IG__OMP(omp parallel for schedule(static) private(n) if (y->n > 32768))
         for (m = 0; m < M; m++)
             for (n = 0; n < N; n++) y->data[m * N + n] += b->data[n];
-    if (y->grad && !ig__record(c, ig__linear_backward, y, x, w, b)) return NULL;
+    }
+    if (y->requires_grad && !ig__record(c, ig__linear_backward, y, x, w, b)) return NULL;
     return y;
 }
 
@@ -905,11 +1471,12 @@ static int ig__check_broadcast(ig_ctx *c, const char *op, ig_tensor *a, ig_tenso
 
 static void ig__add_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *a = nd->in[0], *b = nd->in[1];
+    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
     size_t i;
-    if (a->grad)
-        for (i = 0; i < y->n; i++) a->grad[i] += y->grad[i];
-    if (b->grad)
-        for (i = 0; i < y->n; i++) b->grad[i % b->n] += y->grad[i];
+    if (da)
+        for (i = 0; i < y->n; i++) da[i] += y->grad[i];
+    if (db)
+        for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i];
 }
 
 IGDEF ig_tensor *ig_add(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
@@ -917,18 +1484,20 @@ IGDEF ig_tensor *ig_add(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
     size_t i;
     if (ig__check_broadcast(c, "ig_add", a, b)) return NULL;
     if (!(y = ig__out(c, a, b, NULL, a->ndim, a->shape))) return NULL;
+    IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
     for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i % b->n];
-    if (y->grad && !ig__record(c, ig__add_backward, y, a, b, NULL)) return NULL;
+    if (y->requires_grad && !ig__record(c, ig__add_backward, y, a, b, NULL)) return NULL;
     return y;
 }
 
 static void ig__mul_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *a = nd->in[0], *b = nd->in[1];
+    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
     size_t i;
-    if (a->grad)
-        for (i = 0; i < y->n; i++) a->grad[i] += y->grad[i] * b->data[i % b->n];
-    if (b->grad)
-        for (i = 0; i < y->n; i++) b->grad[i % b->n] += y->grad[i] * a->data[i];
+    if (da)
+        for (i = 0; i < y->n; i++) da[i] += y->grad[i] * b->data[i % b->n];
+    if (db)
+        for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i] * a->data[i];
 }
 
 IGDEF ig_tensor *ig_mul(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
@@ -937,14 +1506,15 @@ IGDEF ig_tensor *ig_mul(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
     if (ig__check_broadcast(c, "ig_mul", a, b)) return NULL;
     if (!(y = ig__out(c, a, b, NULL, a->ndim, a->shape))) return NULL;
     for (i = 0; i < y->n; i++) y->data[i] = a->data[i] * b->data[i % b->n];
-    if (y->grad && !ig__record(c, ig__mul_backward, y, a, b, NULL)) return NULL;
+    if (y->requires_grad && !ig__record(c, ig__mul_backward, y, a, b, NULL)) return NULL;
     return y;
 }
 
 static void ig__scale_backward(ig_node *nd) {
+    float *da = ig__grad(nd->ctx, nd->in[0]);
     size_t i;
-    if (nd->in[0]->grad)
-        for (i = 0; i < nd->out->n; i++) nd->in[0]->grad[i] += nd->farg * nd->out->grad[i];
+    if (da)
+        for (i = 0; i < nd->out->n; i++) da[i] += nd->farg * nd->out->grad[i];
 }
 
 IGDEF ig_tensor *ig_scale(ig_ctx *c, ig_tensor *a, float s) {
@@ -953,7 +1523,7 @@ IGDEF ig_tensor *ig_scale(ig_ctx *c, ig_tensor *a, float s) {
     size_t i;
     if (!(y = ig__out(c, a, NULL, NULL, a ? a->ndim : 1, a ? a->shape : NULL))) return NULL;
     for (i = 0; i < y->n; i++) y->data[i] = s * a->data[i];
-    if (y->grad) {
+    if (y->requires_grad) {
         if (!(nd = ig__record(c, ig__scale_backward, y, a, NULL, NULL))) return NULL;
         nd->farg = s;
     }
@@ -978,15 +1548,17 @@ static int ig__check_bd(ig_ctx *c, const char *op, ig_tensor *x, ig_tensor *v) {
 static void ig__modulate_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *shift = nd->in[1], *scale = nd->in[2];
     size_t B = x->shape[0], T = x->shape[1], D = x->shape[2], b, t, d;
+    float *dx = ig__grad(nd->ctx, x), *dshift = ig__grad(nd->ctx, shift), *dscale = ig__grad(nd->ctx, scale);
+    IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
-            const float *dy = y->grad + (b * T + t) * D, *xv = x->data + (b * T + t) * D;
-            float *dx = x->grad ? x->grad + (b * T + t) * D : NULL;
-            for (d = 0; d < D; d++) {
-                if (dx) dx[d] += dy[d] * (1.0f + scale->data[b * D + d]);
-                if (shift->grad) shift->grad[b * D + d] += dy[d];
-                if (scale->grad) scale->grad[b * D + d] += dy[d] * xv[d];
-            }
+            const float *dy = y->grad + (b * T + t) * D, *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D;
+            if (dx)
+                for (d = 0; d < D; d++) dx[(b * T + t) * D + d] += dy[d] * (1.0f + sc[d]);
+            if (dshift)
+                for (d = 0; d < D; d++) dshift[b * D + d] += dy[d];
+            if (dscale)
+                for (d = 0; d < D; d++) dscale[b * D + d] += dy[d] * xv[d];
         }
 }
 
@@ -996,28 +1568,32 @@ IGDEF ig_tensor *ig_modulate(ig_ctx *c, ig_tensor *x, ig_tensor *shift, ig_tenso
     if (ig__check_bd(c, "ig_modulate", x, shift) || ig__check_bd(c, "ig_modulate", x, scale)) return NULL;
     if (!(y = ig__out(c, x, shift, scale, 3, x->shape))) return NULL;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
+    IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
-            const float *xv = x->data + (b * T + t) * D;
+            const float *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D, *sh = shift->data + b * D;
             float *yv = y->data + (b * T + t) * D;
-            for (d = 0; d < D; d++) yv[d] = xv[d] * (1.0f + scale->data[b * D + d]) + shift->data[b * D + d];
+            for (d = 0; d < D; d++) yv[d] = xv[d] * (1.0f + sc[d]) + sh[d];
         }
-    if (y->grad && !ig__record(c, ig__modulate_backward, y, x, shift, scale)) return NULL;
+    if (y->requires_grad && !ig__record(c, ig__modulate_backward, y, x, shift, scale)) return NULL;
     return y;
 }
 
 static void ig__gated_add_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *gate = nd->in[1], *h = nd->in[2];
     size_t B = x->shape[0], T = x->shape[1], D = x->shape[2], b, t, d;
+    float *dx = ig__grad(nd->ctx, x), *dgate = ig__grad(nd->ctx, gate), *dh = ig__grad(nd->ctx, h);
+    IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
             size_t o = (b * T + t) * D;
-            for (d = 0; d < D; d++) {
-                float dy = y->grad[o + d];
-                if (x->grad) x->grad[o + d] += dy;
-                if (h->grad) h->grad[o + d] += dy * gate->data[b * D + d];
-                if (gate->grad) gate->grad[b * D + d] += dy * h->data[o + d];
-            }
+            const float *dy = y->grad + o, *g = gate->data + b * D;
+            if (dx)
+                for (d = 0; d < D; d++) dx[o + d] += dy[d];
+            if (dh)
+                for (d = 0; d < D; d++) dh[o + d] += dy[d] * g[d];
+            if (dgate)
+                for (d = 0; d < D; d++) dgate[b * D + d] += dy[d] * h->data[o + d];
         }
 }
 
@@ -1028,12 +1604,14 @@ IGDEF ig_tensor *ig_gated_add(ig_ctx *c, ig_tensor *x, ig_tensor *gate, ig_tenso
     if (!h || h->n != x->n) { c->failed = 1; ig__fail("ig_gated_add: h must have x's shape"); return NULL; }
     if (!(y = ig__out(c, x, gate, h, 3, x->shape))) return NULL;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
+    IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
             size_t o = (b * T + t) * D;
-            for (d = 0; d < D; d++) y->data[o + d] = x->data[o + d] + gate->data[b * D + d] * h->data[o + d];
+            const float *g = gate->data + b * D;
+            for (d = 0; d < D; d++) y->data[o + d] = x->data[o + d] + g[d] * h->data[o + d];
         }
-    if (y->grad && !ig__record(c, ig__gated_add_backward, y, x, gate, h)) return NULL;
+    if (y->requires_grad && !ig__record(c, ig__gated_add_backward, y, x, gate, h)) return NULL;
     return y;
 }
 
@@ -1045,10 +1623,12 @@ static void ig__layernorm_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0];
     size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
     const float *rstd = nd->saved;
-    if (!x->grad) return;
+    float *dxall = ig__grad(nd->ctx, x);
+    if (!dxall) return;
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
     for (r = 0; r < rows; r++) {
         const float *dy = y->grad + r * D, *xh = y->data + r * D;
-        float *dx = x->grad + r * D;
+        float *dx = dxall + r * D;
         double mdy = 0, mdyx = 0;
         for (d = 0; d < D; d++) { mdy += dy[d]; mdyx += dy[d] * xh[d]; }
         mdy /= (double)D; mdyx /= (double)D;
@@ -1062,10 +1642,11 @@ IGDEF ig_tensor *ig_layernorm(ig_ctx *c, ig_tensor *x) {
     float *rstd_saved = NULL;
     if (!(y = ig__out(c, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
     D = x->shape[x->ndim - 1]; rows = x->n / D;
-    if (y->grad) {
+    if (y->requires_grad) {
         ig_node *nd = ig__record(c, ig__layernorm_backward, y, x, NULL, NULL);
         if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(c, rows))) return NULL;
     }
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
     for (r = 0; r < rows; r++) {
         const float *xv = x->data + r * D;
         float *yv = y->data + r * D;
@@ -1083,25 +1664,53 @@ IGDEF ig_tensor *ig_layernorm(ig_ctx *c, ig_tensor *x) {
 }
 
 /* --- 4.5 activations -----------------------------------------------------
-   SiLU:  y = x * sigmoid(x),   dy/dx = s * (1 + x * (1 - s)),  s = sigmoid(x)
+   exp and tanh are written out (ig__exp, ig__tanh) so the compiler can
+   vectorize the loops that call them; libm's expf/tanhf are one call per
+   element.  exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2)/2, with
+   exp(r) by its Taylor series to r^7 (relative error below 1e-7 on that range);
+   tanh(u) = 1 - 2 / (1 + exp(2u)). */
+static float ig__exp(float x) {
+    float k, r, p, scale;
+    int32_t bits;
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    k = (x * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): adding 1.5 * 2^23 rounds */
+    r = (x - k * 0.693359375f) + k * 2.12194440e-4f;       /* x - k ln 2, ln 2 in two parts */
+    p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    bits = ((int32_t)k + 127) << 23;                        /* 2^k as float bits */
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static float ig__tanh(float u) {
+    u = u < -9.0f ? -9.0f : (u > 9.0f ? 9.0f : u);
+    return 1.0f - 2.0f / (1.0f + ig__exp(2.0f * u));
+}
+
+/* SiLU:  y = x * sigmoid(x),   dy/dx = s * (1 + x * (1 - s)),  s = sigmoid(x)
    GELU (tanh approximation):  y = 0.5 x (1 + tanh(u)),  u = k0 (x + 0.044715 x^3),
      k0 = sqrt(2/pi);  dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k0 (1 + 3*0.044715 x^2) */
 static void ig__silu_backward(ig_node *nd) {
-    ig_tensor *y = nd->out, *x = nd->in[0];
-    size_t i;
-    if (!x->grad) return;
-    for (i = 0; i < x->n; i++) {
-        float s = 1.0f / (1.0f + expf(-x->data[i]));
-        x->grad[i] += y->grad[i] * s * (1.0f + x->data[i] * (1.0f - s));
+    const float *xd = nd->in[0]->data, *dy = nd->out->grad;
+    float *dx = ig__grad(nd->ctx, nd->in[0]);
+    size_t i, n = nd->in[0]->n;
+    if (!dx) return;
+    IG__OMP(omp parallel for schedule(static) if (n > 32768))
+    for (i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + ig__exp(-xd[i]));
+        dx[i] += dy[i] * s * (1.0f + xd[i] * (1.0f - s));
     }
 }
 
 IGDEF ig_tensor *ig_silu(ig_ctx *c, ig_tensor *x) {
     ig_tensor *y;
-    size_t i;
+    const float *xd;
+    float *yd;
+    size_t i, n;
     if (!(y = ig__out(c, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
-    for (i = 0; i < x->n; i++) y->data[i] = x->data[i] / (1.0f + expf(-x->data[i]));
-    if (y->grad && !ig__record(c, ig__silu_backward, y, x, NULL, NULL)) return NULL;
+    xd = x->data; yd = y->data; n = x->n;
+    IG__OMP(omp parallel for schedule(static) if (n > 32768))
+    for (i = 0; i < n; i++) yd[i] = xd[i] / (1.0f + ig__exp(-xd[i]));
+    if (y->requires_grad && !ig__record(c, ig__silu_backward, y, x, NULL, NULL)) return NULL;
     return y;
 }
 
@@ -1109,26 +1718,32 @@ IGDEF ig_tensor *ig_silu(ig_ctx *c, ig_tensor *x) {
 #define IG__GELU_K1 0.044715f
 
 static void ig__gelu_backward(ig_node *nd) {
-    ig_tensor *y = nd->out, *x = nd->in[0];
-    size_t i;
-    if (!x->grad) return;
-    for (i = 0; i < x->n; i++) {
-        float v = x->data[i];
-        float th = tanhf(IG__GELU_K0 * (v + IG__GELU_K1 * v * v * v));
+    const float *xd = nd->in[0]->data, *dy = nd->out->grad;
+    float *dx = ig__grad(nd->ctx, nd->in[0]);
+    size_t i, n = nd->in[0]->n;
+    if (!dx) return;
+    IG__OMP(omp parallel for schedule(static) if (n > 32768))
+    for (i = 0; i < n; i++) {
+        float v = xd[i];
+        float th = ig__tanh(IG__GELU_K0 * (v + IG__GELU_K1 * v * v * v));
         float dudx = IG__GELU_K0 * (1.0f + 3.0f * IG__GELU_K1 * v * v);
-        x->grad[i] += y->grad[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * dudx);
+        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * dudx);
     }
 }
 
 IGDEF ig_tensor *ig_gelu(ig_ctx *c, ig_tensor *x) {
     ig_tensor *y;
-    size_t i;
+    const float *xd;
+    float *yd;
+    size_t i, n;
     if (!(y = ig__out(c, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
-    for (i = 0; i < x->n; i++) {
-        float v = x->data[i];
-        y->data[i] = 0.5f * v * (1.0f + tanhf(IG__GELU_K0 * (v + IG__GELU_K1 * v * v * v)));
+    xd = x->data; yd = y->data; n = x->n;
+    IG__OMP(omp parallel for schedule(static) if (n > 32768))
+    for (i = 0; i < n; i++) {
+        float v = xd[i];
+        yd[i] = 0.5f * v * (1.0f + ig__tanh(IG__GELU_K0 * (v + IG__GELU_K1 * v * v * v)));
     }
-    if (y->grad && !ig__record(c, ig__gelu_backward, y, x, NULL, NULL)) return NULL;
+    if (y->requires_grad && !ig__record(c, ig__gelu_backward, y, x, NULL, NULL)) return NULL;
     return y;
 }
 
@@ -1148,7 +1763,7 @@ static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
     for (r = 0; r < rows; r++) {
         float *s = S + r * cols, mx = s[0], sum = 0.0f, inv;
         for (j = 1; j < cols; j++) mx = s[j] > mx ? s[j] : mx;
-        for (j = 0; j < cols; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+        for (j = 0; j < cols; j++) { s[j] = ig__exp(s[j] - mx); sum += s[j]; }
         inv = 1.0f / sum;
         for (j = 0; j < cols; j++) s[j] *= inv;
     }
@@ -1160,13 +1775,14 @@ static void ig__attention_backward(ig_node *nd) {
     size_t hd = D / heads, bh;
     float scale = 1.0f / sqrtf((float)hd);
     float *dP_all = nd->saved + B * heads * T * T; /* one (T,T) buffer per thread */
-    if (!qkv->grad) return;
+    float *dqkv = ig__grad(nd->ctx, qkv);
+    if (!dqkv) return;
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads, r, j;
         int tid = 0;
         const float *q = qkv->data + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D;
-        float *dq = qkv->grad + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
+        float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
         const float *P = nd->saved + bh * T * T, *dO = y->grad + b * T * D + h * hd;
         float *dP;
 #ifdef _OPENMP
@@ -1203,7 +1819,7 @@ IGDEF ig_tensor *ig_attention(ig_ctx *c, ig_tensor *qkv, size_t heads) {
 #ifdef _OPENMP
     nthreads = (size_t)omp_get_max_threads();
 #endif
-    if (y->grad) { /* keep every P, plus a dP work buffer per thread for the backward */
+    if (y->requires_grad) { /* keep every P, plus a dP work buffer per thread for the backward */
         ig_node *nd = ig__record(c, ig__attention_backward, y, qkv, NULL, NULL);
         if (!nd || !(P_all = nd->saved = ig__scratch_floats(c, (B * heads + nthreads) * T * T))) return NULL;
         nd->arg[0] = heads;
@@ -1239,6 +1855,7 @@ static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_toke
     size_t B = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
     size_t Wp = W / p, T = (H / p) * Wp, P = C * p * p, b, c, i, j;
     float *im = use_grad ? img->grad : img->data, *tk = use_grad ? tok->grad : tok->data;
+    if (!im || !tk) return;
     for (b = 0; b < B; b++)
         for (c = 0; c < C; c++)
             for (i = 0; i < H; i++)
@@ -1252,7 +1869,7 @@ static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_toke
 }
 
 static void ig__patchify_backward(ig_node *nd) {   /* dx += permuted dy */
-    if (nd->in[0]->grad) ig__patch_copy(nd->in[0], nd->out, nd->arg[0], 1, 1, 0);
+    if (ig__grad(nd->ctx, nd->in[0])) ig__patch_copy(nd->in[0], nd->out, nd->arg[0], 1, 1, 0);
 }
 
 IGDEF ig_tensor *ig_patchify(ig_ctx *c, ig_tensor *x, size_t p) {
@@ -1267,7 +1884,7 @@ IGDEF ig_tensor *ig_patchify(ig_ctx *c, ig_tensor *x, size_t p) {
     shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
     if (!(y = ig__out(c, x, NULL, NULL, 3, shape))) return NULL;
     ig__patch_copy(x, y, p, 1, 0, 0);
-    if (y->grad) {
+    if (y->requires_grad) {
         ig_node *nd = ig__record(c, ig__patchify_backward, y, x, NULL, NULL);
         if (!nd) return NULL;
         nd->arg[0] = p;
@@ -1276,7 +1893,7 @@ IGDEF ig_tensor *ig_patchify(ig_ctx *c, ig_tensor *x, size_t p) {
 }
 
 static void ig__unpatchify_backward(ig_node *nd) { /* dtokens += permuted dy */
-    if (nd->in[0]->grad) ig__patch_copy(nd->out, nd->in[0], nd->arg[0], 0, 1, 1);
+    if (ig__grad(nd->ctx, nd->in[0])) ig__patch_copy(nd->out, nd->in[0], nd->arg[0], 0, 1, 1);
 }
 
 IGDEF ig_tensor *ig_unpatchify(ig_ctx *c, ig_tensor *x, size_t p, size_t C, size_t H, size_t W) {
@@ -1291,7 +1908,7 @@ IGDEF ig_tensor *ig_unpatchify(ig_ctx *c, ig_tensor *x, size_t p, size_t C, size
     shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
     if (!(y = ig__out(c, x, NULL, NULL, 4, shape))) return NULL;
     ig__patch_copy(y, x, p, 0, 0, 1);
-    if (y->grad) {
+    if (y->requires_grad) {
         ig_node *nd = ig__record(c, ig__unpatchify_backward, y, x, NULL, NULL);
         if (!nd) return NULL;
         nd->arg[0] = p;
@@ -1304,9 +1921,10 @@ static void ig__gather_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *table = nd->in[0];
     size_t D = table->shape[1], B = y->shape[0], b, d;
     const int *idx = (const int *)nd->saved;
-    if (!table->grad) return;
+    float *dt = ig__grad(nd->ctx, table);
+    if (!dt) return;
     for (b = 0; b < B; b++)
-        for (d = 0; d < D; d++) table->grad[(size_t)idx[b] * D + d] += y->grad[b * D + d];
+        for (d = 0; d < D; d++) dt[(size_t)idx[b] * D + d] += y->grad[b * D + d];
 }
 
 IGDEF ig_tensor *ig_gather(ig_ctx *c, ig_tensor *table, const int *idx, size_t B) {
@@ -1323,7 +1941,7 @@ IGDEF ig_tensor *ig_gather(ig_ctx *c, ig_tensor *table, const int *idx, size_t B
     shape[0] = B; shape[1] = D;
     if (!(y = ig__out(c, table, NULL, NULL, 2, shape))) return NULL;
     for (b = 0; b < B; b++) memcpy(y->data + b * D, table->data + (size_t)idx[b] * D, D * sizeof(float));
-    if (y->grad) {
+    if (y->requires_grad) {
         ig_node *nd = ig__record(c, ig__gather_backward, y, table, NULL, NULL);
         int *copy;
         if (!nd || !(copy = (int *)ig_arena_alloc(c->scratch, B * sizeof(int)))) { c->failed = 1; return NULL; }
@@ -1336,9 +1954,10 @@ IGDEF ig_tensor *ig_gather(ig_ctx *c, ig_tensor *table, const int *idx, size_t B
 static void ig__chunk_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0];
     size_t K = y->shape[y->ndim - 1], n = nd->arg[0], i = nd->arg[1], rows = y->n / K, r, k;
-    if (!x->grad) return;
+    float *dx = ig__grad(nd->ctx, x);
+    if (!dx) return;
     for (r = 0; r < rows; r++)
-        for (k = 0; k < K; k++) x->grad[r * K * n + i * K + k] += y->grad[r * K + k];
+        for (k = 0; k < K; k++) dx[r * K * n + i * K + k] += y->grad[r * K + k];
 }
 
 IGDEF ig_tensor *ig_chunk(ig_ctx *c, ig_tensor *x, size_t n, size_t i) {
@@ -1357,7 +1976,7 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *c, ig_tensor *x, size_t n, size_t i) {
     if (!(y = ig__out(c, x, NULL, NULL, x->ndim, shape))) return NULL;
     rows = y->n / K;
     for (r = 0; r < rows; r++) memcpy(y->data + r * K, x->data + r * K * n + i * K, K * sizeof(float));
-    if (y->grad) {
+    if (y->requires_grad) {
         ig_node *nd = ig__record(c, ig__chunk_backward, y, x, NULL, NULL);
         if (!nd) return NULL;
         nd->arg[0] = n; nd->arg[1] = i;
@@ -1370,12 +1989,12 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *c, ig_tensor *x, size_t n, size_t i) {
    Sums run in double, in a fixed order, so they do not depend on threads. */
 static void ig__mse_backward(ig_node *nd) {
     ig_tensor *a = nd->in[0], *b = nd->in[1];
-    float g = nd->out->grad[0] * 2.0f / (float)a->n;
+    float g = nd->out->grad[0] * 2.0f / (float)a->n, *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
     size_t i;
     for (i = 0; i < a->n; i++) {
         float diff = a->data[i] - b->data[i];
-        if (a->grad) a->grad[i] += g * diff;
-        if (b->grad) b->grad[i] -= g * diff;
+        if (da) da[i] += g * diff;
+        if (db) db[i] -= g * diff;
     }
 }
 
@@ -1392,16 +2011,16 @@ IGDEF ig_tensor *ig_mse(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
     if (!(y = ig__out(c, a, b, NULL, 1, &one))) return NULL;
     for (i = 0; i < a->n; i++) acc += (double)(a->data[i] - b->data[i]) * (a->data[i] - b->data[i]);
     y->data[0] = (float)(acc / (double)a->n);
-    if (y->grad && !ig__record(c, ig__mse_backward, y, a, b, NULL)) return NULL;
+    if (y->requires_grad && !ig__record(c, ig__mse_backward, y, a, b, NULL)) return NULL;
     return y;
 }
 
 static void ig__sum_backward(ig_node *nd) {
     ig_tensor *x = nd->in[0];
-    float g = nd->out->grad[0] * nd->farg;
+    float g = nd->out->grad[0] * nd->farg, *dx = ig__grad(nd->ctx, x);
     size_t i;
-    if (x->grad)
-        for (i = 0; i < x->n; i++) x->grad[i] += g;
+    if (dx)
+        for (i = 0; i < x->n; i++) dx[i] += g;
 }
 
 static ig_tensor *ig__sum_scaled(ig_ctx *c, ig_tensor *x, int mean) {
@@ -1411,7 +2030,7 @@ static ig_tensor *ig__sum_scaled(ig_ctx *c, ig_tensor *x, int mean) {
     if (!(y = ig__out(c, x, NULL, NULL, 1, &one))) return NULL;
     for (i = 0; i < x->n; i++) acc += x->data[i];
     y->data[0] = (float)(mean ? acc / (double)x->n : acc);
-    if (y->grad) {
+    if (y->requires_grad) {
         ig_node *nd = ig__record(c, ig__sum_backward, y, x, NULL, NULL);
         if (!nd) return NULL;
         nd->farg = mean ? 1.0f / (float)x->n : 1.0f;
@@ -1682,7 +2301,9 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *g, size_t B, int training) 
     head = 4 * B * D + 2 * B * T * D + B * T * p * p * C + img;
     stem = img /* input */ + B * T * C * p * p + 2 * B * T * D + B * 256 + 5 * B * D;
     floats = (size_t)g->depth * per_block + 2 * head + stem + 4 * img /* targets, noise */;
-    if (training) floats = 2 * floats + (size_t)g->depth * B * heads * T * T + B;
+    /* training: the tape keeps P (B,heads,T,T) per block and layernorm's 1/std;
+       gradients of activations are live only a few at a time (the pool) */
+    if (training) floats += (size_t)g->depth * (B * heads * T * T + 2 * B * T) + 24 * B * T * D + 8 * img + 16 * B * D;
     floats += threads * T * T * 2;              /* attention work buffers             */
     tensors = (size_t)g->depth * 24 + 64;
     bytes = floats * sizeof(float) + tensors * (sizeof(ig_tensor) + 2 * 64 + 64)
