@@ -569,6 +569,72 @@ static int t_samplers_on_known_field(void) {
     return 0;
 }
 
+/* --- determinism ------------------------------------------------------------
+   The same seed gives bit-identical losses, weights and samples with 1 and
+   with 2 threads: no reduction is split across threads. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int run_for_threads(int threads, float *losses, float *weights_out, float *samples, size_t *nw) {
+    ig_config g;
+    trainer tr;
+    ig_train_config tc = ig_train_defaults();
+    ig_train_stats st;
+    ig_rng r;
+    ig_sampler smp;
+    enum { B = 32, PER = 4 * 8 * 8 };
+    static float x0[B * PER];
+    int y[B], step;
+    float grid[9];
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    memset(&g, 0, sizeof g);
+    g.in_channels = 4; g.image_height = 8; g.image_width = 8; g.patch_size = 2;
+    g.hidden_size = 96; g.depth = 3; g.num_heads = 4; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
+    if (trainer_init(&tr, &g, B, 21)) return -1;
+    ig_rng_seed(&r, 8);
+    tc.lr = 1e-3f;
+    for (step = 0; step < 3; step++) {
+        make_batch(&r, x0, y, B, PER, 3);
+        if (ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, &st)) return -1;
+        losses[step] = st.loss;
+    }
+    if (tr.m.nweights > (1 << 20)) return -1;
+    memcpy(weights_out, tr.m.weights, tr.m.nweights * sizeof(float));
+    *nw = tr.m.nweights;
+    memset(&smp, 0, sizeof smp);
+    smp.model = &tr.m; smp.ctx = &tr.ctx; smp.labels = y; smp.batch = B;
+    smp.g = ig_guidance_none(); smp.g.ig_weight = 2.0f;
+    ig_grid_uniform(grid, 8);
+    noise(samples, B * PER, 5);
+    if (ig_sample_heun(ig_model_velocity, &smp, samples, B * PER, grid, 8)) return -1;
+    trainer_free(&tr);
+    return 0;
+}
+
+static int t_threads_bit_identical(void) {
+    static float w1[1 << 20], w2[1 << 20], s1[32 * 256], s2[32 * 256];
+    float l1[3], l2[3];
+    size_t n1 = 0, n2 = 0;
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+#endif
+    CHECK(run_for_threads(1, l1, w1, s1, &n1) == 0, "%s", ig_last_error());
+    CHECK(run_for_threads(2, l2, w2, s2, &n2) == 0, "%s", ig_last_error());
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    CHECK(n1 == n2, "weights %zu", n1);
+    CHECK(memcmp(l1, l2, sizeof l1) == 0, "losses differ: %.9g %.9g %.9g vs %.9g %.9g %.9g", l1[0], l1[1], l1[2], l2[0], l2[1], l2[2]);
+    CHECK(memcmp(w1, w2, n1 * sizeof(float)) == 0, "weights differ after 3 steps");
+    CHECK(memcmp(s1, s2, sizeof s1) == 0, "IG samples differ");
+    return 0;
+}
+
 const test_case model_tests[] = {
     { "parity_img_forward_and_grads", t_parity_img },
     { "parity_point_forward_and_grads", t_parity_point },
@@ -584,5 +650,6 @@ const test_case model_tests[] = {
     { "sample_identities_ig_cfg", t_sampling_identities },
     { "sample_evaluation_counts", t_sampling_nfe },
     { "samplers_on_known_field", t_samplers_on_known_field },
+    { "threads_1_and_2_bit_identical", t_threads_bit_identical },
 };
 const int model_ntests = sizeof model_tests / sizeof model_tests[0];
