@@ -316,6 +316,7 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *c, ig_tensor *x, const float *t, const
 enum { IG_PATH_LINEAR = 0, IG_PATH_COSINE = 1 };
 enum { IG_T_UNIFORM = 0, IG_T_LOGNORMAL = 1 };
 
+/* Read at every step: change lr or ema_decay between steps for a schedule. */
 typedef struct ig_train_config {
     float lr, beta1, beta2, eps, weight_decay;  /* AdamW                       */
     float grad_clip;        /* clip the global gradient norm (<= 0: off)       */
@@ -380,7 +381,8 @@ typedef struct ig_guidance {
 
 IGDEF ig_guidance ig_guidance_none(void);
 
-/* The guided model as an ig_velocity_fn: pass a pointer to this as 'user'. */
+/* The guided model as an ig_velocity_fn: pass a pointer to this as 'user'.
+   With CFG the batch is doubled, so size ctx's scratch for 2 * batch rows. */
 typedef struct ig_sampler {
     ig_model *model;
     ig_ctx *ctx;            /* scratch for the forward passes (no tape)        */
@@ -2316,14 +2318,21 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *g, size_t B, int training) 
 static ig_tensor *ig__time_features(ig_ctx *c, const float *t, size_t B, float t_scale) {
     size_t shape[2], b, i;
     ig_tensor *e;
+    float freq[128];
     shape[0] = B; shape[1] = 256;
     if (c->failed || !(e = ig_tensor_new(c->scratch, 2, shape, 0))) { c->failed = 1; return NULL; }
-    for (b = 0; b < B; b++)
+    for (i = 0; i < 128; i++) freq[i] = expf(-logf(10000.0f) * (float)i / 128.0f);
+    for (b = 0; b < B; b++) {
+        if (b > 0 && t[b] == t[b - 1]) {   /* samplers pass one t for the whole batch */
+            memcpy(e->data + b * 256, e->data + (b - 1) * 256, 256 * sizeof(float));
+            continue;
+        }
         for (i = 0; i < 128; i++) {
-            float f = expf(-logf(10000.0f) * (float)i / 128.0f), a = t[b] * t_scale * f;
+            float a = t[b] * t_scale * freq[i];
             e->data[b * 256 + i] = cosf(a);
             e->data[b * 256 + 128 + i] = sinf(a);
         }
+    }
     return e;
 }
 
