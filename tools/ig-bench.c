@@ -4,6 +4,9 @@
 
    build/ig-bench --config toy2d|fmnist|latent|tiny|point [--steps N]
    build/ig-bench --matmul N        GFLOP/s of an N x N x N float32 matmul
+   build/ig-bench --config NAME --sampling [--steps N]
+                                    time N Euler steps at batch B without
+                                    guidance, with IG and with CFG
 
    The training step: t ~ U(0,1), x_t = (1 - t) x + t eps, loss =
    mse(final, eps - x) + 0.5 mse(intermediate, eps - x), backward, clip the
@@ -68,10 +71,63 @@ static int bench_matmul(size_t n) {
     return 0;
 }
 
+/* Sampling cost: the same Euler steps with no guidance, IG (one forward,
+   both heads) and CFG (the batch doubled).  Best of 3 runs each, interleaved
+   so that a slow moment of a noisy machine hits every method alike. */
+static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_sampler s;
+    size_t n = B * (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, k;
+    float *x = (float *)malloc(n * sizeof(float)), *grid = (float *)malloc(((size_t)steps + 1) * sizeof(float));
+    int *y = (int *)malloc(B * sizeof(int)), rep, meth, i;
+    double best[3] = { 1e30, 1e30, 1e30 };
+    const char *names[3] = { "none", "ig", "cfg" };
+    ig_rng r;
+    if (!x || !grid || !y || ig_model_init(&m, cfg, 0, 0) ||
+        ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(cfg, 2 * B, 0)) ||
+        ig_ctx_init(&ctx, &scratch, 0)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    ig_rng_seed(&r, 3);
+    for (i = 0; i < m.nparams; i++)   /* non-zero heads and adaLN, so every path computes */
+        if (m.params[i].trainable)
+            for (k = 0; k < m.params[i].t->n; k++) m.params[i].t->data[k] = 0.02f * ig_rng_normal(&r);
+    for (k = 0; k < B; k++) y[k] = (int)(k % (size_t)cfg->num_classes);
+    ig_grid_uniform(grid, (size_t)steps);
+    for (rep = 0; rep < 3; rep++)
+        for (meth = 0; meth < 3; meth++) {
+            double t0;
+            memset(&s, 0, sizeof s);
+            s.model = &m; s.ctx = &ctx; s.labels = y; s.batch = B;
+            s.g = ig_guidance_none();
+            if (meth == 1) s.g.ig_weight = 2.0f;
+            if (meth == 2) s.g.cfg_scale = 2.0f;
+            ig_rng_seed(&r, 4);
+            ig_rng_normal_fill(&r, x, n);
+            t0 = now();
+            if (ig_sample_euler(ig_model_velocity, &s, x, n, grid, (size_t)steps)) {
+                fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+                return 1;
+            }
+            if (now() - t0 < best[meth]) best[meth] = now() - t0;
+        }
+    for (meth = 0; meth < 3; meth++)
+        printf("{\"config_sampling\": \"%s\", \"batch\": %zu, \"steps\": %d, \"threads\": %d, \"method\": \"%s\", "
+               "\"seconds\": %.6f, \"ratio_to_none\": %.4f}\n", cfg->image_height > 1 ? "image" : "point", B, steps,
+               threads(), names[meth], best[meth], best[meth] / best[0]);
+    free(x); free(grid); free(y);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const bench_config *bc = NULL;
     const char *name = NULL;
-    int steps = 5, i;
+    int steps = 5, i, sampling = 0;
     size_t B, per, k, ntrain = 0;
     ig_config cfg;
     ig_model m;
@@ -87,6 +143,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--matmul") && i + 1 < argc) return bench_matmul((size_t)atol(argv[++i]));
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) name = argv[++i];
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--sampling")) sampling = 1;
         else { fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent [--steps N] | --matmul N\n"); return 2; }
     }
     for (k = 0; name && k < sizeof configs / sizeof configs[0]; k++)
@@ -99,6 +156,7 @@ int main(int argc, char **argv) {
     cfg.aux_depth = bc->k; cfg.t_scale = 1.0f;
     B = (size_t)bc->B;
     per = (size_t)bc->C * (size_t)bc->H * (size_t)bc->W;
+    if (sampling) return bench_sampling(&cfg, B, steps);
     if (ig_model_init(&m, &cfg, 1, 0) ||
         ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) ||
         ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg))) {
