@@ -901,21 +901,20 @@ IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
  *
  *   for jc in [0,N) step NC          5th loop: columns of C and B
  *     for pc in [0,K) step KC        4th loop: the shared dimension
- *       pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC, lives in L3, shared
- *                                           by all threads)
- *       for ic in [0,M) step MC      3rd loop: rows of C   <- OpenMP
- *         pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC, lives in this
- *                                           core's L2)
+ *       pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC)
+ *       for ic in [0,M) step MC      3rd loop: rows of C
+ *         pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC)
  *         for jr in [0,NC) step NR   2nd loop: one KC x NR sliver of Bp
- *                                              (stays in L1)
  *           for ir in [0,MC) step MR 1st loop: one MR x KC sliver of Ap
- *             micro-kernel: C[ir:ir+MR, jr:jr+NR] += Ap_sliver * Bp_sliver
+ *             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= Ap_sliver * Bp_sliver
  *
- * The micro-kernel keeps an MR x NR tile of C in vector registers
- * (AVX-512: 14 x 32 floats = 28 zmm registers) for the whole KC loop.
- * Per step k it loads NR/16 = 2 vectors of B, broadcasts MR = 14 values
- * of A and does 28 fused multiply-adds: 28 FMAs for 16 loads, so the FMA
- * units, not the loads, are the bottleneck -- that is the goal.
+ * The micro-kernel keeps an MR x NR tile of C in vector registers for
+ * the whole KC loop.  With AVX-512 the tile is 6 x 64 floats = 24 zmm
+ * registers (+ 4 for a row of B).  Per step k it loads NR/16 = 4 vectors
+ * of B, broadcasts MR = 6 values of A and does 24 fused multiply-adds:
+ * 24 FMAs for 10 loads, so the FMA unit, not the loads, is the
+ * bottleneck -- that is the goal.  (AVX2: 6 x 16 tile in 12 ymm; SSE /
+ * other GNU targets: 6 x 8 in 12 xmm; plain C: 4 x 4 scalars.)
  *
  * Packing copies the operands into the exact order the micro-kernel
  * reads them (Ap: for each k the MR values of a column of the sliver;
@@ -926,26 +925,40 @@ IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
  * packed buffers; the kernel then writes a full tile into a small
  * temporary and only the valid part is copied to C.
  *
- * Block sizes (AMD Zen 4: 32 KB L1d, 1 MB L2 per core, 32 MB L3 shared):
- *   KC = 256 :  a Bp sliver is 256*32*4 = 32 KB ... the L1 holds it while
- *               Ap slivers (14 KB) stream through it from L2.
- *   MC <= 280:  Ap = 280*256*4 = 280 KB, well inside the 1 MB L2.
- *   NC = 3072:  Bp = 3 MB in the shared L3.
- * (see IG__MC, IG__KC, IG__NC below; measured, not only derived.)
+ * Block sizes (AMD Zen 4: 32 KB L1d, 1 MB L2 per core, 32 MB L3 shared),
+ * chosen by measurement around these estimates:
+ *   KC = 384 : an Ap sliver (6 x 384 x 4 B = 9 KB) sits in L1 during a
+ *              micro-kernel call; a Bp sliver (384 x 64 x 4 B = 96 KB) is
+ *              re-read from L2 by the MC/MR = 20 calls of the ir loop.
+ *              K = 384 (the model width) is then a single block.
+ *   MC = 120 : Ap = 120 x 384 x 4 B = 180 KB, in L2 next to the Bp sliver.
+ *   NC = 1536: Bp = 384 x 1536 x 4 B = 2.3 MB per thread, in L3.
+ *   A big KC amortizes the load/store of the C tile (once per KC steps).
  *
- * Threads and determinism: OpenMP splits the ic loop (rows of C), or
- * when there are too few row blocks, columns (jr) too.  K is NEVER split
- * across threads, and KC depends only on K, so every element of C is
- * computed with the same operations in the same order whatever the
- * number of threads: results are bit-identical with 1 or 2 threads.
+ * Threads and determinism: C is cut into one slab per thread (slabs of
+ * rows if M >= N, else of columns); each thread runs the loops above on
+ * its slab with its own Ap and Bp, so there is no barrier inside (one
+ * fork/join per call), which also keeps 2 threads fast when the machine
+ * is busy.  K is NEVER split across threads and KC depends only on K, so
+ * every element of C is computed with the same operations in the same
+ * order whatever the number of threads: results are bit-identical with
+ * 1 or 2 threads.
  *
  * Small problems (few flops, or a tiny M or N) skip packing and OpenMP
  * and use plain loops (ig__gemm_small): packing would cost more than it
  * saves.
  *
- * Buffers are static (one Ap per thread, up to IG_MAX_THREADS), so
- * ig__gemm is NOT reentrant: do not call it from several threads at
- * once (its own OpenMP threads are fine).
+ * Buffers are static (one Ap and one Bp per thread, up to
+ * IG_MAX_THREADS; about 2.5 MB each, only the pages used are ever
+ * touched), so ig__gemm is NOT reentrant: do not call it from several
+ * threads at once, e.g. inside an OpenMP loop over heads (its own OpenMP
+ * threads are fine).  More than IG_MAX_THREADS threads: the extra ones
+ * are simply not used.
+ *
+ * Note: libgomp's idle threads spin between parallel regions.  On a
+ * machine busy with other processes that spinning can stall small calls
+ * badly (measured: 256^3 fell from ~100 to ~4 GFLOP/s under load 5 on 2
+ * cores); OMP_WAIT_POLICY=passive avoids it.
  * ====================================================================== */
 #include <stddef.h>
 #include <string.h>
@@ -1010,6 +1023,24 @@ static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 __extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
+/* sum of the 16 lanes as a fixed tree: add the two 256-bit halves, then
+ * the 128-bit halves, then within the quarter.  The halves are taken
+ * with memcpy, which compiles to register extracts.  (Not
+ * _mm512_reduce_add_ps: gcc 12's header warns about it in C++.) */
+__extension__ typedef float ig__vf8 __attribute__((vector_size(32)));
+static float ig__hsum16(ig__vf v)
+{
+    ig__vf8 h[2];
+    __m128 q[2], s;
+    memcpy(h, &v, sizeof h);
+    h[0] += h[1];
+    memcpy(q, &h[0], sizeof q);
+    s = _mm_add_ps(q[0], q[1]);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));     /* lanes 0+2, 1+3 */
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1)); /* (0+2) + (1+3) */
+    return _mm_cvtss_f32(s);
+}
+#define IG__HSUM(x) ig__hsum16(x)
 #elif defined(__GNUC__) && defined(__AVX__)
 #include <immintrin.h>
 #define IG__VW 8
@@ -1245,9 +1276,12 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
 static float ig__dot(const float *a, const float *b, size_t K)
 {
     ig__vf s0 = IG__SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    float lanes[IG__VW], s;
+    float s;
     size_t k = 0;
-    int l, w;
+#if !defined(IG__HSUM)
+    float lanes[IG__VW];
+    int l;
+#endif
     for (; k + 4 * IG__VW <= K; k += 4 * IG__VW) {
         s0 = IG__FMA(ig__vload(a + k), ig__vload(b + k), s0);
         s1 = IG__FMA(ig__vload(a + k + IG__VW), ig__vload(b + k + IG__VW), s1);
@@ -1257,11 +1291,13 @@ static float ig__dot(const float *a, const float *b, size_t K)
                      ig__vload(b + k + 3 * IG__VW), s3);
     }
     s0 = (s0 + s1) + (s2 + s3);
-    /* horizontal sum as a tree (halves, quarters, ...): short latency */
-    memcpy(lanes, &s0, sizeof lanes);
-    for (w = IG__VW / 2; w >= 1; w /= 2)
-        for (l = 0; l < w; l++) lanes[l] += lanes[l + w];
-    s = lanes[0];
+#if defined(IG__HSUM)
+    s = IG__HSUM(s0);
+#else
+    memcpy(lanes, &s0, sizeof lanes); /* horizontal sum, lane by lane */
+    s = 0.0f;
+    for (l = 0; l < IG__VW; l++) s += lanes[l];
+#endif
     for (; k < K; k++) s += a[k] * b[k];
     return s;
 }
