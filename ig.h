@@ -1461,10 +1461,18 @@ static void ig__linear_backward(ig_node *nd) {
     if (dx) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, dx, K);
     /* dW (N,K) += dy^T (N,M) x (M,K) */
     if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, dw, K);
-    /* db (N) += sum over rows of dy */
-    if (db)
-        for (m = 0; m < M; m++)
-            for (n = 0; n < N; n++) db[n] += y->grad[m * N + n];
+    /* db (N) += sum over rows of dy; each thread owns a band of columns and
+       adds the rows in order, so the sums do not depend on the thread count */
+    if (db) {
+        size_t band = 64, nb = (N + band - 1) / band, jb;
+        const float *dy = y->grad;
+        IG__OMP(omp parallel for schedule(static) private(m, n) if (M * N > 65536))
+        for (jb = 0; jb < nb; jb++) {
+            size_t n0 = jb * band, n1 = n0 + band < N ? n0 + band : N;
+            for (m = 0; m < M; m++)
+                for (n = n0; n < n1; n++) db[n] += dy[m * N + n];
+        }
+    }
 }
 
 IGDEF ig_tensor *ig_linear(ig_ctx *c, ig_tensor *x, ig_tensor *w, ig_tensor *b) {
@@ -1801,7 +1809,8 @@ static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
     for (r = 0; r < rows; r++) {
         float *s = S + r * cols, mx = s[0], sum = 0.0f, inv;
         for (j = 1; j < cols; j++) mx = s[j] > mx ? s[j] : mx;
-        for (j = 0; j < cols; j++) { s[j] = ig__exp(s[j] - mx); sum += s[j]; }
+        for (j = 0; j < cols; j++) s[j] = ig__exp(s[j] - mx);   /* vectorizes */
+        for (j = 0; j < cols; j++) sum += s[j];
         inv = 1.0f / sum;
         for (j = 0; j < cols; j++) s[j] *= inv;
     }
