@@ -398,7 +398,6 @@ IGDEF int ig_model_velocity(void *sampler, const float *x, size_t n, float t, fl
 /* ------------------------------------------------------------------------- */
 /* 8. checkpoints (safetensors)                                              */
 /* ------------------------------------------------------------------------- */
-/* <<st-api */
 /* ---------------------------------------------------------------- API --- */
 
 /* Element types. IG_DTYPE_OTHER = any other dtype the format defines
@@ -515,7 +514,6 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path);
 
 /* Free everything owned by the writer (not the tensor data). */
 IGDEF void ig_st_writer_free(ig_st_writer *w);
-/* st-api>> */
 
 /* A checkpoint is a safetensors file whose tensor names are the released
    PyTorch state dict's, so torch's load_state_dict(strict=True) takes it (after
@@ -881,7 +879,6 @@ IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
 
-/* <<gemm */
 /* ======================================================================
  * ig__gemm: single-precision matrix multiply (row-major, BLAS semantics)
  *
@@ -960,11 +957,6 @@ IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
  * badly (measured: 256^3 fell from ~100 to ~4 GFLOP/s under load 5 on 2
  * cores); OMP_WAIT_POLICY=passive avoids it.
  * ====================================================================== */
-#include <stddef.h>
-#include <string.h>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 /* silences -Wunused-function for a TU that does not call everything */
 #if defined(__GNUC__)
@@ -1449,7 +1441,6 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
     ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
-/* gemm>> */
 
 /* --- 4.1 linear --------------------------------------------------------- */
 /* y (M,N) = x (M,K) W^T + b, where M is every leading dim of x flattened. */
@@ -2764,7 +2755,6 @@ IGDEF int ig_model_velocity(void *user, const float *xin, size_t n, float t, flo
 /* 8. checkpoints                                                            */
 /* ------------------------------------------------------------------------- */
 
-/* <<st-impl */
 #include <errno.h>
 #include <limits.h>
 #if defined(__APPLE__) || (defined(__unix__) && (defined(_POSIX_C_SOURCE) || \
@@ -4069,7 +4059,6 @@ done:
     IG_FREE(b.p);
     return rc;
 }
-/* st-impl>> */
 
 static int ig__add_meta_int(ig_st_writer *w, const char *key, long long v) {
     char buf[32];
