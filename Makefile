@@ -17,6 +17,8 @@ WARN   := -std=c99 -Wall -Wextra -pedantic
 LDLIBS := -lm
 
 # OpenMP only if the compiler has it; NATIVE uses this CPU's vector units.
+# Runs below use OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of
+# spinning, which keeps a shared or busy machine from slowing to a crawl.
 ifeq ($(OMP),1)
   OMPFLAG := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 endif
@@ -25,7 +27,7 @@ ifeq ($(NATIVE),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
@@ -36,9 +38,9 @@ all: $(BUILD)/test_ig examples
 # Build the runner, check the header compiles cleanly everywhere, run the tests.
 # A name filter runs a subset: make test T=attention
 test: $(BUILD)/test_ig compile-check
-	./$(BUILD)/test_ig $(T)
+	OMP_WAIT_POLICY=passive ./$(BUILD)/test_ig $(T)
 
-$(BUILD)/test_ig: $(TEST_SRC) tests/test.h ig.h examples/*.h | $(BUILD)
+$(BUILD)/test_ig: $(TEST_SRC) tests/test.h ig.h examples/*.h examples/toy2d.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_SRC) $(LDLIBS)
 
 # The header as C99 and C++, gcc and clang, -Werror; plus a two-file link.
@@ -89,7 +91,7 @@ bench: $(BUILD)/ig-bench
 
 # The main job: train the 2D toy model, sample with every method, write figures.
 toy: $(BUILD)/toy2d
-	./$(BUILD)/toy2d --out out/toy2d
+	OMP_WAIT_POLICY=passive ./$(BUILD)/toy2d --out out/toy2d
 
 $(BUILD):
 	mkdir -p $(BUILD)

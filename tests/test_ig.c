@@ -12,6 +12,7 @@
 extern const test_case ops_tests[];   extern const int ops_ntests;
 extern const test_case model_tests[]; extern const int model_ntests;
 extern const test_case toy_tests[];   extern const int toy_ntests;
+extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
         { ops_tests, &ops_ntests },
         { model_tests, &model_ntests },
         { toy_tests, &toy_ntests },
+        { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;

@@ -1,0 +1,156 @@
+/* test_toy_example.c - examples/toy2d.c end to end, in --quick mode.
+
+   Runs toy2d_main() (compiled from examples/toy2d.c with TOY2D_NO_MAIN, so the
+   runner stays one binary) into a temporary directory, then checks that every
+   output file is there: the .npy files with a header a standard reader accepts
+   and the right size, the two PNGs, and metrics.tsv with one parseable row per
+   method.  IG_IMPLEMENTATION is defined by another test file. */
+#define TOY2D_NO_MAIN
+#include "../examples/toy2d.c"   /* first: it sets _POSIX_C_SOURCE before any system header */
+#include "test.h"
+
+static const char *const toyex_methods[] = {
+    "truth", "none", "cfg", "ig", "ig_cfg", "autoguidance",
+    "speed_none_short", "speed_none_long", "speed_ig_short", "exact_mixture",
+};
+#define TOYEX_NMETHODS (int)(sizeof toyex_methods / sizeof toyex_methods[0])
+
+/* Reads a whole file; NULL if missing.  *len gets its size. */
+static unsigned char *toyex_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long n;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) { fclose(f); return NULL; }
+    buf = (unsigned char *)malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) { buf[n] = 0; *len = (size_t)n; }
+    return buf;
+}
+
+/* A float32 (rows, 2) .npy as numpy.load reads it: magic, version 1.0, a
+   little-endian header length with 10 + HL a multiple of 64, the dict, a
+   trailing newline, then rows * 2 finite floats.  Returns rows, or -1. */
+static long toyex_check_npy(const char *path) {
+    size_t len, hl;
+    unsigned char *b = toyex_slurp(path, &len);
+    long rows = -1, r;
+    char want[96];
+    if (!b) return -1;
+    if (len < 10 || memcmp(b, "\x93NUMPY\x01\x00", 8)) goto done;
+    hl = b[8] | (size_t)b[9] << 8;
+    if ((10 + hl) % 64 || 10 + hl > len || b[9 + hl] != '\n') goto done;
+    if (sscanf((const char *)b + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, 2), }", &r) != 1) goto done;
+    snprintf(want, sizeof want, "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, 2), }", r);
+    if (memcmp(b + 10, want, strlen(want))) goto done;
+    if (len != 10 + hl + (size_t)r * 8) goto done;
+    {
+        size_t i;
+        for (i = 0; i < (size_t)r * 2; i++) {
+            float v;
+            memcpy(&v, b + 10 + hl + 4 * i, 4);   /* the test machine is little-endian */
+            if (!isfinite(v)) goto done;
+        }
+    }
+    rows = r;
+done:
+    free(b);
+    return rows;
+}
+
+static int toyex_check_png(const char *path) {
+    size_t len;
+    unsigned char *b = toyex_slurp(path, &len);
+    int ok = b && len > 33 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4);
+    free(b);
+    return ok;
+}
+
+static int test_toy_example_quick(void) {
+    char dir[] = "/tmp/test_toy2d_XXXXXX", path[256], line[512];
+    char *argv[5];
+    int i, found[TOYEX_NMETHODS], rc;
+    FILE *f;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    argv[0] = (char *)"toy2d"; argv[1] = (char *)"--quick"; argv[2] = (char *)"--out"; argv[3] = dir;
+    argv[4] = (char *)"--quiet";
+    rc = toy2d_main(5, argv);
+    CHECK(rc == 0, "toy2d_main --quick returned %d", rc);
+
+    for (i = 0; i < TOYEX_NMETHODS; i++) {
+        long rows;
+        if (!strcmp(toyex_methods[i], "exact_mixture")) continue;   /* a table row only */
+        snprintf(path, sizeof path, "%s/samples_%s.npy", dir, toyex_methods[i]);
+        rows = toyex_check_npy(path);
+        CHECK(rows == 1024, "%s: %ld rows (want 1024, a valid float32 (N,2) .npy)", path, rows);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "%s/toy2d.png", dir);
+    CHECK(toyex_check_png(path), "%s is not a PNG", path);
+    remove(path);
+    snprintf(path, sizeof path, "%s/speed.png", dir);
+    CHECK(toyex_check_png(path), "%s is not a PNG", path);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model_ema.safetensors", dir);   /* the IG model, for --sweep --load */
+    {
+        ig_model mm;
+        ig_config cfg;
+        toy_opts qo;
+        CHECK(toy_parse(&qo, 2, argv) == 0, "parse --quick");
+        cfg = toy_config(&qo.main_m);
+        CHECK(ig_model_init(&mm, &cfg, 0, 1) == 0, "%s", ig_last_error());
+        rc = ig_load(&mm, path, 1);
+        ig_model_free(&mm);
+        CHECK(rc == 0, "cannot load %s: %s", path, ig_last_error());
+    }
+    remove(path);
+
+    /* metrics.tsv: the header, then one row per method with numbers in range */
+    snprintf(path, sizeof path, "%s/metrics.tsv", dir);
+    f = fopen(path, "r");
+    CHECK(f != NULL, "no %s", path);
+    memset(found, 0, sizeof found);
+    CHECK(fgets(line, sizeof line, f) != NULL, "empty metrics.tsv");
+    CHECK(!strcmp(line, "method\tn\tmean_logp\toutlier_rate\tbranch_tv\tleaf_coverage\tweight\tinterval\n"),
+          "header '%s'", line);
+    while (fgets(line, sizeof line, f)) {
+        char name[64];
+        unsigned long n;
+        double lp, out, tv, cov;
+        int fields = sscanf(line, "%63[^\t]\t%lu\t%lf\t%lf\t%lf\t%lf\t", name, &n, &lp, &out, &tv, &cov);
+        if (fields != 6) { fclose(f); CHECK(0, "unparseable row '%s'", line); }
+        if (!(n == 1024 && isfinite(lp) && out >= 0 && out <= 1 && tv >= 0 && tv <= 1 && cov >= 0 && cov <= 1)) {
+            fclose(f);
+            CHECK(0, "row out of range '%s'", line);
+        }
+        for (i = 0; i < TOYEX_NMETHODS; i++)
+            if (!strcmp(name, toyex_methods[i])) found[i]++;
+        /* the exact sampler and exact samples must score like the ground truth */
+        if ((!strcmp(name, "truth") || !strcmp(name, "exact_mixture")) && !(out < 0.05 && lp > 1.0)) {
+            fclose(f);
+            CHECK(0, "%s scores like no ground truth: '%s'", name, line);
+        }
+    }
+    fclose(f);
+    remove(path);
+    for (i = 0; i < TOYEX_NMETHODS; i++) CHECK(found[i] == 1, "metrics.tsv has %d rows for %s", found[i], toyex_methods[i]);
+    CHECK(rmdir(dir) == 0, "%s holds unexpected files", dir);
+    return 0;
+}
+
+/* Bad options fail cleanly instead of running. */
+static int test_toy_example_bad_option(void) {
+    char *argv[3];
+    argv[0] = (char *)"toy2d"; argv[1] = (char *)"--no-such-option"; argv[2] = NULL;
+    CHECK(toy2d_main(2, argv) == 2, "an unknown option must return 2");
+    return 0;
+}
+
+extern const test_case toyex_tests[];
+extern const int toyex_ntests;
+const test_case toyex_tests[] = {
+    { "toy_example_bad_option", test_toy_example_bad_option },
+    { "toy_example_quick_end_to_end", test_toy_example_quick },
+};
+const int toyex_ntests = sizeof toyex_tests / sizeof toyex_tests[0];
