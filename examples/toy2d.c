@@ -99,7 +99,7 @@ static void toy_defaults(toy_opts *o) {
     o->tdist = 1; o->p_mean = -3.0f; o->p_std = 1.5f;
     o->tgroups = 32;
     o->nsamples = 16384; o->nsteps = 32;
-    o->ig_w = 3.0f; o->ig_low = 0.0f; o->ig_high = 1.0f;
+    o->ig_w = 3.0f; o->ig_low = 0.0f; o->ig_high = 0.3f;   /* IG only at low noise: see the README */
     o->cfg_w = 2.0f; o->cfg_low = 0.0f; o->cfg_high = 1.0f;
     o->ig_cfg_ig = 3.0f; o->ig_cfg_cfg = 1.5f;
     o->ig_cfg_low = 0.0f; o->ig_cfg_high = 0.3f;   /* CFG only at low noise (see the sweep) */

@@ -72,7 +72,7 @@ static int bench_matmul(size_t n) {
 }
 
 /* Sampling cost: the same Euler steps with no guidance, IG (one forward,
-   both heads) and CFG (the batch doubled).  Best of 3 runs each, interleaved
+   both heads) and CFG (the batch doubled).  Best of 7 runs each, interleaved
    so that a slow moment of a noisy machine hits every method alike. */
 static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
     ig_model m;
@@ -97,7 +97,7 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
             for (k = 0; k < m.params[i].t->n; k++) m.params[i].t->data[k] = 0.02f * ig_rng_normal(&r);
     for (k = 0; k < B; k++) y[k] = (int)(k % (size_t)cfg->num_classes);
     ig_grid_uniform(grid, (size_t)steps);
-    for (rep = 0; rep < 3; rep++)
+    for (rep = 0; rep < 7; rep++)
         for (meth = 0; meth < 3; meth++) {
             double t0;
             memset(&s, 0, sizeof s);
