@@ -78,7 +78,7 @@ typedef struct toy_mixture {
 /* building the trees                                                        */
 /* ------------------------------------------------------------------------- */
 
-/* Tree parameters (see docs/toy2d.md). */
+/* Tree parameters (docs/toy2d.md summarizes the construction). */
 static const double toy_origin[2] = { 0.0030, 0.0325 };
 static const double toy_scale[2]  = { 1.3136, 1.3844 };
 
