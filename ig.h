@@ -40,8 +40,11 @@
      IG_STATIC          make every function static to this file
      IG_MALLOC, IG_FREE, IG_ASSERT   your own allocator / assert (define all or none)
      IG_NO_FAST_GEMM    use the plain triple-loop matmul (slow, easy to read)
+     IG_MAX_THREADS     threads the matmul keeps packing buffers for (default 8)
      OpenMP             compile with -fopenmp to run on all cores; without it the
-                        #pragma lines are ignored and everything still works
+                        IG__OMP(...) pragmas vanish and everything still works.
+                        Results are bit-identical for any thread count.  On a
+                        busy machine run with OMP_WAIT_POLICY=passive.
 
    Conventions
    -----------

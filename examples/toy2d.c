@@ -684,7 +684,14 @@ int toy2d_main(int argc, char **argv) {
 
         g = ig_guidance_none(); g.ig_weight = o.ig_w; g.ig_low = o.ig_low; g.ig_high = o.ig_high;
         if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        names[nm] = "ig"; snprintf(title_buf[nm], 64, "IG w=%.3g", o.ig_w); titles[nm] = title_buf[nm]; nm++;
+        names[nm] = "ig";
+        if (o.ig_low > 0.0f)                      /* say where IG acts when it is not everywhere */
+            snprintf(title_buf[nm], 64, "IG w=%.3g (%.2g<t<%.2g)", o.ig_w, o.ig_low, o.ig_high);
+        else if (o.ig_high < 1.0f)
+            snprintf(title_buf[nm], 64, "IG w=%.3g (t<%.2g)", o.ig_w, o.ig_high);
+        else
+            snprintf(title_buf[nm], 64, "IG w=%.3g", o.ig_w);
+        titles[nm] = title_buf[nm]; nm++;
 
         g.cfg_scale = o.ig_cfg_cfg; g.ig_weight = o.ig_cfg_ig; g.cfg_low = o.ig_cfg_low; g.cfg_high = o.ig_cfg_high;
         if (!o.only_ig) {
