@@ -4162,7 +4162,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     size_t bytes = m->nweights * sizeof(float);
     if (ig_st_open(&st, path)) return -1;
     /* load into fresh buffers first, so a bad file leaves the model untouched */
-    w = (float *)IG_MALLOC(bytes * 4);
+    w = (float *)IG_MALLOC(bytes * (m->ema ? 4 : 1));   /* weights (+ EMA and moments when training) */
     if (!w) { ig_st_close(&st); return ig__fail("%s: out of memory while loading", path); }
     memcpy(w, m->weights, bytes);
     if (m->ema) { ema = w + m->nweights; am = ema + m->nweights; av = am + m->nweights;
