@@ -1023,7 +1023,7 @@ __extension__ typedef float ig__vf __attribute__((vector_size(64)));
  * with memcpy, which compiles to register extracts.  (Not
  * _mm512_reduce_add_ps: gcc 12's header warns about it in C++.) */
 __extension__ typedef float ig__vf8 __attribute__((vector_size(32)));
-static float ig__hsum16(ig__vf v)
+IG__MAYBE_UNUSED static float ig__hsum16(ig__vf v)
 {
     ig__vf8 h[2];
     __m128 q[2], s;
