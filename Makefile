@@ -48,11 +48,13 @@ compile-check: | $(BUILD)
 	@set -e; for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -DIG_STATIC tests/compile/impl.c; \
+	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only $(ARCH) tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -fopenmp tests/compile/impl.c 2>/dev/null || \
 	    $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
 	  echo "compile-check: $$cc C99 ok"; done
 	@set -e; for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
 	  $$cxx -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
+	  $$cxx -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror -fsyntax-only $(ARCH) tests/compile/impl.c; \
 	  echo "compile-check: $$cxx C++11 ok"; done
 	@$(CC) $(WARN) -Werror -O1 -o $(BUILD)/two_tu tests/compile/tu_a.c tests/compile/tu_b.c $(LDLIBS) && ./$(BUILD)/two_tu
 
