@@ -2319,11 +2319,12 @@ IGDEF void ig_model_swap_ema(ig_model *m) {
     for (i = 0; i < m->nparams; i++) m->params[i].t->data = m->weights + m->params[i].offset;
 }
 
-/* Sizes of the scratch arena.  Every op output below is counted with its
-   gradient buffer when training; a forward of this model makes, per block:
+/* Sizes of the scratch arena.  A forward of this model makes, per block:
      (B,6D) adaLN + 6 chunks, 2 x [LN, modulate] (B,T,D), qkv (B,T,3D),
-     attention out (B,T,D) + P (B,heads,T,T), proj, 2 gated adds, fc1 and
-     GELU (B,T,4D), fc2.                                                      */
+     attention out (B,T,D), proj, 2 gated adds, fc1 and GELU (B,T,4D), fc2.
+   Training adds what the tape keeps (P (B,heads,T,T) per block, 1/std of
+   every LayerNorm row) and the few activation gradients alive at once in the
+   backward pass.  A test checks that the bound holds and is not loose.      */
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg) {
     return (size_t)cfg->depth * 20 + 2 * 12 + 32;
 }
