@@ -219,6 +219,16 @@ IGDEF ig_tensor *ig_mse(ig_ctx *c, ig_tensor *a, ig_tensor *b);
 IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x);
 IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x);
 
+/* The matrix multiply every op uses, public for code outside the tape (e.g. a
+   convolution as im2col + matmul).  Row-major, BLAS semantics:
+       C (M,N) = beta * C + op(A) (M,K) * op(B) (K,N)
+   op(A) = A (lda per row) or, with trans_a, A^T; op(B) likewise.  beta = 0
+   never reads C.  Not reentrant: call it from one thread at a time (it uses
+   all OpenMP threads itself). */
+IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
+                     const float *A, size_t lda, const float *B, size_t ldb,
+                     float beta, float *C, size_t ldc);
+
 
 /* ------------------------------------------------------------------------- */
 /* 5. the model: a SiT/DiT with a second, intermediate output head           */
@@ -1443,6 +1453,12 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
     }
     ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
+                     const float *A, size_t lda, const float *B, size_t ldb,
+                     float beta, float *C, size_t ldc) {
+    ig__gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* --- 4.1 linear --------------------------------------------------------- */
