@@ -219,6 +219,18 @@ IGDEF ig_tensor *ig_mse(ig_ctx *c, ig_tensor *a, ig_tensor *b);
 IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x);
 IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x);
 
+/* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
+/* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *c, ig_tensor *x, ig_tensor *w);
+/* SwiGLU's gate: u (...,2H) = [u1 | u2] -> y (...,H) = SiLU(u1) * u2 (gated half first). */
+IGDEF ig_tensor *ig_swiglu(ig_ctx *c, ig_tensor *u);
+/* 2D RoPE on the q and k thirds of qkv (B,T,3D), every head alike; v is copied.
+   cos, sin (T,hd) hold the rotation of each (token, head dim), hd = D / heads. */
+IGDEF ig_tensor *ig_rope(ig_ctx *c, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
+/* mean over (b, h, w) of 1 - cos_sim(a[b,:,h,w], b[b,:,h,w]): the cosine between
+   channel vectors of a and b (B,C,H,W) at each position -> scalar (1). */
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *c, ig_tensor *a, ig_tensor *b);
+
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
    convolution as im2col + matmul).  Row-major, BLAS semantics:
        C (M,N) = beta * C + op(A) (M,K) * op(B) (K,N)
@@ -234,6 +246,19 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 /* 5. the model: a SiT/DiT with a second, intermediate output head           */
 /* ------------------------------------------------------------------------- */
 
+/* The architecture variants of the one model.
+   IG_ARCH_SIT: SiT/DiT (LayerNorm, GELU MLP, fixed sin-cos positions); the default (0).
+   IG_ARCH_LIGHTNING: LightningDiT (the paper's best system, LightningDiT-XL/1 + IG):
+     RMSNorm with a learned gain everywhere SiT has a LayerNorm, a SwiGLU MLP
+     (mlp.w12 (2H,D), mlp.w3 (D,H), H = 8D/3 rounded down: the release's
+     int(2/3 * 4D)), 2D RoPE on q and k (feat_rope.freqs_cos / freqs_sin (T,hd),
+     stored buffers), pos_embed stored and loaded (not trained, never recomputed).
+     Its network runs in its own time convention, t_ld = 1 - t (t_ld = 0 is noise),
+     and predicts v_ld = -v (data minus noise): ig_forward runs that bare network;
+     training and the guided velocity convert (see ig__net_time and
+     ig_guided_velocity), so everything outside sees the SiT convention. */
+enum { IG_ARCH_SIT = 0, IG_ARCH_LIGHTNING = 1 };
+
 /* The blueprint.  Sizes are small numbers, so plain ints. */
 typedef struct ig_config {
     int in_channels;        /* C                                              */
@@ -246,6 +271,7 @@ typedef struct ig_config {
     int num_classes;        /* the label table has one more row: the null label */
     int aux_depth;          /* k: the intermediate head reads x after block k, 1 <= k < L */
     float t_scale;          /* t fed to the time embedding is t * t_scale (1 in SiT) */
+    int arch;               /* IG_ARCH_SIT (0) or IG_ARCH_LIGHTNING               */
 } ig_config;
 
 /* Presets "S/2", "B/4", "L/8", "XL/2", ...: depth, width and heads of the paper's
@@ -269,11 +295,16 @@ typedef struct ig_block_params {
     ig_tensor *proj_w, *proj_b;    /* attn.proj           (D,D)  (D)  */
     ig_tensor *fc1_w, *fc1_b;      /* mlp.fc1             (4D,D) (4D) */
     ig_tensor *fc2_w, *fc2_b;      /* mlp.fc2             (D,4D) (D)  */
+    /* IG_ARCH_LIGHTNING instead of fc1/fc2, plus the RMSNorm gains (H = 8D/3) */
+    ig_tensor *w12_w, *w12_b;      /* mlp.w12             (2H,D) (2H) */
+    ig_tensor *w3_w, *w3_b;        /* mlp.w3              (D,H)  (D)  */
+    ig_tensor *norm1_w, *norm2_w;  /* norm1, norm2        (D)         */
 } ig_block_params;
 
 typedef struct ig_head_params {
     ig_tensor *ada_w, *ada_b;      /* adaLN_modulation.1  (2D,D) (2D)     */
     ig_tensor *out_w, *out_b;      /* linear              (p*p*C,D) (p*p*C) */
+    ig_tensor *norm_w;             /* norm_final (D), IG_ARCH_LIGHTNING only */
 } ig_head_params;
 
 typedef struct ig_model {
@@ -287,7 +318,8 @@ typedef struct ig_model {
     ig_param *params;              /* the table: name -> tensor             */
     int nparams;
     /* the same tensors by role */
-    ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos      */
+    ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos (LightningDiT: as loaded) */
+    ig_tensor *rope_cos, *rope_sin;            /* (T,hd) feat_rope.freqs_cos/sin, LightningDiT only */
     ig_tensor *x_proj_w, *x_proj_b;            /* (D,C,p,p) (D)              */
     ig_tensor *t_fc1_w, *t_fc1_b, *t_fc2_w, *t_fc2_b; /* (D,256) (D) (D,D) (D) */
     ig_tensor *y_table;                        /* (num_classes+1, D)         */
@@ -315,7 +347,9 @@ IGDEF ig_param *ig_model_find(ig_model *m, const char *name);
 /* Swap the live weights with the EMA weights (call again to swap back). */
 IGDEF void ig_model_swap_ema(ig_model *m);
 
-/* The forward pass.  x (B,C,H,W), t (B) in [0,1], y (B) labels (num_classes =
+/* The forward pass of the bare network.  x (B,C,H,W), t (B) in [0,1] in the
+   network's own time convention (SiT: t = 1 noise; LightningDiT: t = 0 noise,
+   and its v points from noise to data), y (B) labels (num_classes =
    null label).  *v gets the final head's velocity (B,C,H,W).  If v_aux is not
    NULL, *v_aux gets the intermediate head's; if it is NULL that head is not
    computed at all.  With a training context the tape is recorded. */
@@ -335,19 +369,23 @@ typedef struct ig_train_config {
     float grad_clip;        /* clip the global gradient norm (<= 0: off)       */
     float ema_decay;        /* EMA of the weights after every step             */
     float aux_weight;       /* lambda: loss = mse(final) + lambda mse(inter); 0 = baseline */
+    float cos_weight;       /* + cos_weight * mean(1 - cos(v, v*)) over channels at each
+                               position: the LightningDiT release's extra term (1 there); 0 = off */
     float label_dropout;    /* probability a label becomes the null label      */
     int path;               /* IG_PATH_LINEAR or IG_PATH_COSINE                */
     int t_sampling;         /* IG_T_UNIFORM or IG_T_LOGNORMAL                  */
 } ig_train_config;
 
 /* The released defaults: lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight
-   decay, clip 1.0, EMA 0.9999, lambda 0.5, label dropout 0.1, linear, uniform. */
+   decay, clip 1.0, EMA 0.9999, lambda 0.5, no cosine term, label dropout 0.1,
+   linear, uniform.  (LightningDiT's release: lr 2e-4, beta2 0.95, cos_weight 1.) */
 IGDEF ig_train_config ig_train_defaults(void);
 
 typedef struct ig_train_stats {
     float loss;             /* the total loss that was minimized               */
     float loss_final;       /* mse of the final head                           */
     float loss_aux;         /* mse of the intermediate head (0 if lambda = 0)  */
+    float loss_cos;         /* mean(1 - cos) of the final head (0 if cos_weight = 0) */
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
@@ -374,11 +412,18 @@ typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, flo
 
 /* grid: nsteps + 1 times from 1 (noise) down to 0 (data). */
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps);
+/* LightningDiT's timestep-shifted grid, in the SiT convention:
+   grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise).
+   The release's t_ld = s u / (1 + (s - 1) u) from 0 (noise) to 1, so t = 1 - t_ld. */
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
 /* Euler: x += (t' - t) v(x, t). */
 IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Heun: an Euler step, then average the slopes at both ends; the step that
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
+/* Heun on every interval, the last (to t = 0) included: torchdiffeq's fixed-grid
+   "heun2", the LightningDiT release's solver.  2 * nsteps evaluations. */
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, last step
    without noise (the released IG sampler).  nsteps evaluations. */
 IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, ig_rng *rng);
@@ -393,6 +438,15 @@ typedef struct ig_guidance {
 } ig_guidance;
 
 IGDEF ig_guidance ig_guidance_none(void);
+
+/* The paper's LightningDiT-XL/1 + IG sampler (FID 1.19 with CFG, 1.34 without;
+   the release's config): Heun (ig_sample_heun2) on ig_grid_shifted with
+   IG_LIGHTNING_STEPS intervals (125 grid points) and shift IG_LIGHTNING_SHIFT;
+   with CFG: IG 1.4 at every t on both halves, CFG 1.45 only for t <= 0.81 (the
+   release's t_ld >= 0.19); without CFG: IG 1.7 at every t. */
+#define IG_LIGHTNING_STEPS 124
+#define IG_LIGHTNING_SHIFT 0.3f
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg);
 
 /* The guided model as an ig_velocity_fn: pass a pointer to this as 'user'.
    With CFG the batch is doubled, so size ctx's scratch for 2 * batch rows. */
@@ -2098,6 +2152,234 @@ static ig_tensor *ig__sum_scaled(ig_ctx *c, ig_tensor *x, int mean) {
 IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x) { return ig__sum_scaled(c, x, 0); }
 IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x) { return ig__sum_scaled(c, x, 1); }
 
+/* --- 4.10 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss ------
+   Used only by IG_ARCH_LIGHTNING models (and, for the cosine term, by any
+   training that asks for it). */
+
+/* RMSNorm with a learned gain, per row of D values (x (...,D), w (D)):
+     rstd = 1 / sqrt(mean(x^2) + 1e-6),  xhat = x * rstd,  y = xhat * w
+   Backward, with g = dy * w:
+     dx = rstd * (g - xhat * mean(g * xhat)),   dw += sum over rows of dy * xhat */
+static void ig__rmsnorm_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1];
+    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
+    const float *rstd = nd->saved;
+    float *dxall = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w);
+    if (dxall) {
+        IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            float *dx = dxall + r * D;
+            double m = 0;
+            for (d = 0; d < D; d++) m += (double)dy[d] * w->data[d] * xv[d] * rstd[r];
+            m /= (double)D;
+            for (d = 0; d < D; d++)
+                dx[d] += rstd[r] * (dy[d] * w->data[d] - xv[d] * rstd[r] * (float)m);
+        }
+    }
+    if (dw)     /* one pass over the rows in order: the same sums for any thread count */
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            for (d = 0; d < D; d++) dw[d] += dy[d] * xv[d] * rstd[r];
+        }
+}
+
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *c, ig_tensor *x, ig_tensor *w) {
+    ig_tensor *y;
+    size_t D, rows, r, d;
+    float *rstd_saved = NULL;
+    if (!x || !w || c->failed) { c->failed = 1; return NULL; }
+    D = x->shape[x->ndim - 1];
+    if (w->n != D) {
+        c->failed = 1;
+        ig__fail("ig_rmsnorm: the gain has %zu elements, x's last dim is %zu", w->n, D);
+        return NULL;
+    }
+    if (!(y = ig__out(c, x, w, NULL, x->ndim, x->shape))) return NULL;
+    rows = x->n / D;
+    if (y->requires_grad) {
+        ig_node *nd = ig__record(c, ig__rmsnorm_backward, y, x, w, NULL);
+        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(c, rows))) return NULL;
+    }
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *xv = x->data + r * D;
+        float *yv = y->data + r * D, rstd;
+        double ms = 0;
+        for (d = 0; d < D; d++) ms += (double)xv[d] * xv[d];
+        rstd = (float)(1.0 / sqrt(ms / (double)D + 1e-6));
+        for (d = 0; d < D; d++) yv[d] = xv[d] * rstd * w->data[d];
+        if (rstd_saved) rstd_saved[r] = rstd;
+    }
+    return y;
+}
+
+/* SwiGLU's gate, u (...,2H) = [u1 | u2] (u1: the first H, the gated half):
+     y = SiLU(u1) * u2,   du1 = dy * u2 * s (1 + u1 (1 - s)),  du2 = dy * SiLU(u1),
+   s = sigmoid(u1).  The MLP is then w3(ig_swiglu(w12(x))). */
+static void ig__swiglu_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *u = nd->in[0];
+    size_t H = y->shape[y->ndim - 1], rows = y->n / H, r, j;
+    float *du = ig__grad(nd->ctx, u);
+    if (!du) return;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H, *dy = y->grad + r * H;
+        float *d1 = du + r * 2 * H, *d2 = d1 + H;
+        for (j = 0; j < H; j++) {
+            float s = 1.0f / (1.0f + ig__exp(-u1[j]));
+            d1[j] += dy[j] * u2[j] * s * (1.0f + u1[j] * (1.0f - s));
+            d2[j] += dy[j] * u1[j] * s;
+        }
+    }
+}
+
+IGDEF ig_tensor *ig_swiglu(ig_ctx *c, ig_tensor *u) {
+    ig_tensor *y;
+    size_t shape[IG_MAX_DIMS], H, rows, r, j;
+    if (!u || c->failed) { c->failed = 1; return NULL; }
+    if (u->shape[u->ndim - 1] % 2) {
+        c->failed = 1;
+        ig__fail("ig_swiglu: the last dim (%zu) must be even: [gated half | linear half]", u->shape[u->ndim - 1]);
+        return NULL;
+    }
+    memcpy(shape, u->shape, sizeof shape);
+    H = shape[u->ndim - 1] /= 2;
+    if (!(y = ig__out(c, u, NULL, NULL, u->ndim, shape))) return NULL;
+    rows = y->n / H;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H;
+        float *yv = y->data + r * H;
+        for (j = 0; j < H; j++) yv[j] = u1[j] / (1.0f + ig__exp(-u1[j])) * u2[j];
+    }
+    if (y->requires_grad && !ig__record(c, ig__swiglu_backward, y, u, NULL, NULL)) return NULL;
+    return y;
+}
+
+/* 2D rotary position embedding on q and k, qkv (B,T,3D) = [q | k | v], each
+   head's hd = D / heads dims rotated alike.  With the stored tables
+   C = cos, S = sin (T,hd), for token n and each pair (2j, 2j+1) of a head:
+     y[2j]   = x[2j]   C[n,2j]   - x[2j+1] S[n,2j]
+     y[2j+1] = x[2j+1] C[n,2j+1] + x[2j]   S[n,2j+1]
+   (the release's x * cos + rotate_half(x) * sin; the angle of (n = a*cols + b,
+   d) is a * theta_j for d < hd/2 and b * theta_j after, theta_j = 10000^(-4j/hd)
+   over the pairs j of that half: see ig__rope_table).  v passes unchanged.
+   Backward is the transposed rotation:
+     dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
+static void ig__rope_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *cs = nd->in[1], *sn = nd->in[2];
+    size_t B = x->shape[0], T = x->shape[1], D3 = x->shape[2], D = D3 / 3, hd = nd->arg[0], bt, e, j;
+    float *dx = ig__grad(nd->ctx, x);
+    if (!dx) return;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (x->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cs->data + (bt % T) * hd, *S = sn->data + (bt % T) * hd, *dy = y->grad + bt * D3;
+        float *g = dx + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)          /* every head of q, then of k */
+            for (j = 0; j < hd; j += 2) {
+                g[e + j]     += dy[e + j] * C[j] + dy[e + j + 1] * S[j + 1];
+                g[e + j + 1] += dy[e + j + 1] * C[j + 1] - dy[e + j] * S[j];
+            }
+        for (e = 2 * D; e < D3; e++) g[e] += dy[e];
+    }
+}
+
+IGDEF ig_tensor *ig_rope(ig_ctx *c, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
+    ig_tensor *y;
+    ig_node *nd;
+    size_t B, T, D3, D, hd, bt, e, j;
+    if (!qkv || !cos || !sin || c->failed) { c->failed = 1; return NULL; }
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads ||
+        (qkv->shape[2] / 3 / heads) % 2 || cos->n != qkv->shape[1] * (qkv->shape[2] / 3 / heads) || sin->n != cos->n) {
+        c->failed = 1;
+        ig__fail("ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
+                 "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
+        return NULL;
+    }
+    B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
+    if (!(y = ig__out(c, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (qkv->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cos->data + (bt % T) * hd, *S = sin->data + (bt % T) * hd, *x = qkv->data + bt * D3;
+        float *yv = y->data + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)
+            for (j = 0; j < hd; j += 2) {
+                yv[e + j]     = x[e + j] * C[j] - x[e + j + 1] * S[j];
+                yv[e + j + 1] = x[e + j + 1] * C[j + 1] + x[e + j] * S[j + 1];
+            }
+        memcpy(yv + 2 * D, x + 2 * D, D * sizeof(float));
+    }
+    if (y->requires_grad) {   /* the tables are buffers: never a gradient */
+        if (!(nd = ig__record(c, ig__rope_backward, y, qkv, cos, sin))) return NULL;
+        nd->arg[0] = hd;
+    }
+    return y;
+}
+
+/* The cosine term of the LightningDiT loss.  a, b (B,C,...): at each of the
+   N = B * P positions (P = the product of the dims after C) the channel vectors
+   a_p, b_p (C) give
+     cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
+   (torch's cosine_similarity), and L = mean_p (1 - cos_p).  Backward, away from
+   the eps clamp:  dcos_p/da_p = b_p / den - cos_p a_p / |a_p|^2  (and the same
+   with a and b swapped);  dL = -dy / N times that. */
+static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, size_t p,
+                          double *dot, double *na, double *nb) {
+    size_t C = a->shape[1], P = a->n / (a->shape[0] * C), ch;
+    const float *av = a->data + bi * C * P + p, *bv = b->data + bi * C * P + p;
+    *dot = *na = *nb = 0.0;
+    for (ch = 0; ch < C; ch++) {
+        *dot += (double)av[ch * P] * bv[ch * P];
+        *na += (double)av[ch * P] * av[ch * P];
+        *nb += (double)bv[ch * P] * bv[ch * P];
+    }
+}
+
+static void ig__cos_loss_backward(ig_node *nd) {
+    ig_tensor *a = nd->in[0], *b = nd->in[1];
+    size_t Bn = a->shape[0], C = a->shape[1], P = a->n / (Bn * C), bi, p, ch;
+    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
+    double g = -(double)nd->out->grad[0] / (double)(Bn * P);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb, den, cs;
+            int clamped;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            clamped = na * nb <= 1e-16;
+            den = clamped ? 1e-8 : sqrt(na * nb);
+            cs = dot / den;
+            for (ch = 0; ch < C; ch++) {
+                size_t i = bi * C * P + ch * P + p;
+                if (da) da[i] += (float)(g * (b->data[i] / den - (clamped ? 0.0 : cs * a->data[i] / na)));
+                if (db) db[i] += (float)(g * (a->data[i] / den - (clamped ? 0.0 : cs * b->data[i] / nb)));
+            }
+        }
+}
+
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
+    ig_tensor *y;
+    size_t one = 1, Bn, P, bi, p;
+    double acc = 0.0;
+    if (!a || !b || c->failed) { c->failed = 1; return NULL; }
+    if (a->ndim < 2 || a->ndim != b->ndim || a->n != b->n || a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1]) {
+        c->failed = 1;
+        ig__fail("ig_cos_loss: a and b must have one shape (B,C,...); got %zu and %zu elements", a->n, b->n);
+        return NULL;
+    }
+    if (!(y = ig__out(c, a, b, NULL, 1, &one))) return NULL;
+    Bn = a->shape[0]; P = a->n / (Bn * a->shape[1]);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            acc += 1.0 - dot / sqrt(na * nb > 1e-16 ? na * nb : 1e-16);
+        }
+    y->data[0] = (float)(acc / (double)(Bn * P));
+    if (y->requires_grad && !ig__record(c, ig__cos_loss_backward, y, a, b, NULL)) return NULL;
+    return y;
+}
+
 
 /* ------------------------------------------------------------------------- */
 /* 5. the model                                                              */
@@ -2117,8 +2399,17 @@ IGDEF int ig_config_check(const ig_config *g) {
         return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)", g->aux_depth, g->depth);
     if (g->num_classes < 1) return ig__fail("ig_config: num_classes must be at least 1");
     if (!(g->t_scale > 0.0f)) return ig__fail("ig_config: t_scale must be positive");
+    if (g->arch != IG_ARCH_SIT && g->arch != IG_ARCH_LIGHTNING)
+        return ig__fail("ig_config: unknown arch %d (IG_ARCH_SIT 0, IG_ARCH_LIGHTNING 1)", g->arch);
+    if (g->arch == IG_ARCH_LIGHTNING && (g->hidden_size / g->num_heads) % 4)
+        return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / num_heads = %d) divisible by 4",
+                        g->hidden_size / g->num_heads);
     return 0;
 }
+
+/* LightningDiT's SwiGLU width H: the release's int(2/3 * int(4.0 D)), which is
+   8D/3 rounded down (the same for every D up to 8192, checked by the reference). */
+static size_t ig__swiglu_hidden(size_t D) { return 8 * D / 3; }
 
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes) {
@@ -2158,7 +2449,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     size_t T = (size_t)(g->image_height / g->patch_size) * (size_t)(g->image_width / g->patch_size);
     size_t out = p * p * C;
     char name[64];
-    int i, h;
+    int i, h, ld = g->arch == IG_ARCH_LIGHTNING;
+    size_t hid = ig__swiglu_hidden(D), hd = D / (size_t)g->num_heads;
     visit(user, "pos_embed", 3, 1, T, D, 1, &m->pos_embed, 0);
     visit(user, "x_embedder.proj.weight", 4, D, C, p, p, &m->x_proj_w, 1);
     visit(user, "x_embedder.proj.bias", 1, D, 1, 1, 1, &m->x_proj_b, 1);
@@ -2167,6 +2459,10 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     visit(user, "t_embedder.mlp.2.weight", 2, D, D, 1, 1, &m->t_fc2_w, 1);
     visit(user, "t_embedder.mlp.2.bias", 1, D, 1, 1, 1, &m->t_fc2_b, 1);
     visit(user, "y_embedder.embedding_table.weight", 2, (size_t)g->num_classes + 1, D, 1, 1, &m->y_table, 1);
+    if (ld) {   /* stored buffers, never trained */
+        visit(user, "feat_rope.freqs_cos", 2, T, hd, 1, 1, &m->rope_cos, 0);
+        visit(user, "feat_rope.freqs_sin", 2, T, hd, 1, 1, &m->rope_sin, 0);
+    }
     for (i = 0; i < g->depth; i++) {
         ig_block_params *b = m->blocks ? &m->blocks[i] : NULL;
 #define IG__BLOCK(field, suffix, nd, a0, a1) \
@@ -2178,10 +2474,19 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         IG__BLOCK(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
         IG__BLOCK(proj_w, "attn.proj.weight", 2, D, D)
         IG__BLOCK(proj_b, "attn.proj.bias", 1, D, 1)
-        IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
-        IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
-        IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
-        IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+        if (ld) {
+            IG__BLOCK(norm1_w, "norm1.weight", 1, D, 1)
+            IG__BLOCK(norm2_w, "norm2.weight", 1, D, 1)
+            IG__BLOCK(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
+            IG__BLOCK(w12_b, "mlp.w12.bias", 1, 2 * hid, 1)
+            IG__BLOCK(w3_w, "mlp.w3.weight", 2, D, hid)
+            IG__BLOCK(w3_b, "mlp.w3.bias", 1, D, 1)
+        } else {
+            IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
+            IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
+            IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
+            IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+        }
 #undef IG__BLOCK
     }
     for (h = 0; h < 2; h++) {
@@ -2195,6 +2500,10 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         visit(user, name, 2, out, D, 1, 1, &hp->out_w, 1);
         snprintf(name, sizeof name, "%s.linear.bias", pre);
         visit(user, name, 1, out, 1, 1, 1, &hp->out_b, 1);
+        if (ld) {
+            snprintf(name, sizeof name, "%s.norm_final.weight", pre);
+            visit(user, name, 1, D, 1, 1, 1, &hp->norm_w, 1);
+        }
     }
 }
 
@@ -2259,6 +2568,22 @@ static void ig__pos_embed(float *pe, size_t rows, size_t cols, size_t D) {
         }
 }
 
+/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of
+   tokens n = a*cols + b (a row, b column).  Dims [0, hd/2) turn with the row a,
+   [hd/2, hd) with the column b; inside each half, pair j (dims 2j, 2j+1) turns by
+   theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72: theta_m = 10000^(-m/18)).
+   A checkpoint stores these tables; the loader compares them with this. */
+static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd) {
+    size_t n, d, half = hd / 2;
+    for (n = 0; n < rows * cols; n++)
+        for (d = 0; d < hd; d++) {
+            double pos = d < half ? (double)(n / cols) : (double)(n % cols);
+            double theta = pow(10000.0, -(double)(2 * ((d % half) / 2)) / (double)half);
+            cs[n * hd + d] = (float)cos(pos * theta);
+            sn[n * hd + d] = (float)sin(pos * theta);
+        }
+}
+
 /* xavier-uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) */
 static void ig__xavier(ig_tensor *w, ig_rng *r) {
     size_t fan_out = w->shape[0], fan_in = w->n / w->shape[0], i;
@@ -2298,17 +2623,34 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     ig_rng_seed(&m->rng, seed);
     ig__pos_embed(m->pos_embed->data, (size_t)(cfg->image_height / cfg->patch_size),
                   (size_t)(cfg->image_width / cfg->patch_size), (size_t)cfg->hidden_size);
+    if (cfg->arch == IG_ARCH_LIGHTNING)
+        ig__rope_table(m->rope_cos->data, m->rope_sin->data, (size_t)(cfg->image_height / cfg->patch_size),
+                       (size_t)(cfg->image_width / cfg->patch_size), (size_t)(cfg->hidden_size / cfg->num_heads));
     for (i = 0; i < cfg->depth; i++) {   /* attention and MLP: xavier; adaLN stays zero */
-        ig__xavier(m->blocks[i].qkv_w, &m->rng);
-        ig__xavier(m->blocks[i].proj_w, &m->rng);
-        ig__xavier(m->blocks[i].fc1_w, &m->rng);
-        ig__xavier(m->blocks[i].fc2_w, &m->rng);
+        ig_block_params *b = &m->blocks[i];
+        ig__xavier(b->qkv_w, &m->rng);
+        ig__xavier(b->proj_w, &m->rng);
+        if (cfg->arch == IG_ARCH_LIGHTNING) {    /* RMSNorm gains start at 1 */
+            ig__xavier(b->w12_w, &m->rng);
+            ig__xavier(b->w3_w, &m->rng);
+            for (k = 0; k < b->norm1_w->n; k++) b->norm1_w->data[k] = b->norm2_w->data[k] = 1.0f;
+        } else {
+            ig__xavier(b->fc1_w, &m->rng);
+            ig__xavier(b->fc2_w, &m->rng);
+        }
     }
     ig__xavier(m->x_proj_w, &m->rng);    /* the patch conv as a Linear over its kernel */
     for (k = 0; k < m->y_table->n; k++) m->y_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc1_w->n; k++) m->t_fc1_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc2_w->n; k++) m->t_fc2_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
-    /* both heads: adaLN and output Linear zero (already) */
+    /* SiT: both heads' adaLN and output Linear zero (already).  LightningDiT:
+       only final_layer is zero; final_layer_xr gets xavier weights (zero biases) */
+    if (cfg->arch == IG_ARCH_LIGHTNING) {
+        ig__xavier(m->aux_head.ada_w, &m->rng);
+        ig__xavier(m->aux_head.out_w, &m->rng);
+        for (k = 0; k < (size_t)cfg->hidden_size; k++)
+            m->final_head.norm_w->data[k] = m->aux_head.norm_w->data[k] = 1.0f;
+    }
     if (training) memcpy(m->ema, m->weights, nbytes);
     m->step = 0;
     return 0;
@@ -2355,13 +2697,16 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *g, size_t B, int training) 
 #endif
     per_block = 12 * B * D                      /* adaLN (B,6D) and its 6 chunks     */
               + 14 * B * T * D                  /* LN, modulate x2, qkv 3D, attn, proj, 2 gated, fc2 */
-              + 8 * B * T * D;                  /* fc1 and GELU (B,T,4D)              */
+              + 8 * B * T * D;                  /* fc1 and GELU (B,T,4D); LightningDiT:
+                                                   w12 (B,T,2H) and SwiGLU (B,T,H), 3H <= 8D */
+    if (g->arch == IG_ARCH_LIGHTNING) per_block += 3 * B * T * D;   /* RoPE'd qkv (B,T,3D) */
     head = 4 * B * D + 2 * B * T * D + B * T * p * p * C + img;
     stem = img /* input */ + B * T * C * p * p + 2 * B * T * D + B * 256 + 5 * B * D;
     floats = (size_t)g->depth * per_block + 2 * head + stem + 4 * img /* targets, noise */;
     /* training: the tape keeps P (B,heads,T,T) per block and layernorm's 1/std;
        gradients of activations are live only a few at a time (the pool) */
     if (training) floats += (size_t)g->depth * (B * heads * T * T + 2 * B * T) + 24 * B * T * D + 8 * img + 16 * B * D;
+    if (training && g->arch == IG_ARCH_LIGHTNING) floats += 4 * B * T * D;  /* wider MLP gradients */
     floats += threads * T * T * 2;              /* attention work buffers             */
     tensors = (size_t)g->depth * 24 + 64;
     bytes = floats * sizeof(float) + tensors * (sizeof(ig_tensor) + 2 * 64 + 64)
@@ -2397,7 +2742,8 @@ static ig_tensor *ig__time_features(ig_ctx *c, const float *t, size_t B, float t
 static ig_tensor *ig__head(ig_ctx *c, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
     const ig_config *g = &m->cfg;
     ig_tensor *mod = ig_linear(c, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
-    ig_tensor *h = ig_modulate(c, ig_layernorm(c, x), ig_chunk(c, mod, 2, 0), ig_chunk(c, mod, 2, 1));
+    ig_tensor *n = g->arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(c, x, hp->norm_w) : ig_layernorm(c, x);
+    ig_tensor *h = ig_modulate(c, n, ig_chunk(c, mod, 2, 0), ig_chunk(c, mod, 2, 1));
     ig_tensor *out = ig_linear(c, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
     return ig_unpatchify(c, out, (size_t)g->patch_size, (size_t)g->in_channels,
                          (size_t)g->image_height, (size_t)g->image_width);
@@ -2407,15 +2753,37 @@ static ig_tensor *ig__head(ig_ctx *c, const ig_model *m, const ig_head_params *h
      (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))
      x = x + gate1 * Attn(LN(x) * (1 + scale1) + shift1)
      x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)                       */
+static ig_tensor *ig__block_lightning(ig_ctx *c, const ig_model *m, const ig_block_params *bp,
+                                      ig_tensor *x, ig_tensor *silu_c);
+
 static ig_tensor *ig__block(ig_ctx *c, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
-    ig_tensor *mod = ig_linear(c, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
-    ig_tensor *h, *qkv;
+    ig_tensor *mod, *h, *qkv;
+    if (m->cfg.arch == IG_ARCH_LIGHTNING) return ig__block_lightning(c, m, bp, x, silu_c);
+    mod = ig_linear(c, silu_c, bp->ada_w, bp->ada_b);                       /* (B,6D) */
     h = ig_modulate(c, ig_layernorm(c, x), ig_chunk(c, mod, 6, 0), ig_chunk(c, mod, 6, 1));
     qkv = ig_linear(c, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
     h = ig_linear(c, ig_attention(c, qkv, (size_t)m->cfg.num_heads), bp->proj_w, bp->proj_b);
     x = ig_gated_add(c, x, ig_chunk(c, mod, 6, 2), h);
     h = ig_modulate(c, ig_layernorm(c, x), ig_chunk(c, mod, 6, 3), ig_chunk(c, mod, 6, 4));
     h = ig_linear(c, ig_gelu(c, ig_linear(c, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
+    return ig_gated_add(c, x, ig_chunk(c, mod, 6, 5), h);
+}
+
+/* The LightningDiT block: the same adaLN frame, RMSNorm with gains, RoPE on q
+   and k, a SwiGLU MLP:
+     x = x + gate1 * proj(Attn(RoPE(qkv(RMSNorm1(x) * (1 + scale1) + shift1))))
+     x = x + gate2 * w3(SwiGLU(w12(RMSNorm2(x) * (1 + scale2) + shift2)))     */
+static ig_tensor *ig__block_lightning(ig_ctx *c, const ig_model *m, const ig_block_params *bp,
+                                      ig_tensor *x, ig_tensor *silu_c) {
+    size_t heads = (size_t)m->cfg.num_heads;
+    ig_tensor *mod = ig_linear(c, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
+    ig_tensor *h, *qkv;
+    h = ig_modulate(c, ig_rmsnorm(c, x, bp->norm1_w), ig_chunk(c, mod, 6, 0), ig_chunk(c, mod, 6, 1));
+    qkv = ig_rope(c, ig_linear(c, h, bp->qkv_w, bp->qkv_b), heads, m->rope_cos, m->rope_sin);  /* (B,T,3D) */
+    h = ig_linear(c, ig_attention(c, qkv, heads), bp->proj_w, bp->proj_b);
+    x = ig_gated_add(c, x, ig_chunk(c, mod, 6, 2), h);
+    h = ig_modulate(c, ig_rmsnorm(c, x, bp->norm2_w), ig_chunk(c, mod, 6, 3), ig_chunk(c, mod, 6, 4));
+    h = ig_linear(c, ig_swiglu(c, ig_linear(c, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
     return ig_gated_add(c, x, ig_chunk(c, mod, 6, 5), h);
 }
 
@@ -2473,7 +2841,8 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *c, ig_tensor *x, const float *t, const
 IGDEF ig_train_config ig_train_defaults(void) {
     ig_train_config tc;
     tc.lr = 1e-4f; tc.beta1 = 0.9f; tc.beta2 = 0.999f; tc.eps = 1e-8f; tc.weight_decay = 0.0f;
-    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.label_dropout = 0.1f;
+    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.cos_weight = 0.0f;
+    tc.label_dropout = 0.1f;
     tc.path = IG_PATH_LINEAR; tc.t_sampling = IG_T_UNIFORM;
     return tc;
 }
@@ -2520,23 +2889,36 @@ static float ig__clip_grads(ig_model *m, float max_norm) {
 }
 
 /* The step itself, on a context already reset for training that holds the
-   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W). */
+   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W), all in the
+   SiT convention.  A LightningDiT network is trained in its own convention:
+   it sees t_ld = 1 - t and regresses u = -v* (data minus noise), so tg is
+   negated in place (the loss values are the same: (v_ld - u)^2 = (-v_ld - v*)^2,
+   and the cosine is unchanged when both vectors flip). */
 static int ig__train_step_core(ig_model *m, ig_ctx *c, const ig_train_config *tc, ig_tensor *x,
                                const float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
-    ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss;
-    size_t i;
-    float norm;
+    ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
+    size_t i, B = x->shape[0];
+    float norm, *tn = (float *)ig_arena_alloc(c->scratch, B * sizeof(float));
+    if (!tn) return ig__fail("ig_train_step: the scratch arena is full");
     for (i = 0; i < x->n; i++)
         if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))
             return ig__fail("ig_train_step: the batch holds a non-finite value (element %zu); weights left unchanged", i);
+    for (i = 0; i < B; i++) tn[i] = m->cfg.arch == IG_ARCH_LIGHTNING ? 1.0f - t[i] : t[i];
+    if (m->cfg.arch == IG_ARCH_LIGHTNING)
+        for (i = 0; i < tg->n; i++) tg->data[i] = -tg->data[i];
     memset(m->grads, 0, m->nweights * sizeof(float));
-    /* loss = mse(v_final, v*) + lambda * mse(v_inter, v*);  lambda = 0: plain baseline */
-    if (ig_forward(m, c, x, t, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
+    /* loss = mse(v_final, v*) + lambda * mse(v_inter, v*) [+ cos_weight * mean(1 - cos)];
+       lambda = 0: plain baseline */
+    if (ig_forward(m, c, x, tn, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
     loss_final = ig_mse(c, v, tg);
     loss = loss_final;
     if (v_aux) {
         loss_aux = ig_mse(c, v_aux, tg);
         loss = ig_add(c, loss_final, ig_scale(c, loss_aux, tc->aux_weight));
+    }
+    if (tc->cos_weight != 0.0f) {
+        loss_cos = ig_cos_loss(c, v, tg);
+        loss = ig_add(c, loss, ig_scale(c, loss_cos, tc->cos_weight));
     }
     if (ig_backward(c, loss)) return -1;
     if (!isfinite(loss->data[0]))
@@ -2552,6 +2934,7 @@ static int ig__train_step_core(ig_model *m, ig_ctx *c, const ig_train_config *tc
         stats->loss = loss->data[0];
         stats->loss_final = loss_final->data[0];
         stats->loss_aux = loss_aux ? loss_aux->data[0] : 0.0f;
+        stats->loss_cos = loss_cos ? loss_cos->data[0] : 0.0f;
         stats->grad_norm = norm;
     }
     return 0;
@@ -2635,6 +3018,14 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
+    size_t i;
+    for (i = 0; i <= nsteps; i++) {
+        double u = (double)i / (double)nsteps;
+        grid[i] = (float)(1.0 - (double)shift * u / (1.0 + ((double)shift - 1.0) * u));
+    }
+}
+
 /* The samplers need two buffers of n floats; they come from the heap once
    per call (not per step). */
 static float *ig__buffers(size_t n, size_t count) {
@@ -2678,6 +3069,24 @@ fail:
     return -1;
 }
 
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+    float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
+    size_t s, i;
+    if (!buf) return -1;
+    for (s = 0; s < nsteps; s++) {
+        float t = grid[s], tn = grid[s + 1], dt = tn - t;
+        if (f(user, x, n, t, v)) goto fail;
+        for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
+        if (f(user, xe, n, tn, v2)) goto fail;
+        for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
+    }
+    IG_FREE(buf);
+    return 0;
+fail:
+    IG_FREE(buf);
+    return -1;
+}
+
 /* Euler-Maruyama for the linear path.  From the velocity v at (x, t):
      score s = -((1 - t) v + x) / t
      drift d = v - (1/2) g2 s,  g2 = 2t   (diffusion coefficient squared)
@@ -2710,6 +3119,33 @@ IGDEF ig_guidance ig_guidance_none(void) {
     g.cfg_scale = 1.0f; g.cfg_low = 0.0f; g.cfg_high = 1.0f;
     g.guide = NULL; g.guide_weight = 1.0f;
     return g;
+}
+
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
+    ig_guidance g = ig_guidance_none();
+    g.ig_weight = with_cfg ? 1.4f : 1.7f;
+    if (with_cfg) { g.cfg_scale = 1.45f; g.cfg_low = 0.0f; g.cfg_high = 0.81f; }
+    return g;
+}
+
+/* The forward as the samplers see it: t (B) and the velocities in the SiT
+   convention.  For a LightningDiT model this is the thin wrapper
+       v(x, t) = -v_ld(x, 1 - t),   v_aux(x, t) = -v_aux_ld(x, 1 - t)
+   (its network takes t_ld = 1 - t and points from noise to data); IG and CFG
+   are linear in the velocities, so they apply unchanged afterwards.  The
+   outputs are negated in place: inference only (no tape). */
+static int ig__forward_sit(ig_model *m, ig_ctx *c, ig_tensor *x, const float *t, const int *y,
+                           ig_tensor **v, ig_tensor **v_aux) {
+    size_t B = x->shape[0], i;
+    float *tn;
+    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, c, x, t, y, v, v_aux);
+    if (!(tn = (float *)ig_arena_alloc(c->scratch, B * sizeof(float)))) return ig__fail("ig: the scratch arena is full");
+    for (i = 0; i < B; i++) tn[i] = 1.0f - t[i];
+    if (ig_forward(m, c, x, tn, y, v, v_aux)) return -1;
+    for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
+    if (v_aux && *v_aux)
+        for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
+    return 0;
 }
 
 /* One guided velocity for the batch x (B,C,H,W):
@@ -2745,7 +3181,7 @@ IGDEF int ig_model_velocity(void *user, const float *xin, size_t n, float t, flo
         yy[b] = b < B ? S->labels[b] : m->cfg.num_classes;   /* second half: null label */
         memcpy(x->data + b * per, xin + (b % B) * per, per * sizeof(float));
     }
-    if (ig_forward(m, c, x, tt, yy, &v, use_ig ? &va : NULL)) return -1;
+    if (ig__forward_sit(m, c, x, tt, yy, &v, use_ig ? &va : NULL)) return -1;
     S->nfe += rows / B;
     if (use_ig)
         for (i = 0; i < v->n; i++) v->data[i] = va->data[i] + g->ig_weight * (v->data[i] - va->data[i]);
@@ -2763,7 +3199,7 @@ IGDEF int ig_model_velocity(void *user, const float *xin, size_t n, float t, flo
         if (!xg || !tt) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
         for (b = 0; b < B; b++) tt[b] = t;
-        if (ig_forward(g->guide, gc, xg, tt, S->labels, &vg, NULL)) return -1;
+        if (ig__forward_sit(g->guide, gc, xg, tt, S->labels, &vg, NULL)) return -1;
         S->nfe += 1;
         for (i = 0; i < n; i++) vout[i] = vg->data[i] + g->guide_weight * (vout[i] - vg->data[i]);
     }
@@ -4089,7 +4525,8 @@ static int ig__add_meta_int(ig_st_writer *w, const char *key, long long v) {
 static int ig__add_config_meta(ig_st_writer *w, const ig_config *g) {
     char buf[32];
     int rc = 0;
-    rc |= ig_st_add_meta(w, "format", "ig.h-sit");
+    rc |= ig_st_add_meta(w, "format", g->arch == IG_ARCH_LIGHTNING ? "ig.h-lightningdit" : "ig.h-sit");
+    if (g->arch == IG_ARCH_LIGHTNING) rc |= ig_st_add_meta(w, "arch", "lightningdit");
     rc |= ig__add_meta_int(w, "in_channels", g->in_channels);
     rc |= ig__add_meta_int(w, "image_height", g->image_height);
     rc |= ig__add_meta_int(w, "image_width", g->image_width);
@@ -4171,6 +4608,33 @@ static int ig__load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param
     return 0;
 }
 
+/* LightningDiT: the stored feat_rope tables must be the RoPE of this grid and
+   head dim (ig__rope_table; float32 rounding of the release's own computation
+   differs by ~1e-6).  They are then used as stored. */
+static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
+    const ig_config *g = &m->cfg;
+    size_t n, i;
+    float *ref;
+    double worst = 0.0;
+    if (g->arch != IG_ARCH_LIGHTNING) return 0;
+    n = m->rope_cos->n;
+    if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory while loading", path);
+    ig__rope_table(ref, ref + n, (size_t)(g->image_height / g->patch_size), (size_t)(g->image_width / g->patch_size),
+                   (size_t)(g->hidden_size / g->num_heads));
+    for (i = 0; i < n; i++) {
+        double dc = fabs((double)w[m->rope_cos->data - m->weights + i] - ref[i]);
+        double ds = fabs((double)w[m->rope_sin->data - m->weights + i] - ref[n + i]);
+        worst = dc > worst ? dc : worst;
+        worst = ds > worst ? ds : worst;
+    }
+    IG_FREE(ref);
+    if (worst > 1e-4)
+        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ from the 2D RoPE of a %dx%d grid with head dim %d by %g",
+                        path, g->image_height / g->patch_size, g->image_width / g->patch_size,
+                        g->hidden_size / g->num_heads, worst);
+    return 0;
+}
+
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     ig_st_file st;
     float *w, *ema = NULL, *am = NULL, *av = NULL;
@@ -4220,6 +4684,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
             }
         }
     }
+    if (ig__check_rope(m, w, path)) goto done;
     memcpy(m->weights, w, bytes);
     if (has_state && m->ema) {
         memcpy(m->ema, ema, bytes); memcpy(m->adam_m, am, bytes); memcpy(m->adam_v, av, bytes);
@@ -4250,6 +4715,24 @@ static int ig__meta_int(const ig_st_file *st, const char *key, int fallback) {
     return v ? atoi(v) : fallback;
 }
 
+/* A LightningDiT checkpoint is known by its names (blocks.0.mlp.w12.weight,
+   blocks.0.norm1.weight, feat_rope.freqs_cos); its head count is read off the
+   RoPE table (T, head_dim).  Sets arch and num_heads (a given heads must agree). */
+static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads, const char *path) {
+    const ig_st_tensor *fc = ig_st_find(st, "feat_rope.freqs_cos");
+    int D = cfg->hidden_size, hd;
+    if (!ig_st_find(st, "blocks.0.norm1.weight") || !fc || fc->ndim != 2 || !ig_st_find(st, "feat_rope.freqs_sin"))
+        return ig__fail("%s: has mlp.w12 (LightningDiT) but not blocks.0.norm1.weight and feat_rope.freqs_cos/sin (T, head_dim)", path);
+    hd = (int)fc->shape[1];
+    if (hd < 4 || D % hd)
+        return ig__fail("%s: feat_rope.freqs_cos has head dim %d, which does not divide the width %d", path, hd, D);
+    if (heads > 0 && heads != D / hd)
+        return ig__fail("%s: %d heads asked for, but feat_rope's head dim %d means %d heads", path, heads, hd, D / hd);
+    cfg->arch = IG_ARCH_LIGHTNING;
+    cfg->num_heads = D / hd;
+    return 0;
+}
+
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
     ig_st_file st;
     const ig_st_tensor *xw, *pe, *yt;
@@ -4278,6 +4761,10 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
     cfg->patch_size = (int)xw->shape[2];
     cfg->depth = depth;
     cfg->num_classes = (int)yt->shape[0] - 1;
+    if (ig_st_find(&st, "blocks.0.mlp.w12.weight")) {
+        if (ig__config_lightning(&st, cfg, heads, path)) { ig_st_close(&st); return -1; }
+        heads = cfg->num_heads;
+    }
     cfg->image_height = ig__meta_int(&st, "image_height", 0);
     cfg->image_width = ig__meta_int(&st, "image_width", 0);
     if (!cfg->image_height || !cfg->image_width) {   /* square grid of T tokens */
