@@ -2702,7 +2702,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *g, size_t B, int training) 
     if (g->arch == IG_ARCH_LIGHTNING) per_block += 3 * B * T * D;   /* RoPE'd qkv (B,T,3D) */
     head = 4 * B * D + 2 * B * T * D + B * T * p * p * C + img;
     stem = img /* input */ + B * T * C * p * p + 2 * B * T * D + B * 256 + 5 * B * D;
-    floats = (size_t)g->depth * per_block + 2 * head + stem + 4 * img /* targets, noise */;
+    /* without a tape ig_forward rewinds the arena after every block: one block's
+       activations, plus x (B,T,D) and the intermediate output kept across */
+    floats = (training ? (size_t)g->depth * per_block : per_block + B * T * D + img)
+           + 2 * head + stem + 4 * img /* targets, noise */;
     /* training: the tape keeps P (B,heads,T,T) per block and layernorm's 1/std;
        gradients of activations are live only a few at a time (the pool) */
     if (training) floats += (size_t)g->depth * (B * heads * T * T + 2 * B * T) + 24 * B * T * D + 8 * img + 16 * B * D;
@@ -2825,10 +2828,33 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *c, ig_tensor *x, const float *t, const
     cond = ig_linear(c, ig_silu(c, cond), m->t_fc2_w, m->t_fc2_b);
     cond = ig_add(c, cond, ig_gather(c, m->y_table, y, B));
     silu_c = ig_silu(c, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
-    for (i = 0; i < g->depth; i++) {
-        h = ig__block(c, m, &m->blocks[i], h, silu_c);
-        if (v_aux && i + 1 == g->aux_depth) *v_aux = ig__head(c, m, &m->aux_head, h, silu_c);
-    }
+    if (!c->training && !c->failed) {
+        /* Without a tape nothing of a block is needed after it: x (B,T,D) and the
+           intermediate head's output are copied to buffers made here, and the
+           arena is rewound to this mark after every block, so a forward holds
+           one block's activations at a time (XL at batch 4: ~0.15 GB, not ~3.5). */
+        ig_tensor *keep = ig_tensor_new(c->scratch, 3, h->shape, 0), *keep_aux = NULL;
+        size_t mark;
+        if (v_aux && !(keep_aux = ig_tensor_new(c->scratch, 4, x->shape, 0))) return -1;
+        if (!keep) return -1;
+        mark = c->scratch->used;
+        for (i = 0; i < g->depth; i++) {
+            h = ig__block(c, m, &m->blocks[i], h, silu_c);
+            if (v_aux && i + 1 == g->aux_depth) *v_aux = ig__head(c, m, &m->aux_head, h, silu_c);
+            if (!h || (v_aux && i + 1 == g->aux_depth && !*v_aux)) return -1;
+            memcpy(keep->data, h->data, h->n * sizeof(float));
+            h = keep;
+            if (v_aux && i + 1 == g->aux_depth) {
+                memcpy(keep_aux->data, (*v_aux)->data, keep_aux->n * sizeof(float));
+                *v_aux = keep_aux;
+            }
+            c->scratch->used = mark;
+        }
+    } else
+        for (i = 0; i < g->depth; i++) {
+            h = ig__block(c, m, &m->blocks[i], h, silu_c);
+            if (v_aux && i + 1 == g->aux_depth) *v_aux = ig__head(c, m, &m->aux_head, h, silu_c);
+        }
     *v = ig__head(c, m, &m->final_head, h, silu_c);
     if (!*v || (v_aux && !*v_aux)) return -1;
     return 0;

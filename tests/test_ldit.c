@@ -368,6 +368,43 @@ static int t_ld_scratch_bytes(void) {
     return 0;
 }
 
+/* Without a tape the forward rewinds the arena after every block: the
+   inference estimate (one block's activations) holds for both variants, with
+   CFG's doubled batch through the guided velocity, and is not loose. */
+static int t_inference_scratch_bytes(void) {
+    int arch;
+    for (arch = 0; arch < 2; arch++) {
+        ig_config g = ld_small();
+        ig_model m;
+        ig_arena scratch;
+        ig_ctx ctx;
+        ig_sampler s;
+        size_t B = 3, n = B * 64, i, need;
+        float *x = (float *)malloc(n * sizeof(float)), *v = (float *)malloc(n * sizeof(float));
+        int y[3] = { 0, 1, 2 };
+        ig_rng r;
+        g.arch = arch;
+        g.depth = 6;
+        need = ig_model_scratch_bytes(&g, 2 * B, 0);
+        CHECK(ig_model_init(&m, &g, 0, 5) == 0, "%s", ig_last_error());
+        CHECK(ig_arena_init(&scratch, "scratch", need) == 0 && ig_ctx_init(&ctx, &scratch, 0) == 0, "init");
+        ig_rng_seed(&r, 2);
+        for (i = 0; i < n; i++) x[i] = ig_rng_normal(&r);
+        memset(&s, 0, sizeof s);
+        s.model = &m; s.ctx = &ctx; s.labels = y; s.batch = B;
+        s.g = ig_guidance_none();
+        s.g.ig_weight = 1.5f; s.g.cfg_scale = 2.0f;
+        CHECK(ig_model_velocity(&s, x, n, 0.5f, v) == 0, "%s", ig_last_error());
+        CHECK(scratch.peak <= need && scratch.peak > need / 2, "arch %d: peak %zu, estimate %zu", arch, scratch.peak, need);
+        printf("     %s forward (IG + CFG, 2 x %zu rows, 6 blocks): scratch peak %zu bytes, estimate %zu\n",
+               arch ? "LightningDiT" : "SiT", B, scratch.peak, need);
+        ig_arena_free(&scratch);
+        ig_model_free(&m);
+        free(x); free(v);
+    }
+    return 0;
+}
+
 /* The SiT-convention wrapper: ig_model_velocity of an unguided LightningDiT
    model at t is minus its bare network at 1 - t (both heads, via IG w = 0). */
 static int t_ld_velocity_wrapper(void) {
@@ -414,5 +451,6 @@ const test_case ldit_tests[] = {
     { "ldit_checkpoint_names_rope_check", t_ld_checkpoint_names },
     { "ldit_init_as_released", t_ld_init },
     { "ldit_scratch_bytes_bound", t_ld_scratch_bytes },
+    { "inference_scratch_bytes_bound", t_inference_scratch_bytes },
 };
 const int ldit_ntests = sizeof ldit_tests / sizeof ldit_tests[0];
