@@ -228,7 +228,6 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);
 
-
 /* ------------------------------------------------------------------------- */
 /* 5. the model: a SiT/DiT with a second, early output head (aux)           */
 /* ------------------------------------------------------------------------- */
@@ -353,13 +352,9 @@ typedef struct ig_train_stats {
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
-/* The flow-matching batch of clean data x0 (B,C,H,W) with labels y (B) in
-   0..num_classes-1 (anything else is an error): per sample, in this order,
-   t[b] from one draw (uniform: ig_rng_uniform; lognormal: s = exp(ig_rng_normal),
-   t = s/(1+s) on the linear path, (2/pi) atan(s) on the cosine path), one
-   ig_rng_uniform for label dropout (labels[b] = num_classes if u < label_dropout,
-   else y[b]), then C*H*W ig_rng_normal draws for eps; xt = alpha x0 + sigma eps
-   and target = alpha' x0 + sigma' eps (B,C,H,W), from tc->path. */
+/* The flow-matching batch of clean data x0 (B,C,H,W), labels y (B) in
+   0..num_classes-1: t (B), labels after dropout (B), x_t and the target
+   (B,C,H,W), drawn from rng in a fixed order (see section 6). */
 IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
                         const float *x0, const int *y, float *xt, float *t, float *target, int *labels);
 /* One flow-matching step: ig_flow_batch with m->rng, then ig_train_step_on. */
@@ -634,11 +629,9 @@ IGDEF void ig_arena_free(ig_arena *a) {
     a->block = NULL; a->base = NULL; a->cap = a->used = a->header_used = 0;
 }
 
-/* Every allocation is aligned to 64 bytes (one cache line, one AVX-512
-   vector).  A counting arena (see ig_model_scratch_bytes) moves 'used' exactly
-   as a real one would, but gives real memory only to headers (tensors, tape
-   nodes); a data buffer (is_data) gets a pointer that is never dereferenced,
-   because nothing computes while counting. */
+/* Every allocation is aligned to 64 bytes (a cache line, an AVX-512 vector).
+   A counting arena (ig_model_scratch_bytes) moves 'used' as a real one would,
+   but only headers get memory; data buffers get a pointer nothing reads. */
 static void *ig__arena_take(ig_arena *a, size_t bytes, int is_data) {
     size_t pad = (64 - (a->used & 63)) & 63;
     unsigned char *p;
@@ -884,11 +877,10 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
 /* ------------------------------------------------------------------------- */
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
-/* Every op follows the same four steps: check the shapes; make the output
-   (ig__out); record the node and take what the backward will need; compute.
-   A counting arena (ig_model_scratch_bytes) stops each op before the compute,
-   so the memory an op takes is counted by the very code that takes it.
-   A backward reads the output's gradient dy and ADDS into its inputs' (+=).  */
+/* Every op: check the shapes; make the output (ig__out); record the node and
+   take what the backward needs; compute.  On a counting arena (section 7.1)
+   it stops before the compute, so its memory is counted by the code that
+   takes it.  A backward reads dy and ADDS into its inputs' gradients (+=). */
 
 /* silences -Wunused-function for a translation unit that does not call everything */
 #if defined(__GNUC__)
@@ -898,6 +890,16 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
 #endif
 
 static int ig__counting(const ig_ctx *ctx) { return ctx->scratch->counting; }
+
+/* An op's shape error: the message, and ctx->failed so later ops return NULL. */
+static ig_tensor *ig__op_fail(ig_ctx *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ig__errbuf, sizeof ig__errbuf, fmt, ap);
+    va_end(ap);
+    ctx->failed = 1;
+    return NULL;
+}
 
 /* --- 4.0 matrix multiply --------------------------------------------------
    The one piece of linear algebra, row-major with BLAS semantics:
@@ -941,12 +943,9 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
     ig_tensor *y;
     if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
     N = w->shape[0]; K = w->shape[1];
-    if (w->ndim != 2 || x->shape[x->ndim - 1] != K || (b && b->n != N)) {
-        ig__fail("ig_linear: x's last dim (%zu) must equal W's second dim (W is %zu x %zu), bias %zu",
-                 x->shape[x->ndim - 1], N, K, b ? b->n : N);
-        ctx->failed = 1;
-        return NULL;
-    }
+    if (w->ndim != 2 || x->shape[x->ndim - 1] != K || (b && b->n != N))
+        return ig__op_fail(ctx, "ig_linear: x's last dim (%zu) must equal W's second dim (W is %zu x %zu), bias %zu",
+                                x->shape[x->ndim - 1], N, K, b ? b->n : N);
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = N;
     if (!(y = ig__out(ctx, x, w, b, x->ndim, shape))) return NULL;
@@ -1337,11 +1336,8 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     size_t shape[3], B, T, D, hd, bh, nthreads = 1;
     float scale, *P_all, *work;
     if (!qkv || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads) {
-        ctx->failed = 1;
-        ig__fail("ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
-        return NULL;
-    }
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads)
+        return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
     B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
     shape[0] = B; shape[1] = T; shape[2] = D;
     if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, shape))) return NULL;
@@ -1440,11 +1436,8 @@ IGDEF ig_tensor *ig_patchify(ig_ctx *ctx, ig_tensor *x, size_t p) {
     ig_tensor *y;
     size_t shape[3];
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p) {
-        ctx->failed = 1;
-        ig__fail("ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu", p);
-        return NULL;
-    }
+    if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p)
+        return ig__op_fail(ctx, "ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu", p);
     shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
     if (!(y = ig__out(ctx, x, NULL, NULL, 3, shape))) return NULL;
     if (y->requires_grad) {
@@ -1466,11 +1459,9 @@ IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, si
     ig_tensor *y;
     size_t shape[4];
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) || x->shape[2] != p * p * C) {
-        ctx->failed = 1;
-        ig__fail("ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu", C, H, W, p);
-        return NULL;
-    }
+    if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) || x->shape[2] != p * p * C)
+        return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu",
+                                C, H, W, p);
     shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
     if (!(y = ig__out(ctx, x, NULL, NULL, 4, shape))) return NULL;
     if (y->requires_grad) {
@@ -1501,11 +1492,8 @@ IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t
     if (!table || ctx->failed) { ctx->failed = 1; return NULL; }
     V = table->shape[0]; D = table->shape[1];
     for (b = 0; b < B && !ig__counting(ctx); b++)
-        if (idx[b] < 0 || (size_t)idx[b] >= V) {
-            ctx->failed = 1;
-            ig__fail("ig_gather: index %d (entry %zu) is outside the table's %zu rows", idx[b], b, V);
-            return NULL;
-        }
+        if (idx[b] < 0 || (size_t)idx[b] >= V)
+            return ig__op_fail(ctx, "ig_gather: index %d (entry %zu) is outside the table's %zu rows", idx[b], b, V);
     shape[0] = B; shape[1] = D;
     if (!(y = ig__out(ctx, table, NULL, NULL, 2, shape))) return NULL;
     if (y->requires_grad) {   /* the backward needs the indices: keep a copy */
@@ -1534,12 +1522,9 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     ig_tensor *y;
     size_t shape[IG_MAX_DIMS], K, rows, r;
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (n == 0 || i >= n || x->shape[x->ndim - 1] % n) {
-        ctx->failed = 1;
-        ig__fail("ig_chunk: the last dim %zu does not split into %zu chunks (asked for chunk %zu)",
-                 x->shape[x->ndim - 1], n, i);
-        return NULL;
-    }
+    if (n == 0 || i >= n || x->shape[x->ndim - 1] % n)
+        return ig__op_fail(ctx, "ig_chunk: the last dim %zu does not split into %zu chunks (asked for chunk %zu)",
+                                x->shape[x->ndim - 1], n, i);
     memcpy(shape, x->shape, sizeof shape);
     K = shape[x->ndim - 1] / n;
     shape[x->ndim - 1] = K;
@@ -1575,11 +1560,8 @@ IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     size_t one = 1, i;
     double acc = 0.0;
     if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (a->n != b->n) {
-        ctx->failed = 1;
-        ig__fail("ig_mse: the prediction has %zu elements, the target %zu", a->n, b->n);
-        return NULL;
-    }
+    if (a->n != b->n)
+        return ig__op_fail(ctx, "ig_mse: the prediction has %zu elements, the target %zu", a->n, b->n);
     if (!(y = ig__out(ctx, a, b, NULL, 1, &one))) return NULL;
     if (y->requires_grad && !ig__record(ctx, ig__mse_backward, y, a, b, NULL)) return NULL;
     if (ig__counting(ctx)) return y;
@@ -1897,8 +1879,10 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
     return e;
 }
 
-/* A head ("final layer"):  (shift, scale) = Linear(SiLU(c));
-   out = Linear(LN(x) * (1 + scale) + shift)  (B,T,p*p*C), unpatchified to (B,C,H,W). */
+/* A head ("final layer"), x (B,T,D) -> velocity (B,C,H,W):
+     (shift, scale) = Linear(SiLU(c))                   (B,2D), zero at init
+     out = Linear(LN(x) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
+   then unpatchified.  The final head and the aux head are two copies of this. */
 static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
     const ig_config *cfg = &m->cfg;
     ig_tensor *mod = ig_linear(ctx, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
@@ -1908,10 +1892,12 @@ static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params 
                          (size_t)cfg->image_height, (size_t)cfg->image_width);
 }
 
-/* One adaLN-Zero block:
-     (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))
+/* One adaLN-Zero block, x (B,T,D) -> (B,T,D), silu_c = SiLU(c) (B,D):
+     (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))     (B,6D)
      x = x + gate1 * Attn(LN(x) * (1 + scale1) + shift1)
-     x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)                       */
+     x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
+   The Linear is zero at init, so every gate is 0 and the block starts as the
+   identity: the network grows from the identity map (adaLN-Zero, DiT). */
 static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
     ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
     ig_tensor *h, *qkv;
@@ -1924,6 +1910,13 @@ static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_param
     return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
 }
 
+/* The forward pass, one sample from noise to velocity:
+     h = PatchEmbed(x) + pos            x (B,C,H,W) -> tokens (B,T,D)
+     c = MLP(freqs(t)) + table[y]       (B,D): the conditioning
+     h = block_i(h, c), i = 1..L;  after block k: v_aux = aux_head(h, c)
+     v = final_head(h, c)               (B,C,H,W)
+   The aux head reads the residual stream after block k while the backbone
+   carries on unchanged: the weak model of IG comes out of the same pass. */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux) {
     const ig_config *cfg = &m->cfg;
@@ -2153,10 +2146,8 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 /* ------------------------------------------------------------------------- */
 /* 7. sampling                                                               */
 /* ------------------------------------------------------------------------- */
-/* Sampling integrates dx/dt = v(x, t) from t = 1 (noise) to t = 0 (data).
-   The samplers see only an ig_velocity_fn, so they are tested on fields whose
-   answer is known; ig_guided_velocity below turns the model plus a guidance
-   setting into such a field. */
+/* Sampling integrates dx/dt = v(x, t) from t = 1 (noise) to t = 0 (data); the
+   model with its guidance becomes such a field v in ig_guided_velocity. */
 
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     size_t i;
@@ -2187,8 +2178,7 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
 
 /* Heun (second order, the trapezoid rule):
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
-   The step that lands on t = 0 stays Euler (EDM's choice: the field at t = 0
-   is the data's, and a second evaluation there buys nothing). */
+   The step that lands on t = 0 stays Euler (as in EDM). */
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
     size_t s, i;
@@ -2221,10 +2211,9 @@ fail:
      linear (alpha = 1 - t, sigma = t):   eps_hat = (1 - t) v + x
      cosine (alpha = cos(pi t/2), sigma = sin(pi t/2)):
                                           eps_hat = (cos(pi t/2) v + (pi/2) sin(pi t/2) x) / (pi/2)
-   With g2 = 2t (the released choice) a step t -> t' (dt < 0) is
-       x <- x + d dt + sqrt(g2 |dt|) n,   n ~ N(0, I)
-   on t_i = linspace(1, 0.04, N), then a last noise-free Euler step to 0
-   (the score is singular at t = 0). */
+   With g2 = 2t (the released choice), on t_i = linspace(1, 0.04, N), a step is
+       x <- x + d dt + sqrt(g2 |dt|) n,   n ~ N(0, I),   dt = t' - t < 0
+   and a last noise-free step goes to 0 (the score is singular there). */
 IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path, ig_rng *rng) {
     float *v;
     size_t s, i;
@@ -2327,13 +2316,10 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
 }
 
 /* --- 7.1 the size of the scratch arena -----------------------------------
-   Exact by construction: run the training step (or one guided forward with
-   IG on) on a counting arena.  Every op takes its memory the same way as in a
-   real run and then stops before computing (section 4), and ig_backward takes
-   the gradient buffers in the same order, so the counted peak is the real
-   peak, padding included.  The model here has only headers: its weights and
-   gradients are a dummy that nothing reads.  Valid for the thread count at
-   the time of the call (attention keeps a (T,T) buffer per thread). */
+   Exact by construction: the training step (or one guided forward with IG on)
+   runs on a counting arena, where every op and ig_backward take memory as in a
+   real run but compute nothing (section 4), so the counted peak is the real one.
+   The model has headers only; its weights and gradients are a dummy float. */
 static float ig__dummy_float;
 
 static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
@@ -2389,7 +2375,7 @@ done:
 /* Appendix A. a fast matrix multiply                                        */
 /* ------------------------------------------------------------------------- */
 /* ig__gemm computes what ig__gemm_ref of section 4 computes, C (M,N) =
-   beta C + op(A) op(B), about 50x faster, by the GotoBLAS / BLIS scheme:
+   beta C + op(A) op(B), fast, by the GotoBLAS / BLIS scheme:
 
      for jc in [0,N) step NC          columns of C and B
        for pc in [0,K) step KC        the shared dimension
@@ -2419,18 +2405,10 @@ done:
 #define IG_MAX_THREADS 8
 #endif
 
-/* ---------------------------------------------------------------------
- * Vector type and micro-tile shape for the target.
- *   ig__vf        : a vector of IG__VW floats (GCC/clang vector extension)
- *   IG__MR x IG__NR : the register tile of C, IG__NR = IG__NV * IG__VW
- *   IG__FMA(a,b,c): a*b + c, fused where the CPU has FMA.  We use the
- *     intrinsic because with -std=c99 gcc does not contract a*b+c into
- *     an FMA (ISO mode implies -ffp-contract=off).
- *   IG__SPLAT(x)  : a vector with all lanes = x (compiles to a broadcast,
- *     usually folded into the FMA's memory operand).
- * Without GNU C we fall back to plain floats (IG__VW = 1): the same
- * kernel source then is an ordinary scalar register-tiled loop.
- * --------------------------------------------------------------------- */
+/* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
+   (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
+   -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
+   Without GNU C the "vectors" are plain floats: a scalar register-tiled loop. */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
@@ -2441,13 +2419,10 @@ done:
 __extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
-/* sum of the 16 lanes as a fixed tree: add the two 256-bit halves, then
- * the 128-bit halves, then within the quarter.  The halves are taken
- * with memcpy, which compiles to register extracts.  (Not
- * _mm512_reduce_add_ps: gcc 12's header warns about it in C++.) */
+/* sum of the 16 lanes as a fixed tree of halves (memcpy compiles to register
+ * extracts; gcc 12's _mm512_reduce_add_ps warns in C++) */
 __extension__ typedef float ig__vf8 __attribute__((vector_size(32)));
-IG__MAYBE_UNUSED static float ig__hsum16(ig__vf v)
-{
+IG__MAYBE_UNUSED static float ig__hsum16(ig__vf v) {
     ig__vf8 h[2];
     __m128 q[2], s;
     memcpy(h, &v, sizeof h);
@@ -2492,25 +2467,13 @@ typedef float ig__vf;
 
 #define IG__NR (IG__NV * IG__VW)
 
-/* Cache blocking (see the comment at the top of the appendix). MC is a multiple of MR. */
-#ifndef IG__KC
+/* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
+   multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
 #define IG__KC 384
-#endif
-#ifndef IG__MC
 #define IG__MC (20 * IG__MR)
-#endif
-#ifndef IG__NC
 #define IG__NC 1536
-#endif
-
-/* Below this many multiply-adds (M*N*K) use the unpacked small path. */
-#ifndef IG__SMALL_MNK
 #define IG__SMALL_MNK (48 * 48 * 48)
-#endif
-/* Below this many multiply-adds run on a single thread. */
-#ifndef IG__PARALLEL_MNK
 #define IG__PARALLEL_MNK (128 * 128 * 64)
-#endif
 
 #if defined(__GNUC__)
 #define IG__ALIGNED64 __attribute__((aligned(64)))
@@ -2526,24 +2489,13 @@ static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
 
 /* unaligned vector load/store (memcpy compiles to one vmovups) */
-static ig__vf ig__vload(const float *p)
-{
-    ig__vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
 
-/* ---------------------------------------------------------------------
- * Micro-kernel: c[MR,NR] (row stride ldc) = or += a * b
- *   a: packed MR x kc sliver, a[p*MR + i] = op(A)(i, p)
- *   b: packed kc x NR sliver, b[p*NR + j] = op(B)(p, j)
- * The MR*NV accumulators are a local array indexed only with constants
- * after unrolling, so the compiler keeps them all in registers.
- * --------------------------------------------------------------------- */
-static void ig__kernel(size_t kc, const float *a, const float *b,
-                       float *c, size_t ldc, int accumulate)
-{
+/* Micro-kernel: c[MR,NR] (row stride ldc) = or += a * b, with a[p*MR + i] =
+ * op(A)(i, p) and b[p*NR + j] = op(B)(p, j) packed.  The accumulators are
+ * indexed only by constants after unrolling, so they all stay in registers. */
+static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate) {
     ig__vf acc[IG__MR][IG__NV];
     size_t p;
     int i, v;
@@ -2576,8 +2528,7 @@ static void ig__kernel(size_t kc, const float *a, const float *b,
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
  * dst[s*MR*kc + p*MR + i] = op(A)(i0 + s*MR + i, p0 + p), zero past M. */
 static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
-                       size_t mc, size_t p0, size_t kc, float *dst)
-{
+                       size_t mc, size_t p0, size_t kc, float *dst) {
     size_t s, p, q, qe;
     int i, m;
     if (trans_a) {
@@ -2594,10 +2545,8 @@ static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
         }
         return;
     }
-    /* A stored (M,K): this is a transpose.  It is done in chunks of 16
-     * values of p: each row's chunk (about one 64-byte cache line) is read
-     * once and used whole.  (Walking the MR rows side by side one p at a
-     * time thrashes L1 when lda*4 is a multiple of 4 KB.) */
+    /* A stored (M,K): a transpose, in chunks of 16 p (one cache line per row;
+     * one p at a time thrashes L1 when lda*4 is a multiple of 4 KB) */
     for (s = 0; s < mc; s += IG__MR, dst += kc * IG__MR) {
         const float *src = A + (i0 + s) * lda + p0;
         m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
@@ -2613,11 +2562,9 @@ static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
 }
 
 /* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column slivers:
- * dst[t*NR*kc + p*NR + j] = op(B)(p0 + p, j0 + t*NR + j), zero past N.
- */
+ * dst[t*NR*kc + p*NR + j] = op(B)(p0 + p, j0 + t*NR + j), zero past N. */
 static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
-                       size_t kc, size_t j0, size_t nc, float *dst)
-{
+                       size_t kc, size_t j0, size_t nc, float *dst) {
     size_t t, p;
     int j;
     for (t = 0; t * IG__NR < nc; t++) {
@@ -2636,8 +2583,7 @@ static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
                 }
             }
         } else {
-            /* B stored (N,K): a transpose, in chunks of 16 p as in
-             * ig__pack_a */
+            /* B stored (N,K): a transpose, in chunks of 16 p as in ig__pack_a */
             const float *src = B + (j0 + js) * ldb + p0;
             size_t q, qe;
             for (q = 0; q < kc; q += 16) {
@@ -2654,8 +2600,7 @@ static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
 
 /* Macro-kernel: C[0:mc, 0:nc] (+)= Ap * Bp, one MR x NR tile at a time */
 static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
-                      const float *bp, float *C, size_t ldc, int accumulate)
-{
+                      const float *bp, float *C, size_t ldc, int accumulate) {
     size_t t, s;
     for (t = 0; t * IG__NR < nc; t++) {
         size_t j = t * IG__NR;
@@ -2666,8 +2611,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
             if (mc - s >= IG__MR && nc - j >= IG__NR) {
                 ig__kernel(kc, a, b, c, ldc, accumulate);
             } else {
-                /* edge tile: compute the full tile into tmp, copy the
-                 * valid part. Same arithmetic as a full tile. */
+                /* edge tile: the full tile into tmp, copy the valid part */
                 float tmp[IG__MR * IG__NR];
                 size_t m = mc - s < IG__MR ? mc - s : IG__MR;
                 size_t n = nc - j < IG__NR ? nc - j : IG__NR;
@@ -2683,15 +2627,10 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
     }
 }
 
-/* ---------------------------------------------------------------------
- * Small path: no packing, no threads.  Loop orders chosen so the inner
- * loop walks contiguous memory.  beta has been applied by the caller.
- * --------------------------------------------------------------------- */
-
+/* Small path: no packing, no threads; inner loops walk contiguous memory. */
 /* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
  * would wait on the FMA latency), combined in a fixed order. */
-static float ig__dot(const float *a, const float *b, size_t K)
-{
+static float ig__dot(const float *a, const float *b, size_t K) {
     ig__vf s0 = IG__SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
     float s;
     size_t k = 0;
@@ -2702,10 +2641,8 @@ static float ig__dot(const float *a, const float *b, size_t K)
     for (; k + 4 * IG__VW <= K; k += 4 * IG__VW) {
         s0 = IG__FMA(ig__vload(a + k), ig__vload(b + k), s0);
         s1 = IG__FMA(ig__vload(a + k + IG__VW), ig__vload(b + k + IG__VW), s1);
-        s2 = IG__FMA(ig__vload(a + k + 2 * IG__VW),
-                     ig__vload(b + k + 2 * IG__VW), s2);
-        s3 = IG__FMA(ig__vload(a + k + 3 * IG__VW),
-                     ig__vload(b + k + 3 * IG__VW), s3);
+        s2 = IG__FMA(ig__vload(a + k + 2 * IG__VW), ig__vload(b + k + 2 * IG__VW), s2);
+        s3 = IG__FMA(ig__vload(a + k + 3 * IG__VW), ig__vload(b + k + 3 * IG__VW), s3);
     }
     s0 = (s0 + s1) + (s2 + s3);
 #if defined(IG__HSUM)
@@ -2719,10 +2656,8 @@ static float ig__dot(const float *a, const float *b, size_t K)
     return s;
 }
 
-static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N,
-                           size_t K, const float *A, size_t lda,
-                           const float *B, size_t ldb, float *C, size_t ldc)
-{
+static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                           const float *B, size_t ldb, float *C, size_t ldc) {
     size_t i, j, k;
     for (i = 0; i < M; i++) {
         float *c = C + i * ldc;
@@ -2749,11 +2684,9 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N,
 
 /* The single-thread blocked algorithm (the 5 loops of the top comment) on
  * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
-static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N,
-                             size_t K, const float *A, size_t lda,
+static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const float *B, size_t ldb, float beta, float *C,
-                             size_t ldc, size_t kcb, float *ap, float *bp)
-{
+                             size_t ldc, size_t kcb, float *ap, float *bp) {
     /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
     size_t nmb = (M + IG__MC - 1) / IG__MC;
     size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
@@ -2768,24 +2701,17 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N,
             for (ic = 0; ic < M; ic += mcb) {
                 size_t mc = ig__min(mcb, M - ic);
                 ig__pack_a(trans_a, A, lda, ic, mc, pc, kc, ap);
-                ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc,
-                          accumulate);
+                ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, accumulate);
             }
         }
     }
 }
 
-/* Multi-threading: C is cut into nt slabs (rows if M >= N, else columns),
- * and each thread runs the single-thread algorithm on its slab with its
- * own packing buffers.  No barrier inside: one fork/join per call.
- * The price is that each thread packs the operand it shares with the
- * others (all of B for row slabs), which is cheap next to the compute
- * (packing is O(K*N), the slab's compute O(M/nt*N*K)). */
-static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N,
-                            size_t K, const float *A, size_t lda,
-                            const float *B, size_t ldb, float beta, float *C,
-                            size_t ldc)
-{
+/* Threads: one slab of C per thread (rows if M >= N, else columns), each
+ * with its own packing buffers; each packs the shared operand itself, cheap
+ * next to the compute (O(K*N) against O(M/nt*N*K)). */
+static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     /* KC: K cut into equal blocks of at most IG__KC.  It depends on K only:
      * this keeps the summation order independent of the thread count. */
     size_t nkb = (K + IG__KC - 1) / IG__KC;
@@ -2822,15 +2748,13 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N,
             size_t lo = units * t / nt * IG__MR;
             size_t hi = ig__min(M, units * (t + 1) / nt * IG__MR);
             if (lo < hi)
-                ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K,
-                                 trans_a ? A + lo : A + lo * lda, lda, B, ldb,
+                ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K, trans_a ? A + lo : A + lo * lda, lda, B, ldb,
                                  beta, C + lo * ldc, ldc, kcb, ap, bp);
         } else {
             size_t lo = units * t / nt * IG__NR;
             size_t hi = ig__min(N, units * (t + 1) / nt * IG__NR);
             if (lo < hi)
-                ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda,
-                                 trans_b ? B + lo * ldb : B + lo, ldb, beta,
+                ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda, trans_b ? B + lo * ldb : B + lo, ldb, beta,
                                  C + lo, ldc, kcb, ap, bp);
         }
     }
@@ -2838,13 +2762,10 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N,
 
 
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
-                     const float *A, size_t lda, const float *B, size_t ldb,
-                     float beta, float *C, size_t ldc)
-{
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t i, j;
     if (M == 0 || N == 0) return;
-    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK ||
-        M < IG__MR / 2 || N < IG__NR / 4) {
+    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4) {
         /* small path: apply beta first, then accumulate */
         if (beta != 1.0f)
             for (i = 0; i < M; i++)
@@ -2864,13 +2785,11 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 #else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
 
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
-                     const float *A, size_t lda, const float *B, size_t ldb,
-                     float beta, float *C, size_t ldc) {
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 #endif /* IG_NO_FAST_GEMM */
-
 
 /* ------------------------------------------------------------------------- */
 /* 8. checkpoints                                                            */
