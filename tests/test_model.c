@@ -175,19 +175,19 @@ static int t_train_step_parity(void) {
 /* --- training -------------------------------------------------------------- */
 
 static ig_config small_config(void) {
-    ig_config g;
-    memset(&g, 0, sizeof g);
-    g.in_channels = 2; g.image_height = 4; g.image_width = 4; g.patch_size = 2;
-    g.hidden_size = 32; g.depth = 3; g.num_heads = 2; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
-    return g;
+    ig_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.in_channels = 2; cfg.image_height = 4; cfg.image_width = 4; cfg.patch_size = 2;
+    cfg.hidden_size = 32; cfg.depth = 3; cfg.num_heads = 2; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
+    return cfg;
 }
 
 typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; } trainer;
 
-static int trainer_init(trainer *tr, const ig_config *g, size_t B, uint64_t seed) {
-    if (ig_model_init(&tr->m, g, 1, seed)) return -1;
-    if (ig_arena_init(&tr->scratch, "scratch", ig_model_scratch_bytes(g, B, 1))) return -1;
-    return ig_ctx_init(&tr->ctx, &tr->scratch, ig_model_tape_nodes(g));
+static int trainer_init(trainer *tr, const ig_config *cfg, size_t B, uint64_t seed) {
+    if (ig_model_init(&tr->m, cfg, 1, seed)) return -1;
+    if (ig_arena_init(&tr->scratch, "scratch", ig_model_scratch_bytes(cfg, B, 1))) return -1;
+    return ig_ctx_init(&tr->ctx, &tr->scratch, ig_model_tape_nodes(cfg));
 }
 
 static void trainer_free(trainer *tr) { ig_arena_free(&tr->scratch); ig_model_free(&tr->m); }
@@ -203,7 +203,7 @@ static void make_batch(ig_rng *r, float *x, int *y, size_t B, size_t per, int cl
 
 /* The same batch, x_t and target every step: the loss must go to ~0. */
 static int t_overfit_one_batch(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -213,7 +213,7 @@ static int t_overfit_one_batch(void) {
     int y[B], step;
     float first = 0;
     size_t i;
-    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 1) == 0, "%s", ig_last_error());
     ig_rng_seed(&r, 2);
     make_batch(&r, x0, y, B, PER, 3);
     for (i = 0; i < B; i++) t[i] = ig_rng_uniform(&r);
@@ -236,7 +236,7 @@ static int t_overfit_one_batch(void) {
 
 /* Fresh noise and t every step (ig_train_step): the average loss falls. */
 static int t_loss_falls(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -245,7 +245,7 @@ static int t_loss_falls(void) {
     float x0[B * PER];
     int y[B], step;
     double early = 0, late = 0;
-    CHECK(trainer_init(&tr, &g, B, 3) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 3) == 0, "%s", ig_last_error());
     ig_rng_seed(&r, 4);
     tc.lr = 2e-3f;
     for (step = 0; step < 400; step++) {
@@ -262,7 +262,7 @@ static int t_loss_falls(void) {
 
 /* Train 12 steps straight; or 6, save, load into a new model, 6 more: same losses, same weights. */
 static int t_resume_bit_identical(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer a, b;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -272,7 +272,7 @@ static int t_resume_bit_identical(void) {
     int y[B], step;
     const char *path = "build/test_resume.safetensors";
     tc.lr = 1e-3f;
-    CHECK(trainer_init(&a, &g, B, 9) == 0 && trainer_init(&b, &g, B, 12345) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&a, &cfg, B, 9) == 0 && trainer_init(&b, &cfg, B, 12345) == 0, "%s", ig_last_error());
     ig_rng_seed(&ra, 5);
     for (step = 0; step < 12; step++) {
         if (step == 6) {
@@ -300,14 +300,14 @@ static int t_resume_bit_identical(void) {
 
 /* A NaN in the batch or a label out of range: an error, weights unchanged. */
 static int t_bad_batch(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     enum { B = 2, PER = 32 };
     float x0[B * PER], *before;
     int y[B] = { 0, 1 };
     size_t i;
-    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 1) == 0, "%s", ig_last_error());
     for (i = 0; i < B * PER; i++) x0[i] = 0.5f;
     before = (float *)malloc(tr.m.nweights * sizeof(float));
     memcpy(before, tr.m.weights, tr.m.nweights * sizeof(float));
@@ -681,7 +681,7 @@ static int t_samplers_on_known_field(void) {
 #endif
 
 static int run_for_threads(int threads, float *losses, float *weights_out, float *samples, size_t *nw) {
-    ig_config g;
+    ig_config cfg;
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -696,10 +696,10 @@ static int run_for_threads(int threads, float *losses, float *weights_out, float
 #else
     (void)threads;
 #endif
-    memset(&g, 0, sizeof g);
-    g.in_channels = 4; g.image_height = 8; g.image_width = 8; g.patch_size = 2;
-    g.hidden_size = 96; g.depth = 3; g.num_heads = 4; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
-    if (trainer_init(&tr, &g, B, 21)) return -1;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.in_channels = 4; cfg.image_height = 8; cfg.image_width = 8; cfg.patch_size = 2;
+    cfg.hidden_size = 96; cfg.depth = 3; cfg.num_heads = 4; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
+    if (trainer_init(&tr, &cfg, B, 21)) return -1;
     ig_rng_seed(&r, 8);
     tc.lr = 1e-3f;
     for (step = 0; step < 3; step++) {
