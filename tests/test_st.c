@@ -1,4 +1,4 @@
-/* test_st.c - the safetensors reader / writer (ig.h section 8).
+/* test_st.c - the safetensors reader / writer and checkpoints (ig.h Appendix B).
    Round trip of every dtype, F16/BF16 decoding (F16 exhaustively), escaped
    names, a battery of malformed headers, truncation at every offset, header
    corruption, random mutations, writer argument errors and the atomic save.
@@ -141,7 +141,7 @@ static int open_and_read_all(const char *path, int *opened)
         if (!buf) { ok = 0; break; }
         if (t->dtype == IG_F32 || t->dtype == IG_F16 || t->dtype == IG_BF16)
             ok &= ig_st_read_f32(&st, t, (float *)buf, n) == 0;
-        else if (t->dtype == IG_I64 || t->dtype == IG_I32)
+        else if (t->dtype == IG_I64 || t->dtype == IG_I32 || t->dtype == IG_U8)
             ok &= ig_st_read_i64(&st, t, (int64_t *)buf, n) == 0;
         else
             ok &= ig_st_read_raw(&st, t, buf, t->end - t->begin) == 0;
@@ -267,16 +267,16 @@ static int roundtrip(void)
     return 0;
 }
 
-/* Overwriting works; a save that cannot create <path>.tmp fails, names the
-   path and leaves the old file byte for byte; a missing directory fails. */
+/* Overwriting works; saving onto a directory is refused, names the path and
+   leaves it alone; a missing directory fails. */
 static int atomic_save(void)
 {
-    char path[512], tmp[600], bogus[600];
+    char path[512], dir[512], bogus[600];
     float one = 1.0f, two = 2.0f;
-    size_t n1 = 0, n2 = 0;
-    unsigned char *before, *after;
     ig_st_writer w;
-    int rc, same;
+    ig_st_file st;
+    struct stat sb;
+    int rc;
 
     spath(path, sizeof path, "atomic.safetensors");
     ig_st_writer_init(&w);
@@ -287,22 +287,21 @@ static int atomic_save(void)
     rc = ig_st_add(&w, "y", IG_F32, 0, NULL, &two) | ig_st_writer_save(&w, path);
     if (rc) ig_st_writer_free(&w);
     CHECK(rc == 0, "overwriting an existing file: %s", ig_last_error());
-    before = read_bytes(path, &n1);
+    rc = ig_st_open(&st, path);
+    if (rc == 0) { rc = ig_st_find(&st, "y") && !ig_st_find(&st, "x") ? 0 : -1; ig_st_close(&st); }
+    if (rc) ig_st_writer_free(&w);
+    CHECK(rc == 0, "the second save replaced the first");
 
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    remove(tmp);
-    if (!before || mkdir(tmp, 0700) != 0) { free(before); ig_st_writer_free(&w); CHECK(0, "setup: mkdir %s", tmp); }
-    rc = ig_st_writer_save(&w, path); /* <path>.tmp is a directory: fopen fails */
-    after = read_bytes(path, &n2);
-    rmdir(tmp);
-    same = after && n1 == n2 && memcmp(before, after, n1) == 0;
-    free(before);
-    free(after);
-    if (rc != -1 || !strstr(ig_last_error(), path)) ig_st_writer_free(&w);
-    CHECK(rc == -1, "save with <path>.tmp blocked must fail");
-    CHECK(strstr(ig_last_error(), path) != NULL, "the save error names the path: %s", ig_last_error());
-    if (!same) ig_st_writer_free(&w);
-    CHECK(same, "a failed save left the old file intact");
+    spath(dir, sizeof dir, "adir");
+    rmdir(dir);
+    if (mkdir(dir, 0700) != 0) { ig_st_writer_free(&w); CHECK(0, "setup: mkdir %s", dir); }
+    rc = ig_st_writer_save(&w, dir);
+    if (rc != -1 || !strstr(ig_last_error(), "directory") || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        rmdir(dir);
+        ig_st_writer_free(&w);
+        CHECK(0, "a save onto a directory must be refused and leave it: rc %d, %s", rc, ig_last_error());
+    }
+    rmdir(dir);
 
     spath(bogus, sizeof bogus, "no/such/dir/x.safetensors");
     rc = ig_st_writer_save(&w, bogus);
@@ -338,7 +337,8 @@ static int writer_errors(void)
     return 0;
 }
 
-/* F16 and BF16: chosen values, every F16 bit pattern, and through a file. */
+/* F16 and BF16 through a file: chosen values with their exact float bits, then
+   every F16 bit pattern (65536 values in one tensor); odd spacing in the header. */
 static int half_decoding(void)
 {
     static const uint16_t f16[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x8001, 0x03ff,
@@ -349,40 +349,22 @@ static int half_decoding(void)
     static const uint16_t bf[] = {0x0000, 0x8000, 0x3f80, 0xc049, 0x7f80, 0xff80, 0x7fc0, 0x0001, 0x7f7f};
     static const uint32_t bfx[] = {0x00000000u, 0x80000000u, 0x3f800000u, 0xc0490000u, 0x7f800000u,
                                    0xff800000u, 0x7fc00000u, 0x00010000u, 0x7f7f0000u};
+    static uint16_t all[65536];
+    static float out[65536];
     size_t nf = sizeof f16 / sizeof f16[0], nb = sizeof bf / sizeof bf[0], i;
     unsigned char data[64];
     char hdr[512], path[512];
-    float out[16];
+    int64_t shape[1] = {65536};
+    ig_st_writer w;
     ig_st_file st;
     const ig_st_tensor *t;
-    int ok;
+    int ok, rc;
 
-    for (i = 0; i < nf; i++)
-        CHECK(f2u(ig_f16_to_f32(f16[i])) == f16x[i], "F16 %04x -> %08lx, want %08lx", f16[i],
-              (unsigned long)f2u(ig_f16_to_f32(f16[i])), (unsigned long)f16x[i]);
-    CHECK(ig_f16_to_f32(0x0001) == 5.9604644775390625e-8f, "F16 smallest subnormal is 2^-24");
-    CHECK(ig_f16_to_f32(0x7bff) == 65504.0f, "F16 max is 65504");
-    for (i = 0; i < nb; i++)
-        CHECK(f2u(ig_bf16_to_f32(bf[i])) == bfx[i], "BF16 %04x -> %08lx, want %08lx", bf[i],
-              (unsigned long)f2u(ig_bf16_to_f32(bf[i])), (unsigned long)bfx[i]);
-    /* exhaustive: every finite F16 is (1024 + m) 2^(e-25) or m 2^-24, sign kept;
-       exponent 31 is inf (m = 0) or NaN */
-    for (i = 0; i < 65536; i++) {
-        uint16_t hh = (uint16_t)i;
-        int e = (hh >> 10) & 31, m = hh & 1023, neg = (hh & 0x8000) != 0;
-        float v = ig_f16_to_f32(hh);
-        double want = e ? ldexp(1024.0 + m, e - 25) : ldexp((double)m, -24);
-        if (e == 31) ok = m ? v != v : (v == (neg ? -HUGE_VAL : HUGE_VAL));
-        else ok = (double)v == (neg ? -want : want) && (int)(f2u(v) >> 31) == neg;
-        CHECK(ok, "F16 %04x decodes to %.9g (bits %08lx)", hh, v, (unsigned long)f2u(v));
-    }
-
-    /* through a file: little-endian bytes, odd spacing, unknown fields */
     for (i = 0; i < nf; i++) { data[2 * i] = (unsigned char)(f16[i] & 255); data[2 * i + 1] = (unsigned char)(f16[i] >> 8); }
     for (i = 0; i < nb; i++) { data[2 * (nf + i)] = (unsigned char)(bf[i] & 255); data[2 * (nf + i) + 1] = (unsigned char)(bf[i] >> 8); }
     snprintf(hdr, sizeof hdr,
              "{\"h\":{\"dtype\":\"F16\",\"shape\":[%lu],\"data_offsets\":[0,%lu]},"
-             " \"b\" : { \"shape\" : [ %lu ] , \"data_offsets\":[%lu,%lu],\"dtype\":\"BF16\", \"extra\": [1, {\"x\": null}, true]}}   ",
+             " \"b\" : { \"shape\" : [ %lu ] , \"data_offsets\":[%lu,%lu],\"dtype\":\"BF16\"}}   ",
              (unsigned long)nf, (unsigned long)(2 * nf), (unsigned long)nb,
              (unsigned long)(2 * nf), (unsigned long)(2 * nf + 2 * nb));
     spath(path, sizeof path, "half.safetensors");
@@ -397,12 +379,32 @@ static int half_decoding(void)
         for (i = 0; ok && i < nb; i++) ok = 2 * (f2u(out[i]) == bfx[i]);
     }
     ig_st_close(&st);
-    CHECK(ok == 2, "%s values read from a file", ok == 0 ? "F16" : "BF16");
+    CHECK(ok == 2, "%s values read from a file (element %lu)", ok == 0 ? "F16" : "BF16", (unsigned long)i);
+
+    /* exhaustive: every finite F16 is (1024 + m) 2^(e-25) or m 2^-24, sign kept;
+       exponent 31 is inf (m = 0) or NaN */
+    for (i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "all", IG_F16, 1, shape, all) | ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    CHECK(rc == 0, "write every F16: %s", ig_last_error());
+    CHECK(ig_st_open(&st, path) == 0, "open: %s", ig_last_error());
+    rc = ig_st_read_f32(&st, ig_st_find(&st, "all"), out, 65536);
+    ig_st_close(&st);
+    CHECK(rc == 0, "read every F16: %s", ig_last_error());
+    for (i = 0; i < 65536; i++) {
+        int e = (int)(i >> 10) & 31, m = (int)i & 1023, neg = (i & 0x8000) != 0;
+        float v = out[i];
+        double want = e ? ldexp(1024.0 + m, e - 25) : ldexp((double)m, -24);
+        if (e == 31) ok = m ? v != v && (f2u(v) & 0x7fffffu) == (uint32_t)m << 13 : (v == (neg ? -HUGE_VAL : HUGE_VAL));
+        else ok = (double)v == (neg ? -want : want) && (int)(f2u(v) >> 31) == neg;
+        CHECK(ok, "F16 %04lx decodes to %.9g (bits %08lx)", (unsigned long)i, v, (unsigned long)f2u(v));
+    }
     return 0;
 }
 
 /* JSON escapes in names and metadata (\" \\ \/ \n \t \u00e9, a surrogate
-   pair), raw UTF-8 names, and a dtype ig.h does not convert (U8). */
+   pair), raw UTF-8 names, and U8 (read as int64 or raw, never as float). */
 static int escapes(void)
 {
     const char *hdr =
@@ -411,6 +413,7 @@ static int escapes(void)
         "\"caf\xc3\xa9\":{\"dtype\":\"I64\",\"shape\":[1,1],\"data_offsets\":[2,10]}}";
     unsigned char data[10] = {7, 9, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     unsigned char u8[2] = {0, 0};
+    int64_t u8i[2] = {0, 0};
     int64_t v = 0;
     float fx[2];
     char path[512];
@@ -422,7 +425,8 @@ static int escapes(void)
     CHECK(ig_st_open(&st, path) == 0, "open: %s", ig_last_error());
     t = ig_st_find(&st, "a\"b\\c\xc3\xa9\xf0\x9f\x98\x80\n/\t\xe2\x82\xac");
     ok = t != NULL;
-    ok = ok && t->dtype == IG_DTYPE_OTHER && strcmp(t->dtype_name, "U8") == 0 && t->dtype_size == 1 ? 1 : ok ? -1 : 0;
+    ok = ok && t->dtype == IG_U8 && strcmp(t->dtype_name, "U8") == 0 && t->dtype_size == 1 ? 1 : ok ? -1 : 0;
+    ok = ok == 1 ? (ig_st_read_i64(&st, t, u8i, 2) == 0 && u8i[0] == 7 && u8i[1] == 9 ? 1 : -2) : ok;
     ok = ok == 1 ? (ig_st_read_raw(&st, t, u8, 2) == 0 && u8[0] == 7 && u8[1] == 9 ? 1 : -2) : ok;
     ok = ok == 1 ? (ig_st_read_f32(&st, t, fx, 2) == -1 && strstr(ig_last_error(), "U8") ? 1 : -3) : ok;
     if (ok == 1) {
@@ -433,8 +437,8 @@ static int escapes(void)
         ok = ig_st_meta(&st, "k\xc3\xa9y") && strcmp(ig_st_meta(&st, "k\xc3\xa9y"), "v\\al\"ue") == 0 ? 1 : -5;
     ig_st_close(&st);
     CHECK(ok != 0, "the escaped name was not decoded");
-    CHECK(ok != -1, "U8 must be IG_DTYPE_OTHER with size 1");
-    CHECK(ok != -2, "raw read of U8");
+    CHECK(ok != -1, "U8 must be IG_U8 with size 1");
+    CHECK(ok != -2, "U8 read as int64 and raw");
     CHECK(ok != -3, "U8 is not convertible to float, and the message says U8");
     CHECK(ok != -4, "raw UTF-8 name with an I64 value of -2 (read %ld)", (long)v);
     CHECK(ok != -5, "escaped metadata key and value");
@@ -445,18 +449,16 @@ static int escapes(void)
    length, and invalid JSON of every kind. */
 static int malformed_json(void)
 {
-    static char deep[20000];
     char path[512], missing[512], longp[700];
     unsigned char buf[16];
     ig_st_file st;
-    size_t k, d;
     int i, bad = 0;
     spath(path, sizeof path, "bad.safetensors");
 
     for (i = 0; i < 8; i++) {
         memset(buf, 0, sizeof buf);
         CHECK(write_bytes(path, buf, (size_t)i) == 0, "write %s", path);
-        bad |= EXPECT_OPEN_FAIL("short file", path, "too short");
+        bad |= EXPECT_OPEN_FAIL("short file", path, "shorter than 8");
     }
     spath(missing, sizeof missing, "does_not_exist.safetensors");
     remove(missing);
@@ -471,24 +473,24 @@ static int malformed_json(void)
     memset(buf, 0, sizeof buf);
     buf[0] = 100; memcpy(buf + 8, "{}", 2);
     write_bytes(path, buf, 10);
-    bad |= EXPECT_OPEN_FAIL("header length > file", path, "exceeds the file size");
+    bad |= EXPECT_OPEN_FAIL("header length > file", path, "beyond the file");
     memset(buf, 0xff, 8);
     write_bytes(path, buf, 16);
-    bad |= EXPECT_OPEN_FAIL("header length 2^64-1", path, "absurd");
+    bad |= EXPECT_OPEN_FAIL("header length 2^64-1", path, "beyond the file");
     memset(buf, 0, 8); buf[3] = 0x07; /* 112 MiB */
     write_bytes(path, buf, 16);
-    bad |= EXPECT_OPEN_FAIL("header length 112 MiB", path, "absurd");
+    bad |= EXPECT_OPEN_FAIL("header length 112 MiB", path, "beyond the file");
 
-    BAD("empty header", "", 0, "not a JSON object");
-    BAD("spaces only", "        ", 0, "not a JSON object");
-    BAD("array", "[]", 0, "not a JSON object");
+    BAD("empty header", "", 0, "expected an object");
+    BAD("spaces only", "        ", 0, "expected an object");
+    BAD("array", "[]", 0, "expected an object");
     BAD("open brace", "{", 0, "invalid JSON");
-    BAD("missing value", "{\"a\":}", 0, "not a JSON object");
+    BAD("missing value", "{\"a\":}", 0, "expected an object");
     BAD("trailing comma", "{" T("a", "F32", "[]", "[0,4]") ",}", 4, "invalid JSON");
     BAD("unterminated", "{\"abc", 0, "unterminated string");
     BAD("bad escape", "{\"a\\x\":1}", 0, "invalid escape");
-    BAD("bad \\u", "{\"a\\u12G4\":1}", 0, "\\u escape");
-    BAD("short \\u", "{\"a\\u12\":1}", 0, "\\u escape");
+    BAD("bad \\u", "{\"a\\u12G4\":1}", 0, "invalid escape");
+    BAD("short \\u", "{\"a\\u12\":1}", 0, "invalid escape");
     BAD("lone high surrogate", "{\"a\\ud800\":1}", 0, "surrogate");
     BAD("lone low surrogate", "{\"a\\udc00x\":1}", 0, "surrogate");
     BAD("high + bad low", "{\"a\\ud800\\u0041\":1}", 0, "surrogate");
@@ -498,25 +500,21 @@ static int malformed_json(void)
     BAD("overlong utf8", "{\"a\xc0\x80\":1}", 0, "UTF-8");
     BAD("surrogate utf8", "{\"a\xed\xa0\x80\":1}", 0, "UTF-8");
     BAD("truncated utf8", "{\"a\xe2\x82\":1}", 0, "UTF-8");
-    BAD("leading zero", "{\"a\":{\"x\":01,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "leading zero");
-    BAD("dot no digit", "{\"a\":{\"x\":1.,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid number");
-    BAD("bare minus", "{\"a\":{\"x\":-,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid number");
-    BAD("exp no digit", "{\"a\":{\"x\":1e+,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid number");
-    BAD("bad literal", "{\"a\":{\"x\":tru,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "invalid literal");
-    BAD("garbage char", "{\"a\":{\"x\":@,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "unexpected character");
-    BAD("trailing garbage", "{} x", 0, "unexpected data after");
-    BAD("two objects", "{}{}", 0, "unexpected data after");
+    BAD("leading zero", "{" T("a", "F32", "[01]", "[0,4]") "}", 4, "leading zero");
+    BAD("dot no digit", "{" T("a", "F32", "[1.]", "[0,4]") "}", 4, "expected ',' or ']'");
+    BAD("bare minus", "{" T("a", "F32", "[-]", "[0,4]") "}", 4, "not an integer in [0, 2^63)");
+    BAD("exp no digit", "{" T("a", "F32", "[1e+]", "[0,4]") "}", 4, "expected ',' or ']'");
+    BAD("unknown field", "{\"a\":{\"x\":1,\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "unknown field \"x\"");
+    BAD("metadata literal", "{\"__metadata__\":tru}", 0, "expected an object");
+    BAD("garbage char", "{@}", 0, "expected a string");
+    BAD("trailing garbage", "{} x", 0, "data after the JSON object");
+    BAD("two objects", "{}{}", 0, "data after the JSON object");
     BAD("missing colon", "{\"a\" {}}", 0, "expected ':'");
     BAD("missing comma", "{" T("a", "F32", "[]", "[0,4]") T("b", "F32", "[]", "[4,8]") "}", 8, "expected ','");
     BAD("number key", "{1:2}", 0, "expected a string");
-    k = (size_t)sprintf(deep, "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"x\":");
-    for (d = 0; d < 5000; d++) deep[k++] = '[';
-    for (d = 0; d < 5000; d++) deep[k++] = ']';
-    deep[k++] = '}'; deep[k++] = '}'; deep[k] = 0;
-    BAD("deep nesting", deep, 4, "nesting too deep");
     /* NULs inside the header: as padding, and inside a string */
     make_file(path, "{}\0\0\0\0\0\0", 8, buf, 0);
-    bad |= EXPECT_OPEN_FAIL("NUL padding", path, "unexpected data after");
+    bad |= EXPECT_OPEN_FAIL("NUL padding", path, "data after the JSON object");
     make_file(path, "{\"a\0\":1}", 8, buf, 0);
     bad |= EXPECT_OPEN_FAIL("NUL in a string", path, "control character");
     CHECK(!bad, "the malformed files above were not all rejected properly");
@@ -534,7 +532,6 @@ static int malformed_schema(void)
         {"zero dim", "{" T("w", "F32", "[0,3]", "[0,0]") "}", 0},
         {"zero-size inside other", "{" T("a", "F32", "[2]", "[0,8]") "," T("z", "F32", "[0]", "[4,4]") "}", 8},
         {"gap and trailing data", "{" T("a", "F32", "[1]", "[4,8]") "}", 12},
-        {"-0 and unknown fields", "{\"a\":{\"q\":-1.5e-3,\"dtype\":\"F32\",\"shape\":[-0],\"data_offsets\":[0,0],\"z\":\"s\"}}", 0},
         {"other dtypes", "{" T("a", "F64", "[1]", "[0,8]") "," T("b", "BOOL", "[3]", "[8,11]") "," T("c", "F8_E4M3", "[1]", "[11,12]") "}", 12},
         {"8 dims", "{" T("w", "F32", "[1,1,1,1,1,1,1,2]", "[0,8]") "}", 8},
     };
@@ -553,28 +550,28 @@ static int malformed_schema(void)
     BAD("missing shape", "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, "missing \"shape\"");
     BAD("missing offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "missing \"data_offsets\"");
     BAD("empty entry", "{\"w\":{}}", 4, "missing");
-    BAD("entry not object", "{\"w\":[1]}", 4, "not a JSON object");
-    BAD("entry is string", "{\"w\":\"x\"}", 4, "not a JSON object");
+    BAD("entry not object", "{\"w\":[1]}", 4, "expected an object");
+    BAD("entry is string", "{\"w\":\"x\"}", 4, "expected an object");
     BAD("dtype number", "{" T("w", "F32", "[1]", "[0,4]") ",\"v\":{\"dtype\":3,\"shape\":[],\"data_offsets\":[4,8]}}", 8, "\"dtype\" is not a string");
     BAD("unknown dtype", "{" T("w", "F33", "[1]", "[0,4]") "}", 4, "unknown dtype \"F33\"");
     BAD("lowercase dtype", "{" T("w", "f32", "[1]", "[0,4]") "}", 4, "unknown dtype");
-    BAD("negative shape", "{" T("w", "F32", "[-1]", "[0,4]") "}", 4, "negative");
-    BAD("fraction shape", "{" T("w", "F32", "[2.5]", "[0,10]") "}", 10, "non-integer");
-    BAD("exp shape", "{" T("w", "F32", "[1e0]", "[0,4]") "}", 4, "non-integer");
-    BAD("float shape 1.0", "{" T("w", "F32", "[1.0]", "[0,4]") "}", 4, "non-integer");
-    BAD("string in shape", "{" T("w", "F32", "[\"1\"]", "[0,4]") "}", 4, "array of non-negative integers");
-    BAD("shape not array", "{" T("w", "F32", "1", "[0,4]") "}", 4, "array of non-negative integers");
-    BAD("shape null", "{" T("w", "F32", "null", "[0,4]") "}", 4, "array of non-negative integers");
-    BAD("nested shape", "{" T("w", "F32", "[[1]]", "[0,4]") "}", 4, "array of non-negative integers");
-    BAD("huge int", "{" T("w", "F32", "[99999999999999999999]", "[0,4]") "}", 4, "too large");
-    BAD("int > INT64_MAX", "{" T("w", "F32", "[9223372036854775808]", "[0,4]") "}", 4, "too large");
-    BAD("9 dims", "{" T("w", "F32", "[1,1,1,1,1,1,1,1,1]", "[0,4]") "}", 4, "more than 8 dimensions");
-    BAD("negative offset", "{" T("w", "F32", "[1]", "[-4,0]") "}", 4, "negative");
-    BAD("fraction offset", "{" T("w", "F32", "[1]", "[0,4.5]") "}", 4, "non-integer");
-    BAD("3 offsets", "{" T("w", "F32", "[1]", "[0,4,8]") "}", 8, "exactly 2");
-    BAD("1 offset", "{" T("w", "F32", "[1]", "[0]") "}", 4, "exactly 2");
-    BAD("0 offsets", "{" T("w", "F32", "[1]", "[]") "}", 4, "exactly 2");
-    BAD("offsets obj", "{" T("w", "F32", "[1]", "{}") "}", 4, "array of non-negative");
+    BAD("negative shape", "{" T("w", "F32", "[-1]", "[0,4]") "}", 4, "not an integer in [0, 2^63)");
+    BAD("fraction shape", "{" T("w", "F32", "[2.5]", "[0,10]") "}", 10, "expected ',' or ']'");
+    BAD("exp shape", "{" T("w", "F32", "[1e0]", "[0,4]") "}", 4, "expected ',' or ']'");
+    BAD("float shape 1.0", "{" T("w", "F32", "[1.0]", "[0,4]") "}", 4, "expected ',' or ']'");
+    BAD("string in shape", "{" T("w", "F32", "[\"1\"]", "[0,4]") "}", 4, "not an integer");
+    BAD("shape not array", "{" T("w", "F32", "1", "[0,4]") "}", 4, "expected an array");
+    BAD("shape null", "{" T("w", "F32", "null", "[0,4]") "}", 4, "expected an array");
+    BAD("nested shape", "{" T("w", "F32", "[[1]]", "[0,4]") "}", 4, "not an integer");
+    BAD("huge int", "{" T("w", "F32", "[99999999999999999999]", "[0,4]") "}", 4, "2^63 or more");
+    BAD("int > INT64_MAX", "{" T("w", "F32", "[9223372036854775808]", "[0,4]") "}", 4, "2^63 or more");
+    BAD("9 dims", "{" T("w", "F32", "[1,1,1,1,1,1,1,1,1]", "[0,4]") "}", 4, "more than 8 values");
+    BAD("negative offset", "{" T("w", "F32", "[1]", "[-4,0]") "}", 4, "not an integer");
+    BAD("fraction offset", "{" T("w", "F32", "[1]", "[0,4.5]") "}", 4, "expected ',' or ']'");
+    BAD("3 offsets", "{" T("w", "F32", "[1]", "[0,4,8]") "}", 8, "more than 2 values");
+    BAD("1 offset", "{" T("w", "F32", "[1]", "[0]") "}", 4, "must hold 2 values");
+    BAD("0 offsets", "{" T("w", "F32", "[1]", "[]") "}", 4, "must hold 2 values");
+    BAD("offsets obj", "{" T("w", "F32", "[1]", "{}") "}", 4, "expected an array");
     BAD("size mismatch", "{" T("w", "F32", "[2]", "[0,4]") "}", 8, "need 8 bytes");
     BAD("size mismatch dtype", "{" T("w", "F16", "[4]", "[0,4]") "}", 8, "need 8 bytes");
     BAD("scalar mismatch", "{" T("w", "I64", "[]", "[0,4]") "}", 8, "need 8 bytes");
@@ -582,16 +579,16 @@ static int malformed_schema(void)
     BAD("bytes overflow", "{" T("w", "I64", "[4611686018427387904]", "[0,8]") "}", 8, "overflows");
     BAD("wrap to match", "{" T("w", "F32", "[4611686018427387905]", "[0,4]") "}", 4, "overflows");
     BAD("end > data", "{" T("blocks.0.attn.qkv.weight", "F32", "[4]", "[0,16]") "}", 8,
-        "tensor 'blocks.0.attn.qkv.weight': data_offsets [0, 16] outside the data section (8 bytes)");
-    BAD("begin > end", "{" T("w", "F32", "[1]", "[8,4]") "}", 8, "begin > end");
+        "tensor 'blocks.0.attn.qkv.weight': data_offsets [0, 16] are reversed or outside the data section (8 bytes)");
+    BAD("begin > end", "{" T("w", "F32", "[1]", "[8,4]") "}", 8, "reversed");
     BAD("offset huge", "{" T("w", "F32", "[1]", "[9223372036854775800,9223372036854775804]") "}", 8, "outside the data section");
     BAD("overlap", "{" T("a", "F32", "[2]", "[0,8]") "," T("b", "F32", "[2]", "[4,12]") "}", 12, "overlap");
     BAD("same range", "{" T("a", "F32", "[1]", "[0,4]") "," T("b", "I32", "[1]", "[0,4]") "}", 4, "overlap");
-    BAD("meta number", "{\"__metadata__\":{\"a\":\"x\",\"b\":1}}", 0, "value for key 'b' is not a string");
+    BAD("meta number", "{\"__metadata__\":{\"a\":\"x\",\"b\":1}}", 0, "value of 'b' is not a string");
     BAD("meta null value", "{\"__metadata__\":{\"a\":null}}", 0, "not a string");
     BAD("meta object value", "{\"__metadata__\":{\"a\":{}}}", 0, "not a string");
-    BAD("meta array", "{\"__metadata__\":[\"a\"]}", 0, "\"__metadata__\" is not a JSON object");
-    BAD("meta string", "{\"__metadata__\":\"a\"}", 0, "not a JSON object");
+    BAD("meta array", "{\"__metadata__\":[\"a\"]}", 0, "expected an object");
+    BAD("meta string", "{\"__metadata__\":\"a\"}", 0, "expected an object");
     BAD("dup meta", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, "duplicate \"__metadata__\"");
     BAD("dup meta key", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "duplicate \"__metadata__\" key 'k'");
 
