@@ -415,35 +415,34 @@ IGDEF int ig_model_velocity(void *sampler, const float *x, size_t n, float t, fl
        {"__metadata__": {"key": "value", ...},
         "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
    and the data section (offsets count from its start).  The reader trusts nothing:
-   strict JSON (UTF-8 checked, nesting limited), each tensor's bytes exactly its
-   shape times its dtype size, inside the data section, no two tensors overlapping
-   or sharing a name.  Converted when read: F32, F16, BF16 (to float) and I64, I32,
-   U8 (to int64).  The format's other dtypes (F64, I8, I16, U16, U32, U64, BOOL,
-   F8_*, C64) are indexed and read raw only.  Little-endian hosts only; a
-   big-endian one gets an error, never wrong numbers. */
-
+   strict JSON (UTF-8 checked), each tensor's bytes exactly its shape times its dtype
+   size, inside the data section, no two tensors overlapping or sharing a name.
+   Converted when read: F32, F16, BF16 (to float) and I64, I32, U8 (to int64); the
+   format's other dtypes (F64, I8, I16, U16, U32, U64, BOOL, F8_*, C64) are indexed and
+   read raw.  Little-endian hosts only: a big-endian one gets an error, never wrong
+   numbers.  Files over 2 GiB need a 64-bit long. */
 typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
 
 #define IG_ST_MAX_DIMS 8
 #define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
 
-typedef struct {                 /* one tensor of an opened file                 */
-    char *name;                  /* UTF-8                                        */
+typedef struct {                 /* one tensor of an opened file                   */
+    char *name;                  /* UTF-8                                          */
     ig_dtype dtype;
-    char dtype_name[8];          /* as in the file: "F32", "U16", ...            */
-    int dtype_size;              /* bytes per element                            */
-    int ndim;                    /* 0..8; 0 is a scalar (one element)            */
+    char dtype_name[8];          /* as in the file: "F32", "U16", ...              */
+    int dtype_size;              /* bytes per element                              */
+    int ndim;                    /* 0..8; 0 is a scalar (one element)              */
     int64_t shape[IG_ST_MAX_DIMS];
-    size_t begin, end;           /* its bytes in the data section                */
+    size_t begin, end;           /* its bytes in the data section                  */
 } ig_st_tensor;
 
-typedef struct {                 /* an opened file; tensor data is read on demand */
+typedef struct {                 /* an opened file; tensor data is read on demand   */
     char path[512];
     FILE *f;
-    size_t data_start, data_size; /* where the data section starts, its bytes    */
-    ig_st_tensor *tensors;       /* in header order                              */
+    size_t data_start, data_size;  /* where the data section starts, its bytes     */
+    ig_st_tensor *tensors;       /* in header order                                */
     int ntensors;
-    char **meta_keys, **meta_vals; /* the "__metadata__" strings, in order       */
+    char **meta_keys, **meta_vals; /* the "__metadata__" strings, in order         */
     int nmeta;
 } ig_st_file;
 
@@ -452,40 +451,27 @@ IGDEF void ig_st_close(ig_st_file *st);                    /* harmless after a f
 IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name); /* NULL: absent */
 IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);         /* NULL: absent */
 IGDEF size_t ig_st_numel(const ig_st_tensor *t);           /* product of the shape */
-/* n is the element count: F32/F16/BF16 as float, I64/I32/U8 as int64, any dtype as
+/* n is the element count: F32/F16/BF16 as float, I64/I32/U8 as int64, any dtype as its
    raw little-endian bytes (nbytes = end - begin).  0 or -1. */
 IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n);
 IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n);
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes);
 
-/* The writer:
-       ig_st_writer w;  ig_st_writer_init(&w);
-       ig_st_add(&w, "x", IG_F32, 2, shape, data);     data is read at the save, not copied
-       ig_st_add_meta(&w, "format", "pt");
-       ig_st_writer_save(&w, "out.safetensors");
-       ig_st_writer_free(&w);
-   ig_st_add takes F32 (float), F16 and BF16 (uint16_t bit patterns), I64, I32, U8.
+/* The writer:  ig_st_writer w;  ig_st_writer_init(&w);
+       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
+       ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
+       ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
    After a failed add the writer refuses to save (no file with entries missing).
-   The save replaces path all at once or not at all: it writes a new temporary file
-   "<path>.<random>.tmp" next to it (created exclusively, so two savers never share
-   one), flushes and fsyncs it, renames it over path and fsyncs the directory.  path
-   must be a regular file or absent: a symbolic link, directory, device or fifo is
-   refused.  On failure the temporary file is removed and path is untouched.  A save
-   killed outright (SIGKILL, power loss) leaves path old or new, never torn, plus at
-   most its own "<path>.*.tmp", which nothing can clean up: delete stale ones by hand.
-   The exclusive create, the fsyncs and the file-type check need POSIX 2001 (the
-   compiler's default gnu99, or _POSIX_C_SOURCE 200112L or later defined before the
-   first #include); without it the save is plain C (fopen, rename; no fsync, no check).
-   Files over 2 GiB need a 64-bit long (or Windows). */
-typedef struct {
-    char *name;
-    ig_dtype dtype;
-    int ndim;
-    int64_t shape[IG_ST_MAX_DIMS];
-    const void *data;
-    size_t nbytes;
-} ig_st_wentry;
-
+   A save replaces path whole or not at all: it writes "<path>.<random>.tmp" next to it,
+   created exclusively (so concurrent saves never share one), fsyncs it, renames it over
+   path and fsyncs the directory.  path must be a regular file or absent: a symbolic
+   link, directory, device or fifo is refused.  On failure the temporary file is
+   removed and path is untouched.  A save killed outright (SIGKILL, power loss) leaves
+   path old or new, never torn, plus at most its own "<path>.*.tmp", which nothing can
+   clean up: delete stale ones by hand.  The exclusive create, fsyncs and type check
+   need POSIX 2001 (gcc's default gnu99, or _POSIX_C_SOURCE 200112L defined before the
+   first #include); without it the save is plain C (fopen, rename; no fsync, no check). */
+typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
     ig_st_wentry *entries;
     int n;
@@ -496,34 +482,31 @@ typedef struct ig_st_writer {
 
 IGDEF void ig_st_writer_init(ig_st_writer *w);
 IGDEF int  ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
-                     const int64_t *shape, const void *data);      /* 0 or -1 */
+                     const int64_t *shape, const void *data);              /* 0 or -1 */
 IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /* copied */
-IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);   /* 0 or -1 */
-IGDEF void ig_st_writer_free(ig_st_writer *w);                     /* not the data */
+IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
+IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
-/* A checkpoint is a safetensors file named like the released PyTorch state dict,
-   so torch's load_state_dict(strict=True) takes it (after dropping the training
-   state below).  "__metadata__" holds the configuration as decimal strings:
-   in_channels, image_height, image_width, patch_size, hidden_size, depth,
-   num_heads, num_classes, aux_depth, t_scale (and step, rng for resuming). */
-
-/* The weights under the plain names; with training_state also "ema.<name>",
-   "adam.m.<name>", "adam.v.<name>", the step and the RNG, so that ig_load resumes
-   the run bit for bit.  A model holding a non-finite weight, EMA or moment is not
-   saved (the error names the tensor): ig_load would refuse the file. */
+/* A checkpoint is a safetensors file named like the released PyTorch state dict, so
+   torch's load_state_dict(strict=True) takes it (after dropping the training state).
+   "__metadata__" holds the configuration as decimal strings: in_channels,
+   image_height, image_width, patch_size, hidden_size, depth, num_heads, num_classes,
+   aux_depth, t_scale (and step, rng for resuming).
+   ig_save: the weights under the plain names; with training_state also "ema.<name>",
+   "adam.m.<name>", "adam.v.<name>", the step and the RNG, so that ig_load resumes the
+   run bit for bit.  A non-finite weight, EMA or moment is refused (the error names the
+   tensor): ig_load would refuse the file.  ig_save_ema: the EMA under the plain names. */
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
-/* Only the EMA weights, under the plain names (what sampling uses). */
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
-/* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and
-   finiteness; the training state too when the file has it and m trains.  strict:
-   a tensor the model does not know is an error (else skipped).  On failure m is
-   unchanged. */
+/* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
+   the training state too when the file has it and m trains.  strict: a tensor the model
+   does not know is an error (else skipped).  On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
-/* The configuration of a checkpoint, every number range-checked before use: sizes
-   from the tensor shapes; the image size, t_scale, heads and aux_depth from the
-   metadata; heads > 0 or aux_depth > 0 override it.  Without metadata: the heads
-   of the paper's preset of that width, and aux_depth 8, where the official release
-   hangs the head for every model size; otherwise an error says what to pass. */
+/* The configuration of a checkpoint, every number range-checked before use: sizes from
+   the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
+   aux_depth > 0 override it).  Without metadata: the heads of the paper's preset of
+   that width, and aux_depth 8, where the official release hangs the head for every
+   size; otherwise an error says what to pass. */
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth);
 
 #endif /* IG_H */
@@ -2091,7 +2074,22 @@ IGDEF int ig_config_check(const ig_config *g) {
     if (g->depth < 2 || g->aux_depth < 1 || g->aux_depth >= g->depth)
         return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)", g->aux_depth, g->depth);
     if (g->num_classes < 1) return ig__fail("ig_config: num_classes must be at least 1");
-    if (!(g->t_scale > 0.0f)) return ig__fail("ig_config: t_scale must be positive");
+    /* Limits, so that no count overflows an int (T <= 2^20 tokens, 4D <= 2^16, D*D <= 2^28)
+       and the parameter bytes (an upper bound: 18 D^2 per block, 20 bytes a parameter when
+       training) fit size_t; sizes times the batch are size_t. */
+    if (g->in_channels > 4096 || g->patch_size > 64 || g->image_height > 65536 || g->image_width > 65536 ||
+        g->hidden_size > 16384 || g->depth > 1024 || g->num_classes > (1 << 24))
+        return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side 65536, "
+                        "hidden_size 16384, depth 1024, classes 2^24)");
+    if ((double)(g->image_height / g->patch_size) * (double)(g->image_width / g->patch_size) > (double)(1 << 20))
+        return ig__fail("ig_config: %d x %d tokens, more than 2^20", g->image_height / g->patch_size, g->image_width / g->patch_size);
+    {
+        double D = g->hidden_size, P = ((double)g->depth + 3) * 18 * D * D + D * ((double)g->num_classes + 300 +
+                   (double)(1 << 20) + 3.0 * g->in_channels * g->patch_size * g->patch_size);
+        if (20 * P > (double)SIZE_MAX / 2) return ig__fail("ig_config: the model is too large for this platform's size_t");
+    }
+    if (!(g->t_scale > 0.0f && g->t_scale <= 1e6f))   /* also refuses NaN and inf */
+        return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)g->t_scale);
     return 0;
 }
 
@@ -2764,16 +2762,15 @@ IGDEF int ig_model_velocity(void *user, const float *xin, size_t n, float t, flo
 #define IG__POSIX 0
 #endif
 
+/* In a function with a 'done:' label: on cond, set the error and go there. */
+#define IG__TRY(cond, ...) do { if (cond) { ig__fail(__VA_ARGS__); goto done; } } while (0)
+
 static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
+static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
 
-static char *ig__st_strdup(const char *s) {
-    char *p = (char *)IG_MALLOC(strlen(s) + 1);
-    return p ? strcpy(p, s) : NULL;
-}
-
-/* Room for element n of a growing array (IG_MALLOC has no realloc): the capacity is
-   16, 32, 64, ..., full exactly when n is 16 or a larger power of 2.  Returns the
-   (maybe new) array, or NULL with the old one still valid. */
+/* Room for element n of a growing array (IG_MALLOC has no realloc): the capacity is 16,
+   32, 64, ..., full exactly when n is 16 or a larger power of 2.  Returns the (maybe
+   new) array, or NULL with the old one still valid. */
 static void *ig__st_grow(void *a, int n, size_t elem) {
     void *p;
     if (n && (n < 16 || (n & (n - 1)))) return a;
@@ -2786,10 +2783,9 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
 static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0, i;
-    if (!k || n < k) return 0;
-    for (i = 1; i < k; i++) if ((s[i] & 0xc0) != 0x80) return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-        return 0;
+    for (i = 1; i < k && i < n; i++) if ((s[i] & 0xc0) != 0x80) return 0;
+    if (!k || n < k || (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f)) return 0;
     return k;
 }
 
@@ -2799,9 +2795,9 @@ static int ig__st_utf8_ok(const char *s) {
     return 1;
 }
 
-/* --- a strict JSON reader for the header; J->p walks [base, end).  It reads what
-   the format allows: objects, strings, non-negative integers (and a null
-   "__metadata__"); anything else is an error, including unknown tensor fields. */
+/* --- a strict JSON reader for the header; J->p walks [base, end).  It reads what the
+   format allows: objects, strings, integers in [0, 2^63), a null "__metadata__"; all
+   else is an error, unknown tensor fields included. */
 typedef struct { const char *base, *p, *end, *path; } ig__json;
 
 static int ig__jerr(ig__json *J, const char *what) {
@@ -2814,28 +2810,23 @@ static int ig__jpeek(ig__json *J) {
     return J->p < J->end ? (unsigned char)*J->p : 0;
 }
 
-static int ig__jexpect(ig__json *J, int c, const char *what) {
-    if (ig__jpeek(J) != c) return ig__jerr(J, what);
-    J->p++;
-    return 0;
-}
+static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
 
 static int ig__jhex4(const char *s, unsigned *out) {
-    int i, c, d;
-    for (*out = 0, i = 0; i < 4; i++, *out = *out << 4 | (unsigned)d)
-        if (c = s[i], (d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1) < 0) return -1;
-    return 0;
+    char h[5] = { 0, 0, 0, 0, 0 };
+    memcpy(h, s, 4);
+    *out = (unsigned)strtoul(h, NULL, 16);
+    return strspn(h, "0123456789abcdefABCDEF") == 4 ? 0 : -1;
 }
 
-/* A string, decoded into *out (IG_MALLOC'd).  Escapes become UTF-8 (\u surrogate
-   pairs joined); raw bytes must be UTF-8; control characters and \u0000 are refused
-   (names are C strings). */
+/* A string, decoded into *out (IG_MALLOC'd).  Escapes become UTF-8 (\u surrogate pairs
+   joined), raw bytes must be UTF-8; control characters and \u0000 are refused (names
+   are C strings). */
 static int ig__jstring(ig__json *J, char **out) {
     static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
     const char *q, *r, *why = NULL, *e;
     char *w;
-    *out = NULL;
-    if (ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
+    if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
     for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
     if (q >= J->end) return ig__jerr(J, "unterminated string");
     if (!(w = *out = (char *)IG_MALLOC((size_t)(q - r) + 1))) return ig__fail("%s: out of memory", J->path); /* never longer */
@@ -2845,13 +2836,11 @@ static int ig__jstring(ig__json *J, char **out) {
         if (cp == '\\') {
             if (r[1] && (e = strchr(esc, r[1])) != NULL) { cp = (unsigned char)dec[e - esc]; r += 2; }
             else if (r[1] != 'u' || q - r < 6 || ig__jhex4(r + 2, &cp)) why = "invalid escape";
-            else if (r += 6, cp >= 0xdc00 && cp <= 0xdfff) why = "unpaired surrogate";
-            else if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (q - r < 6 || r[0] != '\\' || r[1] != 'u' || ig__jhex4(r + 2, &lo) || lo < 0xdc00 || lo > 0xdfff) why = "unpaired surrogate";
-                else { cp = 0x10000u + ((cp - 0xd800u) << 10) + (lo - 0xdc00u); r += 6; }
-            } else if (!cp) why = "\\u0000 in a string";
+            else if (r += 6, cp >= 0xd800 && cp <= 0xdbff && q - r >= 6 && r[0] == '\\' && r[1] == 'u' &&
+                     !ig__jhex4(r + 2, &lo) && lo >= 0xdc00 && lo <= 0xdfff) { cp = 0x10000u + ((cp - 0xd800u) << 10) + (lo - 0xdc00u); r += 6; }
+            if (!why && (!cp || (cp >= 0xd800 && cp <= 0xdfff))) why = cp ? "unpaired surrogate" : "\\u0000 in a string";
             if (why) break;
-            if (cp < 0x80) *w++ = (char)cp;                  /* the code point as 1 to 4 UTF-8 bytes */
+            if (cp < 0x80) *w++ = (char)cp;                /* the code point as 1 to 4 UTF-8 bytes */
             else if (cp < 0x800) { *w++ = (char)(0xc0 | cp >> 6); *w++ = (char)(0x80 | (cp & 63)); }
             else if (cp < 0x10000) { *w++ = (char)(0xe0 | cp >> 12); *w++ = (char)(0x80 | (cp >> 6 & 63)); *w++ = (char)(0x80 | (cp & 63)); }
             else { *w++ = (char)(0xf0 | cp >> 18); *w++ = (char)(0x80 | (cp >> 12 & 63));
@@ -2866,15 +2855,14 @@ static int ig__jstring(ig__json *J, char **out) {
     return 0;
 }
 
-/* The members of an object, one per call, starting with *state = 0: 1 with *key
-   (IG_MALLOC'd) and J after the ':', 0 after the closing '}', -1 on an error. */
+/* The members of an object, one per call, from *state = 0: 1 with *key (IG_MALLOC'd)
+   and J after the ':', 0 after the closing '}', -1 on an error. */
 static int ig__jmember(ig__json *J, int *state, char **key) {
     *key = NULL;
     if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
-    if (ig__jpeek(J) == '}') { J->p++; return 0; }
+    if (ig__jpeek(J) == '}') return J->p++, 0;
     if (*state && ig__jexpect(J, ',', "expected ',' or '}'")) return -1;
-    *state = 1;
-    if (ig__jstring(J, key)) return -1;
+    if (*state = 1, ig__jstring(J, key)) return -1;
     if (ig__jexpect(J, ':', "expected ':'")) { IG_FREE(*key); *key = NULL; return -1; }
     return 1;
 }
@@ -2882,12 +2870,11 @@ static int ig__jmember(ig__json *J, int *state, char **key) {
 /* "[a, b, ...]": at most max integers in [0, 2^63), no sign, fraction or exponent. */
 static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t *v, int max, int *n) {
     if (*n = 0, ig__jexpect(J, '[', "expected an array")) return -1;
-    if (ig__jpeek(J) == ']') { J->p++; return 0; }
+    if (ig__jpeek(J) == ']') return J->p++, 0;
     for (;;) {
         uint64_t u = 0;
-        if (ig__jpeek(J) < '0' || *J->p > '9')
+        if (ig__jpeek(J) < '0' || *J->p > '9' || (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9'))
             return ig__fail("%s: tensor '%s': \"%s\" holds a value that is not an integer in [0, 2^63)", J->path, tname, field);
-        if (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9') return ig__jerr(J, "number with a leading zero");
         for (; J->p < J->end && *J->p >= '0' && *J->p <= '9'; J->p++) {
             if (u > ((uint64_t)INT64_MAX - (uint64_t)(*J->p - '0')) / 10)
                 return ig__fail("%s: tensor '%s': \"%s\" holds a value of 2^63 or more", J->path, tname, field);
@@ -2906,67 +2893,56 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
         "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
     static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
-    int state = 0, seen = 0, r, n, f, i;
+    int state = 0, seen = 0, r, n = 2, f, i = 0;
     char *key, *s;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
-        if (f == 3) { ig__fail("%s: tensor '%s': unknown field \"%.40s\"", J->path, t->name, key); IG_FREE(key); return -1; }
+        if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
         IG_FREE(key);
-        if (seen >> f & 1) return ig__fail("%s: tensor '%s': duplicate \"%s\"", J->path, t->name, field[f]);
-        seen |= 1 << f;
-        if (f == 0) {
+        if (f == 3 || (seen >> f & 1)) return -1;
+        if (seen |= 1 << f, f == 0) {
             if (ig__jpeek(J) != '"') return ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
-            if (ig__jstring(J, &s)) return -1;
-            for (i = 0; i < (int)sizeof sizes && strcmp(s, dtypes[i]); i++) {}
-            if (i == (int)sizeof sizes) { ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, s); IG_FREE(s); return -1; }
+            for (r = ig__jstring(J, &s); !r && i < (int)sizeof sizes && strcmp(s, dtypes[i]); i++) {}
+            if (!r && i == (int)sizeof sizes) r = ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, s);
             IG_FREE(s);
+            if (r) return -1;
             t->dtype = i < IG_DTYPE_OTHER ? (ig_dtype)i : IG_DTYPE_OTHER;
             t->dtype_size = sizes[i];
             strcpy(t->dtype_name, dtypes[i]);
-        } else if (f == 1 ? ig__jints(J, t->name, "shape", t->shape, IG_ST_MAX_DIMS, &t->ndim)
-                          : ig__jints(J, t->name, "data_offsets", off, 2, &n)) return -1;
-        else if (f == 2 && n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->path, t->name);
+        } else if (f == 1 ? ig__jints(J, t->name, "shape", t->shape, IG_ST_MAX_DIMS, &t->ndim) : ig__jints(J, t->name, "data_offsets", off, 2, &n))
+            return -1;
+        if (n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->path, t->name);
     }
     for (f = 0; f < 3 && r == 0; f++) if (!(seen >> f & 1)) return ig__fail("%s: tensor '%s': missing \"%s\"", J->path, t->name, field[f]);
     return r;
 }
 
-/* "__metadata__": string keys to string values, or null. */
-static int ig__st_metadata(ig__json *J, ig_st_file *st) {
-    int state = 0, r, i;
-    char *key, *val, **k, **v;
-    if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; return 0; }
-    while ((r = ig__jmember(J, &state, &key)) == 1) {
-        for (i = 0; i < st->nmeta && strcmp(st->meta_keys[i], key); i++) {}
-        if (i < st->nmeta) r = ig__fail("%s: duplicate \"__metadata__\" key '%s'", J->path, key);
-        else if (ig__jpeek(J) != '"') r = ig__fail("%s: \"__metadata__\" value of '%s' is not a string", J->path, key);
-        else if (ig__jstring(J, &val)) r = -1;
-        else if (!(k = (char **)ig__st_grow(st->meta_keys, st->nmeta, sizeof *k)) || (st->meta_keys = k,
-                 !(v = (char **)ig__st_grow(st->meta_vals, st->nmeta, sizeof *v)))) {
-            IG_FREE(val);
-            r = ig__fail("%s: out of memory", J->path);
-        } else {
-            st->meta_vals = v;
-            st->meta_keys[st->nmeta] = key; st->meta_vals[st->nmeta++] = val;
-            continue;
-        }
-        IG_FREE(key);
-        return r;
-    }
-    return r;
-}
-
-/* The whole header: one object of "__metadata__" and tensors; off gets 2 offsets per tensor. */
+/* The header: one object of tensors and "__metadata__" (string keys to string values, or
+   null).  Names, keys and values belong to st as soon as they are read. */
 static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
-    int state = 0, r, have_meta = 0;
-    char *key;
+    int state = 0, mstate, r, have_meta = 0;
+    char *key, **k, **v;
+    ig_st_tensor *t;
+    int64_t *o;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
-        ig_st_tensor *t;
-        int64_t *o;
         if (!strcmp(key, "__metadata__")) {
             IG_FREE(key);
             if (have_meta++) return ig__fail("%s: duplicate \"__metadata__\"", st->path);
-            if (ig__st_metadata(J, st)) return -1;
+            if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; continue; }
+            for (mstate = 0; (r = ig__jmember(J, &mstate, &key)) == 1;) {
+                if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->path, key);
+                else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->path, key);
+                else if (!(k = (char **)ig__st_grow(st->meta_keys, st->nmeta, sizeof *k)) || (st->meta_keys = k,
+                         !(v = (char **)ig__st_grow(st->meta_vals, st->nmeta, sizeof *v)))) ig__fail("%s: out of memory", st->path);
+                else {
+                    st->meta_vals = v; k[st->nmeta] = key; v[st->nmeta] = NULL;
+                    if (ig__jstring(J, &v[st->nmeta++])) return -1;
+                    continue;
+                }
+                IG_FREE(key);
+                return -1;
+            }
+            if (r < 0) return -1;
             continue;
         }
         if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t)) || (st->tensors = t,
@@ -2974,19 +2950,16 @@ static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
             IG_FREE(key);
             return ig__fail("%s: out of memory", st->path);
         }
-        *off = o;
         t = &st->tensors[st->ntensors++];
         memset(t, 0, sizeof *t);
-        t->name = key;                                     /* st owns it now */
-        if (ig__st_entry(J, t, o + 2 * (st->ntensors - 1))) return -1;
+        t->name = key;
+        if (*off = o, ig__st_entry(J, t, o + 2 * (st->ntensors - 1))) return -1;
     }
     if (r == 0 && (ig__jpeek(J), J->p != J->end)) return ig__jerr(J, "data after the JSON object");
     return r;
 }
 
-static int ig__st_by_name(const void *a, const void *b) {
-    return strcmp((*(ig_st_tensor *const *)a)->name, (*(ig_st_tensor *const *)b)->name);
-}
+static int ig__st_by_name(const void *a, const void *b) { return strcmp((*(ig_st_tensor *const *)a)->name, (*(ig_st_tensor *const *)b)->name); }
 static int ig__st_by_begin(const void *a, const void *b) {
     size_t x = (*(ig_st_tensor *const *)a)->begin, y = (*(ig_st_tensor *const *)b)->begin;
     return x < y ? -1 : x > y;
@@ -3001,16 +2974,14 @@ static int ig__st_check(ig_st_file *st, const int64_t *off) {
         ig_st_tensor *t = &st->tensors[i];
         uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
         for (d = 0; d < t->ndim; d++) if (!t->shape[d]) bytes = 0;
-        for (d = 0; d < t->ndim && bytes; d++) {
+        for (d = 0; d < t->ndim && bytes; bytes *= (uint64_t)t->shape[d++])
             if (bytes > UINT64_MAX / (uint64_t)t->shape[d]) return ig__fail("%s: tensor '%s': its shape overflows 64 bits", st->path, t->name);
-            bytes *= (uint64_t)t->shape[d];
-        }
         if (b > e || e > st->data_size)
             return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
                             st->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)st->data_size);
         if (e - b != bytes)
-            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", st->path,
-                            t->name, t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
+            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", st->path, t->name,
+                            t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
         t->begin = (size_t)b; t->end = (size_t)e;
     }
     if (n < 2) return 0;
@@ -3029,20 +3000,15 @@ static int ig__st_check(ig_st_file *st, const int64_t *off) {
     return rc;
 }
 
-static int ig__st_seek(FILE *f, uint64_t off, int whence) {
-#if defined(_WIN32)
-    return off <= (uint64_t)INT64_MAX && _fseeki64(f, (__int64)off, whence) == 0 ? 0 : -1;
-#else
-    return off <= (uint64_t)LONG_MAX && fseek(f, (long)off, whence) == 0 ? 0 : -1;
-#endif
-}
+/* Files beyond 2 GiB need a 64-bit long (every 64-bit Unix; not Windows). */
+static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
 
 IGDEF int ig_st_open(ig_st_file *st, const char *path) {
     unsigned char len[8];
     uint64_t fsize, hlen = 0;
     int64_t *off = NULL;
     char *hdr = NULL;
-    int i;
+    int i, rc = -1;
     ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
@@ -3050,46 +3016,31 @@ IGDEF int ig_st_open(ig_st_file *st, const char *path) {
     strcpy(st->path, path);
     if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are read on little-endian hosts only", path);
     if (!(st->f = fopen(path, "rb"))) return ig__fail("%s: cannot open: %s", path, strerror(errno));
-#if defined(_WIN32)
-    fsize = ig__st_seek(st->f, 0, SEEK_END) ? 0 : (uint64_t)_ftelli64(st->f);
-#else
     fsize = ig__st_seek(st->f, 0, SEEK_END) ? 0 : (uint64_t)ftell(st->f);   /* an error (-1) becomes huge: refused */
-#endif
-    if (fsize < 8 || fsize > (uint64_t)INT64_MAX || ig__st_seek(st->f, 0, SEEK_SET) || fread(len, 1, 8, st->f) != 8) {
-        ig__fail("%s: not a safetensors file (shorter than 8 bytes, or unreadable)", path);
-        goto fail;
-    }
+    IG__TRY(fsize < 8 || fsize > (uint64_t)INT64_MAX || ig__st_seek(st->f, 0, SEEK_SET) || fread(len, 1, 8, st->f) != 8,
+            "%s: not a safetensors file (shorter than 8 bytes, or unreadable)", path);
     for (i = 7; i >= 0; i--) hlen = hlen << 8 | len[i];
-    if (hlen > IG_ST_MAX_HEADER || hlen > fsize - 8) {
-        ig__fail("%s: header length %llu is beyond the file (%llu bytes) or the limit (%u); truncated or not safetensors?",
-                 path, (unsigned long long)hlen, (unsigned long long)fsize, (unsigned)IG_ST_MAX_HEADER);
-        goto fail;
-    }
-    if (fsize - 8 - hlen > (uint64_t)SIZE_MAX) { ig__fail("%s: file too large for this platform", path); goto fail; }
+    IG__TRY(hlen > IG_ST_MAX_HEADER || hlen > fsize - 8 || fsize - 8 - hlen > (uint64_t)SIZE_MAX, "%s: header length %llu is "
+            "beyond the file (%llu bytes) or the limit (%u); truncated, or not safetensors?", path, (unsigned long long)hlen,
+            (unsigned long long)fsize, (unsigned)IG_ST_MAX_HEADER);
     st->data_start = (size_t)(8 + hlen);
     st->data_size = (size_t)(fsize - 8 - hlen);
-    if (!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen) {
-        ig__fail("%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
-        goto fail;
-    }
+    IG__TRY(!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen,
+            "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
     J.base = J.p = hdr; J.end = hdr + hlen; J.path = st->path;
-    if (ig__st_header(st, &J, &off) || ig__st_check(st, off)) goto fail;
+    rc = ig__st_header(st, &J, &off) || ig__st_check(st, off) ? -1 : 0;
+done:
     IG_FREE(off); IG_FREE(hdr);
-    return 0;
-fail:
-    IG_FREE(off); IG_FREE(hdr);
-    ig_st_close(st);
-    return -1;
+    if (rc) ig_st_close(st);
+    return rc;
 }
 
 IGDEF void ig_st_close(ig_st_file *st) {
     int i;
-    if (!st) return;
-    if (st->f) fclose(st->f);
-    for (i = 0; i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
-    for (i = 0; i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
-    IG_FREE(st->tensors); IG_FREE(st->meta_keys); IG_FREE(st->meta_vals);
-    memset(st, 0, sizeof *st);
+    for (i = 0; st && i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
+    for (i = 0; st && i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
+    if (st && st->f) fclose(st->f);
+    if (st) { IG_FREE(st->tensors); IG_FREE(st->meta_keys); IG_FREE(st->meta_vals); memset(st, 0, sizeof *st); }
 }
 
 IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
@@ -3108,14 +3059,14 @@ IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
     size_t n = 1;
     int d;
     for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
-    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* cannot overflow: its bytes are in the file */
+    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
     return n;
 }
 
 /* Checks a read (t one of st's, n its size) and seeks to t's data. */
 static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t want, const char *fn) {
     if (!st || !st->f || !t || t->end < t->begin || t->end > st->data_size) return ig__fail("%s: file not open, or not its tensor", fn);
-    if (n != want) return ig__fail("%s: tensor '%s': %s asked for %llu, it has %llu", st->path, t->name, fn, (unsigned long long)n, (unsigned long long)want);
+    if (n != want) return ig__fail("%s: tensor '%s': %s asked for %zu, it has %zu", st->path, t->name, fn, n, want);
     if (ig__st_seek(st->f, (uint64_t)st->data_start + t->begin, SEEK_SET)) return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
     return 0;
 }
@@ -3135,11 +3086,14 @@ static float ig__st_f16(uint32_t h) {
     return h & 0x8000u ? -f : f;
 }
 
-/* n elements of t into dst: F32 and I64 as they are (the host is little-endian), F16 and
-   BF16 to float, I32 and U8 to int64. */
-static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n) {
+/* n elements of t into dst, as float (F32, F16, BF16) or int64 (I64, I32, U8); F32 and
+   I64 are read as they are (the host is little-endian). */
+static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
     unsigned char buf[4096];
-    size_t es = (size_t)t->dtype_size, done, k, i;
+    size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
+    if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
+        return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
     if (t->dtype == IG_F32 || t->dtype == IG_I64) return ig_st_read_raw(st, t, dst, n * es);
     for (done = 0; done < n; done += k) {
         k = n - done < sizeof buf / es ? n - done : sizeof buf / es;
@@ -3157,30 +3111,17 @@ static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size
     return 0;
 }
 
-IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n) {
-    if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, "ig_st_read_f32")) return -1;
-    if (t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16)
-        return ig__fail("%s: tensor '%s' has dtype %s, not F32, F16 or BF16", st->path, t->name, t->dtype_name);
-    return ig__st_convert(st, t, dst, n);
-}
-
-IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n) {
-    if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, "ig_st_read_i64")) return -1;
-    if (t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
-        return ig__fail("%s: tensor '%s' has dtype %s, not I64, I32 or U8", st->path, t->name, t->dtype_name);
-    return ig__st_convert(st, t, dst, n);
-}
+IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n) { return ig__st_convert(st, t, dst, n, 1, "ig_st_read_f32"); }
+IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n) { return ig__st_convert(st, t, dst, n, 0, "ig_st_read_i64"); }
 
 /* --- the writer ------------------------------------------------------------ */
 IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
 
 IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
-    if (!w) return;
-    for (i = 0; i < w->n; i++) IG_FREE(w->entries[i].name);
-    for (i = 0; i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
-    IG_FREE(w->entries); IG_FREE(w->meta_keys); IG_FREE(w->meta_vals);
-    memset(w, 0, sizeof *w);
+    for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
+    for (i = 0; w && i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
+    if (w) { IG_FREE(w->entries); IG_FREE(w->meta_keys); IG_FREE(w->meta_vals); memset(w, 0, sizeof *w); }
 }
 
 static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
@@ -3194,20 +3135,15 @@ static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndi
     if (!ig__st_utf8_ok(name) || !strcmp(name, "__metadata__")) return ig__fail("ig_st_add: tensor name '%s' is not UTF-8, or reserved", name);
     for (i = 0; i < ndim; i++) if (shape[i] < 0) return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[i]);
     for (bytes = (uint64_t)size[dtype], i = 0; i < ndim; i++) if (!shape[i]) bytes = 0;
-    for (i = 0; i < ndim && bytes; i++) {
+    for (i = 0; i < ndim && bytes; bytes *= (uint64_t)shape[i++])
         if (bytes > (uint64_t)SIZE_MAX / (uint64_t)shape[i]) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
-        bytes *= (uint64_t)shape[i];
-    }
     if (bytes && !data) return ig__fail("ig_st_add: tensor '%s': NULL data", name);
     for (i = 0; i < w->n; i++) if (!strcmp(w->entries[i].name, name)) return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
-    if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e))) return ig__fail("ig_st_add: out of memory");
-    w->entries = e;
-    e += w->n;
-    memset(e, 0, sizeof *e);
-    if (!(e->name = ig__st_strdup(name))) return ig__fail("ig_st_add: out of memory");
+    if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e)) || (w->entries = e, !(e[w->n].name = ig__st_strdup(name))))
+        return ig__fail("ig_st_add: out of memory");
+    e += w->n++;
     e->dtype = dtype; e->ndim = ndim; e->data = data; e->nbytes = (size_t)bytes;
     for (i = 0; i < ndim; i++) e->shape[i] = shape[i];
-    w->n++;
     return 0;
 }
 
@@ -3217,58 +3153,36 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
     if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
     for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
-    if (!(k = (char **)ig__st_grow(w->meta_keys, w->nmeta, sizeof *k))) return ig__fail("ig_st_add_meta: out of memory");
-    w->meta_keys = k;
-    if (!(v = (char **)ig__st_grow(w->meta_vals, w->nmeta, sizeof *v))) return ig__fail("ig_st_add_meta: out of memory");
-    w->meta_vals = v;
-    if (!(k[w->nmeta] = ig__st_strdup(key)) || !(v[w->nmeta] = ig__st_strdup(val))) {
-        IG_FREE(k[w->nmeta]);
+    if (!(k = (char **)ig__st_grow(w->meta_keys, w->nmeta, sizeof *k)) || (w->meta_keys = k,
+        !(v = (char **)ig__st_grow(w->meta_vals, w->nmeta, sizeof *v))) || (w->meta_vals = v, !(k[w->nmeta] = ig__st_strdup(key))))
         return ig__fail("ig_st_add_meta: out of memory");
-    }
+    if (!(v[w->nmeta] = ig__st_strdup(val))) { IG_FREE(k[w->nmeta]); return ig__fail("ig_st_add_meta: out of memory"); }
     w->nmeta++;
     return 0;
 }
 
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    if (!w) return ig__fail("ig_st_add: NULL writer");
-    return ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
+    return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
 }
 
 IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    if (!w) return ig__fail("ig_st_add_meta: NULL writer");
-    return ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
+    return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-/* The header grows in a buffer: b->p[0..n), cap bytes; a failed allocation sticks in oom. */
-typedef struct { char *p; size_t n, cap; int oom; } ig__st_buf;
-
-static void ig__st_put(ig__st_buf *b, const char *fmt, ...) {
-    va_list ap;
-    int k;
-    char *np;
-    va_start(ap, fmt); k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap); va_end(ap);
-    if (b->oom || k < 0) { b->oom = 1; return; }
-    if (b->n + (size_t)k >= b->cap) {
-        size_t cap = 2 * (b->n + (size_t)k) + 256;
-        if (!(np = (char *)IG_MALLOC(cap))) { b->oom = 1; return; }
-        if (b->n) memcpy(np, b->p, b->n);
-        IG_FREE(b->p); b->p = np; b->cap = cap;
-        va_start(ap, fmt); vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap); va_end(ap);
-    }
-    b->n += (size_t)k;
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void ig__st_put_str(ig__st_buf *b, const char *s) {
-    ig__st_put(b, "\"");
+/* s as a JSON string into b (NULL: only counted), quotes, backslashes and control
+   characters escaped; returns its length. */
+static size_t ig__st_jput(char *b, const char *s) {
+    size_t n = 1;
+    if (b) b[0] = '"';
     for (; *s; s++)
-        if (*s == '"' || *s == '\\') ig__st_put(b, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) ig__st_put(b, "\\u%04x", (unsigned)(unsigned char)*s);
-        else ig__st_put(b, "%c", *s);
-    ig__st_put(b, "\"");
+        if ((unsigned char)*s < 0x20) n += b ? (size_t)sprintf(b + n, "\\u%04x", (unsigned)*s) : 6;
+        else if (*s == '"' || *s == '\\') n += b ? (size_t)sprintf(b + n, "\\%c", *s) : 2;
+        else { if (b) b[n] = *s; n++; }
+    if (b) b[n] = '"';
+    return n + 1;
 }
 
-/* path must be a regular file or absent; never replace a link, device, fifo, directory. */
+/* path must be a regular file or absent: never replace a link, device, fifo or directory. */
 static int ig__st_dest_ok(const char *path) {
 #if IG__POSIX
     struct stat s;
@@ -3276,142 +3190,114 @@ static int ig__st_dest_ok(const char *path) {
     if (!S_ISREG(s.st_mode))
         return ig__fail("%s: not saved: it is a %s, not a regular file, and is left alone", path, S_ISLNK(s.st_mode) ? "symbolic link" :
                         S_ISDIR(s.st_mode) ? "directory" : S_ISFIFO(s.st_mode) ? "fifo" : S_ISCHR(s.st_mode) || S_ISBLK(s.st_mode) ? "device" : "special file");
-#else
-    (void)path;
 #endif
-    return 0;
+    return path ? 0 : -1;
 }
 
-/* A new file "<path>.<12 hex digits>.tmp" next to path, opened for writing, that no one
-   else has: created exclusively (O_EXCL: never an existing file, never through a link),
-   under a name from the pid, the time, a counter and an address, retried if taken. */
+/* A new file "<path>.<12 hex digits>.tmp" next to path, for writing, that no other save
+   shares: named from the pid, time, a counter and an address, created exclusively
+   (O_EXCL: never an existing file, never through a link). */
 static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
     static uint64_t counter;
     ig_rng r;
-    int attempt;
-    for (attempt = 0; attempt < 64; attempt++) {
-        ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
+    FILE *f = NULL;
+    int fd = -1;
+    ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
 #if IG__POSIX
-        r.state ^= (uint64_t)getpid() << 20;
+    r.state ^= (uint64_t)getpid() << 20;
 #endif
-        snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
+    snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
 #if IG__POSIX
-        {
-            int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-            FILE *f;
-            if (fd < 0 && errno == EEXIST) continue;
-            if (fd < 0) return NULL;
-            if (!(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
-            return f;
-        }
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
 #else
-        {   /* plain C has no exclusive create: a name nobody uses now */
-            FILE *f = fopen(tmp, "rb");
-            if (f) { fclose(f); continue; }
-            return fopen(tmp, "wb");
-        }
+    (void)fd;
+    f = fopen(tmp, "wb");                  /* plain C has no exclusive create: the 48 random bits must do */
 #endif
-    }
-    errno = EEXIST;
-    return NULL;
+    return f;
 }
 
 IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
-    ig__st_buf b = { NULL, 0, 0, 0 };
-    unsigned char len[8];
-    size_t cap = path ? strlen(path) + 32 : 0;
-    char *tmp = NULL;
-    FILE *f = NULL;
+    static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
+    size_t cap = 64, n = 8, i;
     uint64_t off = 0;
-    int i, d, rc = -1;
+    char *hdr = NULL, *tmp = NULL, *slash = NULL;
+    FILE *f = NULL;
+    int d, rc = -1;
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
     if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
     if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
     if (ig__st_dest_ok(path)) return -1;
-    ig__st_put(&b, "{");                           /* the header, tensors in order, back to back */
-    for (i = 0; i < w->nmeta; i++) {
-        ig__st_put(&b, i ? "," : "\"__metadata__\":{");
-        ig__st_put_str(&b, w->meta_keys[i]); ig__st_put(&b, ":"); ig__st_put_str(&b, w->meta_vals[i]);
+    for (i = 0; i < (size_t)w->nmeta; i++) cap += ig__st_jput(NULL, w->meta_keys[i]) + ig__st_jput(NULL, w->meta_vals[i]) + 2;
+    for (i = 0; i < (size_t)w->n; i++) cap += ig__st_jput(NULL, w->entries[i].name) + 100 + 21 * IG_ST_MAX_DIMS;
+    IG__TRY(!(hdr = (char *)IG_MALLOC(cap + 40)) || !(tmp = (char *)IG_MALLOC(strlen(path) + 32)), "%s: not saved: out of memory", path);
+    hdr[n++] = '{';                                       /* the JSON after its 8-byte length; tensors back to back */
+    for (i = 0; i < (size_t)w->nmeta; i++) {
+        n += (size_t)sprintf(hdr + n, i ? "," : "\"__metadata__\":{");
+        n += ig__st_jput(hdr + n, w->meta_keys[i]);
+        hdr[n++] = ':';
+        n += ig__st_jput(hdr + n, w->meta_vals[i]);
     }
-    if (w->nmeta) ig__st_put(&b, "}");
-    for (i = 0; i < w->n; i++) {
-        static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
+    if (w->nmeta) hdr[n++] = '}';
+    for (i = 0; i < (size_t)w->n; i++) {
         const ig_st_wentry *e = &w->entries[i];
-        ig__st_put(&b, i || w->nmeta ? "," : "");
-        ig__st_put_str(&b, e->name);
-        ig__st_put(&b, ":{\"dtype\":\"%s\",\"shape\":[", names[e->dtype]);
-        for (d = 0; d < e->ndim; d++) ig__st_put(&b, d ? ",%lld" : "%lld", (long long)e->shape[d]);
-        ig__st_put(&b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
-        if ((off += e->nbytes) < e->nbytes) b.oom = 1;  /* 64-bit overflow: refused below */
+        if (i || w->nmeta) hdr[n++] = ',';
+        n += ig__st_jput(hdr + n, e->name);
+        n += (size_t)sprintf(hdr + n, ":{\"dtype\":\"%s\",\"shape\":[", names[e->dtype]);
+        for (d = 0; d < e->ndim; d++) n += (size_t)sprintf(hdr + n, d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        n += (size_t)sprintf(hdr + n, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
+        IG__TRY((off += e->nbytes) < e->nbytes, "%s: not saved: the tensors add up to more than 2^64 bytes", path);
     }
-    ig__st_put(&b, "}");
-    while (!b.oom && b.n % 8) ig__st_put(&b, " ");  /* the data starts 8-byte aligned */
-    if (b.oom || b.n > IG_ST_MAX_HEADER) { ig__fail("%s: not saved: out of memory, or too large", path); goto done; }
-    for (i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)b.n >> 8 * i);
-    if (!(tmp = (char *)IG_MALLOC(cap)) || !(f = ig__st_create_tmp(path, tmp, cap))) {
-        ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, tmp ? strerror(errno) : "out of memory");
-        IG_FREE(tmp); tmp = NULL;
-        goto done;
-    }
-    if (fwrite(len, 1, 8, f) != 8 || fwrite(b.p, 1, b.n, f) != b.n) { ig__fail("%s: not saved: write error (disk full?)", path); goto done; }
-    for (i = 0; i < w->n; i++)
-        if (fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes) {
-            ig__fail("%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
-            goto done;
-        }
+    for (hdr[n++] = '}'; n % 8; ) hdr[n++] = ' ';        /* the data starts 8-byte aligned */
+    for (i = 0; i < 8; i++) hdr[i] = (char)((uint64_t)(n - 8) >> 8 * i);
+    IG__TRY(n - 8 > IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit", path);
+    f = ig__st_create_tmp(path, tmp, strlen(path) + 32);
+    if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
+    IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
+    for (i = 0; i < (size_t)w->n; i++)
+        IG__TRY(fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
+                "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
 #if IG__POSIX
-    if (fflush(f) || fsync(fileno(f))) { ig__fail("%s: not saved: cannot flush it to disk: %s", path, strerror(errno)); goto done; }
+    IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
 #endif
     d = fclose(f);
     f = NULL;
-    if (d) { ig__fail("%s: not saved: write error on close (disk full?)", path); goto done; }
-    if (ig__st_dest_ok(path)) goto done;            /* again: it may have changed meanwhile */
+    IG__TRY(d, "%s: not saved: write error on close (disk full?)", path);
+    if (ig__st_dest_ok(path)) goto done;                  /* again: it may have changed meanwhile */
 #if defined(_WIN32)
-    remove(path);                                   /* Windows' rename does not replace a file */
+    remove(path);                                         /* Windows' rename does not replace a file */
 #endif
-    if (rename(tmp, path)) { ig__fail("%s: not saved: cannot rename %s over it: %s", path, tmp, strerror(errno)); goto done; }
-    IG_FREE(tmp); tmp = NULL;
-#if IG__POSIX
-    {   /* the rename lasts through a crash once the directory is on disk too (best effort:
-           some file systems cannot fsync a directory, and the new file is in place anyway) */
-        const char *slash = strrchr(path, '/');
-        char *dir = (char *)IG_MALLOC(slash ? (size_t)(slash - path) + 2 : 2);
-        int fd;
-        if (dir) {
-            if (slash) { memcpy(dir, path, (size_t)(slash - path) + 1); dir[slash == path ? 1 : slash - path] = 0; }
-            else strcpy(dir, ".");
-            if ((fd = open(dir, O_RDONLY)) >= 0) { (void)fsync(fd); close(fd); }
-            IG_FREE(dir);
-        }
-    }
-#endif
+    IG__TRY(rename(tmp, path), "%s: not saved: cannot rename %s over it: %s", path, tmp, strerror(errno));
     rc = 0;
+#if IG__POSIX
+    /* the rename survives a crash once the directory is on disk too (best effort: some file
+       systems cannot fsync a directory, and the new file is in place already) */
+    if ((slash = strrchr(strcpy(tmp, path), '/')) != NULL) slash[slash == tmp] = 0; else strcpy(tmp, ".");
+    if ((d = open(tmp, O_RDONLY)) >= 0) { (void)fsync(d); close(d); }
+#endif
+    IG_FREE(tmp); tmp = NULL;
+    (void)slash;
 done:
     if (f) fclose(f);
     if (tmp) { remove(tmp); IG_FREE(tmp); }
-    IG_FREE(b.p);
+    IG_FREE(hdr);
     return rc;
 }
 
-/* --- checkpoints of a model ----------------------------------------------- */
-static int ig__st_add_int(ig_st_writer *w, const char *key, long long v) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", v);
-    return ig_st_add_meta(w, key, buf);
-}
+/* --- checkpoints of a model ------------------------------------------------ */
+static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
-/* Every parameter of m from the flat array base, as "<prefix><name>" F32; a non-finite
-   value is refused (ig_load would refuse the file). */
-static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, const char *prefix, const char *path) {
+/* Adds set k of m's arrays (base) as F32 under "<prefix><name>"; a non-finite value is
+   refused, since ig_load would refuse the file. */
+static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
     char name[96];
+    int64_t shape[IG_ST_MAX_DIMS];
     size_t j;
-    int i, k;
+    int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
-        int64_t shape[IG_ST_MAX_DIMS];
-        if (*prefix && !pp->trainable) continue;   /* pos_embed has no EMA or moments */
-        for (k = 0; k < pp->t->ndim; k++) shape[k] = (int64_t)pp->t->shape[k];
-        snprintf(name, sizeof name, "%s%s", prefix, pp->name);
+        if (k && !pp->trainable) continue;               /* pos_embed has no EMA or moments */
+        for (d = 0; d < pp->t->ndim; d++) shape[d] = (int64_t)pp->t->shape[d];
+        snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
         for (j = 0; j < pp->t->n; j++)
             if (!isfinite(base[pp->offset + j]))
                 return w->failed = 1, ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", path, name, j);
@@ -3422,26 +3308,26 @@ static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *ba
 
 static int ig__st_save(const ig_model *m, const char *path, const float *weights, int training_state) {
     const ig_config *g = &m->cfg;
+    const int val[9] = { g->in_channels, g->image_height, g->image_width, g->patch_size, g->hidden_size, g->depth, g->num_heads, g->num_classes, g->aux_depth };
+    static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
     ig_st_writer w;
     char buf[64];
     uint32_t spare;
-    int rc;
+    int i, rc;
     if (!path) return ig__fail("ig_save: NULL path");
     if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
+    rc = ig_st_add_meta(&w, "format", "ig.h-sit");
+    for (i = 0; i < 9; i++) { snprintf(buf, sizeof buf, "%d", val[i]); rc |= ig_st_add_meta(&w, key[i], buf); }
     snprintf(buf, sizeof buf, "%.9g", (double)g->t_scale);
-    rc = ig_st_add_meta(&w, "format", "ig.h-sit") || ig__st_add_int(&w, "in_channels", g->in_channels) ||
-         ig__st_add_int(&w, "image_height", g->image_height) || ig__st_add_int(&w, "image_width", g->image_width) ||
-         ig__st_add_int(&w, "patch_size", g->patch_size) || ig__st_add_int(&w, "hidden_size", g->hidden_size) ||
-         ig__st_add_int(&w, "depth", g->depth) || ig__st_add_int(&w, "num_heads", g->num_heads) ||
-         ig__st_add_int(&w, "num_classes", g->num_classes) || ig__st_add_int(&w, "aux_depth", g->aux_depth) ||
-         ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, "", path);
+    rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, path);
     if (!rc && training_state) {
         memcpy(&spare, &m->rng.spare, 4);
+        rc = ig__st_add_params(&w, m, m->ema, 1, path) || ig__st_add_params(&w, m, m->adam_m, 2, path) || ig__st_add_params(&w, m, m->adam_v, 3, path);
+        snprintf(buf, sizeof buf, "%lld", (long long)m->step);
+        rc = rc || ig_st_add_meta(&w, "step", buf);
         snprintf(buf, sizeof buf, "%llu %d %lu", (unsigned long long)m->rng.state, m->rng.has_spare, (unsigned long)spare);
-        rc = ig__st_add_params(&w, m, m->ema, "ema.", path) || ig__st_add_params(&w, m, m->adam_m, "adam.m.", path) ||
-             ig__st_add_params(&w, m, m->adam_v, "adam.v.", path) || ig__st_add_int(&w, "step", (long long)m->step) ||
-             ig_st_add_meta(&w, "rng", buf);
+        rc = rc || ig_st_add_meta(&w, "rng", buf);
     }
     rc = rc ? -1 : ig_st_writer_save(&w, path);
     ig_st_writer_free(&w);
@@ -3451,60 +3337,53 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
 
 IGDEF int ig_save_ema(const ig_model *m, const char *path) {
-    if (!m->ema) return ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
-    return ig__st_save(m, path, m->ema, 0);
+    return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
 }
 
-/* One tensor into dst, after checking its dtype and shape against the parameter's. */
+/* One tensor into dst, after checking its shape against the parameter's; finite only. */
 static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
     char want[96] = "", got[96] = "";
     size_t j;
-    int k, same = t->ndim == pp->t->ndim;
-    for (k = 0; same && k < t->ndim; k++) same = (uint64_t)t->shape[k] == (uint64_t)pp->t->shape[k];
+    int d, same = t->ndim == pp->t->ndim;
+    for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];
     if (!same) {
-        for (k = 0; k < pp->t->ndim; k++) snprintf(want + strlen(want), 20, k ? ", %zu" : "%zu", pp->t->shape[k]);
-        for (k = 0; k < t->ndim; k++) snprintf(got + strlen(got), 22, k ? ", %lld" : "%lld", (long long)t->shape[k]);
+        for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
+        for (d = 0; d < t->ndim; d++) snprintf(got + strlen(got), 22, d ? ", %lld" : "%lld", (long long)t->shape[d]);
         return ig__fail("%s: tensor '%s' has shape [%s], the model expects [%s]", st->path, t->name, got, want);
     }
     if (ig_st_read_f32(st, t, dst, pp->t->n)) return -1;
-    for (j = 0; j < pp->t->n; j++)
-        if (!isfinite(dst[j])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %zu", st->path, t->name, j);
+    for (j = 0; j < pp->t->n; j++) if (!isfinite(dst[j])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %zu", st->path, t->name, j);
     return 0;
 }
 
-/* The integer value of metadata key, in [lo, hi]: 1 (set in *v), 0 if absent, -1 if malformed. */
+/* The integer value of metadata key, in [lo, hi]: 1 (in *v), 0 if absent, -1 if malformed. */
 static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, long long hi, long long *v) {
     const char *s = ig_st_meta(st, key);
-    char *end;
+    char *end = NULL;
     if (!s) return 0;
     errno = 0;
-    *v = strtoll(s, &end, 10);
-    if ((*s < '0' || *s > '9') && *s != '-') end = (char *)s;
-    if (end == s || *end || errno || *v < lo || *v > hi)
+    if ((*s >= '0' && *s <= '9') || *s == '-') *v = strtoll(s, &end, 10);
+    if (!end || end == s || *end || errno || *v < lo || *v > hi)
         return ig__fail("%s: metadata '%s' is \"%.40s\", not an integer in [%lld, %lld]", st->path, key, s, lo, hi);
     return 1;
 }
 
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
-    static const char *pre[4] = { "", "ema.", "adam.m.", "adam.v." };   /* the weights, their EMA, the moments */
-    float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf;
+    float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
     size_t nw = m->nweights;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
     unsigned long long rs[3] = { 0, 0, 0 };
     long long step = 0;
-    const char *rng;
-    char name[96], *end;
+    const char *rng = NULL, *s;
+    char name[96], *end = NULL;
     ig_st_file st;
     if (ig_st_open(&st, path)) return -1;
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
         const ig_param *pp;
-        for (k = 3; k > 0 && strncmp(st.tensors[i].name, pre[k], strlen(pre[k])); k--) {}
-        if (!(pp = ig_model_find(m, st.tensors[i].name + strlen(pre[k]))) || (k && !pp->trainable)) {
-            ig_st_close(&st);
-            return ig__fail("%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
-        }
+        for (k = 3; k > 0 && strncmp(st.tensors[i].name, ig__st_prefix[k], strlen(ig__st_prefix[k])); k--) {}
+        IG__TRY(!(pp = ig_model_find(m, st.tensors[i].name + strlen(ig__st_prefix[k]))) || (k && !pp->trainable), "%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
     }
-    if (!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets))) { ig_st_close(&st); return ig__fail("%s: out of memory", path); }
+    IG__TRY(!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets)), "%s: out of memory", path);
     for (k = 0; k < nsets; k++) {                  /* into buf first: a bad file leaves the model as it was */
         memcpy(buf + (size_t)k * nw, dst[k], nw * sizeof(float));
         for (i = 0; i < m->nparams; i++) {
@@ -3512,32 +3391,27 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
             const ig_st_tensor *t;
             if (k && !pp->trainable) continue;
             ntrain += k == 1;
-            snprintf(name, sizeof name, "%s%s", pre[k], pp->name);
-            if (!(t = ig_st_find(&st, name)) && !k) { ig__fail("%s: missing tensor '%s'", path, name); goto done; }
+            snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
+            IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", path, name);
             if (t && (++found[k], ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset))) goto done;
         }
     }
     if (nsets == 4 && found[1] + found[2] + found[3]) {   /* resuming needs all of the training state */
-        if (found[1] != ntrain || found[2] != ntrain || found[3] != ntrain) {
-            ig__fail("%s: training state is incomplete: %d, %d, %d of %d EMA, first and second moment tensors", path, found[1], found[2], found[3], ntrain);
-            goto done;
-        }
+        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain, "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors", path, found[1], found[2], found[3], ntrain);
         if (ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step) < 0) goto done;
-        if ((rng = ig_st_meta(&st, "rng")) != NULL) {   /* "state has_spare spare_bits", three decimals */
-            const char *s = rng;
-            for (k = 0; k < 3; k++, s = end) {
-                while (*s == ' ') s++;
-                errno = 0;
-                rs[k] = strtoull(s, &end, 10);
-                if (*s < '0' || *s > '9' || errno) break;
-            }
-            if (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull) { ig__fail("%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng); goto done; }
-            m->rng.state = (uint64_t)rs[0]; m->rng.has_spare = (int)rs[1];
-            { uint32_t bits = (uint32_t)rs[2]; memcpy(&m->rng.spare, &bits, 4); }
+        for (k = 0, s = rng = ig_st_meta(&st, "rng"); rng && k < 3; k++, s = end) {   /* "state has_spare spare_bits" */
+            while (*s == ' ') s++;
+            errno = 0;
+            if (*s < '0' || *s > '9' || (rs[k] = strtoull(s, &end, 10), errno)) break;
         }
-        m->step = (int64_t)step;
-    } else nsets = 1;                               /* no training state: only the weights change */
+        IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
+    } else nsets = 1;                               /* no training state in the file: only the weights change */
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
+    if (nsets == 4) {
+        uint32_t bits = (uint32_t)rs[2];
+        m->step = (int64_t)step;
+        if (rng) { m->rng.state = (uint64_t)rs[0]; m->rng.has_spare = (int)rs[1]; memcpy(&m->rng.spare, &bits, 4); }
+    }
     rc = 0;
 done:
     IG_FREE(buf);
@@ -3545,89 +3419,64 @@ done:
     return rc;
 }
 
-/* Dimension d of tensor t as an int, refused outside [1, 2^24] before any arithmetic. */
-static int ig__st_dim(const ig_st_file *st, const ig_st_tensor *t, int d, int *out) {
-    if (t->shape[d] < 1 || t->shape[d] > (1 << 24))
-        return ig__fail("%s: tensor '%s' has dimension %d of size %lld, outside [1, 2^24]", st->path, t->name, d, (long long)t->shape[d]);
-    *out = (int)t->shape[d];
-    return 0;
-}
-
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
-    static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* S, B, L, XL */
-    ig_st_file st;
+    static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
     const ig_st_tensor *xw, *pe, *yt;
+    long long v[6] = { 0, 0, 0, 0, 0, 0 }, T;
     char name[64], why[sizeof ig__errbuf];
-    int T = 0, rows = 0, p2 = 0, side, i, h, w, rc = -1;
-    long long v, hw[2];
-    const char *ts;
+    int i, d, side, got[4], rc = -1;
+    const char *ts, *bad = NULL;
+    ig_st_file st;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");
     pe = ig_st_find(&st, "pos_embed");
     yt = ig_st_find(&st, "y_embedder.embedding_table.weight");
-    if (!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2) {
-        ig__fail("%s: not a SiT checkpoint (needs x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), "
-                 "y_embedder.embedding_table.weight (classes+1,D))", path);
-        goto done;
+    IG__TRY(!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2, "%s: not a SiT checkpoint (needs "
+            "x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D))", path);
+    /* every size from the file is checked before it takes part in arithmetic */
+    for (d = 0; d < 4; d++) if (xw->shape[d] < 1 || xw->shape[d] > (1 << 24)) bad = "x_embedder.proj.weight";
+    if (pe->shape[1] < 1 || pe->shape[1] > (1 << 24)) bad = "pos_embed";
+    if (yt->shape[0] < 2 || yt->shape[0] > (1 << 24)) bad = "y_embedder.embedding_table.weight";
+    IG__TRY(bad, "%s: tensor '%s' has a size of 0 or beyond 2^24", path, bad);
+    IG__TRY(xw->shape[2] != xw->shape[3] || pe->shape[0] != 1 || pe->shape[2] != xw->shape[0] || yt->shape[1] != xw->shape[0],
+            "%s: x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D) disagree", path);
+    cfg->hidden_size = (int)xw->shape[0]; cfg->in_channels = (int)xw->shape[1]; cfg->patch_size = (int)xw->shape[2];
+    cfg->num_classes = (int)yt->shape[0] - 1;
+    T = pe->shape[1];
+    for (; cfg->depth < st.ntensors; cfg->depth++)
+        if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
+    got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
+    got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);
+    got[3] = aux_depth > 0 ? (v[3] = aux_depth, 1) : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    if (got[0] < 0 || got[1] < 0 || got[2] < 0 || got[3] < 0) goto done;
+    if (!got[0] || !got[1]) {                      /* no image size given: a square grid of T tokens */
+        side = (int)(sqrt((double)T) + 0.5);
+        IG__TRY((long long)side * side != T || (long long)side * cfg->patch_size > (1 << 24),
+                "%s: %lld tokens are not a square grid; the metadata must give image_height and image_width", path, T);
+        v[0] = v[1] = (long long)side * cfg->patch_size;
     }
-    if (ig__st_dim(&st, xw, 0, &cfg->hidden_size) || ig__st_dim(&st, xw, 1, &cfg->in_channels) || ig__st_dim(&st, xw, 2, &cfg->patch_size) ||
-        ig__st_dim(&st, xw, 3, &p2) || ig__st_dim(&st, pe, 1, &T) || ig__st_dim(&st, yt, 0, &rows)) goto done;
-    if (p2 != cfg->patch_size || pe->shape[0] != 1 || pe->shape[2] != cfg->hidden_size || yt->shape[1] != cfg->hidden_size || rows < 2) {
-        ig__fail("%s: x_embedder.proj.weight, pos_embed and y_embedder.embedding_table.weight have inconsistent shapes", path);
-        goto done;
-    }
-    cfg->num_classes = rows - 1;
-    for (; cfg->depth < st.ntensors; cfg->depth++) {
-        snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth);
-        if (!ig_st_find(&st, name)) break;
-    }
-    if ((h = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &hw[0])) < 0 || (w = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &hw[1])) < 0) goto done;
-    if (h && w) { cfg->image_height = (int)hw[0]; cfg->image_width = (int)hw[1]; }
-    else {                                        /* a square grid of T tokens */
-        for (side = (int)sqrt((double)T); (long long)side * side > T; side--) {}
-        while ((long long)(side + 1) * (side + 1) <= T) side++;
-        if ((long long)side * side != T || (long long)side * cfg->patch_size > (1 << 24)) {
-            ig__fail("%s: %d tokens are not a square grid; the metadata must give image_height and image_width", path, T);
-            goto done;
-        }
-        cfg->image_height = cfg->image_width = side * cfg->patch_size;
-    }
-    if (heads > 0) cfg->num_heads = heads;
-    else if ((i = ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v)) < 0) goto done;
-    else if (i) cfg->num_heads = (int)v;
-    else for (i = 0; i < 4; i++) if (width_heads[i][0] == cfg->hidden_size) cfg->num_heads = width_heads[i][1];
-    if (!cfg->num_heads) {
-        ig__fail("%s: no num_heads in the metadata, and width %d is none of the paper's (384, 768, 1024, 1152): "
-                 "pass the head count (heads argument, --heads)", path, cfg->hidden_size);
-        goto done;
-    }
-    if (aux_depth > 0) cfg->aux_depth = aux_depth;
-    else if ((i = ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v)) < 0) goto done;
-    else if (i) cfg->aux_depth = (int)v;
-    else if (cfg->depth > 8) cfg->aux_depth = 8;  /* the official release's head depth for every size (never a guess by width) */
-    else {
-        ig__fail("%s: no aux_depth in the metadata, and the release's head after block 8 needs more than %d blocks: "
-                 "pass the head depth (aux_depth argument, --aux-depth)", path, cfg->depth);
-        goto done;
-    }
+    for (i = 0; !got[2] && i < 4; i++) if (width_heads[i][0] == cfg->hidden_size) v[2] = width_heads[i][1];
+    if (!got[3] && cfg->depth > 8) v[3] = 8;     /* the official release hangs the head after block 8 for every size */
+    IG__TRY(!v[2], "%s: no num_heads in the metadata, and width %d is none of the paper's (384, 768, 1024, 1152): "
+            "pass the head count (heads argument, --heads)", path, cfg->hidden_size);
+    IG__TRY(!v[3], "%s: no aux_depth in the metadata, and the release's head after block 8 needs more than %d blocks: "
+            "pass the head depth (aux_depth argument, --aux-depth)", path, cfg->depth);
+    cfg->image_height = (int)v[0]; cfg->image_width = (int)v[1]; cfg->num_heads = (int)v[2]; cfg->aux_depth = (int)v[3];
     cfg->t_scale = 1.0f;
-    if ((ts = ig_st_meta(&st, "t_scale")) != NULL) {   /* range-checked as a double: a float cast of 1e39 is undefined */
+    if ((ts = ig_st_meta(&st, "t_scale")) != NULL) {   /* checked as a double: casting 1e39 to float is undefined */
         char *end;
         double x = strtod(ts, &end);
-        if (end == ts || *end || !(x > 0.0 && x <= 1e6)) { ig__fail("%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", path, ts); goto done; }
+        IG__TRY(end == ts || *end || !(x > 0.0 && x <= 1e6), "%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", path, ts);
         cfg->t_scale = (float)x;
     }
     if (ig_config_check(cfg)) {                   /* before anything divides by a value from the file */
         memcpy(why, ig__errbuf, sizeof why);
         ig__fail("%s: %s", path, why);
-        goto done;
-    }
-    if ((long long)T != (long long)(cfg->image_height / cfg->patch_size) * (cfg->image_width / cfg->patch_size)) {
-        ig__fail("%s: pos_embed has %d tokens, the image is %dx%d with patch %d", path, T, cfg->image_height, cfg->image_width, cfg->patch_size);
-        goto done;
-    }
-    rc = 0;
+    } else if (T != (long long)(cfg->image_height / cfg->patch_size) * (cfg->image_width / cfg->patch_size))
+        ig__fail("%s: pos_embed has %lld tokens, the image is %dx%d with patch %d", path, T, cfg->image_height, cfg->image_width, cfg->patch_size);
+    else rc = 0;
 done:
     ig_st_close(&st);
     if (rc) memset(cfg, 0, sizeof *cfg);

@@ -500,7 +500,7 @@ static int malformed_json(void)
     BAD("overlong utf8", "{\"a\xc0\x80\":1}", 0, "UTF-8");
     BAD("surrogate utf8", "{\"a\xed\xa0\x80\":1}", 0, "UTF-8");
     BAD("truncated utf8", "{\"a\xe2\x82\":1}", 0, "UTF-8");
-    BAD("leading zero", "{" T("a", "F32", "[01]", "[0,4]") "}", 4, "leading zero");
+    BAD("leading zero", "{" T("a", "F32", "[01]", "[0,4]") "}", 4, "not an integer in [0, 2^63)");
     BAD("dot no digit", "{" T("a", "F32", "[1.]", "[0,4]") "}", 4, "expected ',' or ']'");
     BAD("bare minus", "{" T("a", "F32", "[-]", "[0,4]") "}", 4, "not an integer in [0, 2^63)");
     BAD("exp no digit", "{" T("a", "F32", "[1e+]", "[0,4]") "}", 4, "expected ',' or ']'");
