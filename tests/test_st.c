@@ -12,6 +12,16 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__unix__) || defined(__APPLE__)
+#define ST_FORK 1                 /* the save tests below that fork, kill and limit file sizes */
+#include <dirent.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#else
+#define ST_FORK 0
+#endif
 
 /* ------------------------------------------------------------ helpers --- */
 
@@ -271,7 +281,7 @@ static int roundtrip(void)
    leaves it alone; a missing directory fails. */
 static int atomic_save(void)
 {
-    char path[512], dir[512], bogus[600];
+    char path[512], dir[512], bogus[512];
     float one = 1.0f, two = 2.0f;
     ig_st_writer w;
     ig_st_file st;
@@ -694,6 +704,354 @@ static int random_mutations(void)
     return 0;
 }
 
+/* ------------------------------------------------- checkpoints, hardened --- */
+
+/* A tiny model: C 1, 2x2, patch 1, D 8 (or d), depth L, 2 heads, 2 classes, head after block 1. */
+static ig_config tiny_config(int d, int L) {
+    ig_config g = { 1, 2, 2, 1, 8, 2, 2, 2, 1, 1.0f };
+    g.hidden_size = d; g.depth = L;
+    return g;
+}
+
+/* A file for ig_config_from_file with only the tensors it reads: x_embedder (D,C,p,p),
+   pos_embed (1,T,D), the label table (K+1,D) and `depth` empty blocks.i.attn.qkv.weight;
+   a shape with a 0 needs no data.  meta: NULL-terminated key, value pairs. */
+static int crafted(const char *path, const int64_t *xw, const int64_t *pe, const int64_t *yt, int depth, const char **meta) {
+    static float zeros[1 << 16];
+    int64_t empty[1] = {0};
+    char name[64];
+    ig_st_writer w;
+    int i, rc = 0;
+    ig_st_writer_init(&w);
+    rc |= ig_st_add(&w, "x_embedder.proj.weight", IG_F32, 4, xw, zeros);
+    rc |= ig_st_add(&w, "pos_embed", IG_F32, 3, pe, zeros);
+    rc |= ig_st_add(&w, "y_embedder.embedding_table.weight", IG_F32, 2, yt, zeros);
+    for (i = 0; i < depth; i++) {
+        snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", i);
+        rc |= ig_st_add(&w, name, IG_F32, 1, empty, NULL);
+    }
+    for (i = 0; meta && meta[i]; i += 2) rc |= ig_st_add_meta(&w, meta[i], meta[i + 1]);
+    rc = rc ? -1 : ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    return rc;
+}
+
+/* ig_config_from_file must fail naming the file and containing want; cfg left zeroed. */
+static int cfg_fails_at(int line, const char *label, const char *path, int heads, int aux, const char *want) {
+    ig_config g, zero;
+    int rc = ig_config_from_file(&g, path, heads, aux);
+    memset(&zero, 0, sizeof zero);
+    if (rc == 0 || !strstr(ig_last_error(), path) || !strstr(ig_last_error(), want) || memcmp(&g, &zero, sizeof g)) {
+        fprintf(stderr, "    %s:%d: [%s] rc %d, want an error with '%s': %s\n", __FILE__, line, label, rc, want, ig_last_error());
+        return 1;
+    }
+    return 0;
+}
+#define CFG_FAILS(label, heads, aux, want) (bad |= cfg_fails_at(__LINE__, label, path, heads, aux, want))
+
+/* Crafted shapes and metadata: a [D, C, 0, 0] patch (a division by zero before), token
+   counts of 2^31 - 1, sizes beyond int, malformed and negative metadata integers; each a
+   clean error from ig_config_from_file and from ig_load. */
+static int crafted_configs(void) {
+    static const char *neg_h[] = { "image_height", "-4", "image_width", "2", NULL };
+    static const char *big_h[] = { "image_height", "2147483648", "image_width", "2", NULL };
+    static const char *junk_h[] = { "image_height", "2x", "image_width", "2", NULL };
+    static const char *zero_heads[] = { "num_heads", "0", "aux_depth", "1", NULL };
+    static const char *bad_rows[] = { "image_height", "4", "image_width", "4", "num_heads", "2", "aux_depth", "1", NULL };
+    static const char *ok_meta[] = { "image_height", "2", "image_width", "2", "num_heads", "2", "aux_depth", "1", NULL };
+    int64_t xw[4] = {8, 1, 1, 1}, xw0[4] = {8, 1, 0, 0}, pe[3] = {1, 4, 8}, yt[2] = {3, 8};
+    int64_t pe_big[3] = {1, 2147483647, 0}, pe_huge[3] = {1, INT64_MAX, 0}, xw_big[4] = {8, 4294967296LL, 0, 1};
+    char path[512];
+    ig_config g;
+    ig_model m;
+    int bad = 0;
+    spath(path, sizeof path, "crafted.safetensors");
+    g = tiny_config(8, 2);
+    CHECK(ig_model_init(&m, &g, 0, 1) == 0, "%s", ig_last_error());
+    CHECK(crafted(path, xw, pe, yt, 2, ok_meta) == 0, "%s", ig_last_error());
+    CHECK(ig_config_from_file(&g, path, 0, 0) == 0 && g.hidden_size == 8 && g.depth == 2 && g.num_classes == 2 &&
+          g.image_height == 2 && g.num_heads == 2 && g.aux_depth == 1, "the well-formed crafted file: %s", ig_last_error());
+    if (crafted(path, xw0, pe, yt, 2, ok_meta) == 0) {
+        CFG_FAILS("patch [D, C, 0, 0]", 0, 0, "x_embedder.proj.weight");
+        if (ig_load(&m, path, 0) == 0 || !strstr(ig_last_error(), path)) { fprintf(stderr, "    ig_load of [D,C,0,0]: %s\n", ig_last_error()); bad = 1; }
+    } else bad = 1;
+    if (crafted(path, xw, pe_big, yt, 2, NULL) == 0) CFG_FAILS("2^31 - 1 tokens", 2, 1, "pos_embed"); else bad = 1;
+    if (crafted(path, xw, pe_huge, yt, 2, NULL) == 0) CFG_FAILS("2^63 - 1 tokens", 2, 1, "pos_embed"); else bad = 1;
+    if (crafted(path, xw_big, pe, yt, 2, NULL) == 0) CFG_FAILS("2^32 channels", 2, 1, "x_embedder.proj.weight"); else bad = 1;
+    if (crafted(path, xw, pe, yt, 2, neg_h) == 0) CFG_FAILS("image_height -4", 0, 0, "image_height"); else bad = 1;
+    if (crafted(path, xw, pe, yt, 2, big_h) == 0) CFG_FAILS("image_height 2^31", 0, 0, "image_height"); else bad = 1;
+    if (crafted(path, xw, pe, yt, 2, junk_h) == 0) CFG_FAILS("image_height 2x", 0, 0, "image_height"); else bad = 1;
+    if (crafted(path, xw, pe, yt, 2, zero_heads) == 0) CFG_FAILS("num_heads 0", 0, 0, "num_heads"); else bad = 1;
+    if (crafted(path, xw, pe, yt, 2, bad_rows) == 0) CFG_FAILS("4x4 image, 4 tokens", 0, 0, "tokens"); else bad = 1;
+    ig_model_free(&m);
+    CHECK(!bad, "the crafted files above were not all rejected cleanly");
+    return 0;
+}
+
+/* t_scale: inf, 1e39 (inf as a float), nan, 0, -1 and junk in the metadata are refused;
+   so is a non-finite t_scale in ig_config_check. */
+static int t_scale_checks(void) {
+    static const char *vals[] = { "inf", "1e39", "nan", "0", "-1", "2.5x", "1e7" };
+    const char *meta[] = { "num_heads", "2", "aux_depth", "1", "t_scale", NULL, NULL };
+    int64_t xw[4] = {8, 1, 1, 1}, pe[3] = {1, 4, 8}, yt[2] = {3, 8};
+    char path[512];
+    ig_config g = tiny_config(8, 2);
+    size_t i;
+    int bad = 0;
+    spath(path, sizeof path, "tscale.safetensors");
+    for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        meta[5] = vals[i];
+        if (crafted(path, xw, pe, yt, 2, meta)) { bad = 1; continue; }
+        CFG_FAILS(vals[i], 0, 0, "t_scale");
+    }
+    meta[5] = "1000";
+    CHECK(crafted(path, xw, pe, yt, 2, meta) == 0 && ig_config_from_file(&g, path, 0, 0) == 0 && g.t_scale == 1000.0f,
+          "t_scale 1000 reads back: %s", ig_last_error());
+    g.t_scale = (float)HUGE_VAL;
+    bad |= ig_config_check(&g) == 0;
+    g.t_scale = 0.0f / 0.0f;
+    bad |= ig_config_check(&g) == 0;
+    CHECK(!bad, "a non-finite or absurd t_scale was accepted");
+    return 0;
+}
+
+/* Without metadata the head depth is the release's 8 when the depth allows it (never a
+   guess from the width), else an error saying how to pass it; heads from the width's
+   preset, else an error saying how to pass them. */
+static int no_metadata_defaults(void) {
+    int64_t xw[4] = {384, 1, 1, 1}, pe[3] = {1, 1, 384}, yt[2] = {3, 384}, xw8[4] = {8, 1, 1, 1}, pe8[3] = {1, 1, 8}, yt8[2] = {3, 8};
+    char path[512];
+    ig_config g;
+    int bad = 0;
+    spath(path, sizeof path, "nometa.safetensors");
+    CHECK(crafted(path, xw, pe, yt, 12, NULL) == 0, "%s", ig_last_error());   /* an S-sized model, 12 blocks */
+    CHECK(ig_config_from_file(&g, path, 0, 0) == 0, "%s", ig_last_error());
+    CHECK(g.aux_depth == 8 && g.num_heads == 6 && g.depth == 12, "aux_depth %d (want the release's 8), heads %d (want 6)", g.aux_depth, g.num_heads);
+    CHECK(ig_config_from_file(&g, path, 3, 4) == 0 && g.aux_depth == 4 && g.num_heads == 3, "the arguments override: %s", ig_last_error());
+    CHECK(crafted(path, xw, pe, yt, 8, NULL) == 0, "%s", ig_last_error());     /* 8 blocks: a head after block 8 is impossible */
+    CFG_FAILS("depth 8, no aux_depth", 0, 0, "--aux-depth");
+    CHECK(ig_config_from_file(&g, path, 0, 2) == 0 && g.aux_depth == 2, "aux_depth given: %s", ig_last_error());
+    CHECK(crafted(path, xw8, pe8, yt8, 12, NULL) == 0, "%s", ig_last_error()); /* width 8: no preset */
+    CFG_FAILS("width 8, no heads", 0, 0, "--heads");
+    CHECK(ig_config_from_file(&g, path, 2, 0) == 0 && g.num_heads == 2 && g.aux_depth == 8, "heads given: %s", ig_last_error());
+    CHECK(!bad, "missing head count or depth not refused properly");
+    return 0;
+}
+
+/* A save of a model holding a non-finite weight, EMA value or moment is refused, names
+   the tensor, and leaves the old file as it was. */
+static int nonfinite_not_saved(void) {
+    char path[512];
+    ig_config g = tiny_config(8, 2);
+    ig_model m;
+    unsigned char *before, *after;
+    size_t n1 = 0, n2 = 0;
+    float *where[3];
+    const char *want[3] = { "'x_embedder.proj.weight'", "'ema.", "'adam.v." };
+    int k, rc, same;
+    spath(path, sizeof path, "nonfinite.safetensors");
+    CHECK(ig_model_init(&m, &g, 1, 5) == 0, "%s", ig_last_error());
+    if (ig_save(&m, path, 1) || !(before = read_bytes(path, &n1))) { ig_model_free(&m); CHECK(0, "first save: %s", ig_last_error()); }
+    where[0] = m.x_proj_w->data;                            /* x_embedder.proj.weight, element 0 */
+    where[1] = m.ema + (m.t_fc1_w->data - m.weights);
+    where[2] = m.adam_v + (m.params[m.nparams - 1].offset);
+    for (k = 0; k < 3; k++) {
+        float old = *where[k];
+        *where[k] = k == 1 ? (float)HUGE_VAL : 0.0f / 0.0f;
+        rc = ig_save(&m, path, 1);
+        *where[k] = old;
+        if (rc == 0 || !strstr(ig_last_error(), want[k]) || !strstr(ig_last_error(), "non-finite")) {
+            free(before); ig_model_free(&m);
+            CHECK(0, "case %d: rc %d, message: %s", k, rc, ig_last_error());
+        }
+    }
+    after = read_bytes(path, &n2);
+    same = after && n1 == n2 && !memcmp(before, after, n1);
+    free(before); free(after); ig_model_free(&m);
+    CHECK(same, "a refused save changed the old file");
+    return 0;
+}
+
+#if ST_FORK
+/* Stray temporary files of path ("<path>.<hex>.tmp") in its directory; removes them. */
+static int count_tmp(const char *path) {
+    char dir[512], base[512];
+    const char *slash = strrchr(path, '/');
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    snprintf(base, sizeof base, "%s.", slash ? slash + 1 : path);
+    if (!(d = opendir(dir))) return -1;
+    while ((e = readdir(d)) != NULL) {
+        size_t L = strlen(e->d_name);
+        if (!strncmp(e->d_name, base, strlen(base)) && L > 4 && !strcmp(e->d_name + L - 4, ".tmp")) {
+            char full[1100];
+            snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+            remove(full);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Which of models a, b the file at path holds: 0 or 1, -1 if it does not load or is neither. */
+static int which_model(const char *path, ig_model *r, const ig_model *a, const ig_model *b) {
+    if (ig_load(r, path, 1)) return -1;
+    if (!memcmp(r->weights, a->weights, a->nweights * sizeof(float))) return 0;
+    if (!memcmp(r->weights, b->weights, b->nweights * sizeof(float))) return 1;
+    return -1;
+}
+
+static void sleep_ms(long ms) { struct timespec ts; ts.tv_sec = ms / 1000; ts.tv_nsec = (ms % 1000) * 1000000L; nanosleep(&ts, NULL); }
+
+/* Saving through a symbolic link, onto a device node (/dev/null) or a fifo is refused and
+   leaves them (and the link's target) as they were. */
+static int refuses_special_files(void) {
+    char target[512], link[512], fifo[512];
+    ig_config g = tiny_config(8, 2);
+    ig_model m;
+    struct stat sb;
+    unsigned char *before, *after;
+    size_t n1 = 0, n2 = 0;
+    int rc1, rc2, rc3, same, islink, isdev, isfifo;
+    spath(target, sizeof target, "target.safetensors");
+    spath(link, sizeof link, "link.safetensors");
+    spath(fifo, sizeof fifo, "fifo.safetensors");
+    CHECK(write_bytes(target, "precious", 8) == 0, "write %s", target);
+    remove(link); remove(fifo);
+    CHECK(symlink(target, link) == 0, "symlink %s", link);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    CHECK(ig_model_init(&m, &g, 0, 1) == 0, "%s", ig_last_error());
+    before = read_bytes(target, &n1);
+    rc1 = ig_save(&m, link, 0);
+    rc1 = rc1 == -1 && strstr(ig_last_error(), "symbolic link") && strstr(ig_last_error(), link);
+    rc2 = ig_save(&m, "/dev/null", 0);
+    rc2 = rc2 == -1 && strstr(ig_last_error(), "device");
+    { ig_st_writer w; ig_st_writer_init(&w); rc3 = ig_st_writer_save(&w, fifo) == -1 && strstr(ig_last_error(), "fifo"); ig_st_writer_free(&w); }
+    after = read_bytes(target, &n2);
+    same = before && after && n1 == n2 && !memcmp(before, after, n1);
+    islink = lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode);
+    isdev = stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode);
+    isfifo = lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode);
+    free(before); free(after); ig_model_free(&m);
+    CHECK(rc1, "a save through a symbolic link must be refused, naming it");
+    CHECK(rc2, "a save onto /dev/null must be refused as a device");
+    CHECK(rc3, "a save onto a fifo must be refused as a fifo");
+    CHECK(same && islink && isdev && isfifo, "target %d, link %d, /dev/null %d, fifo %d untouched", same, islink, isdev, isfifo);
+    CHECK(count_tmp(link) == 0 && count_tmp(fifo) == 0, "no temporary file left");
+    return 0;
+}
+
+/* A save that fails half-way (a child whose file size limit is 4 KiB) reports it, leaves
+   the old file and no temporary file. */
+static int failed_save_leaves_nothing(void) {
+    char path[512];
+    ig_config g = tiny_config(32, 2);
+    ig_model m;
+    unsigned char *before, *after;
+    size_t n1 = 0, n2 = 0;
+    int status = 0, same;
+    pid_t pid;
+    spath(path, sizeof path, "fsize.safetensors");
+    CHECK(ig_model_init(&m, &g, 1, 1) == 0, "%s", ig_last_error());
+    if (ig_save(&m, path, 0) || !(before = read_bytes(path, &n1))) { ig_model_free(&m); CHECK(0, "first save: %s", ig_last_error()); }
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        struct rlimit rl;
+        rl.rlim_cur = rl.rlim_max = 4096;
+        signal(SIGXFSZ, SIG_IGN);                /* the write then fails with EFBIG */
+        m.weights[0] = 1.0f;
+        _exit(setrlimit(RLIMIT_FSIZE, &rl) == 0 && ig_save(&m, path, 1) == -1 && strstr(ig_last_error(), "not saved") ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    after = read_bytes(path, &n2);
+    same = after && n1 == n2 && !memcmp(before, after, n1);
+    free(before); free(after); ig_model_free(&m);
+    CHECK(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the save past the size limit must fail (status %d)", status);
+    CHECK(same, "the failed save changed the old file");
+    CHECK(count_tmp(path) == 0, "the failed save left its temporary file");
+    return 0;
+}
+
+/* Two processes save different models to one path 40 times each while a third loads it
+   in a loop: every file it sees loads and is exactly one writer's model; every save
+   reports success; no temporary file is left. */
+static int concurrent_saves(void) {
+    char path[512];
+    ig_config g = tiny_config(32, 3);
+    ig_model a, b, r;
+    pid_t w[2];
+    int k, st[2] = {0, 0}, seen[2] = {0, 0}, reads = 0, badread = 0, running;
+    spath(path, sizeof path, "concurrent.safetensors");
+    CHECK(ig_model_init(&a, &g, 0, 1) == 0 && ig_model_init(&b, &g, 0, 2) == 0 && ig_model_init(&r, &g, 0, 3) == 0, "%s", ig_last_error());
+    for (k = 0; (size_t)k < a.nweights; k++) { a.weights[k] = 0.001f * (float)k; b.weights[k] = -0.002f * (float)k; }
+    if (ig_save(&a, path, 0)) { ig_model_free(&a); ig_model_free(&b); ig_model_free(&r); CHECK(0, "%s", ig_last_error()); }
+    fflush(NULL);
+    for (k = 0; k < 2; k++)
+        if ((w[k] = fork()) == 0) {
+            int i, fails = 0;
+            for (i = 0; i < 40; i++) fails += ig_save(k ? &b : &a, path, 0) != 0;
+            _exit(fails ? 1 : 0);
+        }
+    for (running = 2; running > 0 || reads < 10;) {        /* the parent reads */
+        int x = which_model(path, &r, &a, &b);
+        if (x < 0) { badread++; fprintf(stderr, "    read %d: %s\n", reads, ig_last_error()); }
+        else seen[x]++;
+        reads++;
+        for (running = 0, k = 0; k < 2; k++)
+            if (w[k] > 0 && waitpid(w[k], &st[k], WNOHANG) == 0) running++;
+            else w[k] = -1;
+        if (badread > 3) break;
+    }
+    for (k = 0; k < 2; k++) if (w[k] > 0) waitpid(w[k], &st[k], 0);
+    ig_model_free(&a); ig_model_free(&b); ig_model_free(&r);
+    printf("     %d reads while saving: %d saw model A, %d model B\n", reads, seen[0], seen[1]);
+    CHECK(!badread, "%d of %d reads saw a file that did not load or mixed the models", badread, reads);
+    CHECK(WIFEXITED(st[0]) && !WEXITSTATUS(st[0]) && WIFEXITED(st[1]) && !WEXITSTATUS(st[1]), "a concurrent save reported failure");
+    CHECK(count_tmp(path) == 0, "temporary files left behind");
+    return 0;
+}
+
+/* A child saving a larger model again and again is killed with SIGKILL at different
+   moments: the path always loads as the old or the new model, and at most the killed
+   save's own temporary file is left (nothing can remove it after SIGKILL). */
+static int kill_during_save(void) {
+    char path[512];
+    ig_config g = tiny_config(256, 2);
+    ig_model a, b, r;
+    static const long delays[6] = { 2, 15, 40, 80, 150, 300 };   /* ms; a save of this model takes some tens */
+    int round, x, ntmp, bad = 0, status, maxtmp = 0, counts[2] = {0, 0};
+    spath(path, sizeof path, "killed.safetensors");
+    CHECK(ig_model_init(&a, &g, 0, 1) == 0 && ig_model_init(&b, &g, 0, 2) == 0 && ig_model_init(&r, &g, 0, 3) == 0, "%s", ig_last_error());
+    for (x = 0; (size_t)x < a.nweights; x++) { a.weights[x] = 1e-4f * (float)(x % 1000); b.weights[x] = -a.weights[x] - 1.0f; }
+    for (round = 0; round < 6 && !bad; round++) {
+        pid_t pid;
+        if (ig_save(&a, path, 0)) { bad = 1; break; }
+        fflush(NULL);
+        if ((pid = fork()) == 0) { for (;;) ig_save(&b, path, 0); }
+        sleep_ms(delays[round]);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        x = which_model(path, &r, &a, &b);
+        ntmp = count_tmp(path);
+        if (x < 0 || ntmp > 1) { bad = 1; fprintf(stderr, "    round %d: model %d, %d temporary files: %s\n", round, x, ntmp, ig_last_error()); }
+        else counts[x]++;
+        if (ntmp > maxtmp) maxtmp = ntmp;
+    }
+    ig_model_free(&a); ig_model_free(&b); ig_model_free(&r);
+    printf("     6 kills: old file %d times, new file %d times; at most %d stray temporary file\n", counts[0], counts[1], maxtmp);
+    CHECK(!bad, "a killed save left a torn file or more than its own temporary file");
+    return 0;
+}
+#else
+static int refuses_special_files(void) { return 0; }
+static int failed_save_leaves_nothing(void) { return 0; }
+static int concurrent_saves(void) { return 0; }
+static int kill_during_save(void) { return 0; }
+#endif
+
 /* Each test removes its scratch files, pass or fail. */
 static int t_roundtrip(void) { return cleanup(roundtrip()); }
 static int t_atomic_save(void) { return cleanup(atomic_save()); }
@@ -705,6 +1063,14 @@ static int t_malformed_schema(void) { return cleanup(malformed_schema()); }
 static int t_truncation(void) { return cleanup(truncation()); }
 static int t_header_corruption(void) { return cleanup(header_corruption()); }
 static int t_random_mutations(void) { return cleanup(random_mutations()); }
+static int t_crafted_configs(void) { return cleanup(crafted_configs()); }
+static int t_t_scale(void) { return cleanup(t_scale_checks()); }
+static int t_no_metadata(void) { return cleanup(no_metadata_defaults()); }
+static int t_nonfinite(void) { return cleanup(nonfinite_not_saved()); }
+static int t_special_files(void) { return cleanup(refuses_special_files()); }
+static int t_failed_save(void) { return cleanup(failed_save_leaves_nothing()); }
+static int t_concurrent(void) { return cleanup(concurrent_saves()); }
+static int t_killed(void) { return cleanup(kill_during_save()); }
 
 const test_case st_tests[] = {
     { "st_roundtrip_all_dtypes", t_roundtrip },
@@ -717,5 +1083,13 @@ const test_case st_tests[] = {
     { "st_truncated_at_every_offset", t_truncation },
     { "st_header_byte_corruption", t_header_corruption },
     { "st_random_mutations", t_random_mutations },
+    { "ckpt_crafted_shapes_clean_errors", t_crafted_configs },
+    { "ckpt_t_scale_nonfinite_rejected", t_t_scale },
+    { "ckpt_no_metadata_release_depth", t_no_metadata },
+    { "ckpt_nonfinite_not_saved", t_nonfinite },
+    { "ckpt_save_refuses_links_devices", t_special_files },
+    { "ckpt_failed_save_leaves_nothing", t_failed_save },
+    { "ckpt_concurrent_saves_one_model", t_concurrent },
+    { "ckpt_kill_during_save", t_killed },
 };
 const int st_ntests = sizeof st_tests / sizeof st_tests[0];
