@@ -15,6 +15,17 @@
                                     1000 classes): samples/s, GFLOP/s against an
                                     N = 1024 matmul measured in the same run, and
                                     peak memory
+   build/ig-bench --config lightning --paper-sample [--steps K] [--out Z.safetensors]
+                                    the paper's LightningDiT sampler on one image
+                                    of a random-weight XL/1 model, from noise:
+                                    Heun on all 124 intervals of the shifted grid,
+                                    IG 1.4, CFG 1.45 for t <= 0.81 (2 rows there).
+                                    With K < 62 only the first K and the last K
+                                    intervals run (the middle skipped) and the
+                                    time per image is extrapolated from the
+                                    measured seconds per network row; --out writes
+                                    the latents (1,32,16,16), in the model's
+                                    normalized space (x * std + mean before VA-VAE)
 
    The training step: t ~ U(0,1), x_t = (1 - t) x + t eps, loss =
    mse(final, eps - x) + 0.5 mse(intermediate, eps - x), backward, clip the
@@ -146,6 +157,73 @@ static int bench_forward_only(const bench_config *bc, const ig_config *cfg, int 
     return 0;
 }
 
+/* The paper's LightningDiT sampler (ig_guidance_lightning(1), ig_sample_heun2
+   on ig_grid_shifted(124, 0.3)) for one image from noise; see the top. */
+static int bench_paper_sample(const ig_config *cfg, int k, const char *out) {
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_guided G;
+    size_t n = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, i;
+    size_t total = IG_LIGHTNING_STEPS, rows_full = 0, rows_run = 0, s;
+    float *x = (float *)malloc(n * sizeof(float)), grid[IG_LIGHTNING_STEPS + 1];
+    int y[1] = { 207 }, p, full = 2 * (size_t)k >= total;
+    double t0, secs, ms = 0;
+    ig_rng r;
+    if (!x || ig_model_init(&m, cfg, 0, 0) || ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(cfg, 2, 0)) ||
+        ig_ctx_init(&ctx, &scratch, 0)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    ig_rng_seed(&r, 3);
+    for (p = 0; p < m.nparams; p++)   /* random weights, none zero (the release zeroes final_layer) */
+        if (m.params[p].trainable)
+            for (i = 0; i < m.params[p].t->n; i++) m.params[p].t->data[i] = 0.02f * ig_rng_normal(&r);
+    ig_rng_seed(&r, 4);
+    ig_rng_normal_fill(&r, x, n);
+    ig_grid_shifted(grid, total, IG_LIGHTNING_SHIFT);
+    memset(&G, 0, sizeof G);
+    G.model = &m; G.ctx = &ctx; G.labels = y; G.batch = 1;
+    G.guidance = ig_guidance_lightning(1);
+    for (s = 0; s < total; s++) {      /* network rows of the whole run: CFG doubles the batch */
+        size_t rr = (grid[s] <= G.guidance.cfg_high ? 2 : 1) + (grid[s + 1] <= G.guidance.cfg_high ? 2 : 1);
+        rows_full += rr;
+        if (full || s < (size_t)k || s >= total - (size_t)k) rows_run += rr;
+    }
+    t0 = now();
+    if (full) {
+        if (ig_sample_heun2(ig_guided_velocity, &G, x, n, grid, total)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); return 1; }
+    } else if (ig_sample_heun2(ig_guided_velocity, &G, x, n, grid, (size_t)k) ||
+               ig_sample_heun2(ig_guided_velocity, &G, x, n, grid + total - (size_t)k, (size_t)k)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    secs = now() - t0;
+    for (i = 0; i < n; i++) {
+        if (!isfinite(x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return 1; }
+        ms += (double)x[i] * x[i];
+    }
+    if (out) {
+        ig_st_writer w;
+        int64_t shape[4];
+        shape[0] = 1; shape[1] = cfg->in_channels; shape[2] = cfg->image_height; shape[3] = cfg->image_width;
+        ig_st_writer_init(&w);
+        if (ig_st_add(&w, "latents", IG_F32, 4, shape, x) || ig_st_add_meta(&w, "sampler", "lightningdit-paper") ||
+            ig_st_writer_save(&w, out)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); ig_st_writer_free(&w); return 1; }
+        ig_st_writer_free(&w);
+    }
+    printf("{\"config\": \"lightning\", \"paper_sample\": true, \"threads\": %d, \"intervals_run\": %zu, "
+           "\"intervals_full\": %zu, \"evaluations\": %zu, \"network_rows_run\": %zu, \"network_rows_full\": %zu, "
+           "\"seconds\": %.2f, \"seconds_per_row\": %.3f, \"seconds_per_image\": %.1f, \"extrapolated\": %s, "
+           "\"rms_latent\": %.4f, \"peak_rss_mb\": %.1f}\n",
+           threads(), full ? total : 2 * (size_t)k, total, G.nfe, rows_run, rows_full, secs, secs / (double)rows_run,
+           secs / (double)rows_run * (double)rows_full, full ? "false" : "true", sqrt(ms / (double)n), peak_rss_mb());
+    free(x);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
 static int bench_matmul(size_t n) {
     float *a = (float *)malloc(n * n * sizeof(float)), *b = (float *)malloc(n * n * sizeof(float));
     float *c = (float *)malloc(n * n * sizeof(float));
@@ -223,7 +301,8 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
 int main(int argc, char **argv) {
     const bench_config *bc = NULL;
     const char *name = NULL;
-    int steps = 5, i, sampling = 0;
+    int steps = 5, i, sampling = 0, paper = 0, steps_given = 0;
+    const char *out = NULL;
     size_t B, per, k, ntrain = 0;
     ig_config cfg;
     ig_model m;
@@ -241,9 +320,11 @@ int main(int argc, char **argv) {
         long long n;
         int which;
         if (!strcmp(argv[i], "--sampling")) { sampling = 1; continue; }
-        if (strcmp(argv[i], "--matmul") && strcmp(argv[i], "--config") && strcmp(argv[i], "--steps")) {
+        if (!strcmp(argv[i], "--paper-sample")) { paper = 1; continue; }
+        if (strcmp(argv[i], "--matmul") && strcmp(argv[i], "--config") && strcmp(argv[i], "--steps") &&
+            strcmp(argv[i], "--out")) {
             fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 [--steps N] "
-                            "[--sampling] | --matmul N\n");
+                            "[--sampling] | --matmul N | --config lightning --paper-sample [--steps K] [--out FILE]\n");
             return 2;
         }
         if (!(val = cli_value("ig-bench", argc, argv, &i))) return 2;
@@ -253,9 +334,12 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i - 1], "--config")) {
             if (cli_choice("ig-bench", "--config", val, names, &which)) return 2;
             name = val;
+        } else if (!strcmp(argv[i - 1], "--out")) {
+            out = val;
         } else {
             if (cli_int("ig-bench", "--steps", val, 1, 1000000, &n)) return 2;
             steps = (int)n;
+            steps_given = 1;
         }
     }
     for (k = 0; name && k < sizeof configs / sizeof configs[0]; k++)
@@ -267,6 +351,11 @@ int main(int argc, char **argv) {
     cfg.hidden_size = bc->D; cfg.depth = bc->L; cfg.num_heads = bc->heads; cfg.num_classes = bc->ncls;
     cfg.aux_depth = bc->k; cfg.t_scale = 1.0f; cfg.arch = bc->arch;
     B = (size_t)bc->B;
+    if (paper) {
+        if (bc->arch != IG_ARCH_LIGHTNING) { fprintf(stderr, "ig-bench: --paper-sample needs --config lightning\n"); return 2; }
+        return bench_paper_sample(&cfg, steps_given ? steps : IG_LIGHTNING_STEPS, out);
+    }
+    if (out) { fprintf(stderr, "ig-bench: --out goes with --paper-sample\n"); return 2; }
     if (bc->forward_only && !sampling) return bench_forward_only(bc, &cfg, steps);
     per = (size_t)bc->C * (size_t)bc->H * (size_t)bc->W;
     if (sampling) return bench_sampling(&cfg, B, steps);
