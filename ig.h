@@ -426,24 +426,18 @@ typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } 
 #define IG_ST_MAX_DIMS 8
 #define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
 
-typedef struct {                 /* one tensor of an opened file                   */
-    char *name;                  /* UTF-8                                          */
-    ig_dtype dtype;
-    char dtype_name[8];          /* as in the file: "F32", "U16", ...              */
-    int dtype_size;              /* bytes per element                              */
-    int ndim;                    /* 0..8; 0 is a scalar (one element)              */
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t begin, end;           /* its bytes in the data section                  */
+typedef struct {                 /* one tensor of an opened file                            */
+    char *name;                  /* UTF-8                                                   */
+    ig_dtype dtype; char dtype_name[8]; int dtype_size;  /* "F32", "U16", ...; bytes each  */
+    int ndim; int64_t shape[IG_ST_MAX_DIMS];             /* ndim 0..8; 0 is a scalar        */
+    size_t begin, end;           /* its bytes in the data section                           */
 } ig_st_tensor;
 
-typedef struct {                 /* an opened file; tensor data is read on demand   */
-    char path[512];
-    FILE *f;
-    size_t data_start, data_size;  /* where the data section starts, its bytes     */
-    ig_st_tensor *tensors;       /* in header order                                */
-    int ntensors;
-    char **meta_keys, **meta_vals; /* the "__metadata__" strings, in order         */
-    int nmeta;
+typedef struct {                 /* an opened file; tensor data is read on demand            */
+    char path[512]; FILE *f;
+    size_t data_start, data_size;                /* where the data section starts, its bytes */
+    ig_st_tensor *tensors; int ntensors;         /* in header order                          */
+    char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
 } ig_st_file;
 
 IGDEF int  ig_st_open(ig_st_file *st, const char *path);   /* 0, or -1 (st left closed) */
@@ -473,10 +467,8 @@ IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_
    first #include); without it the save is plain C (fopen, rename; no fsync, no check). */
 typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
-    ig_st_wentry *entries;
-    int n;
-    char **meta_keys, **meta_vals;
-    int nmeta;
+    ig_st_wentry *entries; int n;
+    char **meta_keys, **meta_vals; int nmeta;
     int failed;                  /* an add failed: the save refuses */
 } ig_st_writer;
 
@@ -2824,8 +2816,7 @@ static int ig__jhex4(const char *s, unsigned *out) {
    are C strings). */
 static int ig__jstring(ig__json *J, char **out) {
     static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
-    const char *q, *r, *why = NULL, *e;
-    char *w;
+    const char *q, *r, *why = NULL, *e; char *w;
     if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
     for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
     if (q >= J->end) return ig__jerr(J, "unterminated string");
@@ -2893,8 +2884,7 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
         "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
     static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
-    int state = 0, seen = 0, r, n = 2, f, i = 0;
-    char *key, *s;
+    int state = 0, seen = 0, r, n = 2, f, i = 0; char *key, *s;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
         if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
@@ -2920,10 +2910,8 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
 /* The header: one object of tensors and "__metadata__" (string keys to string values, or
    null).  Names, keys and values belong to st as soon as they are read. */
 static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
-    int state = 0, mstate, r, have_meta = 0;
-    char *key, **k, **v;
-    ig_st_tensor *t;
-    int64_t *o;
+    int state = 0, mstate, r, have_meta = 0; char *key, **k, **v;
+    ig_st_tensor *t; int64_t *o;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         if (!strcmp(key, "__metadata__")) {
             IG_FREE(key);
@@ -2968,8 +2956,7 @@ static int ig__st_by_begin(const void *a, const void *b) {
 /* Each tensor's bytes: exactly shape x dtype size, inside the data section, overlapping
    no other tensor's; names unique. */
 static int ig__st_check(ig_st_file *st, const int64_t *off) {
-    ig_st_tensor **by, *last = NULL;
-    int i, d, n = st->ntensors, rc = 0;
+    ig_st_tensor **by, *last = NULL; int i, d, n = st->ntensors, rc = 0;
     for (i = 0; i < n; i++) {
         ig_st_tensor *t = &st->tensors[i];
         uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
@@ -3004,12 +2991,8 @@ static int ig__st_check(ig_st_file *st, const int64_t *off) {
 static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
 
 IGDEF int ig_st_open(ig_st_file *st, const char *path) {
-    unsigned char len[8];
-    uint64_t fsize, hlen = 0;
-    int64_t *off = NULL;
-    char *hdr = NULL;
-    int i, rc = -1;
-    ig__json J;
+    unsigned char len[8]; uint64_t fsize, hlen = 0; int64_t *off = NULL;
+    char *hdr = NULL; int i, rc = -1; ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
     if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
@@ -3048,7 +3031,6 @@ IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
     for (i = 0; st && name && i < st->ntensors; i++) if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
     return NULL;
 }
-
 IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
     int i;
     for (i = 0; st && key && i < st->nmeta; i++) if (!strcmp(st->meta_keys[i], key)) return st->meta_vals[i];
@@ -3056,8 +3038,7 @@ IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
 }
 
 IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
-    size_t n = 1;
-    int d;
+    size_t n = 1; int d;
     for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
     for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
     return n;
@@ -3089,8 +3070,7 @@ static float ig__st_f16(uint32_t h) {
 /* n elements of t into dst, as float (F32, F16, BF16) or int64 (I64, I32, U8); F32 and
    I64 are read as they are (the host is little-endian). */
 static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
-    unsigned char buf[4096];
-    size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    unsigned char buf[4096]; size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
     if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
     if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
         return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
@@ -3126,9 +3106,7 @@ IGDEF void ig_st_writer_free(ig_st_writer *w) {
 
 static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     static const int size[IG_DTYPE_OTHER] = { 4, 2, 2, 8, 4, 1 };   /* F32 F16 BF16 I64 I32 U8 */
-    ig_st_wentry *e;
-    uint64_t bytes;
-    int i;
+    ig_st_wentry *e; uint64_t bytes; int i;
     if (!name) return ig__fail("ig_st_add: NULL name");
     if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
     if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
@@ -3148,8 +3126,7 @@ static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndi
 }
 
 static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    char **k, **v;
-    int i;
+    char **k, **v; int i;
     if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
     if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
     for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
@@ -3164,7 +3141,6 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
 }
-
 IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
@@ -3199,9 +3175,7 @@ static int ig__st_dest_ok(const char *path) {
    (O_EXCL: never an existing file, never through a link). */
 static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
     static uint64_t counter;
-    ig_rng r;
-    FILE *f = NULL;
-    int fd = -1;
+    ig_rng r; FILE *f = NULL; int fd = -1;
     ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
 #if IG__POSIX
     r.state ^= (uint64_t)getpid() << 20;
@@ -3218,11 +3192,8 @@ static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
 
 IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
-    size_t cap = 64, n = 8, i;
-    uint64_t off = 0;
+    size_t cap = 64, n = 8, i; uint64_t off = 0; FILE *f = NULL; int d, rc = -1;
     char *hdr = NULL, *tmp = NULL, *slash = NULL;
-    FILE *f = NULL;
-    int d, rc = -1;
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
     if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
     if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
@@ -3289,10 +3260,7 @@ static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /*
 /* Adds set k of m's arrays (base) as F32 under "<prefix><name>"; a non-finite value is
    refused, since ig_load would refuse the file. */
 static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
-    char name[96];
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t j;
-    int i, d;
+    char name[96]; int64_t shape[IG_ST_MAX_DIMS]; size_t j; int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
         if (k && !pp->trainable) continue;               /* pos_embed has no EMA or moments */
@@ -3310,10 +3278,7 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
     const ig_config *g = &m->cfg;
     const int val[9] = { g->in_channels, g->image_height, g->image_width, g->patch_size, g->hidden_size, g->depth, g->num_heads, g->num_classes, g->aux_depth };
     static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
-    ig_st_writer w;
-    char buf[64];
-    uint32_t spare;
-    int i, rc;
+    ig_st_writer w; char buf[64]; uint32_t spare; int i, rc;
     if (!path) return ig__fail("ig_save: NULL path");
     if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
@@ -3335,16 +3300,13 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
 }
 
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
-
 IGDEF int ig_save_ema(const ig_model *m, const char *path) {
     return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
 }
 
 /* One tensor into dst, after checking its shape against the parameter's; finite only. */
 static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
-    char want[96] = "", got[96] = "";
-    size_t j;
-    int d, same = t->ndim == pp->t->ndim;
+    char want[96] = "", got[96] = ""; size_t j; int d, same = t->ndim == pp->t->ndim;
     for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];
     if (!same) {
         for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
@@ -3370,13 +3332,9 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
 
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
-    size_t nw = m->nweights;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
-    unsigned long long rs[3] = { 0, 0, 0 };
-    long long step = 0;
-    const char *rng = NULL, *s;
-    char name[96], *end = NULL;
-    ig_st_file st;
+    unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights;
+    const char *rng = NULL, *s; char name[96], *end = NULL; ig_st_file st;
     if (ig_st_open(&st, path)) return -1;
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
         const ig_param *pp;
@@ -3421,12 +3379,8 @@ done:
 
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
     static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
-    const ig_st_tensor *xw, *pe, *yt;
-    long long v[6] = { 0, 0, 0, 0, 0, 0 }, T;
-    char name[64], why[sizeof ig__errbuf];
-    int i, d, side, got[4], rc = -1;
-    const char *ts, *bad = NULL;
-    ig_st_file st;
+    const ig_st_tensor *xw, *pe, *yt; const char *ts, *bad = NULL; ig_st_file st;
+    long long v[4] = { 0, 0, 0, 0 }, T; char name[64], why[sizeof ig__errbuf]; int i, d, side, got[4], rc = -1;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");
