@@ -36,7 +36,7 @@
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
      Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
-     8. checkpoints               safetensors read / write
+     Appendix B. checkpoints      safetensors read / write; ig_save, ig_load, ig_config_from_file
 
    Compile-time options (define before including)
    --------------------
