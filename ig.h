@@ -3074,7 +3074,7 @@ static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t wan
 
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes) {
     if (ig__st_at(st, t, nbytes, t ? t->end - t->begin : 0, "ig_st_read_raw")) return -1;
-    if (fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+    if (nbytes && fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
     return 0;
 }
 
@@ -3245,7 +3245,7 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
     IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
     for (i = 0; i < (size_t)w->n; i++)
-        IG__TRY(fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
+        IG__TRY(w->entries[i].nbytes && fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
                 "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
 #if IG__POSIX
     IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
