@@ -92,8 +92,8 @@ typedef struct ig_arena {
     size_t used;         /* bytes handed out since the reset   */
     size_t peak;         /* largest 'used' ever seen           */
     const char *name;    /* for error messages: "scratch", ... */
-    int counting;        /* a counting arena (ig_model_scratch_bytes): data   */
-    size_t header_used;  /* buffers are only counted, headers use the block   */
+    int counting;        /* counts data buffers without memory (section 7.1)  */
+    size_t header_used;  /* counting: bytes of the block given to headers     */
 } ig_arena;
 
 IGDEF int   ig_arena_init(ig_arena *a, const char *name, size_t bytes);
@@ -168,8 +168,8 @@ typedef struct ig_ctx {
 IGDEF int  ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity);
 IGDEF int  ig_ctx_reset(ig_ctx *ctx, int training);   /* resets the arena too */
 
-/* A tensor in an arena (data zeroed if zero != 0).  with_grad adds a zeroed
-   gradient buffer. shape: ndim sizes. */
+/* A tensor of ndim sizes in an arena, data not initialized; with_grad adds a
+   zeroed gradient buffer.  new4 takes the sizes as arguments. */
 IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int with_grad);
 IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad);
 /* A tensor header that points at memory you own (no copy). */
@@ -1980,7 +1980,8 @@ IGDEF ig_train_config ig_train_defaults(void) {
      w <- w (1 - lr wd)
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
-   then the EMA of the weights:  ema <- d ema + (1 - d) w. */
+   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
+   the last 1 / (1 - d) steps, smoother than the last step: samplers use it. */
 static void ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     double s = (double)m->step;
     float bc1 = (float)(1.0 - pow(tc->beta1, s)), bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
@@ -2326,10 +2327,8 @@ static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0
                                ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4];
-    float *p = &ig__dummy_float;
-    (void)name;
-    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
-    if (slot) *slot = ig_tensor_wrap(&m->arena, p, trainable ? p : NULL, ndim, shape);
+    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3; (void)name;
+    if (slot) *slot = ig_tensor_wrap(&m->arena, &ig__dummy_float, trainable ? &ig__dummy_float : NULL, ndim, shape);
 }
 
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training) {
@@ -2339,8 +2338,7 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
     int ok = 0;
-    memset(&m, 0, sizeof m);
-    memset(&count, 0, sizeof count);
+    memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
     /* headers only: the model's tensors, and the tape and op outputs of the run */
