@@ -2371,11 +2371,9 @@ done:
    static (IG_MAX_THREADS pairs of about 2.5 MB, touched only as used), so
    ig__gemm is not reentrant.  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
-
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
 #endif
-
 /* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
    (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
    -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
@@ -2383,10 +2381,8 @@ done:
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
-#ifndef IG__MR
 #define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
 #define IG__NV 4
-#endif
 __extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
@@ -2437,7 +2433,6 @@ typedef float ig__vf;
 #endif
 
 #define IG__NR (IG__NV * IG__VW)
-
 /* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
    multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
 #define IG__KC 384
@@ -2445,7 +2440,6 @@ typedef float ig__vf;
 #define IG__NC 1536
 #define IG__SMALL_MNK (48 * 48 * 48)
 #define IG__PARALLEL_MNK (128 * 128 * 64)
-
 #if defined(__GNUC__)
 #define IG__ALIGNED64 __attribute__((aligned(64)))
 #else
@@ -2458,7 +2452,6 @@ static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
 static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 
 static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
-
 /* unaligned vector load/store (memcpy compiles to one vmovups) */
 static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
@@ -2485,15 +2478,11 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         a += IG__MR;
         b += IG__NR;
     }
-    for (i = 0; i < IG__MR; i++) {
+    for (i = 0; i < IG__MR; i++)
         for (v = 0; v < IG__NV; v++) {
             float *cp = c + (size_t)i * ldc + v * IG__VW;
-            if (accumulate)
-                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
-            else
-                ig__vstore(cp, acc[i][v]);
+            ig__vstore(cp, accumulate ? ig__vload(cp) + acc[i][v] : acc[i][v]);
         }
-    }
 }
 
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
@@ -2590,9 +2579,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
                 ig__kernel(kc, a, b, tmp, IG__NR, 0);
                 for (ii = 0; ii < m; ii++)
                     for (jj = 0; jj < n; jj++)
-                        c[ii * ldc + jj] = accumulate
-                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
-                            : tmp[ii * IG__NR + jj];
+                        c[ii * ldc + jj] = accumulate ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj] : tmp[ii * IG__NR + jj];
             }
         }
     }
@@ -2731,7 +2718,6 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t i, j;
@@ -2754,7 +2740,6 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 }
 
 #else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
