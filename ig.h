@@ -419,16 +419,12 @@ IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, fl
 /* ------------------------------------------------------------------------- */
 /* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
-/* A safetensors file is 8 bytes N (little-endian), N bytes of JSON
-       {"__metadata__": {"key": "value", ...},
-        "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
-   and the data section (offsets count from its start).  The reader trusts nothing:
-   strict JSON (UTF-8 checked), each tensor's bytes exactly its shape times its dtype
-   size, inside the data section, no two tensors overlapping or sharing a name.
-   Converted when read: F32, F16, BF16 (to float) and I64, I32, U8 (to int64); the
-   format's other dtypes (F64, I8, I16, U16, U32, U64, BOOL, F8_*, C64) are indexed and
-   read raw.  Little-endian hosts only: a big-endian one gets an error, never wrong
-   numbers.  Files over 2 GiB need a 64-bit long. */
+/* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
+   "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
+   The reader trusts nothing: strict JSON (UTF-8 checked); each tensor's bytes exactly shape x
+   dtype size, inside the data, overlapping no other; names unique.  Read as float: F32, F16,
+   BF16; as int64: I64, I32, U8; the other dtypes raw.  Little-endian hosts only (others get
+   an error); files over 2 GiB need a 64-bit long. */
 typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
 
 #define IG_ST_MAX_DIMS 8
@@ -463,16 +459,12 @@ IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_
        ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
        ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
        ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
-   After a failed add the writer refuses to save (no file with entries missing).
-   A save replaces path whole or not at all: it writes "<path>.<random>.tmp" next to it,
-   created exclusively (so concurrent saves never share one), fsyncs it, renames it over
-   path and fsyncs the directory.  path must be a regular file or absent: a symbolic
-   link, directory, device or fifo is refused.  On failure the temporary file is
-   removed and path is untouched.  A save killed outright (SIGKILL, power loss) leaves
-   path old or new, never torn, plus at most its own "<path>.*.tmp", which nothing can
-   clean up: delete stale ones by hand.  The exclusive create, fsyncs and type check
-   need POSIX 2001 (gcc's default gnu99, or _POSIX_C_SOURCE 200112L defined before the
-   first #include); without it the save is plain C (fopen, rename; no fsync, no check). */
+   After a failed add the writer refuses to save.  A save writes "<path>.<random>.tmp"
+   (created exclusively), fsyncs it, renames it over path and fsyncs the directory; path
+   must be a regular file or absent (a link, directory, device or fifo is refused); on
+   failure path is untouched and the temporary file removed.  Killed outright, a save
+   leaves path old or new plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
+   _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
 typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
     ig_st_wentry *entries; int n;
@@ -487,15 +479,11 @@ IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /*
 IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
 IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
-/* A checkpoint is a safetensors file named like the released PyTorch state dict, so
-   torch's load_state_dict(strict=True) takes it (after dropping the training state).
-   "__metadata__" holds the configuration as decimal strings: in_channels,
-   image_height, image_width, patch_size, hidden_size, depth, num_heads, num_classes,
-   aux_depth, t_scale (and step, rng for resuming).
-   ig_save: the weights under the plain names; with training_state also "ema.<name>",
-   "adam.m.<name>", "adam.v.<name>", the step and the RNG, so that ig_load resumes the
-   run bit for bit.  A non-finite weight, EMA or moment is refused (the error names the
-   tensor): ig_load would refuse the file.  ig_save_ema: the EMA under the plain names. */
+/* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
+   takes it, training state dropped), the configuration in "__metadata__" as decimal strings.
+   ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
+   "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
+   value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
@@ -2763,9 +2751,8 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
 
-/* Room for element n of a growing array (IG_MALLOC has no realloc): the capacity is 16,
-   32, 64, ..., full exactly when n is 16 or a larger power of 2.  Returns the (maybe
-   new) array, or NULL with the old one still valid. */
+/* Room for element n of a growing array (no realloc): capacity 16, 32, 64, ..., full when n is
+   16 or a larger power of 2.  The (maybe new) array, or NULL with the old one still valid. */
 static void *ig__st_grow(void *a, int n, size_t elem) {
     void *p;
     if (n && (n < 16 || (n & (n - 1)))) return a;
@@ -2773,8 +2760,7 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
     return p;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid: no overlong
-   forms, no surrogates, nothing above U+10FFFF. */
+/* Length of the valid UTF-8 sequence at s (n bytes left); 0: overlong, surrogate, > U+10FFFF, bad. */
 static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0, i;
@@ -2783,28 +2769,24 @@ static size_t ig__st_utf8(const unsigned char *s, size_t n) {
         (c == 0xf4 && s[1] > 0x8f)) return 0;
     return k;
 }
-
 static int ig__st_utf8_ok(const char *s) {
     size_t n = strlen(s), i, k;
     for (i = 0; i < n; i += k) if (!(k = ig__st_utf8((const unsigned char *)s + i, n - i))) return 0;
     return 1;
 }
 
-/* --- a strict JSON reader for the header; J->p walks [base, end).  It reads what the
-   format allows: objects, strings, integers in [0, 2^63), a null "__metadata__"; all
-   else is an error, unknown tensor fields included. */
+/* --- a strict JSON reader for the header; J->p walks [base, end).  Only what the format allows:
+   objects, strings, integers in [0, 2^63), a null "__metadata__"; all else (unknown fields too) fails. */
 typedef struct { const char *base, *p, *end, *path; } ig__json;
 
 static int ig__jerr(ig__json *J, const char *what) {
     return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
 }
-
 /* Skips whitespace; the next character, or 0 at the end. */
 static int ig__jpeek(ig__json *J) {
     while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
     return J->p < J->end ? (unsigned char)*J->p : 0;
 }
-
 static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
 
 static int ig__jhex4(const char *s, unsigned *out) {
@@ -2814,9 +2796,8 @@ static int ig__jhex4(const char *s, unsigned *out) {
     return strspn(h, "0123456789abcdefABCDEF") == 4 ? 0 : -1;
 }
 
-/* A string, decoded into *out (IG_MALLOC'd).  Escapes become UTF-8 (\u surrogate pairs
-   joined), raw bytes must be UTF-8; control characters and \u0000 are refused (names
-   are C strings). */
+/* A string, decoded into *out (IG_MALLOC'd): escapes to UTF-8 (\u surrogate pairs joined), raw bytes
+   must be UTF-8; control characters and \u0000 are refused (names are C strings). */
 static int ig__jstring(ig__json *J, char **out) {
     static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
     const char *q, *r, *why = NULL, *e; char *w;
@@ -2849,8 +2830,7 @@ static int ig__jstring(ig__json *J, char **out) {
     return 0;
 }
 
-/* The members of an object, one per call, from *state = 0: 1 with *key (IG_MALLOC'd)
-   and J after the ':', 0 after the closing '}', -1 on an error. */
+/* An object's members, one a call from *state = 0: 1 with *key and J after the ':', 0 at the '}', -1. */
 static int ig__jmember(ig__json *J, int *state, char **key) {
     *key = NULL;
     if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
@@ -2910,8 +2890,7 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     return r;
 }
 
-/* The header: one object of tensors and "__metadata__" (string keys to string values, or
-   null).  Names, keys and values belong to st as soon as they are read. */
+/* The header: tensors and "__metadata__" (strings to strings, or null); st owns what is read. */
 static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
     int state = 0, mstate, r, have_meta = 0; char *key, **k, **v;
     ig_st_tensor *t; int64_t *o;
@@ -2956,8 +2935,7 @@ static int ig__st_by_begin(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Each tensor's bytes: exactly shape x dtype size, inside the data section, overlapping
-   no other tensor's; names unique. */
+/* Each tensor's bytes: exactly shape x dtype size, inside the data, overlapping no other; names unique. */
 static int ig__st_check(ig_st_file *st, const int64_t *off) {
     ig_st_tensor **by, *last = NULL; int i, d, n = st->ntensors, rc = 0;
     for (i = 0; i < n; i++) {
@@ -3070,8 +3048,7 @@ static float ig__st_f16(uint32_t h) {
     return h & 0x8000u ? -f : f;
 }
 
-/* n elements of t into dst, as float (F32, F16, BF16) or int64 (I64, I32, U8); F32 and
-   I64 are read as they are (the host is little-endian). */
+/* n elements of t as float (F32, F16, BF16) or int64 (I64, I32, U8); F32, I64 need no conversion. */
 static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
     unsigned char buf[4096]; size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
     if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
@@ -3099,7 +3076,6 @@ IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, si
 
 /* --- the writer ------------------------------------------------------------ */
 IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
-
 IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
     for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
@@ -3148,8 +3124,7 @@ IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-/* s as a JSON string into b (NULL: only counted), quotes, backslashes and control
-   characters escaped; returns its length. */
+/* s as a JSON string into b (NULL: only counted), ", \\ and control characters escaped; its length. */
 static size_t ig__st_jput(char *b, const char *s) {
     size_t n = 1;
     if (b) b[0] = '"';
@@ -3173,9 +3148,8 @@ static int ig__st_dest_ok(const char *path) {
     return path ? 0 : -1;
 }
 
-/* A new file "<path>.<12 hex digits>.tmp" next to path, for writing, that no other save
-   shares: named from the pid, time, a counter and an address, created exclusively
-   (O_EXCL: never an existing file, never through a link). */
+/* A new file "<path>.<12 hex digits>.tmp" for writing that no other save shares: named from the pid,
+   time, a counter and an address, created exclusively (O_EXCL: no existing file, no link). */
 static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
     static uint64_t counter;
     ig_rng r; FILE *f = NULL; int fd = -1;
@@ -3260,8 +3234,7 @@ done:
 /* --- checkpoints of a model ------------------------------------------------ */
 static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
-/* Adds set k of m's arrays (base) as F32 under "<prefix><name>"; a non-finite value is
-   refused, since ig_load would refuse the file. */
+/* Set k of m's arrays (base) as F32 "<prefix><name>"; non-finite values refused (ig_load would). */
 static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
     char name[96]; int64_t shape[IG_ST_MAX_DIMS]; size_t j; int i, d;
     for (i = 0; i < m->nparams; i++) {
