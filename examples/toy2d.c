@@ -36,6 +36,7 @@
 #include "../ig.h"
 #include "toy2d_truth.h"
 #include "plot.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,10 @@
 /* ------------------------------------------------------------------------- */
 /* options                                                                   */
 /* ------------------------------------------------------------------------- */
+
+#define TOY_MAX_SAMPLES (1 << 20)   /* per method: 8 MB of points, and 2x that batch in sampling */
+#define TOY_MAX_NSTEPS  1024
+#define TOY_MAX_SWEEP_K 16
 
 typedef struct toy_model_opts {
     int width, depth, heads, k;    /* D, L, attention heads, head after block k */
@@ -79,7 +84,8 @@ typedef struct toy_opts {
     float ag_w;                    /* autoguidance                               */
     int no_baseline;               /* skip the lambda = 0 model (speed panel)    */
     int only_ig;                   /* sample only truth, none and IG (experiments) */
-    char sweep_k[64];              /* --sweep-k 1,2,3: one model per head depth   */
+    int sweep_k[TOY_MAX_SWEEP_K];  /* --sweep-k 1,2,3: one model per head depth   */
+    int nsweep_k;                  /* 0: sweep the one model of --k               */
     const char *load;              /* --sweep --load FILE: sweep a saved model    */
     int quiet;                     /* no progress and no table on the terminal   */
 } toy_opts;
@@ -114,72 +120,183 @@ static void toy_quick(toy_opts *o) {
     o->nsamples = 1024; o->nsteps = 16;
 }
 
+static ig_config toy_config(const toy_model_opts *mo) {
+    ig_config c;
+    memset(&c, 0, sizeof c);
+    c.in_channels = 2; c.image_height = 1; c.image_width = 1; c.patch_size = 1;
+    c.hidden_size = mo->width; c.depth = mo->depth; c.num_heads = mo->heads;
+    c.num_classes = 2; c.aux_depth = mo->k; c.t_scale = mo->t_scale;
+    return c;
+}
+
 static void toy_usage(FILE *f) {
     fprintf(f,
-        "usage: toy2d [--out DIR] [--quick] [--sweep] [options]\n"
+        "usage: toy2d [--out DIR] [--quick] [options]       the full comparison\n"
+        "       toy2d --sweep [--k K | --sweep-k LIST] [options]   train, then sweep the guidance\n"
+        "       toy2d --sweep --load FILE [--samples N] [--nsteps N]   sweep a saved model\n"
         "  --out DIR        output directory (default out/toy2d)\n"
-        "  --quick          tiny models and budgets (the tests; < 30 s)\n"
-        "  --sweep          sweep IG weight x interval (and CFG weight) instead\n"
+        "  --quick          tiny models and budgets (the tests; a few seconds)\n"
+        "  --sweep          sweep IG weight x interval, CFG and IG + CFG; prints a table\n"
         "  --sweep-k LIST   the same sweep for one model per head depth, e.g. 1,2,3\n"
+        "  --load FILE      with --sweep: sweep a saved model (DIR/model_ema.safetensors);\n"
+        "                   its configuration comes from the file\n"
         "  --only-ig        sample only truth, none and IG (for quick experiments)\n"
         "  --quiet          no progress lines and no table on the terminal\n"
         "  --fm             plain flow-matching targets (default: exact velocity)\n"
         "  model: --width D --depth L --heads H --k K --tscale S --steps N --batch B\n"
-        "         --lr LR --lrref R --ema D --lambda A --clip C --seed S\n"
+        "         --lr LR --lrref R --ema D --lambda A --clip C (0: off) --seed S\n"
         "  weak guide: --weak-width D --weak-depth L --weak-steps N\n"
         "  --base-steps N   budget of the lambda = 0 baseline (speed panel)\n"
-        "  --short-steps N  the short budget of the speed panel\n"
+        "  --short-steps N  the short budget of the speed panel (<= --steps, --base-steps)\n"
         "  --no-baseline    skip the baseline (no speed panel)\n"
         "  --tdist uniform|edm  --pmean M --pstd S   training t distribution\n"
-        "  --tgroups G      distinct t per step for the exact targets\n"
-        "  --samples N --nsteps N   samples per method, Heun steps (EDM grid)\n"
+        "  --tgroups G      distinct t per step for the exact targets (<= batch)\n"
+        "  --samples N --nsteps N   samples per method (16..%d), Heun steps (2..%d)\n"
         "  --ig W --ig-low T --ig-high T --cfg W --cfg-low T --cfg-high T\n"
         "  --igcfg-ig W --igcfg-cfg W --igcfg-low T --igcfg-high T   IG + CFG (CFG interval)\n"
-        "  --ag W           autoguidance weight\n"
-        "  --load FILE      with --sweep: sweep a saved model (DIR/model_ema.safetensors)\n");
+        "  --ag W           autoguidance weight (1: off)\n", TOY_MAX_SAMPLES, TOY_MAX_NSTEPS);
 }
 
+/* One numeric flag: where it goes, its range, and when it means something.
+   scope 'm': the model and its training (meaningless with --load, which
+   reads a trained model); 'r': the full run only (meaningless with --sweep,
+   which uses its own guidance settings); 'a': always. */
+typedef struct toy_flag {
+    const char *name;
+    char kind;                     /* 'i' int, 'z' size_t, 'u' uint64, 'f' float */
+    void *field;
+    double lo, hi;
+    char scope;
+} toy_flag;
+
+/* --sweep-k 1,2,3: each depth an integer (the config check bounds it by --depth). */
+static int toy_parse_k_list(toy_opts *o, const char *s) {
+    char item[32];
+    long long k;
+    o->nsweep_k = 0;
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        if (o->nsweep_k == TOY_MAX_SWEEP_K || len >= sizeof item) {
+            fprintf(stderr, "toy2d: --sweep-k: at most %d depths, e.g. 1,2,3\n", TOY_MAX_SWEEP_K);
+            return -1;
+        }
+        memcpy(item, s, len);
+        item[len] = '\0';
+        if (cli_int("toy2d", "--sweep-k", item, 1, 63, &k)) return -1;
+        o->sweep_k[o->nsweep_k++] = (int)k;
+        if (!s[len]) return 0;
+        s += len + 1;
+    }
+}
+
+/* Fills o from the defaults and argv.  Returns 0 to run, 1 after --help,
+   -1 (with a message on stderr) for anything wrong: every check that can
+   fail runs here, before anything is trained or written. */
 static int toy_parse(toy_opts *o, int argc, char **argv) {
-    int i;
+    static const char *const tdists[] = { "uniform", "edm", NULL };
+    toy_model_opts *mm = &o->main_m;
+    const char *model_flag = NULL, *run_flag = NULL;   /* the first one given of each scope */
+    int i, ag_given = 0, short_given = 0;
     toy_defaults(o);
     for (i = 1; i < argc; i++)         /* --quick first: later options override it */
         if (!strcmp(argv[i], "--quick")) toy_quick(o);
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TOY_F(name, field) else if (!strcmp(a, name) && v) { field = (float)atof(v); i++; }
-#define TOY_I(name, field) else if (!strcmp(a, name) && v) { field = atoi(v); i++; }
+        toy_flag flags[] = {
+            { "--width", 'i', &mm->width, 4, 4096, 'm' },        { "--depth", 'i', &mm->depth, 2, 64, 'm' },
+            { "--heads", 'i', &mm->heads, 1, 4096, 'm' },        { "--k", 'i', &mm->k, 1, 63, 'm' },
+            { "--tscale", 'f', &mm->t_scale, 1e-6, 1e6, 'm' },   { "--steps", 'i', &mm->steps, 1, 1e7, 'm' },
+            { "--batch", 'i', &mm->batch, 2, 65536, 'm' },       { "--lr", 'f', &mm->lr, 0, 10, 'm' },
+            { "--lrref", 'f', &mm->lr_ref, 1e-3, 1e9, 'm' },     { "--ema", 'f', &mm->ema, 0, 1, 'm' },
+            { "--lambda", 'f', &mm->lambda, 0, 100, 'm' },       { "--clip", 'f', &mm->clip, 0, 1e6, 'm' },
+            { "--seed", 'u', &mm->seed, 0, 9007199254740992.0, 'm' },
+            { "--pmean", 'f', &o->p_mean, -10, 10, 'm' },        { "--pstd", 'f', &o->p_std, 0, 10, 'm' },
+            { "--tgroups", 'i', &o->tgroups, 1, 1024, 'm' },
+            { "--weak-width", 'i', &o->weak_m.width, 4, 4096, 'r' },
+            { "--weak-depth", 'i', &o->weak_m.depth, 2, 64, 'r' },
+            { "--weak-steps", 'i', &o->weak_m.steps, 1, 1e7, 'r' },
+            { "--base-steps", 'i', &o->base_steps, 1, 1e7, 'r' }, { "--short-steps", 'i', &o->short_steps, 1, 1e7, 'r' },
+            { "--samples", 'z', &o->nsamples, 16, TOY_MAX_SAMPLES, 'a' },
+            { "--nsteps", 'i', &o->nsteps, 2, TOY_MAX_NSTEPS, 'a' },
+            { "--ig", 'f', &o->ig_w, 0, 100, 'r' },              { "--ig-low", 'f', &o->ig_low, 0, 1, 'r' },
+            { "--ig-high", 'f', &o->ig_high, 0, 1, 'r' },        { "--cfg", 'f', &o->cfg_w, 0, 100, 'r' },
+            { "--cfg-low", 'f', &o->cfg_low, 0, 1, 'r' },        { "--cfg-high", 'f', &o->cfg_high, 0, 1, 'r' },
+            { "--igcfg-ig", 'f', &o->ig_cfg_ig, 0, 100, 'r' },   { "--igcfg-cfg", 'f', &o->ig_cfg_cfg, 0, 100, 'r' },
+            { "--igcfg-low", 'f', &o->ig_cfg_low, 0, 1, 'r' },   { "--igcfg-high", 'f', &o->ig_cfg_high, 0, 1, 'r' },
+            { "--ag", 'f', &o->ag_w, 0, 100, 'r' },
+        };
+        const char *a = argv[i], *v;
+        const toy_flag *f = NULL;
+        size_t j;
+        long long n;
+        double d;
+        int c;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { toy_usage(stdout); return 1; }
         if (!strcmp(a, "--quick")) continue;
-        else if (!strcmp(a, "--sweep")) o->sweep = 1;
-        else if (!strcmp(a, "--fm")) o->fm = 1;
-        else if (!strcmp(a, "--no-baseline")) o->no_baseline = 1;
-        else if (!strcmp(a, "--only-ig")) { o->only_ig = 1; o->no_baseline = 1; o->ag_w = 1.0f; }
-        else if (!strcmp(a, "--quiet")) o->quiet = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { toy_usage(stdout); return 1; }
-        else if (!strcmp(a, "--out") && v) { o->out = v; i++; }
-        else if (!strcmp(a, "--load") && v) { o->load = v; i++; }
-        else if (!strcmp(a, "--sweep-k") && v) { o->sweep = 1; snprintf(o->sweep_k, sizeof o->sweep_k, "%s", v); i++; }
-        else if (!strcmp(a, "--tdist") && v) { o->tdist = !strcmp(v, "edm"); i++; }
-        else if (!strcmp(a, "--samples") && v) { o->nsamples = (size_t)atol(v); i++; }
-        else if (!strcmp(a, "--seed") && v) { o->main_m.seed = (uint64_t)atol(v); i++; }
-        TOY_I("--width", o->main_m.width) TOY_I("--depth", o->main_m.depth)
-        TOY_I("--heads", o->main_m.heads) TOY_I("--k", o->main_m.k)
-        TOY_F("--tscale", o->main_m.t_scale) TOY_I("--steps", o->main_m.steps)
-        TOY_I("--batch", o->main_m.batch) TOY_F("--lr", o->main_m.lr)
-        TOY_F("--lrref", o->main_m.lr_ref) TOY_F("--ema", o->main_m.ema)
-        TOY_F("--lambda", o->main_m.lambda) TOY_F("--clip", o->main_m.clip)
-        TOY_I("--weak-width", o->weak_m.width) TOY_I("--weak-depth", o->weak_m.depth)
-        TOY_I("--weak-steps", o->weak_m.steps)
-        TOY_I("--base-steps", o->base_steps) TOY_I("--short-steps", o->short_steps)
-        TOY_F("--pmean", o->p_mean) TOY_F("--pstd", o->p_std) TOY_I("--tgroups", o->tgroups)
-        TOY_I("--nsteps", o->nsteps)
-        TOY_F("--ig", o->ig_w) TOY_F("--ig-low", o->ig_low) TOY_F("--ig-high", o->ig_high)
-        TOY_F("--cfg", o->cfg_w) TOY_F("--cfg-low", o->cfg_low) TOY_F("--cfg-high", o->cfg_high) TOY_F("--igcfg-ig", o->ig_cfg_ig) TOY_F("--igcfg-cfg", o->ig_cfg_cfg)
-        TOY_F("--igcfg-low", o->ig_cfg_low) TOY_F("--igcfg-high", o->ig_cfg_high)
-        TOY_F("--ag", o->ag_w)
-        else { fprintf(stderr, "toy2d: unknown option or missing value: %s\n", a); toy_usage(stderr); return -1; }
-#undef TOY_F
-#undef TOY_I
+        if (!strcmp(a, "--sweep")) { o->sweep = 1; continue; }
+        if (!strcmp(a, "--fm")) { o->fm = 1; if (!model_flag) model_flag = a; continue; }
+        if (!strcmp(a, "--no-baseline")) { o->no_baseline = 1; if (!run_flag) run_flag = a; continue; }
+        if (!strcmp(a, "--only-ig")) { o->only_ig = 1; if (!run_flag) run_flag = a; continue; }
+        if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        for (j = 0; j < sizeof flags / sizeof flags[0]; j++)
+            if (!strcmp(a, flags[j].name)) f = &flags[j];
+        if (!f && strcmp(a, "--out") && strcmp(a, "--load") && strcmp(a, "--sweep-k") && strcmp(a, "--tdist")) {
+            fprintf(stderr, "toy2d: unknown option '%s' (--help lists them)\n", a);
+            return -1;
+        }
+        if (!(v = cli_value("toy2d", argc, argv, &i))) return -1;
+        if (!strcmp(a, "--out")) {
+            if (!*v || strlen(v) > 1000) { fprintf(stderr, "toy2d: --out needs a directory name of 1..1000 characters\n"); return -1; }
+            o->out = v;
+            if (!run_flag) run_flag = a;
+        } else if (!strcmp(a, "--load")) {
+            o->load = v;
+        } else if (!strcmp(a, "--sweep-k")) {
+            if (toy_parse_k_list(o, v)) return -1;
+            o->sweep = 1;
+            if (!model_flag) model_flag = a;
+        } else if (!strcmp(a, "--tdist")) {
+            if (cli_choice("toy2d", a, v, tdists, &c)) return -1;
+            o->tdist = c;
+            if (!model_flag) model_flag = a;
+        } else {
+            if (f->kind == 'f') {
+                if (cli_num("toy2d", a, v, f->lo, f->hi, &d)) return -1;
+                *(float *)f->field = (float)d;
+            } else {
+                if (cli_int("toy2d", a, v, (long long)f->lo, (long long)f->hi, &n)) return -1;
+                if (f->kind == 'i') *(int *)f->field = (int)n;
+                else if (f->kind == 'z') *(size_t *)f->field = (size_t)n;
+                else *(uint64_t *)f->field = (uint64_t)n;
+            }
+            if (f->scope == 'm' && !model_flag) model_flag = a;
+            if (f->scope == 'r' && !run_flag) run_flag = a;
+            ag_given |= !strcmp(a, "--ag");
+            short_given |= !strcmp(a, "--short-steps");
+        }
     }
+
+    /* flags that need (or exclude) another flag */
+    if (o->load && !o->sweep) {
+        fprintf(stderr, "toy2d: --load FILE needs --sweep (it sweeps a saved model; the full run trains its own)\n");
+        return -1;
+    }
+    if (o->load && model_flag) {
+        fprintf(stderr, "toy2d: %s has no effect with --load (the model and its configuration come from %s)\n",
+                model_flag, o->load);
+        return -1;
+    }
+    if (o->sweep && run_flag) {
+        fprintf(stderr, "toy2d: %s has no effect with --sweep (the sweep has its own guidance settings and "
+                        "prints its table on stdout)\n", run_flag);
+        return -1;
+    }
+    if (!(o->ig_low < o->ig_high) || !(o->cfg_low < o->cfg_high) || !(o->ig_cfg_low < o->ig_cfg_high)) {
+        fprintf(stderr, "toy2d: every interval needs low < high (IG [%g, %g], CFG [%g, %g], IG + CFG's CFG [%g, %g])\n",
+                o->ig_low, o->ig_high, o->cfg_low, o->cfg_high, o->ig_cfg_low, o->ig_cfg_high);
+        return -1;
+    }
+    if (o->only_ig) { o->no_baseline = 1; if (!ag_given) o->ag_w = 1.0f; }
+
     /* the weak guide and the baseline share everything but size and budget */
     {
         toy_model_opts w = o->main_m;
@@ -189,10 +306,35 @@ static int toy_parse(toy_opts *o, int argc, char **argv) {
         w.k = 1; w.seed = o->main_m.seed + 101;
         o->weak_m = w;
     }
-    if (o->short_steps > o->main_m.steps) o->short_steps = o->main_m.steps;
-    if (o->nsamples < 16 || o->nsteps < 2 || o->main_m.batch < 2 || o->tgroups < 1) {
-        fprintf(stderr, "toy2d: bad sizes\n");
+    if (o->tgroups > o->main_m.batch || o->tgroups > o->weak_m.batch) {
+        fprintf(stderr, "toy2d: --tgroups %d is more than the batch (%d): each t group needs a sample\n",
+                o->tgroups, o->tgroups > o->main_m.batch ? o->main_m.batch : o->weak_m.batch);
         return -1;
+    }
+    {   /* the speed panel snapshots both models after short_steps */
+        int longest = o->no_baseline || o->base_steps > o->main_m.steps ? o->main_m.steps : o->base_steps;
+        if (o->short_steps > longest) {
+            if (short_given) {
+                fprintf(stderr, "toy2d: --short-steps %d is longer than the training (%d steps)\n", o->short_steps, longest);
+                return -1;
+            }
+            o->short_steps = longest;
+        }
+    }
+    /* the model configurations, checked now rather than after training */
+    if (!o->load) {
+        int k, nk = o->nsweep_k ? o->nsweep_k : 1;
+        for (k = 0; k < nk; k++) {
+            toy_model_opts mo = o->main_m;
+            ig_config cfg;
+            if (o->nsweep_k) mo.k = o->sweep_k[k];
+            cfg = toy_config(&mo);
+            if (ig_config_check(&cfg)) { fprintf(stderr, "toy2d: the IG model: %s\n", ig_last_error()); return -1; }
+        }
+        if (!o->sweep && o->ag_w != 1.0f) {
+            ig_config cfg = toy_config(&o->weak_m);
+            if (ig_config_check(&cfg)) { fprintf(stderr, "toy2d: the weak guide: %s\n", ig_last_error()); return -1; }
+        }
     }
     return 0;
 }
@@ -347,15 +489,6 @@ static void toy_batcher_next(toy_batcher *bt) {
 /* ------------------------------------------------------------------------- */
 /* training                                                                  */
 /* ------------------------------------------------------------------------- */
-
-static ig_config toy_config(const toy_model_opts *mo) {
-    ig_config c;
-    memset(&c, 0, sizeof c);
-    c.in_channels = 2; c.image_height = 1; c.image_width = 1; c.patch_size = 1;
-    c.hidden_size = mo->width; c.depth = mo->depth; c.num_heads = mo->heads;
-    c.num_classes = 2; c.aux_depth = mo->k; c.t_scale = mo->t_scale;
-    return c;
-}
 
 /* An inference copy of a model's EMA weights (for snapshots and sampling). */
 static int toy_snapshot(ig_model *dst, ig_model *src) {
@@ -583,28 +716,26 @@ int toy2d_main(int argc, char **argv) {
     memset(&m_short, 0, sizeof m_short); memset(&base_short, 0, sizeof base_short);
     memset(&sc, 0, sizeof sc); memset(&wsc, 0, sizeof wsc);
     memset(xs, 0, sizeof xs); memset(speed, 0, sizeof speed); memset(&bg, 0, sizeof bg);
-    if (o.nsteps > 1024) o.nsteps = 1024;
-    if (toy_mkdir(o.out)) return 1;
     if (!(mix = toy_mixture_new())) { fprintf(stderr, "toy2d: cannot build the mixture\n"); return 1; }
     toy_grid_edm(grid, o.nsteps);
 
     if (o.sweep) {   /* one model per head depth in the list (or just --k), each swept */
-        const char *p = o.sweep_k[0] ? o.sweep_k : NULL;
+        int ki, nk = o.nsweep_k ? o.nsweep_k : 1;
         noise = (float *)malloc(2 * n * sizeof(float));
         xs[0] = (float *)malloc(2 * n * sizeof(float));
-        if (!noise || !xs[0]) goto done;
+        if (!noise || !xs[0]) { fprintf(stderr, "toy2d: out of memory for %zu samples\n", n); goto done; }
         ig_rng_seed(&nr, 4242);
         toy_noise(&nr, noise, 2 * n, grid[0]);
         toy_print_header(stdout);
-        do {
+        for (ki = 0; ki < nk; ki++) {
             toy_model_opts mo = o.main_m;
             ig_config cfg;
             char name[32];
-            if (p) { mo.k = atoi(p); p = strchr(p, ','); if (p) p++; }
+            if (o.nsweep_k) mo.k = o.sweep_k[ki];
             cfg = toy_config(&mo);
             snprintf(name, sizeof name, "IG k=%d", mo.k);
-            if (o.load) {   /* a saved model: same sizes as the flags say */
-                if (ig_model_init(&m, &cfg, 0, mo.seed) || ig_load(&m, o.load, 1)) {
+            if (o.load) {   /* a saved model: its configuration from the file's metadata */
+                if (ig_config_from_file(&cfg, o.load, 0, 0) || ig_model_init(&m, &cfg, 0, 0) || ig_load(&m, o.load, 1)) {
                     fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done;
                 }
             } else {
@@ -616,10 +747,20 @@ int toy2d_main(int argc, char **argv) {
             if (toy_sweep(&m, &sc, &o, mix, noise, xs[0], n, grid)) goto done;
             ig_arena_free(&sc.arena);
             ig_model_free(&m);
-        } while (p);
+        }
         rc = 0;
         goto done;
     }
+
+    /* the output directory and every sample buffer before any training */
+    if (toy_mkdir(o.out)) goto done;
+    if (access(o.out, W_OK | X_OK)) { fprintf(stderr, "toy2d: cannot write to %s: %s\n", o.out, strerror(errno)); goto done; }
+    noise = (float *)malloc(2 * n * sizeof(float));
+    for (i = 0; i < 8; i++) xs[i] = (float *)malloc(2 * n * sizeof(float));
+    for (i = 0; i < 3; i++) speed[i] = (float *)malloc(2 * n * sizeof(float));
+    for (i = 0; i < 8; i++) if (!xs[i]) noise = (free(noise), NULL);
+    for (i = 0; i < 3; i++) if (!speed[i]) noise = (free(noise), NULL);
+    if (!noise) { fprintf(stderr, "toy2d: out of memory for %zu samples\n", n); goto done; }
 
     /* the models */
     {
@@ -652,12 +793,6 @@ int toy2d_main(int argc, char **argv) {
     }
 
     /* one starting noise for every method */
-    noise = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 8; i++) xs[i] = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 3; i++) speed[i] = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 8; i++) if (!xs[i]) goto done;
-    for (i = 0; i < 3; i++) if (!speed[i]) goto done;
-    if (!noise) goto done;
     ig_rng_seed(&nr, 4242);
     toy_noise(&nr, noise, 2 * n, grid[0]);
 
