@@ -614,7 +614,7 @@ static int toy_mkdir(const char *path) {
 static int toy_write_npy(const char *dir, const char *prefix, const char *name, const float *xy, size_t n) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s%s.npy", dir, prefix, name);
-    return plot_write_npy(path, xy, n, 2);
+    return img_write_npy(path, xy, n, 2);
 }
 
 /* K panels in a grid of ncols columns over one pre-rendered background (the
@@ -622,18 +622,18 @@ static int toy_write_npy(const char *dir, const char *prefix, const char *name, 
    rendering it once saves seconds for two figures). */
 static int toy_figure(const char *path, const plot_background *bg, int k, int ncols,
                       const char *const *titles, const float *const *samples, const size_t *counts) {
-    plot_image im;
+    img_image im;
     int nrows, p, rc, size = bg->size;
     if (ncols > k) ncols = k;
     nrows = (k + ncols - 1) / ncols;
-    if (plot_image_new(&im, PLOT_GAP + ncols * (size + PLOT_GAP), nrows * (PLOT_TITLE_H + size + PLOT_GAP) + PLOT_GAP / 2))
+    if (img_image_new(&im, PLOT_GAP + ncols * (size + PLOT_GAP), nrows * (PLOT_TITLE_H + size + PLOT_GAP) + PLOT_GAP / 2))
         return -1;
     for (p = 0; p < k; p++)
         plot_panel_draw(&im, PLOT_GAP + (p % ncols) * (size + PLOT_GAP),
                         PLOT_GAP / 2 + (p / ncols) * (PLOT_TITLE_H + size + PLOT_GAP), bg, titles[p],
                         samples[p], counts[p], 1);
-    rc = plot_write_png(path, im.rgb, im.w, im.h);
-    plot_image_free(&im);
+    rc = img_write_png(path, im.rgb, im.w, im.h);
+    img_image_free(&im);
     return rc;
 }
 
