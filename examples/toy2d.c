@@ -5,9 +5,11 @@
    then samples class A from one shared starting noise with: the exact velocity
    (ground truth), no guidance, CFG, IG, IG + CFG and autoguidance, and scores
    every sampler with the exact metrics (mean log p, outliers, branch TV, leaves).
+   toy2d_main() at the bottom reads in that order: truth, train, sample each
+   method, score, plot.
 
-     make toy                           build/toy2d --out out/toy2d  (388 s here)
-     build/toy2d --quick --out DIR      a tiny run for the tests      (3.5 s)
+     make toy                           build/toy2d --out out/toy2d  (about 6.5 min)
+     build/toy2d --quick --out DIR      a tiny run for the tests      (a few s)
      build/toy2d --sweep --load DIR/model_ema.safetensors   IG weight x interval,
                                         CFG and IG + CFG on the saved IG model
      build/toy2d --sweep-k 1,2,3        train one model per head depth, sweep each
@@ -26,6 +28,10 @@
    so the regression converges with far fewer samples (the analogue of the
    exact score matching in the Autoguidance toy).  --fm switches to plain
    flow matching through ig_train_step.
+
+   Files: toy2d_truth.h (the ground truth, independent of the model),
+   plot.h (figures), toy2d_flags.h (the command line), toy2d_extra.h (the
+   training-speed panel and the --sweep experiments).
 
    Compile with TOY2D_NO_MAIN to use toy2d_main() from another program (the
    tests do); then IG_IMPLEMENTATION must come from another file. */
@@ -49,7 +55,7 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------- */
-/* options                                                                   */
+/* options: the recipe (the defaults are the README's numbers)               */
 /* ------------------------------------------------------------------------- */
 
 #define TOY_MAX_SAMPLES (1 << 20)   /* per method: 8 MB of points, and 2x that batch in sampling */
@@ -71,6 +77,7 @@ typedef struct toy_opts {
     const char *out;
     int quick, sweep, fm;          /* --fm: flow-matching targets, not exact     */
     toy_model_opts main_m, weak_m; /* the IG model, the autoguidance guide       */
+    toy_model_opts base_m;         /* the lambda = 0 baseline (from main_m)       */
     int base_steps, short_steps;   /* lambda = 0 baseline budget; the short one  */
     int tdist;                     /* 0 uniform, 1 EDM log-normal sigma          */
     float p_mean, p_std;           /* ln sigma ~ N(p_mean, p_std^2), t = s/(1+s) */
@@ -129,215 +136,7 @@ static ig_config toy_config(const toy_model_opts *mo) {
     return c;
 }
 
-static void toy_usage(FILE *f) {
-    fprintf(f,
-        "usage: toy2d [--out DIR] [--quick] [options]       the full comparison\n"
-        "       toy2d --sweep [--k K | --sweep-k LIST] [options]   train, then sweep the guidance\n"
-        "       toy2d --sweep --load FILE [--samples N] [--nsteps N]   sweep a saved model\n"
-        "  --out DIR        output directory (default out/toy2d)\n"
-        "  --quick          tiny models and budgets (the tests; a few seconds)\n"
-        "  --sweep          sweep IG weight x interval, CFG and IG + CFG; prints a table\n"
-        "  --sweep-k LIST   the same sweep for one model per head depth, e.g. 1,2,3\n"
-        "  --load FILE      with --sweep: sweep a saved model (DIR/model_ema.safetensors);\n"
-        "                   its configuration comes from the file\n"
-        "  --only-ig        sample only truth, none and IG (for quick experiments)\n"
-        "  --quiet          no progress lines and no table on the terminal\n"
-        "  --fm             plain flow-matching targets (default: exact velocity)\n"
-        "  model: --width D --depth L --heads H --k K --tscale S --steps N --batch B\n"
-        "         --lr LR --lrref R --ema D --lambda A --clip C (0: off) --seed S\n"
-        "  weak guide: --weak-width D --weak-depth L --weak-steps N\n"
-        "  --base-steps N   budget of the lambda = 0 baseline (speed panel)\n"
-        "  --short-steps N  the short budget of the speed panel (<= --steps, --base-steps)\n"
-        "  --no-baseline    skip the baseline (no speed panel)\n"
-        "  --tdist uniform|edm  --pmean M --pstd S   training t distribution\n"
-        "  --tgroups G      distinct t per step for the exact targets (<= batch)\n"
-        "  --samples N --nsteps N   samples per method (16..%d), Heun steps (2..%d)\n"
-        "  --ig W --ig-low T --ig-high T --cfg W --cfg-low T --cfg-high T\n"
-        "  --igcfg-ig W --igcfg-cfg W --igcfg-low T --igcfg-high T   IG + CFG (CFG interval)\n"
-        "  --ag W           autoguidance weight (1: off)\n", TOY_MAX_SAMPLES, TOY_MAX_NSTEPS);
-}
-
-/* One numeric flag: where it goes, its range, and when it means something.
-   scope 'm': the model and its training (meaningless with --load, which
-   reads a trained model); 'r': the full run only (meaningless with --sweep,
-   which uses its own guidance settings); 'a': always. */
-typedef struct toy_flag {
-    const char *name;
-    char kind;                     /* 'i' int, 'z' size_t, 'u' uint64, 'f' float */
-    void *field;
-    double lo, hi;
-    char scope;
-} toy_flag;
-
-/* --sweep-k 1,2,3: each depth an integer (the config check bounds it by --depth). */
-static int toy_parse_k_list(toy_opts *o, const char *s) {
-    char item[32];
-    long long k;
-    o->nsweep_k = 0;
-    for (;;) {
-        size_t len = strcspn(s, ",");
-        if (o->nsweep_k == TOY_MAX_SWEEP_K || len >= sizeof item) {
-            fprintf(stderr, "toy2d: --sweep-k: at most %d depths, e.g. 1,2,3\n", TOY_MAX_SWEEP_K);
-            return -1;
-        }
-        memcpy(item, s, len);
-        item[len] = '\0';
-        if (cli_int("toy2d", "--sweep-k", item, 1, 63, &k)) return -1;
-        o->sweep_k[o->nsweep_k++] = (int)k;
-        if (!s[len]) return 0;
-        s += len + 1;
-    }
-}
-
-/* Fills o from the defaults and argv.  Returns 0 to run, 1 after --help,
-   -1 (with a message on stderr) for anything wrong: every check that can
-   fail runs here, before anything is trained or written. */
-static int toy_parse(toy_opts *o, int argc, char **argv) {
-    static const char *const tdists[] = { "uniform", "edm", NULL };
-    toy_model_opts *mm = &o->main_m;
-    const char *model_flag = NULL, *run_flag = NULL;   /* the first one given of each scope */
-    int i, ag_given = 0, short_given = 0;
-    toy_defaults(o);
-    for (i = 1; i < argc; i++)         /* --quick first: later options override it */
-        if (!strcmp(argv[i], "--quick")) toy_quick(o);
-    for (i = 1; i < argc; i++) {
-        toy_flag flags[] = {
-            { "--width", 'i', &mm->width, 4, 4096, 'm' },        { "--depth", 'i', &mm->depth, 2, 64, 'm' },
-            { "--heads", 'i', &mm->heads, 1, 4096, 'm' },        { "--k", 'i', &mm->k, 1, 63, 'm' },
-            { "--tscale", 'f', &mm->t_scale, 1e-6, 1e6, 'm' },   { "--steps", 'i', &mm->steps, 1, 1e7, 'm' },
-            { "--batch", 'i', &mm->batch, 2, 65536, 'm' },       { "--lr", 'f', &mm->lr, 0, 10, 'm' },
-            { "--lrref", 'f', &mm->lr_ref, 1e-3, 1e9, 'm' },     { "--ema", 'f', &mm->ema, 0, 1, 'm' },
-            { "--lambda", 'f', &mm->lambda, 0, 100, 'm' },       { "--clip", 'f', &mm->clip, 0, 1e6, 'm' },
-            { "--seed", 'u', &mm->seed, 0, 9007199254740992.0, 'm' },
-            { "--pmean", 'f', &o->p_mean, -10, 10, 'm' },        { "--pstd", 'f', &o->p_std, 0, 10, 'm' },
-            { "--tgroups", 'i', &o->tgroups, 1, 1024, 'm' },
-            { "--weak-width", 'i', &o->weak_m.width, 4, 4096, 'r' },
-            { "--weak-depth", 'i', &o->weak_m.depth, 2, 64, 'r' },
-            { "--weak-steps", 'i', &o->weak_m.steps, 1, 1e7, 'r' },
-            { "--base-steps", 'i', &o->base_steps, 1, 1e7, 'r' }, { "--short-steps", 'i', &o->short_steps, 1, 1e7, 'r' },
-            { "--samples", 'z', &o->nsamples, 16, TOY_MAX_SAMPLES, 'a' },
-            { "--nsteps", 'i', &o->nsteps, 2, TOY_MAX_NSTEPS, 'a' },
-            { "--ig", 'f', &o->ig_w, 0, 100, 'r' },              { "--ig-low", 'f', &o->ig_low, 0, 1, 'r' },
-            { "--ig-high", 'f', &o->ig_high, 0, 1, 'r' },        { "--cfg", 'f', &o->cfg_w, 0, 100, 'r' },
-            { "--cfg-low", 'f', &o->cfg_low, 0, 1, 'r' },        { "--cfg-high", 'f', &o->cfg_high, 0, 1, 'r' },
-            { "--igcfg-ig", 'f', &o->ig_cfg_ig, 0, 100, 'r' },   { "--igcfg-cfg", 'f', &o->ig_cfg_cfg, 0, 100, 'r' },
-            { "--igcfg-low", 'f', &o->ig_cfg_low, 0, 1, 'r' },   { "--igcfg-high", 'f', &o->ig_cfg_high, 0, 1, 'r' },
-            { "--ag", 'f', &o->ag_w, 0, 100, 'r' },
-        };
-        const char *a = argv[i], *v;
-        const toy_flag *f = NULL;
-        size_t j;
-        long long n;
-        double d;
-        int c;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { toy_usage(stdout); return 1; }
-        if (!strcmp(a, "--quick")) continue;
-        if (!strcmp(a, "--sweep")) { o->sweep = 1; continue; }
-        if (!strcmp(a, "--fm")) { o->fm = 1; if (!model_flag) model_flag = a; continue; }
-        if (!strcmp(a, "--no-baseline")) { o->no_baseline = 1; if (!run_flag) run_flag = a; continue; }
-        if (!strcmp(a, "--only-ig")) { o->only_ig = 1; if (!run_flag) run_flag = a; continue; }
-        if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
-        for (j = 0; j < sizeof flags / sizeof flags[0]; j++)
-            if (!strcmp(a, flags[j].name)) f = &flags[j];
-        if (!f && strcmp(a, "--out") && strcmp(a, "--load") && strcmp(a, "--sweep-k") && strcmp(a, "--tdist")) {
-            fprintf(stderr, "toy2d: unknown option '%s' (--help lists them)\n", a);
-            return -1;
-        }
-        if (!(v = cli_value("toy2d", argc, argv, &i))) return -1;
-        if (!strcmp(a, "--out")) {
-            if (!*v || strlen(v) > 1000) { fprintf(stderr, "toy2d: --out needs a directory name of 1..1000 characters\n"); return -1; }
-            o->out = v;
-            if (!run_flag) run_flag = a;
-        } else if (!strcmp(a, "--load")) {
-            o->load = v;
-        } else if (!strcmp(a, "--sweep-k")) {
-            if (toy_parse_k_list(o, v)) return -1;
-            o->sweep = 1;
-            if (!model_flag) model_flag = a;
-        } else if (!strcmp(a, "--tdist")) {
-            if (cli_choice("toy2d", a, v, tdists, &c)) return -1;
-            o->tdist = c;
-            if (!model_flag) model_flag = a;
-        } else {
-            if (f->kind == 'f') {
-                if (cli_num("toy2d", a, v, f->lo, f->hi, &d)) return -1;
-                *(float *)f->field = (float)d;
-            } else {
-                if (cli_int("toy2d", a, v, (long long)f->lo, (long long)f->hi, &n)) return -1;
-                if (f->kind == 'i') *(int *)f->field = (int)n;
-                else if (f->kind == 'z') *(size_t *)f->field = (size_t)n;
-                else *(uint64_t *)f->field = (uint64_t)n;
-            }
-            if (f->scope == 'm' && !model_flag) model_flag = a;
-            if (f->scope == 'r' && !run_flag) run_flag = a;
-            ag_given |= !strcmp(a, "--ag");
-            short_given |= !strcmp(a, "--short-steps");
-        }
-    }
-
-    /* flags that need (or exclude) another flag */
-    if (o->load && !o->sweep) {
-        fprintf(stderr, "toy2d: --load FILE needs --sweep (it sweeps a saved model; the full run trains its own)\n");
-        return -1;
-    }
-    if (o->load && model_flag) {
-        fprintf(stderr, "toy2d: %s has no effect with --load (the model and its configuration come from %s)\n",
-                model_flag, o->load);
-        return -1;
-    }
-    if (o->sweep && run_flag) {
-        fprintf(stderr, "toy2d: %s has no effect with --sweep (the sweep has its own guidance settings and "
-                        "prints its table on stdout)\n", run_flag);
-        return -1;
-    }
-    if (!(o->ig_low < o->ig_high) || !(o->cfg_low < o->cfg_high) || !(o->ig_cfg_low < o->ig_cfg_high)) {
-        fprintf(stderr, "toy2d: every interval needs low < high (IG [%g, %g], CFG [%g, %g], IG + CFG's CFG [%g, %g])\n",
-                o->ig_low, o->ig_high, o->cfg_low, o->cfg_high, o->ig_cfg_low, o->ig_cfg_high);
-        return -1;
-    }
-    if (o->only_ig) { o->no_baseline = 1; if (!ag_given) o->ag_w = 1.0f; }
-
-    /* the weak guide and the baseline share everything but size and budget */
-    {
-        toy_model_opts w = o->main_m;
-        w.width = o->weak_m.width; w.depth = o->weak_m.depth; w.steps = o->weak_m.steps;
-        w.heads = o->weak_m.width % o->main_m.heads ? 1 : o->main_m.heads;
-        w.batch = o->weak_m.batch ? o->weak_m.batch : o->main_m.batch;
-        w.k = 1; w.seed = o->main_m.seed + 101;
-        o->weak_m = w;
-    }
-    if (o->tgroups > o->main_m.batch || o->tgroups > o->weak_m.batch) {
-        fprintf(stderr, "toy2d: --tgroups %d is more than the batch (%d): each t group needs a sample\n",
-                o->tgroups, o->tgroups > o->main_m.batch ? o->main_m.batch : o->weak_m.batch);
-        return -1;
-    }
-    {   /* the speed panel snapshots both models after short_steps */
-        int longest = o->no_baseline || o->base_steps > o->main_m.steps ? o->main_m.steps : o->base_steps;
-        if (o->short_steps > longest) {
-            if (short_given) {
-                fprintf(stderr, "toy2d: --short-steps %d is longer than the training (%d steps)\n", o->short_steps, longest);
-                return -1;
-            }
-            o->short_steps = longest;
-        }
-    }
-    /* the model configurations, checked now rather than after training */
-    if (!o->load) {
-        int k, nk = o->nsweep_k ? o->nsweep_k : 1;
-        for (k = 0; k < nk; k++) {
-            toy_model_opts mo = o->main_m;
-            ig_config cfg;
-            if (o->nsweep_k) mo.k = o->sweep_k[k];
-            cfg = toy_config(&mo);
-            if (ig_config_check(&cfg)) { fprintf(stderr, "toy2d: the IG model: %s\n", ig_last_error()); return -1; }
-        }
-        if (!o->sweep && o->ag_w != 1.0f) {
-            ig_config cfg = toy_config(&o->weak_m);
-            if (ig_config_check(&cfg)) { fprintf(stderr, "toy2d: the weak guide: %s\n", ig_last_error()); return -1; }
-        }
-    }
-    return 0;
-}
+#include "toy2d_flags.h"   /* toy_usage, toy_parse: the command line, every check */
 
 static double toy_now(void) {
     struct timespec ts;
@@ -558,20 +357,25 @@ done:
 typedef struct toy_sctx { ig_arena arena; ig_ctx ctx; } toy_sctx;
 
 static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
-    if (ig_arena_init(&s->arena, "sampling scratch", ig_model_scratch_bytes(cfg, 2 * n, 0))) return -1;
-    return ig_ctx_init(&s->ctx, &s->arena, ig_model_tape_nodes(cfg));
+    if (ig_arena_init(&s->arena, "sampling scratch", ig_model_scratch_bytes(cfg, 2 * n, 0)) ||
+        ig_ctx_init(&s->ctx, &s->arena, ig_model_tape_nodes(cfg))) {
+        fprintf(stderr, "toy2d: %s\n", ig_last_error());
+        return -1;
+    }
+    return 0;
 }
 
-/* Class-A samples from one starting noise x (2n floats, overwritten). */
-static int toy_sample_model(ig_model *m, toy_sctx *sc, ig_model *guide, toy_sctx *gsc, ig_guidance g,
+/* Class-A samples x (n points, (n, 2)) from the starting noise, Heun on the
+   grid, with the model's velocity under guidance g (g.guide: autoguidance's
+   weak model, sampled in gsc). */
+static int toy_sample_model(ig_model *m, toy_sctx *sc, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
     ig_sampler S;
     int *labels = (int *)calloc(n, sizeof(int)), rc;          /* all class A (0) */
-    if (!labels) return -1;
+    if (!labels) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
     memset(&S, 0, sizeof S);
     S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
     S.labels = labels; S.batch = n;
-    g.guide = guide;
     S.g = g;
     memcpy(x, noise, 2 * n * sizeof(float));
     rc = ig_sample_heun(ig_model_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
@@ -580,12 +384,35 @@ static int toy_sample_model(ig_model *m, toy_sctx *sc, ig_model *guide, toy_sctx
     return rc;
 }
 
-/* One row of the table. */
+/* One row of the table: the exact metrics of one sampler's class-A samples,
+   and its guidance settings in words. */
 typedef struct toy_row {
     char method[32];
     toy_metrics mt;
     char weight[32], interval[48];
 } toy_row;
+
+/* The weight and interval columns from the guidance: "ig 3.00 cfg 1.50",
+   "ig [0.00,0.30] cfg [0.00,0.30]"; "-" when nothing is on. */
+static void toy_row_set(toy_row *r, const char *method, const ig_guidance *g, toy_mixture *mix,
+                        const float *x, size_t n) {
+    size_t w = 0, iv = 0;
+    memset(r, 0, sizeof *r);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    toy_evaluate(mix, TOY_CLASS_A, x, n, &r->mt);
+    if (g->ig_weight != 1.0f) {
+        w += (size_t)snprintf(r->weight + w, sizeof r->weight - w, "ig %.2f", g->ig_weight);
+        iv += (size_t)snprintf(r->interval + iv, sizeof r->interval - iv, "ig [%.2f,%.2f]", g->ig_low, g->ig_high);
+    }
+    if (g->cfg_scale != 1.0f) {
+        w += (size_t)snprintf(r->weight + w, sizeof r->weight - w, "%scfg %.2f", w ? " " : "", g->cfg_scale);
+        iv += (size_t)snprintf(r->interval + iv, sizeof r->interval - iv, "%scfg [%.2f,%.2f]", iv ? " " : "",
+                               g->cfg_low, g->cfg_high);
+    }
+    if (g->guide) w += (size_t)snprintf(r->weight + w, sizeof r->weight - w, "%sag %.2f", w ? " " : "", g->guide_weight);
+    if (!w) snprintf(r->weight, sizeof r->weight, "-");
+    if (!iv) snprintf(r->interval, sizeof r->interval, "-");
+}
 
 static void toy_print_header(FILE *f) {
     fprintf(f, "method\tn\tmean_logp\toutlier_rate\tbranch_tv\tleaf_coverage\tweight\tinterval\n");
@@ -596,6 +423,10 @@ static void toy_print_row(FILE *f, const toy_row *r) {
             r->mt.mean_logp, r->mt.outlier_rate, r->mt.branch_tv, r->mt.leaf_coverage, r->weight, r->interval);
 }
 
+/* ------------------------------------------------------------------------- */
+/* output files                                                              */
+/* ------------------------------------------------------------------------- */
+
 static int toy_mkdir(const char *path) {
     char buf[1024];
     size_t i, n = strlen(path);
@@ -605,9 +436,13 @@ static int toy_mkdir(const char *path) {
         if (buf[i] == '/' || buf[i] == '\0') {
             char c = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST) { fprintf(stderr, "toy2d: cannot create %s\n", buf); return -1; }
+            if (mkdir(buf, 0777) && errno != EEXIST) {
+                fprintf(stderr, "toy2d: cannot create %s: %s\n", buf, strerror(errno));
+                return -1;
+            }
             buf[i] = c;
         }
+    if (access(path, W_OK | X_OK)) { fprintf(stderr, "toy2d: cannot write to %s: %s\n", path, strerror(errno)); return -1; }
     return 0;
 }
 
@@ -617,11 +452,11 @@ static int toy_write_npy(const char *dir, const char *prefix, const char *name, 
     return img_write_npy(path, xy, n, 2);
 }
 
-/* K panels in a grid of ncols columns over one pre-rendered background (the
-   layout of plot_figure in plot.h, which renders the background on every call;
-   rendering it once saves seconds for two figures). */
+/* K panels of n points each in a grid of ncols columns over one pre-rendered
+   background (the layout of plot_figure in plot.h, which renders the
+   background on every call; rendering it once saves seconds for two figures). */
 static int toy_figure(const char *path, const plot_background *bg, int k, int ncols,
-                      const char *const *titles, const float *const *samples, const size_t *counts) {
+                      const char *const *titles, float *const *samples, size_t n) {
     img_image im;
     int nrows, p, rc, size = bg->size;
     if (ncols > k) ncols = k;
@@ -631,305 +466,254 @@ static int toy_figure(const char *path, const plot_background *bg, int k, int nc
     for (p = 0; p < k; p++)
         plot_panel_draw(&im, PLOT_GAP + (p % ncols) * (size + PLOT_GAP),
                         PLOT_GAP / 2 + (p / ncols) * (PLOT_TITLE_H + size + PLOT_GAP), bg, titles[p],
-                        samples[p], counts[p], 1);
+                        samples[p], n, 1);
     rc = img_write_png(path, im.rgb, im.w, im.h);
     img_image_free(&im);
     return rc;
 }
 
 /* ------------------------------------------------------------------------- */
-/* the experiment                                                            */
+/* the samplers compared                                                     */
 /* ------------------------------------------------------------------------- */
 
-static const char *toy_fmt(char *buf, size_t cap, const char *fmt, double a, double b) {
-    snprintf(buf, cap, fmt, a, b);
+/* One sampler: a row of the table, a panel of the figure, a samples file. */
+typedef struct toy_method {
+    const char *name;          /* samples_<name>.npy and the table's method column */
+    char title[64];            /* the panel title                                  */
+    int exact;                 /* 1: the exact velocity field (the ground truth)   */
+    ig_guidance guidance;      /* else: the IG model under this guidance           */
+} toy_method;
+
+#define TOY_MAX_METHODS 6
+
+static void toy_method_add(toy_method *list, int *n, const char *name, int exact, ig_guidance g,
+                           const char *title) {
+    list[*n].name = name;
+    list[*n].exact = exact;
+    list[*n].guidance = g;
+    snprintf(list[*n].title, sizeof list[*n].title, "%s", title);
+    (*n)++;
+}
+
+/* " (t<0.3)" or " (0.1<t<1)": where in t a guidance acts, when not everywhere. */
+static const char *toy_when(char *buf, size_t cap, float low, float high) {
+    if (low > 0.0f) snprintf(buf, cap, " (%.2g<t<%.2g)", low, high);
+    else if (high < 1.0f) snprintf(buf, cap, " (t<%.2g)", high);
+    else buf[0] = '\0';
     return buf;
 }
 
-/* The sweep: IG weight x interval, for the trained model (and k if asked). */
-static int toy_sweep(ig_model *m, toy_sctx *sc, const toy_opts *o, toy_mixture *mix,
-                     const float *noise, float *x, size_t n, const float *grid) {
-    static const float ws[] = { 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
-    static const float iv[][2] = { { 0.0f, 1.0f }, { 0.0f, 0.3f }, { 0.0f, 0.1f }, { 0.3f, 1.0f }, { 0.1f, 1.0f } };
-    size_t wi, ii;
-    toy_row r;
-    for (ii = 0; ii < sizeof iv / sizeof iv[0]; ii++)
-        for (wi = 0; wi < sizeof ws / sizeof ws[0]; wi++) {
-            ig_guidance g = ig_guidance_none();
-            if (ws[wi] == 1.0f && ii > 0) continue;
-            g.ig_weight = ws[wi]; g.ig_low = iv[ii][0]; g.ig_high = iv[ii][1];
-            if (toy_sample_model(m, sc, NULL, NULL, g, noise, x, n, grid, o->nsteps)) return -1;
-            memset(&r, 0, sizeof r);
-            snprintf(r.method, sizeof r.method, "ig_k%d", m->cfg.aux_depth);
-            toy_evaluate(mix, TOY_CLASS_A, x, n, &r.mt);
-            toy_fmt(r.weight, sizeof r.weight, "%.2f", ws[wi], 0);
-            toy_fmt(r.interval, sizeof r.interval, "[%.2f,%.2f]", iv[ii][0], iv[ii][1]);
-            toy_print_row(stdout, &r);
-            fflush(stdout);
-        }
-    {   /* CFG alone and IG + CFG: (ig weight, cfg weight, cfg interval) */
-        static const float cs[][4] = {
-            { 1, 1.5f, 0, 1 }, { 1, 2, 0, 1 }, { 1, 3, 0, 1 }, { 1, 2, 0, 0.3f },
-            { 3, 1.25f, 0, 1 }, { 3, 1.5f, 0, 1 }, { 3, 1.5f, 0, 0.3f }, { 3, 2, 0, 0.3f },
-            { 2, 1.5f, 0, 0.3f }, { 4, 1.5f, 0, 0.3f },
-        };
-        for (wi = 0; wi < sizeof cs / sizeof cs[0]; wi++) {
-            ig_guidance g = ig_guidance_none();
-            g.ig_weight = cs[wi][0];
-            g.cfg_scale = cs[wi][1]; g.cfg_low = cs[wi][2]; g.cfg_high = cs[wi][3];
-            if (toy_sample_model(m, sc, NULL, NULL, g, noise, x, n, grid, o->nsteps)) return -1;
-            memset(&r, 0, sizeof r);
-            snprintf(r.method, sizeof r.method, cs[wi][0] != 1.0f ? "ig_cfg" : "cfg");
-            toy_evaluate(mix, TOY_CLASS_A, x, n, &r.mt);
-            snprintf(r.weight, sizeof r.weight, "ig %.2f cfg %.2f", cs[wi][0], cs[wi][1]);
-            snprintf(r.interval, sizeof r.interval, "cfg [%.2f,%.2f]", cs[wi][2], cs[wi][3]);
-            toy_print_row(stdout, &r);
-            fflush(stdout);
-        }
+/* The list, in the order of the table and the figure: ground truth, no
+   guidance, CFG, IG, IG + CFG (its IG part on IG's interval, its CFG part on
+   its own), autoguidance (if guide is not NULL).  --only-ig drops CFG and
+   IG + CFG. */
+static int toy_methods(const toy_opts *o, ig_model *guide, toy_method *list) {
+    ig_guidance none = ig_guidance_none(), cfg = none, ig = none, ig_cfg, ag = none;
+    char title[64], when[32];
+    int n = 0;
+    cfg.cfg_scale = o->cfg_w; cfg.cfg_low = o->cfg_low; cfg.cfg_high = o->cfg_high;
+    ig.ig_weight = o->ig_w; ig.ig_low = o->ig_low; ig.ig_high = o->ig_high;
+    ig_cfg = ig;
+    ig_cfg.ig_weight = o->ig_cfg_ig;
+    ig_cfg.cfg_scale = o->ig_cfg_cfg; ig_cfg.cfg_low = o->ig_cfg_low; ig_cfg.cfg_high = o->ig_cfg_high;
+    ag.guide = guide; ag.guide_weight = o->ag_w;
+
+    toy_method_add(list, &n, "truth", 1, none, "ground truth");
+    toy_method_add(list, &n, "none", 0, none, "no guidance");
+    if (!o->only_ig) {
+        snprintf(title, sizeof title, "CFG w=%.3g%s", o->cfg_w, toy_when(when, sizeof when, o->cfg_low, o->cfg_high));
+        toy_method_add(list, &n, "cfg", 0, cfg, title);
+    }
+    snprintf(title, sizeof title, "IG w=%.3g%s", o->ig_w, toy_when(when, sizeof when, o->ig_low, o->ig_high));
+    toy_method_add(list, &n, "ig", 0, ig, title);
+    if (!o->only_ig) {
+        snprintf(title, sizeof title, "IG %.3g + CFG %.3g%s", o->ig_cfg_ig, o->ig_cfg_cfg,
+                 toy_when(when, sizeof when, o->ig_cfg_low, o->ig_cfg_high));
+        toy_method_add(list, &n, "ig_cfg", 0, ig_cfg, title);
+    }
+    if (guide) {
+        snprintf(title, sizeof title, "autoguidance w=%.3g", o->ag_w);
+        toy_method_add(list, &n, "autoguidance", 0, ag, title);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------- */
+/* the experiment                                                            */
+/* ------------------------------------------------------------------------- */
+
+#define TOY_NBUF  (TOY_MAX_METHODS + 4)    /* samples: methods, speed panel (3), exact */
+#define TOY_NROWS (TOY_MAX_METHODS + 4)
+
+/* Everything one run holds, freed in one place. */
+typedef struct toy_run {
+    toy_opts o;
+    size_t n;                          /* samples per method                      */
+    toy_mixture *mix;                  /* the ground truth                        */
+    float grid[TOY_MAX_NSTEPS + 1];    /* the EDM grid: t from 1 down to 0        */
+    float *noise;                      /* (n, 2): one starting noise for all      */
+    float *x[TOY_NBUF];                /* (n, 2) each: samples                    */
+    ig_model ig, ig_short;             /* the IG model; its EMA after short_steps */
+    ig_model weak;                     /* autoguidance's weak guide               */
+    ig_model base, base_short;         /* the lambda = 0 baseline, long and short */
+    toy_sctx sc, wsc;                  /* sampling scratch: IG model, weak guide  */
+    plot_background bg;                /* the class regions, drawn once           */
+    toy_row rows[TOY_NROWS];
+    int nrows;
+} toy_run;
+
+/* The ground truth, the output directory and every buffer, so that nothing
+   fails after minutes of training; then the one starting noise of every
+   sampler: x_1 = t_0 eps, seed 4242. */
+static int toy_run_setup(toy_run *r) {
+    ig_rng rng;
+    int i;
+    r->n = r->o.nsamples;
+    if (!(r->mix = toy_mixture_new())) { fprintf(stderr, "toy2d: cannot build the mixture\n"); return -1; }
+    if (toy_mkdir(r->o.out)) return -1;
+    r->noise = (float *)malloc(2 * r->n * sizeof(float));
+    for (i = 0; i < TOY_NBUF; i++) r->x[i] = (float *)malloc(2 * r->n * sizeof(float));
+    for (i = 0; i < TOY_NBUF; i++)
+        if (!r->x[i] || !r->noise) { fprintf(stderr, "toy2d: out of memory for %zu samples\n", r->n); return -1; }
+    toy_grid_edm(r->grid, r->o.nsteps);
+    ig_rng_seed(&rng, 4242);
+    toy_noise(&rng, r->noise, 2 * r->n, r->grid[0]);
+    return 0;
+}
+
+static void toy_run_free(toy_run *r) {
+    int i;
+    free(r->noise);
+    for (i = 0; i < TOY_NBUF; i++) free(r->x[i]);
+    plot_background_free(&r->bg);
+    ig_arena_free(&r->sc.arena); ig_arena_free(&r->wsc.arena);
+    ig_model_free(&r->ig); ig_model_free(&r->ig_short); ig_model_free(&r->weak);
+    ig_model_free(&r->base); ig_model_free(&r->base_short);
+    toy_mixture_free(r->mix);
+    free(r);
+}
+
+/* A new model trained with the options mo; its EMA after short_steps goes
+   to *snap (if not NULL). */
+static int toy_train_model(toy_run *r, ig_model *m, const toy_model_opts *mo, const char *name, ig_model *snap) {
+    ig_config cfg = toy_config(mo);
+    if (ig_model_init(m, &cfg, 1, mo->seed)) { fprintf(stderr, "toy2d: %s: %s\n", name, ig_last_error()); return -1; }
+    return toy_train(m, mo, &r->o, r->mix, name, snap ? r->o.short_steps : 0, snap);
+}
+
+/* Samples of one method into x: the exact field for the ground truth, the
+   IG model under the method's guidance otherwise. */
+static int toy_run_method(toy_run *r, const toy_method *mt, float *x) {
+    if (mt->exact) {
+        toy_field *f = (toy_field *)malloc(sizeof(toy_field));   /* large: not on the stack */
+        int rc;
+        if (!f) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
+        toy_field_init(f, r->mix, TOY_CLASS_A);
+        memcpy(x, r->noise, 2 * r->n * sizeof(float));
+        rc = toy_heun(toy_velocity, f, x, 2 * r->n, r->grid, r->o.nsteps);
+        free(f);
+        return rc;
+    }
+    return toy_sample_model(&r->ig, &r->sc, &r->wsc, mt->guidance, r->noise, x, r->n, r->grid, r->o.nsteps);
+}
+
+static void toy_add_row(toy_run *r, const char *method, const ig_guidance *g, const float *x) {
+    toy_row_set(&r->rows[r->nrows++], method, g, r->mix, x, r->n);
+}
+
+static int toy_write_table(toy_run *r) {
+    char path[1200];
+    FILE *f;
+    int i;
+    snprintf(path, sizeof path, "%s/metrics.tsv", r->o.out);
+    if (!(f = fopen(path, "w"))) { fprintf(stderr, "toy2d: cannot write %s: %s\n", path, strerror(errno)); return -1; }
+    toy_print_header(f);
+    for (i = 0; i < r->nrows; i++) toy_print_row(f, &r->rows[i]);
+    if (ferror(f) | fclose(f)) { fprintf(stderr, "toy2d: error writing %s\n", path); return -1; }
+    if (!r->o.quiet) {
+        toy_print_header(stdout);
+        for (i = 0; i < r->nrows; i++) toy_print_row(stdout, &r->rows[i]);
     }
     return 0;
 }
 
+#include "toy2d_extra.h"   /* the training-speed panel and the guidance sweep */
+
 int toy2d_main(int argc, char **argv);
 
 int toy2d_main(int argc, char **argv) {
-    toy_opts o;
-    toy_mixture *mix = NULL;
-    ig_model m, weak, base, m_short, base_short;
-    ig_model *guide = NULL;
-    toy_sctx sc, wsc;
-    plot_background bg;
-    float grid[1025], *noise = NULL, *xs[8], *speed[3];
-    const char *names[8], *titles[8], *speed_titles[3];
-    char title_buf[8][64], speed_buf[3][64], path[1200];
-    toy_row rows[10];
-    int nrows = 0, i, rc = 1, have_base = 0, have_weak = 0;
-    size_t n, counts[8];
-    double t_start = toy_now();
-    FILE *tsv;
-    ig_rng nr;
+    toy_run *r = (toy_run *)calloc(1, sizeof(toy_run));
+    toy_opts *o;
+    toy_method methods[TOY_MAX_METHODS];
+    const char *titles[TOY_MAX_METHODS];
+    ig_guidance none = ig_guidance_none();
+    ig_rng rng;
+    char path[1200];
+    double t_start = toy_now(), t_sample;
+    int nm, i, rc;
 
-    i = toy_parse(&o, argc, argv);
-    if (i) return i > 0 ? 0 : 2;
-    n = o.nsamples;
-    memset(&m, 0, sizeof m); memset(&weak, 0, sizeof weak); memset(&base, 0, sizeof base);
-    memset(&m_short, 0, sizeof m_short); memset(&base_short, 0, sizeof base_short);
-    memset(&sc, 0, sizeof sc); memset(&wsc, 0, sizeof wsc);
-    memset(xs, 0, sizeof xs); memset(speed, 0, sizeof speed); memset(&bg, 0, sizeof bg);
-    if (!(mix = toy_mixture_new())) { fprintf(stderr, "toy2d: cannot build the mixture\n"); return 1; }
-    toy_grid_edm(grid, o.nsteps);
+    if (!r) { fprintf(stderr, "toy2d: out of memory\n"); return 1; }
+    o = &r->o;
+    rc = toy_parse(o, argc, argv);                  /* every check, before any work */
+    if (rc || o->sweep) {
+        rc = rc > 0 ? 0 : rc < 0 ? 2 : toy_sweep(o) ? 1 : 0;
+        free(r);
+        return rc;
+    }
+    rc = 1;
+    if (toy_run_setup(r)) goto done;
 
-    if (o.sweep) {   /* one model per head depth in the list (or just --k), each swept */
-        int ki, nk = o.nsweep_k ? o.nsweep_k : 1;
-        noise = (float *)malloc(2 * n * sizeof(float));
-        xs[0] = (float *)malloc(2 * n * sizeof(float));
-        if (!noise || !xs[0]) { fprintf(stderr, "toy2d: out of memory for %zu samples\n", n); goto done; }
-        ig_rng_seed(&nr, 4242);
-        toy_noise(&nr, noise, 2 * n, grid[0]);
-        toy_print_header(stdout);
-        for (ki = 0; ki < nk; ki++) {
-            toy_model_opts mo = o.main_m;
-            ig_config cfg;
-            char name[32];
-            if (o.nsweep_k) mo.k = o.sweep_k[ki];
-            cfg = toy_config(&mo);
-            snprintf(name, sizeof name, "IG k=%d", mo.k);
-            if (o.load) {   /* a saved model: its configuration from the file's metadata */
-                if (ig_config_from_file(&cfg, o.load, 0, 0) || ig_model_init(&m, &cfg, 0, 0) || ig_load(&m, o.load, 1)) {
-                    fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done;
-                }
-            } else {
-                if (ig_model_init(&m, &cfg, 1, mo.seed)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-                if (toy_train(&m, &mo, &o, mix, name, 0, NULL)) goto done;
-                ig_model_swap_ema(&m);
-            }
-            if (toy_sctx_init(&sc, &cfg, n)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-            if (toy_sweep(&m, &sc, &o, mix, noise, xs[0], n, grid)) goto done;
-            ig_arena_free(&sc.arena);
-            ig_model_free(&m);
-        }
-        rc = 0;
-        goto done;
+    /* 1. train: the IG model (saved, and its EMA after short_steps for the
+       speed panel), autoguidance's weak guide, the lambda = 0 baseline;
+       each is then sampled with its EMA weights */
+    if (toy_train_model(r, &r->ig, &o->main_m, "IG model", &r->ig_short)) goto done;
+    snprintf(path, sizeof path, "%s/model_ema.safetensors", o->out);
+    if (ig_save_ema(&r->ig, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
+    ig_model_swap_ema(&r->ig);
+    if (o->ag_w != 1.0f) {
+        if (toy_train_model(r, &r->weak, &o->weak_m, "weak guide", NULL)) goto done;
+        ig_model_swap_ema(&r->weak);
+    }
+    if (!o->no_baseline) {
+        if (toy_train_model(r, &r->base, &o->base_m, "baseline", &r->base_short)) goto done;
+        ig_model_swap_ema(&r->base);
     }
 
-    /* the output directory and every sample buffer before any training */
-    if (toy_mkdir(o.out)) goto done;
-    if (access(o.out, W_OK | X_OK)) { fprintf(stderr, "toy2d: cannot write to %s: %s\n", o.out, strerror(errno)); goto done; }
-    noise = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 8; i++) xs[i] = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 3; i++) speed[i] = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 8; i++) if (!xs[i]) noise = (free(noise), NULL);
-    for (i = 0; i < 3; i++) if (!speed[i]) noise = (free(noise), NULL);
-    if (!noise) { fprintf(stderr, "toy2d: out of memory for %zu samples\n", n); goto done; }
-
-    /* the models */
-    {
-        ig_config cfg = toy_config(&o.main_m);
-        if (ig_model_init(&m, &cfg, 1, o.main_m.seed)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-        if (toy_train(&m, &o.main_m, &o, mix, "IG model", o.short_steps, &m_short)) goto done;
-        snprintf(path, sizeof path, "%s/model_ema.safetensors", o.out);
-        if (ig_save_ema(&m, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-        ig_model_swap_ema(&m);
-        if (toy_sctx_init(&sc, &cfg, n)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-    }
-    if (o.ag_w != 1.0f) {
-        ig_config wcfg = toy_config(&o.weak_m);
-        if (ig_model_init(&weak, &wcfg, 1, o.weak_m.seed)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-        have_weak = 1;
-        if (toy_train(&weak, &o.weak_m, &o, mix, "weak guide", 0, NULL)) goto done;
-        ig_model_swap_ema(&weak);
-        if (toy_sctx_init(&wsc, &wcfg, n)) goto done;
-        guide = &weak;
-    }
-    if (!o.no_baseline) {
-        toy_model_opts bo = o.main_m;
-        ig_config bcfg;
-        bo.lambda = 0.0f; bo.steps = o.base_steps; bo.seed = o.main_m.seed;   /* same init as the IG model */
-        bcfg = toy_config(&bo);
-        if (ig_model_init(&base, &bcfg, 1, bo.seed)) goto done;
-        have_base = 1;
-        if (toy_train(&base, &bo, &o, mix, "baseline", o.short_steps, &base_short)) goto done;
-        ig_model_swap_ema(&base);
+    /* 2. sample class A with every method from the same noise; score each
+       against the true density and save its samples */
+    t_sample = toy_now();
+    nm = toy_methods(o, o->ag_w != 1.0f ? &r->weak : NULL, methods);
+    if (toy_sctx_init(&r->sc, &r->ig.cfg, r->n)) goto done;
+    if (o->ag_w != 1.0f && toy_sctx_init(&r->wsc, &r->weak.cfg, r->n)) goto done;
+    for (i = 0; i < nm; i++) {
+        if (toy_run_method(r, &methods[i], r->x[i])) goto done;
+        toy_add_row(r, methods[i].name, &methods[i].guidance, r->x[i]);
+        if (toy_write_npy(o->out, "samples_", methods[i].name, r->x[i], r->n)) goto done;
+        titles[i] = methods[i].title;
     }
 
-    /* one starting noise for every method */
-    ig_rng_seed(&nr, 4242);
-    toy_noise(&nr, noise, 2 * n, grid[0]);
+    /* 3. the figure: one panel per method over the class regions */
+    if (plot_background_render(&r->bg, r->mix, plot_view_from_mixture(r->mix, 0.08), o->quick ? 128 : 360, 2)) goto done;
+    snprintf(path, sizeof path, "%s/toy2d.png", o->out);
+    if (toy_figure(path, &r->bg, nm, nm > 4 ? 3 : nm, titles, r->x, r->n)) goto done;
 
-    {
-        int nm = 0;
-        ig_guidance g;
-        double ts = toy_now();
-        toy_field *f = (toy_field *)malloc(sizeof(toy_field));
-        if (!f) goto done;
-        /* ground truth: the exact velocity from the same noise on the same grid */
-        toy_field_init(f, mix, TOY_CLASS_A);
-        memcpy(xs[nm], noise, 2 * n * sizeof(float));
-        if (toy_heun(toy_velocity, f, xs[nm], 2 * n, grid, o.nsteps)) { free(f); goto done; }
-        free(f);
-        names[nm] = "truth"; titles[nm] = "ground truth"; nm++;
+    /* 4. the training-speed panel: the baseline after the short and the long
+       budget, the IG model after the short one */
+    if (!o->no_baseline && toy_speed_panel(r, r->x + nm)) goto done;
 
-        g = ig_guidance_none();
-        if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        names[nm] = "none"; titles[nm] = "no guidance"; nm++;
+    /* 5. exact samples of the mixture: what a perfect sampler scores (their
+       own random numbers, not the shared noise) */
+    ig_rng_seed(&rng, 777);
+    toy_sample(r->mix, TOY_CLASS_A, &rng, r->x[TOY_NBUF - 1], r->n);
+    toy_add_row(r, "exact_mixture", &none, r->x[TOY_NBUF - 1]);
+    if (!o->quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - t_sample);
 
-        g = ig_guidance_none(); g.cfg_scale = o.cfg_w; g.cfg_low = o.cfg_low; g.cfg_high = o.cfg_high;
-        if (!o.only_ig && toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        if (!o.only_ig) { names[nm] = "cfg"; snprintf(title_buf[nm], 64, "CFG w=%.3g", o.cfg_w); titles[nm] = title_buf[nm]; nm++; }
-
-        g = ig_guidance_none(); g.ig_weight = o.ig_w; g.ig_low = o.ig_low; g.ig_high = o.ig_high;
-        if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        names[nm] = "ig";
-        if (o.ig_low > 0.0f)                      /* say where IG acts when it is not everywhere */
-            snprintf(title_buf[nm], 64, "IG w=%.3g (%.2g<t<%.2g)", o.ig_w, o.ig_low, o.ig_high);
-        else if (o.ig_high < 1.0f)
-            snprintf(title_buf[nm], 64, "IG w=%.3g (t<%.2g)", o.ig_w, o.ig_high);
-        else
-            snprintf(title_buf[nm], 64, "IG w=%.3g", o.ig_w);
-        titles[nm] = title_buf[nm]; nm++;
-
-        g.cfg_scale = o.ig_cfg_cfg; g.ig_weight = o.ig_cfg_ig; g.cfg_low = o.ig_cfg_low; g.cfg_high = o.ig_cfg_high;
-        if (!o.only_ig) {
-            if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-            names[nm] = "ig_cfg"; snprintf(title_buf[nm], 64, "IG %.3g + CFG %.3g (t<%.2g)", o.ig_cfg_ig, o.ig_cfg_cfg, o.ig_cfg_high);
-            titles[nm] = title_buf[nm]; nm++;
-        }
-
-        if (guide) {
-            g = ig_guidance_none(); g.guide_weight = o.ag_w;
-            if (toy_sample_model(&m, &sc, guide, &wsc, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-            names[nm] = "autoguidance"; snprintf(title_buf[nm], 64, "autoguidance w=%.3g", o.ag_w);
-            titles[nm] = title_buf[nm]; nm++;
-        }
-        for (i = 0; i < nm; i++) {
-            toy_row *r = &rows[nrows++];
-            memset(r, 0, sizeof *r);
-            snprintf(r->method, sizeof r->method, "%s", names[i]);
-            toy_evaluate(mix, TOY_CLASS_A, xs[i], n, &r->mt);
-            snprintf(r->weight, sizeof r->weight, "-");
-            snprintf(r->interval, sizeof r->interval, "-");
-            if (!strcmp(names[i], "cfg")) {
-                snprintf(r->weight, sizeof r->weight, "cfg %.2f", o.cfg_w);
-                snprintf(r->interval, sizeof r->interval, "cfg [%.2f,%.2f]", o.cfg_low, o.cfg_high);
-            }
-            if (!strcmp(names[i], "ig"))
-                snprintf(r->interval, sizeof r->interval, "[%.2f,%.2f]", o.ig_low, o.ig_high);
-            if (!strcmp(names[i], "ig_cfg"))
-                snprintf(r->interval, sizeof r->interval, "ig [%.2f,%.2f] cfg [%.2f,%.2f]", o.ig_low, o.ig_high,
-                         o.ig_cfg_low, o.ig_cfg_high);
-            if (!strcmp(names[i], "ig")) snprintf(r->weight, sizeof r->weight, "ig %.2f", o.ig_w);
-            if (!strcmp(names[i], "ig_cfg"))
-                snprintf(r->weight, sizeof r->weight, "ig %.2f cfg %.2f", o.ig_cfg_ig, o.ig_cfg_cfg);
-            if (!strcmp(names[i], "autoguidance")) snprintf(r->weight, sizeof r->weight, "ag %.2f", o.ag_w);
-            if (toy_write_npy(o.out, "samples_", names[i], xs[i], n)) goto done;
-            counts[i] = n;
-        }
-        if (plot_background_render(&bg, mix, plot_view_from_mixture(mix, 0.08), o.quick ? 128 : 360, 2)) goto done;
-        snprintf(path, sizeof path, "%s/toy2d.png", o.out);
-        if (toy_figure(path, &bg, nm, nm > 4 ? 3 : nm, titles, (const float *const *)xs, counts)) goto done;
-
-        /* the training-speed panel */
-        if (have_base) {
-            const char *sn[3] = { "none_short", "none_long", "ig_short" };
-            ig_model *sm[3];
-            toy_sctx ssc;
-            sm[0] = &base_short; sm[1] = &base; sm[2] = &m_short;
-            if (toy_sctx_init(&ssc, &m.cfg, n)) goto done;
-            for (i = 0; i < 3; i++) {
-                toy_row *r = &rows[nrows++];
-                int steps = i == 1 ? o.base_steps : o.short_steps;
-                g = ig_guidance_none();
-                if (i == 2) { g.ig_weight = o.ig_w; g.ig_low = o.ig_low; g.ig_high = o.ig_high; }
-                if (toy_sample_model(sm[i], &ssc, NULL, NULL, g, noise, speed[i], n, grid, o.nsteps)) {
-                    ig_arena_free(&ssc.arena); goto done;
-                }
-                memset(r, 0, sizeof *r);
-                snprintf(r->method, sizeof r->method, "speed_%s", sn[i]);
-                toy_evaluate(mix, TOY_CLASS_A, speed[i], n, &r->mt);
-                snprintf(r->weight, sizeof r->weight, i == 2 ? "ig %.2f" : "-", o.ig_w);
-                snprintf(r->interval, sizeof r->interval, i == 2 ? "[%.2f,%.2f]" : "-", o.ig_low, o.ig_high);
-                snprintf(speed_buf[i], 64, i == 2 ? "IG, %d steps" : "no guidance, %d steps", steps);
-                speed_titles[i] = speed_buf[i];
-                counts[i] = n;
-                if (toy_write_npy(o.out, "samples_speed_", sn[i], speed[i], n)) { ig_arena_free(&ssc.arena); goto done; }
-            }
-            ig_arena_free(&ssc.arena);
-            snprintf(path, sizeof path, "%s/speed.png", o.out);
-            if (toy_figure(path, &bg, 3, 3, speed_titles, (const float *const *)speed, counts)) goto done;
-        }
-        {   /* exact mixture samples as a reference row (not from the shared noise) */
-            toy_row *r = &rows[nrows++];
-            ig_rng er;
-            ig_rng_seed(&er, 777);
-            toy_sample(mix, TOY_CLASS_A, &er, xs[7], n);
-            memset(r, 0, sizeof *r);
-            snprintf(r->method, sizeof r->method, "exact_mixture");
-            toy_evaluate(mix, TOY_CLASS_A, xs[7], n, &r->mt);
-            snprintf(r->weight, sizeof r->weight, "-");
-            snprintf(r->interval, sizeof r->interval, "-");
-        }
-        if (!o.quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - ts);
-    }
-
-    snprintf(path, sizeof path, "%s/metrics.tsv", o.out);
-    if (!(tsv = fopen(path, "w"))) { fprintf(stderr, "toy2d: cannot write %s\n", path); goto done; }
-    toy_print_header(tsv);
-    if (!o.quiet) toy_print_header(stdout);
-    for (i = 0; i < nrows; i++) { toy_print_row(tsv, &rows[i]); if (!o.quiet) toy_print_row(stdout, &rows[i]); }
-    if (fclose(tsv)) goto done;
-    if (!o.quiet) fprintf(stderr, "total %.1f s; wrote %s/{samples_*.npy,toy2d.png,%smetrics.tsv}\n",
-            toy_now() - t_start, o.out, have_base ? "speed.png," : "");
+    if (toy_write_table(r)) goto done;
+    if (!o->quiet) fprintf(stderr, "total %.1f s; wrote %s/{samples_*.npy,toy2d.png,%smetrics.tsv}\n",
+                           toy_now() - t_start, o->out, o->no_baseline ? "" : "speed.png,");
     rc = 0;
 done:
-    for (i = 0; i < 8; i++) free(xs[i]);
-    for (i = 0; i < 3; i++) free(speed[i]);
-    free(noise);
-    plot_background_free(&bg);
-    ig_arena_free(&sc.arena); ig_arena_free(&wsc.arena);
-    ig_model_free(&m); ig_model_free(&m_short);
-    if (have_weak) ig_model_free(&weak);
-    if (have_base) { ig_model_free(&base); ig_model_free(&base_short); }
-    toy_mixture_free(mix);
+    toy_run_free(r);
     return rc;
 }
 
