@@ -6,11 +6,14 @@
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang + libFuzzer)
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
+#   NO_FAST_GEMM=1  build with -DIG_NO_FAST_GEMM: the plain matmul of section 4 only
+#                   (e.g. make BUILD=build/nofast NO_FAST_GEMM=1 test)
 
 CC     ?= cc
 BUILD  ?= build
 OMP    ?= 1
 NATIVE ?= 1
+NO_FAST_GEMM ?= 0
 # -O3, and never -ffast-math: it silently changes results (NaN checks, exp, GELU).
 CFLAGS ?= -O3 -g
 WARN   := -std=c99 -Wall -Wextra -pedantic
@@ -25,7 +28,10 @@ endif
 ifeq ($(NATIVE),1)
   ARCH := $(shell echo 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native)
 endif
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(EXTRA)
+ifeq ($(NO_FAST_GEMM),1)
+  GEMMFLAG := -DIG_NO_FAST_GEMM
+endif
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
 TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
@@ -49,6 +55,7 @@ compile-check: | $(BUILD)
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -DIG_STATIC tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only $(ARCH) tests/compile/impl.c; \
+	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -DIG_NO_FAST_GEMM tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -fopenmp tests/compile/impl.c 2>/dev/null || \
 	    $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
 	  echo "compile-check: $$cc C99 ok"; done

@@ -68,7 +68,7 @@ typedef struct toy_model_opts {
     int steps, batch;              /* optimizer steps x samples per step         */
     float lr, lr_ref;              /* lr = lr0 / sqrt(max(step / lr_ref, 1))     */
     float ema;                     /* EMA decay (with a 1 - (1+s)/(10+s) warm-up) */
-    float lambda;                  /* aux_weight: mse(final) + lambda mse(inter) */
+    float lambda;                  /* aux_weight: mse(final) + lambda mse(aux)   */
     float clip;                    /* gradient-norm clipping (<= 0: off)         */
     uint64_t seed;
 } toy_model_opts;
@@ -332,7 +332,7 @@ static int toy_train(ig_model *m, const toy_model_opts *mo, const toy_opts *o, c
         now = toy_now();
         if (!o->quiet && (now - last > (tty ? 0.5 : 5.0) || s + 1 == mo->steps)) {
             double el = now - t0, rate = (double)(s + 1) * (double)B / el;
-            fprintf(stderr, "%s%-10s step %5d/%d  loss final %.4f  inter %.4f  %7.0f samples/s  %4.0f s left%s",
+            fprintf(stderr, "%s%-10s step %5d/%d  loss final %.4f  aux %.4f  %7.0f samples/s  %4.0f s left%s",
                     tty ? "\r" : "", name, s + 1, mo->steps, lf / nacc, la / nacc, rate,
                     (double)(mo->steps - s - 1) * (double)B / rate, tty ? "  " : "\n");
             last = now; lf = la = 0; nacc = 0;
@@ -370,15 +370,15 @@ static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
    weak model, sampled in gsc). */
 static int toy_sample_model(ig_model *m, toy_sctx *sc, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
-    ig_sampler S;
+    ig_guided S;
     int *labels = (int *)calloc(n, sizeof(int)), rc;          /* all class A (0) */
     if (!labels) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
     memset(&S, 0, sizeof S);
     S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
     S.labels = labels; S.batch = n;
-    S.g = g;
+    S.guidance = g;
     memcpy(x, noise, 2 * n * sizeof(float));
-    rc = ig_sample_heun(ig_model_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
+    rc = ig_sample_heun(ig_guided_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
     if (rc) fprintf(stderr, "toy2d: sampling failed: %s\n", ig_last_error());
     free(labels);
     return rc;
