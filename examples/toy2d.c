@@ -655,11 +655,11 @@ int toy2d_main(int argc, char **argv) {
     if (!r) { fprintf(stderr, "toy2d: out of memory\n"); return 1; }
     o = &r->o;
     rc = toy_parse(o, argc, argv);                  /* every check, before any work */
-    if (rc || o->sweep) {
-        rc = rc > 0 ? 0 : rc < 0 ? 2 : toy_sweep(o) ? 1 : 0;
-        free(r);
-        return rc;
-    }
+    if (rc) { free(r); return rc > 0 ? 0 : 2; }     /* --help: 0; a bad flag: 2 */
+    if (o->sweep) { rc = toy_sweep(o) ? 1 : 0; free(r); return rc; }
+
+    /* 0. the truth: the exact mixture (toy2d_truth.h), the output directory,
+       every buffer and the one starting noise */
     rc = 1;
     if (toy_run_setup(r)) goto done;
 
