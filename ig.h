@@ -36,7 +36,7 @@
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
      Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
-     8. checkpoints               safetensors read / write
+     Appendix B. checkpoints      safetensors read / write; ig_save, ig_load, ig_config_from_file
 
    Compile-time options (define before including)
    --------------------
@@ -92,8 +92,8 @@ typedef struct ig_arena {
     size_t used;         /* bytes handed out since the reset   */
     size_t peak;         /* largest 'used' ever seen           */
     const char *name;    /* for error messages: "scratch", ... */
-    int counting;        /* a counting arena (ig_model_scratch_bytes): data   */
-    size_t header_used;  /* buffers are only counted, headers use the block   */
+    int counting;        /* counts data buffers without memory (section 7.1)  */
+    size_t header_used;  /* counting: bytes of the block given to headers     */
 } ig_arena;
 
 IGDEF int   ig_arena_init(ig_arena *a, const char *name, size_t bytes);
@@ -168,8 +168,8 @@ typedef struct ig_ctx {
 IGDEF int  ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity);
 IGDEF int  ig_ctx_reset(ig_ctx *ctx, int training);   /* resets the arena too */
 
-/* A tensor in an arena (data zeroed if zero != 0).  with_grad adds a zeroed
-   gradient buffer. shape: ndim sizes. */
+/* A tensor of ndim sizes in an arena, data not initialized; with_grad adds a
+   zeroed gradient buffer.  new4 takes the sizes as arguments. */
 IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int with_grad);
 IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad);
 /* A tensor header that points at memory you own (no copy). */
@@ -417,146 +417,84 @@ typedef struct ig_guided {
 IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, float *v);
 
 /* ------------------------------------------------------------------------- */
-/* 8. checkpoints (safetensors)                                              */
+/* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
-/* ---------------------------------------------------------------- API --- */
-
-/* Element types. IG_DTYPE_OTHER = any other dtype the format defines
-   (F64, U8, I8, I16, U16, U32, U64, BOOL, F8_E4M3, F8_E5M2, F8_E8M0, C64):
-   such tensors are indexed and can be read raw, but are not converted. */
-typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_DTYPE_OTHER } ig_dtype;
+/* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
+   "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
+   The reader trusts nothing: strict JSON (UTF-8 checked); each tensor's bytes exactly shape x
+   dtype size, inside the data, overlapping no other; names unique.  Read as float: F32, F16,
+   BF16; as int64: I64, I32, U8; the other dtypes raw.  Little-endian hosts only (others get
+   an error); files over 2 GiB need a 64-bit long. */
+typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
 
 #define IG_ST_MAX_DIMS 8
-#define IG_ST_MAX_HEADER (100u * 1024u * 1024u) /* reject larger JSON headers */
+#define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
 
-/* One tensor of an opened file. begin/end are byte offsets relative to the
-   start of the data section (st->data_start). */
-typedef struct {
-    char *name;          /* UTF-8, NUL-terminated (names with \u0000 are rejected) */
-    ig_dtype dtype;
-    char dtype_name[12]; /* dtype string as in the file, e.g. "F32", "U8" */
-    int dtype_size;      /* bytes per element */
-    int ndim;            /* 0..8; 0 = scalar (1 element) */
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t begin, end;
+typedef struct {                 /* one tensor of an opened file                            */
+    char *name;                  /* UTF-8                                                   */
+    ig_dtype dtype; char dtype_name[8]; int dtype_size;  /* "F32", "U16", ...; bytes each  */
+    int ndim; int64_t shape[IG_ST_MAX_DIMS];             /* ndim 0..8; 0 is a scalar        */
+    size_t begin, end;           /* its bytes in the data section                           */
 } ig_st_tensor;
 
-/* An opened safetensors file. The FILE stays open; tensor data is read on
-   demand. Tensors are in header order. */
-typedef struct {
-    char path[512];
-    FILE *f;
-    size_t data_start, data_size; /* absolute offset of data section, its size */
-    ig_st_tensor *tensors;
-    int ntensors;
-    char **meta_keys, **meta_vals; /* "__metadata__" pairs, header order */
-    int nmeta;
+typedef struct {                 /* an opened file; tensor data is read on demand            */
+    char path[512]; FILE *f;
+    size_t data_start, data_size;                /* where the data section starts, its bytes */
+    ig_st_tensor *tensors; int ntensors;         /* in header order                          */
+    char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
 } ig_st_file;
 
-/* Open and fully validate the header of a safetensors file. Always
-   initializes *st; on failure it is left closed (ig_st_close is harmless).
-   Returns 0, or -1 with ig_last_error() naming the file and the problem. */
-IGDEF int ig_st_open(ig_st_file *st, const char *path);
-
-/* Close the file and free everything. Safe on a zeroed or failed struct. */
-IGDEF void ig_st_close(ig_st_file *st);
-
-/* Tensor by exact name, or NULL if absent. */
-IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name);
-
-/* Metadata value for key, or NULL if absent. */
-IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);
-
-/* Number of elements (product of shape; 1 for a scalar). */
-IGDEF size_t ig_st_numel(const ig_st_tensor *t);
-
-/* Read a F32/F16/BF16 tensor, converting to float. n must equal the element
-   count. Returns 0 or -1 (wrong dtype, wrong n, I/O error). */
+IGDEF int  ig_st_open(ig_st_file *st, const char *path);   /* 0, or -1 (st left closed) */
+IGDEF void ig_st_close(ig_st_file *st);                    /* harmless after a failed open */
+IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name); /* NULL: absent */
+IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);         /* NULL: absent */
+IGDEF size_t ig_st_numel(const ig_st_tensor *t);           /* product of the shape */
+/* n is the element count: F32/F16/BF16 as float, I64/I32/U8 as int64, any dtype as its
+   raw little-endian bytes (nbytes = end - begin).  0 or -1. */
 IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n);
-
-/* Read an I64 or I32 tensor into int64_t. n must equal the element count. */
 IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n);
-
-/* Read the raw little-endian bytes of any tensor (any dtype).
-   nbytes must equal t->end - t->begin. */
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes);
 
-/* F16 / BF16 bit patterns -> float (exact; F16 subnormals, inf, NaN kept). */
-IGDEF float ig_f16_to_f32(uint16_t h);
-IGDEF float ig_bf16_to_f32(uint16_t h);
-
-/* --- writer ---
-   ig_st_writer w; ig_st_writer_init(&w);
-   ig_st_add(&w, "w", IG_F32, 2, shape, data);   data must stay valid until save
-   ig_st_add_meta(&w, "format", "pt");
-   ig_st_writer_save(&w, "out.safetensors");      atomic: <path>.tmp + rename
-   ig_st_writer_free(&w);
-   A failed ig_st_add / ig_st_add_meta makes the writer sticky-failed: a later
-   save refuses to write a file with silently missing entries. */
-typedef struct {
-    char *name;
-    ig_dtype dtype;
-    int ndim;
-    int64_t shape[IG_ST_MAX_DIMS];
-    const void *data;
-    size_t nbytes;
-} ig_st_wentry;
-
+/* The writer:  ig_st_writer w;  ig_st_writer_init(&w);
+       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
+       ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
+       ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
+   After a failed add the writer refuses to save.  A save writes "<path>.<random>.tmp"
+   (created exclusively), fsyncs it, renames it over path and fsyncs the directory; path
+   must be a regular file or absent (a link, directory, device or fifo is refused); on
+   failure path is untouched and the temporary file removed.  Killed outright, a save
+   leaves path old or new plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
+   _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
+typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
-    ig_st_wentry *entries;
-    int n, cap;
-    char **meta_keys, **meta_vals;
-    int nmeta, meta_cap;
-    int failed;
+    ig_st_wentry *entries; int n;
+    char **meta_keys, **meta_vals; int nmeta;
+    int failed;                  /* an add failed: the save refuses */
 } ig_st_writer;
 
-/* Initialize an empty writer. */
 IGDEF void ig_st_writer_init(ig_st_writer *w);
+IGDEF int  ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
+                     const int64_t *shape, const void *data);              /* 0 or -1 */
+IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /* copied */
+IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
+IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
-/* Add a tensor. dtype: IG_F32 (float*), IG_I64 (int64_t*), IG_I32 (int32_t*),
-   IG_F16 / IG_BF16 (uint16_t* bit patterns); host byte order, row-major.
-   The name is copied, the data pointer is only stored (not copied).
-   Errors: bad dtype/ndim/shape, NULL data for a non-empty tensor, duplicate
-   name, invalid UTF-8 name, name "__metadata__", size overflow. 0 or -1. */
-IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
-                    const int64_t *shape, const void *data);
-
-/* Add a "__metadata__" string pair (both copied, must be valid UTF-8).
-   Duplicate keys are an error. 0 or -1. */
-IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val);
-
-/* Write the file atomically: write "<path>.tmp", flush, fsync (POSIX),
-   close, rename over path. On any error the tmp file is removed and an
-   existing file at path is left untouched. Tensors are stored in insertion
-   order, contiguous with no gaps (as the reference implementation requires);
-   the header is space-padded so the data section starts 8-byte aligned.
-   The writer stays valid (may be saved again or freed). 0 or -1. */
-IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path);
-
-/* Free everything owned by the writer (not the tensor data). */
-IGDEF void ig_st_writer_free(ig_st_writer *w);
-
-/* A checkpoint is a safetensors file whose tensor names are the released
-   PyTorch state dict's, so torch's load_state_dict(strict=True) takes it (after
-   dropping the prefixed training state, see ig_save).  The configuration
-   rides in "__metadata__" as decimal strings: in_channels, image_height,
-   image_width, patch_size, hidden_size, depth, num_heads, num_classes,
-   aux_depth, t_scale, plus step and rng for resuming. */
-
-/* Writes the weights under the plain names.  With training_state != 0 it also
-   writes "ema.<name>", "adam.m.<name>", "adam.v.<name>", the step and the RNG,
-   so ig_load resumes the run bit for bit.  The file is replaced atomically. */
+/* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
+   takes it, training state dropped), the configuration in "__metadata__" as decimal strings.
+   ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
+   "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
+   value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
-/* Writes only the EMA weights under the plain names (what sampling uses). */
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
-/* Loads every parameter, checking names, dtypes and shapes; F32, F16 and BF16
-   are read.  With strict != 0 a tensor the model does not know is an error;
-   without it such tensors are skipped.  Training state is loaded when present
-   and the model trains. */
+/* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
+   the training state too when the file has it and m trains.  strict: a tensor the model
+   does not know is an error (else skipped).  On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
-/* The configuration of a checkpoint: sizes from the tensor shapes, heads and
-   aux_depth from the arguments (> 0), else the metadata, else the preset of
-   that width.  */
+/* The configuration of a checkpoint, every number range-checked before use: sizes from
+   the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
+   aux_depth > 0 override it).  Without metadata: the heads of the paper's preset of
+   that width, and aux_depth 8, where the official release hangs the head for every
+   size; otherwise an error says what to pass. */
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth);
 
 #endif /* IG_H */
@@ -1626,7 +1564,22 @@ IGDEF int ig_config_check(const ig_config *cfg) {
     if (cfg->depth < 2 || cfg->aux_depth < 1 || cfg->aux_depth >= cfg->depth)
         return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)", cfg->aux_depth, cfg->depth);
     if (cfg->num_classes < 1) return ig__fail("ig_config: num_classes must be at least 1");
-    if (!(cfg->t_scale > 0.0f)) return ig__fail("ig_config: t_scale must be positive");
+    /* Limits, so that no count overflows an int (T <= 2^20 tokens, 4D <= 2^16, D*D <= 2^28)
+       and the parameter bytes (an upper bound: 18 D^2 per block, 20 bytes a parameter when
+       training) fit size_t; sizes times the batch are size_t. */
+    if (cfg->in_channels > 4096 || cfg->patch_size > 64 || cfg->image_height > 65536 || cfg->image_width > 65536 ||
+        cfg->hidden_size > 16384 || cfg->depth > 1024 || cfg->num_classes > (1 << 24))
+        return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side 65536, "
+                        "hidden_size 16384, depth 1024, classes 2^24)");
+    if ((double)(cfg->image_height / cfg->patch_size) * (double)(cfg->image_width / cfg->patch_size) > (double)(1 << 20))
+        return ig__fail("ig_config: %d x %d tokens, more than 2^20", cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size);
+    {
+        double D = cfg->hidden_size, P = ((double)cfg->depth + 3) * 18 * D * D + D * ((double)cfg->num_classes + 300 +
+                   (double)(1 << 20) + 3.0 * cfg->in_channels * cfg->patch_size * cfg->patch_size);
+        if (20 * P > (double)SIZE_MAX / 2) return ig__fail("ig_config: the model is too large for this platform's size_t");
+    }
+    if (!(cfg->t_scale > 0.0f && cfg->t_scale <= 1e6f))   /* also refuses NaN and inf */
+        return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)cfg->t_scale);
     return 0;
 }
 
@@ -1980,7 +1933,8 @@ IGDEF ig_train_config ig_train_defaults(void) {
      w <- w (1 - lr wd)
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
-   then the EMA of the weights:  ema <- d ema + (1 - d) w. */
+   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
+   the last 1 / (1 - d) steps, smoother than the last step: samplers use it. */
 static void ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     double s = (double)m->step;
     float bc1 = (float)(1.0 - pow(tc->beta1, s)), bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
@@ -2326,10 +2280,8 @@ static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0
                                ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4];
-    float *p = &ig__dummy_float;
-    (void)name;
-    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
-    if (slot) *slot = ig_tensor_wrap(&m->arena, p, trainable ? p : NULL, ndim, shape);
+    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3; (void)name;
+    if (slot) *slot = ig_tensor_wrap(&m->arena, &ig__dummy_float, trainable ? &ig__dummy_float : NULL, ndim, shape);
 }
 
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training) {
@@ -2339,8 +2291,7 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
     int ok = 0;
-    memset(&m, 0, sizeof m);
-    memset(&count, 0, sizeof count);
+    memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
     /* headers only: the model's tensors, and the tape and op outputs of the run */
@@ -2400,11 +2351,9 @@ done:
    static (IG_MAX_THREADS pairs of about 2.5 MB, touched only as used), so
    ig__gemm is not reentrant.  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
-
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
 #endif
-
 /* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
    (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
    -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
@@ -2412,10 +2361,8 @@ done:
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
-#ifndef IG__MR
 #define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
 #define IG__NV 4
-#endif
 __extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
@@ -2466,7 +2413,6 @@ typedef float ig__vf;
 #endif
 
 #define IG__NR (IG__NV * IG__VW)
-
 /* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
    multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
 #define IG__KC 384
@@ -2474,7 +2420,6 @@ typedef float ig__vf;
 #define IG__NC 1536
 #define IG__SMALL_MNK (48 * 48 * 48)
 #define IG__PARALLEL_MNK (128 * 128 * 64)
-
 #if defined(__GNUC__)
 #define IG__ALIGNED64 __attribute__((aligned(64)))
 #else
@@ -2487,7 +2432,6 @@ static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
 static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 
 static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
-
 /* unaligned vector load/store (memcpy compiles to one vmovups) */
 static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
@@ -2514,15 +2458,11 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         a += IG__MR;
         b += IG__NR;
     }
-    for (i = 0; i < IG__MR; i++) {
+    for (i = 0; i < IG__MR; i++)
         for (v = 0; v < IG__NV; v++) {
             float *cp = c + (size_t)i * ldc + v * IG__VW;
-            if (accumulate)
-                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
-            else
-                ig__vstore(cp, acc[i][v]);
+            ig__vstore(cp, accumulate ? ig__vload(cp) + acc[i][v] : acc[i][v]);
         }
-    }
 }
 
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
@@ -2619,9 +2559,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
                 ig__kernel(kc, a, b, tmp, IG__NR, 0);
                 for (ii = 0; ii < m; ii++)
                     for (jj = 0; jj < n; jj++)
-                        c[ii * ldc + jj] = accumulate
-                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
-                            : tmp[ii * IG__NR + jj];
+                        c[ii * ldc + jj] = accumulate ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj] : tmp[ii * IG__NR + jj];
             }
         }
     }
@@ -2760,7 +2698,6 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t i, j;
@@ -2783,7 +2720,6 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 }
 
 #else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -2792,1537 +2728,689 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 #endif /* IG_NO_FAST_GEMM */
 
 /* ------------------------------------------------------------------------- */
-/* 8. checkpoints                                                            */
+/* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
 
 #include <errno.h>
 #include <limits.h>
-#if defined(__APPLE__) || (defined(__unix__) && (defined(_POSIX_C_SOURCE) || \
-    defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE) || defined(_DEFAULT_SOURCE) || \
-    defined(_BSD_SOURCE) || !defined(__STRICT_ANSI__)))
-#define IG__ST_POSIX 1
+#include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
-#include <sys/types.h>
+#endif
+#if defined(_POSIX_VERSION) && _POSIX_VERSION >= 200112L
+#define IG__POSIX 1              /* exclusive create, fsync, lstat: see ig_st_writer_save */
+#include <fcntl.h>
+#include <sys/stat.h>
 #else
-#define IG__ST_POSIX 0
+#define IG__POSIX 0
 #endif
 
-/* ------------------------------------------------------ implementation --- */
+/* In a function with a 'done:' label: on cond, set the error and go there. */
+#define IG__TRY(cond, ...) do { if (cond) { ig__fail(__VA_ARGS__); goto done; } } while (0)
 
-static char *ig__st_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = (char *)IG_MALLOC(n);
-    if (p) memcpy(p, s, n);
+static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
+static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
+
+/* Room for element n of a growing array (no realloc): capacity 16, 32, 64, ..., full when n is
+   16 or a larger power of 2.  The (maybe new) array, or NULL with the old one still valid. */
+static void *ig__st_grow(void *a, int n, size_t elem) {
+    void *p;
+    if (n && (n < 16 || (n & (n - 1)))) return a;
+    if ((p = IG_MALLOC((size_t)(n ? 2 * n : 16) * elem)) != NULL) { if (n) memcpy(p, a, (size_t)n * elem); IG_FREE(a); }
     return p;
 }
 
-static int ig__st_little_endian(void)
-{
-    uint16_t x = 1;
-    unsigned char c;
-    memcpy(&c, &x, 1);
-    return c == 1;
-}
-
-static void ig__st_bswap(void *p, size_t nbytes, int esize)
-{
-    unsigned char *b = (unsigned char *)p;
-    size_t i;
-    int k;
-    if (esize <= 1) return;
-    for (i = 0; i + (size_t)esize <= nbytes; i += (size_t)esize)
-        for (k = 0; k < esize / 2; k++) {
-            unsigned char t = b[i + (size_t)k];
-            b[i + (size_t)k] = b[i + (size_t)esize - 1 - (size_t)k];
-            b[i + (size_t)esize - 1 - (size_t)k] = t;
-        }
-}
-
-/* 64-bit seek/tell. Return 0 / -1. */
-static int ig__st_seek(FILE *f, uint64_t off)
-{
-#if defined(_WIN32)
-    if (off > (uint64_t)INT64_MAX) return -1;
-    return _fseeki64(f, (__int64)off, SEEK_SET) == 0 ? 0 : -1;
-#elif LONG_MAX > 2147483647L
-    if (off > (uint64_t)LONG_MAX) return -1;
-    return fseek(f, (long)off, SEEK_SET) == 0 ? 0 : -1;
-#elif IG__ST_POSIX && defined(_FILE_OFFSET_BITS) && _FILE_OFFSET_BITS == 64
-    if (off > (uint64_t)INT64_MAX) return -1;
-    return fseeko(f, (off_t)off, SEEK_SET) == 0 ? 0 : -1;
-#else
-    if (off > (uint64_t)LONG_MAX) return -1;
-    return fseek(f, (long)off, SEEK_SET) == 0 ? 0 : -1;
-#endif
-}
-
-static int ig__st_file_size(FILE *f, uint64_t *size)
-{
-#if defined(_WIN32)
-    __int64 r;
-    if (_fseeki64(f, 0, SEEK_END) != 0) return -1;
-    r = _ftelli64(f);
-#elif LONG_MAX > 2147483647L
-    long r;
-    if (fseek(f, 0, SEEK_END) != 0) return -1;
-    r = ftell(f);
-#elif IG__ST_POSIX && defined(_FILE_OFFSET_BITS) && _FILE_OFFSET_BITS == 64
-    off_t r;
-    if (fseeko(f, 0, SEEK_END) != 0) return -1;
-    r = ftello(f);
-#else
-    long r;
-    if (fseek(f, 0, SEEK_END) != 0) return -1;
-    r = ftell(f);
-#endif
-    if (r < 0) return -1;
-    *size = (uint64_t)r;
-    return 0;
-}
-
-/* Read exactly n bytes (in chunks, so huge reads work everywhere). */
-static int ig__st_fread_all(FILE *f, void *dst, size_t n)
-{
-    unsigned char *p = (unsigned char *)dst;
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 26) ? ((size_t)1 << 26) : n;
-        if (fread(p, 1, chunk, f) != chunk) return -1;
-        p += chunk;
-        n -= chunk;
-    }
-    return 0;
-}
-
-static int ig__st_fwrite_all(FILE *f, const void *src, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)src;
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 26) ? ((size_t)1 << 26) : n;
-        if (fwrite(p, 1, chunk, f) != chunk) return -1;
-        p += chunk;
-        n -= chunk;
-    }
-    return 0;
-}
-
-IGDEF float ig_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (uint32_t)(h >> 10) & 0x1fu;
-    uint32_t mant = (uint32_t)h & 0x3ffu;
-    uint32_t bits;
-    float f;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign; /* +-0 */
-        } else { /* subnormal: value = mant * 2^-24; normalize */
-            uint32_t e = 113; /* 127 - 15 + 1 */
-            while (!(mant & 0x400u)) { mant <<= 1; e--; }
-            mant &= 0x3ffu;
-            bits = sign | (e << 23) | (mant << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13); /* inf / NaN (payload kept) */
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (mant << 13);
-    }
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-IGDEF float ig_bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-typedef struct { const char *name; ig_dtype dtype; int size; } ig__st_dtinfo;
-static const ig__st_dtinfo ig__st_dtypes[] = {
-    {"F32", IG_F32, 4}, {"F16", IG_F16, 2}, {"BF16", IG_BF16, 2},
-    {"I64", IG_I64, 8}, {"I32", IG_I32, 4},
-    {"F64", IG_DTYPE_OTHER, 8}, {"I16", IG_DTYPE_OTHER, 2}, {"I8", IG_DTYPE_OTHER, 1},
-    {"U8", IG_DTYPE_OTHER, 1}, {"U16", IG_DTYPE_OTHER, 2}, {"U32", IG_DTYPE_OTHER, 4},
-    {"U64", IG_DTYPE_OTHER, 8}, {"BOOL", IG_DTYPE_OTHER, 1},
-    {"F8_E4M3", IG_DTYPE_OTHER, 1}, {"F8_E5M2", IG_DTYPE_OTHER, 1},
-    {"F8_E8M0", IG_DTYPE_OTHER, 1}, {"C64", IG_DTYPE_OTHER, 8}
-};
-
-static const char *ig__st_dtype_str(ig_dtype d)
-{
-    switch (d) {
-    case IG_F32: return "F32";
-    case IG_F16: return "F16";
-    case IG_BF16: return "BF16";
-    case IG_I64: return "I64";
-    case IG_I32: return "I32";
-    default: return NULL;
-    }
-}
-
-static int ig__st_dtype_size(ig_dtype d)
-{
-    switch (d) {
-    case IG_F32: case IG_I32: return 4;
-    case IG_F16: case IG_BF16: return 2;
-    case IG_I64: return 8;
-    default: return 0;
-    }
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid
-   (overlong forms, surrogates and code points > U+10FFFF are invalid). */
-static size_t ig__st_utf8_seq(const unsigned char *s, size_t n)
-{
+/* Length of the valid UTF-8 sequence at s (n bytes left); 0: overlong, surrogate, > U+10FFFF, bad. */
+static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        if (n >= 2 && (s[1] & 0xc0) == 0x80) return 2;
-        return 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
-        if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-        if (c == 0xed && s[1] > 0x9f) return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-            (s[3] & 0xc0) != 0x80) return 0;
-        if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-        if (c == 0xf4 && s[1] > 0x8f) return 0; /* > U+10FFFF */
-        return 4;
-    }
-    return 0;
+    size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0, i;
+    for (i = 1; i < k && i < n; i++) if ((s[i] & 0xc0) != 0x80) return 0;
+    if (!k || n < k || (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f)) return 0;
+    return k;
 }
-
-static int ig__st_utf8_valid(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str), i = 0;
-    while (i < n) {
-        size_t k = ig__st_utf8_seq(s + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
+static int ig__st_utf8_ok(const char *s) {
+    size_t n = strlen(s), i, k;
+    for (i = 0; i < n; i += k) if (!(k = ig__st_utf8((const unsigned char *)s + i, n - i))) return 0;
     return 1;
 }
 
-/* --------------------------------------------------------- JSON parser --- */
+/* --- a strict JSON reader for the header; J->p walks [base, end).  Only what the format allows:
+   objects, strings, integers in [0, 2^63), a null "__metadata__"; all else (unknown fields too) fails. */
+typedef struct { const char *base, *p, *end, *path; } ig__json;
 
-typedef struct {
-    const char *base, *p, *end;
-    const char *path;
-} ig__st_json;
+static int ig__jerr(ig__json *J, const char *what) {
+    return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
+}
+/* Skips whitespace; the next character, or 0 at the end. */
+static int ig__jpeek(ig__json *J) {
+    while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
+    return J->p < J->end ? (unsigned char)*J->p : 0;
+}
+static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
 
-typedef struct { int is_int, neg, overflow; uint64_t u; } ig__st_num;
-
-#define IG__ST_MAX_DEPTH 64
-
-static int ig__st_jerr(ig__st_json *J, const char *what)
-{
-    return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path,
-                    (unsigned long)(8 + (size_t)(J->p - J->base)), what);
+static int ig__jhex4(const char *s, unsigned *out) {
+    char h[5] = { 0, 0, 0, 0, 0 };
+    memcpy(h, s, 4);
+    *out = (unsigned)strtoul(h, NULL, 16);
+    return strspn(h, "0123456789abcdefABCDEF") == 4 ? 0 : -1;
 }
 
-static void ig__st_ws(ig__st_json *J)
-{
-    while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r'))
-        J->p++;
-}
-
-/* Skip whitespace and require character c. */
-static int ig__st_expect(ig__st_json *J, char c, const char *what)
-{
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != c) return ig__st_jerr(J, what);
-    J->p++;
-    return 0;
-}
-
-static int ig__st_hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
+/* A string, decoded into *out (IG_MALLOC'd): escapes to UTF-8 (\u surrogate pairs joined), raw bytes
+   must be UTF-8; control characters and \u0000 are refused (names are C strings). */
+static int ig__jstring(ig__json *J, char **out) {
+    static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
+    const char *q, *r, *why = NULL, *e; char *w;
+    if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
+    for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
+    if (q >= J->end) return ig__jerr(J, "unterminated string");
+    if (!(w = *out = (char *)IG_MALLOC((size_t)(q - r) + 1))) return ig__fail("%s: out of memory", J->path); /* never longer */
+    while (r < q && !why) {
+        unsigned cp = (unsigned char)*r, lo;
+        size_t k;
+        if (cp == '\\') {
+            if (r[1] && (e = strchr(esc, r[1])) != NULL) { cp = (unsigned char)dec[e - esc]; r += 2; }
+            else if (r[1] != 'u' || q - r < 6 || ig__jhex4(r + 2, &cp)) why = "invalid escape";
+            else if (r += 6, cp >= 0xd800 && cp <= 0xdbff && q - r >= 6 && r[0] == '\\' && r[1] == 'u' &&
+                     !ig__jhex4(r + 2, &lo) && lo >= 0xdc00 && lo <= 0xdfff) { cp = 0x10000u + ((cp - 0xd800u) << 10) + (lo - 0xdc00u); r += 6; }
+            if (!why && (!cp || (cp >= 0xd800 && cp <= 0xdfff))) why = cp ? "unpaired surrogate" : "\\u0000 in a string";
+            if (why) break;
+            if (cp < 0x80) *w++ = (char)cp;                /* the code point as 1 to 4 UTF-8 bytes */
+            else if (cp < 0x800) { *w++ = (char)(0xc0 | cp >> 6); *w++ = (char)(0x80 | (cp & 63)); }
+            else if (cp < 0x10000) { *w++ = (char)(0xe0 | cp >> 12); *w++ = (char)(0x80 | (cp >> 6 & 63)); *w++ = (char)(0x80 | (cp & 63)); }
+            else { *w++ = (char)(0xf0 | cp >> 18); *w++ = (char)(0x80 | (cp >> 12 & 63));
+                   *w++ = (char)(0x80 | (cp >> 6 & 63)); *w++ = (char)(0x80 | (cp & 63)); }
+        } else if (cp < 0x20) why = "control character in a string";
+        else if (!(k = ig__st_utf8((const unsigned char *)r, (size_t)(q - r)))) why = "invalid UTF-8";
+        else { memcpy(w, r, k); w += k; r += k; }
     }
-    *out = v;
-    return 0;
-}
-
-/* Parse a string at J->p (must be '"'). If out != NULL, store a decoded,
-   NUL-terminated UTF-8 copy (IG_MALLOC). */
-static int ig__st_string(ig__st_json *J, char **out)
-{
-    const char *s, *q, *r;
-    char *buf = NULL, *w;
-    if (out) *out = NULL;
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != '"') return ig__st_jerr(J, "expected a string");
-    s = q = J->p + 1;
-    while (q < J->end && *q != '"') {
-        if (*q == '\\') { q++; if (q >= J->end) break; }
-        q++;
-    }
-    if (q >= J->end) return ig__st_jerr(J, "unterminated string");
-    if (out) {
-        buf = (char *)IG_MALLOC((size_t)(q - s) + 1); /* decoded never longer */
-        if (!buf) return ig__fail("%s: out of memory parsing header", J->path);
-    }
-    w = buf;
-    r = s;
-    while (r < q) {
-        unsigned char c = (unsigned char)*r;
-        if (c == '\\') {
-            unsigned cp;
-            char e = r[1]; /* r + 1 < q holds: q is an unescaped quote */
-            J->p = r;
-            switch (e) {
-            case '"': cp = '"'; r += 2; break;
-            case '\\': cp = '\\'; r += 2; break;
-            case '/': cp = '/'; r += 2; break;
-            case 'b': cp = '\b'; r += 2; break;
-            case 'f': cp = '\f'; r += 2; break;
-            case 'n': cp = '\n'; r += 2; break;
-            case 'r': cp = '\r'; r += 2; break;
-            case 't': cp = '\t'; r += 2; break;
-            case 'u':
-                if (q - r < 6 || ig__st_hex4(r + 2, &cp) != 0) {
-                    IG_FREE(buf);
-                    return ig__st_jerr(J, "invalid \\u escape");
-                }
-                r += 6;
-                if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    IG_FREE(buf);
-                    return ig__st_jerr(J, "unpaired low surrogate in \\u escape");
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    unsigned lo;
-                    if (q - r < 6 || r[0] != '\\' || r[1] != 'u' ||
-                        ig__st_hex4(r + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff) {
-                        IG_FREE(buf);
-                        return ig__st_jerr(J, "unpaired high surrogate in \\u escape");
-                    }
-                    r += 6;
-                    cp = 0x10000u + ((cp - 0xd800u) << 10) + (lo - 0xdc00u);
-                }
-                if (cp == 0) {
-                    IG_FREE(buf);
-                    return ig__st_jerr(J, "\\u0000 in string is not supported");
-                }
-                break;
-            default:
-                IG_FREE(buf);
-                return ig__st_jerr(J, "invalid escape sequence in string");
-            }
-            if (w) {
-                if (cp < 0x80) {
-                    *w++ = (char)cp;
-                } else if (cp < 0x800) {
-                    *w++ = (char)(0xc0 | (cp >> 6));
-                    *w++ = (char)(0x80 | (cp & 0x3f));
-                } else if (cp < 0x10000) {
-                    *w++ = (char)(0xe0 | (cp >> 12));
-                    *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    *w++ = (char)(0x80 | (cp & 0x3f));
-                } else {
-                    *w++ = (char)(0xf0 | (cp >> 18));
-                    *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-                    *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    *w++ = (char)(0x80 | (cp & 0x3f));
-                }
-            }
-        } else if (c < 0x20) {
-            IG_FREE(buf);
-            J->p = r;
-            return ig__st_jerr(J, "control character in string");
-        } else {
-            size_t k = ig__st_utf8_seq((const unsigned char *)r, (size_t)(q - r));
-            if (!k) {
-                IG_FREE(buf);
-                J->p = r;
-                return ig__st_jerr(J, "invalid UTF-8 in string");
-            }
-            if (w) { memcpy(w, r, k); w += k; }
-            r += k;
-        }
-    }
-    if (w) *w = 0;
+    if (why) { IG_FREE(*out); *out = NULL; J->p = r; return ig__jerr(J, why); }
+    *w = 0;
     J->p = q + 1;
-    if (out) *out = buf;
     return 0;
 }
 
-static int ig__st_isdigit(char c) { return c >= '0' && c <= '9'; }
-
-static int ig__st_number(ig__st_json *J, ig__st_num *num)
-{
-    const char *p;
-    num->is_int = 1; num->neg = 0; num->overflow = 0; num->u = 0;
-    ig__st_ws(J);
-    p = J->p;
-    if (p < J->end && *p == '-') { num->neg = 1; p++; }
-    if (p >= J->end || !ig__st_isdigit(*p)) return ig__st_jerr(J, "invalid number");
-    if (*p == '0') {
-        p++;
-        if (p < J->end && ig__st_isdigit(*p)) return ig__st_jerr(J, "number with leading zero");
-    } else {
-        while (p < J->end && ig__st_isdigit(*p)) {
-            unsigned d = (unsigned)(*p - '0');
-            if (num->u > (UINT64_MAX - d) / 10) num->overflow = 1;
-            else num->u = num->u * 10 + d;
-            p++;
-        }
-    }
-    if (p < J->end && *p == '.') {
-        p++;
-        num->is_int = 0;
-        if (p >= J->end || !ig__st_isdigit(*p)) { J->p = p; return ig__st_jerr(J, "invalid number"); }
-        while (p < J->end && ig__st_isdigit(*p)) p++;
-    }
-    if (p < J->end && (*p == 'e' || *p == 'E')) {
-        p++;
-        num->is_int = 0;
-        if (p < J->end && (*p == '+' || *p == '-')) p++;
-        if (p >= J->end || !ig__st_isdigit(*p)) { J->p = p; return ig__st_jerr(J, "invalid number"); }
-        while (p < J->end && ig__st_isdigit(*p)) p++;
-    }
-    J->p = p;
-    return 0;
+/* An object's members, one a call from *state = 0: 1 with *key and J after the ':', 0 at the '}', -1. */
+static int ig__jmember(ig__json *J, int *state, char **key) {
+    *key = NULL;
+    if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
+    if (ig__jpeek(J) == '}') return J->p++, 0;
+    if (*state && ig__jexpect(J, ',', "expected ',' or '}'")) return -1;
+    if (*state = 1, ig__jstring(J, key)) return -1;
+    if (ig__jexpect(J, ':', "expected ':'")) { IG_FREE(*key); *key = NULL; return -1; }
+    return 1;
 }
 
-static int ig__st_literal(ig__st_json *J, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(J->end - J->p) < n || memcmp(J->p, lit, n) != 0)
-        return ig__st_jerr(J, "invalid literal");
-    J->p += n;
-    return 0;
-}
-
-/* Validate and skip any JSON value. */
-static int ig__st_skip(ig__st_json *J, int depth)
-{
-    ig__st_num num;
-    ig__st_ws(J);
-    if (J->p >= J->end) return ig__st_jerr(J, "unexpected end of header");
-    if (depth > IG__ST_MAX_DEPTH) return ig__st_jerr(J, "nesting too deep");
-    switch (*J->p) {
-    case '{':
-        J->p++;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == '}') { J->p++; return 0; }
-        for (;;) {
-            if (ig__st_string(J, NULL)) return -1;
-            if (ig__st_expect(J, ':', "expected ':'")) return -1;
-            if (ig__st_skip(J, depth + 1)) return -1;
-            ig__st_ws(J);
-            if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-            return ig__st_expect(J, '}', "expected ',' or '}'");
-        }
-    case '[':
-        J->p++;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == ']') { J->p++; return 0; }
-        for (;;) {
-            if (ig__st_skip(J, depth + 1)) return -1;
-            ig__st_ws(J);
-            if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-            return ig__st_expect(J, ']', "expected ',' or ']'");
-        }
-    case '"': return ig__st_string(J, NULL);
-    case 't': return ig__st_literal(J, "true");
-    case 'f': return ig__st_literal(J, "false");
-    case 'n': return ig__st_literal(J, "null");
-    default:
-        if (*J->p == '-' || ig__st_isdigit(*J->p)) return ig__st_number(J, &num);
-        return ig__st_jerr(J, "unexpected character");
-    }
-}
-
-/* Array of non-negative integers: "[a, b, ...]". Stores up to max values. */
-static int ig__st_int_array(ig__st_json *J, const char *tname, const char *field,
-                            uint64_t *vals, int max, int *count)
-{
-    int n = 0;
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != '[')
-        return ig__fail("%s: tensor '%s': \"%s\" must be an array of non-negative integers",
-                        J->path, tname, field);
-    J->p++;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == ']') { J->p++; *count = 0; return 0; }
+/* "[a, b, ...]": at most max integers in [0, 2^63), no sign, fraction or exponent. */
+static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t *v, int max, int *n) {
+    if (*n = 0, ig__jexpect(J, '[', "expected an array")) return -1;
+    if (ig__jpeek(J) == ']') return J->p++, 0;
     for (;;) {
-        ig__st_num num;
-        ig__st_ws(J);
-        if (J->p >= J->end || !(*J->p == '-' || ig__st_isdigit(*J->p)))
-            return ig__fail("%s: tensor '%s': \"%s\" must be an array of non-negative integers",
-                            J->path, tname, field);
-        if (ig__st_number(J, &num)) return -1;
-        if (!num.is_int)
-            return ig__fail("%s: tensor '%s': \"%s\" contains a non-integer value",
-                            J->path, tname, field);
-        if (num.neg && num.u != 0)
-            return ig__fail("%s: tensor '%s': \"%s\" contains a negative value",
-                            J->path, tname, field);
-        if (num.overflow || num.u > (uint64_t)INT64_MAX)
-            return ig__fail("%s: tensor '%s': \"%s\" contains a value that is too large",
-                            J->path, tname, field);
-        if (n >= max) {
-            if (max == IG_ST_MAX_DIMS)
-                return ig__fail("%s: tensor '%s': more than %d dimensions",
-                                J->path, tname, IG_ST_MAX_DIMS);
-            return ig__fail("%s: tensor '%s': \"%s\" must have exactly %d values",
-                            J->path, tname, field, max);
+        uint64_t u = 0;
+        if (ig__jpeek(J) < '0' || *J->p > '9' || (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9'))
+            return ig__fail("%s: tensor '%s': \"%s\" holds a value that is not an integer in [0, 2^63)", J->path, tname, field);
+        for (; J->p < J->end && *J->p >= '0' && *J->p <= '9'; J->p++) {
+            if (u > ((uint64_t)INT64_MAX - (uint64_t)(*J->p - '0')) / 10)
+                return ig__fail("%s: tensor '%s': \"%s\" holds a value of 2^63 or more", J->path, tname, field);
+            u = 10 * u + (uint64_t)(*J->p - '0');
         }
-        vals[n++] = num.u;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-        if (ig__st_expect(J, ']', "expected ',' or ']'")) return -1;
-        break;
-    }
-    *count = n;
-    return 0;
-}
-
-/* Parse one tensor entry object into t (t->name already set). */
-static int ig__st_tensor_entry(ig__st_json *J, ig_st_tensor *t, uint64_t *off)
-{
-    int have_dtype = 0, have_shape = 0, have_off = 0;
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != '{')
-        return ig__fail("%s: tensor '%s': entry is not a JSON object", J->path, t->name);
-    J->p++;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == '}') {
+        if (*n == max) return ig__fail("%s: tensor '%s': \"%s\" has more than %d values", J->path, tname, field, max);
+        v[(*n)++] = (int64_t)u;
+        if (ig__jpeek(J) != ',') return ig__jexpect(J, ']', "expected ',' or ']'");
         J->p++;
-    } else {
-        for (;;) {
-            char *key = NULL;
-            int rc = 0;
-            if (ig__st_string(J, &key)) return -1;
-            if (ig__st_expect(J, ':', "expected ':'")) { IG_FREE(key); return -1; }
-            if (strcmp(key, "dtype") == 0) {
-                char *ds = NULL;
-                size_t i;
-                if (have_dtype) {
-                    rc = ig__fail("%s: tensor '%s': duplicate \"dtype\"", J->path, t->name);
-                } else {
-                    ig__st_ws(J);
-                    if (J->p >= J->end || *J->p != '"')
-                        rc = ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
-                    else if (ig__st_string(J, &ds))
-                        rc = -1;
-                }
-                if (rc == 0) {
-                    for (i = 0; i < sizeof(ig__st_dtypes) / sizeof(ig__st_dtypes[0]); i++)
-                        if (strcmp(ds, ig__st_dtypes[i].name) == 0) break;
-                    if (i == sizeof(ig__st_dtypes) / sizeof(ig__st_dtypes[0])) {
-                        rc = ig__fail("%s: tensor '%s': unknown dtype \"%s\"", J->path, t->name, ds);
-                    } else {
-                        t->dtype = ig__st_dtypes[i].dtype;
-                        t->dtype_size = ig__st_dtypes[i].size;
-                        strcpy(t->dtype_name, ig__st_dtypes[i].name);
-                        have_dtype = 1;
-                    }
-                }
-                IG_FREE(ds);
-            } else if (strcmp(key, "shape") == 0) {
-                uint64_t v[IG_ST_MAX_DIMS];
-                int n = 0, i;
-                if (have_shape) {
-                    rc = ig__fail("%s: tensor '%s': duplicate \"shape\"", J->path, t->name);
-                } else if (ig__st_int_array(J, t->name, "shape", v, IG_ST_MAX_DIMS, &n)) {
-                    rc = -1;
-                } else {
-                    t->ndim = n;
-                    for (i = 0; i < n; i++) t->shape[i] = (int64_t)v[i];
-                    have_shape = 1;
-                }
-            } else if (strcmp(key, "data_offsets") == 0) {
-                int n = 0;
-                if (have_off) {
-                    rc = ig__fail("%s: tensor '%s': duplicate \"data_offsets\"", J->path, t->name);
-                } else if (ig__st_int_array(J, t->name, "data_offsets", off, 2, &n)) {
-                    rc = -1;
-                } else if (n != 2) {
-                    rc = ig__fail("%s: tensor '%s': \"data_offsets\" must have exactly 2 values",
-                                  J->path, t->name);
-                } else {
-                    have_off = 1;
-                }
-            } else {
-                rc = ig__st_skip(J, 2); /* unknown field: ignored */
-            }
-            IG_FREE(key);
-            if (rc) return -1;
-            ig__st_ws(J);
-            if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-            if (ig__st_expect(J, '}', "expected ',' or '}'")) return -1;
-            break;
-        }
     }
-    if (!have_dtype) return ig__fail("%s: tensor '%s': missing \"dtype\"", J->path, t->name);
-    if (!have_shape) return ig__fail("%s: tensor '%s': missing \"shape\"", J->path, t->name);
-    if (!have_off) return ig__fail("%s: tensor '%s': missing \"data_offsets\"", J->path, t->name);
-    return 0;
 }
 
-static int ig__st_metadata(ig__st_json *J, ig_st_file *st)
-{
-    int cap = 0;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == 'n') return ig__st_literal(J, "null"); /* = no metadata */
-    if (J->p >= J->end || *J->p != '{')
-        return ig__fail("%s: \"__metadata__\" is not a JSON object", J->path);
-    J->p++;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == '}') { J->p++; return 0; }
-    for (;;) {
-        char *key = NULL, *val = NULL;
-        int i;
-        if (ig__st_string(J, &key)) return -1;
-        if (ig__st_expect(J, ':', "expected ':'")) { IG_FREE(key); return -1; }
-        ig__st_ws(J);
-        if (J->p >= J->end || *J->p != '"') {
-            ig__fail("%s: \"__metadata__\" value for key '%s' is not a string", J->path, key);
-            IG_FREE(key);
+/* One tensor: {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, nothing else. */
+static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
+    static const char *field[3] = { "dtype", "shape", "data_offsets" };
+    static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
+        "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
+    static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
+    int state = 0, seen = 0, r, n = 2, f, i = 0; char *key, *s;
+    while ((r = ig__jmember(J, &state, &key)) == 1) {
+        for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
+        if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
+        IG_FREE(key);
+        if (f == 3 || (seen >> f & 1)) return -1;
+        if (seen |= 1 << f, f == 0) {
+            if (ig__jpeek(J) != '"') return ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
+            for (r = ig__jstring(J, &s); !r && i < (int)sizeof sizes && strcmp(s, dtypes[i]); i++) {}
+            if (!r && i == (int)sizeof sizes) r = ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, s);
+            IG_FREE(s);
+            if (r) return -1;
+            t->dtype = i < IG_DTYPE_OTHER ? (ig_dtype)i : IG_DTYPE_OTHER;
+            t->dtype_size = sizes[i];
+            strcpy(t->dtype_name, dtypes[i]);
+        } else if (f == 1 ? ig__jints(J, t->name, "shape", t->shape, IG_ST_MAX_DIMS, &t->ndim) : ig__jints(J, t->name, "data_offsets", off, 2, &n))
             return -1;
-        }
-        if (ig__st_string(J, &val)) { IG_FREE(key); return -1; }
-        for (i = 0; i < st->nmeta; i++)
-            if (strcmp(st->meta_keys[i], key) == 0) {
-                ig__fail("%s: duplicate \"__metadata__\" key '%s'", J->path, key);
-                IG_FREE(key); IG_FREE(val);
+        if (n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->path, t->name);
+    }
+    for (f = 0; f < 3 && r == 0; f++) if (!(seen >> f & 1)) return ig__fail("%s: tensor '%s': missing \"%s\"", J->path, t->name, field[f]);
+    return r;
+}
+
+/* The header: tensors and "__metadata__" (strings to strings, or null); st owns what is read. */
+static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
+    int state = 0, mstate, r, have_meta = 0; char *key, **k, **v;
+    ig_st_tensor *t; int64_t *o;
+    while ((r = ig__jmember(J, &state, &key)) == 1) {
+        if (!strcmp(key, "__metadata__")) {
+            IG_FREE(key);
+            if (have_meta++) return ig__fail("%s: duplicate \"__metadata__\"", st->path);
+            if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; continue; }
+            for (mstate = 0; (r = ig__jmember(J, &mstate, &key)) == 1;) {
+                if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->path, key);
+                else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->path, key);
+                else if (!(k = (char **)ig__st_grow(st->meta_keys, st->nmeta, sizeof *k)) || (st->meta_keys = k,
+                         !(v = (char **)ig__st_grow(st->meta_vals, st->nmeta, sizeof *v)))) ig__fail("%s: out of memory", st->path);
+                else {
+                    st->meta_vals = v; k[st->nmeta] = key; v[st->nmeta] = NULL;
+                    if (ig__jstring(J, &v[st->nmeta++])) return -1;
+                    continue;
+                }
+                IG_FREE(key);
                 return -1;
             }
-        if (st->nmeta == cap) {
-            int ncap = cap ? cap * 2 : 8;
-            char **nk = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-            char **nv = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-            if (!nk || !nv) {
-                IG_FREE(nk); IG_FREE(nv); IG_FREE(key); IG_FREE(val);
-                return ig__fail("%s: out of memory parsing header", J->path);
-            }
-            if (st->nmeta) {
-                memcpy(nk, st->meta_keys, sizeof(char *) * (size_t)st->nmeta);
-                memcpy(nv, st->meta_vals, sizeof(char *) * (size_t)st->nmeta);
-            }
-            IG_FREE(st->meta_keys); IG_FREE(st->meta_vals);
-            st->meta_keys = nk; st->meta_vals = nv;
-            cap = ncap;
+            if (r < 0) return -1;
+            continue;
         }
-        st->meta_keys[st->nmeta] = key;
-        st->meta_vals[st->nmeta] = val;
-        st->nmeta++;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-        return ig__st_expect(J, '}', "expected ',' or '}'");
-    }
-}
-
-typedef struct { uint64_t begin, end; int idx; } ig__st_span;
-
-static int ig__st_cmp_span(const void *a, const void *b)
-{
-    const ig__st_span *x = (const ig__st_span *)a, *y = (const ig__st_span *)b;
-    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
-    if (x->end != y->end) return x->end < y->end ? -1 : 1;
-    return 0;
-}
-
-static int ig__st_cmp_name(const void *a, const void *b)
-{
-    const ig_st_tensor *x = *(const ig_st_tensor *const *)a;
-    const ig_st_tensor *y = *(const ig_st_tensor *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-/* Parse the header JSON; offs receives data_offsets per tensor (grown alongside). */
-static int ig__st_parse_header(ig_st_file *st, const char *hdr, size_t n, uint64_t **offs_out)
-{
-    ig__st_json J;
-    int cap = 0, have_meta = 0;
-    uint64_t *offs = NULL;
-    J.base = J.p = hdr;
-    J.end = hdr + n;
-    J.path = st->path;
-    *offs_out = NULL;
-    ig__st_ws(&J);
-    if (J.p >= J.end || *J.p != '{')
-        return ig__st_jerr(&J, "header is not a JSON object");
-    J.p++;
-    ig__st_ws(&J);
-    if (J.p < J.end && *J.p == '}') {
-        J.p++;
-    } else {
-        for (;;) {
-            char *key = NULL;
-            if (ig__st_string(&J, &key)) goto fail;
-            if (ig__st_expect(&J, ':', "expected ':'")) { IG_FREE(key); goto fail; }
-            if (strcmp(key, "__metadata__") == 0) {
-                IG_FREE(key);
-                if (have_meta) { ig__fail("%s: duplicate \"__metadata__\"", st->path); goto fail; }
-                have_meta = 1;
-                if (ig__st_metadata(&J, st)) goto fail;
-            } else {
-                ig_st_tensor *t;
-                if (st->ntensors == cap) {
-                    int ncap = cap ? cap * 2 : 16;
-                    ig_st_tensor *nt = (ig_st_tensor *)IG_MALLOC(sizeof(ig_st_tensor) * (size_t)ncap);
-                    uint64_t *no = (uint64_t *)IG_MALLOC(sizeof(uint64_t) * 2 * (size_t)ncap);
-                    if (!nt || !no) {
-                        IG_FREE(nt); IG_FREE(no); IG_FREE(key);
-                        ig__fail("%s: out of memory parsing header", st->path);
-                        goto fail;
-                    }
-                    if (st->ntensors) {
-                        memcpy(nt, st->tensors, sizeof(ig_st_tensor) * (size_t)st->ntensors);
-                        memcpy(no, offs, sizeof(uint64_t) * 2 * (size_t)st->ntensors);
-                    }
-                    IG_FREE(st->tensors); IG_FREE(offs);
-                    st->tensors = nt; offs = no;
-                    cap = ncap;
-                }
-                t = &st->tensors[st->ntensors++];
-                memset(t, 0, sizeof *t);
-                t->name = key; /* owned by st from here on */
-                if (ig__st_tensor_entry(&J, t, offs + 2 * (st->ntensors - 1))) goto fail;
-            }
-            ig__st_ws(&J);
-            if (J.p < J.end && *J.p == ',') { J.p++; continue; }
-            if (ig__st_expect(&J, '}', "expected ',' or '}'")) goto fail;
-            break;
+        if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t)) || (st->tensors = t,
+            !(o = (int64_t *)ig__st_grow(*off, st->ntensors, 2 * sizeof *o)))) {
+            IG_FREE(key);
+            return ig__fail("%s: out of memory", st->path);
         }
+        t = &st->tensors[st->ntensors++];
+        memset(t, 0, sizeof *t);
+        t->name = key;
+        if (*off = o, ig__st_entry(J, t, o + 2 * (st->ntensors - 1))) return -1;
     }
-    ig__st_ws(&J);
-    if (J.p != J.end) { ig__st_jerr(&J, "unexpected data after the JSON object"); goto fail; }
-    *offs_out = offs;
-    return 0;
-fail:
-    IG_FREE(offs);
-    return -1;
+    if (r == 0 && (ig__jpeek(J), J->p != J->end)) return ig__jerr(J, "data after the JSON object");
+    return r;
 }
 
-IGDEF void ig_st_close(ig_st_file *st)
-{
-    int i;
-    if (!st) return;
-    if (st->f) fclose(st->f);
-    for (i = 0; i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
-    IG_FREE(st->tensors);
-    for (i = 0; i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
-    IG_FREE(st->meta_keys);
-    IG_FREE(st->meta_vals);
-    memset(st, 0, sizeof *st);
+static int ig__st_by_name(const void *a, const void *b) { return strcmp((*(ig_st_tensor *const *)a)->name, (*(ig_st_tensor *const *)b)->name); }
+static int ig__st_by_begin(const void *a, const void *b) {
+    size_t x = (*(ig_st_tensor *const *)a)->begin, y = (*(ig_st_tensor *const *)b)->begin;
+    return x < y ? -1 : x > y;
 }
 
-/* Validate offsets/sizes of all tensors, names unique, no overlaps. */
-static int ig__st_validate(ig_st_file *st, const uint64_t *offs)
-{
-    int i, n = st->ntensors, nspan = 0, rc = 0;
-    ig__st_span *spans;
-    const ig_st_tensor **byname;
+/* Each tensor's bytes: exactly shape x dtype size, inside the data, overlapping no other; names unique. */
+static int ig__st_check(ig_st_file *st, const int64_t *off) {
+    ig_st_tensor **by, *last = NULL; int i, d, n = st->ntensors, rc = 0;
     for (i = 0; i < n; i++) {
         ig_st_tensor *t = &st->tensors[i];
-        uint64_t b = offs[2 * i], e = offs[2 * i + 1], numel = 1, nbytes;
-        int d, zero = 0;
-        if (b > e)
-            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] have begin > end",
-                            st->path, t->name, (unsigned long long)b, (unsigned long long)e);
-        if (e > (uint64_t)st->data_size)
-            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)",
-                            st->path, t->name, (unsigned long long)b, (unsigned long long)e,
-                            (unsigned long long)st->data_size);
-        for (d = 0; d < t->ndim; d++) if (t->shape[d] == 0) zero = 1;
-        if (zero) {
-            numel = 0;
-        } else {
-            for (d = 0; d < t->ndim; d++) {
-                uint64_t s = (uint64_t)t->shape[d];
-                if (numel > UINT64_MAX / s)
-                    return ig__fail("%s: tensor '%s': shape element count overflows", st->path, t->name);
-                numel *= s;
-            }
-        }
-        if (numel > UINT64_MAX / (uint64_t)t->dtype_size)
-            return ig__fail("%s: tensor '%s': shape byte size overflows", st->path, t->name);
-        nbytes = numel * (uint64_t)t->dtype_size;
-        if (nbytes != e - b)
-            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes but data_offsets [%llu, %llu] span %llu",
-                            st->path, t->name, t->dtype_name, (unsigned long long)nbytes,
-                            (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
-        t->begin = (size_t)b;
-        t->end = (size_t)e;
+        uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
+        for (d = 0; d < t->ndim; d++) if (!t->shape[d]) bytes = 0;
+        for (d = 0; d < t->ndim && bytes; bytes *= (uint64_t)t->shape[d++])
+            if (bytes > UINT64_MAX / (uint64_t)t->shape[d]) return ig__fail("%s: tensor '%s': its shape overflows 64 bits", st->path, t->name);
+        if (b > e || e > st->data_size)
+            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
+                            st->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)st->data_size);
+        if (e - b != bytes)
+            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", st->path, t->name,
+                            t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
+        t->begin = (size_t)b; t->end = (size_t)e;
     }
     if (n < 2) return 0;
-    spans = (ig__st_span *)IG_MALLOC(sizeof(ig__st_span) * (size_t)n);
-    byname = (const ig_st_tensor **)IG_MALLOC(sizeof(ig_st_tensor *) * (size_t)n);
-    if (!spans || !byname) {
-        IG_FREE(spans); IG_FREE((void *)byname);
-        return ig__fail("%s: out of memory validating header", st->path);
+    if (!(by = (ig_st_tensor **)IG_MALLOC(sizeof *by * (size_t)n))) return ig__fail("%s: out of memory", st->path);
+    for (i = 0; i < n; i++) by[i] = &st->tensors[i];
+    qsort(by, (size_t)n, sizeof *by, ig__st_by_name);
+    for (i = 1; i < n && !rc; i++)
+        if (!strcmp(by[i - 1]->name, by[i]->name)) rc = ig__fail("%s: duplicate tensor name '%s'", st->path, by[i]->name);
+    qsort(by, (size_t)n, sizeof *by, ig__st_by_begin);
+    for (i = 0; i < n && !rc; i++) {        /* in order of begin: against the furthest end so far */
+        if (by[i]->end == by[i]->begin) continue;
+        if (last && by[i]->begin < last->end) rc = ig__fail("%s: tensors '%s' and '%s' overlap in the data section", st->path, last->name, by[i]->name);
+        if (!last || by[i]->end > last->end) last = by[i];
     }
-    for (i = 0; i < n; i++) {
-        byname[i] = &st->tensors[i];
-        if (st->tensors[i].end > st->tensors[i].begin) {
-            spans[nspan].begin = st->tensors[i].begin;
-            spans[nspan].end = st->tensors[i].end;
-            spans[nspan].idx = i;
-            nspan++;
-        }
-    }
-    qsort((void *)byname, (size_t)n, sizeof(byname[0]), ig__st_cmp_name);
-    for (i = 1; i < n && rc == 0; i++)
-        if (strcmp(byname[i - 1]->name, byname[i]->name) == 0)
-            rc = ig__fail("%s: duplicate tensor name '%s'", st->path, byname[i]->name);
-    if (rc == 0 && nspan > 1) {
-        qsort(spans, (size_t)nspan, sizeof(spans[0]), ig__st_cmp_span);
-        for (i = 1; i < nspan && rc == 0; i++)
-            if (spans[i].begin < spans[i - 1].end)
-                rc = ig__fail("%s: tensors '%s' and '%s' overlap in the data section",
-                              st->path, st->tensors[spans[i - 1].idx].name,
-                              st->tensors[spans[i].idx].name);
-    }
-    IG_FREE(spans);
-    IG_FREE((void *)byname);
+    IG_FREE(by);
     return rc;
 }
 
-IGDEF int ig_st_open(ig_st_file *st, const char *path)
-{
-    unsigned char lenbuf[8];
-    uint64_t fsize = 0, hlen = 0, *offs = NULL;
-    char *hdr = NULL;
-    int i;
-    if (!st) return ig__fail("ig_st_open: NULL ig_st_file");
+/* Files beyond 2 GiB need a 64-bit long (every 64-bit Unix; not Windows). */
+static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
+
+IGDEF int ig_st_open(ig_st_file *st, const char *path) {
+    unsigned char len[8]; uint64_t fsize, hlen = 0; int64_t *off = NULL;
+    char *hdr = NULL; int i, rc = -1; ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
-    if (strlen(path) >= sizeof st->path) return ig__fail("%s: path too long", path);
+    if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
     strcpy(st->path, path);
-    st->f = fopen(path, "rb");
-    if (!st->f) {
-        ig__fail("%s: cannot open for reading: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (ig__st_file_size(st->f, &fsize) != 0) {
-        ig__fail("%s: cannot determine file size (seek failed)", path);
-        goto fail;
-    }
-    if (fsize < 8) {
-        ig__fail("%s: file is too short (%llu bytes) to be a safetensors file",
-                 path, (unsigned long long)fsize);
-        goto fail;
-    }
-    if (ig__st_seek(st->f, 0) != 0 || ig__st_fread_all(st->f, lenbuf, 8) != 0) {
-        ig__fail("%s: read error on header length", path);
-        goto fail;
-    }
-    for (i = 7; i >= 0; i--) hlen = (hlen << 8) | lenbuf[i];
-    if (hlen > IG_ST_MAX_HEADER) {
-        ig__fail("%s: header length %llu is absurd (limit %u bytes); not a safetensors file?",
-                 path, (unsigned long long)hlen, (unsigned)IG_ST_MAX_HEADER);
-        goto fail;
-    }
-    if (hlen > fsize - 8) {
-        ig__fail("%s: header length %llu exceeds the file size (%llu bytes); truncated file?",
-                 path, (unsigned long long)hlen, (unsigned long long)fsize);
-        goto fail;
-    }
-    if (fsize - 8 - hlen > (uint64_t)SIZE_MAX) {
-        ig__fail("%s: file too large for this platform", path);
-        goto fail;
-    }
+    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are read on little-endian hosts only", path);
+    if (!(st->f = fopen(path, "rb"))) return ig__fail("%s: cannot open: %s", path, strerror(errno));
+    fsize = ig__st_seek(st->f, 0, SEEK_END) ? 0 : (uint64_t)ftell(st->f);   /* an error (-1) becomes huge: refused */
+    IG__TRY(fsize < 8 || fsize > (uint64_t)INT64_MAX || ig__st_seek(st->f, 0, SEEK_SET) || fread(len, 1, 8, st->f) != 8,
+            "%s: not a safetensors file (shorter than 8 bytes, or unreadable)", path);
+    for (i = 7; i >= 0; i--) hlen = hlen << 8 | len[i];
+    IG__TRY(hlen > IG_ST_MAX_HEADER || hlen > fsize - 8 || fsize - 8 - hlen > (uint64_t)SIZE_MAX, "%s: header length %llu is "
+            "beyond the file (%llu bytes) or the limit (%u); truncated, or not safetensors?", path, (unsigned long long)hlen,
+            (unsigned long long)fsize, (unsigned)IG_ST_MAX_HEADER);
     st->data_start = (size_t)(8 + hlen);
     st->data_size = (size_t)(fsize - 8 - hlen);
-    hdr = (char *)IG_MALLOC((size_t)hlen + 1);
-    if (!hdr) {
-        ig__fail("%s: out of memory reading %llu-byte header", path, (unsigned long long)hlen);
-        goto fail;
-    }
-    if (ig__st_fread_all(st->f, hdr, (size_t)hlen) != 0) {
-        ig__fail("%s: read error in header", path);
-        goto fail;
-    }
-    hdr[hlen] = 0;
-    if (ig__st_parse_header(st, hdr, (size_t)hlen, &offs) != 0) goto fail;
-    if (ig__st_validate(st, offs) != 0) goto fail;
-    IG_FREE(offs);
-    IG_FREE(hdr);
-    return 0;
-fail:
-    IG_FREE(offs);
-    IG_FREE(hdr);
-    ig_st_close(st);
-    return -1;
+    IG__TRY(!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen,
+            "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
+    J.base = J.p = hdr; J.end = hdr + hlen; J.path = st->path;
+    rc = ig__st_header(st, &J, &off) || ig__st_check(st, off) ? -1 : 0;
+done:
+    IG_FREE(off); IG_FREE(hdr);
+    if (rc) ig_st_close(st);
+    return rc;
 }
 
-IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name)
-{
+IGDEF void ig_st_close(ig_st_file *st) {
     int i;
-    if (!st || !name) return NULL;
-    for (i = 0; i < st->ntensors; i++)
-        if (strcmp(st->tensors[i].name, name) == 0) return &st->tensors[i];
+    for (i = 0; st && i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
+    for (i = 0; st && i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
+    if (st && st->f) fclose(st->f);
+    if (st) { IG_FREE(st->tensors); IG_FREE(st->meta_keys); IG_FREE(st->meta_vals); memset(st, 0, sizeof *st); }
+}
+
+IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
+    int i;
+    for (i = 0; st && name && i < st->ntensors; i++) if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
+    return NULL;
+}
+IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
+    int i;
+    for (i = 0; st && key && i < st->nmeta; i++) if (!strcmp(st->meta_keys[i], key)) return st->meta_vals[i];
     return NULL;
 }
 
-IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key)
-{
-    int i;
-    if (!st || !key) return NULL;
-    for (i = 0; i < st->nmeta; i++)
-        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_vals[i];
-    return NULL;
-}
-
-IGDEF size_t ig_st_numel(const ig_st_tensor *t)
-{
-    size_t n = 1;
-    int d;
-    for (d = 0; d < t->ndim; d++) if (t->shape[d] == 0) return 0;
-    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d]; /* no overflow: validated on open */
+IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
+    size_t n = 1; int d;
+    for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
+    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
     return n;
 }
 
-/* Common checks + seek to the tensor's data. */
-static int ig__st_begin_read(ig_st_file *st, const ig_st_tensor *t, size_t n, const char *fn)
-{
-    size_t numel;
-    if (!st || !st->f || !t) return ig__fail("%s: file not open or NULL tensor", fn);
-    if (t->end < t->begin || t->end > st->data_size)
-        return ig__fail("%s: tensor '%s': invalid tensor for this file", st->path, t->name);
-    numel = ig_st_numel(t);
-    if (n != numel)
-        return ig__fail("%s: tensor '%s': %s called with n=%llu but tensor has %llu elements",
-                        st->path, t->name, fn, (unsigned long long)n, (unsigned long long)numel);
-    if (ig__st_seek(st->f, (uint64_t)st->data_start + (uint64_t)t->begin) != 0)
-        return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
+/* Checks a read (t one of st's, n its size) and seeks to t's data. */
+static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t want, const char *fn) {
+    if (!st || !st->f || !t || t->end < t->begin || t->end > st->data_size) return ig__fail("%s: file not open, or not its tensor", fn);
+    if (n != want) return ig__fail("%s: tensor '%s': %s asked for %zu, it has %zu", st->path, t->name, fn, n, want);
+    if (ig__st_seek(st->f, (uint64_t)st->data_start + t->begin, SEEK_SET)) return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
     return 0;
 }
 
-IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes)
-{
-    if (!st || !st->f || !t) return ig__fail("ig_st_read_raw: file not open or NULL tensor");
-    if (t->end < t->begin || t->end > st->data_size)
-        return ig__fail("%s: tensor '%s': invalid tensor for this file", st->path, t->name);
-    if (nbytes != t->end - t->begin)
-        return ig__fail("%s: tensor '%s': ig_st_read_raw called with %llu bytes but tensor has %llu",
-                        st->path, t->name, (unsigned long long)nbytes,
-                        (unsigned long long)(t->end - t->begin));
-    if (ig__st_seek(st->f, (uint64_t)st->data_start + (uint64_t)t->begin) != 0)
-        return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
-    if (ig__st_fread_all(st->f, dst, nbytes) != 0)
-        return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes) {
+    if (ig__st_at(st, t, nbytes, t ? t->end - t->begin : 0, "ig_st_read_raw")) return -1;
+    if (nbytes && fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
     return 0;
 }
 
-IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n)
-{
-    if (t && st && t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16)
-        return ig__fail("%s: tensor '%s': dtype %s cannot be read as float (need F32, F16 or BF16)",
-                        st->path, t->name, t->dtype_name);
-    if (ig__st_begin_read(st, t, n, "ig_st_read_f32") != 0) return -1;
-    if (t->dtype == IG_F32) {
-        if (ig__st_fread_all(st->f, dst, n * 4) != 0) goto ioerr;
-        if (!ig__st_little_endian()) ig__st_bswap(dst, n * 4, 4);
-    } else {
-        unsigned char buf[4096];
-        size_t done = 0;
-        while (done < n) {
-            size_t k = n - done, i;
-            if (k > sizeof buf / 2) k = sizeof buf / 2;
-            if (fread(buf, 2, k, st->f) != k) goto ioerr;
-            for (i = 0; i < k; i++) {
-                uint16_t h = (uint16_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
-                dst[done + i] = t->dtype == IG_F16 ? ig_f16_to_f32(h) : ig_bf16_to_f32(h);
-            }
-            done += k;
+/* F16: sign, 5 exponent bits (bias 15), 10 mantissa bits; every value is exact in float. */
+static float ig__st_f16(uint32_t h) {
+    uint32_t e = h >> 10 & 31, m = h & 1023, u = (h & 0x8000u) << 16 | 0x7f800000u | m << 13;
+    float f;
+    if (e == 31) { memcpy(&f, &u, 4); return f; }                            /* inf, NaN (payload kept) */
+    f = e ? ldexpf((float)(m | 1024), (int)e - 25) : ldexpf((float)m, -24);  /* normal, subnormal */
+    return h & 0x8000u ? -f : f;
+}
+
+/* n elements of t as float (F32, F16, BF16) or int64 (I64, I32, U8); F32, I64 need no conversion. */
+static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
+    unsigned char buf[4096]; size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
+    if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
+        return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
+    if (t->dtype == IG_F32 || t->dtype == IG_I64) return ig_st_read_raw(st, t, dst, n * es);
+    for (done = 0; done < n; done += k) {
+        k = n - done < sizeof buf / es ? n - done : sizeof buf / es;
+        if (fread(buf, es, k, st->f) != k) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+        for (i = 0; i < k; i++) {
+            const unsigned char *b = buf + i * es;
+            uint32_t h = es >= 2 ? (uint32_t)b[0] | (uint32_t)b[1] << 8 : 0, u = h << 16;
+            int32_t v;
+            if (t->dtype == IG_F16) ((float *)dst)[done + i] = ig__st_f16(h);
+            else if (t->dtype == IG_BF16) memcpy((float *)dst + done + i, &u, 4);   /* BF16 is the top half of an F32 */
+            else if (t->dtype == IG_I32) { memcpy(&v, b, 4); ((int64_t *)dst)[done + i] = v; }
+            else ((int64_t *)dst)[done + i] = b[0];
         }
     }
     return 0;
-ioerr:
-    return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
 }
 
-IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n)
-{
-    if (t && st && t->dtype != IG_I64 && t->dtype != IG_I32)
-        return ig__fail("%s: tensor '%s': dtype %s cannot be read as int64 (need I64 or I32)",
-                        st->path, t->name, t->dtype_name);
-    if (ig__st_begin_read(st, t, n, "ig_st_read_i64") != 0) return -1;
-    if (t->dtype == IG_I64) {
-        if (ig__st_fread_all(st->f, dst, n * 8) != 0) goto ioerr;
-        if (!ig__st_little_endian()) ig__st_bswap(dst, n * 8, 8);
-    } else {
-        unsigned char buf[4096];
-        size_t done = 0;
-        while (done < n) {
-            size_t k = n - done, i;
-            if (k > sizeof buf / 4) k = sizeof buf / 4;
-            if (fread(buf, 4, k, st->f) != k) goto ioerr;
-            for (i = 0; i < k; i++) {
-                uint32_t u = (uint32_t)buf[4 * i] | ((uint32_t)buf[4 * i + 1] << 8) |
-                             ((uint32_t)buf[4 * i + 2] << 16) | ((uint32_t)buf[4 * i + 3] << 24);
-                int32_t v;
-                memcpy(&v, &u, 4); /* two's complement reinterpretation */
-                dst[done + i] = (int64_t)v;
-            }
-            done += k;
-        }
-    }
-    return 0;
-ioerr:
-    return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
-}
+IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n) { return ig__st_convert(st, t, dst, n, 1, "ig_st_read_f32"); }
+IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n) { return ig__st_convert(st, t, dst, n, 0, "ig_st_read_i64"); }
 
-/* -------------------------------------------------------------- writer --- */
-
-IGDEF void ig_st_writer_init(ig_st_writer *w)
-{
-    memset(w, 0, sizeof *w);
-}
-
-IGDEF void ig_st_writer_free(ig_st_writer *w)
-{
+/* --- the writer ------------------------------------------------------------ */
+IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
+IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
-    if (!w) return;
-    for (i = 0; i < w->n; i++) IG_FREE(w->entries[i].name);
-    IG_FREE(w->entries);
-    for (i = 0; i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
-    IG_FREE(w->meta_keys);
-    IG_FREE(w->meta_vals);
-    memset(w, 0, sizeof *w);
+    for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
+    for (i = 0; w && i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
+    if (w) { IG_FREE(w->entries); IG_FREE(w->meta_keys); IG_FREE(w->meta_vals); memset(w, 0, sizeof *w); }
 }
 
-IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
-                    const int64_t *shape, const void *data)
-{
-    ig_st_wentry *e;
-    uint64_t numel = 1, nb;
-    int d, i, zero = 0, esize = ig__st_dtype_size(dtype);
-    if (!w) return ig__fail("ig_st_add: NULL writer");
-    if (!name) { w->failed = 1; return ig__fail("ig_st_add: NULL tensor name"); }
-    if (!esize) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': unsupported dtype %d for writing", name, (int)dtype);
-    }
-    if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim > 0 && !shape)) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
-    }
-    if (!ig__st_utf8_valid(name) || strcmp(name, "__metadata__") == 0) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': invalid name (not UTF-8 or reserved)", name);
-    }
-    for (d = 0; d < ndim; d++) {
-        if (shape[d] < 0) {
-            w->failed = 1;
-            return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[d]);
-        }
-        if (shape[d] == 0) zero = 1;
-    }
-    if (zero) numel = 0;
-    else
-        for (d = 0; d < ndim; d++) {
-            if (numel > UINT64_MAX / (uint64_t)shape[d]) { numel = UINT64_MAX; break; }
-            numel *= (uint64_t)shape[d];
-        }
-    if (numel > (uint64_t)SIZE_MAX / (uint64_t)esize) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': size overflows", name);
-    }
-    nb = numel * (uint64_t)esize;
-    if (nb > 0 && !data) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': NULL data", name);
-    }
-    for (i = 0; i < w->n; i++)
-        if (strcmp(w->entries[i].name, name) == 0) {
-            w->failed = 1;
-            return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
-        }
-    if (w->n == w->cap) {
-        int ncap = w->cap ? w->cap * 2 : 16;
-        ig_st_wentry *ne = (ig_st_wentry *)IG_MALLOC(sizeof(ig_st_wentry) * (size_t)ncap);
-        if (!ne) { w->failed = 1; return ig__fail("ig_st_add: out of memory"); }
-        if (w->n) memcpy(ne, w->entries, sizeof(ig_st_wentry) * (size_t)w->n);
-        IG_FREE(w->entries);
-        w->entries = ne;
-        w->cap = ncap;
-    }
-    e = &w->entries[w->n];
-    memset(e, 0, sizeof *e);
-    e->name = ig__st_strdup(name);
-    if (!e->name) { w->failed = 1; return ig__fail("ig_st_add: out of memory"); }
-    e->dtype = dtype;
-    e->ndim = ndim;
-    for (d = 0; d < ndim; d++) e->shape[d] = shape[d];
-    e->data = data;
-    e->nbytes = (size_t)nb;
-    w->n++;
+static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    static const int size[IG_DTYPE_OTHER] = { 4, 2, 2, 8, 4, 1 };   /* F32 F16 BF16 I64 I32 U8 */
+    ig_st_wentry *e; uint64_t bytes; int i;
+    if (!name) return ig__fail("ig_st_add: NULL name");
+    if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
+    if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
+    if (!ig__st_utf8_ok(name) || !strcmp(name, "__metadata__")) return ig__fail("ig_st_add: tensor name '%s' is not UTF-8, or reserved", name);
+    for (i = 0; i < ndim; i++) if (shape[i] < 0) return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[i]);
+    for (bytes = (uint64_t)size[dtype], i = 0; i < ndim; i++) if (!shape[i]) bytes = 0;
+    for (i = 0; i < ndim && bytes; bytes *= (uint64_t)shape[i++])
+        if (bytes > (uint64_t)SIZE_MAX / (uint64_t)shape[i]) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
+    if (bytes && !data) return ig__fail("ig_st_add: tensor '%s': NULL data", name);
+    for (i = 0; i < w->n; i++) if (!strcmp(w->entries[i].name, name)) return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
+    if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e)) || (w->entries = e, !(e[w->n].name = ig__st_strdup(name))))
+        return ig__fail("ig_st_add: out of memory");
+    e += w->n++;
+    e->dtype = dtype; e->ndim = ndim; e->data = data; e->nbytes = (size_t)bytes;
+    for (i = 0; i < ndim; i++) e->shape[i] = shape[i];
     return 0;
 }
 
-IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val)
-{
-    int i;
-    char *k, *v;
-    if (!w) return ig__fail("ig_st_add_meta: NULL writer");
-    if (!key || !val) { w->failed = 1; return ig__fail("ig_st_add_meta: NULL key or value"); }
-    if (!ig__st_utf8_valid(key) || !ig__st_utf8_valid(val)) {
-        w->failed = 1;
-        return ig__fail("ig_st_add_meta: key '%s': key or value is not valid UTF-8", key);
-    }
-    for (i = 0; i < w->nmeta; i++)
-        if (strcmp(w->meta_keys[i], key) == 0) {
-            w->failed = 1;
-            return ig__fail("ig_st_add_meta: duplicate metadata key '%s'", key);
-        }
-    if (w->nmeta == w->meta_cap) {
-        int ncap = w->meta_cap ? w->meta_cap * 2 : 8;
-        char **nk = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-        char **nv = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-        if (!nk || !nv) {
-            IG_FREE(nk); IG_FREE(nv);
-            w->failed = 1;
-            return ig__fail("ig_st_add_meta: out of memory");
-        }
-        if (w->nmeta) {
-            memcpy(nk, w->meta_keys, sizeof(char *) * (size_t)w->nmeta);
-            memcpy(nv, w->meta_vals, sizeof(char *) * (size_t)w->nmeta);
-        }
-        IG_FREE(w->meta_keys); IG_FREE(w->meta_vals);
-        w->meta_keys = nk; w->meta_vals = nv;
-        w->meta_cap = ncap;
-    }
-    k = ig__st_strdup(key);
-    v = ig__st_strdup(val);
-    if (!k || !v) {
-        IG_FREE(k); IG_FREE(v);
-        w->failed = 1;
+static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
+    char **k, **v; int i;
+    if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
+    if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
+    for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
+    if (!(k = (char **)ig__st_grow(w->meta_keys, w->nmeta, sizeof *k)) || (w->meta_keys = k,
+        !(v = (char **)ig__st_grow(w->meta_vals, w->nmeta, sizeof *v))) || (w->meta_vals = v, !(k[w->nmeta] = ig__st_strdup(key))))
         return ig__fail("ig_st_add_meta: out of memory");
-    }
-    w->meta_keys[w->nmeta] = k;
-    w->meta_vals[w->nmeta] = v;
+    if (!(v[w->nmeta] = ig__st_strdup(val))) { IG_FREE(k[w->nmeta]); return ig__fail("ig_st_add_meta: out of memory"); }
     w->nmeta++;
     return 0;
 }
 
-/* Growable string buffer for the header. */
-typedef struct { char *p; size_t n, cap; int oom; } ig__st_sb;
-
-static void ig__st_sb_put(ig__st_sb *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        char *np;
-        while (ncap < b->n + n + 1) ncap *= 2;
-        np = (char *)IG_MALLOC(ncap);
-        if (!np) { b->oom = 1; return; }
-        if (b->n) memcpy(np, b->p, b->n);
-        IG_FREE(b->p);
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
+}
+IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
+    return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-static void ig__st_sb_str(ig__st_sb *b, const char *s) { ig__st_sb_put(b, s, strlen(s)); }
-
-static void ig__st_sb_u64(ig__st_sb *b, uint64_t v)
-{
-    char tmp[24];
-    int i = 23;
-    tmp[i] = 0;
-    do { tmp[--i] = (char)('0' + (int)(v % 10)); v /= 10; } while (v);
-    ig__st_sb_str(b, tmp + i);
+/* s as a JSON string into b (NULL: only counted), ", \\ and control characters escaped; its length. */
+static size_t ig__st_jput(char *b, const char *s) {
+    size_t n = 1;
+    if (b) b[0] = '"';
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20) n += b ? (size_t)sprintf(b + n, "\\u%04x", (unsigned)*s) : 6;
+        else if (*s == '"' || *s == '\\') n += b ? (size_t)sprintf(b + n, "\\%c", *s) : 2;
+        else { if (b) b[n] = *s; n++; }
+    if (b) b[n] = '"';
+    return n + 1;
 }
 
-static void ig__st_sb_json_str(ig__st_sb *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    ig__st_sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"') ig__st_sb_put(b, "\\\"", 2);
-        else if (c == '\\') ig__st_sb_put(b, "\\\\", 2);
-        else if (c == '\n') ig__st_sb_put(b, "\\n", 2);
-        else if (c == '\r') ig__st_sb_put(b, "\\r", 2);
-        else if (c == '\t') ig__st_sb_put(b, "\\t", 2);
-        else if (c < 0x20) {
-            char u[6];
-            u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-            u[4] = hex[c >> 4]; u[5] = hex[c & 15];
-            ig__st_sb_put(b, u, 6);
-        } else ig__st_sb_put(b, s, 1);
-    }
-    ig__st_sb_put(b, "\"", 1);
+/* path must be a regular file or absent: never replace a link, device, fifo or directory. */
+static int ig__st_dest_ok(const char *path) {
+#if IG__POSIX
+    struct stat s;
+    if (lstat(path, &s) != 0) return errno == ENOENT ? 0 : ig__fail("%s: not saved: cannot check it: %s", path, strerror(errno));
+    if (!S_ISREG(s.st_mode))
+        return ig__fail("%s: not saved: it is a %s, not a regular file, and is left alone", path, S_ISLNK(s.st_mode) ? "symbolic link" :
+                        S_ISDIR(s.st_mode) ? "directory" : S_ISFIFO(s.st_mode) ? "fifo" : S_ISCHR(s.st_mode) || S_ISBLK(s.st_mode) ? "device" : "special file");
+#endif
+    return path ? 0 : -1;
 }
 
-/* Write little-endian data (byte-swapping a copy on big-endian hosts). */
-static int ig__st_write_le(FILE *f, const void *data, size_t nbytes, int esize)
-{
-    unsigned char buf[4096];
-    const unsigned char *p = (const unsigned char *)data;
-    if (ig__st_little_endian()) return ig__st_fwrite_all(f, data, nbytes);
-    while (nbytes > 0) {
-        size_t k = nbytes > sizeof buf ? sizeof buf : nbytes;
-        memcpy(buf, p, k);
-        ig__st_bswap(buf, k, esize);
-        if (fwrite(buf, 1, k, f) != k) return -1;
-        p += k;
-        nbytes -= k;
-    }
-    return 0;
+/* A new file "<path>.<12 hex digits>.tmp" for writing that no other save shares: named from the pid,
+   time, a counter and an address, created exclusively (O_EXCL: no existing file, no link). */
+static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
+    static uint64_t counter;
+    ig_rng r; FILE *f = NULL; int fd = -1;
+    ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
+#if IG__POSIX
+    r.state ^= (uint64_t)getpid() << 20;
+#endif
+    snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
+#if IG__POSIX
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
+#else
+    (void)fd;
+    f = fopen(tmp, "wb");                  /* plain C has no exclusive create: the 48 random bits must do */
+#endif
+    return f;
 }
 
-IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path)
-{
-    ig__st_sb b;
-    uint64_t off = 0, hlen;
-    unsigned char lenbuf[8];
-    char *tmp = NULL;
-    FILE *f = NULL;
-    int i, d, rc = -1;
-    memset(&b, 0, sizeof b);
+IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
+    static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
+    size_t cap = 64, n = 8, i; uint64_t off = 0; FILE *f = NULL; int d, rc = -1;
+    char *hdr = NULL, *tmp = NULL, *slash = NULL;
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
-    if (w->failed)
-        return ig__fail("%s: not saved: an earlier ig_st_add/ig_st_add_meta call failed", path);
-    /* header JSON */
-    ig__st_sb_put(&b, "{", 1);
-    if (w->nmeta) {
-        ig__st_sb_str(&b, "\"__metadata__\":{");
-        for (i = 0; i < w->nmeta; i++) {
-            if (i) ig__st_sb_put(&b, ",", 1);
-            ig__st_sb_json_str(&b, w->meta_keys[i]);
-            ig__st_sb_put(&b, ":", 1);
-            ig__st_sb_json_str(&b, w->meta_vals[i]);
-        }
-        ig__st_sb_put(&b, "}", 1);
+    if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
+    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
+    if (ig__st_dest_ok(path)) return -1;
+    for (i = 0; i < (size_t)w->nmeta; i++) cap += ig__st_jput(NULL, w->meta_keys[i]) + ig__st_jput(NULL, w->meta_vals[i]) + 2;
+    for (i = 0; i < (size_t)w->n; i++) cap += ig__st_jput(NULL, w->entries[i].name) + 100 + 21 * IG_ST_MAX_DIMS;
+    IG__TRY(!(hdr = (char *)IG_MALLOC(cap + 40)) || !(tmp = (char *)IG_MALLOC(strlen(path) + 32)), "%s: not saved: out of memory", path);
+    hdr[n++] = '{';                                       /* the JSON after its 8-byte length; tensors back to back */
+    for (i = 0; i < (size_t)w->nmeta; i++) {
+        n += (size_t)sprintf(hdr + n, i ? "," : "\"__metadata__\":{");
+        n += ig__st_jput(hdr + n, w->meta_keys[i]);
+        hdr[n++] = ':';
+        n += ig__st_jput(hdr + n, w->meta_vals[i]);
     }
-    for (i = 0; i < w->n; i++) {
+    if (w->nmeta) hdr[n++] = '}';
+    for (i = 0; i < (size_t)w->n; i++) {
         const ig_st_wentry *e = &w->entries[i];
-        if (i || w->nmeta) ig__st_sb_put(&b, ",", 1);
-        ig__st_sb_json_str(&b, e->name);
-        ig__st_sb_str(&b, ":{\"dtype\":\"");
-        ig__st_sb_str(&b, ig__st_dtype_str(e->dtype));
-        ig__st_sb_str(&b, "\",\"shape\":[");
-        for (d = 0; d < e->ndim; d++) {
-            if (d) ig__st_sb_put(&b, ",", 1);
-            ig__st_sb_u64(&b, (uint64_t)e->shape[d]);
-        }
-        ig__st_sb_str(&b, "],\"data_offsets\":[");
-        ig__st_sb_u64(&b, off);
-        ig__st_sb_put(&b, ",", 1);
-        if ((uint64_t)e->nbytes > UINT64_MAX - off) {
-            ig__fail("%s: total data size overflows", path);
-            goto done;
-        }
-        off += (uint64_t)e->nbytes;
-        ig__st_sb_u64(&b, off);
-        ig__st_sb_str(&b, "]}");
+        if (i || w->nmeta) hdr[n++] = ',';
+        n += ig__st_jput(hdr + n, e->name);
+        n += (size_t)sprintf(hdr + n, ":{\"dtype\":\"%s\",\"shape\":[", names[e->dtype]);
+        for (d = 0; d < e->ndim; d++) n += (size_t)sprintf(hdr + n, d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        n += (size_t)sprintf(hdr + n, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
+        IG__TRY((off += e->nbytes) < e->nbytes, "%s: not saved: the tensors add up to more than 2^64 bytes", path);
     }
-    ig__st_sb_put(&b, "}", 1);
-    while (!b.oom && (b.n % 8) != 0) ig__st_sb_put(&b, " ", 1); /* 8 + N aligned */
-    if (b.oom) { ig__fail("%s: out of memory building header", path); goto done; }
-    if (b.n > IG_ST_MAX_HEADER) {
-        ig__fail("%s: header would be %llu bytes (> limit); too many tensors?", path,
-                 (unsigned long long)b.n);
-        goto done;
-    }
-    hlen = (uint64_t)b.n;
-    for (i = 0; i < 8; i++) lenbuf[i] = (unsigned char)(hlen >> (8 * i));
-    /* write tmp file */
-    tmp = (char *)IG_MALLOC(strlen(path) + 5);
-    if (!tmp) { ig__fail("%s: out of memory", path); goto done; }
-    strcpy(tmp, path);
-    strcat(tmp, ".tmp");
-    f = fopen(tmp, "wb");
-    if (!f) {
-        ig__fail("%s: cannot create temporary file '%s': %s", path, tmp, strerror(errno));
-        IG_FREE(tmp);
-        tmp = NULL; /* nothing to remove */
-        goto done;
-    }
-    if (fwrite(lenbuf, 1, 8, f) != 8 || ig__st_fwrite_all(f, b.p, b.n) != 0) {
-        ig__fail("%s: write error in '%s' (disk full?)", path, tmp);
-        goto done;
-    }
-    for (i = 0; i < w->n; i++) {
-        const ig_st_wentry *e = &w->entries[i];
-        if (e->nbytes && ig__st_write_le(f, e->data, e->nbytes, ig__st_dtype_size(e->dtype)) != 0) {
-            ig__fail("%s: write error in '%s' for tensor '%s' (disk full?)", path, tmp, e->name);
-            goto done;
-        }
-    }
-    if (fflush(f) != 0) {
-        ig__fail("%s: flush error in '%s': %s", path, tmp, strerror(errno));
-        goto done;
-    }
-#if IG__ST_POSIX
-    if (fsync(fileno(f)) != 0) {
-        ig__fail("%s: fsync error in '%s': %s", path, tmp, strerror(errno));
-        goto done;
-    }
+    for (hdr[n++] = '}'; n % 8; ) hdr[n++] = ' ';        /* the data starts 8-byte aligned */
+    for (i = 0; i < 8; i++) hdr[i] = (char)((uint64_t)(n - 8) >> 8 * i);
+    IG__TRY(n - 8 > IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit", path);
+    f = ig__st_create_tmp(path, tmp, strlen(path) + 32);
+    if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
+    IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
+    for (i = 0; i < (size_t)w->n; i++)
+        IG__TRY(w->entries[i].nbytes && fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
+                "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
+#if IG__POSIX
+    IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
 #endif
-    {
-        int cr = fclose(f);
-        f = NULL;
-        if (cr != 0) {
-            ig__fail("%s: close error in '%s': %s", path, tmp, strerror(errno));
-            goto done;
-        }
-    }
+    d = fclose(f);
+    f = NULL;
+    IG__TRY(d, "%s: not saved: write error on close (disk full?)", path);
+    if (ig__st_dest_ok(path)) goto done;                  /* again: it may have changed meanwhile */
 #if defined(_WIN32)
-    remove(path); /* Windows rename() does not replace; brief non-atomic window */
+    remove(path);                                         /* Windows' rename does not replace a file */
 #endif
-    if (rename(tmp, path) != 0) {
-        ig__fail("%s: cannot rename '%s' over it: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    IG_FREE(tmp);
-    tmp = NULL;
+    IG__TRY(rename(tmp, path), "%s: not saved: cannot rename %s over it: %s", path, tmp, strerror(errno));
     rc = 0;
+#if IG__POSIX
+    /* the rename survives a crash once the directory is on disk too (best effort: some file
+       systems cannot fsync a directory, and the new file is in place already) */
+    if ((slash = strrchr(strcpy(tmp, path), '/')) != NULL) slash[slash == tmp] = 0; else strcpy(tmp, ".");
+    if ((d = open(tmp, O_RDONLY)) >= 0) { (void)fsync(d); close(d); }
+#endif
+    IG_FREE(tmp); tmp = NULL;
+    (void)slash;
 done:
     if (f) fclose(f);
     if (tmp) { remove(tmp); IG_FREE(tmp); }
-    IG_FREE(b.p);
+    IG_FREE(hdr);
     return rc;
 }
 
-static int ig__add_meta_int(ig_st_writer *w, const char *key, long long v) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", v);
-    return ig_st_add_meta(w, key, buf);
-}
+/* --- checkpoints of a model ------------------------------------------------ */
+static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
-static int ig__add_config_meta(ig_st_writer *w, const ig_config *g) {
-    char buf[32];
-    int rc = 0;
-    rc |= ig_st_add_meta(w, "format", "ig.h-sit");
-    rc |= ig__add_meta_int(w, "in_channels", g->in_channels);
-    rc |= ig__add_meta_int(w, "image_height", g->image_height);
-    rc |= ig__add_meta_int(w, "image_width", g->image_width);
-    rc |= ig__add_meta_int(w, "patch_size", g->patch_size);
-    rc |= ig__add_meta_int(w, "hidden_size", g->hidden_size);
-    rc |= ig__add_meta_int(w, "depth", g->depth);
-    rc |= ig__add_meta_int(w, "num_heads", g->num_heads);
-    rc |= ig__add_meta_int(w, "num_classes", g->num_classes);
-    rc |= ig__add_meta_int(w, "aux_depth", g->aux_depth);
-    snprintf(buf, sizeof buf, "%.9g", (double)g->t_scale);
-    rc |= ig_st_add_meta(w, "t_scale", buf);
-    return rc ? -1 : 0;
-}
-
-static int ig__add_params(ig_st_writer *w, const ig_model *m, const float *base, const char *prefix, int trainable_only) {
-    char name[96];
-    int i, k;
+/* Set k of m's arrays (base) as F32 "<prefix><name>"; non-finite values refused (ig_load would). */
+static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
+    char name[96]; int64_t shape[IG_ST_MAX_DIMS]; size_t j; int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
-        int64_t shape[IG_MAX_DIMS];
-        if (trainable_only && !pp->trainable) continue;
-        for (k = 0; k < pp->t->ndim; k++) shape[k] = (int64_t)pp->t->shape[k];
-        snprintf(name, sizeof name, "%s%s", prefix, pp->name);
+        if (k && !pp->trainable) continue;               /* pos_embed has no EMA or moments */
+        for (d = 0; d < pp->t->ndim; d++) shape[d] = (int64_t)pp->t->shape[d];
+        snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
+        for (j = 0; j < pp->t->n; j++)
+            if (!isfinite(base[pp->offset + j]))
+                return w->failed = 1, ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", path, name, j);
         if (ig_st_add(w, name, IG_F32, pp->t->ndim, shape, base + pp->offset)) return -1;
     }
     return 0;
 }
 
-static int ig__save(const ig_model *m, const char *path, const float *weights, int training_state) {
-    ig_st_writer w;
-    int rc = 0;
+static int ig__st_save(const ig_model *m, const char *path, const float *weights, int training_state) {
+    const ig_config *cfg = &m->cfg;
+    const int val[9] = { cfg->in_channels, cfg->image_height, cfg->image_width, cfg->patch_size, cfg->hidden_size, cfg->depth, cfg->num_heads, cfg->num_classes, cfg->aux_depth };
+    static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
+    ig_st_writer w; char buf[64]; uint32_t spare; int i, rc;
+    if (!path) return ig__fail("ig_save: NULL path");
+    if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
-    rc |= ig__add_config_meta(&w, &m->cfg);
-    rc |= ig__add_params(&w, m, weights, "", 0);
-    if (training_state) {
-        char buf[64];
-        uint32_t spare_bits;
-        if (!m->ema) { ig_st_writer_free(&w); return ig__fail("ig_save: %s: the model holds no training state", path); }
-        rc |= ig__add_params(&w, m, m->ema, "ema.", 1);
-        rc |= ig__add_params(&w, m, m->adam_m, "adam.m.", 1);
-        rc |= ig__add_params(&w, m, m->adam_v, "adam.v.", 1);
-        rc |= ig__add_meta_int(&w, "step", (long long)m->step);
-        memcpy(&spare_bits, &m->rng.spare, 4);
-        snprintf(buf, sizeof buf, "%llu %d %lu", (unsigned long long)m->rng.state, m->rng.has_spare,
-                 (unsigned long)spare_bits);
-        rc |= ig_st_add_meta(&w, "rng", buf);
+    rc = ig_st_add_meta(&w, "format", "ig.h-sit");
+    for (i = 0; i < 9; i++) { snprintf(buf, sizeof buf, "%d", val[i]); rc |= ig_st_add_meta(&w, key[i], buf); }
+    snprintf(buf, sizeof buf, "%.9g", (double)cfg->t_scale);
+    rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, path);
+    if (!rc && training_state) {
+        memcpy(&spare, &m->rng.spare, 4);
+        rc = ig__st_add_params(&w, m, m->ema, 1, path) || ig__st_add_params(&w, m, m->adam_m, 2, path) || ig__st_add_params(&w, m, m->adam_v, 3, path);
+        snprintf(buf, sizeof buf, "%lld", (long long)m->step);
+        rc = rc || ig_st_add_meta(&w, "step", buf);
+        snprintf(buf, sizeof buf, "%llu %d %lu", (unsigned long long)m->rng.state, m->rng.has_spare, (unsigned long)spare);
+        rc = rc || ig_st_add_meta(&w, "rng", buf);
     }
-    if (!rc) rc = ig_st_writer_save(&w, path);
+    rc = rc ? -1 : ig_st_writer_save(&w, path);
     ig_st_writer_free(&w);
-    return rc ? -1 : 0;
+    return rc;
 }
 
-IGDEF int ig_save(const ig_model *m, const char *path, int training_state) {
-    return ig__save(m, path, m->weights, training_state);
-}
-
+IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
 IGDEF int ig_save_ema(const ig_model *m, const char *path) {
-    if (!m->ema) return ig__fail("ig_save_ema: %s: the model holds no EMA (made with training = 0)", path);
-    return ig__save(m, path, m->ema, 0);
+    return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
 }
 
-/* Reads one tensor into dst, checking dtype and shape against the parameter. */
-static int ig__load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
-    int k, same = t->ndim == pp->t->ndim;
-    for (k = 0; same && k < t->ndim; k++) same = (uint64_t)t->shape[k] == (uint64_t)pp->t->shape[k];
+/* One tensor into dst, after checking its shape against the parameter's; finite only. */
+static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
+    char want[96] = "", got[96] = ""; size_t j; int d, same = t->ndim == pp->t->ndim;
+    for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];
     if (!same) {
-        char want[64], got[64];
-        int o = 0, q = 0;
-        for (k = 0; k < pp->t->ndim; k++) o += snprintf(want + o, sizeof want - (size_t)o, k ? ", %zu" : "%zu", pp->t->shape[k]);
-        for (k = 0; k < t->ndim && q < 50; k++) q += snprintf(got + q, sizeof got - (size_t)q, k ? ", %lld" : "%lld", (long long)t->shape[k]);
-        if (!t->ndim) got[0] = 0;
+        for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
+        for (d = 0; d < t->ndim; d++) snprintf(got + strlen(got), 22, d ? ", %lld" : "%lld", (long long)t->shape[d]);
         return ig__fail("%s: tensor '%s' has shape [%s], the model expects [%s]", st->path, t->name, got, want);
     }
-    if (t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16)
-        return ig__fail("%s: tensor '%s' has dtype %s; weights must be F32, F16 or BF16", st->path, t->name, t->dtype_name);
     if (ig_st_read_f32(st, t, dst, pp->t->n)) return -1;
-    for (k = 0; (size_t)k < pp->t->n; k++)
-        if (!isfinite(dst[k])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %d", st->path, t->name, k);
+    for (j = 0; j < pp->t->n; j++) if (!isfinite(dst[j])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %zu", st->path, t->name, j);
     return 0;
 }
 
+/* The integer value of metadata key, in [lo, hi]: 1 (in *v), 0 if absent, -1 if malformed. */
+static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, long long hi, long long *v) {
+    const char *s = ig_st_meta(st, key);
+    char *end = NULL;
+    if (!s) return 0;
+    errno = 0;
+    if ((*s >= '0' && *s <= '9') || *s == '-') *v = strtoll(s, &end, 10);
+    if (!end || end == s || *end || errno || *v < lo || *v > hi)
+        return ig__fail("%s: metadata '%s' is \"%.40s\", not an integer in [%lld, %lld]", st->path, key, s, lo, hi);
+    return 1;
+}
+
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
-    ig_st_file st;
-    float *w, *ema = NULL, *am = NULL, *av = NULL;
-    int i, has_state = 0, rc = -1;
-    const char *step_s, *rng_s;
-    size_t bytes = m->nweights * sizeof(float);
+    float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
+    int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
+    unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights;
+    const char *rng = NULL, *s; char name[96], *end = NULL; ig_st_file st;
     if (ig_st_open(&st, path)) return -1;
-    /* load into fresh buffers first, so a bad file leaves the model untouched */
-    w = (float *)IG_MALLOC(bytes * (m->ema ? 4 : 1));   /* weights (+ EMA and moments when training) */
-    if (!w) { ig_st_close(&st); return ig__fail("%s: out of memory while loading", path); }
-    memcpy(w, m->weights, bytes);
-    if (m->ema) { ema = w + m->nweights; am = ema + m->nweights; av = am + m->nweights;
-                  memcpy(ema, m->ema, bytes); memcpy(am, m->adam_m, bytes); memcpy(av, m->adam_v, bytes); }
-    for (i = 0; i < m->nparams; i++) {
-        const ig_param *pp = &m->params[i];
-        const ig_st_tensor *t = ig_st_find(&st, pp->name);
-        if (!t) { ig__fail("%s: missing tensor '%s'", path, pp->name); goto done; }
-        if (ig__load_tensor(&st, t, pp, w + pp->offset)) goto done;
+    for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
+        const ig_param *pp;
+        for (k = 3; k > 0 && strncmp(st.tensors[i].name, ig__st_prefix[k], strlen(ig__st_prefix[k])); k--) {}
+        IG__TRY(!(pp = ig_model_find(m, st.tensors[i].name + strlen(ig__st_prefix[k]))) || (k && !pp->trainable), "%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
     }
-    for (i = 0; i < st.ntensors; i++) {       /* every other tensor must be known */
-        const char *name = st.tensors[i].name, *base = name;
-        float *dst = NULL;
-        ig_param *pp;
-        if (!strncmp(name, "ema.", 4)) { base = name + 4; dst = ema; }
-        else if (!strncmp(name, "adam.m.", 7)) { base = name + 7; dst = am; }
-        else if (!strncmp(name, "adam.v.", 7)) { base = name + 7; dst = av; }
-        else if (ig_model_find(m, name)) continue;       /* loaded above */
-        pp = ig_model_find(m, base);
-        if (!pp || base == name) {
-            if (strict) { ig__fail("%s: unexpected tensor '%s' (not a parameter of this model)", path, name); goto done; }
-            continue;
-        }
-        has_state = 1;
-        if (!dst) continue;                               /* inference model: skip training state */
-        if (ig__load_tensor(&st, &st.tensors[i], pp, dst + pp->offset)) goto done;
-    }
-    if (has_state && m->ema) {
-        /* all three sets must be complete to resume */
+    IG__TRY(!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets)), "%s: out of memory", path);
+    for (k = 0; k < nsets; k++) {                  /* into buf first: a bad file leaves the model as it was */
+        memcpy(buf + (size_t)k * nw, dst[k], nw * sizeof(float));
         for (i = 0; i < m->nparams; i++) {
-            char name[96];
-            const char *pre[3] = { "ema.", "adam.m.", "adam.v." };
-            int k;
-            if (!m->params[i].trainable) continue;
-            for (k = 0; k < 3; k++) {
-                snprintf(name, sizeof name, "%s%s", pre[k], m->params[i].name);
-                if (!ig_st_find(&st, name)) { ig__fail("%s: training state is incomplete: missing '%s'", path, name); goto done; }
-            }
+            const ig_param *pp = &m->params[i];
+            const ig_st_tensor *t;
+            if (k && !pp->trainable) continue;
+            ntrain += k == 1;
+            snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
+            IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", path, name);
+            if (t && (++found[k], ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset))) goto done;
         }
     }
-    memcpy(m->weights, w, bytes);
-    if (has_state && m->ema) {
-        memcpy(m->ema, ema, bytes); memcpy(m->adam_m, am, bytes); memcpy(m->adam_v, av, bytes);
-        step_s = ig_st_meta(&st, "step");
-        rng_s = ig_st_meta(&st, "rng");
-        if (step_s) m->step = (int64_t)strtoll(step_s, NULL, 10);
-        if (rng_s) {
-            unsigned long long state = 0;
-            unsigned long bits = 0;
-            int spare = 0;
-            if (sscanf(rng_s, "%llu %d %lu", &state, &spare, &bits) == 3) {
-                uint32_t b32 = (uint32_t)bits;
-                m->rng.state = (uint64_t)state;
-                m->rng.has_spare = spare;
-                memcpy(&m->rng.spare, &b32, 4);
-            }
+    if (nsets == 4 && found[1] + found[2] + found[3]) {   /* resuming needs all of the training state */
+        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain, "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors", path, found[1], found[2], found[3], ntrain);
+        if (ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step) < 0) goto done;
+        for (k = 0, s = rng = ig_st_meta(&st, "rng"); rng && k < 3; k++, s = end) {   /* "state has_spare spare_bits" */
+            while (*s == ' ') s++;
+            errno = 0;
+            if (*s < '0' || *s > '9' || (rs[k] = strtoull(s, &end, 10), errno)) break;
         }
+        IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
+    } else nsets = 1;                               /* no training state in the file: only the weights change */
+    for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
+    if (nsets == 4) {
+        uint32_t bits = (uint32_t)rs[2];
+        m->step = (int64_t)step;
+        if (rng) { m->rng.state = (uint64_t)rs[0]; m->rng.has_spare = (int)rs[1]; memcpy(&m->rng.spare, &bits, 4); }
     }
     rc = 0;
 done:
-    IG_FREE(w);
+    IG_FREE(buf);
     ig_st_close(&st);
     return rc;
 }
 
-static int ig__meta_int(const ig_st_file *st, const char *key, int fallback) {
-    const char *v = ig_st_meta(st, key);
-    return v ? atoi(v) : fallback;
-}
-
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
-    ig_st_file st;
-    const ig_st_tensor *xw, *pe, *yt;
-    char name[64];
-    int depth = 0, T, D;
-    const char *ts;
+    static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
+    const ig_st_tensor *xw, *pe, *yt; const char *ts, *bad = NULL; ig_st_file st;
+    long long v[4] = { 0, 0, 0, 0 }, T; char name[64], why[sizeof ig__errbuf]; int i, d, side, got[4], rc = -1;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");
     pe = ig_st_find(&st, "pos_embed");
     yt = ig_st_find(&st, "y_embedder.embedding_table.weight");
-    if (!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2) {
-        ig_st_close(&st);
-        return ig__fail("%s: not a SiT checkpoint (needs x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), "
-                        "y_embedder.embedding_table.weight)", path);
-    }
-    for (;;) {
-        snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", depth);
-        if (!ig_st_find(&st, name)) break;
-        depth++;
-    }
-    D = (int)xw->shape[0];
-    T = (int)pe->shape[1];
-    cfg->hidden_size = D;
-    cfg->in_channels = (int)xw->shape[1];
-    cfg->patch_size = (int)xw->shape[2];
-    cfg->depth = depth;
+    IG__TRY(!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2, "%s: not a SiT checkpoint (needs "
+            "x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D))", path);
+    /* every size from the file is checked before it takes part in arithmetic */
+    for (d = 0; d < 4; d++) if (xw->shape[d] < 1 || xw->shape[d] > (1 << 24)) bad = "x_embedder.proj.weight";
+    if (pe->shape[1] < 1 || pe->shape[1] > (1 << 24)) bad = "pos_embed";
+    if (yt->shape[0] < 2 || yt->shape[0] > (1 << 24)) bad = "y_embedder.embedding_table.weight";
+    IG__TRY(bad, "%s: tensor '%s' has a size of 0 or beyond 2^24", path, bad);
+    IG__TRY(xw->shape[2] != xw->shape[3] || pe->shape[0] != 1 || pe->shape[2] != xw->shape[0] || yt->shape[1] != xw->shape[0],
+            "%s: x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D) disagree", path);
+    cfg->hidden_size = (int)xw->shape[0]; cfg->in_channels = (int)xw->shape[1]; cfg->patch_size = (int)xw->shape[2];
     cfg->num_classes = (int)yt->shape[0] - 1;
-    cfg->image_height = ig__meta_int(&st, "image_height", 0);
-    cfg->image_width = ig__meta_int(&st, "image_width", 0);
-    if (!cfg->image_height || !cfg->image_width) {   /* square grid of T tokens */
-        int side = (int)(sqrt((double)T) + 0.5);
-        if (side * side != T) { ig_st_close(&st); return ig__fail("%s: %d tokens are not a square grid; the metadata must give image_height and image_width", path, T); }
-        cfg->image_height = cfg->image_width = side * cfg->patch_size;
+    T = pe->shape[1];
+    for (; cfg->depth < st.ntensors; cfg->depth++)
+        if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
+    got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
+    got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);
+    got[3] = aux_depth > 0 ? (v[3] = aux_depth, 1) : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    if (got[0] < 0 || got[1] < 0 || got[2] < 0 || got[3] < 0) goto done;
+    if (!got[0] || !got[1]) {                      /* no image size given: a square grid of T tokens */
+        side = (int)(sqrt((double)T) + 0.5);
+        IG__TRY((long long)side * side != T || (long long)side * cfg->patch_size > (1 << 24),
+                "%s: %lld tokens are not a square grid; the metadata must give image_height and image_width", path, T);
+        v[0] = v[1] = (long long)side * cfg->patch_size;
     }
-    cfg->num_heads = heads > 0 ? heads : ig__meta_int(&st, "num_heads", 0);
-    cfg->aux_depth = aux_depth > 0 ? aux_depth : ig__meta_int(&st, "aux_depth", 0);
-    ts = ig_st_meta(&st, "t_scale");
-    cfg->t_scale = ts ? (float)atof(ts) : 1.0f;
-    if (!cfg->num_heads) cfg->num_heads = D == 384 ? 6 : D == 768 ? 12 : (D == 1024 || D == 1152) ? 16 : 0;
-    if (!cfg->aux_depth) cfg->aux_depth = (D == 1024 || D == 1152) ? 8 : (D == 384 || D == 768) ? 4 : 0;
-    ig_st_close(&st);
-    if (!cfg->num_heads || !cfg->aux_depth)
-        return ig__fail("%s: the head count and the intermediate head's depth are not in the file; give them (--heads, --aux-depth)", path);
-    if ((size_t)T != (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size))
-        return ig__fail("%s: pos_embed has %d tokens but the image is %dx%d with patch %d", path, T,
-                        cfg->image_height, cfg->image_width, cfg->patch_size);
-    if (ig_config_check(cfg)) {
-        char why[sizeof ig__errbuf];
+    for (i = 0; !got[2] && i < 4; i++) if (width_heads[i][0] == cfg->hidden_size) v[2] = width_heads[i][1];
+    if (!got[3] && cfg->depth > 8) v[3] = 8;     /* the official release hangs the head after block 8 for every size */
+    IG__TRY(!v[2], "%s: no num_heads in the metadata, and width %d is none of the paper's (384, 768, 1024, 1152): "
+            "pass the head count (heads argument, --heads)", path, cfg->hidden_size);
+    IG__TRY(!v[3], "%s: no aux_depth in the metadata, and the release's head after block 8 needs more than %d blocks: "
+            "pass the head depth (aux_depth argument, --aux-depth)", path, cfg->depth);
+    cfg->image_height = (int)v[0]; cfg->image_width = (int)v[1]; cfg->num_heads = (int)v[2]; cfg->aux_depth = (int)v[3];
+    cfg->t_scale = 1.0f;
+    if ((ts = ig_st_meta(&st, "t_scale")) != NULL) {   /* checked as a double: casting 1e39 to float is undefined */
+        char *end;
+        double x = strtod(ts, &end);
+        IG__TRY(end == ts || *end || !(x > 0.0 && x <= 1e6), "%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", path, ts);
+        cfg->t_scale = (float)x;
+    }
+    if (ig_config_check(cfg)) {                   /* before anything divides by a value from the file */
         memcpy(why, ig__errbuf, sizeof why);
-        return ig__fail("%s: %s", path, why);
-    }
-    return 0;
+        ig__fail("%s: %s", path, why);
+    } else if (T != (long long)(cfg->image_height / cfg->patch_size) * (cfg->image_width / cfg->patch_size))
+        ig__fail("%s: pos_embed has %lld tokens, the image is %dx%d with patch %d", path, T, cfg->image_height, cfg->image_width, cfg->patch_size);
+    else rc = 0;
+done:
+    ig_st_close(&st);
+    if (rc) memset(cfg, 0, sizeof *cfg);
+    return rc;
 }
 
 #endif /* IG_IMPLEMENTATION_DONE */

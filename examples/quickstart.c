@@ -5,6 +5,7 @@
    Class 0 lies on a circle of radius 1, class 1 on a small circle around (0, 0)
    of radius 0.3.  After training we sample class 0 and measure how far the
    samples land from the circle, without and with IG.                         */
+#define _POSIX_C_SOURCE 200809L /* before any #include: lets ig_save fsync and check the destination */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 

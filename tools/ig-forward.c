@@ -159,9 +159,9 @@ int forward_main(int argc, char **argv) {
         if (!ra) goto done;
     }
     if (ig_model_init(&m, &cfg, with_grads, 0) || ig_load(&m, ckpt, 0) ||
-        /* the model's exact scratch, plus the probe loss: r, r_aux, two products and their
-           gradients (N * per floats each) and a few scalars, each 64-byte aligned */
-        ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, N, with_grads) + 8 * N * per * sizeof(float) + 16384) ||
+        /* the step's exact size, plus this tool's own tensors of the output's size:
+           x, R, R_aux, the two products and their gradients, with headers and padding */
+        ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, N, with_grads) + 8 * (N * per * sizeof(float) + 256)) ||
         ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg) + 8)) {
         fprintf(stderr, "ig-forward: %s\n", ig_last_error());
         goto done;
