@@ -238,7 +238,7 @@ static int bench_matmul(size_t n) {
     ig_rng_normal_fill(&r, b, n * n);
     for (rep = 0; rep < 7; rep++) {   /* best of 7, after the first (warm-up) */
         t0 = now();
-        ig__gemm(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
+        ig_matmul(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
         if (rep > 0 && now() - t0 < best) best = now() - t0;
     }
     printf("{\"matmul\": %zu, \"threads\": %d, \"seconds\": %.6f, \"gflops\": %.2f}\n",
@@ -302,7 +302,6 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
 
 int main(int argc, char **argv) {
     const bench_config *bc = NULL;
-    const char *name = NULL;
     int steps = 5, i, sampling = 0, paper = 0, steps_given = 0;
     const char *out = NULL;
     size_t B, per, k, ntrain = 0;
@@ -316,37 +315,45 @@ int main(int argc, char **argv) {
     double t0 = 0, train_s, fwd_s;
     ig_rng r;
 
-    static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", "lightning", "sit-xl2", NULL };
-    for (i = 1; i < argc; i++) {
-        const char *val;
-        long long n;
-        int which;
-        if (!strcmp(argv[i], "--sampling")) { sampling = 1; continue; }
-        if (!strcmp(argv[i], "--paper-sample")) { paper = 1; continue; }
-        if (strcmp(argv[i], "--matmul") && strcmp(argv[i], "--config") && strcmp(argv[i], "--steps") &&
-            strcmp(argv[i], "--out")) {
-            fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 [--steps N] "
-                            "[--sampling] | --matmul N | --config lightning --paper-sample [--steps K] [--out FILE]\n");
+    {   /* flags: --config NAME [--steps N] [--sampling] | --matmul N
+                  | --config lightning --paper-sample [--steps K] [--out FILE] */
+        static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", "lightning", "sit-xl2", NULL };
+        long long n, matmul = 0;
+        int c;
+        for (i = 1; i < argc; i++) {
+            const char *a = argv[i], *v;
+            if (!strcmp(a, "--sampling")) { sampling = 1; continue; }
+            if (!strcmp(a, "--paper-sample")) { paper = 1; continue; }
+            if (strcmp(a, "--config") && strcmp(a, "--steps") && strcmp(a, "--matmul") && strcmp(a, "--out")) {
+                fprintf(stderr, "ig-bench: unknown option '%s'\n"
+                                "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 [--steps N] "
+                                "[--sampling] | --matmul N | --config lightning --paper-sample [--steps K] [--out FILE]\n", a);
+                return 2;
+            }
+            if (!(v = cli_value("ig-bench", argc, argv, &i))) return 2;
+            if (!strcmp(a, "--config")) {
+                if (cli_choice("ig-bench", a, v, names, &c)) return 2;
+                bc = &configs[c];
+            } else if (!strcmp(a, "--steps")) {
+                if (cli_int("ig-bench", a, v, 1, 1000000, &n)) return 2;
+                steps = (int)n;
+                steps_given = 1;
+            } else if (!strcmp(a, "--out")) {
+                out = v;
+            } else if (cli_int("ig-bench", a, v, 1, 8192, &matmul)) {   /* 3 x 256 MB at most */
+                return 2;
+            }
+        }
+        if (matmul && (bc || sampling)) {
+            fprintf(stderr, "ig-bench: --matmul N times a matrix multiply alone; it takes no --config or --sampling\n");
             return 2;
         }
-        if (!(val = cli_value("ig-bench", argc, argv, &i))) return 2;
-        if (!strcmp(argv[i - 1], "--matmul")) {
-            if (cli_int("ig-bench", "--matmul", val, 1, 16384, &n)) return 2;
-            return bench_matmul((size_t)n);
-        } else if (!strcmp(argv[i - 1], "--config")) {
-            if (cli_choice("ig-bench", "--config", val, names, &which)) return 2;
-            name = val;
-        } else if (!strcmp(argv[i - 1], "--out")) {
-            out = val;
-        } else {
-            if (cli_int("ig-bench", "--steps", val, 1, 1000000, &n)) return 2;
-            steps = (int)n;
-            steps_given = 1;
+        if (matmul) return bench_matmul((size_t)matmul);
+        if (!bc) {
+            fprintf(stderr, "ig-bench: needs --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 (or --matmul N)\n");
+            return 2;
         }
     }
-    for (k = 0; name && k < sizeof configs / sizeof configs[0]; k++)
-        if (!strcmp(configs[k].name, name)) bc = &configs[k];
-    if (!bc) { fprintf(stderr, "ig-bench: give --config NAME or --matmul N\n"); return 2; }
 
     memset(&cfg, 0, sizeof cfg);
     cfg.in_channels = bc->C; cfg.image_height = bc->H; cfg.image_width = bc->W; cfg.patch_size = bc->p;
@@ -371,6 +378,7 @@ int main(int argc, char **argv) {
     x = (float *)malloc(B * per * sizeof(float));
     t = (float *)malloc(B * sizeof(float));
     y = (int *)malloc(B * sizeof(int));
+    if (!x || !t || !y) { fprintf(stderr, "ig-bench: out of memory\n"); return 1; }
     ig_rng_seed(&r, 0);
     ig_rng_normal_fill(&r, x, B * per);
     for (k = 0; k < B; k++) { y[k] = (int)(ig_rng_u64(&r) % (uint64_t)bc->ncls); t[k] = 0.5f; }
