@@ -27,7 +27,7 @@ ifeq ($(NATIVE),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_vae.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
@@ -85,7 +85,7 @@ examples: $(EXAMPLES) $(TOOLS)
 $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/%: tools/%.c ig.h | $(BUILD)
+$(BUILD)/%: tools/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
 # The speed benchmark (compare with PyTorch: ../shared/bench/compare.sh).
