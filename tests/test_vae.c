@@ -160,6 +160,9 @@ static int test_vae_missing_key(void) {
     CHECK(load_fails_with("missing key", k2), "missing %s", k2);
     CHECK(rewrite(k3, NULL, 0, NULL, NULL, 0, NULL) == 0, "rewrite");
     CHECK(load_fails_with("missing key", k3), "missing %s", k3);
+    /* the 1x1 shortcut of a resnet that changes channels (32 -> 64) */
+    CHECK(rewrite("decoder.up_blocks.1.resnets.0.conv_shortcut.", NULL, 0, NULL, NULL, 0, NULL) == 0, "rewrite");
+    CHECK(load_fails_with("missing key", "decoder.up_blocks.1.resnets.0.conv_shortcut.weight"), "missing shortcut");
     /* a whole resnet gone (a level with fewer resnets than the others): its
        first key is named */
     CHECK(rewrite("decoder.up_blocks.0.resnets.0.", NULL, 0, NULL, NULL, 0, NULL) == 0, "rewrite");
