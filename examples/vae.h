@@ -200,14 +200,15 @@ static const ig_st_tensor *vae__take(vae__loader *ld, const char *key, int ndim,
     if (!t) { vae__fail("%s: missing key '%s'", ld->d->path, key); return NULL; }
     ok = t->ndim == ndim;
     for (i = 0; ok && i < ndim; i++)
-        if (want[i] >= 0 && t->shape[i] != want[i]) ok = 0;
+        if ((want[i] >= 0 && t->shape[i] != want[i]) || t->shape[i] < 1 || t->shape[i] > 1 << 16) ok = 0;
     if (!ok) {
         char got[128], exp[128];
         int64_t w64[4];
         vae__shape_str(got, sizeof got, t->ndim, t->shape);
         for (i = 0; i < ndim; i++) w64[i] = want[i];
         vae__shape_str(exp, sizeof exp, ndim, w64);
-        vae__fail("%s: tensor '%s' has shape %s, expected %s", ld->d->path, key, got, exp);
+        vae__fail("%s: tensor '%s' has shape %s, expected %s%s", ld->d->path, key, got, exp,
+                  t->ndim == ndim ? " (each size 1..65536)" : "");
         return NULL;
     }
     if (strcmp(t->dtype_name, "F32") && strcmp(t->dtype_name, "F16") && strcmp(t->dtype_name, "BF16")) {
@@ -239,7 +240,7 @@ static int vae__conv_load(vae__loader *ld, const char *prefix, int cin, int cout
     want[0] = cout; want[1] = cin; want[2] = k; want[3] = k;
     snprintf(key, sizeof key, "%sweight", prefix);
     if (!(t = vae__take(ld, key, 4, want, &cv->w))) return -1;
-    if (t->shape[2] != t->shape[3] || t->shape[2] % 2 != 1 || t->shape[0] < 1 || t->shape[0] > 1 << 16) {
+    if (t->shape[2] != t->shape[3] || t->shape[2] % 2 != 1) {
         char got[128];
         vae__shape_str(got, sizeof got, t->ndim, t->shape);
         return vae__fail("%s: tensor '%s' has shape %s: expected (out, in, k, k) with k odd",

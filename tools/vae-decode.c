@@ -38,7 +38,8 @@ int main(int argc, char **argv) {
     vae_decoder *d;
     float *x;
     size_t n, shape[4];
-    double t0, dt;
+    double t0, dt, cpu;
+    clock_t c0;
     int i, rc = 1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -76,14 +77,18 @@ int main(int argc, char **argv) {
     x = (float *)malloc(n * shape[1] * shape[2] * shape[3] * sizeof(float) + 1);
     if (!x) { fprintf(stderr, "vae-decode: out of memory for the output\n"); goto done; }
     t0 = now_s();
+    c0 = clock();
     if (vae_decode(d, (const float *)z.data, n, (int)z.shape[1], (int)z.shape[2], (int)z.shape[3], x)) {
         fprintf(stderr, "vae-decode: %s: %s\n", z_path, vae_error());
         free(x);
         goto done;
     }
     dt = now_s() - t0;
-    fprintf(stderr, "vae-decode: %zu images of %zu x %zu in %.2f s (%.3f s per image, %.1f GFLOP/s)\n", n, shape[2],
-            shape[3], dt, dt / (double)n, 2.0 * vae_macs(d, (int)z.shape[2], (int)z.shape[3]) * (double)n / dt / 1e9);
+    cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;   /* all threads together */
+    fprintf(stderr, "vae-decode: %zu images of %zu x %zu in %.2f s: %.3f s per image, %.1f GFLOP/s "
+            "(%.1f G multiply-adds per image; %.2f CPU s per image)\n", n, shape[2], shape[3], dt, dt / (double)n,
+            2.0 * vae_macs(d, (int)z.shape[2], (int)z.shape[3]) * (double)n / dt / 1e9,
+            vae_macs(d, (int)z.shape[2], (int)z.shape[3]) / 1e9, cpu / (double)n);
     if (npy_write(out_path, NPY_F32, 4, shape, x)) { free(x); goto done; }
     if (png_path) {
         int c = cols ? (int)cols : (int)ceil(sqrt((double)n));
