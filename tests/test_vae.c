@@ -18,8 +18,9 @@
 #define FIX "tests/fixtures/"
 
 /* max |x - ref| / max |ref| of decoding the fixture `name`; -1 on failure.
-   col / score: band limits in floats (0: the defaults). */
-static double parity(const char *name, size_t col, size_t score) {
+   col / score: band limits in floats (0: the defaults); im2col: 3x3 convs by
+   im2col instead of Winograd. */
+static double parity_with(const char *name, size_t col, size_t score, int im2col) {
     char path[256];
     npy_array z, ref;
     vae_decoder *d;
@@ -34,6 +35,7 @@ static double parity(const char *name, size_t col, size_t score) {
     if (!(d = vae_load(path))) { fprintf(stderr, "    %s\n", vae_error()); npy_free(&z); npy_free(&ref); return -1; }
     if (col) d->col_floats = col;
     if (score) d->score_floats = score;
+    if (im2col) d->winograd = 0;
     x = (float *)calloc(ref.n + 1, sizeof(float));
     if (!x || z.ndim != 4 || ref.ndim != 4 || ref.shape[0] != z.shape[0] || (int)ref.shape[1] != d->out_channels ||
         ref.shape[2] != z.shape[2] * (size_t)d->factor || ref.shape[3] != z.shape[3] * (size_t)d->factor ||
@@ -56,6 +58,8 @@ static double parity(const char *name, size_t col, size_t score) {
     return err;
 }
 
+static double parity(const char *name, size_t col, size_t score) { return parity_with(name, col, score, 0); }
+
 static int test_vae_parity_diffusers(void) {
     double e = parity("vae_diffusers", 0, 0);
     CHECK(e >= 0 && e <= 1e-4, "relative max error %.3g", e);
@@ -74,12 +78,56 @@ static int test_vae_parity_ldm(void) {
     return 0;
 }
 
-/* the smallest bands: im2col one output row at a time, attention one query
-   at a time (what a 256x256 decode does with its default limits) */
+/* the smallest bands: Winograd one row of tiles at a time, attention one
+   query at a time (a 256x256 decode runs many bands with the default limits) */
 static int test_vae_parity_bands(void) {
     double e1 = parity("vae_diffusers", 1, 1), e2 = parity("vae_ldm", 1, 1);
     CHECK(e1 >= 0 && e1 <= 1e-4, "diffusers: relative max error %.3g", e1);
     CHECK(e2 >= 0 && e2 <= 1e-4, "ldm: relative max error %.3g", e2);
+    return 0;
+}
+
+/* 3x3 convolutions by im2col (the other path), with default and smallest bands */
+static int test_vae_parity_im2col(void) {
+    static const char *const names[3] = { "vae_diffusers", "vae_diffusers_old", "vae_ldm" };
+    int i;
+    for (i = 0; i < 3; i++) {
+        double e1 = parity_with(names[i], 0, 0, 1), e2 = parity_with(names[i], 1, 1, 1);
+        CHECK(e1 >= 0 && e1 <= 1e-4, "%s: relative max error %.3g", names[i], e1);
+        CHECK(e2 >= 0 && e2 <= 1e-4, "%s, smallest bands: relative max error %.3g", names[i], e2);
+    }
+    return 0;
+}
+
+/* A latent wider than the fixtures' (70 columns -> 140 after the upsampling:
+   more than one 64-tile chunk per row, odd tile counts): Winograd against
+   im2col, which the test above holds to PyTorch. */
+static int test_vae_winograd_wide(void) {
+    vae_decoder *d = vae_load(FIX "vae_diffusers.safetensors");
+    const int h = 3, w = 70;
+    float *z, *xw, *xi;
+    size_t nz, nx, i;
+    double err = 0, mx = 0;
+    CHECK(d != NULL, "%s", vae_error());
+    nz = (size_t)d->z_channels * h * w;
+    nx = (size_t)d->out_channels * h * d->factor * w * d->factor;
+    z = (float *)malloc(nz * sizeof(float));
+    xw = (float *)malloc(nx * sizeof(float));
+    xi = (float *)malloc(nx * sizeof(float));
+    CHECK(z && xw && xi, "out of memory");
+    for (i = 0; i < nz; i++) z[i] = (float)sin(0.37 * (double)i) + 0.3f * (float)cos(0.011 * (double)(i * i % 9973));
+    d->winograd = 1;
+    CHECK(vae_decode(d, z, 1, d->z_channels, h, w, xw) == 0, "%s", vae_error());
+    d->winograd = 0;
+    CHECK(vae_decode(d, z, 1, d->z_channels, h, w, xi) == 0, "%s", vae_error());
+    for (i = 0; i < nx; i++) {
+        double e = fabs((double)xw[i] - xi[i]);
+        if (!(e <= err)) err = e;
+        if (fabs(xi[i]) > mx) mx = fabs(xi[i]);
+    }
+    free(z); free(xw); free(xi);
+    vae_free(d);
+    CHECK(mx > 0.1 && err / mx <= 1e-5, "relative max difference %.3g (max %.3g)", err / mx, mx);
     return 0;
 }
 
@@ -225,6 +273,8 @@ const test_case vae_tests[] = {
     { "vae_parity_diffusers_old", test_vae_parity_diffusers_old },
     { "vae_parity_ldm", test_vae_parity_ldm },
     { "vae_parity_bands", test_vae_parity_bands },
+    { "vae_parity_im2col", test_vae_parity_im2col },
+    { "vae_winograd_wide", test_vae_winograd_wide },
     { "vae_missing_key", test_vae_missing_key },
     { "vae_unknown_key", test_vae_unknown_key },
     { "vae_wrong_shape", test_vae_wrong_shape },

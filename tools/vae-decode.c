@@ -2,7 +2,7 @@
    (SD-VAE, VA-VAE; examples/vae.h).
 
    build/vae-decode --vae VAE.safetensors --latents Z.npy --out X.npy
-                    [--png GRID.png] [--cols N]
+                    [--png GRID.png] [--cols N] [--conv winograd|im2col]
 
    Z.npy: float32 (N, C, h, w), the latents as the decoder takes them, i.e.
           already divided by the scale factor (SD-VAE: latent / 0.18215).
@@ -10,6 +10,7 @@
           decoder output, unclamped (nominally [-1, 1]).
    GRID.png: the images clamp((x + 1) / 2) in a grid of --cols columns
           (default: about square).
+   --conv: how 3x3 convolutions run: Winograd F(2x2,3x3) (default) or im2col.
    Prints the decoder's configuration and the time per image to stderr. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define IG_IMPLEMENTATION
@@ -21,7 +22,8 @@
 #include <time.h>
 
 static int usage(void) {
-    fprintf(stderr, "usage: vae-decode --vae VAE.safetensors --latents Z.npy --out X.npy [--png GRID.png] [--cols N]\n");
+    fprintf(stderr, "usage: vae-decode --vae VAE.safetensors --latents Z.npy --out X.npy [--png GRID.png] [--cols N] "
+                    "[--conv winograd|im2col]\n");
     return 2;
 }
 
@@ -34,6 +36,8 @@ static double now_s(void) {
 int main(int argc, char **argv) {
     const char *vae_path = NULL, *z_path = NULL, *out_path = NULL, *png_path = NULL;
     long long cols = 0;
+    static const char *const convs[] = { "winograd", "im2col", NULL };
+    int conv = 0;
     npy_array z;
     vae_decoder *d;
     float *x;
@@ -50,6 +54,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out_path = v;
         else if (!strcmp(a, "--png")) png_path = v;
         else if (!strcmp(a, "--cols")) { if (cli_int("vae-decode", a, v, 1, 4096, &cols)) return 2; }
+        else if (!strcmp(a, "--conv")) { if (cli_choice("vae-decode", a, v, convs, &conv)) return 2; }
         else { fprintf(stderr, "vae-decode: unknown option %s\n", a); return usage(); }
     }
     if (!vae_path || !z_path || !out_path) return usage();
@@ -68,6 +73,7 @@ int main(int argc, char **argv) {
                 z_path, (int)z.shape[1], vae_path, d->z_channels, d->zkey, d->post_quant.cout, d->post_quant.cin);
         goto done;
     }
+    d->winograd = conv == 0;
     n = z.shape[0];
     shape[0] = n; shape[1] = (size_t)d->out_channels;
     shape[2] = z.shape[2] * (size_t)d->factor; shape[3] = z.shape[3] * (size_t)d->factor;
