@@ -49,17 +49,21 @@
    are skipped; any other key, a missing key or a wrong shape is an error
    that names the file and the key.
 
-   Compute: convolutions are im2col (over bands of output rows, at most
-   VAE_COL_FLOATS floats) followed by one ig_matmul; nearest upsampling is
-   folded into the im2col of the conv after it (the 4x larger input is never
-   stored).  Attention is three ig_matmul projections, then per band of
-   queries S = Q^T K and O = V S^T, also through ig_matmul.
+   Compute: 3x3 convolutions by Winograd's F(2x2, 3x3) (2.25x fewer
+   multiply-adds: input tiles transformed, 16 ig_matmul calls, output tiles
+   transformed back; see vae__wino_filters), other convolutions (and 3x3 ones
+   with d->winograd = 0) as im2col followed by one ig_matmul; 1x1 convs are a
+   plain ig_matmul.  Both work over bands of output rows, at most
+   d->col_floats floats (VAE_COL_FLOATS).  Nearest upsampling is folded into
+   the reads of the conv after it (the 4x larger input is never stored).
+   Attention is three ig_matmul projections, then per band of queries
+   S = Q^T K and O = V S^T, also through ig_matmul.
    Memory: the batch is decoded one image at a time, so the workspace does
    not depend on n: three activation buffers of the largest C*H*W in the
-   network, the im2col band, and the attention's Q, K, V and score band
-   (vae_workspace_bytes).  A 256x256 SD-VAE decode: 198 MB of weights and a
-   228 MB workspace; build/vae-decode peaks at 392 MB resident (measured with
-   /usr/bin/time; not every workspace page is touched), whatever the batch. */
+   network, the conv band (with Winograd: the 16 transformed filters too), and
+   the attention's Q, K, V and score band (vae_workspace_bytes).  A 256x256
+   SD-VAE decode: 198 MB of weights and a 245 MB workspace; the README gives
+   build/vae-decode's measured peak. */
 #ifndef VAE_H
 #define VAE_H
 
@@ -899,30 +903,45 @@ VAEDEF size_t vae_workspace_bytes(const vae_decoder *d, int h, int w) {
     return (3 * s.act + s.col + 3 * s.attn + s.score) * sizeof(float);
 }
 
+/* multiply-adds of one conv on an H x W output grid: direct, or (performed)
+   what the chosen algorithm multiplies: Winograd 16 per 2x2 tile */
+static double vae__conv_macs(const vae_decoder *d, const vae_conv *cv, int H, int W, int performed) {
+    double cc = (double)cv->cout * cv->cin;
+    if (performed && cv->k == 3 && d->winograd) return cc * 16.0 * ((H + 1) / 2) * ((W + 1) / 2);
+    return cc * cv->k * cv->k * H * W;
+}
+
+static double vae__res_macs(const vae_decoder *d, const vae_resnet *r, int H, int W, int performed) {
+    return vae__conv_macs(d, &r->conv1, H, W, performed) + vae__conv_macs(d, &r->conv2, H, W, performed) +
+           (r->shortcut.w ? vae__conv_macs(d, &r->shortcut, H, W, performed) : 0);
+}
+
+/* Q, K, V, out projections (4 C^2 T) and S = Q^T K, O = V S^T (2 C T^2) */
+static double vae__attn_macs(const vae_attn *a, int H, int W) {
+    double T = (double)H * W;
+    return 4.0 * a->c * a->c * T + 2.0 * a->c * T * T;
+}
+
 /* Multiply-adds of one decode of an h x w latent (convolutions and attention
-   matmuls; the norms and activations are not counted). */
-VAEDEF double vae_macs(const vae_decoder *d, int h, int w) {
-    double m = 0, HW = (double)h * w;
-    int k, j;
-#define VAE__CONV_MACS(cv, hw) ((double)(cv).cout * (cv).cin * (cv).k * (cv).k * (hw))
-#define VAE__RES_MACS(r, hw) (VAE__CONV_MACS((r).conv1, hw) + VAE__CONV_MACS((r).conv2, hw) + \
-                              ((r).shortcut.w ? VAE__CONV_MACS((r).shortcut, hw) : 0))
-#define VAE__ATTN_MACS(a, hw) (4.0 * (a).c * (a).c * (hw) + 2.0 * (a).c * (hw) * (hw))
-    m += VAE__CONV_MACS(d->post_quant, HW) + VAE__CONV_MACS(d->conv_in, HW);
-    m += VAE__RES_MACS(d->mid_res[0], HW) + VAE__ATTN_MACS(d->mid_attn, HW) + VAE__RES_MACS(d->mid_res[1], HW);
+   matmuls; the norms and activations are not counted).  performed = 0: the
+   convolutions counted as direct ones (the usual count, 311 G for a 256x256
+   SD-VAE image); 1: what this decoder multiplies (Winograd does 3x3 convs
+   with 16/36 of the direct count). */
+VAEDEF double vae_macs(const vae_decoder *d, int h, int w, int performed) {
+    double m = 0;
+    int H = h, W = w, k, j;
+    m += vae__conv_macs(d, &d->post_quant, H, W, performed) + vae__conv_macs(d, &d->conv_in, H, W, performed);
+    m += vae__res_macs(d, &d->mid_res[0], H, W, performed) + vae__attn_macs(&d->mid_attn, H, W) +
+         vae__res_macs(d, &d->mid_res[1], H, W, performed);
     for (k = 0; k < d->nlevels; k++) {
         const vae_level *lv = &d->level[k];
         for (j = 0; j < lv->nres; j++) {
-            m += VAE__RES_MACS(lv->res[j], HW);
-            if (lv->has_attn[j]) m += VAE__ATTN_MACS(lv->attn[j], HW);
+            m += vae__res_macs(d, &lv->res[j], H, W, performed);
+            if (lv->has_attn[j]) m += vae__attn_macs(&lv->attn[j], H, W);
         }
-        if (lv->has_up) { HW *= 4; m += VAE__CONV_MACS(lv->up, HW); }
+        if (lv->has_up) { H *= 2; W *= 2; m += vae__conv_macs(d, &lv->up, H, W, performed); }
     }
-    m += VAE__CONV_MACS(d->conv_out, HW);
-#undef VAE__CONV_MACS
-#undef VAE__RES_MACS
-#undef VAE__ATTN_MACS
-    return m;
+    return m + vae__conv_macs(d, &d->conv_out, H, W, performed);
 }
 
 /* Decode n latents z (n, c, h, w) into x (n, out_channels, h f, w f),

@@ -11,7 +11,9 @@
    GRID.png: the images clamp((x + 1) / 2) in a grid of --cols columns
           (default: about square).
    --conv: how 3x3 convolutions run: Winograd F(2x2,3x3) (default) or im2col.
-   Prints the decoder's configuration and the time per image to stderr. */
+   Prints the decoder's configuration and the time per image to stderr, with
+   two rates (2 flops per multiply-add): "effective" counts the convolutions
+   as direct ones (comparable across --conv), "done" what was multiplied. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
@@ -91,10 +93,15 @@ int main(int argc, char **argv) {
     }
     dt = now_s() - t0;
     cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;   /* all threads together */
-    fprintf(stderr, "vae-decode: %zu images of %zu x %zu in %.2f s: %.3f s per image, %.1f GFLOP/s "
-            "(%.1f G multiply-adds per image; %.2f CPU s per image)\n", n, shape[2], shape[3], dt, dt / (double)n,
-            2.0 * vae_macs(d, (int)z.shape[2], (int)z.shape[3]) * (double)n / dt / 1e9,
-            vae_macs(d, (int)z.shape[2], (int)z.shape[3]) / 1e9, cpu / (double)n);
+    {
+        double direct = vae_macs(d, (int)z.shape[2], (int)z.shape[3], 0);
+        double done = vae_macs(d, (int)z.shape[2], (int)z.shape[3], 1);
+        fprintf(stderr, "vae-decode: %zu images of %zu x %zu in %.2f s: %.3f s per image (%.2f CPU s); "
+                "%.1f G multiply-adds per image as direct convolutions, %.1f G done (%s): "
+                "%.1f GFLOP/s effective, %.1f GFLOP/s done\n", n, shape[2], shape[3], dt, dt / (double)n,
+                cpu / (double)n, direct / 1e9, done / 1e9, conv == 0 ? "Winograd" : "im2col",
+                2.0 * direct * (double)n / dt / 1e9, 2.0 * done * (double)n / dt / 1e9);
+    }
     if (npy_write(out_path, NPY_F32, 4, shape, x)) { free(x); goto done; }
     if (png_path) {
         int c = cols ? (int)cols : (int)ceil(sqrt((double)n));
