@@ -62,7 +62,7 @@
    not depend on n: three activation buffers of the largest C*H*W in the
    network, the conv band (with Winograd: the 16 transformed filters too), and
    the attention's Q, K, V and score band (vae_workspace_bytes).  A 256x256
-   SD-VAE decode: 198 MB of weights and a 245 MB workspace; the README gives
+   SD-VAE decode: 198 MB of weights and a 246 MB workspace; the README gives
    build/vae-decode's measured peak. */
 #ifndef VAE_H
 #define VAE_H
