@@ -6,6 +6,8 @@
      vae_decoder *d = vae_load("vae.safetensors");   NULL: vae_error() says why
      vae_decode(d, z, n, c, h, w, x);                z (n,c,h,w) -> x (n,3,H,W); 0 or -1
      vae_free(d);
+   also: vae_workspace_bytes(d, h, w), vae_macs(d, h, w, performed),
+   d->winograd (1: 3x3 convs by Winograd, the default; 0: im2col).
 
    z is the latent as the decoder takes it, i.e. already divided by the
    scale factor (SD-VAE: z = latent / 0.18215).  x is the raw decoder output,
@@ -24,8 +26,9 @@
      norm_out, SiLU, conv_out   GroupNorm, SiLU, 3x3 conv C -> 3
    resnet(x) = shortcut(x) + conv2(SiLU(GN2(conv1(SiLU(GN1(x))))))
                (shortcut: a 1x1 conv when the channels change, else identity)
-   attention(x) = x + Wo (V softmax(Q^T K / sqrt(C))^T) + bo, Q = Wq GN(x) + bq,
-               ...: one head over the h*w positions, x is (C, T), T = h*w.
+   attention(x) = x + Wo O + bo,  O = V softmax(Q^T K / sqrt(C))^T  (softmax over
+               each row), Q = Wq GN(x) + bq, K and V likewise: one head over the
+               T = h*w positions; x, Q, K, V, O are (C, T).
    Every GroupNorm has 32 groups and eps 1e-6 (channels must divide by 32).
 
    The configuration (levels, channels per level, resnets per level, where
@@ -91,7 +94,7 @@
 #define VAE_GROUPS 32
 #define VAE_EPS 1e-6
 #ifndef VAE_COL_FLOATS
-#define VAE_COL_FLOATS ((size_t)4 << 20)   /* im2col band: 16 MB */
+#define VAE_COL_FLOATS ((size_t)4 << 20)   /* conv band (im2col or Winograd): 16 MB */
 #endif
 #ifndef VAE_SCORE_FLOATS
 #define VAE_SCORE_FLOATS ((size_t)1 << 20) /* attention score band: 4 MB */
