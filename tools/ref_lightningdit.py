@@ -519,9 +519,11 @@ def config_from_checkpoint(tensors, meta, aux_depth=None, prefix=""):
     grid from pos_embed (square unless metadata says otherwise).  k from the flag,
     then metadata 'aux_depth'; the release's default is 8."""
     def need(key):
-        if prefix + key not in tensors:
-            raise ValueError(f"missing tensor '{prefix + key}'")
-        return tensors[prefix + key].shape
+        if prefix + key in tensors:
+            return tensors[prefix + key].shape
+        if key in tensors and key.startswith(("pos_embed", "feat_rope.")):   # fixed: no ema. copy
+            return tensors[key].shape
+        raise ValueError(f"missing tensor '{prefix + key}'")
     D, C, p, _ = need("x_embedder.proj.weight")
     ncls = need("y_embedder.embedding_table.weight")[0] - 1
     L = 0
