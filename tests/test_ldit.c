@@ -387,8 +387,11 @@ static int t_inference_scratch_bytes(void) {
         int y[3] = { 0, 1, 2 };
         ig_rng r;
         g.arch = arch;
-        g.depth = 6;
+        g.depth = 12;
         need = ig_model_scratch_bytes(&g, 2 * B, 0);
+        g.depth = 6;       /* one block's activations at a time: the same size for any depth */
+        CHECK(ig_model_scratch_bytes(&g, 2 * B, 0) == need, "arch %d: %zu bytes at depth 6, %zu at depth 12", arch,
+              ig_model_scratch_bytes(&g, 2 * B, 0), need);
         CHECK(ig_model_init(&m, &g, 0, 5) == 0, "%s", ig_last_error());
         CHECK(ig_arena_init(&scratch, "scratch", need) == 0 && ig_ctx_init(&ctx, &scratch, 0) == 0, "init");
         ig_rng_seed(&r, 2);
