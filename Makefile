@@ -85,7 +85,7 @@ examples: $(EXAMPLES) $(TOOLS)
 $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/%: tools/%.c ig.h | $(BUILD)
+$(BUILD)/%: tools/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
 # The speed benchmark (compare with PyTorch: ../shared/bench/compare.sh).
