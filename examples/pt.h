@@ -230,18 +230,15 @@ static int pt__zip(pt_file *pt) {
     size_t tlen = pt->file_size < sizeof tail ? (size_t)pt->file_size : sizeof tail, i, pos;
     uint64_t count, cd_size, cd_off, eocd;
     long at = -1;
+    if (pt->file_size >= 2 && pt__read_at(pt, 0, buf, 2) == 0 && buf[0] == 0x80 && buf[1] == 0x02)
+        return pt__fail(pt, "not a zip archive: this is the legacy torch.save format (PyTorch < 1.6); "
+                            "load and re-save it with a recent torch");
     if (pt->file_size < 22) return pt__fail(pt, "not a zip archive (%lu bytes; torch.save writes zip files)",
                                             (unsigned long)pt->file_size);
     if (pt__read_at(pt, pt->file_size - tlen, tail, tlen)) return -1;
     for (i = tlen - 22 + 1; i-- > 0;)
         if (pt__u32(tail + i) == 0x06054b50u && i + 22 + pt__u16(tail + i + 20) == tlen) { at = (long)i; break; }
-    if (at < 0) {
-        unsigned char head[2];
-        if (pt__read_at(pt, 0, head, 2) == 0 && head[0] == 0x80 && head[1] == 0x02)
-            return pt__fail(pt, "not a zip archive: this is the legacy torch.save format (PyTorch < 1.6); "
-                                "load and re-save it with a recent torch");
-        return pt__fail(pt, "not a zip archive, or truncated: no end-of-central-directory record");
-    }
+    if (at < 0) return pt__fail(pt, "not a zip archive, or truncated: no end-of-central-directory record");
     eocd = pt->file_size - tlen + (uint64_t)at;
     count = pt__u16(tail + at + 10);
     cd_size = pt__u32(tail + at + 12);
@@ -347,14 +344,17 @@ typedef struct {
     pt_value **memo; size_t memo_cap, memo_count;
 } pt__unpickler;
 
+/* A new value; NULL (with the message set) when memory runs out. */
 static pt_value *pt__new(pt_file *pt, pt_kind kind) {
     pt_value *v = (pt_value *)pt__alloc(pt, sizeof(pt_value));
     if (v) v->kind = kind;
+    else pt__fail(pt, "out of memory while unpickling");
     return v;
 }
 
+/* Pushes v; a NULL v is the failure of whoever made it (message already set). */
 static int pt__push(pt__unpickler *u, pt_value *v) {
-    if (!v) return pt__fail(u->pt, "out of memory while unpickling");
+    if (!v) return -1;
     if (u->sp == u->scap) {
         size_t cap = u->scap ? 2 * u->scap : 256;
         pt_value **s;
