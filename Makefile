@@ -5,6 +5,7 @@
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang + libFuzzer)
+#   make fuzz-pt    likewise the .pt reader (fuzz-npy: the .npy reader, fuzz-json: dataset.json)
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
 
 CC     ?= cc
@@ -31,7 +32,7 @@ TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz clean
+.PHONY: all test debug examples bench toy compile-check fuzz fuzz-pt fuzz-npy fuzz-json clean
 
 all: $(BUILD)/test_ig examples
 
@@ -77,6 +78,18 @@ fuzz: $(BUILD)/fuzz_st
 	  -artifact_prefix=$(BUILD)/fuzz_ $(BUILD)/fuzz_corpus
 
 $(BUILD)/fuzz_st: tests/fuzz/fuzz_st.c ig.h | $(BUILD)
+	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+
+# Fuzz the .pt reader, the .npy reader and the dataset.json parser, one at a
+# time: make fuzz-pt / fuzz-npy / fuzz-json (FUZZ_SECONDS each).  Seeds are
+# committed under tests/fuzz/corpus_*; new inputs land in build/fuzz_corpus_*.
+fuzz-pt fuzz-npy fuzz-json: fuzz-%: $(BUILD)/fuzz_%
+	@mkdir -p $(BUILD)/fuzz_corpus_$*
+	./$(BUILD)/fuzz_$* -dict=tests/fuzz/fuzz_$*.dict -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -artifact_prefix=$(BUILD)/fuzz_$*_ $(BUILD)/fuzz_corpus_$* tests/fuzz/corpus_$*
+
+$(BUILD)/fuzz_pt $(BUILD)/fuzz_npy $(BUILD)/fuzz_json: $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h examples/*.h tests/*.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 

@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__)
+#define PTZ_UNUSED __attribute__((unused))
+#else
+#define PTZ_UNUSED
+#endif
+
 typedef struct { const char *name; const unsigned char *data; size_t n; int method; } ptz_rec;
 
 static void ptz__put(unsigned char **p, uint64_t v, int bytes) {
@@ -16,7 +22,7 @@ static void ptz__put(unsigned char **p, uint64_t v, int bytes) {
 
 /* Writes the records as a zip into a malloc'ed buffer; *size gets its size.
    method is only written into the headers (the data stays as given). */
-static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size) {
+PTZ_UNUSED static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size) {
     size_t cap = 22, i;
     unsigned char *buf, *p, *cd;
     uint64_t *off;
@@ -54,23 +60,23 @@ static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size) {
 /* A pickle under construction. */
 typedef struct { unsigned char b[8192]; size_t n; } ptb;
 
-static void ptb_raw(ptb *p, const void *s, size_t n) { if (p->n + n <= sizeof p->b) { memcpy(p->b + p->n, s, n); p->n += n; } }
-static void ptb_op(ptb *p, int op) { unsigned char c = (unsigned char)op; ptb_raw(p, &c, 1); }
-static void ptb_str(ptb *p, const char *s) {
+PTZ_UNUSED static void ptb_raw(ptb *p, const void *s, size_t n) { if (p->n + n <= sizeof p->b) { memcpy(p->b + p->n, s, n); p->n += n; } }
+PTZ_UNUSED static void ptb_op(ptb *p, int op) { unsigned char c = (unsigned char)op; ptb_raw(p, &c, 1); }
+PTZ_UNUSED static void ptb_str(ptb *p, const char *s) {
     unsigned char h[5]; size_t n = strlen(s);
     h[0] = 'X'; h[1] = (unsigned char)n; h[2] = (unsigned char)(n >> 8); h[3] = h[4] = 0;
     ptb_raw(p, h, 5); ptb_raw(p, s, n);
 }
-static void ptb_int(ptb *p, long v) {
+PTZ_UNUSED static void ptb_int(ptb *p, long v) {
     unsigned char h[5]; h[0] = 'J';
     h[1] = (unsigned char)v; h[2] = (unsigned char)(v >> 8); h[3] = (unsigned char)(v >> 16); h[4] = (unsigned char)(v >> 24);
     ptb_raw(p, h, 5);
 }
-static void ptb_global(ptb *p, const char *mod, const char *name) {
+PTZ_UNUSED static void ptb_global(ptb *p, const char *mod, const char *name) {
     ptb_op(p, 'c'); ptb_raw(p, mod, strlen(mod)); ptb_op(p, '\n'); ptb_raw(p, name, strlen(name)); ptb_op(p, '\n');
 }
 /* _rebuild_tensor_v2(('storage', torch.<stype>, key, 'cpu', numel), offset, shape, stride, False, {}) */
-static void ptb_tensor(ptb *p, const char *stype, const char *key, long numel, long offset, int ndim,
+PTZ_UNUSED static void ptb_tensor(ptb *p, const char *stype, const char *key, long numel, long offset, int ndim,
                        const long *shape, const long *stride) {
     int d;
     ptb_global(p, "torch._utils", "_rebuild_tensor_v2");

@@ -638,16 +638,28 @@ static int test_latents_shards(void) {
     return cleanup(0);
 }
 
+/* Every test runs through a wrapper that removes its scratch files, pass or fail. */
+static int run_pt_ckpt_parity(void) { return cleanup(test_pt_ckpt_parity()); }
+static int run_pt_f16_parity(void) { return cleanup(test_pt_f16_parity()); }
+static int run_pt_views(void) { return cleanup(test_pt_views()); }
+static int run_pt_select(void) { return cleanup(test_pt_select()); }
+static int run_pt_truncated(void) { return cleanup(test_pt_truncated()); }
+static int run_pt_bad_input(void) { return cleanup(test_pt_bad_input()); }
+static int run_pt_mutations(void) { return cleanup(test_pt_mutations()); }
+static int run_latents_repa(void) { return cleanup(test_latents_repa()); }
+static int run_latents_repa_errors(void) { return cleanup(test_latents_repa_errors()); }
+static int run_latents_shards(void) { return cleanup(test_latents_shards()); }
+
 const test_case pt_tests[] = {
-    { "pt_ckpt_parity", test_pt_ckpt_parity },
-    { "pt_f16_parity", test_pt_f16_parity },
-    { "pt_views_shared_stats", test_pt_views },
-    { "pt_select_keys", test_pt_select },
-    { "pt_truncated", test_pt_truncated },
-    { "pt_bad_input", test_pt_bad_input },
-    { "pt_mutations", test_pt_mutations },
-    { "latents_repa", test_latents_repa },
-    { "latents_repa_errors", test_latents_repa_errors },
-    { "latents_shards", test_latents_shards },
+    { "pt_ckpt_parity", run_pt_ckpt_parity },
+    { "pt_f16_parity", run_pt_f16_parity },
+    { "pt_views_shared_stats", run_pt_views },
+    { "pt_select_keys", run_pt_select },
+    { "pt_truncated", run_pt_truncated },
+    { "pt_bad_input", run_pt_bad_input },
+    { "pt_mutations", run_pt_mutations },
+    { "latents_repa", run_latents_repa },
+    { "latents_repa_errors", run_latents_repa_errors },
+    { "latents_shards", run_latents_shards },
 };
 const int pt_ntests = (int)(sizeof pt_tests / sizeof pt_tests[0]);
