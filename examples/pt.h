@@ -65,6 +65,9 @@
 #define PT_MAX_MARKS   4096u          /* nested MARKs                              */
 #define PT_MAX_ENTRIES (1u << 20)     /* zip entries                               */
 #define PT_MAX_DEPTH   64             /* nesting walked by pt_collect / pt_list    */
+#define PT_MAX_VISITS  (1u << 22)     /* values walked by pt_collect / pt_list: a
+                                         pickle can share one dict many times     */
+#define PT_MAX_LINES   (1u << 20)     /* lines printed by pt_list                  */
 
 typedef enum { PT_F32, PT_F16, PT_BF16, PT_F64, PT_I64, PT_I32, PT_I16, PT_I8, PT_U8, PT_BOOL,
                PT_DTYPE_OTHER } pt_dtype;
@@ -630,7 +633,7 @@ static int pt__unpickle(pt_file *pt, const unsigned char *data, size_t n) {
             if (pt__need(&u, op == 0x8a ? 1 : 4)) goto out;
             len = op == 0x8a ? *u.p : pt__u32(u.p);
             u.p += op == 0x8a ? 1 : 4;
-            if (pt__need(&u, (size_t)len)) goto out;
+            if (len > (uint64_t)(u.end - u.p)) { pt__fail(pt, "truncated pickle at offset %lu", (unsigned long)(u.p - u.start)); goto out; }
             if (len > 8) {                                              /* kept, but not as a number */
                 v = pt__new(pt, PT_OBJECT);
                 if (v) { v->s = "int (more than 64 bits)"; v->len = strlen(v->s); }
@@ -923,10 +926,11 @@ PTDEF const pt_value *pt_select(pt_file *pt, const char *key, const char **chose
 }
 
 static int pt__collect(pt_file *pt, const pt_value *d, const char *prefix, int depth, size_t *n, size_t *cap,
-                       size_t *skipped) {
+                       size_t *skipped, size_t *visits) {
     size_t j;
     if (depth > PT_MAX_DEPTH) return pt__fail(pt, "dicts nested deeper than %d levels", PT_MAX_DEPTH);
     for (j = 0; j < d->n; j += 2) {
+        if (++*visits > PT_MAX_VISITS) return pt__fail(pt, "more than %u dict entries to walk (shared sub-dicts?)", PT_MAX_VISITS);
         const pt_value *k = d->items[j], *v = d->items[j + 1];
         char kbuf[32], *name;
         const char *ks;
@@ -942,7 +946,7 @@ static int pt__collect(pt_file *pt, const pt_value *d, const char *prefix, int d
         if (pl) name[pl++] = '.';
         memcpy(name + pl, ks, kl + 1);
         if (v->kind == PT_DICT) {
-            if (pt__collect(pt, v, name, depth + 1, n, cap, skipped)) return -1;
+            if (pt__collect(pt, v, name, depth + 1, n, cap, skipped, visits)) return -1;
             continue;
         }
         if (*n == *cap) {
@@ -963,12 +967,12 @@ static int pt__collect(pt_file *pt, const pt_value *d, const char *prefix, int d
    are written in decimal.  Other values (numbers, strings, objects) are
    skipped and counted in *skipped (may be NULL).  The list is owned by pt. */
 PTDEF int pt_collect(pt_file *pt, const pt_value *d, const pt_named **list, size_t *n, size_t *skipped) {
-    size_t cap = 0, sk = 0;
+    size_t cap = 0, sk = 0, visits = 0;
     *n = 0;
     free(pt->named);
     pt->named = NULL;
     if (!d || d->kind != PT_DICT) return pt__fail(pt, "pt_collect: not a dict");
-    if (pt__collect(pt, d, "", 0, n, &cap, &sk)) return -1;
+    if (pt__collect(pt, d, "", 0, n, &cap, &sk, &visits)) return -1;
     if (skipped) *skipped = sk;
     *list = pt->named;
     return 0;
@@ -1076,11 +1080,12 @@ static void pt__print_scalar(FILE *out, const pt_value *v) {
     }
 }
 
-static void pt__list(FILE *out, const pt_value *v, int depth) {
+static void pt__list(FILE *out, const pt_value *v, int depth, size_t *lines) {
     size_t j;
     const pt_value *d = v;
     if (v->kind == PT_OBJECT && v->n == 2 && v->items[1]->kind == PT_DICT) d = v->items[1];   /* a Namespace's fields */
-    if (depth > PT_MAX_DEPTH) { fprintf(out, "%*s...\n", 2 * depth, ""); return; }
+    if (*lines >= PT_MAX_LINES) return;
+    if (depth > PT_MAX_DEPTH || ++*lines == PT_MAX_LINES) { fprintf(out, "%*s... (listing cut)\n", 2 * depth, ""); return; }
     if (d->kind == PT_DICT) {
         for (j = 0; j < d->n; j += 2) {
             fprintf(out, "%*s", 2 * depth, "");
@@ -1088,14 +1093,14 @@ static void pt__list(FILE *out, const pt_value *v, int depth) {
             fprintf(out, ": ");
             pt__print_scalar(out, d->items[j + 1]);
             fprintf(out, "\n");
-            pt__list(out, d->items[j + 1], depth + 1);
+            pt__list(out, d->items[j + 1], depth + 1, lines);
         }
     } else if (d->kind == PT_LIST || d->kind == PT_TUPLE) {
         for (j = 0; j < d->n && j < 16; j++) {
             fprintf(out, "%*s[%lu] ", 2 * depth, "", (unsigned long)j);
             pt__print_scalar(out, d->items[j]);
             fprintf(out, "\n");
-            pt__list(out, d->items[j], depth + 1);
+            pt__list(out, d->items[j], depth + 1, lines);
         }
         if (d->n > 16) fprintf(out, "%*s... (%lu more)\n", 2 * depth, "", (unsigned long)(d->n - 16));
     }
@@ -1104,10 +1109,11 @@ static void pt__list(FILE *out, const pt_value *v, int depth) {
 /* Prints the whole object tree: dict keys with their values, tensors with
    dtype and shape, lists up to 16 items, an object's BUILD fields. */
 PTDEF void pt_list(const pt_file *pt, FILE *out) {
+    size_t lines = 0;
     if (!pt->root) return;
     pt__print_scalar(out, pt->root);
     fprintf(out, "\n");
-    pt__list(out, pt->root, 1);
+    pt__list(out, pt->root, 1, &lines);
 }
 
 /* ------------------------------------------------------------ conversion --- */
@@ -1191,6 +1197,7 @@ PTDEF int pt_convert(const char *in, const char *key, const char *out, FILE *log
     const pt_named *list = NULL;
     const char *chosen = "", *base;
     size_t n, skipped = 0, i, j, maxb = 0;
+    uint64_t total = 0;
     pt__sb hdr = { NULL, 0, 0, 0 };
     char tmp[1100] = { 0 };
     unsigned char len8[8];
@@ -1206,6 +1213,8 @@ PTDEF int pt_convert(const char *in, const char *key, const char *out, FILE *log
         if (!pt__utf8_ok((const unsigned char *)list[i].name) || !strcmp(list[i].name, "__metadata__")) { pt__fail(&pt, "tensor name '%s' is not valid in safetensors", list[i].name); goto done; }
         for (j = 0; j < i; j++) if (!strcmp(list[i].name, list[j].name)) { pt__fail(&pt, "two tensors are named '%s'", list[i].name); goto done; }
         if (t->numel * t->storage->esize > maxb) maxb = (size_t)(t->numel * t->storage->esize);
+        total += t->numel * t->storage->esize;
+        if (total > ((uint64_t)1 << 56) || maxb > SIZE_MAX / 2) { pt__fail(&pt, "the tensors are too large to convert"); goto done; }
     }
     if (log) {
         fprintf(log, "%s: %s: %lu tensors", in, *chosen ? chosen : "the top-level dict", (unsigned long)n);
@@ -1219,7 +1228,7 @@ PTDEF int pt_convert(const char *in, const char *key, const char *out, FILE *log
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
     buf = malloc(maxb + 1);
     f = fopen(tmp, "wb");
-    if (!buf || !f) { snprintf(pt__err, sizeof pt__err, "%s: cannot write: %s", tmp, buf ? strerror(errno) : "out of memory"); goto done; }
+    if (!buf || !f) { snprintf(pt__err, sizeof pt__err, "%.400s: cannot write: %s", tmp, buf ? strerror(errno) : "out of memory"); goto done; }
     for (i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hdr.n >> (8 * i));
     fwrite(len8, 1, 8, f);
     fwrite(hdr.p, 1, hdr.n, f);
@@ -1232,10 +1241,10 @@ PTDEF int pt_convert(const char *in, const char *key, const char *out, FILE *log
         }
         if (nb && fwrite(buf, 1, nb, f) != nb) break;
     }
-    if (ferror(f) | fclose(f)) { f = NULL; snprintf(pt__err, sizeof pt__err, "%s: write error", tmp); goto done; }
+    if (ferror(f) | fclose(f)) { f = NULL; snprintf(pt__err, sizeof pt__err, "%.400s: write error", tmp); goto done; }
     f = NULL;
-    if (i != n) { snprintf(pt__err, sizeof pt__err, "%s: write error", tmp); goto done; }
-    if (rename(tmp, out)) { snprintf(pt__err, sizeof pt__err, "%s: cannot rename to %s: %s", tmp, out, strerror(errno)); goto done; }
+    if (i != n) { snprintf(pt__err, sizeof pt__err, "%.400s: write error", tmp); goto done; }
+    if (rename(tmp, out)) { snprintf(pt__err, sizeof pt__err, "%.400s: cannot rename to %.400s: %s", tmp, out, strerror(errno)); goto done; }
     rc = 0;
 done:
     if (f) fclose(f);

@@ -363,6 +363,24 @@ static int test_pt_bad_input(void) {
     CHECK(pt_open(&pt, path) == 0, "%s", pt_error());
     pt_close(&pt);
     CHECK(pt_convert(path, NULL, out, NULL) == -1 && strstr(pt_error(), "ComplexFloatStorage"), "%s", pt_error());
+    /* one dict shared 2^40 ways: walking it must stop, not explode */
+    p.n = 0; ptb_op(&p, 0x80); ptb_op(&p, 2); ptb_op(&p, '}'); ptb_op(&p, 'q'); ptb_op(&p, 0);
+    for (i = 1; i <= 40; i++) {
+        ptb_op(&p, '0'); ptb_op(&p, '}'); ptb_op(&p, '(');
+        ptb_str(&p, "a"); ptb_op(&p, 'h'); ptb_op(&p, i - 1); ptb_str(&p, "b"); ptb_op(&p, 'h'); ptb_op(&p, i - 1);
+        ptb_op(&p, 'u'); ptb_op(&p, 'q'); ptb_op(&p, i);
+    }
+    ptb_op(&p, '.');
+    CHECK(make_pt(path, &p, store, 24, 0) == 0, "write");
+    CHECK(pt_open(&pt, path) == 0, "%s", pt_error());
+    {
+        const pt_named *list;
+        size_t n;
+        FILE *sink = fopen("/dev/null", "w");
+        CHECK(pt_collect(&pt, pt.root, &list, &n, NULL) == -1 && strstr(pt_error(), "more than"), "shared dicts: %s", pt_error());
+        if (sink) { pt_list(&pt, sink); fclose(sink); }
+    }
+    pt_close(&pt);
     /* a corrupted pickle byte: CRC */
     dict_of_one(&p, "FloatStorage", 6, 0, 2, shape, stride);
     CHECK(make_pt(path, &p, store, 24, 0) == 0, "write");
