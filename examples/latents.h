@@ -31,8 +31,10 @@
 
    Memory: samples are read one at a time from disk; what stays in memory is
    4 bytes of label and 4 of permutation per sample, plus for REPA the file
-   names (about 35 bytes per sample: 45 MB for ImageNet's 1.28 M) and for
-   the shards one open FILE per shard.  Nothing else grows with the data set.
+   names and their offsets ("00000/img-mean-std-00000000.npy" + NUL + 8 bytes:
+   40 bytes per sample, 61 MB for ImageNet's 1.28 M; while dataset.json is
+   parsed, also its text) and for the shards one open FILE per shard.
+   Nothing else grows with the data set.
 
    Errors (a missing or malformed dataset.json, a listed file that is missing,
    an .npy of the wrong dtype or shape, a label out of range, a NaN in the
