@@ -529,7 +529,10 @@ static int lat__shard_read(lat_dataset *d, size_t i, int flip) {
         return lat__fail("%s: cannot read sample %lu of %s", s->path, (unsigned long)(i - s->first), flip ? "latents_flip" : "latents");
     if (es == 2) {                           /* widen in place, from the back */
         const uint16_t *h = (const uint16_t *)d->buf;
-        for (k = per; k-- > 0;) d->buf[k] = t->dtype == IG_F16 ? ig_f16_to_f32(h[k]) : ig_bf16_to_f32(h[k]);
+        for (k = per; k-- > 0;) {
+            if (t->dtype == IG_F16) d->buf[k] = pt__f16(h[k]);
+            else { uint32_t b = (uint32_t)h[k] << 16; memcpy(&d->buf[k], &b, 4); }   /* BF16: the top half of an F32 */
+        }
     }
     for (k = 0; k < per; k++)
         if (!isfinite(d->buf[k]))

@@ -65,7 +65,7 @@
 #define PT_MAX_MARKS   4096u          /* nested MARKs                              */
 #define PT_MAX_ENTRIES (1u << 20)     /* zip entries                               */
 #define PT_MAX_DEPTH   64             /* nesting walked by pt_collect / pt_list    */
-#define PT_MAX_VISITS  (1u << 22)     /* values walked by pt_collect / pt_list: a
+#define PT_MAX_VISITS  (1u << 20)     /* values walked by pt_collect / pt_list: a
                                          pickle can share one dict many times     */
 #define PT_MAX_LINES   (1u << 20)     /* lines printed by pt_list                  */
 
@@ -925,39 +925,46 @@ PTDEF const pt_value *pt_select(pt_file *pt, const char *key, const char **chose
     return pt->root;
 }
 
-static int pt__collect(pt_file *pt, const pt_value *d, const char *prefix, int depth, size_t *n, size_t *cap,
-                       size_t *skipped, size_t *visits) {
+/* The walk of pt_collect: the dotted name of the current dict lives in one
+   growing buffer; only tensors get their own copy of it. */
+typedef struct { char *path; size_t cap; size_t n, cap_named, skipped, visits; } pt__walk;
+
+static int pt__collect(pt_file *pt, const pt_value *d, size_t plen, int depth, pt__walk *w) {
     size_t j;
     if (depth > PT_MAX_DEPTH) return pt__fail(pt, "dicts nested deeper than %d levels", PT_MAX_DEPTH);
     for (j = 0; j < d->n; j += 2) {
-        if (++*visits > PT_MAX_VISITS) return pt__fail(pt, "more than %u dict entries to walk (shared sub-dicts?)", PT_MAX_VISITS);
         const pt_value *k = d->items[j], *v = d->items[j + 1];
-        char kbuf[32], *name;
+        char kbuf[32];
         const char *ks;
-        size_t pl = strlen(prefix), kl;
-        if (v->kind != PT_TENSOR && v->kind != PT_DICT) { (*skipped)++; continue; }
+        size_t kl, len;
+        if (++w->visits > PT_MAX_VISITS) return pt__fail(pt, "more than %u dict entries to walk (shared sub-dicts?)", PT_MAX_VISITS);
+        if (v->kind != PT_TENSOR && v->kind != PT_DICT) { w->skipped++; continue; }
         if (k->kind == PT_STR) ks = k->s;
         else if (k->kind == PT_INT) { snprintf(kbuf, sizeof kbuf, "%lld", (long long)k->i); ks = kbuf; }
-        else { (*skipped)++; continue; }
+        else { w->skipped++; continue; }
         kl = strlen(ks);
-        name = (char *)pt__alloc(pt, pl + kl + 2);
-        if (!name) return pt__fail(pt, "out of memory");
-        memcpy(name, prefix, pl);
-        if (pl) name[pl++] = '.';
-        memcpy(name + pl, ks, kl + 1);
+        len = plen + (plen != 0) + kl;
+        if (len + 1 > w->cap) {
+            size_t c2 = 2 * (len + 1) + 64;
+            char *p2 = (char *)realloc(w->path, c2);
+            if (!p2) return pt__fail(pt, "out of memory");
+            w->path = p2; w->cap = c2;
+        }
+        if (plen) w->path[plen] = '.';
+        memcpy(w->path + plen + (plen != 0), ks, kl + 1);
         if (v->kind == PT_DICT) {
-            if (pt__collect(pt, v, name, depth + 1, n, cap, skipped, visits)) return -1;
+            if (pt__collect(pt, v, len, depth + 1, w)) return -1;
             continue;
         }
-        if (*n == *cap) {
-            size_t c2 = *cap ? 2 * *cap : 256;
+        if (w->n == w->cap_named) {
+            size_t c2 = w->cap_named ? 2 * w->cap_named : 256;
             pt_named *nn = (pt_named *)realloc(pt->named, c2 * sizeof *nn);
             if (!nn) return pt__fail(pt, "out of memory");
-            pt->named = nn; *cap = c2;
+            pt->named = nn; w->cap_named = c2;
         }
-        pt->named[*n].name = name;
-        pt->named[*n].tensor = v->tensor;
-        (*n)++;
+        if (!(pt->named[w->n].name = pt__strdup(pt, w->path, len))) return pt__fail(pt, "out of memory");
+        pt->named[w->n].tensor = v->tensor;
+        w->n++;
     }
     return 0;
 }
@@ -967,13 +974,18 @@ static int pt__collect(pt_file *pt, const pt_value *d, const char *prefix, int d
    are written in decimal.  Other values (numbers, strings, objects) are
    skipped and counted in *skipped (may be NULL).  The list is owned by pt. */
 PTDEF int pt_collect(pt_file *pt, const pt_value *d, const pt_named **list, size_t *n, size_t *skipped) {
-    size_t cap = 0, sk = 0, visits = 0;
+    pt__walk w;
+    int rc;
+    memset(&w, 0, sizeof w);
     *n = 0;
     free(pt->named);
     pt->named = NULL;
     if (!d || d->kind != PT_DICT) return pt__fail(pt, "pt_collect: not a dict");
-    if (pt__collect(pt, d, "", 0, n, &cap, &sk, &visits)) return -1;
-    if (skipped) *skipped = sk;
+    rc = pt__collect(pt, d, 0, 0, &w);
+    free(w.path);
+    if (rc) return -1;
+    *n = w.n;
+    if (skipped) *skipped = w.skipped;
     *list = pt->named;
     return 0;
 }

@@ -210,7 +210,7 @@ static int test_pt_views(void) {
     pt_file pt;
     const pt_value *d;
     const pt_named *list;
-    size_t n, skipped = 0;
+    size_t n = 0, skipped = 0;
     if (check_fixture("pt_strided", 5, &bf16) || check_fixture("pt_shared", 2, &bf16) ||
         check_fixture("pt_stats", 2, &bf16)) return cleanup(1);
     CHECK(bf16 == 1, "the BF16 tensor was not kept as BF16");
