@@ -912,7 +912,7 @@ PTDEF const pt_value *pt_select(pt_file *pt, const char *key, const char **chose
             pt__fail(pt, "no key '%s' (the top-level keys are %s)", key, len ? list : "none");
             return NULL;
         }
-        if (v->kind != PT_DICT) { pt__fail(pt, "'%s' is a %s, not a dict of tensors", key, pt__kind_name(v)); return NULL; }
+        if (v->kind != PT_DICT) { pt__fail(pt, "'%s' is not a dict of tensors (its type: %s)", key, pt__kind_name(v)); return NULL; }
         if (chosen) *chosen = key;
         return v;
     }
