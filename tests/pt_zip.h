@@ -21,12 +21,16 @@ static void ptz__put(unsigned char **p, uint64_t v, int bytes) {
 }
 
 /* Writes the records as a zip into a malloc'ed buffer; *size gets its size.
-   method is only written into the headers (the data stays as given). */
-PTZ_UNUSED static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size) {
-    size_t cap = 22, i;
-    unsigned char *buf, *p, *cd;
-    uint64_t *off;
-    for (i = 0; i < (size_t)n; i++) cap += 30 + 46 + 2 * strlen(r[i].name) + r[i].n;
+   method is only written into the headers (the data stays as given).  With
+   zip64 != 0 it writes what torch.save does for large files: local headers
+   with zero sizes (flag bit 3), central entries whose sizes and offset are
+   0xffffffff with the real values in a ZIP64 extra field, and a ZIP64 end
+   record and locator before an end record of 0xffff / 0xffffffff fields. */
+PTZ_UNUSED static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size, int zip64) {
+    size_t cap = 22 + 56 + 20, i;
+    unsigned char *buf, *p, *cd, *z64;
+    uint64_t *off, m32 = 0xffffffffu;
+    for (i = 0; i < (size_t)n; i++) cap += 30 + 46 + 28 + 2 * strlen(r[i].name) + r[i].n;
     buf = (unsigned char *)malloc(cap);
     off = (uint64_t *)malloc(((size_t)n + 1) * sizeof *off);
     if (!buf || !off) { free(buf); free(off); return NULL; }
@@ -34,9 +38,9 @@ PTZ_UNUSED static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size
     for (i = 0; i < (size_t)n; i++) {
         size_t nl = strlen(r[i].name);
         off[i] = (uint64_t)(p - buf);
-        ptz__put(&p, 0x04034b50u, 4); ptz__put(&p, 20, 2); ptz__put(&p, 0, 2); ptz__put(&p, (uint64_t)r[i].method, 2);
-        ptz__put(&p, 0, 4); ptz__put(&p, pt__crc32(r[i].data, r[i].n), 4);
-        ptz__put(&p, r[i].n, 4); ptz__put(&p, r[i].n, 4); ptz__put(&p, nl, 2); ptz__put(&p, 0, 2);
+        ptz__put(&p, 0x04034b50u, 4); ptz__put(&p, 20, 2); ptz__put(&p, zip64 ? 8 : 0, 2); ptz__put(&p, (uint64_t)r[i].method, 2);
+        ptz__put(&p, 0, 4); ptz__put(&p, zip64 ? 0 : pt__crc32(r[i].data, r[i].n), 4);
+        ptz__put(&p, zip64 ? 0 : r[i].n, 4); ptz__put(&p, zip64 ? 0 : r[i].n, 4); ptz__put(&p, nl, 2); ptz__put(&p, 0, 2);
         memcpy(p, r[i].name, nl); p += nl;
         if (r[i].n) memcpy(p, r[i].data, r[i].n);
         p += r[i].n;
@@ -44,14 +48,29 @@ PTZ_UNUSED static unsigned char *ptz_build(const ptz_rec *r, int n, size_t *size
     cd = p;
     for (i = 0; i < (size_t)n; i++) {
         size_t nl = strlen(r[i].name);
-        ptz__put(&p, 0x02014b50u, 4); ptz__put(&p, 20, 2); ptz__put(&p, 20, 2); ptz__put(&p, 0, 2);
+        ptz__put(&p, 0x02014b50u, 4); ptz__put(&p, 45, 2); ptz__put(&p, 45, 2); ptz__put(&p, zip64 ? 8 : 0, 2);
         ptz__put(&p, (uint64_t)r[i].method, 2); ptz__put(&p, 0, 4); ptz__put(&p, pt__crc32(r[i].data, r[i].n), 4);
-        ptz__put(&p, r[i].n, 4); ptz__put(&p, r[i].n, 4); ptz__put(&p, nl, 2); ptz__put(&p, 0, 2); ptz__put(&p, 0, 2);
-        ptz__put(&p, 0, 2); ptz__put(&p, 0, 2); ptz__put(&p, 0, 4); ptz__put(&p, off[i], 4);
+        ptz__put(&p, zip64 ? m32 : r[i].n, 4); ptz__put(&p, zip64 ? m32 : r[i].n, 4); ptz__put(&p, nl, 2);
+        ptz__put(&p, zip64 ? 28 : 0, 2); ptz__put(&p, 0, 2);
+        ptz__put(&p, 0, 2); ptz__put(&p, 0, 2); ptz__put(&p, 0, 4); ptz__put(&p, zip64 ? m32 : off[i], 4);
         memcpy(p, r[i].name, nl); p += nl;
+        if (zip64) {   /* id 1, 24 bytes: uncompressed size, compressed size, local header offset */
+            ptz__put(&p, 1, 2); ptz__put(&p, 24, 2);
+            ptz__put(&p, r[i].n, 8); ptz__put(&p, r[i].n, 8); ptz__put(&p, off[i], 8);
+        }
     }
-    ptz__put(&p, 0x06054b50u, 4); ptz__put(&p, 0, 2); ptz__put(&p, 0, 2); ptz__put(&p, (uint64_t)n, 2); ptz__put(&p, (uint64_t)n, 2);
-    ptz__put(&p, (uint64_t)(p - cd - 12), 4); ptz__put(&p, (uint64_t)(cd - buf), 4); ptz__put(&p, 0, 2);
+    if (zip64) {
+        z64 = p;
+        ptz__put(&p, 0x06064b50u, 4); ptz__put(&p, 44, 8); ptz__put(&p, 45, 2); ptz__put(&p, 45, 2);
+        ptz__put(&p, 0, 4); ptz__put(&p, 0, 4); ptz__put(&p, (uint64_t)n, 8); ptz__put(&p, (uint64_t)n, 8);
+        ptz__put(&p, (uint64_t)(z64 - cd), 8); ptz__put(&p, (uint64_t)(cd - buf), 8);
+        ptz__put(&p, 0x07064b50u, 4); ptz__put(&p, 0, 4); ptz__put(&p, (uint64_t)(z64 - buf), 8); ptz__put(&p, 1, 4);
+        ptz__put(&p, 0x06054b50u, 4); ptz__put(&p, 0, 2); ptz__put(&p, 0, 2); ptz__put(&p, 0xffff, 2); ptz__put(&p, 0xffff, 2);
+        ptz__put(&p, m32, 4); ptz__put(&p, m32, 4); ptz__put(&p, 0, 2);
+    } else {
+        ptz__put(&p, 0x06054b50u, 4); ptz__put(&p, 0, 2); ptz__put(&p, 0, 2); ptz__put(&p, (uint64_t)n, 2); ptz__put(&p, (uint64_t)n, 2);
+        ptz__put(&p, (uint64_t)(p - cd - 12), 4); ptz__put(&p, (uint64_t)(cd - buf), 4); ptz__put(&p, 0, 2);
+    }
     free(off);
     *size = (size_t)(p - buf);
     return buf;

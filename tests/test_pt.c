@@ -279,7 +279,7 @@ static int test_pt_truncated(void) {
 }
 
 /* A state dict {'w': tensor} with a hand-built pickle in a hand-built zip. */
-static int make_pt(const char *path, const ptb *pkl, const unsigned char *store, size_t store_n, int pkl_method) {
+static int make_pt64(const char *path, const ptb *pkl, const unsigned char *store, size_t store_n, int pkl_method, int zip64) {
     ptz_rec r[3];
     size_t n;
     unsigned char *zip;
@@ -287,11 +287,15 @@ static int make_pt(const char *path, const ptb *pkl, const unsigned char *store,
     r[0].name = "arch/data.pkl"; r[0].data = pkl->b; r[0].n = pkl->n; r[0].method = pkl_method;
     r[1].name = "arch/data/0"; r[1].data = store; r[1].n = store_n; r[1].method = 0;
     r[2].name = "arch/version"; r[2].data = (const unsigned char *)"3\n"; r[2].n = 2; r[2].method = 0;
-    zip = ptz_build(r, 3, &n);
+    zip = ptz_build(r, 3, &n, zip64);
     if (!zip) return -1;
     rc = write_bytes(path, zip, n);
     free(zip);
     return rc;
+}
+
+static int make_pt(const char *path, const ptb *pkl, const unsigned char *store, size_t store_n, int pkl_method) {
+    return make_pt64(path, pkl, store, store_n, pkl_method, 0);
 }
 
 static void dict_of_one(ptb *p, const char *stype, long numel, long offset, int ndim, const long *shape, const long *stride) {
@@ -316,6 +320,12 @@ static int test_pt_bad_input(void) {
     dict_of_one(&p, "FloatStorage", 6, 0, 2, shape, stride);
     CHECK(make_pt(path, &p, store, 24, 0) == 0 && pt_convert(path, NULL, out, NULL) == 0, "base case: %s", pt_error());
     CHECK(pt_open(&pt, path) == 0 && pt_read_f32(&pt, pt_dict_get(pt.root, "w")->tensor, w, 6) == 0 && !memcmp(w, store, 24), "base values");
+    pt_close(&pt);
+    /* the same as ZIP64: sizes and offsets only in the extra fields and the ZIP64 end record */
+    CHECK(make_pt64(path, &p, store, 24, 0, 1) == 0, "write");
+    memset(w, 0, sizeof w);
+    CHECK(pt_open(&pt, path) == 0, "zip64: %s", pt_error());
+    CHECK(pt.nentries == 3 && pt_read_f32(&pt, pt_dict_get(pt.root, "w")->tensor, w, 6) == 0 && !memcmp(w, store, 24), "zip64 values");
     pt_close(&pt);
 #define BAD(what, needle) do { \
         CHECK(pt_open(&pt, path) == -1, "%s: opened", what); \

@@ -4,7 +4,8 @@
    Input byte 0 selects the mode:
      odd   the rest is data.pkl; the harness wraps it in a stored zip with the
            storage records a/data/0 .. a/data/3 (64 bytes each), so the fuzzer
-           works on the pickle machine with real storages behind it;
+           works on the pickle machine with real storages behind it (as a
+           ZIP64 archive when bit 1 of byte 0 is set);
      even  the rest is the whole file.
    Properties, any violation aborts:
      - a failed open names the file in pt_error();
@@ -66,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r[0].name = "a/data.pkl"; r[0].data = data + 1; r[0].n = size - 1; r[0].method = 0;
         r[1].name = "a/data/0"; r[2].name = "a/data/1"; r[3].name = "a/data/2"; r[4].name = "a/data/3";
         for (i = 1; i < 5; i++) { r[i].data = store; r[i].n = 64; r[i].method = 0; }
-        zip = ptz_build(r, 5, &zn);
+        zip = ptz_build(r, 5, &zn, data[0] >> 1 & 1);
         if (!zip) abort();
         write_file(zip, zn);
         free(zip);
