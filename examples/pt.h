@@ -67,7 +67,9 @@
 #define PT_MAX_DEPTH   64             /* nesting walked by pt_collect / pt_list    */
 #define PT_MAX_VISITS  (1u << 20)     /* values walked by pt_collect / pt_list: a
                                          pickle can share one dict many times     */
-#define PT_MAX_LINES   (1u << 20)     /* lines printed by pt_list                  */
+#define PT_MAX_LINES   (1u << 16)     /* lines printed by pt_list                  */
+#define PT_MAX_NAME    (1u << 16)     /* bytes of one dotted tensor name           */
+#define PT_MAX_NAMES   (1u << 27)     /* bytes of all the names pt_collect makes   */
 
 typedef enum { PT_F32, PT_F16, PT_BF16, PT_F64, PT_I64, PT_I32, PT_I16, PT_I8, PT_U8, PT_BOOL,
                PT_DTYPE_OTHER } pt_dtype;
@@ -927,7 +929,7 @@ PTDEF const pt_value *pt_select(pt_file *pt, const char *key, const char **chose
 
 /* The walk of pt_collect: the dotted name of the current dict lives in one
    growing buffer; only tensors get their own copy of it. */
-typedef struct { char *path; size_t cap; size_t n, cap_named, skipped, visits; } pt__walk;
+typedef struct { char *path; size_t cap; size_t n, cap_named, skipped, visits, bytes; } pt__walk;
 
 static int pt__collect(pt_file *pt, const pt_value *d, size_t plen, int depth, pt__walk *w) {
     size_t j;
@@ -944,6 +946,7 @@ static int pt__collect(pt_file *pt, const pt_value *d, size_t plen, int depth, p
         else { w->skipped++; continue; }
         kl = strlen(ks);
         len = plen + (plen != 0) + kl;
+        if (len > PT_MAX_NAME) return pt__fail(pt, "a tensor name longer than %u bytes", PT_MAX_NAME);
         if (len + 1 > w->cap) {
             size_t c2 = 2 * (len + 1) + 64;
             char *p2 = (char *)realloc(w->path, c2);
@@ -962,6 +965,7 @@ static int pt__collect(pt_file *pt, const pt_value *d, size_t plen, int depth, p
             if (!nn) return pt__fail(pt, "out of memory");
             pt->named = nn; w->cap_named = c2;
         }
+        if ((w->bytes += len + 1) > PT_MAX_NAMES) return pt__fail(pt, "the tensor names add up to more than %u bytes", PT_MAX_NAMES);
         if (!(pt->named[w->n].name = pt__strdup(pt, w->path, len))) return pt__fail(pt, "out of memory");
         pt->named[w->n].tensor = v->tensor;
         w->n++;

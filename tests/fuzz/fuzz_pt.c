@@ -85,8 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             const pt_tensor *t = list[i].tensor;
             size_t es = t->storage->esize;
             void *buf;
-            if (!es || t->numel > (1u << 20) / es) { total = (size_t)-1; continue; }
-            total += (size_t)t->numel * es;
+            if (!es || t->numel > (1u << 20) / es) { total = (size_t)1 << 40; continue; }
+            total += (size_t)t->numel * es;     /* at most 1 MiB a tensor: no wrap */
             buf = malloc((size_t)t->numel * (es < 4 ? 4 : es) + 1);
             if (!buf) abort();
             if (pt_read_raw(&pt, t, buf, (size_t)t->numel * es) != 0) abort();
