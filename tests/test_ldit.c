@@ -6,6 +6,7 @@
    conventions (recognition, names, RoPE tables), the init and the scratch size.
    The fixture's times are in LightningDiT's convention (t = 0 noise). */
 #include "../ig.h"
+#include "../examples/pt.h"
 #include "test.h"
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,50 @@ static int t_ld_threads_and_training(void) {
     return 0;
 }
 
+
+/* A LightningDiT training checkpoint saved by torch.save as the release saves
+   it ({"model", "ema", "opt", "config"}: tests/fixtures/ld_tiny.pt, written by
+   tools/ref_lightningdit.py pt) converts with the .pt reader (its "ema"),
+   is recognized, loads strictly, and its bare forward matches the reference
+   (tests/fixtures/ld_tiny_io.safetensors, from the EMA weights). */
+static int t_ld_pt_converts(void) {
+    const char *out = "build/test_ld_tiny_from_pt.safetensors";
+    ig_config cfg;
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_st_file io;
+    size_t nx, nt, ny, nv, shape[4];
+    float *x, *t, *v_ref, *va_ref;
+    int *y;
+    ig_tensor *xt, *v, *va;
+    CHECK(pt_convert("tests/fixtures/ld_tiny.pt", NULL, out, NULL) == 0, "%s", pt_error());
+    CHECK(ig_config_from_file(&cfg, out, 0, 1) == 0, "%s", ig_last_error());   /* the release's file has no k */
+    CHECK(cfg.arch == IG_ARCH_LIGHTNING && cfg.num_heads == 2 && cfg.hidden_size == 16 && cfg.depth == 2 &&
+          cfg.image_height == 4 && cfg.in_channels == 4, "arch %d heads %d D %d L %d H %d C %d", cfg.arch,
+          cfg.num_heads, cfg.hidden_size, cfg.depth, cfg.image_height, cfg.in_channels);
+    CHECK(ig_model_init(&m, &cfg, 0, 0) == 0 && ig_load(&m, out, 1) == 0, "strict load: %s", ig_last_error());
+    CHECK(ig_st_open(&io, "tests/fixtures/ld_tiny_io.safetensors") == 0, "%s", ig_last_error());
+    x = ld_read(&io, "input.x", &nx); t = ld_read(&io, "input.t", &nt); y = ld_labels(&io, "input.y", &ny);
+    v_ref = ld_read(&io, "output.v", &nv); va_ref = ld_read(&io, "output.v_aux", &nv);
+    CHECK(x && t && y && v_ref && va_ref, "fixture tensors");
+    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, nt, 0)) == 0 && ig_ctx_init(&ctx, &scratch, 0) == 0, "init");
+    CHECK(ig_ctx_reset(&ctx, 0) == 0, "reset");
+    shape[0] = nt; shape[1] = 4; shape[2] = 4; shape[3] = 4;
+    xt = ig_tensor_new(&scratch, 4, shape, 0);
+    memcpy(xt->data, x, nx * sizeof(float));
+    CHECK(ig_forward(&m, &ctx, xt, t, y, &v, &va) == 0, "%s", ig_last_error());
+    CHECK(ld_rel(v->data, v_ref, nv) < 1e-4 && ld_rel(va->data, va_ref, nv) < 1e-4, "v %.3g, v_aux %.3g relative",
+          ld_rel(v->data, v_ref, nv), ld_rel(va->data, va_ref, nv));
+    printf("     from .pt: v %.2g, v_aux %.2g relative\n", ld_rel(v->data, v_ref, nv), ld_rel(va->data, va_ref, nv));
+    free(x); free(t); free(y); free(v_ref); free(va_ref);
+    ig_st_close(&io);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    remove(out);
+    return 0;
+}
+
 const test_case ldit_tests[] = {
     { "ldit_config_from_file", t_ld_config_from_file },
     { "ldit_parity_forward_and_grads", t_ld_parity_forward_grads },
@@ -535,6 +580,7 @@ const test_case ldit_tests[] = {
     { "ldit_parity_sampler_heun2_ig_cfg", t_ld_sampler },
     { "ldit_velocity_sit_convention", t_ld_velocity_wrapper },
     { "ldit_checkpoint_names_rope_check", t_ld_checkpoint_names },
+    { "ldit_release_pt_converts_and_matches", t_ld_pt_converts },
     { "ldit_init_as_released", t_ld_init },
     { "ldit_scratch_bytes_exact", t_ld_scratch_bytes },
     { "inference_scratch_bytes_exact_per_block", t_inference_scratch_bytes },
