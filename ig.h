@@ -1193,7 +1193,7 @@ static void ig__layernorm_backward(ig_node *nd) {
      NaN                                                   ->  NaN
    The clamp also maps NaN to 0 before k becomes an int: a NaN or infinite k
    cast to int is undefined behaviour, and so is shifting a negative value. */
-static float ig__exp(float x) {
+static inline float ig__exp(float x) {   /* inline: small enough for the vectorizer */
     float xc, k, r, p, scale, y;
     uint32_t bits;
     xc = x < -87.33f ? -87.33f : (x > 88.0f ? 88.0f : x);
@@ -1210,7 +1210,7 @@ static float ig__exp(float x) {
 }
 
 /* tanh(NaN) = NaN; tanh(+-inf) and |u| > 9 are +-1 to float precision. */
-static float ig__tanh(float u) {
+static inline float ig__tanh(float u) {
     u = u < -9.0f ? -9.0f : (u > 9.0f ? 9.0f : u);
     return 1.0f - 2.0f / (1.0f + ig__exp(2.0f * u));
 }
