@@ -1902,7 +1902,7 @@ static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_param
 }
 
 /* 1 if x is NaN or +-inf (FLT_MAX written out); a compare, so the loops around it vectorize */
-static int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f); }
+static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f); }
 
 /* The forward pass, one sample from noise to velocity:
      h = PatchEmbed(x) + pos            x (B,C,H,W) -> tokens (B,T,D)
@@ -2006,7 +2006,7 @@ static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
 }
 
 /* one element: the new weight, moments and EMA into o[0..3] */
-static void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, float mo, float v, float e, float *o) {
+static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, float mo, float v, float e, float *o) {
     w *= c->decay;
     mo = c->b1 * mo + (1.0f - c->b1) * g;
     v = c->b2 * v + (1.0f - c->b2) * g * g;
