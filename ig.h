@@ -1992,7 +1992,13 @@ IGDEF ig_train_config ig_train_defaults(void) {
    overflows them; the model could never be saved or loaded again), so it runs
    in two passes over the same formulas (ig__adamw_elem): the first only checks
    the new values, the second stores them.  Nothing is written unless every
-   new value is finite; the check costs one more read of the five arrays. */
+   new value is finite.  The exact check is as slow as the update (a scalar
+   loop: sqrtf may set errno), so a vectorized bound goes first: with eps > 0
+   the denominator is >= eps, so
+       |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
+   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
+   rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
+   does the exact pass run. */
 typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
 
 static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
@@ -2012,6 +2018,31 @@ static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, flo
     v = c->b2 * v + (1.0f - c->b2) * g * g;
     w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);
     o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
+}
+
+/* 1 if the bounds above prove that no new value can be non-finite */
+static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
+    const float lim = 1e37f;
+    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
+    int pi, bad = 0;
+    if (!(c->eps > 0.0f && c->bc2_sqrt > 0.0f && inv_eps <= lim && ss <= lim && fabsf(c->decay) <= lim && d <= lim &&
+          d1 <= lim && fabsf(c->b1) <= lim && fabsf(c->b2) <= lim))
+        return 0;
+    for (pi = 0; pi < m->nparams && !bad; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float g = m->grads[i];
+            float mo = c->b1 * m->adam_m[i] + (1.0f - c->b1) * g;
+            float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
+            float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
+            float eb = d * fabsf(m->ema[i]) + d1 * wb;
+            bad |= !(fabsf(mo) <= lim) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
+        }
+    }
+    return !bad;
 }
 
 /* 1 if the step with these coefficients would make any value non-finite */
@@ -2061,7 +2092,7 @@ static int ig__adamw_fail(const ig_model *m, const ig__adamw_coef *c, const ig_t
 static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
     int pi;
-    if (ig__adamw_would_overflow(m, &c)) return ig__adamw_fail(m, &c, tc);
+    if (!ig__adamw_surely_finite(m, &c) && ig__adamw_would_overflow(m, &c)) return ig__adamw_fail(m, &c, tc);
     m->step++;
     for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];

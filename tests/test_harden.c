@@ -132,10 +132,62 @@ static int t_adamw_overflow_untouched(void) {
     CHECK(ig_train_step(&ref, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
     CHECK(m.step == 3 && memcmp(m.weights, ref.weights, n * sizeof(float)) == 0 &&
           memcmp(m.ema, ref.ema, n * sizeof(float)) == 0, "training after the refused step differs");
+    /* lr 1e34 is beyond what the cheap bound can prove finite, but the weights
+       stay finite (about 1e34): the exact check must let the step through */
+    {
+        ig__adamw_coef c;
+        tc.lr = 1e34f;
+        c = ig__adamw_coefs(&tc, m.step + 1);
+        CHECK(!ig__adamw_surely_finite(&m, &c), "the bound proved lr 1e34 finite: this case tests nothing");
+        CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "lr 1e34 refused: %s", ig_last_error());
+        CHECK(m.step == 4 && memcmp(m.weights, ref.weights, n * sizeof(float)) != 0, "the lr 1e34 step did not happen");
+    }
     free(saved);
     ig_arena_free(&scratch);
     ig_model_free(&m);
     ig_model_free(&ref);
+    return 0;
+}
+
+/* Ordinary coefficients (lr 1e33 passes the bound's screen of lr, eps, decay)
+   but one weight already at -FLT_MAX, in the unused null-label row (no
+   gradient, so the loss stays finite) with a moment that pushes it further:
+   the step would make it -inf.  The per-element bound and then the exact check
+   must find it; nothing changes. */
+static int t_adamw_overflow_one_weight(void) {
+    ig_config cfg = tiny_config();
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 4, PER = 32 };
+    float x0[B * PER], *saved;
+    int y[B] = { 0, 1, 2, 0 }, rc;
+    size_t i, n, j;
+    CHECK(ig_model_init(&m, &cfg, 1, 11) == 0, "%s", ig_last_error());
+    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
+          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
+    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 13) % 7) / 7.0f - 0.5f;
+    tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
+    CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
+    m.weights[j] = -3.40282347e38f; m.ema[j] = -3.40282347e38f; m.adam_m[j] = 1.0f; m.adam_v[j] = 1.0f;
+    n = m.nweights;
+    saved = (float *)malloc(4 * n * sizeof(float));
+    CHECK(saved != NULL, "out of memory");
+    memcpy(saved, m.weights, n * sizeof(float)); memcpy(saved + n, m.adam_m, n * sizeof(float));
+    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float)); memcpy(saved + 3 * n, m.ema, n * sizeof(float));
+    tc.lr = 1e33f;
+    rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
+    CHECK(rc == -1, "the step that overflows one weight returned %d", rc);
+    printf("     %s\n", ig_last_error());
+    CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
+    CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0 && memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0 &&
+          memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0 && memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0 &&
+          m.step == 1, "the model changed");
+    free(saved);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
     return 0;
 }
 
@@ -202,6 +254,7 @@ static int t_forward_bad_inputs(void) {
 const test_case harden_tests[] = {
     { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
     { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
+    { "harden_adamw_overflow_one_weight", t_adamw_overflow_one_weight },
     { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
 };
 const int harden_ntests = sizeof harden_tests / sizeof harden_tests[0];
