@@ -14,6 +14,8 @@ extern const test_case model_tests[]; extern const int model_ntests;
 extern const test_case toy_tests[];   extern const int toy_ntests;
 extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
+extern const test_case tools_tests[]; extern const int tools_ntests;
+extern const test_case vae_tests[];   extern const int vae_ntests;
 extern const test_case harden_tests[]; extern const int harden_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
         { toy_tests, &toy_ntests },
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
+        { tools_tests, &tools_ntests },
+        { vae_tests, &vae_ntests },
         { harden_tests, &harden_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
