@@ -357,7 +357,9 @@ IGDEF void ig_model_swap_ema(ig_model *m);
    and its v points from noise to data), y (B) labels (num_classes =
    null label).  *v gets the final head's velocity (B,C,H,W).  If v_aux is not
    NULL, *v_aux gets the aux head's (after block aux_depth); if it is NULL that
-   head is not computed at all.  With a training context the tape is recorded. */
+   head is not computed at all.  With a training context the tape is recorded.
+   A non-finite x, a t outside [0, 1] (or NaN) or a label outside 0..num_classes
+   is an error (-1) found before anything runs. */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux);
 
@@ -405,7 +407,10 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 /* The same step with everything given: inputs x_t, times t, labels y (after
    any dropout) and the velocity target (B,C,H,W), in the SiT convention for
    either architecture.  Zeroes the gradients, forward, loss, backward,
-   clipping, AdamW, EMA, step += 1. */
+   clipping, AdamW, EMA, step += 1.
+   Both return -1 and change nothing (weights, moments, EMA, step, m->rng)
+   when the batch, the loss or the gradient is non-finite or when the update
+   would make any weight, moment or EMA value non-finite (e.g. a huge lr). */
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *y,
                            const float *target, size_t B, ig_train_stats *stats);
@@ -1218,20 +1223,33 @@ static void ig__layernorm_backward(ig_node *nd) {
    vectorize the loops that call them; libm's expf/tanhf are one call per
    element.  exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2)/2, with
    exp(r) by its Taylor series to r^7 (relative error below 1e-7 on that range);
-   tanh(u) = 1 - 2 / (1 + exp(2u)). */
-static float ig__exp(float x) {
-    float k, r, p, scale;
-    int32_t bits;
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    k = (x * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): adding 1.5 * 2^23 rounds */
-    r = (x - k * 0.693359375f) + k * 2.12194440e-4f;       /* x - k ln 2, ln 2 in two parts */
+   tanh(u) = 1 - 2 / (1 + exp(2u)).
+   Outside [-87.33, 88] the formula cannot build 2^k, so x is clamped first and
+   the ends are fixed up with selects (no branches, still vectorizes):
+     x < -87.33 (below log of the smallest normal float)  ->  0
+     88 <= x <= 88.72                                      ->  exp(88)
+     x > 88.72  (above log FLT_MAX), +inf                  ->  +inf
+     NaN                                                   ->  NaN
+   The clamp also maps NaN to 0 before k becomes an int: a NaN or infinite k
+   cast to int is undefined behaviour, and so is shifting a negative value. */
+static inline float ig__exp(float x) {   /* inline: small enough for the vectorizer */
+    float xc, k, r, p, scale, y;
+    uint32_t bits;
+    xc = x < -87.33f ? -87.33f : (x > 88.0f ? 88.0f : x);
+    xc = xc == xc ? xc : 0.0f;                               /* NaN -> 0 */
+    k = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): adding 1.5 * 2^23 rounds */
+    r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;       /* x - k ln 2, ln 2 in two parts */
     p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    bits = ((int32_t)k + 127) << 23;                        /* 2^k as float bits */
+    bits = (uint32_t)((int32_t)k + 127) << 23;              /* 2^k as float bits; k + 127 in 1..254 */
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    y = p * scale;
+    y = x < -87.33f ? 0.0f : y;
+    y = x > 88.72f ? HUGE_VALF : y;
+    return x == x ? y : x;
 }
 
-static float ig__tanh(float u) {
+/* tanh(NaN) = NaN; tanh(+-inf) and |u| > 9 are +-1 to float precision. */
+static inline float ig__tanh(float u) {
     u = u < -9.0f ? -9.0f : (u > 9.0f ? 9.0f : u);
     return 1.0f - 2.0f / (1.0f + ig__exp(2.0f * u));
 }
@@ -2228,6 +2246,8 @@ static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_b
     h = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
     return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
 }
+/* 1 if x is NaN or +-inf (FLT_MAX written out); a compare, so the loops around it vectorize */
+static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f); }
 
 /* The forward pass, one sample from noise to velocity:
      h = PatchEmbed(x) + pos            x (B,C,H,W) -> tokens (B,T,D)
@@ -2250,12 +2270,24 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
         return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height, cfg->image_width);
     B = x->shape[0];
     T = m->pos_embed->shape[1];
+    if (!t || !y) return ig__fail("ig_forward: t and y must not be NULL");
+    /* the inputs, in one pass before anything runs, so a failed call changes
+       nothing: labels in 0..num_classes, t in [0, 1] (NaN fails the compare),
+       every x finite (one OR per sample's C*H*W floats, vectorized) */
     for (b = 0; b < B && !ig__counting(ctx); b++) {
+        size_t per = x->n / B, i;
+        const float *xb = x->data + b * per;
+        int bad = 0;
         if (y[b] < 0 || y[b] > cfg->num_classes)
             return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null label)",
                             y[b], b, cfg->num_classes, cfg->num_classes);
         if (!(t[b] >= 0.0f && t[b] <= 1.0f))
             return ig__fail("ig_forward: t = %g of sample %zu is outside [0, 1]", (double)t[b], b);
+        for (i = 0; i < per; i++) bad |= ig__nonfinite(xb[i]);
+        for (i = 0; bad && i < per; i++)
+            if (ig__nonfinite(xb[i]))
+                return ig__fail("ig_forward: x holds a non-finite value (%g) in sample %zu, element %zu",
+                                (double)xb[i], b, i);
     }
     /* patch embedding: the (D,C,p,p) conv weight seen as a (D, C*p*p) Linear */
     flat_w[0] = D; flat_w[1] = m->x_proj_w->n / D;
@@ -2325,26 +2357,125 @@ IGDEF ig_train_config ig_train_defaults(void) {
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
    then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
-   the last 1 / (1 - d) steps, smoother than the last step: samplers use it. */
-static void ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
-    double s = (double)m->step;
-    float bc1 = (float)(1.0 - pow(tc->beta1, s)), bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
-    float step_size = tc->lr / bc1, decay = 1.0f - tc->lr * tc->weight_decay, d = tc->ema_decay;
+   the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
+   A step must not leave a weight, moment or EMA value non-finite (a huge lr
+   overflows them; the model could never be saved or loaded again), so it runs
+   in two passes over the same formulas (ig__adamw_elem): the first only checks
+   the new values, the second stores them.  Nothing is written unless every
+   new value is finite.  The exact check is as slow as the update (a scalar
+   loop: sqrtf may set errno), so a vectorized bound goes first: with eps > 0
+   the denominator is >= eps, so
+       |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
+   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
+   rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
+   does the exact pass run. */
+typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
+
+static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
+    ig__adamw_coef c;
+    double s = (double)step;
+    c.b1 = tc->beta1; c.b2 = tc->beta2; c.eps = tc->eps; c.d = tc->ema_decay;
+    c.step_size = tc->lr / (float)(1.0 - pow(tc->beta1, s));
+    c.bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
+    c.decay = 1.0f - tc->lr * tc->weight_decay;
+    return c;
+}
+
+/* one element: the new weight, moments and EMA into o[0..3] */
+static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, float mo, float v, float e, float *o) {
+    w *= c->decay;
+    mo = c->b1 * mo + (1.0f - c->b1) * g;
+    v = c->b2 * v + (1.0f - c->b2) * g * g;
+    w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);
+    o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
+}
+
+/* 1 if the bounds above prove that no new value can be non-finite */
+static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
+    const float lim = 1e37f;
+    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
+    int pi, bad = 0;
+    if (!(c->eps > 0.0f && c->bc2_sqrt > 0.0f && inv_eps <= lim && ss <= lim && fabsf(c->decay) <= lim && d <= lim &&
+          d1 <= lim && fabsf(c->b1) <= lim && fabsf(c->b2) <= lim))
+        return 0;
+    for (pi = 0; pi < m->nparams && !bad; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float g = m->grads[i];
+            float mo = c->b1 * m->adam_m[i] + (1.0f - c->b1) * g;
+            float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
+            float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
+            float eb = d * fabsf(m->ema[i]) + d1 * wb;
+            bad |= !(fabsf(mo) <= lim) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
+        }
+    }
+    return !bad;
+}
+
+/* 1 if the step with these coefficients would make any value non-finite */
+static int ig__adamw_would_overflow(const ig_model *m, const ig__adamw_coef *c) {
+    int pi, bad = 0;
+    for (pi = 0; pi < m->nparams && !bad; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float nv[4];
+            ig__adamw_elem(c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
+        }
+    }
+    return bad;
+}
+
+/* The error of a step that ig__adamw_would_overflow refused: which value of
+   which parameter first (a scalar scan, only on this failure path). */
+static int ig__adamw_fail(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
+    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
+    int pi, q;
+    for (pi = 0; pi < m->nparams; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i;
+        if (!pp->trainable) continue;
+        for (i = 0; i < pp->t->n; i++) {
+            size_t j = pp->offset + i;
+            float nv[4];
+            ig__adamw_elem(c, m->grads[j], m->weights[j], m->adam_m[j], m->adam_v[j], m->ema[j], nv);
+            for (q = 0; q < 4; q++)
+                if (ig__nonfinite(nv[q]))
+                    return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
+                                    "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
+                                    "EMA and step count are as before the step",
+                                    (long long)m->step + 1, what[q], pp->name, i, (double)nv[q], (double)tc->lr,
+                                    (double)tc->weight_decay);
+        }
+    }
+    return ig__fail("ig_train_step: step %lld would make a value non-finite; nothing was changed",
+                    (long long)m->step + 1);
+}
+
+/* Checks, then takes step m->step + 1: 0, or -1 with the model untouched. */
+static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
+    ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
     int pi;
+    if (!ig__adamw_surely_finite(m, &c) && ig__adamw_would_overflow(m, &c)) return ig__adamw_fail(m, &c, tc);
+    m->step++;
     for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
         if (!pp->trainable) continue;
         IG__OMP(omp parallel for schedule(static) if (n > 65536))
         for (i = o; i < o + n; i++) {
-            float g = m->grads[i];
-            m->weights[i] *= decay;
-            m->adam_m[i] = tc->beta1 * m->adam_m[i] + (1.0f - tc->beta1) * g;
-            m->adam_v[i] = tc->beta2 * m->adam_v[i] + (1.0f - tc->beta2) * g * g;
-            m->weights[i] -= step_size * m->adam_m[i] / (sqrtf(m->adam_v[i]) / bc2_sqrt + tc->eps);
-            m->ema[i] = d * m->ema[i] + (1.0f - d) * m->weights[i];
+            float nv[4];
+            ig__adamw_elem(&c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
         }
     }
+    return 0;
 }
 
 /* Global-norm clipping: if |g| > max, scale every gradient by max / (|g| + 1e-6). */
@@ -2401,15 +2532,14 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     }
     if (ig_backward(ctx, loss)) return -1;
     if (counting) return 0;   /* ig_model_scratch_bytes: the scratch is all counted */
-    if (!isfinite(loss->data[0]))
-        return ig__fail("ig_train_step: the loss is %g at step %lld; weights left unchanged",
-                        (double)loss->data[0], (long long)m->step);
+    if (!isfinite(loss->data[0]))   /* steps count from 1: this is step m->step + 1 */
+        return ig__fail("ig_train_step: the loss is %g at step %lld; nothing was changed",
+                        (double)loss->data[0], (long long)m->step + 1);
     norm = ig__clip_grads(m, tc->grad_clip);
     if (!isfinite(norm))
-        return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; weights left unchanged",
-                        (long long)m->step);
-    m->step++;
-    ig__adamw_ema(m, tc);
+        return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; nothing was changed",
+                        (long long)m->step + 1);
+    if (ig__adamw_ema(m, tc)) return -1;   /* step += 1, or nothing changed */
     if (stats) {
         stats->loss = loss->data[0];
         stats->loss_final = loss_final->data[0];
@@ -2497,9 +2627,14 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
     ig_tensor *x, *tg;
     float *t;
     int *labels;
+    ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
     if (ig__train_batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
-    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels)) return -1;
-    return ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats);
+    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
+        ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
+        m->rng = saved;
+        return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------- */

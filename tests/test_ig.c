@@ -18,6 +18,7 @@ extern const test_case ldit_tests[];  extern const int ldit_ntests;
 extern const test_case tools_tests[]; extern const int tools_ntests;
 extern const test_case vae_tests[];   extern const int vae_ntests;
 extern const test_case pt_tests[];    extern const int pt_ntests;
+extern const test_case harden_tests[]; extern const int harden_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
         { tools_tests, &tools_ntests },
         { vae_tests, &vae_ntests },
         { pt_tests, &pt_ntests },
+        { harden_tests, &harden_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
