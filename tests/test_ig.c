@@ -14,6 +14,7 @@ extern const test_case model_tests[]; extern const int model_ntests;
 extern const test_case toy_tests[];   extern const int toy_ntests;
 extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
+extern const test_case method_tests[]; extern const int method_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
     static const test_table tables[] = {
         { ops_tests, &ops_ntests },
         { model_tests, &model_ntests },
+        { method_tests, &method_ntests },
         { toy_tests, &toy_ntests },
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
