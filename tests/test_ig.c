@@ -1,7 +1,9 @@
-/* test_ig.c - the one test runner.  Usage: build/test_ig [name-filter]
-   Runs every table below in order (or only tests whose name contains the
-   filter), prints one line per test with its time, and ends with the line
-   "N passed, N failed".  Exit status: 0 only if nothing failed. */
+/* test_ig.c - the one test runner.  Usage: build/test_ig [FILTER...]
+   Runs every table below in order, prints one line per test with its time,
+   and ends with the line "N passed, N failed".  Exit status: 0 only if
+   nothing failed.  With filters, a test runs if its name contains one of the
+   plain filters (or there are none) and none of the "-" ones: "grad" runs
+   the gradient tests, "-toy_" everything but the toy's (tests/mutants.py). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
@@ -33,8 +35,7 @@ int main(int argc, char **argv) {
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
     };
-    const char *filter = argc > 1 ? argv[1] : NULL;
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, plain = 0, a;
     size_t ti;
     int i;
     for (ti = 0; ti < sizeof tables / sizeof tables[0]; ti++)
@@ -42,7 +43,12 @@ int main(int argc, char **argv) {
             const test_case *tc = &tables[ti].tests[i];
             double t0, dt;
             int bad;
-            if (filter && !strstr(tc->name, filter)) continue;
+            int run = 1, hit = 0;
+            for (a = 1; a < argc; a++) {
+                if (argv[a][0] == '-') { if (strstr(tc->name, argv[a] + 1)) run = 0; }
+                else { plain = 1; if (strstr(tc->name, argv[a])) hit = 1; }
+            }
+            if (!run || (plain && !hit)) continue;
             t0 = now_s();
             bad = tc->fn();
             dt = now_s() - t0;

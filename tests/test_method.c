@@ -581,6 +581,74 @@ static int t_train_step_vs_torch(void) {
     return 0;
 }
 
+/* --- the model as built: initialization and the fixed position table ---------- */
+
+/* The released init (method.md): xavier-uniform U(-a, a), a = sqrt(6 / (fan_in +
+   fan_out)) for every Linear (the patch conv over its flattened kernel) and zero
+   biases; label table and both time-MLP weights N(0, 0.02^2); every adaLN Linear
+   and both heads' output Linear zero.  Bounds at 5 standard deviations of the
+   estimates for n entries: a xavier matrix has max |w| <= a and, for n >= 256,
+   above 0.95 a (fails with probability 0.95^256 = 2e-6), and a variance within
+   5 sqrt(0.8 / n) of a^2 / 3 (relative); an N(0, 0.02^2) one an sd within
+   5 / sqrt(2 n) of 0.02 (relative).  A wrong xavier bound, e.g. sqrt(3 / ...),
+   or a wrong sd moves these far outside. */
+static int t_model_init_as_released(void) {
+    ig_config g = method_config();
+    ig_model m;
+    int p, checked = 0;
+    CHECK(ig_model_init(&m, &g, 0, 5) == 0, "%s", ig_last_error());
+    for (p = 0; p < m.nparams; p++) {
+        const ig_param *pp = &m.params[p];
+        const char *nm = pp->name;
+        size_t n = pp->t->n, k;
+        double mx = 0, s2 = 0;
+        if (!pp->trainable) continue;
+        for (k = 0; k < n; k++) { double w = pp->t->data[k]; s2 += w * w; if (fabs(w) > mx) mx = fabs(w); }
+        if (strstr(nm, "adaLN") || strstr(nm, "final_layer") || pp->t->ndim == 1) {
+            CHECK(mx == 0, "%s should start at zero (max |w| %g)", nm, mx);
+        } else if (strstr(nm, "embedding_table") || strstr(nm, "t_embedder")) {
+            double sd = sqrt(s2 / (double)n);
+            CHECK(fabs(sd - 0.02) < 5 / sqrt(2.0 * (double)n) * 0.02, "%s: sd %.4g, want 0.02", nm, sd);
+        } else {
+            size_t fan_out = pp->t->shape[0], fan_in = n / fan_out;
+            double a = sqrt(6.0 / (double)(fan_in + fan_out)), var = s2 / (double)n;
+            CHECK(mx <= a * (1 + 1e-6) && mx > 0.95 * a, "%s: max |w| %.4g, xavier bound %.4g", nm, mx, a);
+            CHECK(fabs(var - a * a / 3) < 5 * sqrt(0.8 / (double)n) * a * a / 3, "%s: variance %.4g, xavier %.4g",
+                  nm, var, a * a / 3);
+        }
+        checked++;
+    }
+    CHECK(checked == m.nparams - 1, "%d of %d parameters checked", checked, m.nparams - 1);
+    ig_model_free(&m);
+    return 0;
+}
+
+/* The fixed 2D sin-cos position table that ig_model_init computes, against
+   PyTorch's (stored in the rect fixture: a 2 x 4 grid of patches, D 48, so the
+   row and column halves differ).  The parity tests load it from the file and
+   never see the computed one. */
+static int t_model_pos_embed(void) {
+    ig_config cfg;
+    ig_model m;
+    ig_st_file st;
+    float *ref;
+    size_t i;
+    double worst = 0;
+    CHECK(ig_config_from_file(&cfg, "tests/fixtures/rect.safetensors", 0, 0) == 0, "%s", ig_last_error());
+    CHECK(cfg.image_height / cfg.patch_size != cfg.image_width / cfg.patch_size, "the grid should not be square");
+    CHECK(ig_model_init(&m, &cfg, 0, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_st_open(&st, "tests/fixtures/rect.safetensors") == 0, "%s", ig_last_error());
+    ref = fx_f32(&st, "pos_embed", m.pos_embed->n);
+    CHECK(ref, "pos_embed");
+    for (i = 0; i < m.pos_embed->n; i++)
+        if (fabs((double)m.pos_embed->data[i] - ref[i]) > worst) worst = fabs((double)m.pos_embed->data[i] - ref[i]);
+    CHECK(worst < 1e-6, "pos_embed off PyTorch's by %.3g", worst);
+    free(ref);
+    ig_st_close(&st);
+    ig_model_free(&m);
+    return 0;
+}
+
 const test_case method_tests[] = {
     { "guidance_ig_formula_and_interval", t_guidance_ig },
     { "guidance_cfg_formula_null_label", t_guidance_cfg },
@@ -589,5 +657,7 @@ const test_case method_tests[] = {
     { "train_adamw_each_term_visible", t_adamw_terms },
     { "train_ema_recurrence", t_ema_recurrence },
     { "train_step_vs_pytorch", t_train_step_vs_torch },
+    { "model_init_as_released", t_model_init_as_released },
+    { "model_pos_embed_vs_pytorch", t_model_pos_embed },
 };
 const int method_ntests = sizeof method_tests / sizeof method_tests[0];
