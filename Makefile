@@ -5,6 +5,7 @@
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang + libFuzzer)
+#   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
 
 CC     ?= cc
@@ -31,7 +32,7 @@ TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_metho
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz clean
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean
 
 all: $(BUILD)/test_ig examples
 
@@ -79,6 +80,12 @@ fuzz: $(BUILD)/fuzz_st
 $(BUILD)/fuzz_st: tests/fuzz/fuzz_st.c ig.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+
+# Mutation testing: each small semantic change listed in tests/mutants.py must
+# make the suite fail.  MUTANT_JOBS=2 runs two at once (only on an idle machine).
+MUTANT_JOBS ?= 1
+mutants:
+	python3 tests/mutants.py --cc "$(CC)" --cflags "$(WARN) -O2 $(ARCH) $(OMPFLAG)" --jobs $(MUTANT_JOBS)
 
 examples: $(EXAMPLES) $(TOOLS)
 

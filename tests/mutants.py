@@ -12,7 +12,7 @@ unmutated suite does not pass.
     make mutants                       # = python3 tests/mutants.py, 1 job
     python3 tests/mutants.py --jobs 2  # parallel: only on an otherwise idle machine
     python3 tests/mutants.py --list    # the list, and a check that every entry applies
-    python3 tests/mutants.py --only cfg   # the mutants whose name contains 'cfg'
+    python3 tests/mutants.py --only cfg,ema   # the mutants whose name contains 'cfg' or 'ema'
 
 How it is fast: only tests/test_ig.c holds the implementation (IG_IMPLEMENTATION);
 the other test files are compiled once and linked with each mutant's test_ig.o.
@@ -21,8 +21,9 @@ The runner is built with -O2 (same warnings, arch and OpenMP flags as the
 Makefile) and runs the whole suite except the toy's tests (filter "-toy_": the
 toy's ground truth, figures and its 5-second end-to-end run exercise
 examples/, not ig.h), the same subset for every mutant, each in its own
-directory (the tests write scratch files under build/).  A mutant that makes
-the runner crash or run past --timeout seconds counts as killed.
+directory (the tests write scratch files under build/), stopping at the first
+failing test (--all-tests lists every test that kills each mutant).  A mutant
+that makes the runner crash or run past --timeout seconds counts as killed.
 
 Each entry: (name, file, exact original text, replacement, what it breaks).
 When a feature lands in ig.h, its mutants land here with it.
@@ -39,7 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUBSET = ["-toy_"]
+SUBSET = ["-toy_"]          # runner filters: everything but the toy's tests
 
 MUTANTS = [
     # --- ops: forward and backward ---------------------------------------------
@@ -75,10 +76,10 @@ MUTANTS = [
      "for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot) * scale;",
      "for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot);",
      "attention backward: the 1/sqrt(hd) of dq and dk dropped"),
-    ("linear_backward_dw", "ig.h",
-     "if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, dw, K);",
-     "if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 0.0f, dw, K);",
-     "Linear backward overwrites dW instead of accumulating (weights shared by both heads' paths)"),
+    ("linear_backward_db", "ig.h",
+     "for (n = n0; n < n1; n++) db[n] += dy[m * N + n];",
+     "for (n = n0; n < n1; n++) db[n] += dy[n];",
+     "Linear backward: the bias gradient sums the first row M times"),
     ("mse_backward_two", "ig.h",
      "float g = nd->out->grad[0] * 2.0f / (float)a->n,",
      "float g = nd->out->grad[0] * 1.0f / (float)a->n,",
@@ -100,6 +101,10 @@ MUTANTS = [
      "cond = ig_add(c, cond, ig_gather(c, m->y_table, y, B));",
      "cond = ig_add(c, cond, ig_scale(c, ig_gather(c, m->y_table, y, B), 0.0f));",
      "the class label does not condition the model"),
+    ("xavier_bound", "ig.h",
+     "float a = sqrtf(6.0f / (float)(fan_in + fan_out));",
+     "float a = sqrtf(3.0f / (float)(fan_in + fan_out));",
+     "xavier-uniform init with half the variance"),
     ("pos_embed_axes", "ig.h",
      "e[q] = (float)sin((double)j * omega);",
      "e[q] = (float)sin((double)i * omega);",
@@ -220,10 +225,10 @@ MUTANTS = [
      "if (spans[i].begin < spans[i - 1].end)",
      "if (spans[i].begin < spans[i - 1].begin)",
      "safetensors: overlapping tensors accepted"),
-    ("st_header_vs_size", "ig.h",
-     "if (hlen > fsize - 8) {",
-     "if (hlen > fsize) {",
-     "safetensors: a header length up to 8 bytes past the end is accepted"),
+    ("st_size_vs_shape", "ig.h",
+     "if (nbytes != e - b)",
+     "if (nbytes > e - b)",
+     "safetensors: a tensor whose data_offsets span more bytes than its shape needs is accepted"),
 ]
 
 
@@ -248,7 +253,7 @@ def check_entries(only=None):
         impl = src.find("#ifdef IG_IMPLEMENTATION\n")
         if path == "ig.h" and (impl < 0 or src.find(orig) < impl):
             problems.append(f"{name}: the change is not in ig.h's implementation part")
-    chosen = [m for m in MUTANTS if only is None or only in m[0]]
+    chosen = [m for m in MUTANTS if only is None or any(o in m[0] for o in only.split(","))]
     return problems, texts, chosen
 
 
@@ -267,6 +272,9 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--only", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run the whole subset for every mutant and list every test that fails "
+                         "(default: stop at the first failure)")
     args = ap.parse_args()
 
     problems, texts, chosen = check_entries(args.only)
@@ -336,7 +344,7 @@ def main():
                 env["OMP_NUM_THREADS"] = "1"
             t0 = time.time()
             try:
-                r = subprocess.run([exe] + SUBSET, cwd=d, env=env, stdout=subprocess.PIPE,
+                r = subprocess.run([exe] + SUBSET + ([] if args.all_tests or tag == "original" else ["--stop"]), cwd=d, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, timeout=args.timeout, text=True, errors="replace")
             except subprocess.TimeoutExpired:
                 return "killed", f"timeout after {args.timeout:.0f} s", time.time() - t0

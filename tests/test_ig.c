@@ -3,7 +3,8 @@
    and ends with the line "N passed, N failed".  Exit status: 0 only if
    nothing failed.  With filters, a test runs if its name contains one of the
    plain filters (or there are none) and none of the "-" ones: "grad" runs
-   the gradient tests, "-toy_" everything but the toy's (tests/mutants.py). */
+   the gradient tests, "-toy_" everything but the toy's.  "--stop" stops at
+   the first failure (tests/mutants.py uses it: one failure is enough). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
@@ -35,16 +36,19 @@ int main(int argc, char **argv) {
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
     };
-    int passed = 0, failed = 0, plain = 0, a;
+    int passed = 0, failed = 0, plain = 0, stop = 0, a;
     size_t ti;
     int i;
-    for (ti = 0; ti < sizeof tables / sizeof tables[0]; ti++)
-        for (i = 0; i < *tables[ti].count; i++) {
+    for (a = 1; a < argc; a++)
+        if (!strcmp(argv[a], "--stop")) stop = 1;
+    for (ti = 0; ti < sizeof tables / sizeof tables[0] && !(stop && failed); ti++)
+        for (i = 0; i < *tables[ti].count && !(stop && failed); i++) {
             const test_case *tc = &tables[ti].tests[i];
             double t0, dt;
             int bad;
             int run = 1, hit = 0;
             for (a = 1; a < argc; a++) {
+                if (!strcmp(argv[a], "--stop")) continue;
                 if (argv[a][0] == '-') { if (strstr(tc->name, argv[a] + 1)) run = 0; }
                 else { plain = 1; if (strstr(tc->name, argv[a])) hit = 1; }
             }
