@@ -432,16 +432,16 @@ static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
 /* Class-A samples from one starting noise x (2n floats, overwritten). */
 static int toy_sample_model(ig_model *m, toy_sctx *sc, ig_model *guide, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
-    ig_sampler S;
+    ig_guided S;
     int *labels = (int *)calloc(n, sizeof(int)), rc;          /* all class A (0) */
     if (!labels) return -1;
     memset(&S, 0, sizeof S);
     S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
     S.labels = labels; S.batch = n;
     g.guide = guide;
-    S.g = g;
+    S.guidance = g;
     memcpy(x, noise, 2 * n * sizeof(float));
-    rc = ig_sample_heun(ig_model_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
+    rc = ig_sample_heun(ig_guided_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
     if (rc) fprintf(stderr, "toy2d: sampling failed: %s\n", ig_last_error());
     free(labels);
     return rc;
@@ -481,7 +481,7 @@ static int toy_mkdir(const char *path) {
 static int toy_write_npy(const char *dir, const char *prefix, const char *name, const float *xy, size_t n) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s%s.npy", dir, prefix, name);
-    return plot_write_npy(path, xy, n, 2);
+    return img_write_npy(path, xy, n, 2);
 }
 
 /* K panels in a grid of ncols columns over one pre-rendered background (the
@@ -489,18 +489,18 @@ static int toy_write_npy(const char *dir, const char *prefix, const char *name, 
    rendering it once saves seconds for two figures). */
 static int toy_figure(const char *path, const plot_background *bg, int k, int ncols,
                       const char *const *titles, const float *const *samples, const size_t *counts) {
-    plot_image im;
+    img_image im;
     int nrows, p, rc, size = bg->size;
     if (ncols > k) ncols = k;
     nrows = (k + ncols - 1) / ncols;
-    if (plot_image_new(&im, PLOT_GAP + ncols * (size + PLOT_GAP), nrows * (PLOT_TITLE_H + size + PLOT_GAP) + PLOT_GAP / 2))
+    if (img_image_new(&im, PLOT_GAP + ncols * (size + PLOT_GAP), nrows * (PLOT_TITLE_H + size + PLOT_GAP) + PLOT_GAP / 2))
         return -1;
     for (p = 0; p < k; p++)
         plot_panel_draw(&im, PLOT_GAP + (p % ncols) * (size + PLOT_GAP),
                         PLOT_GAP / 2 + (p / ncols) * (PLOT_TITLE_H + size + PLOT_GAP), bg, titles[p],
                         samples[p], counts[p], 1);
-    rc = plot_write_png(path, im.rgb, im.w, im.h);
-    plot_image_free(&im);
+    rc = img_write_png(path, im.rgb, im.w, im.h);
+    img_image_free(&im);
     return rc;
 }
 

@@ -96,7 +96,7 @@ static double rel_diff_dd(const double *a, const double *b, size_t n) {
 }
 
 /* --- guidance -------------------------------------------------------------
-   Each test evaluates the guided velocity (ig_model_velocity) at t below,
+   Each test evaluates the guided velocity (ig_guided_velocity) at t below,
    on and above the edges of each interval and compares it with the formula
    computed here from separate forward passes.  The batch holds every class,
    so a wrong label anywhere shows.  Tolerance: 2e-5 of the velocity's scale
@@ -108,7 +108,7 @@ enum { GB = 6 };                          /* batch */
 #define GUIDE_TOL 2e-5
 static const int g_labels[GB] = { 0, 1, 2, 2, 1, 0 };
 
-typedef struct { net n, guide; ig_sampler s; float x[GB * 32]; size_t per; } gsetup;
+typedef struct { net n, guide; ig_guided s; float x[GB * 32]; size_t per; } gsetup;
 
 static int gsetup_init(gsetup *G, int with_guide) {
     ig_config g = method_config(), gg;
@@ -121,7 +121,7 @@ static int gsetup_init(gsetup *G, int with_guide) {
     }
     memset(&G->s, 0, sizeof G->s);
     G->s.model = &G->n.m; G->s.ctx = &G->n.ctx; G->s.labels = g_labels; G->s.batch = GB;
-    G->s.g = ig_guidance_none();
+    G->s.guidance = ig_guidance_none();
     ig_rng_seed(&r, 13);
     ig_rng_normal_fill(&r, G->x, GB * G->per);
     return 0;
@@ -155,14 +155,14 @@ static int t_guidance_ig(void) {
     size_t n = GB * 32, i;
     int k, nt, n_in = 0, n_out = 0;
     CHECK(gsetup_init(&G, 0) == 0, "%s", ig_last_error());
-    G.s.g.ig_weight = w; G.s.g.ig_low = lo; G.s.g.ig_high = hi;
+    G.s.guidance.ig_weight = w; G.s.guidance.ig_low = lo; G.s.guidance.ig_high = hi;
     nt = edge_times(lo, hi, ts);
     for (k = 0; k < nt; k++) {
         float t = ts[k];
         size_t nfe0 = G.s.nfe;
         CHECK(heads(&G.n, G.x, GB, t, g_labels, v, va) == 0, "%s", ig_last_error());
         for (i = 0; i < n; i++) want[i] = inside(t, lo, hi) ? va[i] + w * (v[i] - va[i]) : v[i];
-        CHECK(ig_model_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
+        CHECK(ig_guided_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
         CHECK(rel_diff(out, want, n) < GUIDE_TOL, "IG w %g on [%g, %g] at t = %.9g (%s): off by %.3g of the scale",
               w, lo, hi, t, inside(t, lo, hi) ? "inside" : "outside", rel_diff(out, want, n));
         CHECK(G.s.nfe == nfe0 + 1, "IG at t = %.9g took %zu evaluations", t, G.s.nfe - nfe0);
@@ -188,7 +188,7 @@ static int t_guidance_cfg(void) {
     size_t n = GB * 32, i;
     CHECK(gsetup_init(&G, 0) == 0, "%s", ig_last_error());
     for (b = 0; b < GB; b++) { nulls[b] = G.n.m.cfg.num_classes; zeros[b] = 0; }
-    G.s.g.cfg_scale = s; G.s.g.cfg_low = lo; G.s.g.cfg_high = hi;
+    G.s.guidance.cfg_scale = s; G.s.guidance.cfg_low = lo; G.s.guidance.cfg_high = hi;
     nt = edge_times(lo, hi, ts);
     for (k = 0; k < nt; k++) {
         float t = ts[k];
@@ -197,7 +197,7 @@ static int t_guidance_cfg(void) {
         CHECK(heads(&G.n, G.x, GB, t, g_labels, vc, NULL) == 0, "%s", ig_last_error());
         CHECK(heads(&G.n, G.x, GB, t, nulls, vu, NULL) == 0, "%s", ig_last_error());
         for (i = 0; i < n; i++) want[i] = in ? vu[i] + s * (vc[i] - vu[i]) : vc[i];
-        CHECK(ig_model_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
+        CHECK(ig_guided_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
         CHECK(rel_diff(out, want, n) < GUIDE_TOL, "CFG s %g on [%g, %g] at t = %.9g (%s): off by %.3g of the scale",
               s, lo, hi, t, in ? "inside" : "outside", rel_diff(out, want, n));
         CHECK(G.s.nfe == nfe0 + (in ? 2u : 1u), "CFG at t = %.9g took %zu evaluations", t, G.s.nfe - nfe0);
@@ -227,8 +227,8 @@ static int t_guidance_ig_cfg(void) {
     size_t n = GB * 32, i;
     CHECK(gsetup_init(&G, 0) == 0, "%s", ig_last_error());
     for (b = 0; b < GB; b++) nulls[b] = G.n.m.cfg.num_classes;
-    G.s.g.ig_weight = w; G.s.g.ig_low = ig_lo; G.s.g.ig_high = ig_hi;
-    G.s.g.cfg_scale = s; G.s.g.cfg_low = cfg_lo; G.s.g.cfg_high = cfg_hi;
+    G.s.guidance.ig_weight = w; G.s.guidance.ig_low = ig_lo; G.s.guidance.ig_high = ig_hi;
+    G.s.guidance.cfg_scale = s; G.s.guidance.cfg_low = cfg_lo; G.s.guidance.cfg_high = cfg_hi;
     nt = edge_times(ig_lo, ig_hi, ts);
     nt += edge_times(cfg_lo, cfg_hi, ts + nt);
     for (k = 0; k < nt; k++) {
@@ -241,7 +241,7 @@ static int t_guidance_ig_cfg(void) {
             double u = use_ig ? vau[i] + w * (vu[i] - vau[i]) : vu[i];
             want[i] = use_cfg ? u + s * (c - u) : c;
         }
-        CHECK(ig_model_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
+        CHECK(ig_guided_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
         CHECK(rel_diff(out, want, n) < GUIDE_TOL, "IG %g on [%g, %g] + CFG %g on [%g, %g] at t = %.9g (IG %s, CFG %s): off by %.3g",
               w, ig_lo, ig_hi, s, cfg_lo, cfg_hi, t, use_ig ? "on" : "off", use_cfg ? "on" : "off", rel_diff(out, want, n));
         seen[use_ig * 2 + use_cfg]++;
@@ -269,14 +269,14 @@ static int t_guidance_autoguidance(void) {
     size_t n = GB * 32, i;
     int k, own_ctx;
     CHECK(gsetup_init(&G, 1) == 0, "%s", ig_last_error());
-    G.s.g.guide = &G.guide.m; G.s.g.guide_weight = w;
+    G.s.guidance.guide = &G.guide.m; G.s.guidance.guide_weight = w;
     for (own_ctx = 0; own_ctx < 2; own_ctx++)
         for (k = 0; k < 8; k++) {
             float t = ts[k % 4];
             int with_ig = k >= 4;
             size_t nfe0 = G.s.nfe;
             G.s.guide_ctx = own_ctx ? &G.guide.ctx : NULL;
-            G.s.g.ig_weight = with_ig ? igw : 1.0f;
+            G.s.guidance.ig_weight = with_ig ? igw : 1.0f;
             CHECK(heads(&G.n, G.x, GB, t, g_labels, v, va) == 0, "%s", ig_last_error());
             CHECK(heads(&G.guide, G.x, GB, t, g_labels, vg, NULL) == 0, "%s", ig_last_error());
             for (i = 0; i < n; i++) {
@@ -284,9 +284,9 @@ static int t_guidance_autoguidance(void) {
                 want[i] = vg[i] + w * (vm - vg[i]);
                 v[i] = vm;
             }
-            CHECK(ig_model_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
+            CHECK(ig_guided_velocity(&G.s, G.x, n, t, out) == 0, "%s", ig_last_error());
             CHECK(rel_diff(out, want, n) < GUIDE_TOL, "autoguidance w %g at t = %g (IG %g, %s context): off by %.3g",
-                  w, t, G.s.g.ig_weight, own_ctx ? "own" : "shared", rel_diff(out, want, n));
+                  w, t, G.s.guidance.ig_weight, own_ctx ? "own" : "shared", rel_diff(out, want, n));
             CHECK(G.s.nfe == nfe0 + 2, "autoguidance took %zu evaluations", G.s.nfe - nfe0);
             CHECK(rel_diff_dd(v, want, n) > 100 * GUIDE_TOL, "the guide changes nothing");
         }
@@ -690,6 +690,214 @@ static int t_sampler_order(void) {
     return 0;
 }
 
+/* --- the flow-matching batch (ig_flow_batch) --------------------------------
+   Per sample b, in this order: t[b] from one draw (uniform: ig_rng_uniform;
+   lognormal: s = exp(n), n = ig_rng_normal, t = s / (1 + s) on the linear path,
+   (2/pi) atan(s) on the cosine path); one ig_rng_uniform u for label dropout
+   (labels[b] = num_classes if u < label_dropout, else y[b]); then C*H*W
+   ig_rng_normal draws for eps, and
+     linear:  x_t = (1 - t) x0 + t eps,            v* = eps - x0
+     cosine:  x_t = cos(pi t/2) x0 + sin(pi t/2) eps,
+              v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0).
+   The test replays the stream with its own ig_rng and computes x_t and v* in
+   double from the replayed draws. */
+static double flow_t_ref(int path, int sampling, float draw) {
+    double s;
+    if (sampling == IG_T_UNIFORM) return draw;
+    s = exp((double)draw);
+    return path == IG_PATH_COSINE ? 2.0 / 3.14159265358979323846 * atan(s) : s / (1.0 + s);
+}
+
+static int t_flow_batch_replay(void) {
+    ig_config g = method_config();
+    ig_train_config tc = ig_train_defaults();
+    enum { FB = 12, PER = 32 };
+    float x0[FB * PER], xt[FB * PER], tg[FB * PER], t[FB];
+    int y[FB], labels[FB], path, sampling, b, ndrop = 0;
+    ig_rng r, replay;
+    size_t i;
+    ig_rng_seed(&r, 31);
+    for (i = 0; i < FB * PER; i++) x0[i] = ig_rng_normal(&r) * 2.0f + 0.5f;
+    for (b = 0; b < FB; b++) y[b] = b % g.num_classes;
+    tc.label_dropout = 0.3f;
+    for (path = 0; path < 2; path++)
+        for (sampling = 0; sampling < 2; sampling++) {
+            double worst_x = 0, worst_v = 0;
+            tc.path = path ? IG_PATH_COSINE : IG_PATH_LINEAR;
+            tc.t_sampling = sampling ? IG_T_LOGNORMAL : IG_T_UNIFORM;
+            ig_rng_seed(&r, 40 + (uint64_t)(2 * path + sampling));
+            replay = r;
+            CHECK(ig_flow_batch(&r, &g, &tc, FB, x0, y, xt, t, tg, labels) == 0, "%s", ig_last_error());
+            for (b = 0; b < FB; b++) {
+                float draw = sampling ? ig_rng_normal(&replay) : ig_rng_uniform(&replay);
+                double tr = flow_t_ref(tc.path, tc.t_sampling, draw), tb = t[b];
+                int lab = ig_rng_uniform(&replay) < tc.label_dropout ? g.num_classes : y[b];
+                CHECK(fabs(tb - tr) <= 2e-7 * tr + 1e-30, "path %d, t sampling %d, sample %d: t %.9g, replay %.9g",
+                      path, sampling, b, tb, tr);
+                CHECK(labels[b] == lab, "path %d, t sampling %d, sample %d: label %d, replay %d", path, sampling, b, labels[b], lab);
+                ndrop += lab == g.num_classes;
+                for (i = 0; i < PER; i++) {
+                    size_t k = (size_t)b * PER + i;
+                    double e = ig_rng_normal(&replay), x = x0[k], a, sg, wx, wv;
+                    if (tc.path == IG_PATH_COSINE) {
+                        a = cos(0.5 * 3.14159265358979323846 * tb); sg = sin(0.5 * 3.14159265358979323846 * tb);
+                        wx = a * x + sg * e; wv = 0.5 * 3.14159265358979323846 * (a * e - sg * x);
+                    } else {
+                        wx = (1.0 - tb) * x + tb * e; wv = e - x;
+                    }
+                    /* float rounding of a few operations on values of size |x0| + |eps| */
+                    if (fabs(xt[k] - wx) / (fabs(x) + fabs(e)) > worst_x) worst_x = fabs(xt[k] - wx) / (fabs(x) + fabs(e));
+                    if (fabs(tg[k] - wv) / (fabs(x) + fabs(e)) > worst_v) worst_v = fabs(tg[k] - wv) / (fabs(x) + fabs(e));
+                }
+            }
+            CHECK(worst_x < 1e-6 && worst_v < 1e-6, "path %d, t sampling %d: x_t off by %.3g, target by %.3g (of |x0| + |eps|)",
+                  path, sampling, worst_x, worst_v);
+            CHECK(r.state == replay.state && r.has_spare == replay.has_spare,
+                  "path %d, t sampling %d: the stream is not where the documented draws leave it", path, sampling);
+        }
+    CHECK(ndrop > 0 && ndrop < 4 * FB, "%d labels dropped of %d", ndrop, 4 * FB);
+    /* labels outside 0..num_classes-1 (the null label included) are errors */
+    y[3] = g.num_classes;
+    CHECK(ig_flow_batch(&r, &g, &tc, FB, x0, y, xt, t, tg, labels) != 0, "the null label accepted as a training label");
+    CHECK(strstr(ig_last_error(), "label") != NULL, "message: %s", ig_last_error());
+    y[3] = -1;
+    CHECK(ig_flow_batch(&r, &g, &tc, FB, x0, y, xt, t, tg, labels) != 0, "label -1 accepted");
+    return 0;
+}
+
+/* ig_train_step is ig_flow_batch on the model's stream, then ig_train_step_on:
+   bit-identical weights, EMA and stream. */
+static int t_train_step_is_flow_batch(void) {
+    ig_config g = method_config();
+    net a, b;
+    ig_train_config tc = ig_train_defaults();
+    ig_train_stats sa, sb;
+    enum { FB = 4, PER = 32 };
+    float x0[FB * PER], xt[FB * PER], tg[FB * PER], t[FB];
+    int y[FB] = { 0, 1, 2, 0 }, labels[FB], step;
+    size_t i;
+    CHECK(net_init(&a, &g, FB, 1, 51) == 0 && net_init(&b, &g, FB, 1, 51) == 0, "%s", ig_last_error());
+    for (i = 0; i < FB * PER; i++) x0[i] = 0.1f * (float)(i % 13) - 0.6f;
+    tc.lr = 1e-3f; tc.label_dropout = 0.5f; tc.t_sampling = IG_T_LOGNORMAL; tc.path = IG_PATH_COSINE;
+    for (step = 0; step < 3; step++) {
+        CHECK(ig_train_step(&a.m, &a.ctx, &tc, x0, y, FB, &sa) == 0, "%s", ig_last_error());
+        CHECK(ig_flow_batch(&b.m.rng, &g, &tc, FB, x0, y, xt, t, tg, labels) == 0, "%s", ig_last_error());
+        CHECK(ig_train_step_on(&b.m, &b.ctx, &tc, xt, t, labels, tg, FB, &sb) == 0, "%s", ig_last_error());
+        CHECK(memcmp(&sa.loss, &sb.loss, sizeof sa.loss) == 0, "step %d: loss %.9g vs %.9g", step, sa.loss, sb.loss);
+    }
+    CHECK(memcmp(a.m.weights, b.m.weights, a.m.nweights * sizeof(float)) == 0, "weights differ");
+    CHECK(memcmp(a.m.ema, b.m.ema, a.m.nweights * sizeof(float)) == 0, "EMA differs");
+    CHECK(a.m.rng.state == b.m.rng.state, "the streams differ");
+    net_free(&a); net_free(&b);
+    return 0;
+}
+
+/* The t distribution: a Kolmogorov-Smirnov test on N = 20000 draws (fixed
+   seeds).  D = sup |F_N(t) - F(t)|; at level 0.001 the critical value is
+   sqrt(ln(2 / 0.001) / 2) / sqrt(N) = 1.9495 / 141.42 = 0.01379.  Power: by
+   the DKW inequality |F_N - G| stays below 0.01379 with probability 0.999
+   whatever the true CDF G, so any G that differs from F by more than
+   2 x 0.01379 = 0.028 somewhere is rejected with probability above 0.999:
+   e.g. uniform on [0, 0.97] or [0.03, 1] (D = 0.03), uniform on [0, 0.5]
+   (D = 0.5), or the cosine path's lognormal mapping on the linear path
+   (sup |F - G| = 0.053 near t = 0.25).  The test checks the last two on the
+   same draws.  Note: t = 1 / (1 + s) has exactly the distribution of
+   s / (1 + s) (n and -n are alike), so only the replay test above sees that
+   mistake.  CDFs:  uniform F(t) = t;  lognormal, linear F(t) = Phi(ln(t / (1 - t)));
+   lognormal, cosine F(t) = Phi(ln tan(pi t / 2)). */
+enum { KS_N = 20000 };
+#define KS_CRIT 0.01379
+
+static double phi(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
+
+static double cdf(int kind, double t) {   /* 0 uniform, 1 lognormal linear, 2 lognormal cosine, 3 uniform [0, 0.5] */
+    if (t <= 0) return 0;
+    if (t >= 1) return 1;
+    switch (kind) {
+    case 0: return t;
+    case 1: return phi(log(t / (1 - t)));
+    case 2: return phi(log(tan(0.5 * 3.14159265358979323846 * t)));
+    default: return t >= 0.5 ? 1.0 : 2 * t;
+    }
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static double ks_stat(const float *t, int kind) {
+    double d = 0;
+    size_t i;
+    for (i = 0; i < KS_N; i++) {
+        double F = cdf(kind, t[i]), lo = F - (double)i / KS_N, hi = (double)(i + 1) / KS_N - F;
+        if (lo > d) d = lo;
+        if (hi > d) d = hi;
+    }
+    return d;
+}
+
+static int draw_t(int path, int sampling, float dropout, float *t, int *labels, uint64_t seed) {
+    ig_config g = method_config();
+    ig_train_config tc = ig_train_defaults();
+    static float x0[KS_N], xt[KS_N], tg[KS_N];
+    static int y[KS_N];
+    ig_rng r;
+    size_t i;
+    g.in_channels = 1; g.image_height = 1; g.image_width = 1; g.patch_size = 1;   /* one number per sample */
+    for (i = 0; i < KS_N; i++) { x0[i] = 0.0f; y[i] = (int)(i % 3); }
+    tc.path = path; tc.t_sampling = sampling; tc.label_dropout = dropout;
+    ig_rng_seed(&r, seed);
+    return ig_flow_batch(&r, &g, &tc, KS_N, x0, y, xt, t, tg, labels);
+}
+
+static int t_flow_t_distribution(void) {
+    static float t[KS_N];
+    static int labels[KS_N];
+    static const struct { int path, sampling, kind, wrong; const char *name; } cases[3] = {
+        { IG_PATH_LINEAR, IG_T_UNIFORM, 0, 3, "uniform" },
+        { IG_PATH_LINEAR, IG_T_LOGNORMAL, 1, 2, "lognormal, linear path" },
+        { IG_PATH_COSINE, IG_T_LOGNORMAL, 2, 1, "lognormal, cosine path" },
+    };
+    int k;
+    for (k = 0; k < 3; k++) {
+        double d, dw;
+        CHECK(draw_t(cases[k].path, cases[k].sampling, 0.1f, t, labels, 60 + (uint64_t)k) == 0, "%s", ig_last_error());
+        qsort(t, KS_N, sizeof t[0], cmp_float);
+        CHECK(t[0] > 0.0f && t[KS_N - 1] < 1.0f, "%s: t outside (0, 1): %g .. %g", cases[k].name, t[0], t[KS_N - 1]);
+        d = ks_stat(t, cases[k].kind);
+        dw = ks_stat(t, cases[k].wrong);
+        CHECK(d < KS_CRIT, "%s: Kolmogorov-Smirnov D = %.4f >= %.4f (level 0.001, N = %d)", cases[k].name, d, KS_CRIT, KS_N);
+        CHECK(dw > KS_CRIT, "%s: the wrong distribution is not rejected (D = %.4f)", cases[k].name, dw);
+        printf("     %s: KS D = %.4f (critical %.4f); against the wrong CDF D = %.3f\n", cases[k].name, d, KS_CRIT, dw);
+    }
+    return 0;
+}
+
+/* Label dropout at p = 0.1 on N = 20000 labels: the number dropped is
+   binomial, mean 2000, sd sqrt(N p (1 - p)) = 42.4; accepted: within 5 sd
+   (1788 .. 2212; a correct sampler falls outside with probability 6e-7).
+   0.9 instead of 0.1 drops 18000.  Dropped labels are num_classes (the null
+   label) and the others keep their class; p = 0 drops none, p = 1 all. */
+static int t_flow_label_dropout(void) {
+    static float t[KS_N];
+    static int labels[KS_N];
+    ig_config g = method_config();
+    int i, dropped = 0;
+    CHECK(draw_t(IG_PATH_LINEAR, IG_T_UNIFORM, 0.1f, t, labels, 70) == 0, "%s", ig_last_error());
+    for (i = 0; i < KS_N; i++) {
+        CHECK(labels[i] == g.num_classes || labels[i] == i % 3, "label %d of sample %d (class %d)", labels[i], i, i % 3);
+        dropped += labels[i] == g.num_classes;
+    }
+    CHECK(dropped >= 1788 && dropped <= 2212, "%d of %d labels dropped at p = 0.1 (binomial: 2000 +- 212)", dropped, KS_N);
+    printf("     p = 0.1: %d of %d labels became the null label %d\n", dropped, KS_N, g.num_classes);
+    CHECK(draw_t(IG_PATH_LINEAR, IG_T_UNIFORM, 0.0f, t, labels, 71) == 0, "%s", ig_last_error());
+    for (i = 0; i < KS_N; i++) CHECK(labels[i] == i % 3, "p = 0 dropped label %d", i);
+    CHECK(draw_t(IG_PATH_LINEAR, IG_T_UNIFORM, 1.0f, t, labels, 72) == 0, "%s", ig_last_error());
+    for (i = 0; i < KS_N; i++) CHECK(labels[i] == g.num_classes, "p = 1 kept label %d", i);
+    return 0;
+}
+
 const test_case method_tests[] = {
     { "guidance_ig_formula_and_interval", t_guidance_ig },
     { "guidance_cfg_formula_null_label", t_guidance_cfg },
@@ -698,6 +906,10 @@ const test_case method_tests[] = {
     { "train_adamw_each_term_visible", t_adamw_terms },
     { "train_ema_recurrence", t_ema_recurrence },
     { "train_step_vs_pytorch", t_train_step_vs_torch },
+    { "flow_batch_replay_both_paths", t_flow_batch_replay },
+    { "flow_batch_is_what_train_step_uses", t_train_step_is_flow_batch },
+    { "flow_t_distribution_ks", t_flow_t_distribution },
+    { "flow_label_dropout_rate", t_flow_label_dropout },
     { "sample_euler_heun_order", t_sampler_order },
     { "model_init_as_released", t_model_init_as_released },
     { "model_pos_embed_vs_pytorch", t_model_pos_embed },

@@ -16,11 +16,11 @@
 /* The legacy MT19937 + polar normals (the stream the trees are built from). */
 static int test_mt19937_normals(void) {
     static const double want[4] = { -0.41675785, -0.05626683, -2.1361961, 1.64027081 };
-    ig_mt19937 r;
+    mt19937 r;
     int i;
-    ig_mt_seed(&r, 2);
+    mt_seed(&r, 2);
     for (i = 0; i < 4; i++) {
-        double n = ig_mt_normal(&r);
+        double n = mt_normal(&r);
         CHECK(near(n, want[i], 1e-7, 1e-8), "normal %d = %.9f, want %.9f", i, n, want[i]);
     }
     return 0;
@@ -181,7 +181,7 @@ static int test_npy(void) {
     unsigned char buf[256];
     size_t got, hl, i;
     FILE *f;
-    CHECK(plot_write_npy(path, data, 3, 2) == 0, "write failed");
+    CHECK(img_write_npy(path, data, 3, 2) == 0, "write failed");
     f = fopen(path, "rb");
     CHECK(f != NULL, "cannot reopen %s", path);
     got = fread(buf, 1, sizeof buf, f);
@@ -196,7 +196,7 @@ static int test_npy(void) {
     CHECK(got == 10 + hl + 6 * 4, "file size %lu", (unsigned long)got);
     /* 3.25f = 0x40500000, stored little-endian */
     CHECK(buf[10 + hl + 12] == 0x00 && buf[10 + hl + 14] == 0x50 && buf[10 + hl + 15] == 0x40, "float bytes");
-    CHECK(plot_write_npy("/nonexistent-dir/x.npy", data, 3, 2) == -1, "writing to a bad path must fail");
+    CHECK(img_write_npy("/nonexistent-dir/x.npy", data, 3, 2) == -1, "writing to a bad path must fail");
     return 0;
 }
 
@@ -272,7 +272,7 @@ static long test_inflate(const unsigned char *z, size_t n, unsigned char *out, s
         } else return -1;                              /* dynamic: not produced by plot.h */
     } while (final == 0);
     ad = (uint32_t)z[n - 4] << 24 | (uint32_t)z[n - 3] << 16 | (uint32_t)z[n - 2] << 8 | z[n - 1];
-    if (ad != plot_adler32(out, o)) return -1;
+    if (ad != img_adler32(out, o)) return -1;
     return (long)o;
 }
 
@@ -286,20 +286,20 @@ static uint32_t test_be32(const unsigned char *p) {
 static int test_png(void) {
     const char *path = "test_toy_tmp.png";
     static const unsigned char black[3] = { 0, 0, 0 };
-    plot_image im;
+    img_image im;
     unsigned char *file = NULL, *idat = NULL, *raw = NULL;
     size_t size, pos = 8, nidat = 0, y;
     int w = 67, h = 41, x, saw_end = 0;
     long got;
     FILE *f;
-    CHECK(plot_crc32(0, (const unsigned char *)"123456789", 9) == 0xCBF43926u, "CRC-32 check value");
-    CHECK(plot_adler32((const unsigned char *)"Wikipedia", 9) == 0x11E60398u, "Adler-32 check value");
-    CHECK(plot_image_new(&im, w, h) == 0, "image");
+    CHECK(img_crc32(0, (const unsigned char *)"123456789", 9) == 0xCBF43926u, "CRC-32 check value");
+    CHECK(img_adler32((const unsigned char *)"Wikipedia", 9) == 0x11E60398u, "Adler-32 check value");
+    CHECK(img_image_new(&im, w, h) == 0, "image");
     for (y = 0; y < (size_t)h; y++)                    /* a gradient, flat areas, text */
         for (x = 0; x < w; x++)
             if (x < 30) { im.rgb[(y * w + x) * 3] = (unsigned char)(x * 8); im.rgb[(y * w + x) * 3 + 1] = (unsigned char)(y * 6); }
-    plot_text(&im, 2, 2, "IG 1.5%", 2, black);
-    CHECK(plot_write_png(path, im.rgb, w, h) == 0, "write failed");
+    img_text(&im, 2, 2, "IG 1.5%", 2, black);
+    CHECK(img_write_png(path, im.rgb, w, h) == 0, "write failed");
     f = fopen(path, "rb");
     CHECK(f != NULL, "cannot reopen %s", path);
     fseek(f, 0, SEEK_END); size = (size_t)ftell(f); fseek(f, 0, SEEK_SET);
@@ -315,7 +315,7 @@ static int test_png(void) {
         uint32_t len = test_be32(file + pos);
         const unsigned char *type = file + pos + 4;
         CHECK(pos + 12 + len <= size, "chunk overruns the file");
-        CHECK(plot_crc32(0, type, 4 + len) == test_be32(file + pos + 8 + len), "CRC of chunk %.4s", (const char *)type);
+        CHECK(img_crc32(0, type, 4 + len) == test_be32(file + pos + 8 + len), "CRC of chunk %.4s", (const char *)type);
         if (pos == 8) {
             CHECK(memcmp(type, "IHDR", 4) == 0 && len == 13, "first chunk must be IHDR");
             CHECK(test_be32(type + 4) == (uint32_t)w && test_be32(type + 8) == (uint32_t)h, "IHDR size");
@@ -333,7 +333,7 @@ static int test_png(void) {
         CHECK(memcmp(raw + y * (3 * w + 1) + 1, im.rgb + y * w * 3, (size_t)w * 3) == 0, "row %lu differs", (unsigned long)y);
     }
     free(file); free(idat); free(raw);
-    plot_image_free(&im);
+    img_image_free(&im);
     return 0;
 }
 
@@ -342,7 +342,7 @@ static int test_png(void) {
 static int test_deflate_roundtrip(void) {
     size_t n = 200000, i;
     unsigned char *data = (unsigned char *)malloc(n), *back = (unsigned char *)malloc(n);
-    plot_buf z;
+    img_buf z;
     long got;
     ig_rng r;
     CHECK(data && back, "allocation");
@@ -350,7 +350,7 @@ static int test_deflate_roundtrip(void) {
     for (i = 0; i < n; i++)
         data[i] = i % 40000 < 20000 ? (unsigned char)(i / 300 % 7) : (unsigned char)(ig_rng_u64(&r) % 4);
     memset(&z, 0, sizeof z);
-    CHECK(plot_zlib(data, n, &z) == 0, "plot_zlib failed");
+    CHECK(img_zlib(data, n, &z) == 0, "img_zlib failed");
     got = test_inflate(z.p, z.len, back, n);
     CHECK(got == (long)n && memcmp(data, back, n) == 0, "round trip failed (%ld bytes)", got);
     CHECK(z.len < n / 3, "compressed to %lu bytes", (unsigned long)z.len);
