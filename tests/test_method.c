@@ -898,6 +898,73 @@ static int t_flow_label_dropout(void) {
     return 0;
 }
 
+/* --- the checkpoint reader's checks on the training state ------------------------
+   A checkpoint that holds a NaN (here in one weight), or whose training state is
+   partial (every EMA and first-moment tensor but no second moments), is refused
+   with a message naming the file, and the model keeps its weights, EMA, moments
+   and step. */
+static int write_ckpt(const ig_model *m, const char *path, const float *weights, int nan_at, int with_v) {
+    ig_st_writer w;
+    static const char *const pre[4] = { "", "ema.", "adam.m.", "adam.v." };
+    const float *src[4];
+    float *wcopy = (float *)malloc(m->nweights * sizeof(float));
+    int p, k, d, rc;
+    char name[128];
+    if (!wcopy) return -1;
+    memcpy(wcopy, weights, m->nweights * sizeof(float));
+    if (nan_at >= 0) wcopy[nan_at] = NAN;
+    src[0] = wcopy; src[1] = m->ema; src[2] = m->adam_m; src[3] = m->adam_v;
+    ig_st_writer_init(&w);
+    for (k = 0; k < (with_v ? 4 : 3); k++)
+        for (p = 0; p < m->nparams; p++) {
+            const ig_param *pp = &m->params[p];
+            int64_t shape[4];
+            if (k && !pp->trainable) continue;
+            for (d = 0; d < pp->t->ndim; d++) shape[d] = (int64_t)pp->t->shape[d];
+            snprintf(name, sizeof name, "%s%s", pre[k], pp->name);
+            ig_st_add(&w, name, IG_F32, pp->t->ndim, shape, src[k] + pp->offset);
+        }
+    ig_st_add_meta(&w, "step", "7");
+    rc = ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    free(wcopy);
+    return rc;
+}
+
+static int t_checkpoint_state_checks(void) {
+    ig_config g = method_config();
+    net n;
+    const char *path = "build/test_method_ckpt.safetensors";
+    float *before;
+    size_t N, i;
+    CHECK(net_init(&n, &g, 1, 1, 81) == 0, "%s", ig_last_error());
+    N = n.m.nweights;
+    for (i = 0; i < N; i++) { n.m.adam_m[i] = 0.01f * (float)(i % 7); n.m.adam_v[i] = 0.001f * (float)(i % 5); }
+    n.m.step = 3;
+    before = (float *)malloc(4 * N * sizeof(float));
+    memcpy(before, n.m.weights, N * sizeof(float)); memcpy(before + N, n.m.ema, N * sizeof(float));
+    memcpy(before + 2 * N, n.m.adam_m, N * sizeof(float)); memcpy(before + 3 * N, n.m.adam_v, N * sizeof(float));
+    /* a NaN in the weights */
+    CHECK(write_ckpt(&n.m, path, n.m.weights, (int)(N / 2), 1) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&n.m, path, 1) != 0, "a checkpoint with a NaN weight loaded");
+    CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "non-finite"), "message: %s", ig_last_error());
+    /* EMA and first moments, no second moments */
+    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 0) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&n.m, path, 1) != 0, "a checkpoint without adam.v.* resumed");
+    CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "incomplete"), "message: %s", ig_last_error());
+    CHECK(memcmp(before, n.m.weights, N * sizeof(float)) == 0 && memcmp(before + N, n.m.ema, N * sizeof(float)) == 0 &&
+          memcmp(before + 2 * N, n.m.adam_m, N * sizeof(float)) == 0 && memcmp(before + 3 * N, n.m.adam_v, N * sizeof(float)) == 0 &&
+          n.m.step == 3, "a refused checkpoint changed the model");
+    /* and the complete one loads (the test is not refusing everything) */
+    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 1) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&n.m, path, 1) == 0, "the complete checkpoint: %s", ig_last_error());
+    CHECK(n.m.step == 7, "step %lld after loading, the file says 7", (long long)n.m.step);
+    free(before);
+    remove(path);
+    net_free(&n);
+    return 0;
+}
+
 const test_case method_tests[] = {
     { "guidance_ig_formula_and_interval", t_guidance_ig },
     { "guidance_cfg_formula_null_label", t_guidance_cfg },
@@ -913,5 +980,6 @@ const test_case method_tests[] = {
     { "sample_euler_heun_order", t_sampler_order },
     { "model_init_as_released", t_model_init_as_released },
     { "model_pos_embed_vs_pytorch", t_model_pos_embed },
+    { "checkpoint_refuses_nan_and_partial_state", t_checkpoint_state_checks },
 };
 const int method_ntests = sizeof method_tests / sizeof method_tests[0];
