@@ -92,8 +92,8 @@ typedef struct ig_arena {
     size_t used;         /* bytes handed out since the reset   */
     size_t peak;         /* largest 'used' ever seen           */
     const char *name;    /* for error messages: "scratch", ... */
-    int counting;        /* a counting arena (ig_model_scratch_bytes): data   */
-    size_t header_used;  /* buffers are only counted, headers use the block   */
+    int counting;        /* counts data buffers without memory (section 7.1)  */
+    size_t header_used;  /* counting: bytes of the block given to headers     */
 } ig_arena;
 
 IGDEF int   ig_arena_init(ig_arena *a, const char *name, size_t bytes);
@@ -168,8 +168,8 @@ typedef struct ig_ctx {
 IGDEF int  ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity);
 IGDEF int  ig_ctx_reset(ig_ctx *ctx, int training);   /* resets the arena too */
 
-/* A tensor in an arena (data zeroed if zero != 0).  with_grad adds a zeroed
-   gradient buffer. shape: ndim sizes. */
+/* A tensor of ndim sizes in an arena, data not initialized; with_grad adds a
+   zeroed gradient buffer.  new4 takes the sizes as arguments. */
 IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int with_grad);
 IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad);
 /* A tensor header that points at memory you own (no copy). */
@@ -1953,7 +1953,8 @@ IGDEF ig_train_config ig_train_defaults(void) {
      w <- w (1 - lr wd)
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
-   then the EMA of the weights:  ema <- d ema + (1 - d) w. */
+   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
+   the last 1 / (1 - d) steps, smoother than the last step: samplers use it. */
 static void ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     double s = (double)m->step;
     float bc1 = (float)(1.0 - pow(tc->beta1, s)), bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
@@ -2299,10 +2300,8 @@ static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0
                                ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4];
-    float *p = &ig__dummy_float;
-    (void)name;
-    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
-    if (slot) *slot = ig_tensor_wrap(&m->arena, p, trainable ? p : NULL, ndim, shape);
+    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3; (void)name;
+    if (slot) *slot = ig_tensor_wrap(&m->arena, &ig__dummy_float, trainable ? &ig__dummy_float : NULL, ndim, shape);
 }
 
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training) {
@@ -2312,8 +2311,7 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
     int ok = 0;
-    memset(&m, 0, sizeof m);
-    memset(&count, 0, sizeof count);
+    memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
     /* headers only: the model's tensors, and the tape and op outputs of the run */
@@ -2373,11 +2371,9 @@ done:
    static (IG_MAX_THREADS pairs of about 2.5 MB, touched only as used), so
    ig__gemm is not reentrant.  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
-
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
 #endif
-
 /* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
    (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
    -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
@@ -2385,10 +2381,8 @@ done:
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
-#ifndef IG__MR
 #define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
 #define IG__NV 4
-#endif
 __extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
@@ -2439,7 +2433,6 @@ typedef float ig__vf;
 #endif
 
 #define IG__NR (IG__NV * IG__VW)
-
 /* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
    multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
 #define IG__KC 384
@@ -2447,7 +2440,6 @@ typedef float ig__vf;
 #define IG__NC 1536
 #define IG__SMALL_MNK (48 * 48 * 48)
 #define IG__PARALLEL_MNK (128 * 128 * 64)
-
 #if defined(__GNUC__)
 #define IG__ALIGNED64 __attribute__((aligned(64)))
 #else
@@ -2460,7 +2452,6 @@ static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
 static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 
 static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
-
 /* unaligned vector load/store (memcpy compiles to one vmovups) */
 static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
@@ -2487,15 +2478,11 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         a += IG__MR;
         b += IG__NR;
     }
-    for (i = 0; i < IG__MR; i++) {
+    for (i = 0; i < IG__MR; i++)
         for (v = 0; v < IG__NV; v++) {
             float *cp = c + (size_t)i * ldc + v * IG__VW;
-            if (accumulate)
-                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
-            else
-                ig__vstore(cp, acc[i][v]);
+            ig__vstore(cp, accumulate ? ig__vload(cp) + acc[i][v] : acc[i][v]);
         }
-    }
 }
 
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
@@ -2592,9 +2579,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
                 ig__kernel(kc, a, b, tmp, IG__NR, 0);
                 for (ii = 0; ii < m; ii++)
                     for (jj = 0; jj < n; jj++)
-                        c[ii * ldc + jj] = accumulate
-                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
-                            : tmp[ii * IG__NR + jj];
+                        c[ii * ldc + jj] = accumulate ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj] : tmp[ii * IG__NR + jj];
             }
         }
     }
@@ -2733,7 +2718,6 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t i, j;
@@ -2756,7 +2740,6 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 }
 
 #else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);

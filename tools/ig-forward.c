@@ -87,7 +87,9 @@ int main(int argc, char **argv) {
     memset(&m, 0, sizeof m);
     memset(&scratch, 0, sizeof scratch);
     if (ig_model_init(&m, &cfg, with_grads, 0) || ig_load(&m, ckpt, 0) ||
-        ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, N, with_grads) + 4 * N * per * sizeof(float)) ||
+        /* the step's exact size, plus this tool's own tensors of the output's size:
+           x, R, R_aux, the two products and their gradients, with headers and padding */
+        ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, N, with_grads) + 8 * (N * per * sizeof(float) + 256)) ||
         ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg) + 8)) {
         fprintf(stderr, "ig-forward: %s\n", ig_last_error());
         goto done;
