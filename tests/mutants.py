@@ -147,6 +147,10 @@ MUTANTS = [
      "target[b * per + i] = 0.5f * (float)IG__PI * (al * e - si * x0i);",
      "target[b * per + i] = al * e - si * x0i;",
      "cosine path: target without the pi/2 of d/dt"),
+    ("train_undropped_labels", "ig.h",
+     "return ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats);",
+     "return ig__train_step_core(m, ctx, tc, x, t, y, tg, stats);",
+     "ig_train_step trains on the labels before dropout (the null label is never learned)"),
     # --- training: loss, AdamW, clipping, EMA ------------------------------------
     ("aux_weight_ignored", "ig.h",
      "loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, tc->aux_weight));",
