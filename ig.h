@@ -36,7 +36,7 @@
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
      Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
-     8. checkpoints               safetensors read / write
+     Appendix B. checkpoints      safetensors read / write; ig_save, ig_load, ig_config_from_file
 
    Compile-time options (define before including)
    --------------------
@@ -419,39 +419,29 @@ IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, fl
 /* ------------------------------------------------------------------------- */
 /* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
-/* A safetensors file is 8 bytes N (little-endian), N bytes of JSON
-       {"__metadata__": {"key": "value", ...},
-        "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
-   and the data section (offsets count from its start).  The reader trusts nothing:
-   strict JSON (UTF-8 checked), each tensor's bytes exactly its shape times its dtype
-   size, inside the data section, no two tensors overlapping or sharing a name.
-   Converted when read: F32, F16, BF16 (to float) and I64, I32, U8 (to int64); the
-   format's other dtypes (F64, I8, I16, U16, U32, U64, BOOL, F8_*, C64) are indexed and
-   read raw.  Little-endian hosts only: a big-endian one gets an error, never wrong
-   numbers.  Files over 2 GiB need a 64-bit long. */
+/* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
+   "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
+   The reader trusts nothing: strict JSON (UTF-8 checked); each tensor's bytes exactly shape x
+   dtype size, inside the data, overlapping no other; names unique.  Read as float: F32, F16,
+   BF16; as int64: I64, I32, U8; the other dtypes raw.  Little-endian hosts only (others get
+   an error); files over 2 GiB need a 64-bit long. */
 typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
 
 #define IG_ST_MAX_DIMS 8
 #define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
 
-typedef struct {                 /* one tensor of an opened file                   */
-    char *name;                  /* UTF-8                                          */
-    ig_dtype dtype;
-    char dtype_name[8];          /* as in the file: "F32", "U16", ...              */
-    int dtype_size;              /* bytes per element                              */
-    int ndim;                    /* 0..8; 0 is a scalar (one element)              */
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t begin, end;           /* its bytes in the data section                  */
+typedef struct {                 /* one tensor of an opened file                            */
+    char *name;                  /* UTF-8                                                   */
+    ig_dtype dtype; char dtype_name[8]; int dtype_size;  /* "F32", "U16", ...; bytes each  */
+    int ndim; int64_t shape[IG_ST_MAX_DIMS];             /* ndim 0..8; 0 is a scalar        */
+    size_t begin, end;           /* its bytes in the data section                           */
 } ig_st_tensor;
 
-typedef struct {                 /* an opened file; tensor data is read on demand   */
-    char path[512];
-    FILE *f;
-    size_t data_start, data_size;  /* where the data section starts, its bytes     */
-    ig_st_tensor *tensors;       /* in header order                                */
-    int ntensors;
-    char **meta_keys, **meta_vals; /* the "__metadata__" strings, in order         */
-    int nmeta;
+typedef struct {                 /* an opened file; tensor data is read on demand            */
+    char path[512]; FILE *f;
+    size_t data_start, data_size;                /* where the data section starts, its bytes */
+    ig_st_tensor *tensors; int ntensors;         /* in header order                          */
+    char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
 } ig_st_file;
 
 IGDEF int  ig_st_open(ig_st_file *st, const char *path);   /* 0, or -1 (st left closed) */
@@ -469,22 +459,16 @@ IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_
        ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
        ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
        ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
-   After a failed add the writer refuses to save (no file with entries missing).
-   A save replaces path whole or not at all: it writes "<path>.<random>.tmp" next to it,
-   created exclusively (so concurrent saves never share one), fsyncs it, renames it over
-   path and fsyncs the directory.  path must be a regular file or absent: a symbolic
-   link, directory, device or fifo is refused.  On failure the temporary file is
-   removed and path is untouched.  A save killed outright (SIGKILL, power loss) leaves
-   path old or new, never torn, plus at most its own "<path>.*.tmp", which nothing can
-   clean up: delete stale ones by hand.  The exclusive create, fsyncs and type check
-   need POSIX 2001 (gcc's default gnu99, or _POSIX_C_SOURCE 200112L defined before the
-   first #include); without it the save is plain C (fopen, rename; no fsync, no check). */
+   After a failed add the writer refuses to save.  A save writes "<path>.<random>.tmp"
+   (created exclusively), fsyncs it, renames it over path and fsyncs the directory; path
+   must be a regular file or absent (a link, directory, device or fifo is refused); on
+   failure path is untouched and the temporary file removed.  Killed outright, a save
+   leaves path old or new plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
+   _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
 typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
-    ig_st_wentry *entries;
-    int n;
-    char **meta_keys, **meta_vals;
-    int nmeta;
+    ig_st_wentry *entries; int n;
+    char **meta_keys, **meta_vals; int nmeta;
     int failed;                  /* an add failed: the save refuses */
 } ig_st_writer;
 
@@ -495,15 +479,11 @@ IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /*
 IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
 IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
-/* A checkpoint is a safetensors file named like the released PyTorch state dict, so
-   torch's load_state_dict(strict=True) takes it (after dropping the training state).
-   "__metadata__" holds the configuration as decimal strings: in_channels,
-   image_height, image_width, patch_size, hidden_size, depth, num_heads, num_classes,
-   aux_depth, t_scale (and step, rng for resuming).
-   ig_save: the weights under the plain names; with training_state also "ema.<name>",
-   "adam.m.<name>", "adam.v.<name>", the step and the RNG, so that ig_load resumes the
-   run bit for bit.  A non-finite weight, EMA or moment is refused (the error names the
-   tensor): ig_load would refuse the file.  ig_save_ema: the EMA under the plain names. */
+/* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
+   takes it, training state dropped), the configuration in "__metadata__" as decimal strings.
+   ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
+   "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
+   value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
@@ -2771,9 +2751,8 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
 
-/* Room for element n of a growing array (IG_MALLOC has no realloc): the capacity is 16,
-   32, 64, ..., full exactly when n is 16 or a larger power of 2.  Returns the (maybe
-   new) array, or NULL with the old one still valid. */
+/* Room for element n of a growing array (no realloc): capacity 16, 32, 64, ..., full when n is
+   16 or a larger power of 2.  The (maybe new) array, or NULL with the old one still valid. */
 static void *ig__st_grow(void *a, int n, size_t elem) {
     void *p;
     if (n && (n < 16 || (n & (n - 1)))) return a;
@@ -2781,8 +2760,7 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
     return p;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid: no overlong
-   forms, no surrogates, nothing above U+10FFFF. */
+/* Length of the valid UTF-8 sequence at s (n bytes left); 0: overlong, surrogate, > U+10FFFF, bad. */
 static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0, i;
@@ -2791,28 +2769,24 @@ static size_t ig__st_utf8(const unsigned char *s, size_t n) {
         (c == 0xf4 && s[1] > 0x8f)) return 0;
     return k;
 }
-
 static int ig__st_utf8_ok(const char *s) {
     size_t n = strlen(s), i, k;
     for (i = 0; i < n; i += k) if (!(k = ig__st_utf8((const unsigned char *)s + i, n - i))) return 0;
     return 1;
 }
 
-/* --- a strict JSON reader for the header; J->p walks [base, end).  It reads what the
-   format allows: objects, strings, integers in [0, 2^63), a null "__metadata__"; all
-   else is an error, unknown tensor fields included. */
+/* --- a strict JSON reader for the header; J->p walks [base, end).  Only what the format allows:
+   objects, strings, integers in [0, 2^63), a null "__metadata__"; all else (unknown fields too) fails. */
 typedef struct { const char *base, *p, *end, *path; } ig__json;
 
 static int ig__jerr(ig__json *J, const char *what) {
     return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
 }
-
 /* Skips whitespace; the next character, or 0 at the end. */
 static int ig__jpeek(ig__json *J) {
     while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
     return J->p < J->end ? (unsigned char)*J->p : 0;
 }
-
 static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
 
 static int ig__jhex4(const char *s, unsigned *out) {
@@ -2822,13 +2796,11 @@ static int ig__jhex4(const char *s, unsigned *out) {
     return strspn(h, "0123456789abcdefABCDEF") == 4 ? 0 : -1;
 }
 
-/* A string, decoded into *out (IG_MALLOC'd).  Escapes become UTF-8 (\u surrogate pairs
-   joined), raw bytes must be UTF-8; control characters and \u0000 are refused (names
-   are C strings). */
+/* A string, decoded into *out (IG_MALLOC'd): escapes to UTF-8 (\u surrogate pairs joined), raw bytes
+   must be UTF-8; control characters and \u0000 are refused (names are C strings). */
 static int ig__jstring(ig__json *J, char **out) {
     static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
-    const char *q, *r, *why = NULL, *e;
-    char *w;
+    const char *q, *r, *why = NULL, *e; char *w;
     if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
     for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
     if (q >= J->end) return ig__jerr(J, "unterminated string");
@@ -2858,8 +2830,7 @@ static int ig__jstring(ig__json *J, char **out) {
     return 0;
 }
 
-/* The members of an object, one per call, from *state = 0: 1 with *key (IG_MALLOC'd)
-   and J after the ':', 0 after the closing '}', -1 on an error. */
+/* An object's members, one a call from *state = 0: 1 with *key and J after the ':', 0 at the '}', -1. */
 static int ig__jmember(ig__json *J, int *state, char **key) {
     *key = NULL;
     if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
@@ -2896,8 +2867,7 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
         "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
     static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
-    int state = 0, seen = 0, r, n = 2, f, i = 0;
-    char *key, *s;
+    int state = 0, seen = 0, r, n = 2, f, i = 0; char *key, *s;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
         if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
@@ -2920,13 +2890,10 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     return r;
 }
 
-/* The header: one object of tensors and "__metadata__" (string keys to string values, or
-   null).  Names, keys and values belong to st as soon as they are read. */
+/* The header: tensors and "__metadata__" (strings to strings, or null); st owns what is read. */
 static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
-    int state = 0, mstate, r, have_meta = 0;
-    char *key, **k, **v;
-    ig_st_tensor *t;
-    int64_t *o;
+    int state = 0, mstate, r, have_meta = 0; char *key, **k, **v;
+    ig_st_tensor *t; int64_t *o;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         if (!strcmp(key, "__metadata__")) {
             IG_FREE(key);
@@ -2968,11 +2935,9 @@ static int ig__st_by_begin(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Each tensor's bytes: exactly shape x dtype size, inside the data section, overlapping
-   no other tensor's; names unique. */
+/* Each tensor's bytes: exactly shape x dtype size, inside the data, overlapping no other; names unique. */
 static int ig__st_check(ig_st_file *st, const int64_t *off) {
-    ig_st_tensor **by, *last = NULL;
-    int i, d, n = st->ntensors, rc = 0;
+    ig_st_tensor **by, *last = NULL; int i, d, n = st->ntensors, rc = 0;
     for (i = 0; i < n; i++) {
         ig_st_tensor *t = &st->tensors[i];
         uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
@@ -3007,12 +2972,8 @@ static int ig__st_check(ig_st_file *st, const int64_t *off) {
 static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
 
 IGDEF int ig_st_open(ig_st_file *st, const char *path) {
-    unsigned char len[8];
-    uint64_t fsize, hlen = 0;
-    int64_t *off = NULL;
-    char *hdr = NULL;
-    int i, rc = -1;
-    ig__json J;
+    unsigned char len[8]; uint64_t fsize, hlen = 0; int64_t *off = NULL;
+    char *hdr = NULL; int i, rc = -1; ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
     if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
@@ -3051,7 +3012,6 @@ IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
     for (i = 0; st && name && i < st->ntensors; i++) if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
     return NULL;
 }
-
 IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
     int i;
     for (i = 0; st && key && i < st->nmeta; i++) if (!strcmp(st->meta_keys[i], key)) return st->meta_vals[i];
@@ -3059,8 +3019,7 @@ IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
 }
 
 IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
-    size_t n = 1;
-    int d;
+    size_t n = 1; int d;
     for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
     for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
     return n;
@@ -3076,7 +3035,7 @@ static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t wan
 
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes) {
     if (ig__st_at(st, t, nbytes, t ? t->end - t->begin : 0, "ig_st_read_raw")) return -1;
-    if (fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+    if (nbytes && fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
     return 0;
 }
 
@@ -3089,11 +3048,9 @@ static float ig__st_f16(uint32_t h) {
     return h & 0x8000u ? -f : f;
 }
 
-/* n elements of t into dst, as float (F32, F16, BF16) or int64 (I64, I32, U8); F32 and
-   I64 are read as they are (the host is little-endian). */
+/* n elements of t as float (F32, F16, BF16) or int64 (I64, I32, U8); F32, I64 need no conversion. */
 static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
-    unsigned char buf[4096];
-    size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    unsigned char buf[4096]; size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
     if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
     if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
         return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
@@ -3119,7 +3076,6 @@ IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, si
 
 /* --- the writer ------------------------------------------------------------ */
 IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
-
 IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
     for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
@@ -3129,9 +3085,7 @@ IGDEF void ig_st_writer_free(ig_st_writer *w) {
 
 static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     static const int size[IG_DTYPE_OTHER] = { 4, 2, 2, 8, 4, 1 };   /* F32 F16 BF16 I64 I32 U8 */
-    ig_st_wentry *e;
-    uint64_t bytes;
-    int i;
+    ig_st_wentry *e; uint64_t bytes; int i;
     if (!name) return ig__fail("ig_st_add: NULL name");
     if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
     if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
@@ -3151,8 +3105,7 @@ static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndi
 }
 
 static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    char **k, **v;
-    int i;
+    char **k, **v; int i;
     if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
     if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
     for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
@@ -3167,13 +3120,11 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
 }
-
 IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-/* s as a JSON string into b (NULL: only counted), quotes, backslashes and control
-   characters escaped; returns its length. */
+/* s as a JSON string into b (NULL: only counted), ", \\ and control characters escaped; its length. */
 static size_t ig__st_jput(char *b, const char *s) {
     size_t n = 1;
     if (b) b[0] = '"';
@@ -3197,14 +3148,11 @@ static int ig__st_dest_ok(const char *path) {
     return path ? 0 : -1;
 }
 
-/* A new file "<path>.<12 hex digits>.tmp" next to path, for writing, that no other save
-   shares: named from the pid, time, a counter and an address, created exclusively
-   (O_EXCL: never an existing file, never through a link). */
+/* A new file "<path>.<12 hex digits>.tmp" for writing that no other save shares: named from the pid,
+   time, a counter and an address, created exclusively (O_EXCL: no existing file, no link). */
 static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
     static uint64_t counter;
-    ig_rng r;
-    FILE *f = NULL;
-    int fd = -1;
+    ig_rng r; FILE *f = NULL; int fd = -1;
     ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
 #if IG__POSIX
     r.state ^= (uint64_t)getpid() << 20;
@@ -3221,11 +3169,8 @@ static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
 
 IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
-    size_t cap = 64, n = 8, i;
-    uint64_t off = 0;
+    size_t cap = 64, n = 8, i; uint64_t off = 0; FILE *f = NULL; int d, rc = -1;
     char *hdr = NULL, *tmp = NULL, *slash = NULL;
-    FILE *f = NULL;
-    int d, rc = -1;
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
     if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
     if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
@@ -3257,7 +3202,7 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
     IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
     for (i = 0; i < (size_t)w->n; i++)
-        IG__TRY(fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
+        IG__TRY(w->entries[i].nbytes && fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
                 "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
 #if IG__POSIX
     IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
@@ -3289,13 +3234,9 @@ done:
 /* --- checkpoints of a model ------------------------------------------------ */
 static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
-/* Adds set k of m's arrays (base) as F32 under "<prefix><name>"; a non-finite value is
-   refused, since ig_load would refuse the file. */
+/* Set k of m's arrays (base) as F32 "<prefix><name>"; non-finite values refused (ig_load would). */
 static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
-    char name[96];
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t j;
-    int i, d;
+    char name[96]; int64_t shape[IG_ST_MAX_DIMS]; size_t j; int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
         if (k && !pp->trainable) continue;               /* pos_embed has no EMA or moments */
@@ -3313,10 +3254,7 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
     const ig_config *cfg = &m->cfg;
     const int val[9] = { cfg->in_channels, cfg->image_height, cfg->image_width, cfg->patch_size, cfg->hidden_size, cfg->depth, cfg->num_heads, cfg->num_classes, cfg->aux_depth };
     static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
-    ig_st_writer w;
-    char buf[64];
-    uint32_t spare;
-    int i, rc;
+    ig_st_writer w; char buf[64]; uint32_t spare; int i, rc;
     if (!path) return ig__fail("ig_save: NULL path");
     if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
@@ -3338,16 +3276,13 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
 }
 
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
-
 IGDEF int ig_save_ema(const ig_model *m, const char *path) {
     return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
 }
 
 /* One tensor into dst, after checking its shape against the parameter's; finite only. */
 static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
-    char want[96] = "", got[96] = "";
-    size_t j;
-    int d, same = t->ndim == pp->t->ndim;
+    char want[96] = "", got[96] = ""; size_t j; int d, same = t->ndim == pp->t->ndim;
     for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];
     if (!same) {
         for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
@@ -3373,13 +3308,9 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
 
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
-    size_t nw = m->nweights;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
-    unsigned long long rs[3] = { 0, 0, 0 };
-    long long step = 0;
-    const char *rng = NULL, *s;
-    char name[96], *end = NULL;
-    ig_st_file st;
+    unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights;
+    const char *rng = NULL, *s; char name[96], *end = NULL; ig_st_file st;
     if (ig_st_open(&st, path)) return -1;
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
         const ig_param *pp;
@@ -3424,12 +3355,8 @@ done:
 
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
     static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
-    const ig_st_tensor *xw, *pe, *yt;
-    long long v[6] = { 0, 0, 0, 0, 0, 0 }, T;
-    char name[64], why[sizeof ig__errbuf];
-    int i, d, side, got[4], rc = -1;
-    const char *ts, *bad = NULL;
-    ig_st_file st;
+    const ig_st_tensor *xw, *pe, *yt; const char *ts, *bad = NULL; ig_st_file st;
+    long long v[4] = { 0, 0, 0, 0 }, T; char name[64], why[sizeof ig__errbuf]; int i, d, side, got[4], rc = -1;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");

@@ -365,8 +365,9 @@ def main():
             os.makedirs(os.path.join(d, "build"))
             with open(os.path.join(d, "ig.h"), "w", encoding="utf-8") as f:
                 f.write(src_text)
-            for f in ("test_ig.c", "test.h"):
-                shutil.copy(os.path.join(ROOT, "tests", f), os.path.join(d, "tests", f))
+            for f in os.listdir(os.path.join(ROOT, "tests")):
+                if f == "test_ig.c" or f.endswith(".h"):
+                    shutil.copy(os.path.join(ROOT, "tests", f), os.path.join(d, "tests", f))
             os.symlink(os.path.join(ROOT, "tests", "fixtures"), os.path.join(d, "tests", "fixtures"))
             exe = os.path.join(d, "test_ig")
             r = run(cc + flags + ["-o", exe, os.path.join(d, "tests", "test_ig.c")] + objs + ["-lm"], d)

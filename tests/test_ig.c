@@ -18,6 +18,7 @@ extern const test_case toy_tests[];   extern const int toy_ntests;
 extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
 extern const test_case method_tests[]; extern const int method_ntests;
+extern const test_case tools_tests[]; extern const int tools_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
         { toy_tests, &toy_ntests },
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
+        { tools_tests, &tools_ntests },
     };
     int passed = 0, failed = 0, plain = 0, stop = 0, a;
     size_t ti;

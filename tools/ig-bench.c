@@ -15,6 +15,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define IG_IMPLEMENTATION
 #include "../ig.h"
+#include "../examples/cli.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,7 +63,7 @@ static int bench_matmul(size_t n) {
     ig_rng_normal_fill(&r, b, n * n);
     for (rep = 0; rep < 7; rep++) {   /* best of 7, after the first (warm-up) */
         t0 = now();
-        ig__gemm(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
+        ig_matmul(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
         if (rep > 0 && now() - t0 < best) best = now() - t0;
     }
     printf("{\"matmul\": %zu, \"threads\": %d, \"seconds\": %.6f, \"gflops\": %.2f}\n",
@@ -126,7 +127,6 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
 
 int main(int argc, char **argv) {
     const bench_config *bc = NULL;
-    const char *name = NULL;
     int steps = 5, i, sampling = 0;
     size_t B, per, k, ntrain = 0;
     ig_config cfg;
@@ -139,16 +139,40 @@ int main(int argc, char **argv) {
     double t0 = 0, train_s, fwd_s;
     ig_rng r;
 
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--matmul") && i + 1 < argc) return bench_matmul((size_t)atol(argv[++i]));
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc) name = argv[++i];
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--sampling")) sampling = 1;
-        else { fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent [--steps N] | --matmul N\n"); return 2; }
+    {   /* flags: --config NAME [--steps N] [--sampling] | --matmul N */
+        static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", NULL };
+        long long n, matmul = 0;
+        int c;
+        for (i = 1; i < argc; i++) {
+            const char *a = argv[i], *v;
+            if (!strcmp(a, "--sampling")) { sampling = 1; continue; }
+            if (strcmp(a, "--config") && strcmp(a, "--steps") && strcmp(a, "--matmul")) {
+                fprintf(stderr, "ig-bench: unknown option '%s'\n"
+                                "usage: ig-bench --config toy2d|fmnist|latent|tiny|point [--steps N] [--sampling] "
+                                "| --matmul N\n", a);
+                return 2;
+            }
+            if (!(v = cli_value("ig-bench", argc, argv, &i))) return 2;
+            if (!strcmp(a, "--config")) {
+                if (cli_choice("ig-bench", a, v, names, &c)) return 2;
+                bc = &configs[c];
+            } else if (!strcmp(a, "--steps")) {
+                if (cli_int("ig-bench", a, v, 1, 1000000, &n)) return 2;
+                steps = (int)n;
+            } else if (cli_int("ig-bench", a, v, 1, 8192, &matmul)) {   /* 3 x 256 MB at most */
+                return 2;
+            }
+        }
+        if (matmul && (bc || sampling)) {
+            fprintf(stderr, "ig-bench: --matmul N times a matrix multiply alone; it takes no --config or --sampling\n");
+            return 2;
+        }
+        if (matmul) return bench_matmul((size_t)matmul);
+        if (!bc) {
+            fprintf(stderr, "ig-bench: needs --config toy2d|fmnist|latent|tiny|point (or --matmul N)\n");
+            return 2;
+        }
     }
-    for (k = 0; name && k < sizeof configs / sizeof configs[0]; k++)
-        if (!strcmp(configs[k].name, name)) bc = &configs[k];
-    if (!bc || steps < 1) { fprintf(stderr, "ig-bench: unknown config '%s' (toy2d, fmnist, latent, tiny, point)\n", name ? name : ""); return 2; }
 
     memset(&cfg, 0, sizeof cfg);
     cfg.in_channels = bc->C; cfg.image_height = bc->H; cfg.image_width = bc->W; cfg.patch_size = bc->p;
@@ -167,6 +191,7 @@ int main(int argc, char **argv) {
     x = (float *)malloc(B * per * sizeof(float));
     t = (float *)malloc(B * sizeof(float));
     y = (int *)malloc(B * sizeof(int));
+    if (!x || !t || !y) { fprintf(stderr, "ig-bench: out of memory\n"); return 1; }
     ig_rng_seed(&r, 0);
     ig_rng_normal_fill(&r, x, B * per);
     for (k = 0; k < B; k++) { y[k] = (int)(ig_rng_u64(&r) % (uint64_t)bc->ncls); t[k] = 0.5f; }
