@@ -19,6 +19,8 @@ extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
 extern const test_case method_tests[]; extern const int method_ntests;
 extern const test_case tools_tests[]; extern const int tools_ntests;
+extern const test_case vae_tests[];   extern const int vae_ntests;
+extern const test_case pt_tests[];    extern const int pt_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -37,6 +39,8 @@ int main(int argc, char **argv) {
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
         { tools_tests, &tools_ntests },
+        { vae_tests, &vae_ntests },
+        { pt_tests, &pt_ntests },
     };
     int passed = 0, failed = 0, plain = 0, stop = 0, a;
     size_t ti;
