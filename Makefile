@@ -5,6 +5,7 @@
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
+#   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
 #   NO_FAST_GEMM=1  build with -DIG_NO_FAST_GEMM: the plain matmul of section 4 only
 #                   (e.g. make BUILD=build/nofast NO_FAST_GEMM=1 test)
@@ -33,11 +34,11 @@ ifeq ($(NO_FAST_GEMM),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_method.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz clean
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean
 
 all: $(BUILD)/test_ig examples
 
@@ -92,6 +93,12 @@ fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h examples/*.h tests/*.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+
+# Mutation testing: each small semantic change listed in tests/mutants.py must
+# make the suite fail.  MUTANT_JOBS=2 runs two at once (only on an idle machine).
+MUTANT_JOBS ?= 1
+mutants:
+	python3 tests/mutants.py --cc "$(CC)" --cflags "$(WARN) -O2 $(ARCH) $(OMPFLAG)" --jobs $(MUTANT_JOBS)
 
 examples: $(EXAMPLES) $(TOOLS)
 

@@ -586,6 +586,7 @@ static int malformed_schema(void)
     BAD("0 offsets", "{" T("w", "F32", "[1]", "[]") "}", 4, "must hold 2 values");
     BAD("offsets obj", "{" T("w", "F32", "[1]", "{}") "}", 4, "expected an array");
     BAD("size mismatch", "{" T("w", "F32", "[2]", "[0,4]") "}", 8, "need 8 bytes");
+    BAD("span larger than shape", "{" T("w", "F32", "[1]", "[0,8]") "}", 8, "need 4 bytes");
     BAD("size mismatch dtype", "{" T("w", "F16", "[4]", "[0,4]") "}", 8, "need 8 bytes");
     BAD("scalar mismatch", "{" T("w", "I64", "[]", "[0,4]") "}", 8, "need 8 bytes");
     BAD("numel overflow", "{" T("w", "F32", "[4294967296,4294967296,16]", "[0,4]") "}", 4, "overflows");
