@@ -103,8 +103,8 @@ MUTANTS = [
      "if (v_aux && i == cfg->aux_depth)",
      "the intermediate head reads block k + 1 instead of block k"),
     ("adaln_chunk_order", "ig.h",
-     "x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);",
-     "x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);",
+     "bp->proj_w, bp->proj_b);\n    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);\n    h = ig_modulate(ctx, ig_layernorm(",
+     "bp->proj_w, bp->proj_b);\n    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);\n    h = ig_modulate(ctx, ig_layernorm(",
      "adaLN: the attention residual uses gate2 instead of gate1"),
     ("label_not_added", "ig.h",
      "cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));",
@@ -148,8 +148,8 @@ MUTANTS = [
      "target[b * per + i] = al * e - si * x0i;",
      "cosine path: target without the pi/2 of d/dt"),
     ("train_undropped_labels", "ig.h",
-     "return ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats);",
-     "return ig__train_step_core(m, ctx, tc, x, t, y, tg, stats);",
+     "ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {",
+     "ig__train_step_core(m, ctx, tc, x, t, y, tg, stats)) {",
      "ig_train_step trains on the labels before dropout (the null label is never learned)"),
     # --- training: loss, AdamW, clipping, EMA ------------------------------------
     ("aux_weight_ignored", "ig.h",
@@ -157,29 +157,29 @@ MUTANTS = [
      "loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, 1.0f));",
      "lambda ignored: the intermediate head's loss weighs 1"),
     ("adamw_no_decay", "ig.h",
-     "m->weights[i] *= decay;",
-     "(void)decay;",
+     "    w *= c->decay;\n",
+     "    (void)c->decay;\n",
      "AdamW's weight decay dropped"),
     ("adamw_no_bc1", "ig.h",
-     "float step_size = tc->lr / bc1,",
-     "float step_size = tc->lr + 0.0f * bc1,",
+     "c.step_size = tc->lr / (float)(1.0 - pow(tc->beta1, s));",
+     "c.step_size = tc->lr;",
      "AdamW without the first bias correction 1 - b1^s"),
     ("adamw_no_bc2", "ig.h",
-     "m->weights[i] -= step_size * m->adam_m[i] / (sqrtf(m->adam_v[i]) / bc2_sqrt + tc->eps);",
-     "m->weights[i] -= step_size * m->adam_m[i] / (sqrtf(m->adam_v[i]) + tc->eps + 0.0f * bc2_sqrt);",
+     "w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);",
+     "w -= c->step_size * mo / (sqrtf(v) + c->eps);",
      "AdamW without the second bias correction sqrt(1 - b2^s)"),
     ("clip_never", "ig.h",
      "if (coef < 1.0f)",
      "if (coef < 0.0f)",
      "gradient clipping never applied"),
     ("ema_swapped", "ig.h",
-     "m->ema[i] = d * m->ema[i] + (1.0f - d) * m->weights[i];",
-     "m->ema[i] = (1.0f - d) * m->ema[i] + d * m->weights[i];",
+     "o[3] = c->d * e + (1.0f - c->d) * w;",
+     "o[3] = (1.0f - c->d) * e + c->d * w;",
      "EMA keeps 1 - d of the average and d of the new weights"),
-    ("batch_nan_check", "ig.h",
-     "if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))",
-     "if (0)",
-     "a NaN in the batch is trained on"),
+    ("forward_nan_check", "ig.h",
+     "for (i = 0; i < per; i++) bad |= ig__nonfinite(xb[i]);",
+     "(void)bad;",
+     "ig_forward (and so every sampler) runs on an x holding NaN or inf"),
     ("label_range_check", "ig.h",
      "if (y[b] < 0 || y[b] >= cfg->num_classes)",
      "if (y[b] < 0 || y[b] > cfg->num_classes)",
@@ -214,8 +214,8 @@ MUTANTS = [
      "vout[i] = vout[i] + gd->guide_weight * (vout[i] - vg->data[i]);",
      "autoguidance extrapolates from the main model instead of the weak guide"),
     ("heun_no_average", "ig.h",
-     "for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);",
-     "for (i = 0; i < n; i++) x[i] += dt * v2[i];",
+     "if (f(user, xe, n, tn, v2)) goto fail;   /* slope at the Euler guess */\n        for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);",
+     "if (f(user, xe, n, tn, v2)) goto fail;   /* slope at the Euler guess */\n        for (i = 0; i < n; i++) x[i] += dt * v2[i];",
      "Heun takes the end slope instead of the average"),
     ("sde_score_sign", "ig.h",
      ": -((1.0f - t) * v[i] + x[i]) / t;",
@@ -349,8 +349,12 @@ def main():
             print("mutants: tests/test_ig.c is not in the Makefile's TEST_SRC", file=sys.stderr)
             return 2
         objs = []
+        # test files that hold their own (static) copy of the implementation are
+        # rebuilt with every mutant, like test_ig.c
+        own_impl = [s for s in srcs if s != "tests/test_ig.c" and
+                    "#define IG_IMPLEMENTATION" in open(os.path.join(ROOT, s), encoding="utf-8").read()]
         for s in srcs:
-            if s == "tests/test_ig.c":
+            if s == "tests/test_ig.c" or s in own_impl:
                 continue
             o = os.path.join(objdir, os.path.basename(s)[:-2] + ".o")
             r = run(cc + flags + ["-c", os.path.join(ROOT, s), "-o", o], ROOT)
@@ -366,11 +370,12 @@ def main():
             with open(os.path.join(d, "ig.h"), "w", encoding="utf-8") as f:
                 f.write(src_text)
             for f in os.listdir(os.path.join(ROOT, "tests")):
-                if f == "test_ig.c" or f.endswith(".h"):
+                if f == "test_ig.c" or f.endswith(".h") or "tests/" + f in own_impl:
                     shutil.copy(os.path.join(ROOT, "tests", f), os.path.join(d, "tests", f))
             os.symlink(os.path.join(ROOT, "tests", "fixtures"), os.path.join(d, "tests", "fixtures"))
             exe = os.path.join(d, "test_ig")
-            r = run(cc + flags + ["-o", exe, os.path.join(d, "tests", "test_ig.c")] + objs + ["-lm"], d)
+            r = run(cc + flags + ["-o", exe, os.path.join(d, "tests", "test_ig.c")] +
+                    [os.path.join(d, s) for s in own_impl] + objs + ["-lm"], d)
             if r.returncode:
                 return "error", "does not compile:\n" + r.stdout[-2000:], 0.0
             env = dict(os.environ, OMP_WAIT_POLICY="passive")
