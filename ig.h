@@ -30,8 +30,9 @@
      2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
      3. tensors and the tape      ig_tensor, ig_ctx, backward()
      4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
-                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum
-     5. the model                 config, parameters, forward with two heads
+                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum;
+                                  LightningDiT's rmsnorm, swiglu, 2D rope, cosine loss
+     5. the model                 config (SiT or LightningDiT), parameters, forward with two heads
      6. training                  flow-matching batch and loss, AdamW, clipping, EMA
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
@@ -217,6 +218,18 @@ IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);
 IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);
 
+/* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
+/* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w);
+/* SwiGLU's gate: u (...,2H) = [u1 | u2] -> y (...,H) = SiLU(u1) * u2 (gated half first). */
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);
+/* 2D RoPE on the q and k thirds of qkv (B,T,3D), every head alike; v is copied.
+   cos, sin (T,hd) hold the rotation of each (token, head dim), hd = D / heads. */
+IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
+/* mean over positions (b, h, w) of 1 - cos_sim(a[b,:,h,w], b[b,:,h,w]): the cosine
+   between the channel vectors of a and b (B,C,H,W) -> scalar (1). */
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
+
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
    convolution as im2col + matmul).  Row-major, BLAS semantics:
        C (M,N) = beta * C + op(A) (M,K) * op(B) (K,N)
@@ -232,6 +245,20 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 /* 5. the model: a SiT/DiT with a second, early output head (aux)           */
 /* ------------------------------------------------------------------------- */
 
+/* The architecture variants of the one model.
+   IG_ARCH_SIT: SiT/DiT (LayerNorm, GELU MLP, fixed sin-cos positions); the default (0).
+   IG_ARCH_LIGHTNING: LightningDiT, the system of the paper's best numbers
+     (LightningDiT-XL/1 + IG): RMSNorm with a learned gain wherever SiT has a
+     LayerNorm, a SwiGLU MLP (mlp.w12 (2H,D), mlp.w3 (D,H), H = 8D/3 rounded down,
+     the release's int(2/3 * 4D)), 2D RoPE on q and k (feat_rope.freqs_cos /
+     freqs_sin (T,hd), stored buffers), pos_embed stored and loaded (initialized to
+     the sin-cos table, never trained, never recomputed: a checkpoint's own value
+     is used).  Its network runs in its own time convention, t_ld = 1 - t
+     (t_ld = 0 is noise), and predicts v_ld = -v (data minus noise).  ig_forward
+     runs that bare network; ig_train_step_on and ig_guided_velocity convert, so
+     everything else sees the SiT convention. */
+enum { IG_ARCH_SIT = 0, IG_ARCH_LIGHTNING = 1 };
+
 /* The blueprint.  Sizes are small numbers, so plain ints. */
 typedef struct ig_config {
     int in_channels;        /* C                                              */
@@ -244,6 +271,7 @@ typedef struct ig_config {
     int num_classes;        /* the label table has one more row: the null label */
     int aux_depth;          /* k: the aux head reads x after block k, 1 <= k < L (counted from 1) */
     float t_scale;          /* t fed to the time embedding is t * t_scale (1 in SiT) */
+    int arch;               /* IG_ARCH_SIT (0) or IG_ARCH_LIGHTNING               */
 } ig_config;
 
 /* Presets "S/2", "B/4", "L/8", "XL/2", ...: depth, width and heads of the paper's
@@ -267,11 +295,16 @@ typedef struct ig_block_params {
     ig_tensor *proj_w, *proj_b;    /* attn.proj           (D,D)  (D)  */
     ig_tensor *fc1_w, *fc1_b;      /* mlp.fc1             (4D,D) (4D) */
     ig_tensor *fc2_w, *fc2_b;      /* mlp.fc2             (D,4D) (D)  */
+    /* IG_ARCH_LIGHTNING: these instead of fc1/fc2 (H = 8D/3), and the RMSNorm gains */
+    ig_tensor *w12_w, *w12_b;      /* mlp.w12             (2H,D) (2H) */
+    ig_tensor *w3_w, *w3_b;        /* mlp.w3              (D,H)  (D)  */
+    ig_tensor *norm1_w, *norm2_w;  /* norm1, norm2        (D)         */
 } ig_block_params;
 
 typedef struct ig_head_params {
     ig_tensor *ada_w, *ada_b;      /* adaLN_modulation.1  (2D,D) (2D)     */
     ig_tensor *out_w, *out_b;      /* linear              (p*p*C,D) (p*p*C) */
+    ig_tensor *norm_w;             /* norm_final (D), IG_ARCH_LIGHTNING only */
 } ig_head_params;
 
 typedef struct ig_model {
@@ -285,7 +318,8 @@ typedef struct ig_model {
     ig_param *params;              /* the table: name -> tensor             */
     int nparams;
     /* the same tensors by role */
-    ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos      */
+    ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos (LightningDiT: as loaded) */
+    ig_tensor *rope_cos, *rope_sin;            /* (T,hd) feat_rope.freqs_cos/sin, LightningDiT only */
     ig_tensor *x_proj_w, *x_proj_b;            /* (D,C,p,p) (D)              */
     ig_tensor *t_fc1_w, *t_fc1_b, *t_fc2_w, *t_fc2_b; /* (D,256) (D) (D,D) (D) */
     ig_tensor *y_table;                        /* (num_classes+1, D)         */
@@ -300,7 +334,9 @@ typedef struct ig_model {
    gradients, two AdamW moments and the EMA: 5x the weights). */
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
 /* Bytes of scratch arena at this batch size, tape included, exactly: the
-   peak of one ig_train_step (training != 0; lambda != 0) or of one
+   peak of one ig_train_step (training != 0; lambda != 0; the cosine term on
+   for LightningDiT and off for SiT, as each release trains: the other choice
+   differs by under 1 KiB) or of one
    ig_guided_velocity call with IG on (training == 0; with CFG pass 2 * batch),
    measured by running that code on a counting arena.  It depends on the
    OpenMP thread count at the time of the call.  0 for an invalid config. */
@@ -316,7 +352,9 @@ IGDEF ig_param *ig_model_find(ig_model *m, const char *name);
 /* Swap the live weights with the EMA weights (call again to swap back). */
 IGDEF void ig_model_swap_ema(ig_model *m);
 
-/* The forward pass.  x (B,C,H,W), t (B) in [0,1], y (B) labels (num_classes =
+/* The forward pass of the bare network.  x (B,C,H,W), t (B) in [0,1] in the
+   network's own time convention (SiT: t = 1 noise; LightningDiT: t = 0 noise,
+   and its v points from noise to data), y (B) labels (num_classes =
    null label).  *v gets the final head's velocity (B,C,H,W).  If v_aux is not
    NULL, *v_aux gets the aux head's (after block aux_depth); if it is NULL that
    head is not computed at all.  With a training context the tape is recorded. */
@@ -336,19 +374,23 @@ typedef struct ig_train_config {
     float grad_clip;        /* clip the global gradient norm (<= 0: off)       */
     float ema_decay;        /* EMA of the weights after every step             */
     float aux_weight;       /* lambda: loss = mse(final) + lambda mse(aux); 0 = baseline */
+    float cos_weight;       /* + cos_weight mean(1 - cos(v, v*)) over channels at each
+                               position: the LightningDiT release's extra term (1 there); 0 = off */
     float label_dropout;    /* probability a label becomes the null label      */
     int path;               /* IG_PATH_LINEAR or IG_PATH_COSINE                */
     int t_sampling;         /* IG_T_UNIFORM or IG_T_LOGNORMAL                  */
 } ig_train_config;
 
 /* The released defaults: lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight
-   decay, clip 1.0, EMA 0.9999, lambda 0.5, label dropout 0.1, linear, uniform. */
+   decay, clip 1.0, EMA 0.9999, lambda 0.5, no cosine term, label dropout 0.1,
+   linear, uniform.  (The LightningDiT release: lr 2e-4, beta2 0.95, cos_weight 1.) */
 IGDEF ig_train_config ig_train_defaults(void);
 
 typedef struct ig_train_stats {
     float loss;             /* the total loss that was minimized               */
     float loss_final;       /* mse of the final head                           */
     float loss_aux;         /* mse of the aux head (0 if lambda = 0)           */
+    float loss_cos;         /* mean(1 - cos) of the final head (0 if cos_weight = 0) */
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
@@ -361,8 +403,9 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
 IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                         const float *x0, const int *y, size_t B, ig_train_stats *stats);
 /* The same step with everything given: inputs x_t, times t, labels y (after
-   any dropout) and the velocity target (B,C,H,W).  Zeroes the gradients,
-   forward, loss, backward, clipping, AdamW, EMA, step += 1. */
+   any dropout) and the velocity target (B,C,H,W), in the SiT convention for
+   either architecture.  Zeroes the gradients, forward, loss, backward,
+   clipping, AdamW, EMA, step += 1. */
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *y,
                            const float *target, size_t B, ig_train_stats *stats);
@@ -379,11 +422,18 @@ typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, flo
 
 /* grid: nsteps + 1 times from 1 (noise) down to 0 (data). */
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps);
+/* LightningDiT's timestep-shifted grid, in the SiT convention:
+   grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise).
+   The release's t_ld = s u / (1 + (s - 1) u) runs from 0 (noise) to 1; t = 1 - t_ld. */
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
 /* Euler: x += (t' - t) v(x, t). */
 IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Heun: an Euler step, then average the slopes at both ends; the step that
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
+/* Heun on every interval, the last (to t = 0) included: torchdiffeq's fixed-grid
+   "heun2", the LightningDiT release's solver.  2 * nsteps evaluations. */
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, last step
    without noise (the released IG sampler).  nsteps evaluations.  path is the
    one the model was trained on (IG_PATH_LINEAR or IG_PATH_COSINE): the score
@@ -400,6 +450,15 @@ typedef struct ig_guidance {
 } ig_guidance;
 
 IGDEF ig_guidance ig_guidance_none(void);
+
+/* The paper's LightningDiT-XL/1 + IG sampler (FID 1.19 with CFG, 1.34 without;
+   the release's config): ig_sample_heun2 on ig_grid_shifted with
+   IG_LIGHTNING_STEPS intervals (125 grid points) and shift IG_LIGHTNING_SHIFT;
+   with CFG: IG 1.4 at every t on both halves, CFG 1.45 only for t <= 0.81 (the
+   release's t_ld >= 0.19); without CFG: IG 1.7 at every t. */
+#define IG_LIGHTNING_STEPS 124
+#define IG_LIGHTNING_SHIFT 0.3f
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg);
 
 /* The guided model as an ig_velocity_fn: pass ig_guided_velocity as f and a
    pointer to this as 'user'.  With CFG the batch is doubled, so size ctx's
@@ -1547,6 +1606,230 @@ static void ig__sum_backward(ig_node *nd) {
         for (i = 0; i < x->n; i++) dx[i] += g;
 }
 
+/* --- 4.10 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss ------
+   Used by IG_ARCH_LIGHTNING models (the cosine term by any training that asks
+   for it, tc.cos_weight). */
+
+/* RMSNorm with a learned gain, per row of D values (x, y (...,D), w (D)):
+     rstd = 1 / sqrt(mean(x^2) + 1e-6),  xhat = x rstd,  y = xhat w
+   (mean in double).  Backward, with g = dy w:
+     dx = rstd (g - xhat mean(g xhat)),   dw += sum over rows of dy xhat
+   The forward keeps rstd (one float per row) for it.                        */
+static void ig__rmsnorm_backward(ig_node *nd);
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w) {
+    ig_tensor *y;
+    size_t D, rows, r, d;
+    float *rstd_saved = NULL;
+    if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
+    D = x->shape[x->ndim - 1];
+    if (w->n != D) return ig__op_fail(ctx, "ig_rmsnorm: the gain has %zu elements, x's last dim is %zu", w->n, D);
+    if (!(y = ig__out(ctx, x, w, NULL, x->ndim, x->shape))) return NULL;
+    rows = x->n / D;
+    if (y->requires_grad) {
+        ig_node *nd = ig__record(ctx, ig__rmsnorm_backward, y, x, w, NULL);
+        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
+    }
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *xv = x->data + r * D;
+        float *yv = y->data + r * D, rstd;
+        double ms = 0;
+        for (d = 0; d < D; d++) ms += (double)xv[d] * xv[d];
+        rstd = (float)(1.0 / sqrt(ms / (double)D + 1e-6));
+        for (d = 0; d < D; d++) yv[d] = xv[d] * rstd * w->data[d];
+        if (rstd_saved) rstd_saved[r] = rstd;
+    }
+    return y;
+}
+
+static void ig__rmsnorm_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1];
+    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
+    const float *rstd = nd->saved;
+    float *dxall = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w);
+    if (dxall) {
+        IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            float *dx = dxall + r * D;
+            double m = 0;
+            for (d = 0; d < D; d++) m += (double)dy[d] * w->data[d] * xv[d] * rstd[r];
+            m /= (double)D;
+            for (d = 0; d < D; d++)
+                dx[d] += rstd[r] * (dy[d] * w->data[d] - xv[d] * rstd[r] * (float)m);
+        }
+    }
+    if (dw)     /* one pass over the rows in order: the same sums for any thread count */
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            for (d = 0; d < D; d++) dw[d] += dy[d] * xv[d] * rstd[r];
+        }
+}
+
+/* SwiGLU's gate, u (...,2H) = [u1 | u2] -> y (...,H), u1 the first H (the gated half):
+     y = SiLU(u1) u2;   du1 = dy u2 s (1 + u1 (1 - s)),  du2 = dy SiLU(u1),  s = sigmoid(u1).
+   The MLP is w3(SwiGLU(w12(x))): D -> 2H -> H -> D. */
+static void ig__swiglu_backward(ig_node *nd);
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u) {
+    ig_tensor *y;
+    size_t shape[IG_MAX_DIMS], H, rows, r, j;
+    if (!u || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (u->shape[u->ndim - 1] % 2)
+        return ig__op_fail(ctx, "ig_swiglu: the last dim (%zu) must be even: [gated half | linear half]",
+                           u->shape[u->ndim - 1]);
+    memcpy(shape, u->shape, sizeof shape);
+    H = shape[u->ndim - 1] /= 2;
+    if (!(y = ig__out(ctx, u, NULL, NULL, u->ndim, shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__swiglu_backward, y, u, NULL, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    rows = y->n / H;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H;
+        float *yv = y->data + r * H;
+        for (j = 0; j < H; j++) yv[j] = u1[j] / (1.0f + ig__exp(-u1[j])) * u2[j];
+    }
+    return y;
+}
+
+static void ig__swiglu_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *u = nd->in[0];
+    size_t H = y->shape[y->ndim - 1], rows = y->n / H, r, j;
+    float *du = ig__grad(nd->ctx, u);
+    if (!du) return;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H, *dy = y->grad + r * H;
+        float *d1 = du + r * 2 * H, *d2 = d1 + H;
+        for (j = 0; j < H; j++) {
+            float s = 1.0f / (1.0f + ig__exp(-u1[j]));
+            d1[j] += dy[j] * u2[j] * s * (1.0f + u1[j] * (1.0f - s));
+            d2[j] += dy[j] * u1[j] * s;
+        }
+    }
+}
+
+/* 2D rotary position embedding on q and k.  qkv, y (B,T,3D) = [q | k | v];
+   every head's hd = D / heads dims turn alike.  With the stored tables
+   C = cos, S = sin (T,hd), for token n and each pair (2j, 2j+1) of a head:
+     y[2j]   = x[2j]   C[n,2j]   - x[2j+1] S[n,2j]
+     y[2j+1] = x[2j+1] C[n,2j+1] + x[2j]   S[n,2j+1]
+   (the release's x cos + rotate_half(x) sin; which angle each (n, d) has is
+   in ig__rope_table, section 5).  v passes unchanged.  q_n . k_m then depends
+   on the positions only through n - m.  Backward, the transposed rotation:
+     dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
+static void ig__rope_backward(ig_node *nd);
+IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
+    ig_tensor *y;
+    ig_node *nd;
+    size_t B, T, D3, D, hd, bt, e, j;
+    if (!qkv || !cos || !sin || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads ||
+        (qkv->shape[2] / 3 / heads) % 2 || cos->n != qkv->shape[1] * (qkv->shape[2] / 3 / heads) || sin->n != cos->n)
+        return ig__op_fail(ctx, "ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
+                           "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
+    B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
+    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
+    if (y->requires_grad) {   /* the tables are buffers: never a gradient */
+        if (!(nd = ig__record(ctx, ig__rope_backward, y, qkv, cos, sin))) return NULL;
+        nd->arg[0] = hd;
+    }
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (qkv->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cos->data + (bt % T) * hd, *S = sin->data + (bt % T) * hd, *x = qkv->data + bt * D3;
+        float *yv = y->data + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)          /* every head of q, then of k */
+            for (j = 0; j < hd; j += 2) {
+                yv[e + j]     = x[e + j] * C[j] - x[e + j + 1] * S[j];
+                yv[e + j + 1] = x[e + j + 1] * C[j + 1] + x[e + j] * S[j + 1];
+            }
+        memcpy(yv + 2 * D, x + 2 * D, D * sizeof(float));
+    }
+    return y;
+}
+
+static void ig__rope_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *cs = nd->in[1], *sn = nd->in[2];
+    size_t B = x->shape[0], T = x->shape[1], D3 = x->shape[2], D = D3 / 3, hd = nd->arg[0], bt, e, j;
+    float *dx = ig__grad(nd->ctx, x);
+    if (!dx) return;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (x->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cs->data + (bt % T) * hd, *S = sn->data + (bt % T) * hd, *dy = y->grad + bt * D3;
+        float *g = dx + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)
+            for (j = 0; j < hd; j += 2) {
+                g[e + j]     += dy[e + j] * C[j] + dy[e + j + 1] * S[j + 1];
+                g[e + j + 1] += dy[e + j + 1] * C[j + 1] - dy[e + j] * S[j];
+            }
+        for (e = 2 * D; e < D3; e++) g[e] += dy[e];
+    }
+}
+
+/* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at
+   each of the N = B P positions (P = the product of the dims after C) the
+   channel vectors a_p, b_p (C) give
+     cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
+   (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away
+   from the eps clamp:  dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2  (the
+   same with a and b swapped), times -dy / N. */
+static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, size_t p,
+                          double *dot, double *na, double *nb) {
+    size_t C = a->shape[1], P = a->n / (a->shape[0] * C), ch;
+    const float *av = a->data + bi * C * P + p, *bv = b->data + bi * C * P + p;
+    *dot = *na = *nb = 0.0;
+    for (ch = 0; ch < C; ch++) {
+        *dot += (double)av[ch * P] * bv[ch * P];
+        *na += (double)av[ch * P] * av[ch * P];
+        *nb += (double)bv[ch * P] * bv[ch * P];
+    }
+}
+
+static void ig__cos_loss_backward(ig_node *nd);
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
+    ig_tensor *y;
+    size_t one = 1, Bn, P, bi, p;
+    double acc = 0.0;
+    if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (a->ndim < 2 || a->ndim != b->ndim || a->n != b->n || a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1])
+        return ig__op_fail(ctx, "ig_cos_loss: a and b must have one shape (B,C,...); got %zu and %zu elements", a->n, b->n);
+    if (!(y = ig__out(ctx, a, b, NULL, 1, &one))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__cos_loss_backward, y, a, b, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    Bn = a->shape[0]; P = a->n / (Bn * a->shape[1]);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            acc += 1.0 - dot / sqrt(na * nb > 1e-16 ? na * nb : 1e-16);
+        }
+    y->data[0] = (float)(acc / (double)(Bn * P));
+    return y;
+}
+
+static void ig__cos_loss_backward(ig_node *nd) {
+    ig_tensor *a = nd->in[0], *b = nd->in[1];
+    size_t Bn = a->shape[0], C = a->shape[1], P = a->n / (Bn * C), bi, p, ch;
+    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
+    double g = -(double)nd->out->grad[0] / (double)(Bn * P);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb, den, cs;
+            int clamped;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            clamped = na * nb <= 1e-16;
+            den = clamped ? 1e-8 : sqrt(na * nb);
+            cs = dot / den;
+            for (ch = 0; ch < C; ch++) {
+                size_t i = bi * C * P + ch * P + p;
+                if (da) da[i] += (float)(g * (b->data[i] / den - (clamped ? 0.0 : cs * a->data[i] / na)));
+                if (db) db[i] += (float)(g * (a->data[i] / den - (clamped ? 0.0 : cs * b->data[i] / nb)));
+            }
+        }
+}
+
 /* ------------------------------------------------------------------------- */
 /* 5. the model                                                              */
 /* ------------------------------------------------------------------------- */
@@ -1580,8 +1863,17 @@ IGDEF int ig_config_check(const ig_config *cfg) {
     }
     if (!(cfg->t_scale > 0.0f && cfg->t_scale <= 1e6f))   /* also refuses NaN and inf */
         return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)cfg->t_scale);
+    if (cfg->arch != IG_ARCH_SIT && cfg->arch != IG_ARCH_LIGHTNING)
+        return ig__fail("ig_config: unknown arch %d (IG_ARCH_SIT 0, IG_ARCH_LIGHTNING 1)", cfg->arch);
+    if (cfg->arch == IG_ARCH_LIGHTNING && (cfg->hidden_size / cfg->num_heads) % 4)
+        return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / num_heads = %d) divisible by 4",
+                        cfg->hidden_size / cfg->num_heads);
     return 0;
 }
+
+/* LightningDiT's SwiGLU width H: the release's int(2/3 * int(4.0 D)), which is
+   8D/3 rounded down (the same for every D up to 8192, checked by the reference). */
+static size_t ig__swiglu_hidden(size_t D) { return 8 * D / 3; }
 
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes) {
@@ -1621,7 +1913,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
     size_t out = p * p * C;
     char name[64];
-    int i, h;
+    int i, h, ld = cfg->arch == IG_ARCH_LIGHTNING;
+    size_t hid = ig__swiglu_hidden(D), hd = D / (size_t)cfg->num_heads;
     visit(user, "pos_embed", 3, 1, T, D, 1, &m->pos_embed, 0);
     visit(user, "x_embedder.proj.weight", 4, D, C, p, p, &m->x_proj_w, 1);
     visit(user, "x_embedder.proj.bias", 1, D, 1, 1, 1, &m->x_proj_b, 1);
@@ -1630,6 +1923,10 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     visit(user, "t_embedder.mlp.2.weight", 2, D, D, 1, 1, &m->t_fc2_w, 1);
     visit(user, "t_embedder.mlp.2.bias", 1, D, 1, 1, 1, &m->t_fc2_b, 1);
     visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1, &m->y_table, 1);
+    if (ld) {   /* stored buffers, never trained */
+        visit(user, "feat_rope.freqs_cos", 2, T, hd, 1, 1, &m->rope_cos, 0);
+        visit(user, "feat_rope.freqs_sin", 2, T, hd, 1, 1, &m->rope_sin, 0);
+    }
     for (i = 0; i < cfg->depth; i++) {
         ig_block_params *b = m->blocks ? &m->blocks[i] : NULL;
 #define IG__BLOCK(field, suffix, nd, a0, a1) \
@@ -1641,10 +1938,19 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         IG__BLOCK(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
         IG__BLOCK(proj_w, "attn.proj.weight", 2, D, D)
         IG__BLOCK(proj_b, "attn.proj.bias", 1, D, 1)
-        IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
-        IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
-        IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
-        IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+        if (ld) {
+            IG__BLOCK(norm1_w, "norm1.weight", 1, D, 1)
+            IG__BLOCK(norm2_w, "norm2.weight", 1, D, 1)
+            IG__BLOCK(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
+            IG__BLOCK(w12_b, "mlp.w12.bias", 1, 2 * hid, 1)
+            IG__BLOCK(w3_w, "mlp.w3.weight", 2, D, hid)
+            IG__BLOCK(w3_b, "mlp.w3.bias", 1, D, 1)
+        } else {
+            IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
+            IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
+            IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
+            IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+        }
 #undef IG__BLOCK
     }
     for (h = 0; h < 2; h++) {
@@ -1658,6 +1964,10 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         visit(user, name, 2, out, D, 1, 1, &hp->out_w, 1);
         snprintf(name, sizeof name, "%s.linear.bias", pre);
         visit(user, name, 1, out, 1, 1, 1, &hp->out_b, 1);
+        if (ld) {
+            snprintf(name, sizeof name, "%s.norm_final.weight", pre);
+            visit(user, name, 1, D, 1, 1, 1, &hp->norm_w, 1);
+        }
     }
 }
 
@@ -1722,6 +2032,22 @@ static void ig__pos_embed(float *pe, size_t rows, size_t cols, size_t D) {
         }
 }
 
+/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of
+   tokens n = a cols + b (a row, b column).  Dims [0, hd/2) turn with the row a,
+   [hd/2, hd) with the column b; inside each half, pair j (dims 2j, 2j+1) turns by
+   theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72: theta_m = 10000^(-m/18)).
+   A checkpoint stores these tables; ig_load checks them against this. */
+static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd) {
+    size_t n, d, half = hd / 2;
+    for (n = 0; n < rows * cols; n++)
+        for (d = 0; d < hd; d++) {
+            double pos = d < half ? (double)(n / cols) : (double)(n % cols);
+            double theta = pow(10000.0, -(double)(2 * ((d % half) / 2)) / (double)half);
+            cs[n * hd + d] = (float)cos(pos * theta);
+            sn[n * hd + d] = (float)sin(pos * theta);
+        }
+}
+
 /* xavier-uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) */
 static void ig__xavier(ig_tensor *w, ig_rng *r) {
     size_t fan_out = w->shape[0], fan_in = w->n / w->shape[0], i;
@@ -1761,17 +2087,34 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     ig_rng_seed(&m->rng, seed);
     ig__pos_embed(m->pos_embed->data, (size_t)(cfg->image_height / cfg->patch_size),
                   (size_t)(cfg->image_width / cfg->patch_size), (size_t)cfg->hidden_size);
+    if (cfg->arch == IG_ARCH_LIGHTNING)
+        ig__rope_table(m->rope_cos->data, m->rope_sin->data, (size_t)(cfg->image_height / cfg->patch_size),
+                       (size_t)(cfg->image_width / cfg->patch_size), (size_t)(cfg->hidden_size / cfg->num_heads));
     for (i = 0; i < cfg->depth; i++) {   /* attention and MLP: xavier; adaLN stays zero */
-        ig__xavier(m->blocks[i].qkv_w, &m->rng);
-        ig__xavier(m->blocks[i].proj_w, &m->rng);
-        ig__xavier(m->blocks[i].fc1_w, &m->rng);
-        ig__xavier(m->blocks[i].fc2_w, &m->rng);
+        ig_block_params *b = &m->blocks[i];
+        ig__xavier(b->qkv_w, &m->rng);
+        ig__xavier(b->proj_w, &m->rng);
+        if (cfg->arch == IG_ARCH_LIGHTNING) {    /* RMSNorm gains start at 1 */
+            ig__xavier(b->w12_w, &m->rng);
+            ig__xavier(b->w3_w, &m->rng);
+            for (k = 0; k < b->norm1_w->n; k++) b->norm1_w->data[k] = b->norm2_w->data[k] = 1.0f;
+        } else {
+            ig__xavier(b->fc1_w, &m->rng);
+            ig__xavier(b->fc2_w, &m->rng);
+        }
     }
     ig__xavier(m->x_proj_w, &m->rng);    /* the patch conv as a Linear over its kernel */
     for (k = 0; k < m->y_table->n; k++) m->y_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc1_w->n; k++) m->t_fc1_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc2_w->n; k++) m->t_fc2_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
-    /* both heads: adaLN and output Linear zero (already) */
+    /* SiT: both heads' adaLN and output Linear zero (already).  LightningDiT:
+       only final_layer is zero; final_layer_xr gets xavier weights (zero biases) */
+    if (cfg->arch == IG_ARCH_LIGHTNING) {
+        ig__xavier(m->aux_head.ada_w, &m->rng);
+        ig__xavier(m->aux_head.out_w, &m->rng);
+        for (k = 0; k < (size_t)cfg->hidden_size; k++)
+            m->final_head.norm_w->data[k] = m->aux_head.norm_w->data[k] = 1.0f;
+    }
     if (training) memcpy(m->ema, m->weights, nbytes);
     m->step = 0;
     return 0;
@@ -1835,11 +2178,13 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
 /* A head ("final layer"), x (B,T,D) -> velocity (B,C,H,W):
      (shift, scale) = Linear(SiLU(c))                   (B,2D), zero at init
      out = Linear(LN(x) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
-   then unpatchified.  The final head and the aux head are two copies of this. */
+   then unpatchified.  The final head and the aux head are two copies of this.
+   (LightningDiT: RMSNorm with its gain norm_final instead of LN.) */
 static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
     const ig_config *cfg = &m->cfg;
     ig_tensor *mod = ig_linear(ctx, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
-    ig_tensor *h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
+    ig_tensor *n = cfg->arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, hp->norm_w) : ig_layernorm(ctx, x);
+    ig_tensor *h = ig_modulate(ctx, n, ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
     ig_tensor *out = ig_linear(ctx, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
     return ig_unpatchify(ctx, out, (size_t)cfg->patch_size, (size_t)cfg->in_channels,
                          (size_t)cfg->image_height, (size_t)cfg->image_width);
@@ -1851,15 +2196,36 @@ static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params 
      x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
    The Linear is zero at init, so every gate is 0 and the block starts as the
    identity: the network grows from the identity map (adaLN-Zero, DiT). */
+static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp,
+                                      ig_tensor *x, ig_tensor *silu_c);
 static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
-    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
-    ig_tensor *h, *qkv;
+    ig_tensor *mod, *h, *qkv;
+    if (m->cfg.arch == IG_ARCH_LIGHTNING) return ig__block_lightning(ctx, m, bp, x, silu_c);
+    mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);                        /* (B,6D) */
     h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
     qkv = ig_linear(ctx, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
     h = ig_linear(ctx, ig_attention(ctx, qkv, (size_t)m->cfg.num_heads), bp->proj_w, bp->proj_b);
     x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
     h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
     h = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
+    return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
+}
+
+/* The LightningDiT block: the same adaLN frame; RMSNorm with gains, RoPE on q
+   and k, a SwiGLU MLP (D -> 2H -> H -> D):
+     x = x + gate1 * proj(Attn(RoPE(qkv(RMSNorm1(x) * (1 + scale1) + shift1))))
+     x = x + gate2 * w3(SwiGLU(w12(RMSNorm2(x) * (1 + scale2) + shift2)))     */
+static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp,
+                                      ig_tensor *x, ig_tensor *silu_c) {
+    size_t heads = (size_t)m->cfg.num_heads;
+    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
+    ig_tensor *h, *qkv;
+    h = ig_modulate(ctx, ig_rmsnorm(ctx, x, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
+    qkv = ig_rope(ctx, ig_linear(ctx, h, bp->qkv_w, bp->qkv_b), heads, m->rope_cos, m->rope_sin);  /* (B,T,3D) */
+    h = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
+    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
+    h = ig_modulate(ctx, ig_rmsnorm(ctx, x, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
+    h = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
     return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
 }
 
@@ -1908,10 +2274,34 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
     cond = ig_linear(ctx, ig_silu(ctx, cond), m->t_fc2_w, m->t_fc2_b);
     cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));
     silu_c = ig_silu(ctx, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
-    for (i = 0; i < cfg->depth; i++) {
-        h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
-        if (v_aux && i + 1 == cfg->aux_depth) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
-    }
+    if (!ctx->training && !ctx->failed) {
+        /* Without a tape nothing of a block is needed after it: x (B,T,D) and the
+           aux head's output are copied to buffers made here, and the arena is
+           rewound to this mark after every block, so a forward holds one block's
+           activations at a time (XL at batch 4: 0.13 GB instead of about 3.5). */
+        ig_tensor *keep = ig_tensor_new(ctx->scratch, 3, h ? h->shape : x->shape, 0), *keep_aux = NULL;
+        size_t mark;
+        int counting = ig__counting(ctx);
+        if (!h || !keep || (v_aux && !(keep_aux = ig_tensor_new(ctx->scratch, 4, x->shape, 0)))) return -1;
+        mark = ctx->scratch->used;
+        for (i = 0; i < cfg->depth; i++) {
+            int at_aux = v_aux && i + 1 == cfg->aux_depth;
+            h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
+            if (at_aux) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
+            if (!h || (at_aux && !*v_aux)) return -1;
+            if (!counting) memcpy(keep->data, h->data, h->n * sizeof(float));
+            h = keep;
+            if (at_aux) {
+                if (!counting) memcpy(keep_aux->data, (*v_aux)->data, keep_aux->n * sizeof(float));
+                *v_aux = keep_aux;
+            }
+            ctx->scratch->used = mark;
+        }
+    } else
+        for (i = 0; i < cfg->depth; i++) {
+            h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
+            if (v_aux && i + 1 == cfg->aux_depth) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
+        }
     *v = ig__head(ctx, m, &m->final_head, h, silu_c);
     if (!*v || (v_aux && !*v_aux)) return -1;
     return 0;
@@ -1924,7 +2314,8 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
 IGDEF ig_train_config ig_train_defaults(void) {
     ig_train_config tc;
     tc.lr = 1e-4f; tc.beta1 = 0.9f; tc.beta2 = 0.999f; tc.eps = 1e-8f; tc.weight_decay = 0.0f;
-    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.label_dropout = 0.1f;
+    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.cos_weight = 0.0f;
+    tc.label_dropout = 0.1f;
     tc.path = IG_PATH_LINEAR; tc.t_sampling = IG_T_UNIFORM;
     return tc;
 }
@@ -1972,20 +2363,29 @@ static float ig__clip_grads(ig_model *m, float max_norm) {
 }
 
 /* The step itself, on a context already reset for training that holds the
-   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W).
-   The IG training loss (Zhou et al. 2026, their lambda = 0.5):
-       loss = mse(v_final, v*) + lambda mse(v_aux, v*)
+   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W), in the SiT
+   convention.  The IG training loss (Zhou et al. 2026, their lambda = 0.5):
+       loss = mse(v_final, v*) + lambda mse(v_aux, v*)  [+ cos_weight mean(1 - cos(v_final, v*))]
    Both heads regress the same target; the aux head's gradient flows into
-   blocks 1..k too (no stop-gradient), so the early blocks serve both heads. */
+   blocks 1..k too (no stop-gradient), so the early blocks serve both heads.
+   The cosine term (LightningDiT's release) compares the channel vectors at
+   each position.  A LightningDiT network is trained in its own convention: t
+   becomes t_ld = 1 - t and the target u = -v* (data minus noise), both in
+   place in the batch; the loss values are the same ((v_ld - u)^2 =
+   (-v_ld - v*)^2, and a cosine is unchanged when both vectors flip). */
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
-                               const float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
-    ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss;
+                               float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
+    ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
     size_t i;
     float norm;
     int counting = ig__counting(ctx);
     for (i = 0; i < x->n && !counting; i++)
         if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))
             return ig__fail("ig_train_step: the batch holds a non-finite value (element %zu); weights left unchanged", i);
+    if (m->cfg.arch == IG_ARCH_LIGHTNING && !counting) {
+        for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
+        for (i = 0; i < tg->n; i++) tg->data[i] = -tg->data[i];
+    }
     if (!counting) memset(m->grads, 0, m->nweights * sizeof(float));
     /* lambda = 0 is the plain baseline: the aux head is not even computed */
     if (ig_forward(m, ctx, x, t, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
@@ -1994,6 +2394,10 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     if (v_aux) {
         loss_aux = ig_mse(ctx, v_aux, tg);
         loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, tc->aux_weight));
+    }
+    if (tc->cos_weight != 0.0f) {
+        loss_cos = ig_cos_loss(ctx, v, tg);
+        loss = ig_add(ctx, loss, ig_scale(ctx, loss_cos, tc->cos_weight));
     }
     if (ig_backward(ctx, loss)) return -1;
     if (counting) return 0;   /* ig_model_scratch_bytes: the scratch is all counted */
@@ -2010,6 +2414,7 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
         stats->loss = loss->data[0];
         stats->loss_final = loss_final->data[0];
         stats->loss_aux = loss_aux ? loss_aux->data[0] : 0.0f;
+        stats->loss_cos = loss_cos ? loss_cos->data[0] : 0.0f;
         stats->grad_norm = norm;
     }
     return 0;
@@ -2108,6 +2513,17 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
+/* LightningDiT's grid: the release shifts u = linspace(0, 1) by
+   t_ld = s u / (1 + (s - 1) u) (s = 0.3 puts more steps near noise); here in
+   the SiT convention, t = 1 - t_ld, from 1 down to 0. */
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
+    size_t i;
+    for (i = 0; i <= nsteps; i++) {
+        double u = (double)i / (double)nsteps;
+        grid[i] = (float)(1.0 - (double)shift * u / (1.0 + ((double)shift - 1.0) * u));
+    }
+}
+
 /* The samplers need a few buffers of n floats; they come from the heap once
    per call (not per step). */
 static float *ig__buffers(size_t n, size_t count) {
@@ -2146,6 +2562,26 @@ IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const
         }
         for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
         if (f(user, xe, n, tn, v2)) goto fail;   /* slope at the Euler guess */
+        for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
+    }
+    IG_FREE(buf);
+    return 0;
+fail:
+    IG_FREE(buf);
+    return -1;
+}
+
+/* Heun on every interval, the last one (to t = 0) included, as torchdiffeq's
+   fixed-grid "heun2" that the LightningDiT release samples with. */
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+    float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
+    size_t s, i;
+    if (!buf) return -1;
+    for (s = 0; s < nsteps; s++) {
+        float t = grid[s], tn = grid[s + 1], dt = tn - t;
+        if (f(user, x, n, t, v)) goto fail;
+        for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
+        if (f(user, xe, n, tn, v2)) goto fail;
         for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
     }
     IG_FREE(buf);
@@ -2201,6 +2637,32 @@ IGDEF ig_guidance ig_guidance_none(void) {
     return gd;
 }
 
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
+    ig_guidance gd = ig_guidance_none();
+    gd.ig_weight = with_cfg ? 1.4f : 1.7f;
+    if (with_cfg) { gd.cfg_scale = 1.45f; gd.cfg_low = 0.0f; gd.cfg_high = 0.81f; }
+    return gd;
+}
+
+/* The forward as the samplers see it, t and velocities in the SiT convention.
+   For a LightningDiT model this is the thin wrapper
+       v(x, t) = -v_ld(x, 1 - t),   v_aux(x, t) = -v_aux_ld(x, 1 - t)
+   (its network takes t_ld = 1 - t and points from noise to data).  IG and CFG
+   are linear in the velocities, so they apply unchanged afterwards.  t (B) is
+   the caller's scratch and is overwritten; the outputs are negated in place
+   (inference only, no tape). */
+static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *y,
+                           ig_tensor **v, ig_tensor **v_aux) {
+    size_t i;
+    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, ctx, x, t, y, v, v_aux);
+    for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
+    if (ig_forward(m, ctx, x, t, y, v, v_aux)) return -1;
+    for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
+    if (v_aux)
+        for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
+    return 0;
+}
+
 /* Resets ctx for inference and takes the inputs of one forward of `rows`
    samples from its scratch: x (rows,C,H,W), t (rows), labels (rows). */
 static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, float **t, int **y) {
@@ -2222,7 +2684,8 @@ static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_ten
      CFG (s = cfg_scale != 1): one forward of 2B rows, [labels; null label],
              IG applied to both halves, then v = v_u + s (v_c - v_u)
      autoguidance (guide != NULL): v_weak from the guide model's final head,
-             a second network evaluation:  v = v_weak + w_g (v - v_weak)     */
+             a second network evaluation:  v = v_weak + w_g (v - v_weak)
+   A LightningDiT model is seen through ig__forward_sit (SiT convention). */
 IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, float *vout) {
     ig_guided *G = (ig_guided *)user;
     ig_model *m = G->model;
@@ -2243,7 +2706,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
         yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
         memcpy(x->data + b * per, xin + (b % B) * per, per * sizeof(float));
     }
-    if (ig_forward(m, ctx, x, tt, yy, &v_final, use_ig ? &v_aux : NULL)) return -1;
+    if (ig__forward_sit(m, ctx, x, tt, yy, &v_final, use_ig ? &v_aux : NULL)) return -1;
     G->nfe += rows / B;
     vf = v_final->data;
     if (use_ig) {
@@ -2262,7 +2725,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
         if (ig__forward_batch(gd->guide, gctx, B, &xg, &tt, &yg)) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
         for (b = 0; b < B; b++) { tt[b] = t; yg[b] = G->labels[b]; }
-        if (ig_forward(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
+        if (ig__forward_sit(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
         G->nfe += 1;
         for (i = 0; i < n; i++) vout[i] = vg->data[i] + gd->guide_weight * (vout[i] - vg->data[i]);
     }
@@ -2294,6 +2757,7 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
+    tc.cos_weight = cfg->arch == IG_ARCH_LIGHTNING ? 1.0f : 0.0f;   /* each release's loss */
     /* headers only: the model's tensors, and the tape and op outputs of the run */
     if (ig_arena_init(&m.arena, "counting model", (size_t)(cfg->depth + 2) * 16 * 256 + 4096)) return 0;
     if (ig_arena_init(&count, "counting", tape * (sizeof(ig_node) + 4 * 256) + 65536)) goto done;
@@ -3258,7 +3722,8 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
     if (!path) return ig__fail("ig_save: NULL path");
     if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
-    rc = ig_st_add_meta(&w, "format", "ig.h-sit");
+    rc = ig_st_add_meta(&w, "format", cfg->arch == IG_ARCH_LIGHTNING ? "ig.h-lightningdit" : "ig.h-sit");
+    if (cfg->arch == IG_ARCH_LIGHTNING) rc |= ig_st_add_meta(&w, "arch", "lightningdit");
     for (i = 0; i < 9; i++) { snprintf(buf, sizeof buf, "%d", val[i]); rc |= ig_st_add_meta(&w, key[i], buf); }
     snprintf(buf, sizeof buf, "%.9g", (double)cfg->t_scale);
     rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, path);
@@ -3306,6 +3771,34 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
     return 1;
 }
 
+/* LightningDiT: the stored feat_rope tables w (from the file) must be the RoPE
+   of this grid and head dim (ig__rope_table; the release computes them in
+   float32, ~1e-6 away).  They are then used as stored. */
+static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
+    const ig_config *cfg = &m->cfg;
+    size_t n, i, oc, os;
+    float *ref;
+    double worst = 0.0;
+    if (cfg->arch != IG_ARCH_LIGHTNING) return 0;
+    n = m->rope_cos->n;
+    oc = (size_t)(m->rope_cos->data - m->weights);
+    os = (size_t)(m->rope_sin->data - m->weights);
+    if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory", path);
+    ig__rope_table(ref, ref + n, (size_t)(cfg->image_height / cfg->patch_size), (size_t)(cfg->image_width / cfg->patch_size),
+                   (size_t)(cfg->hidden_size / cfg->num_heads));
+    for (i = 0; i < n; i++) {
+        double dc = fabs((double)w[oc + i] - ref[i]), ds = fabs((double)w[os + i] - ref[n + i]);
+        worst = dc > worst ? dc : worst;
+        worst = ds > worst ? ds : worst;
+    }
+    IG_FREE(ref);
+    if (worst > 1e-4)
+        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ by %g from the 2D RoPE of a %dx%d grid with head dim %d",
+                        path, worst, cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size,
+                        cfg->hidden_size / cfg->num_heads);
+    return 0;
+}
+
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
@@ -3340,6 +3833,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
+    if (ig__check_rope(m, buf, path)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
     if (nsets == 4) {
         uint32_t bits = (uint32_t)rs[2];
@@ -3351,6 +3845,24 @@ done:
     IG_FREE(buf);
     ig_st_close(&st);
     return rc;
+}
+
+/* A LightningDiT checkpoint is known by its names (blocks.0.mlp.w12.weight,
+   blocks.0.norm1.weight, feat_rope.freqs_cos); its head count is read off the
+   RoPE table (T, head_dim).  Sets arch and num_heads (a given heads must agree). */
+static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads, const char *path) {
+    const ig_st_tensor *fc = ig_st_find(st, "feat_rope.freqs_cos");
+    int D = cfg->hidden_size, hd;
+    if (!ig_st_find(st, "blocks.0.norm1.weight") || !fc || fc->ndim != 2 || !ig_st_find(st, "feat_rope.freqs_sin"))
+        return ig__fail("%s: has mlp.w12 (LightningDiT) but not blocks.0.norm1.weight and feat_rope.freqs_cos/sin (T, head_dim)", path);
+    if (fc->shape[1] < 4 || fc->shape[1] > D || D % (int)fc->shape[1])
+        return ig__fail("%s: feat_rope.freqs_cos has head dim %lld, which does not divide the width %d", path, (long long)fc->shape[1], D);
+    hd = (int)fc->shape[1];
+    if (heads > 0 && heads != D / hd)
+        return ig__fail("%s: %d heads asked for, but feat_rope's head dim %d means %d heads", path, heads, hd, D / hd);
+    cfg->arch = IG_ARCH_LIGHTNING;
+    cfg->num_heads = D / hd;
+    return 0;
 }
 
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
@@ -3376,6 +3888,10 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
     T = pe->shape[1];
     for (; cfg->depth < st.ntensors; cfg->depth++)
         if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    if (ig_st_find(&st, "blocks.0.mlp.w12.weight")) {   /* LightningDiT: its heads are in feat_rope's shape */
+        if (ig__config_lightning(&st, cfg, heads, path)) goto done;
+        heads = cfg->num_heads;
+    }
     got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
     got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
     got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);

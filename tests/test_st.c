@@ -711,7 +711,7 @@ static int random_mutations(void)
 
 /* A tiny model: C 1, 2x2, patch 1, D 8 (or d), depth L, 2 heads, 2 classes, head after block 1. */
 static ig_config tiny_config(int d, int L) {
-    ig_config g = { 1, 2, 2, 1, 8, 2, 2, 2, 1, 1.0f };
+    ig_config g = { 1, 2, 2, 1, 8, 2, 2, 2, 1, 1.0f, IG_ARCH_SIT };
     g.hidden_size = d; g.depth = L;
     return g;
 }

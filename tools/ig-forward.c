@@ -1,5 +1,6 @@
-/* ig-forward - run a SiT checkpoint on inputs from a file; optionally the
-   parameter gradients of a probe loss.  Used to check ig.h against PyTorch.
+/* ig-forward - run a SiT or LightningDiT checkpoint on inputs from a file;
+   optionally the parameter gradients of a probe loss.  Used to check ig.h
+   against PyTorch (tools/ref_ig.py, tools/ref_lightningdit.py).
 
    build/ig-forward --ckpt W.safetensors --inputs I.safetensors --out O.safetensors
                     [--heads N] [--aux-depth K]
@@ -10,9 +11,15 @@
             probe.r and probe.r_aux, also grad.<name> for every trainable
             parameter: the gradient of L = sum(r * v) + 0.5 sum(r_aux * v_aux).
    Heads and k come from the flags, else the checkpoint's metadata.  W and I
-   may be the same file (tensors other than parameters are then skipped). */
+   may be the same file (tensors other than parameters are then skipped).
+   The kind of network is read from the file (a LightningDiT checkpoint has
+   mlp.w12, norm1 and feat_rope.*; its heads come from feat_rope's head dim).
+   The bare network runs as its release does: input.t is in the checkpoint's
+   own time convention (LightningDiT: t = 0 is noise) and output.v, output.v_aux
+   and grad.* are the raw network's, with no sign or time conversion. */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
+#include "../examples/cli.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,13 +68,19 @@ int main(int argc, char **argv) {
     char (*names)[96] = NULL;
 
     for (i = 1; i < argc; i++) {
-        if (i + 1 >= argc) return usage();
-        if (!strcmp(argv[i], "--ckpt")) ckpt = argv[++i];
-        else if (!strcmp(argv[i], "--inputs")) inputs = argv[++i];
-        else if (!strcmp(argv[i], "--out")) out = argv[++i];
-        else if (!strcmp(argv[i], "--heads")) heads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--aux-depth")) aux_depth = atoi(argv[++i]);
-        else return usage();
+        const char *val;
+        long long n;
+        if (!(val = cli_value("ig-forward", argc, argv, &i))) return usage();
+        if (!strcmp(argv[i - 1], "--ckpt")) ckpt = val;
+        else if (!strcmp(argv[i - 1], "--inputs")) inputs = val;
+        else if (!strcmp(argv[i - 1], "--out")) out = val;
+        else if (!strcmp(argv[i - 1], "--heads")) {
+            if (cli_int("ig-forward", "--heads", val, 1, 4096, &n)) return 2;
+            heads = (int)n;
+        } else if (!strcmp(argv[i - 1], "--aux-depth")) {
+            if (cli_int("ig-forward", "--aux-depth", val, 1, 4096, &n)) return 2;
+            aux_depth = (int)n;
+        } else return usage();
     }
     if (!ckpt || !inputs || !out) return usage();
     if (ig_config_from_file(&cfg, ckpt, heads, aux_depth)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); return 1; }
@@ -141,8 +154,9 @@ int main(int argc, char **argv) {
     }
     if (ig_st_writer_save(&w, out)) fprintf(stderr, "ig-forward: %s\n", ig_last_error());
     else {
-        printf("ig-forward: %zu samples through %d blocks (D %d, heads %d, head after block %d) -> %s%s\n", N,
-               cfg.depth, cfg.hidden_size, cfg.num_heads, cfg.aux_depth, out, with_grads ? " (with gradients)" : "");
+        printf("ig-forward: %zu samples through %s, %d blocks (D %d, heads %d, head after block %d) -> %s%s\n", N,
+               cfg.arch == IG_ARCH_LIGHTNING ? "LightningDiT" : "SiT", cfg.depth, cfg.hidden_size, cfg.num_heads,
+               cfg.aux_depth, out, with_grads ? " (with gradients)" : "");
         rc = 0;
     }
     ig_st_writer_free(&w);
