@@ -33,7 +33,7 @@ ifeq ($(NO_FAST_GEMM),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_ldit.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_ldit.c tests/test_pt.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
@@ -46,7 +46,7 @@ all: $(BUILD)/test_ig examples
 test: $(BUILD)/test_ig compile-check
 	OMP_WAIT_POLICY=passive ./$(BUILD)/test_ig $(T)
 
-$(BUILD)/test_ig: $(TEST_SRC) tests/test.h ig.h examples/*.h examples/toy2d.c | $(BUILD)
+$(BUILD)/test_ig: $(TEST_SRC) tests/*.h ig.h examples/*.h examples/toy2d.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_SRC) $(LDLIBS)
 
 # The header as C99 and C++, gcc and clang, -Werror; plus a two-file link.
@@ -75,7 +75,11 @@ debug:
 # crashes to build/fuzz_NAME-crash-*.  To fuzz another parser, add its NAME below.
 #   st    the safetensors reader and writer
 #   ckpt  ig_config_from_file, ig_load, ig_save on what loaded
-FUZZ_TARGETS ?= st ckpt
+#   pt    the .pt reader and pt2st's conversion (examples/pt.h)
+#   npy   the .npy reader and writer (examples/npy.h)
+#   json  the dataset.json parser of the REPA latent folders (examples/latents.h)
+# One target alone: make fuzz FUZZ_TARGETS=pt
+FUZZ_TARGETS ?= st ckpt pt npy json
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
@@ -85,7 +89,7 @@ fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
 	  ./$(BUILD)/fuzz_$$t $$d -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$(BUILD)/fuzz_$$t- \
 	    $(BUILD)/fuzz_corpus_$$t $$(ls -d tests/fuzz/corpus_$$t 2>/dev/null); done
 
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h | $(BUILD)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h examples/*.h tests/*.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
@@ -94,7 +98,7 @@ examples: $(EXAMPLES) $(TOOLS)
 $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/%: tools/%.c ig.h | $(BUILD)
+$(BUILD)/%: tools/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
 # The speed benchmark (compare with PyTorch: ../shared/bench/compare.sh).
