@@ -17,6 +17,7 @@ extern const test_case st_tests[];    extern const int st_ntests;
 extern const test_case ldit_tests[];  extern const int ldit_ntests;
 extern const test_case pt_tests[];    extern const int pt_ntests;
 extern const test_case vae_tests[];   extern const int vae_ntests;
+extern const test_case imagenet_tests[]; extern const int imagenet_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
         { ldit_tests, &ldit_ntests },
         { pt_tests, &pt_ntests },
         { vae_tests, &vae_ntests },
+        { imagenet_tests, &imagenet_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;

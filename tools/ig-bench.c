@@ -7,7 +7,7 @@
    build/ig-bench --config NAME --sampling [--steps N]
                                     time N Euler steps at batch B without
                                     guidance, with IG and with CFG
-   build/ig-bench --config lightning|sit-xl2 [--steps N]
+   build/ig-bench --config lightning|sit-xl2|xl [--steps N]   (xl = sit-xl2, ref_sit.py's name)
                                     forward only, the paper's XL models at
                                     batch 4 (LightningDiT-XL/1: 32x16x16, patch 1;
                                     SiT-XL/2: 4x32x32, patch 2; both 256 tokens,
@@ -50,6 +50,7 @@ static const bench_config configs[] = {
     { "point",  2, 1, 1, 1, 32, 3, 2, 2, 1, 5, IG_ARCH_SIT, 0 },
     { "lightning", 32, 16, 16, 1, 1152, 28, 16, 1000, 8, 4, IG_ARCH_LIGHTNING, 1 },
     { "sit-xl2", 4, 32, 32, 2, 1152, 28, 16, 1000, 8, 4, IG_ARCH_SIT, 1 },
+    { "xl", 4, 32, 32, 2, 1152, 28, 16, 1000, 8, 4, IG_ARCH_SIT, 1 },   /* sit-xl2 under ref_sit.py's name */
 };
 
 static double now(void) {
@@ -316,7 +317,7 @@ int main(int argc, char **argv) {
     double t0 = 0, train_s, fwd_s;
     ig_rng r;
 
-    static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", "lightning", "sit-xl2", NULL };
+    static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", "lightning", "sit-xl2", "xl", NULL };
     for (i = 1; i < argc; i++) {
         const char *val;
         long long n;
@@ -325,7 +326,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--paper-sample")) { paper = 1; continue; }
         if (strcmp(argv[i], "--matmul") && strcmp(argv[i], "--config") && strcmp(argv[i], "--steps") &&
             strcmp(argv[i], "--out")) {
-            fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 [--steps N] "
+            fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2|xl [--steps N] "
                             "[--sampling] | --matmul N | --config lightning --paper-sample [--steps K] [--out FILE]\n");
             return 2;
         }
