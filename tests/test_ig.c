@@ -23,6 +23,7 @@ extern const test_case tools_tests[]; extern const int tools_ntests;
 extern const test_case vae_tests[];   extern const int vae_ntests;
 extern const test_case pt_tests[];    extern const int pt_ntests;
 extern const test_case harden_tests[]; extern const int harden_ntests;
+extern const test_case imagenet_tests[]; extern const int imagenet_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -45,6 +46,7 @@ int main(int argc, char **argv) {
         { vae_tests, &vae_ntests },
         { pt_tests, &pt_ntests },
         { harden_tests, &harden_ntests },
+        { imagenet_tests, &imagenet_ntests },
     };
     int passed = 0, failed = 0, plain = 0, stop = 0, a;
     size_t ti;
