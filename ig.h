@@ -218,6 +218,11 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *c, ig_tensor *x, size_t n, size_t i);
 IGDEF ig_tensor *ig_mse(ig_ctx *c, ig_tensor *a, ig_tensor *b);
 IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x);
 IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x);
+/* Cross-entropy of logits z (B,K) against integer labels y (B) in 0..K-1,
+   averaged over the batch (a classifier's loss). */
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *c, ig_tensor *z, const int *y);
+/* The same values in another shape with the same element count (a copy). */
+IGDEF ig_tensor *ig_reshape(ig_ctx *c, ig_tensor *x, int ndim, const size_t *shape);
 
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
    convolution as im2col + matmul).  Row-major, BLAS semantics:
@@ -2097,6 +2102,93 @@ static ig_tensor *ig__sum_scaled(ig_ctx *c, ig_tensor *x, int mean) {
 
 IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x) { return ig__sum_scaled(c, x, 0); }
 IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x) { return ig__sum_scaled(c, x, 1); }
+
+/* --- 4.10 cross-entropy and reshape (for classifiers) ---------------------
+   Cross-entropy, z (B,K) logits, y (B) labels:
+     loss = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ]
+   in double with the row maximum subtracted (log-sum-exp); its gradient is
+     d loss / d z_bk = (softmax(z_b)_k - [k == y_b]) / B,
+   so the forward saves the softmax (B,K) and the labels (as floats, exact
+   below 2^24) for the backward.
+   Reshape: y = x with another shape of the same element count; dx += dy. */
+static void ig__cross_entropy_backward(ig_node *nd);
+static void ig__reshape_backward(ig_node *nd);
+
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *c, ig_tensor *z, const int *y) {
+    ig_tensor *out;
+    size_t one = 1, B, K, b, k;
+    double acc = 0.0;
+    float *p = NULL;
+    if (!z || c->failed) { c->failed = 1; return NULL; }
+    if (z->ndim != 2 || z->shape[1] == 0) {
+        c->failed = 1;
+        ig__fail("ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
+        return NULL;
+    }
+    B = z->shape[0]; K = z->shape[1];
+    for (b = 0; b < B; b++)
+        if (y[b] < 0 || (size_t)y[b] >= K) {
+            c->failed = 1;
+            ig__fail("ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
+            return NULL;
+        }
+    if (!(out = ig__out(c, z, NULL, NULL, 1, &one))) return NULL;
+    if (out->requires_grad && !(p = ig__scratch_floats(c, z->n + B))) return NULL;
+    for (b = 0; b < B; b++) {
+        const float *zb = z->data + b * K;
+        double mx = zb[0], se = 0.0;
+        for (k = 1; k < K; k++) if (zb[k] > mx) mx = zb[k];
+        for (k = 0; k < K; k++) se += exp((double)zb[k] - mx);
+        acc += mx + log(se) - (double)zb[y[b]];
+        if (p) {
+            for (k = 0; k < K; k++) p[b * K + k] = (float)(exp((double)zb[k] - mx) / se);
+            p[z->n + b] = (float)y[b];
+        }
+    }
+    out->data[0] = (float)(acc / (double)B);
+    if (out->requires_grad) {
+        ig_node *nd = ig__record(c, ig__cross_entropy_backward, out, z, NULL, NULL);
+        if (!nd) return NULL;
+        nd->saved = p;
+    }
+    return out;
+}
+
+static void ig__cross_entropy_backward(ig_node *nd) {
+    ig_tensor *z = nd->in[0];
+    size_t B = z->shape[0], K = z->shape[1], b, k;
+    const float *prob = nd->saved, *y = nd->saved + z->n;
+    float g = nd->out->grad[0] / (float)B, *dz = ig__grad(nd->ctx, z);
+    if (!dz) return;
+    for (b = 0; b < B; b++)
+        for (k = 0; k < K; k++)
+            dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
+}
+
+IGDEF ig_tensor *ig_reshape(ig_ctx *c, ig_tensor *x, int ndim, const size_t *shape) {
+    ig_tensor *y;
+    size_t n = 1;
+    int i;
+    if (!x || c->failed) { c->failed = 1; return NULL; }
+    for (i = 0; i < ndim && i < IG_MAX_DIMS; i++) n *= shape[i];
+    if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n) {
+        c->failed = 1;
+        ig__fail("ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
+        return NULL;
+    }
+    if (!(y = ig__out(c, x, NULL, NULL, ndim, shape))) return NULL;
+    memcpy(y->data, x->data, x->n * sizeof(float));
+    if (y->requires_grad && !ig__record(c, ig__reshape_backward, y, x, NULL, NULL)) return NULL;
+    return y;
+}
+
+static void ig__reshape_backward(ig_node *nd) {
+    ig_tensor *x = nd->in[0], *y = nd->out;
+    float *dx = ig__grad(nd->ctx, x);
+    size_t i;
+    if (dx)
+        for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
+}
 
 
 /* ------------------------------------------------------------------------- */

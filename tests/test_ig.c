@@ -14,6 +14,7 @@ extern const test_case model_tests[]; extern const int model_ntests;
 extern const test_case toy_tests[];   extern const int toy_ntests;
 extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
+extern const test_case fmnist_tests[]; extern const int fmnist_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -30,6 +31,7 @@ int main(int argc, char **argv) {
         { toy_tests, &toy_ntests },
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
+        { fmnist_tests, &fmnist_ntests },
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
