@@ -84,6 +84,17 @@ $(BUILD)/fuzz_st: tests/fuzz/fuzz_st.c ig.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
+# Fuzz the IDX reader of the Fashion-MNIST example the same way (make fuzz-idx);
+# seed: a tiny valid IDX file (byte 0 = 2: three dimensions asked).
+fuzz-idx: $(BUILD)/fuzz_idx
+	@mkdir -p $(BUILD)/fuzz_idx_corpus
+	@printf '\002\000\000\010\003\000\000\000\001\000\000\000\002\000\000\000\002\001\002\003\004' > $(BUILD)/fuzz_idx_corpus/seed_tiny
+	./$(BUILD)/fuzz_idx -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz_idx_ $(BUILD)/fuzz_idx_corpus
+
+$(BUILD)/fuzz_idx: tests/fuzz/fuzz_idx.c examples/idx.h | $(BUILD)
+	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+
 examples: $(EXAMPLES) $(TOOLS)
 
 $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
