@@ -7,13 +7,16 @@
 #   make debug      the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
-#   make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang + libFuzzer)
+#   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
+#   NO_FAST_GEMM=1  build with -DIG_NO_FAST_GEMM: the plain matmul of section 4 only
+#                   (e.g. make BUILD=build/nofast NO_FAST_GEMM=1 test)
 
 CC     ?= cc
 BUILD  ?= build
 OMP    ?= 1
 NATIVE ?= 1
+NO_FAST_GEMM ?= 0
 # -O3, and never -ffast-math: it silently changes results (NaN checks, exp, GELU).
 CFLAGS ?= -O3 -g
 WARN   := -std=c99 -Wall -Wextra -pedantic
@@ -28,14 +31,17 @@ endif
 ifeq ($(NATIVE),1)
   ARCH := $(shell echo 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native)
 endif
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(EXTRA)
+ifeq ($(NO_FAST_GEMM),1)
+  GEMMFLAG := -DIG_NO_FAST_GEMM
+endif
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
 TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c \
             tests/test_fmnist.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data fuzz-idx
+.PHONY: all test debug examples bench toy compile-check fuzz clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data
 
 all: $(BUILD)/test_ig examples
 
@@ -53,6 +59,7 @@ compile-check: | $(BUILD)
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -DIG_STATIC tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only $(ARCH) tests/compile/impl.c; \
+	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -DIG_NO_FAST_GEMM tests/compile/impl.c; \
 	  $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -fopenmp tests/compile/impl.c 2>/dev/null || \
 	    $$cc -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only tests/compile/impl.c; \
 	  echo "compile-check: $$cc C99 ok"; done
@@ -66,34 +73,29 @@ compile-check: | $(BUILD)
 debug:
 	$(MAKE) BUILD=build/debug OMP=0 CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
-# Fuzz the safetensors parser (clang's libFuzzer + ASan/UBSan); FUZZ_SECONDS=60 by default.
-# Seeds from point.safetensors: its JSON header (byte 0 = 0x1d: header mode with a
-# 1 MiB zero data section, so it opens) and the whole file (byte 0 = 0x00; inputs
-# are capped at 32 KiB for speed, so it is read truncated).  Crashes: build/fuzz_*.
+# Fuzzing (clang's libFuzzer + ASan/UBSan), FUZZ_SECONDS per target (60 by default).
+# Target NAME is tests/fuzz/fuzz_NAME.c, with seeds in tests/fuzz/corpus_NAME/ and an
+# optional dictionary tests/fuzz/fuzz_NAME.dict.  New inputs go to build/fuzz_corpus_NAME/,
+# crashes to build/fuzz_NAME-crash-*.  To fuzz another parser, add its NAME below.
+#   st    the safetensors reader and writer
+#   ckpt  ig_config_from_file, ig_load, ig_save on what loaded
+#   idx   the IDX reader of the Fashion-MNIST example (examples/idx.h)
+FUZZ_TARGETS ?= st ckpt idx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-fuzz: $(BUILD)/fuzz_st
-	@mkdir -p $(BUILD)/fuzz_corpus
-	@f=tests/fixtures/point.safetensors; n=$$(od -An -tu8 -N8 $$f | tr -d ' '); \
-	  { printf '\035'; tail -c +9 $$f | head -c $$n; } > $(BUILD)/fuzz_corpus/seed_point_header; \
-	  { printf '\000'; cat $$f; } > $(BUILD)/fuzz_corpus/seed_point_file
-	./$(BUILD)/fuzz_st -dict=tests/fuzz/fuzz_st.dict -max_total_time=$(FUZZ_SECONDS) -max_len=32768 \
-	  -artifact_prefix=$(BUILD)/fuzz_ $(BUILD)/fuzz_corpus
+fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz_corpus_$$t; d=; [ -f tests/fuzz/fuzz_$$t.dict ] && d=-dict=tests/fuzz/fuzz_$$t.dict; \
+	  echo "fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ./$(BUILD)/fuzz_$$t $$d -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$(BUILD)/fuzz_$$t- \
+	    $(BUILD)/fuzz_corpus_$$t $$(ls -d tests/fuzz/corpus_$$t 2>/dev/null); done
 
-$(BUILD)/fuzz_st: tests/fuzz/fuzz_st.c ig.h | $(BUILD)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
-# Fuzz the IDX reader of the Fashion-MNIST example the same way (make fuzz-idx);
-# seed: a tiny valid IDX file (byte 0 = 2: three dimensions asked).
-fuzz-idx: $(BUILD)/fuzz_idx
-	@mkdir -p $(BUILD)/fuzz_idx_corpus
-	@printf '\002\000\000\010\003\000\000\000\001\000\000\000\002\000\000\000\002\001\002\003\004' > $(BUILD)/fuzz_idx_corpus/seed_tiny
-	./$(BUILD)/fuzz_idx -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz_idx_ $(BUILD)/fuzz_idx_corpus
-
-$(BUILD)/fuzz_idx: tests/fuzz/fuzz_idx.c examples/idx.h | $(BUILD)
-	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+# The IDX reader is examples/idx.h, not ig.h.
+$(BUILD)/fuzz_idx: examples/idx.h
 
 examples: $(EXAMPLES) $(TOOLS)
 

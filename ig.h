@@ -5,10 +5,11 @@
    A small, readable implementation of Internal Guidance (IG; Zhou et al., "Guiding
    a Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026):
    a Diffusion Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung
-   after an early block, trained with flow matching on both heads, and sampled by
-   extrapolating away from the weak early head:
+   after an early block (the "aux" head, after block k), trained with flow
+   matching on both heads, and sampled by extrapolating away from that weak
+   early head:
 
-       v = v_inter + w * (v_final - v_inter)          (w = 1: plain model)
+       v = v_aux + w * (v_final - v_aux)          (w = 1: plain model)
 
    Everything needed lives below: float tensors in arenas, a reverse-mode autograd
    tape, the ops with their backward passes, the model, AdamW + EMA, the samplers
@@ -26,20 +27,22 @@
    Table of contents (the implementation reads in the order the algorithm runs)
    -----------------
      1. errors, arenas            where every byte comes from
-     2. random numbers            ig_rng (fast, seeded) and ig_mt19937 (legacy MT + polar normals)
+     2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
      3. tensors and the tape      ig_tensor, ig_ctx, backward()
-     4. ops, forward + backward   linear, add, mul, modulate, gated residual, layernorm,
-                                  silu, gelu, attention, patchify, gather, chunk, mse, sum
+     4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
+                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum
      5. the model                 config, parameters, forward with two heads
-     6. training                  flow-matching loss, AdamW, clipping, EMA
-     7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance
+     6. training                  flow-matching batch and loss, AdamW, clipping, EMA
+     7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
+                                  the exact size of the scratch arena
+     Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
      8. checkpoints               safetensors read / write
 
    Compile-time options (define before including)
    --------------------
      IG_STATIC          make every function static to this file
-     IG_MALLOC, IG_FREE, IG_ASSERT   your own allocator / assert (define all or none)
-     IG_NO_FAST_GEMM    use the plain triple-loop matmul (slow, easy to read)
+     IG_MALLOC, IG_FREE your own allocator (define both or neither)
+     IG_NO_FAST_GEMM    leave out Appendix A: the plain triple-loop matmul (slow, easy to read)
      IG_MAX_THREADS     threads the matmul keeps packing buffers for (default 8)
      OpenMP             compile with -fopenmp to run on all cores; without it the
                         IG__OMP(...) pragmas vanish and everything still works.
@@ -83,11 +86,14 @@ IGDEF const char *ig_last_error(void);
    ig.h uses two: a persistent one for parameters, gradients and optimizer
    state, and a scratch one for activations and the tape, reset every step. */
 typedef struct ig_arena {
-    unsigned char *base;
+    unsigned char *base; /* the block, aligned to 64 bytes     */
+    void *block;         /* what IG_MALLOC returned            */
     size_t cap;          /* bytes in the block                 */
     size_t used;         /* bytes handed out since the reset   */
     size_t peak;         /* largest 'used' ever seen           */
     const char *name;    /* for error messages: "scratch", ... */
+    int counting;        /* a counting arena (ig_model_scratch_bytes): data   */
+    size_t header_used;  /* buffers are only counted, headers use the block   */
 } ig_arena;
 
 IGDEF int   ig_arena_init(ig_arena *a, const char *name, size_t bytes);
@@ -109,16 +115,6 @@ IGDEF uint64_t ig_rng_u64(ig_rng *r);
 IGDEF float    ig_rng_uniform(ig_rng *r);          /* in (0, 1) */
 IGDEF float    ig_rng_normal(ig_rng *r);           /* N(0, 1)   */
 IGDEF void     ig_rng_normal_fill(ig_rng *r, float *x, size_t n);
-
-/* ig_mt19937: the legacy Mersenne Twister with Marsaglia-polar normals, bit
-   compatible with the old generator of a common array library.  The 2D toy
-   distribution of the papers is built from its stream (seed 2). */
-typedef struct ig_mt19937 { uint32_t mt[624]; int mti; int has_gauss; double gauss; } ig_mt19937;
-
-IGDEF void     ig_mt_seed(ig_mt19937 *r, uint32_t seed);
-IGDEF uint32_t ig_mt_u32(ig_mt19937 *r);
-IGDEF double   ig_mt_uniform(ig_mt19937 *r);       /* [0, 1), 53 bits */
-IGDEF double   ig_mt_normal(ig_mt19937 *r);
 
 /* ------------------------------------------------------------------------- */
 /* 3. tensors and the autograd tape                                          */
@@ -187,56 +183,59 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss);
 /*    A NULL input gives a NULL output, so a chain of ops fails once.        */
 /* ------------------------------------------------------------------------- */
 
-/* y (...,N) = x (...,K) W^T + b.  W is (N,K) like torch.nn.Linear; b may be NULL. */
-IGDEF ig_tensor *ig_linear(ig_ctx *c, ig_tensor *x, ig_tensor *w, ig_tensor *b);
+/* y (...,N) = x (...,K) W^T + b.  W is (N,K) like torch.nn.Linear; b (N) may be NULL. */
+IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b);
 /* y = a + b; b's shape equals a's, or is a's trailing dims (broadcast). */
-IGDEF ig_tensor *ig_add(ig_ctx *c, ig_tensor *a, ig_tensor *b);
+IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 /* y = a * b elementwise, same broadcast rule as ig_add. */
-IGDEF ig_tensor *ig_mul(ig_ctx *c, ig_tensor *a, ig_tensor *b);
+IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 /* y = s * a for a constant s. */
-IGDEF ig_tensor *ig_scale(ig_ctx *c, ig_tensor *a, float s);
+IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s);
 /* adaLN modulate: y (B,T,D) = x * (1 + scale) + shift, shift/scale (B,D). */
-IGDEF ig_tensor *ig_modulate(ig_ctx *c, ig_tensor *x, ig_tensor *shift, ig_tensor *scale);
+IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale);
 /* gated residual: y (B,T,D) = x + gate * h, gate (B,D). */
-IGDEF ig_tensor *ig_gated_add(ig_ctx *c, ig_tensor *x, ig_tensor *gate, ig_tensor *h);
-/* LayerNorm over the last dim, no affine, eps 1e-6. */
-IGDEF ig_tensor *ig_layernorm(ig_ctx *c, ig_tensor *x);
-IGDEF ig_tensor *ig_silu(ig_ctx *c, ig_tensor *x);
-/* GELU, tanh approximation. */
-IGDEF ig_tensor *ig_gelu(ig_ctx *c, ig_tensor *x);
+IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_tensor *h);
+/* LayerNorm over the last dim, no affine, eps 1e-6: x, y (...,D). */
+IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x);
+/* y = x sigmoid(x), any shape. */
+IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x);
+/* GELU, tanh approximation, any shape. */
+IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x);
 /* multi-head self-attention: qkv (B,T,3D) laid out [q | k | v] -> (B,T,D). */
-IGDEF ig_tensor *ig_attention(ig_ctx *c, ig_tensor *qkv, size_t heads);
+IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads);
 /* (B,C,H,W) -> (B,T,C*p*p), T = (H/p)(W/p), patch vector ordered (c, p_row, p_col). */
-IGDEF ig_tensor *ig_patchify(ig_ctx *c, ig_tensor *x, size_t p);
+IGDEF ig_tensor *ig_patchify(ig_ctx *ctx, ig_tensor *x, size_t p);
 /* (B,T,p*p*C) ordered (p_row, p_col, c) -> (B,C,H,W). */
-IGDEF ig_tensor *ig_unpatchify(ig_ctx *c, ig_tensor *x, size_t p, size_t C, size_t H, size_t W);
+IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, size_t H, size_t W);
 /* y (B,D) = table[idx[b]], table (V,D). Rows out of range fail. */
-IGDEF ig_tensor *ig_gather(ig_ctx *c, ig_tensor *table, const int *idx, size_t B);
-/* the i-th of n equal chunks along the last dim. */
-IGDEF ig_tensor *ig_chunk(ig_ctx *c, ig_tensor *x, size_t n, size_t i);
+IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t B);
+/* the i-th of n equal chunks along the last dim: (...,n*K) -> (...,K). */
+IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i);
 /* mean((a - b)^2) over all elements -> scalar (1). b gets no gradient. */
-IGDEF ig_tensor *ig_mse(ig_ctx *c, ig_tensor *a, ig_tensor *b);
-IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x);
-IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x);
-/* Cross-entropy of logits z (B,K) against integer labels y (B) in 0..K-1,
-   averaged over the batch (a classifier's loss). */
-IGDEF ig_tensor *ig_cross_entropy(ig_ctx *c, ig_tensor *z, const int *y);
-/* The same values in another shape with the same element count (a copy). */
-IGDEF ig_tensor *ig_reshape(ig_ctx *c, ig_tensor *x, int ndim, const size_t *shape);
+IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
+/* sum / mean of all elements -> scalar (1). */
+IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);
+IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);
+/* Cross-entropy of logits z (B,K) against labels y (B) in 0..K-1, averaged
+   over the batch -> scalar (1).  A label out of range fails. */
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
+/* The same values in another shape with the same element count (a copy),
+   e.g. flatten (B,T,D) -> (B,T*D). */
+IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
    convolution as im2col + matmul).  Row-major, BLAS semantics:
        C (M,N) = beta * C + op(A) (M,K) * op(B) (K,N)
    op(A) = A (lda per row) or, with trans_a, A^T; op(B) likewise.  beta = 0
    never reads C.  Not reentrant: call it from one thread at a time (it uses
-   all OpenMP threads itself). */
+   all OpenMP threads itself).  The plain loop is in section 4, the fast one
+   in Appendix A. */
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);
 
-
 /* ------------------------------------------------------------------------- */
-/* 5. the model: a SiT/DiT with a second, intermediate output head           */
+/* 5. the model: a SiT/DiT with a second, early output head (aux)           */
 /* ------------------------------------------------------------------------- */
 
 /* The blueprint.  Sizes are small numbers, so plain ints. */
@@ -249,7 +248,7 @@ typedef struct ig_config {
     int depth;              /* L  transformer blocks                          */
     int num_heads;
     int num_classes;        /* the label table has one more row: the null label */
-    int aux_depth;          /* k: the intermediate head reads x after block k, 1 <= k < L */
+    int aux_depth;          /* k: the aux head reads x after block k, 1 <= k < L (counted from 1) */
     float t_scale;          /* t fed to the time embedding is t * t_scale (1 in SiT) */
 } ig_config;
 
@@ -306,8 +305,11 @@ typedef struct ig_model {
 /* Bytes of the persistent arena for a configuration (training adds
    gradients, two AdamW moments and the EMA: 5x the weights). */
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
-/* Bytes of scratch arena one forward (and backward, if training) at this
-   batch size needs, tape included.  An upper bound: size the arena with it. */
+/* Bytes of scratch arena at this batch size, tape included, exactly: the
+   peak of one ig_train_step (training != 0; lambda != 0) or of one
+   ig_guided_velocity call with IG on (training == 0; with CFG pass 2 * batch),
+   measured by running that code on a counting arena.  It depends on the
+   OpenMP thread count at the time of the call.  0 for an invalid config. */
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training);
 /* Tape nodes one training forward records (pass to ig_ctx_init). */
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);
@@ -322,9 +324,9 @@ IGDEF void ig_model_swap_ema(ig_model *m);
 
 /* The forward pass.  x (B,C,H,W), t (B) in [0,1], y (B) labels (num_classes =
    null label).  *v gets the final head's velocity (B,C,H,W).  If v_aux is not
-   NULL, *v_aux gets the intermediate head's; if it is NULL that head is not
-   computed at all.  With a training context the tape is recorded. */
-IGDEF int ig_forward(ig_model *m, ig_ctx *c, ig_tensor *x, const float *t, const int *y,
+   NULL, *v_aux gets the aux head's (after block aux_depth); if it is NULL that
+   head is not computed at all.  With a training context the tape is recorded. */
+IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux);
 
 /* ------------------------------------------------------------------------- */
@@ -339,7 +341,7 @@ typedef struct ig_train_config {
     float lr, beta1, beta2, eps, weight_decay;  /* AdamW                       */
     float grad_clip;        /* clip the global gradient norm (<= 0: off)       */
     float ema_decay;        /* EMA of the weights after every step             */
-    float aux_weight;       /* lambda: loss = mse(final) + lambda mse(inter); 0 = baseline */
+    float aux_weight;       /* lambda: loss = mse(final) + lambda mse(aux); 0 = baseline */
     float label_dropout;    /* probability a label becomes the null label      */
     int path;               /* IG_PATH_LINEAR or IG_PATH_COSINE                */
     int t_sampling;         /* IG_T_UNIFORM or IG_T_LOGNORMAL                  */
@@ -352,18 +354,22 @@ IGDEF ig_train_config ig_train_defaults(void);
 typedef struct ig_train_stats {
     float loss;             /* the total loss that was minimized               */
     float loss_final;       /* mse of the final head                           */
-    float loss_aux;         /* mse of the intermediate head (0 if lambda = 0)  */
+    float loss_aux;         /* mse of the aux head (0 if lambda = 0)           */
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
-/* One flow-matching step on a batch of clean data x0 (B,C,H,W) with labels y:
-   draws t, noise and label dropout from m->rng, then ig_train_step_on. */
-IGDEF int ig_train_step(ig_model *m, ig_ctx *c, const ig_train_config *tc,
+/* The flow-matching batch of clean data x0 (B,C,H,W), labels y (B) in
+   0..num_classes-1: t (B), labels after dropout (B), x_t and the target
+   (B,C,H,W), drawn from rng in a fixed order (see section 6). */
+IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
+                        const float *x0, const int *y, float *xt, float *t, float *target, int *labels);
+/* One flow-matching step: ig_flow_batch with m->rng, then ig_train_step_on. */
+IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                         const float *x0, const int *y, size_t B, ig_train_stats *stats);
 /* The same step with everything given: inputs x_t, times t, labels y (after
    any dropout) and the velocity target (B,C,H,W).  Zeroes the gradients,
    forward, loss, backward, clipping, AdamW, EMA, step += 1. */
-IGDEF int ig_train_step_on(ig_model *m, ig_ctx *c, const ig_train_config *tc,
+IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *y,
                            const float *target, size_t B, ig_train_stats *stats);
 
@@ -385,13 +391,15 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, last step
-   without noise (the released IG sampler).  nsteps evaluations. */
-IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, ig_rng *rng);
+   without noise (the released IG sampler).  nsteps evaluations.  path is the
+   one the model was trained on (IG_PATH_LINEAR or IG_PATH_COSINE): the score
+   is computed from the velocity through it. */
+IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path, ig_rng *rng);
 
 /* How the model's velocity is guided.  Each method acts only for t inside its
    interval [low, high]. */
 typedef struct ig_guidance {
-    float ig_weight, ig_low, ig_high;       /* IG: v_inter + w (v_final - v_inter); w = 1 off */
+    float ig_weight, ig_low, ig_high;       /* IG: v_aux + w (v_final - v_aux); w = 1 off     */
     float cfg_scale, cfg_low, cfg_high;     /* CFG: v_u + s (v_c - v_u); s = 1 off           */
     struct ig_model *guide;                 /* autoguidance: a weaker model (NULL off)       */
     float guide_weight;                     /* v_weak + w (v - v_weak)                       */
@@ -399,161 +407,120 @@ typedef struct ig_guidance {
 
 IGDEF ig_guidance ig_guidance_none(void);
 
-/* The guided model as an ig_velocity_fn: pass a pointer to this as 'user'.
-   With CFG the batch is doubled, so size ctx's scratch for 2 * batch rows. */
-typedef struct ig_sampler {
+/* The guided model as an ig_velocity_fn: pass ig_guided_velocity as f and a
+   pointer to this as 'user'.  With CFG the batch is doubled, so size ctx's
+   scratch for 2 * batch rows. */
+typedef struct ig_guided {
     ig_model *model;
     ig_ctx *ctx;            /* scratch for the forward passes (no tape)        */
     ig_ctx *guide_ctx;      /* scratch for the guide model (may equal ctx)     */
     const int *labels;      /* (B) class labels                                */
     size_t batch;           /* B                                               */
-    ig_guidance g;
+    ig_guidance guidance;
     size_t nfe;             /* network evaluations so far, in batches of B     */
-} ig_sampler;
+} ig_guided;
 
-IGDEF int ig_model_velocity(void *sampler, const float *x, size_t n, float t, float *v);
+IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, float *v);
 
 /* ------------------------------------------------------------------------- */
-/* 8. checkpoints (safetensors)                                              */
+/* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
-/* ---------------------------------------------------------------- API --- */
-
-/* Element types. IG_DTYPE_OTHER = any other dtype the format defines
-   (F64, U8, I8, I16, U16, U32, U64, BOOL, F8_E4M3, F8_E5M2, F8_E8M0, C64):
-   such tensors are indexed and can be read raw, but are not converted. */
-typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_DTYPE_OTHER } ig_dtype;
+/* A safetensors file is 8 bytes N (little-endian), N bytes of JSON
+       {"__metadata__": {"key": "value", ...},
+        "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+   and the data section (offsets count from its start).  The reader trusts nothing:
+   strict JSON (UTF-8 checked), each tensor's bytes exactly its shape times its dtype
+   size, inside the data section, no two tensors overlapping or sharing a name.
+   Converted when read: F32, F16, BF16 (to float) and I64, I32, U8 (to int64); the
+   format's other dtypes (F64, I8, I16, U16, U32, U64, BOOL, F8_*, C64) are indexed and
+   read raw.  Little-endian hosts only: a big-endian one gets an error, never wrong
+   numbers.  Files over 2 GiB need a 64-bit long. */
+typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
 
 #define IG_ST_MAX_DIMS 8
-#define IG_ST_MAX_HEADER (100u * 1024u * 1024u) /* reject larger JSON headers */
+#define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
 
-/* One tensor of an opened file. begin/end are byte offsets relative to the
-   start of the data section (st->data_start). */
-typedef struct {
-    char *name;          /* UTF-8, NUL-terminated (names with \u0000 are rejected) */
+typedef struct {                 /* one tensor of an opened file                   */
+    char *name;                  /* UTF-8                                          */
     ig_dtype dtype;
-    char dtype_name[12]; /* dtype string as in the file, e.g. "F32", "U8" */
-    int dtype_size;      /* bytes per element */
-    int ndim;            /* 0..8; 0 = scalar (1 element) */
+    char dtype_name[8];          /* as in the file: "F32", "U16", ...              */
+    int dtype_size;              /* bytes per element                              */
+    int ndim;                    /* 0..8; 0 is a scalar (one element)              */
     int64_t shape[IG_ST_MAX_DIMS];
-    size_t begin, end;
+    size_t begin, end;           /* its bytes in the data section                  */
 } ig_st_tensor;
 
-/* An opened safetensors file. The FILE stays open; tensor data is read on
-   demand. Tensors are in header order. */
-typedef struct {
+typedef struct {                 /* an opened file; tensor data is read on demand   */
     char path[512];
     FILE *f;
-    size_t data_start, data_size; /* absolute offset of data section, its size */
-    ig_st_tensor *tensors;
+    size_t data_start, data_size;  /* where the data section starts, its bytes     */
+    ig_st_tensor *tensors;       /* in header order                                */
     int ntensors;
-    char **meta_keys, **meta_vals; /* "__metadata__" pairs, header order */
+    char **meta_keys, **meta_vals; /* the "__metadata__" strings, in order         */
     int nmeta;
 } ig_st_file;
 
-/* Open and fully validate the header of a safetensors file. Always
-   initializes *st; on failure it is left closed (ig_st_close is harmless).
-   Returns 0, or -1 with ig_last_error() naming the file and the problem. */
-IGDEF int ig_st_open(ig_st_file *st, const char *path);
-
-/* Close the file and free everything. Safe on a zeroed or failed struct. */
-IGDEF void ig_st_close(ig_st_file *st);
-
-/* Tensor by exact name, or NULL if absent. */
-IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name);
-
-/* Metadata value for key, or NULL if absent. */
-IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);
-
-/* Number of elements (product of shape; 1 for a scalar). */
-IGDEF size_t ig_st_numel(const ig_st_tensor *t);
-
-/* Read a F32/F16/BF16 tensor, converting to float. n must equal the element
-   count. Returns 0 or -1 (wrong dtype, wrong n, I/O error). */
+IGDEF int  ig_st_open(ig_st_file *st, const char *path);   /* 0, or -1 (st left closed) */
+IGDEF void ig_st_close(ig_st_file *st);                    /* harmless after a failed open */
+IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name); /* NULL: absent */
+IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);         /* NULL: absent */
+IGDEF size_t ig_st_numel(const ig_st_tensor *t);           /* product of the shape */
+/* n is the element count: F32/F16/BF16 as float, I64/I32/U8 as int64, any dtype as its
+   raw little-endian bytes (nbytes = end - begin).  0 or -1. */
 IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n);
-
-/* Read an I64 or I32 tensor into int64_t. n must equal the element count. */
 IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n);
-
-/* Read the raw little-endian bytes of any tensor (any dtype).
-   nbytes must equal t->end - t->begin. */
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes);
 
-/* F16 / BF16 bit patterns -> float (exact; F16 subnormals, inf, NaN kept). */
-IGDEF float ig_f16_to_f32(uint16_t h);
-IGDEF float ig_bf16_to_f32(uint16_t h);
-
-/* --- writer ---
-   ig_st_writer w; ig_st_writer_init(&w);
-   ig_st_add(&w, "w", IG_F32, 2, shape, data);   data must stay valid until save
-   ig_st_add_meta(&w, "format", "pt");
-   ig_st_writer_save(&w, "out.safetensors");      atomic: <path>.tmp + rename
-   ig_st_writer_free(&w);
-   A failed ig_st_add / ig_st_add_meta makes the writer sticky-failed: a later
-   save refuses to write a file with silently missing entries. */
-typedef struct {
-    char *name;
-    ig_dtype dtype;
-    int ndim;
-    int64_t shape[IG_ST_MAX_DIMS];
-    const void *data;
-    size_t nbytes;
-} ig_st_wentry;
-
+/* The writer:  ig_st_writer w;  ig_st_writer_init(&w);
+       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
+       ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
+       ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
+   After a failed add the writer refuses to save (no file with entries missing).
+   A save replaces path whole or not at all: it writes "<path>.<random>.tmp" next to it,
+   created exclusively (so concurrent saves never share one), fsyncs it, renames it over
+   path and fsyncs the directory.  path must be a regular file or absent: a symbolic
+   link, directory, device or fifo is refused.  On failure the temporary file is
+   removed and path is untouched.  A save killed outright (SIGKILL, power loss) leaves
+   path old or new, never torn, plus at most its own "<path>.*.tmp", which nothing can
+   clean up: delete stale ones by hand.  The exclusive create, fsyncs and type check
+   need POSIX 2001 (gcc's default gnu99, or _POSIX_C_SOURCE 200112L defined before the
+   first #include); without it the save is plain C (fopen, rename; no fsync, no check). */
+typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
     ig_st_wentry *entries;
-    int n, cap;
+    int n;
     char **meta_keys, **meta_vals;
-    int nmeta, meta_cap;
-    int failed;
+    int nmeta;
+    int failed;                  /* an add failed: the save refuses */
 } ig_st_writer;
 
-/* Initialize an empty writer. */
 IGDEF void ig_st_writer_init(ig_st_writer *w);
+IGDEF int  ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
+                     const int64_t *shape, const void *data);              /* 0 or -1 */
+IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /* copied */
+IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
+IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
-/* Add a tensor. dtype: IG_F32 (float*), IG_I64 (int64_t*), IG_I32 (int32_t*),
-   IG_F16 / IG_BF16 (uint16_t* bit patterns); host byte order, row-major.
-   The name is copied, the data pointer is only stored (not copied).
-   Errors: bad dtype/ndim/shape, NULL data for a non-empty tensor, duplicate
-   name, invalid UTF-8 name, name "__metadata__", size overflow. 0 or -1. */
-IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
-                    const int64_t *shape, const void *data);
-
-/* Add a "__metadata__" string pair (both copied, must be valid UTF-8).
-   Duplicate keys are an error. 0 or -1. */
-IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val);
-
-/* Write the file atomically: write "<path>.tmp", flush, fsync (POSIX),
-   close, rename over path. On any error the tmp file is removed and an
-   existing file at path is left untouched. Tensors are stored in insertion
-   order, contiguous with no gaps (as the reference implementation requires);
-   the header is space-padded so the data section starts 8-byte aligned.
-   The writer stays valid (may be saved again or freed). 0 or -1. */
-IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path);
-
-/* Free everything owned by the writer (not the tensor data). */
-IGDEF void ig_st_writer_free(ig_st_writer *w);
-
-/* A checkpoint is a safetensors file whose tensor names are the released
-   PyTorch state dict's, so torch's load_state_dict(strict=True) takes it (after
-   dropping the prefixed training state, see ig_save).  The configuration
-   rides in "__metadata__" as decimal strings: in_channels, image_height,
-   image_width, patch_size, hidden_size, depth, num_heads, num_classes,
-   aux_depth, t_scale, plus step and rng for resuming. */
-
-/* Writes the weights under the plain names.  With training_state != 0 it also
-   writes "ema.<name>", "adam.m.<name>", "adam.v.<name>", the step and the RNG,
-   so ig_load resumes the run bit for bit.  The file is replaced atomically. */
+/* A checkpoint is a safetensors file named like the released PyTorch state dict, so
+   torch's load_state_dict(strict=True) takes it (after dropping the training state).
+   "__metadata__" holds the configuration as decimal strings: in_channels,
+   image_height, image_width, patch_size, hidden_size, depth, num_heads, num_classes,
+   aux_depth, t_scale (and step, rng for resuming).
+   ig_save: the weights under the plain names; with training_state also "ema.<name>",
+   "adam.m.<name>", "adam.v.<name>", the step and the RNG, so that ig_load resumes the
+   run bit for bit.  A non-finite weight, EMA or moment is refused (the error names the
+   tensor): ig_load would refuse the file.  ig_save_ema: the EMA under the plain names. */
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
-/* Writes only the EMA weights under the plain names (what sampling uses). */
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
-/* Loads every parameter, checking names, dtypes and shapes; F32, F16 and BF16
-   are read.  With strict != 0 a tensor the model does not know is an error;
-   without it such tensors are skipped.  Training state is loaded when present
-   and the model trains. */
+/* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
+   the training state too when the file has it and m trains.  strict: a tensor the model
+   does not know is an error (else skipped).  On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
-/* The configuration of a checkpoint: sizes from the tensor shapes, heads and
-   aux_depth from the arguments (> 0), else the metadata, else the preset of
-   that width.  */
+/* The configuration of a checkpoint, every number range-checked before use: sizes from
+   the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
+   aux_depth > 0 override it).  Without metadata: the heads of the paper's preset of
+   that width, and aux_depth 8, where the official release hangs the head for every
+   size; otherwise an error says what to pass. */
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth);
 
 #endif /* IG_H */
@@ -571,16 +538,13 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
 #include <string.h>
 #include <stdlib.h>
 
-#if defined(IG_MALLOC) && defined(IG_FREE) && defined(IG_ASSERT)
-/* all three given */
-#elif !defined(IG_MALLOC) && !defined(IG_FREE) && !defined(IG_ASSERT)
-#include <stdlib.h>
-#include <assert.h>
+#if defined(IG_MALLOC) && defined(IG_FREE)
+/* both given */
+#elif !defined(IG_MALLOC) && !defined(IG_FREE)
 #define IG_MALLOC(sz) malloc(sz)
 #define IG_FREE(p) free(p)
-#define IG_ASSERT(x) assert(x)
 #else
-#error "ig.h: define all of IG_MALLOC, IG_FREE and IG_ASSERT, or none of them"
+#error "ig.h: define both IG_MALLOC and IG_FREE, or neither"
 #endif
 
 /* OpenMP: IG__OMP(omp parallel for) becomes the #pragma with -fopenmp and
@@ -615,21 +579,39 @@ static int ig__fail(const char *fmt, ...) {
 IGDEF int ig_arena_init(ig_arena *a, const char *name, size_t bytes) {
     memset(a, 0, sizeof *a);
     a->name = name;
-    a->base = (unsigned char *)IG_MALLOC(bytes + 64);
-    if (!a->base) return ig__fail("ig: could not allocate %zu bytes for the '%s' arena", bytes, name);
+    a->block = IG_MALLOC(bytes + 64);
+    if (!a->block) return ig__fail("ig: could not allocate %zu bytes for the '%s' arena", bytes, name);
+    /* start on a 64-byte boundary: the padding of every allocation then depends
+       only on 'used', so a counting pass predicts the peak to the byte */
+    a->base = (unsigned char *)a->block + ((64 - ((uintptr_t)a->block & 63)) & 63);
     a->cap = bytes;
     return 0;
 }
 
 IGDEF void ig_arena_free(ig_arena *a) {
-    if (a->base) IG_FREE(a->base);
-    a->base = NULL; a->cap = a->used = 0;
+    if (a->block) IG_FREE(a->block);
+    a->block = NULL; a->base = NULL; a->cap = a->used = a->header_used = 0;
 }
 
-IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes) {
-    /* align the returned pointer to 64 bytes (one cache line, one AVX-512 vector) */
-    uintptr_t start = (uintptr_t)a->base + a->used;
-    size_t pad = (size_t)((64 - (start & 63)) & 63);
+/* Every allocation is aligned to 64 bytes (a cache line, an AVX-512 vector).
+   A counting arena (ig_model_scratch_bytes) moves 'used' as a real one would,
+   but only headers get memory; data buffers get a pointer nothing reads. */
+static void *ig__arena_take(ig_arena *a, size_t bytes, int is_data) {
+    size_t pad = (64 - (a->used & 63)) & 63;
+    unsigned char *p;
+    if (a->counting) {
+        a->used += pad + bytes;
+        if (a->used > a->peak) a->peak = a->used;
+        if (is_data) return a->base;
+        pad = (64 - (a->header_used & 63)) & 63;
+        if (!a->base || a->header_used + pad + bytes > a->cap) {
+            ig__fail("ig: the counting arena's header block (%zu bytes) is too small", a->cap);
+            return NULL;
+        }
+        p = a->base + a->header_used + pad;
+        a->header_used += pad + bytes;
+        return p;
+    }
     if (!a->base || bytes > a->cap || a->used + pad > a->cap - bytes) {
         ig__fail("ig: the '%s' arena is out of memory: this allocation needs %zu bytes, "
                  "%zu of %zu are used (%zu free). Make the arena larger (ig_model_scratch_bytes() "
@@ -637,12 +619,18 @@ IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes) {
                  a->name ? a->name : "?", bytes, a->used, a->cap, a->cap - a->used);
         return NULL;
     }
+    p = a->base + a->used + pad;
     a->used += pad + bytes;
     if (a->used > a->peak) a->peak = a->used;
-    return (void *)(start + pad);
+    return p;
 }
 
-IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; }
+IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes) { return ig__arena_take(a, bytes, 0); }
+
+/* n floats of data: activations, gradients, what a backward keeps. */
+static float *ig__arena_floats(ig_arena *a, size_t n) { return (float *)ig__arena_take(a, n * sizeof(float), 1); }
+
+IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; a->header_used = 0; }
 
 /* ------------------------------------------------------------------------- */
 /* 2. random numbers                                                         */
@@ -679,59 +667,6 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) x[i] = ig_rng_normal(r);
 }
-
-/* MT19937 with the standard init_genrand seeding. */
-IGDEF void ig_mt_seed(ig_mt19937 *r, uint32_t seed) {
-    int i;
-    r->mt[0] = seed;
-    for (i = 1; i < 624; i++)
-        r->mt[i] = 1812433253u * (r->mt[i - 1] ^ (r->mt[i - 1] >> 30)) + (uint32_t)i;
-    r->mti = 624;
-    r->has_gauss = 0;
-    r->gauss = 0.0;
-}
-
-IGDEF uint32_t ig_mt_u32(ig_mt19937 *r) {
-    uint32_t y;
-    if (r->mti >= 624) { /* regenerate the whole block of 624 words */
-        int k;
-        for (k = 0; k < 624; k++) {
-            y = (r->mt[k] & 0x80000000u) | (r->mt[(k + 1) % 624] & 0x7fffffffu);
-            r->mt[k] = r->mt[(k + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-        }
-        r->mti = 0;
-    }
-    y = r->mt[r->mti++];
-    y ^= y >> 11;                /* tempering */
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= y >> 18;
-    return y;
-}
-
-/* 53-bit double from two words: 27 high bits of a, 26 of b. */
-IGDEF double ig_mt_uniform(ig_mt19937 *r) {
-    uint32_t a = ig_mt_u32(r) >> 5, b = ig_mt_u32(r) >> 6;
-    return ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
-}
-
-/* Marsaglia polar method: a point in the unit disc gives two normals;
-   return f*x2 now and f*x1 on the next call. */
-IGDEF double ig_mt_normal(ig_mt19937 *r) {
-    double x1, x2, r2, f;
-    if (r->has_gauss) { r->has_gauss = 0; return r->gauss; }
-    do {
-        x1 = 2.0 * ig_mt_uniform(r) - 1.0;
-        x2 = 2.0 * ig_mt_uniform(r) - 1.0;
-        r2 = x1 * x1 + x2 * x2;
-    } while (r2 >= 1.0 || r2 == 0.0);
-    f = sqrt(-2.0 * log(r2) / r2);
-    r->gauss = f * x1;
-    r->has_gauss = 1;
-    return f * x2;
-}
-
-
 /* ------------------------------------------------------------------------- */
 /* 3. tensors and the autograd tape                                          */
 /* ------------------------------------------------------------------------- */
@@ -768,12 +703,12 @@ IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
 IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int with_grad) {
     ig_tensor *t = ig_tensor_wrap(a, NULL, NULL, ndim, shape);
     if (!t) return NULL;
-    t->data = (float *)ig_arena_alloc(a, t->n * sizeof(float));
+    t->data = ig__arena_floats(a, t->n);
     if (!t->data) return NULL;
     if (with_grad) {
-        t->grad = (float *)ig_arena_alloc(a, t->n * sizeof(float));
+        t->grad = ig__arena_floats(a, t->n);
         if (!t->grad) return NULL;
-        memset(t->grad, 0, t->n * sizeof(float));
+        if (!a->counting) memset(t->grad, 0, t->n * sizeof(float));
         t->requires_grad = 1;
     }
     return t;
@@ -809,86 +744,96 @@ IGDEF int ig_ctx_reset(ig_ctx *ctx, int training) {
 /* The output of an op: NULL if an input is NULL (an earlier op failed) or the
    arena is full.  It requires a gradient only when we are recording and some
    input requires one; its buffer is made later, in the backward pass. */
-static ig_tensor *ig__out(ig_ctx *c, ig_tensor *a, ig_tensor *b, ig_tensor *d, int ndim, const size_t *shape) {
+static ig_tensor *ig__out(ig_ctx *ctx, ig_tensor *a, ig_tensor *b, ig_tensor *d, int ndim, const size_t *shape) {
     ig_tensor *y;
-    if (c->failed || !a) { c->failed = 1; return NULL; }
-    y = ig_tensor_new(c->scratch, ndim, shape, 0);
-    if (!y) { c->failed = 1; return NULL; }
-    y->requires_grad = c->training && (a->requires_grad || (b && b->requires_grad) || (d && d->requires_grad));
+    if (ctx->failed || !a) { ctx->failed = 1; return NULL; }
+    y = ig_tensor_new(ctx->scratch, ndim, shape, 0);
+    if (!y) { ctx->failed = 1; return NULL; }
+    y->requires_grad = ctx->training && (a->requires_grad || (b && b->requires_grad) || (d && d->requires_grad));
     return y;
 }
 
 /* Appends a node to the tape; NULL (and ctx->failed) when the tape is full. */
-static ig_node *ig__record(ig_ctx *c, ig_backward_fn fn, ig_tensor *y, ig_tensor *a, ig_tensor *b, ig_tensor *d) {
+static ig_node *ig__record(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *y, ig_tensor *a, ig_tensor *b, ig_tensor *d) {
     ig_node *nd;
-    if (c->ntape >= c->cap_tape) {
-        ig__fail("ig: the tape is full (%zu nodes); pass a larger tape_capacity to ig_ctx_init", c->cap_tape);
-        c->failed = 1;
+    if (ctx->ntape >= ctx->cap_tape) {
+        ig__fail("ig: the tape is full (%zu nodes); pass a larger tape_capacity to ig_ctx_init", ctx->cap_tape);
+        ctx->failed = 1;
         return NULL;
     }
-    nd = &c->tape[c->ntape++];
+    nd = &ctx->tape[ctx->ntape++];
     memset(nd, 0, sizeof *nd);
-    nd->ctx = c;
+    nd->ctx = ctx;
     nd->backward = fn;
     nd->out = y;
     nd->in[0] = a; nd->in[1] = b; nd->in[2] = d;
     return nd;
 }
 
-static float *ig__scratch_floats(ig_ctx *c, size_t n) {
-    float *p = (float *)ig_arena_alloc(c->scratch, n * sizeof(float));
-    if (!p) c->failed = 1;
+/* n floats of scratch for an op (what its backward keeps, work buffers). */
+static float *ig__scratch_floats(ig_ctx *ctx, size_t n) {
+    float *p = ig__arena_floats(ctx->scratch, n);
+    if (!p) ctx->failed = 1;
     return p;
 }
 
 /* The gradient buffer of t for a backward: NULL if t needs none; made
    (zeroed) on first use, from the pool if a free buffer of that size is there. */
-static float *ig__grad(ig_ctx *c, ig_tensor *t) {
+static float *ig__grad(ig_ctx *ctx, ig_tensor *t) {
     int k;
     if (!t->requires_grad) return NULL;
     if (t->grad) return t->grad;
-    for (k = 0; k < c->npool; k++)
-        if (c->pool_n[k] == t->n) {
-            t->grad = c->pool[k];
-            c->pool[k] = c->pool[c->npool - 1];
-            c->pool_n[k] = c->pool_n[c->npool - 1];
-            c->npool--;
+    for (k = 0; k < ctx->npool; k++)
+        if (ctx->pool_n[k] == t->n) {
+            t->grad = ctx->pool[k];
+            ctx->pool[k] = ctx->pool[ctx->npool - 1];
+            ctx->pool_n[k] = ctx->pool_n[ctx->npool - 1];
+            ctx->npool--;
             break;
         }
-    if (!t->grad) t->grad = (float *)ig_arena_alloc(c->scratch, t->n * sizeof(float));
-    if (!t->grad) { c->failed = 1; return NULL; }
+    if (!t->grad) t->grad = ig__arena_floats(ctx->scratch, t->n);
+    if (!t->grad) { ctx->failed = 1; return NULL; }
     t->grad_pooled = 1;
-    memset(t->grad, 0, t->n * sizeof(float));
+    if (!ctx->scratch->counting) memset(t->grad, 0, t->n * sizeof(float));
     return t->grad;
 }
 
 /* Every consumer of t has run its backward: its gradient buffer is free. */
-static void ig__grad_release(ig_ctx *c, ig_tensor *t) {
+static void ig__grad_release(ig_ctx *ctx, ig_tensor *t) {
     if (!t->grad_pooled || !t->grad) return;
-    if (c->npool < IG_POOL_SLOTS) {
-        c->pool[c->npool] = t->grad;
-        c->pool_n[c->npool] = t->n;
-        c->npool++;
+    if (ctx->npool < IG_POOL_SLOTS) {
+        ctx->pool[ctx->npool] = t->grad;
+        ctx->pool_n[ctx->npool] = t->n;
+        ctx->npool++;
     }
     t->grad = NULL;
     t->grad_pooled = 0;
 }
 
-IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
+/* While counting (ig_model_scratch_bytes) each node only takes the gradient
+   buffers of its inputs, in the order its backward would: a backward gets
+   memory only through ig__grad of its inputs in[0], in[1], in[2]. */
+IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
     size_t i;
+    int k, counting = ctx->scratch->counting;
     float *g;
-    if (!loss || c->failed) return -1; /* the failing op has set the message */
-    if (!c->training) return ig__fail("ig_backward: the context was not reset for training (ig_ctx_reset(ctx, 1))");
+    if (!loss || ctx->failed) return -1; /* the failing op has set the message */
+    if (!ctx->training) return ig__fail("ig_backward: the context was not reset for training (ig_ctx_reset(ctx, 1))");
     if (loss->n != 1) return ig__fail("ig_backward: the loss must be a scalar, it has %zu elements", loss->n);
     if (!loss->requires_grad) return ig__fail("ig_backward: the loss does not depend on any tensor with a gradient");
-    if (!(g = ig__grad(c, loss))) return -1;
-    g[0] += 1.0f;
-    for (i = c->ntape; i-- > 0;) {
-        ig_node *nd = &c->tape[i];
+    if (!(g = ig__grad(ctx, loss))) return -1;
+    if (!counting) g[0] += 1.0f;
+    for (i = ctx->ntape; i-- > 0;) {
+        ig_node *nd = &ctx->tape[i];
         if (!nd->out->grad) continue;      /* nothing flowed back into this op */
-        nd->backward(nd);
-        if (c->failed) return -1;          /* out of scratch for a gradient */
-        ig__grad_release(c, nd->out);
+        if (counting) {
+            for (k = 0; k < 3; k++)
+                if (nd->in[k]) ig__grad(ctx, nd->in[k]);
+        } else {
+            nd->backward(nd);
+        }
+        if (ctx->failed) return -1;          /* out of scratch for a gradient */
+        ig__grad_release(ctx, nd->out);
     }
     return 0;
 }
@@ -896,569 +841,55 @@ IGDEF int ig_backward(ig_ctx *c, ig_tensor *loss) {
 /* ------------------------------------------------------------------------- */
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
+/* Every op: check the shapes; make the output (ig__out); record the node and
+   take what the backward needs; compute.  On a counting arena (section 7.1)
+   it stops before the compute, so its memory is counted by the code that
+   takes it.  A backward reads dy and ADDS into its inputs' gradients (+=). */
 
-/* ======================================================================
- * ig__gemm: single-precision matrix multiply (row-major, BLAS semantics)
- *
- *     C[M,N] = beta * C + op(A) * op(B)
- *
- *     op(A) is (M,K):  A[i*lda + k]   (trans_a == 0)   or  A[k*lda + i]
- *     op(B) is (K,N):  B[k*ldb + j]   (trans_b == 0)   or  B[j*ldb + k]
- *
- * beta == 0 overwrites C (its old contents, even NaN, are never read);
- * beta == 1 accumulates; any other beta scales C first.
- *
- * How the fast path works (the "GotoBLAS / BLIS" scheme)
- * ------------------------------------------------------
- * A naive triple loop is limited by memory traffic: every multiply-add
- * loads two floats.  A fast GEMM re-uses each loaded value many times
- * from registers and from the caches.  The work is cut in three levels:
- *
- *   for jc in [0,N) step NC          5th loop: columns of C and B
- *     for pc in [0,K) step KC        4th loop: the shared dimension
- *       pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC)
- *       for ic in [0,M) step MC      3rd loop: rows of C
- *         pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC)
- *         for jr in [0,NC) step NR   2nd loop: one KC x NR sliver of Bp
- *           for ir in [0,MC) step MR 1st loop: one MR x KC sliver of Ap
- *             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= Ap_sliver * Bp_sliver
- *
- * The micro-kernel keeps an MR x NR tile of C in vector registers for
- * the whole KC loop.  With AVX-512 the tile is 6 x 64 floats = 24 zmm
- * registers (+ 4 for a row of B).  Per step k it loads NR/16 = 4 vectors
- * of B, broadcasts MR = 6 values of A and does 24 fused multiply-adds:
- * 24 FMAs for 10 loads, so the FMA unit, not the loads, is the
- * bottleneck -- that is the goal.  (AVX2: 6 x 16 tile in 12 ymm; SSE /
- * other GNU targets: 6 x 8 in 12 xmm; plain C: 4 x 4 scalars.)
- *
- * Packing copies the operands into the exact order the micro-kernel
- * reads them (Ap: for each k the MR values of a column of the sliver;
- * Bp: for each k the NR values of a row of the sliver), so the kernel
- * reads both buffers strictly sequentially.  The transposes (trans_a,
- * trans_b) are absorbed by the packing routines: the kernel never sees
- * them.  Edges (M or N not a multiple of MR, NR) are zero-padded in the
- * packed buffers; the kernel then writes a full tile into a small
- * temporary and only the valid part is copied to C.
- *
- * Block sizes (AMD Zen 4: 32 KB L1d, 1 MB L2 per core, 32 MB L3 shared),
- * chosen by measurement around these estimates:
- *   KC = 384 : an Ap sliver (6 x 384 x 4 B = 9 KB) sits in L1 during a
- *              micro-kernel call; a Bp sliver (384 x 64 x 4 B = 96 KB) is
- *              re-read from L2 by the MC/MR = 20 calls of the ir loop.
- *              K = 384 (the model width) is then a single block.
- *   MC = 120 : Ap = 120 x 384 x 4 B = 180 KB, in L2 next to the Bp sliver.
- *   NC = 1536: Bp = 384 x 1536 x 4 B = 2.3 MB per thread, in L3.
- *   A big KC amortizes the load/store of the C tile (once per KC steps).
- *
- * Threads and determinism: C is cut into one slab per thread (slabs of
- * rows if M >= N, else of columns); each thread runs the loops above on
- * its slab with its own Ap and Bp, so there is no barrier inside (one
- * fork/join per call), which also keeps 2 threads fast when the machine
- * is busy.  K is NEVER split across threads and KC depends only on K, so
- * every element of C is computed with the same operations in the same
- * order whatever the number of threads: results are bit-identical with
- * 1 or 2 threads.
- *
- * Small problems (few flops, or a tiny M or N) skip packing and OpenMP
- * and use plain loops (ig__gemm_small): packing would cost more than it
- * saves.
- *
- * Buffers are static (one Ap and one Bp per thread, up to
- * IG_MAX_THREADS; about 2.5 MB each, only the pages used are ever
- * touched), so ig__gemm is NOT reentrant: do not call it from several
- * threads at once, e.g. inside an OpenMP loop over heads (its own OpenMP
- * threads are fine).  More than IG_MAX_THREADS threads: the extra ones
- * are simply not used.
- *
- * Note: libgomp's idle threads spin between parallel regions.  On a
- * machine busy with other processes that spinning can stall small calls
- * badly (measured: 256^3 fell from ~100 to ~4 GFLOP/s under load 5 on 2
- * cores); OMP_WAIT_POLICY=passive avoids it.
- * ====================================================================== */
-
-/* silences -Wunused-function for a TU that does not call everything */
+/* silences -Wunused-function for a translation unit that does not call everything */
 #if defined(__GNUC__)
 #define IG__MAYBE_UNUSED __attribute__((unused))
 #else
 #define IG__MAYBE_UNUSED
 #endif
 
-#ifndef IG_MAX_THREADS
-#define IG_MAX_THREADS 8
-#endif
+static int ig__counting(const ig_ctx *ctx) { return ctx->scratch->counting; }
 
-/* ---------------------------------------------------------------------
- * Reference: the definition, written as plainly as possible.
- * Used as the test oracle and when IG_NO_FAST_GEMM is defined.
- * --------------------------------------------------------------------- */
+/* An op's shape error: the message, and ctx->failed so later ops return NULL. */
+static ig_tensor *ig__op_fail(ig_ctx *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ig__errbuf, sizeof ig__errbuf, fmt, ap);
+    va_end(ap);
+    ctx->failed = 1;
+    return NULL;
+}
+
+/* --- 4.0 matrix multiply --------------------------------------------------
+   The one piece of linear algebra, row-major with BLAS semantics:
+       C (M,N) = beta C + op(A) (M,K) op(B) (K,N)
+       op(A)[i][k] = A[i*lda + k], or A[k*lda + i] with trans_a (B likewise)
+   beta == 0 overwrites C without reading it (it may hold NaN).  Below is the
+   definition, plain; the ops call ig__gemm, which is this loop when
+   IG_NO_FAST_GEMM is defined and the packed, vectorized, threaded version of
+   Appendix A otherwise (same results up to float rounding order). */
 IG__MAYBE_UNUSED
 static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                          const float *A, size_t lda, const float *B, size_t ldb,
-                         float beta, float *C, size_t ldc)
-{
+                         float beta, float *C, size_t ldc) {
     size_t i, j, k;
-    for (i = 0; i < M; i++) {
+    for (i = 0; i < M; i++)
         for (j = 0; j < N; j++) {
             float s = 0.0f;
-            for (k = 0; k < K; k++) {
-                float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-                float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-                s += a * b;
-            }
-            /* beta == 0 must not read C (it may hold NaN) */
+            for (k = 0; k < K; k++)
+                s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * (trans_b ? B[j * ldb + k] : B[k * ldb + j]);
             C[i * ldc + j] = (beta == 0.0f) ? s : beta * C[i * ldc + j] + s;
         }
-    }
 }
 
-/* ---------------------------------------------------------------------
- * Vector type and micro-tile shape for the target.
- *   ig__vf        : a vector of IG__VW floats (GCC/clang vector extension)
- *   IG__MR x IG__NR : the register tile of C, IG__NR = IG__NV * IG__VW
- *   IG__FMA(a,b,c): a*b + c, fused where the CPU has FMA.  We use the
- *     intrinsic because with -std=c99 gcc does not contract a*b+c into
- *     an FMA (ISO mode implies -ffp-contract=off).
- *   IG__SPLAT(x)  : a vector with all lanes = x (compiles to a broadcast,
- *     usually folded into the FMA's memory operand).
- * Without GNU C we fall back to plain floats (IG__VW = 1): the same
- * kernel source then is an ordinary scalar register-tiled loop.
- * --------------------------------------------------------------------- */
-#if defined(__GNUC__) && defined(__AVX512F__)
-#include <immintrin.h>
-#define IG__VW 16
-#ifndef IG__MR
-#define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
-#define IG__NV 4
-#endif
-__extension__ typedef float ig__vf __attribute__((vector_size(64)));
-#define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define IG__SPLAT(x) _mm512_set1_ps(x)
-/* sum of the 16 lanes as a fixed tree: add the two 256-bit halves, then
- * the 128-bit halves, then within the quarter.  The halves are taken
- * with memcpy, which compiles to register extracts.  (Not
- * _mm512_reduce_add_ps: gcc 12's header warns about it in C++.) */
-__extension__ typedef float ig__vf8 __attribute__((vector_size(32)));
-IG__MAYBE_UNUSED static float ig__hsum16(ig__vf v)
-{
-    ig__vf8 h[2];
-    __m128 q[2], s;
-    memcpy(h, &v, sizeof h);
-    h[0] += h[1];
-    memcpy(q, &h[0], sizeof q);
-    s = _mm_add_ps(q[0], q[1]);
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));     /* lanes 0+2, 1+3 */
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1)); /* (0+2) + (1+3) */
-    return _mm_cvtss_f32(s);
-}
-#define IG__HSUM(x) ig__hsum16(x)
-#elif defined(__GNUC__) && defined(__AVX__)
-#include <immintrin.h>
-#define IG__VW 8
-#define IG__NV 2
-#define IG__MR 6 /* 6*2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm */
-__extension__ typedef float ig__vf __attribute__((vector_size(32)));
-#if defined(__FMA__)
-#define IG__FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#else
-#define IG__FMA(a, b, c) ((a) * (b) + (c))
-#endif
-#define IG__SPLAT(x) _mm256_set1_ps(x)
-#elif defined(__GNUC__)
-/* SSE (x86-64 baseline), NEON, ...: 4 wide, generic GNU vectors */
-#define IG__VW 4
-#define IG__NV 2
-#define IG__MR 6
-__extension__ typedef float ig__vf __attribute__((vector_size(16)));
-#define IG__FMA(a, b, c) ((a) * (b) + (c))
-#define IG__SPLAT(x) (ig__vf_zero() + (x)) /* vector + scalar broadcasts */
-IG__MAYBE_UNUSED static ig__vf ig__vf_zero(void) { ig__vf z = {0}; return z; }
-#else
-/* plain C: "vectors" of one float */
-#define IG__VW 1
-#define IG__NV 4
-#define IG__MR 4
-typedef float ig__vf;
-#define IG__FMA(a, b, c) ((a) * (b) + (c))
-#define IG__SPLAT(x) (x)
-#endif
-
-#define IG__NR (IG__NV * IG__VW)
-
-/* Cache blocking (see the comment at the top). MC is a multiple of MR. */
-#ifndef IG__KC
-#define IG__KC 384
-#endif
-#ifndef IG__MC
-#define IG__MC (20 * IG__MR)
-#endif
-#ifndef IG__NC
-#define IG__NC 1536
-#endif
-
-/* Below this many multiply-adds (M*N*K) use the unpacked small path. */
-#ifndef IG__SMALL_MNK
-#define IG__SMALL_MNK (48 * 48 * 48)
-#endif
-/* Below this many multiply-adds run on a single thread. */
-#ifndef IG__PARALLEL_MNK
-#define IG__PARALLEL_MNK (128 * 128 * 64)
-#endif
-
-#if defined(__GNUC__)
-#define IG__ALIGNED64 __attribute__((aligned(64)))
-#else
-#define IG__ALIGNED64
-#endif
-
-#if !defined(IG_NO_FAST_GEMM)
-/* Packed buffers, one Ap and one Bp per thread (untouched pages of
- * static arrays cost no memory). */
-static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
-static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
-
-static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
-
-/* unaligned vector load/store (memcpy compiles to one vmovups) */
-static ig__vf ig__vload(const float *p)
-{
-    ig__vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
-
-/* ---------------------------------------------------------------------
- * Micro-kernel: c[MR,NR] (row stride ldc) = or += a * b
- *   a: packed MR x kc sliver, a[p*MR + i] = op(A)(i, p)
- *   b: packed kc x NR sliver, b[p*NR + j] = op(B)(p, j)
- * The MR*NV accumulators are a local array indexed only with constants
- * after unrolling, so the compiler keeps them all in registers.
- * --------------------------------------------------------------------- */
-static void ig__kernel(size_t kc, const float *a, const float *b,
-                       float *c, size_t ldc, int accumulate)
-{
-    ig__vf acc[IG__MR][IG__NV];
-    size_t p;
-    int i, v;
-    for (i = 0; i < IG__MR; i++)
-        for (v = 0; v < IG__NV; v++)
-            acc[i][v] = IG__SPLAT(0.0f);
-    for (p = 0; p < kc; p++) {
-        ig__vf bv[IG__NV];
-        for (v = 0; v < IG__NV; v++)
-            bv[v] = ig__vload(b + v * IG__VW);
-        for (i = 0; i < IG__MR; i++) {
-            ig__vf ai = IG__SPLAT(a[i]);
-            for (v = 0; v < IG__NV; v++)
-                acc[i][v] = IG__FMA(ai, bv[v], acc[i][v]);
-        }
-        a += IG__MR;
-        b += IG__NR;
-    }
-    for (i = 0; i < IG__MR; i++) {
-        for (v = 0; v < IG__NV; v++) {
-            float *cp = c + (size_t)i * ldc + v * IG__VW;
-            if (accumulate)
-                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
-            else
-                ig__vstore(cp, acc[i][v]);
-        }
-    }
-}
-
-/* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
- * dst[s*MR*kc + p*MR + i] = op(A)(i0 + s*MR + i, p0 + p), zero past M. */
-static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
-                       size_t mc, size_t p0, size_t kc, float *dst)
-{
-    size_t s, p, q, qe;
-    int i, m;
-    if (trans_a) {
-        /* A stored (K,M): row p of the storage holds op(A)(i0.., p)
-         * contiguously; read it once and deal it out to the slivers. */
-        for (p = 0; p < kc; p++) {
-            const float *src = A + (p0 + p) * lda + i0;
-            for (s = 0; s < mc; s += IG__MR) {
-                float *d = dst + s * kc + p * IG__MR;
-                m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
-                for (i = 0; i < m; i++) d[i] = src[s + i];
-                for (; i < IG__MR; i++) d[i] = 0.0f;
-            }
-        }
-        return;
-    }
-    /* A stored (M,K): this is a transpose.  It is done in chunks of 16
-     * values of p: each row's chunk (about one 64-byte cache line) is read
-     * once and used whole.  (Walking the MR rows side by side one p at a
-     * time thrashes L1 when lda*4 is a multiple of 4 KB.) */
-    for (s = 0; s < mc; s += IG__MR, dst += kc * IG__MR) {
-        const float *src = A + (i0 + s) * lda + p0;
-        m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
-        for (q = 0; q < kc; q += 16) {
-            qe = ig__min(q + 16, kc);
-            for (i = 0; i < m; i++)
-                for (p = q; p < qe; p++)
-                    dst[p * IG__MR + i] = src[(size_t)i * lda + p];
-            for (; i < IG__MR; i++)
-                for (p = q; p < qe; p++) dst[p * IG__MR + i] = 0.0f;
-        }
-    }
-}
-
-/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column slivers:
- * dst[t*NR*kc + p*NR + j] = op(B)(p0 + p, j0 + t*NR + j), zero past N.
- */
-static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
-                       size_t kc, size_t j0, size_t nc, float *dst)
-{
-    size_t t, p;
-    int j;
-    for (t = 0; t * IG__NR < nc; t++) {
-        size_t js = t * IG__NR;
-        int n = (nc - js < IG__NR) ? (int)(nc - js) : IG__NR;
-        float *d = dst + t * IG__NR * kc;
-        if (!trans_b) {
-            /* B stored (K,N): the NR values for one p are contiguous */
-            const float *src = B + p0 * ldb + j0 + js;
-            for (p = 0; p < kc; p++, src += ldb, d += IG__NR) {
-                if (n == IG__NR) {
-                    memcpy(d, src, IG__NR * sizeof(float));
-                } else {
-                    for (j = 0; j < n; j++) d[j] = src[j];
-                    for (; j < IG__NR; j++) d[j] = 0.0f;
-                }
-            }
-        } else {
-            /* B stored (N,K): a transpose, in chunks of 16 p as in
-             * ig__pack_a */
-            const float *src = B + (j0 + js) * ldb + p0;
-            size_t q, qe;
-            for (q = 0; q < kc; q += 16) {
-                qe = ig__min(q + 16, kc);
-                for (j = 0; j < n; j++)
-                    for (p = q; p < qe; p++)
-                        d[p * IG__NR + j] = src[(size_t)j * ldb + p];
-                for (; j < IG__NR; j++)
-                    for (p = q; p < qe; p++) d[p * IG__NR + j] = 0.0f;
-            }
-        }
-    }
-}
-
-/* Macro-kernel: C[0:mc, 0:nc] (+)= Ap * Bp, one MR x NR tile at a time */
-static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
-                      const float *bp, float *C, size_t ldc, int accumulate)
-{
-    size_t t, s;
-    for (t = 0; t * IG__NR < nc; t++) {
-        size_t j = t * IG__NR;
-        const float *b = bp + t * IG__NR * kc;
-        for (s = 0; s < mc; s += IG__MR) {
-            const float *a = ap + s * kc;
-            float *c = C + s * ldc + j;
-            if (mc - s >= IG__MR && nc - j >= IG__NR) {
-                ig__kernel(kc, a, b, c, ldc, accumulate);
-            } else {
-                /* edge tile: compute the full tile into tmp, copy the
-                 * valid part. Same arithmetic as a full tile. */
-                float tmp[IG__MR * IG__NR];
-                size_t m = mc - s < IG__MR ? mc - s : IG__MR;
-                size_t n = nc - j < IG__NR ? nc - j : IG__NR;
-                size_t ii, jj;
-                ig__kernel(kc, a, b, tmp, IG__NR, 0);
-                for (ii = 0; ii < m; ii++)
-                    for (jj = 0; jj < n; jj++)
-                        c[ii * ldc + jj] = accumulate
-                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
-                            : tmp[ii * IG__NR + jj];
-            }
-        }
-    }
-}
-
-/* ---------------------------------------------------------------------
- * Small path: no packing, no threads.  Loop orders chosen so the inner
- * loop walks contiguous memory.  beta has been applied by the caller.
- * --------------------------------------------------------------------- */
-
-/* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
- * would wait on the FMA latency), combined in a fixed order. */
-static float ig__dot(const float *a, const float *b, size_t K)
-{
-    ig__vf s0 = IG__SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    float s;
-    size_t k = 0;
-#if !defined(IG__HSUM)
-    float lanes[IG__VW];
-    int l;
-#endif
-    for (; k + 4 * IG__VW <= K; k += 4 * IG__VW) {
-        s0 = IG__FMA(ig__vload(a + k), ig__vload(b + k), s0);
-        s1 = IG__FMA(ig__vload(a + k + IG__VW), ig__vload(b + k + IG__VW), s1);
-        s2 = IG__FMA(ig__vload(a + k + 2 * IG__VW),
-                     ig__vload(b + k + 2 * IG__VW), s2);
-        s3 = IG__FMA(ig__vload(a + k + 3 * IG__VW),
-                     ig__vload(b + k + 3 * IG__VW), s3);
-    }
-    s0 = (s0 + s1) + (s2 + s3);
-#if defined(IG__HSUM)
-    s = IG__HSUM(s0);
-#else
-    memcpy(lanes, &s0, sizeof lanes); /* horizontal sum, lane by lane */
-    s = 0.0f;
-    for (l = 0; l < IG__VW; l++) s += lanes[l];
-#endif
-    for (; k < K; k++) s += a[k] * b[k];
-    return s;
-}
-
-static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N,
-                           size_t K, const float *A, size_t lda,
-                           const float *B, size_t ldb, float *C, size_t ldc)
-{
-    size_t i, j, k;
-    for (i = 0; i < M; i++) {
-        float *c = C + i * ldc;
-        if (!trans_b) {
-            /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
-            for (k = 0; k < K; k++) {
-                float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-                const float *b = B + k * ldb;
-                for (j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        } else if (!trans_a) {
-            /* c[j] += dot(A row i, B row j): both contiguous in k */
-            for (j = 0; j < N; j++) c[j] += ig__dot(A + i * lda, B + j * ldb, K);
-        } else {
-            /* op(A) column-strided and B transposed: rare, keep it plain */
-            for (j = 0; j < N; j++) {
-                float s = 0.0f;
-                for (k = 0; k < K; k++) s += A[k * lda + i] * B[j * ldb + k];
-                c[j] += s;
-            }
-        }
-    }
-}
-
-/* The single-thread blocked algorithm (the 5 loops of the top comment) on
- * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
-static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N,
-                             size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float beta, float *C,
-                             size_t ldc, size_t kcb, float *ap, float *bp)
-{
-    /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
-    size_t nmb = (M + IG__MC - 1) / IG__MC;
-    size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
-    size_t jc, pc, ic;
-    for (jc = 0; jc < N; jc += IG__NC) {
-        size_t nc = ig__min(IG__NC, N - jc);
-        for (pc = 0; pc < K; pc += kcb) {
-            size_t kc = ig__min(kcb, K - pc);
-            /* first K block overwrites C when beta == 0 */
-            int accumulate = (pc > 0) || (beta != 0.0f);
-            ig__pack_b(trans_b, B, ldb, pc, kc, jc, nc, bp);
-            for (ic = 0; ic < M; ic += mcb) {
-                size_t mc = ig__min(mcb, M - ic);
-                ig__pack_a(trans_a, A, lda, ic, mc, pc, kc, ap);
-                ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc,
-                          accumulate);
-            }
-        }
-    }
-}
-
-/* Multi-threading: C is cut into nt slabs (rows if M >= N, else columns),
- * and each thread runs the single-thread algorithm on its slab with its
- * own packing buffers.  No barrier inside: one fork/join per call.
- * The price is that each thread packs the operand it shares with the
- * others (all of B for row slabs), which is cheap next to the compute
- * (packing is O(K*N), the slab's compute O(M/nt*N*K)). */
-static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N,
-                            size_t K, const float *A, size_t lda,
-                            const float *B, size_t ldb, float beta, float *C,
-                            size_t ldc)
-{
-    /* KC: K cut into equal blocks of at most IG__KC.  It depends on K only:
-     * this keeps the summation order independent of the thread count. */
-    size_t nkb = (K + IG__KC - 1) / IG__KC;
-    size_t kcb = (K + nkb - 1) / nkb;
-    int split_rows = (M >= N);
-    size_t units = split_rows ? (M + IG__MR - 1) / IG__MR
-                              : (N + IG__NR - 1) / IG__NR;
-    long nt = 1, t;
-#if defined(_OPENMP)
-    if (omp_in_parallel()) {
-        /* called from inside a parallel loop (attention runs one per head):
-         * this thread alone, with the buffers of its own thread number */
-        int me = omp_get_thread_num();
-        if (me < IG_MAX_THREADS)
-            ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb,
-                             ig__gemm_ap[me], ig__gemm_bp[me]);
-        else
-            ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    if ((double)M * N * K >= (double)IG__PARALLEL_MNK) {
-        nt = omp_get_max_threads();
-        if (nt > IG_MAX_THREADS) nt = IG_MAX_THREADS;
-        if (nt > (long)units) nt = (long)units;
-        if (nt < 1) nt = 1;
-    }
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-    for (t = 0; t < nt; t++) {
-        /* slab t: units [units*t/nt, units*(t+1)/nt); the buffers are
-         * indexed by the slab, so no two running slabs share them */
-        float *ap = ig__gemm_ap[t], *bp = ig__gemm_bp[t];
-        if (split_rows) {
-            size_t lo = units * t / nt * IG__MR;
-            size_t hi = ig__min(M, units * (t + 1) / nt * IG__MR);
-            if (lo < hi)
-                ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K,
-                                 trans_a ? A + lo : A + lo * lda, lda, B, ldb,
-                                 beta, C + lo * ldc, ldc, kcb, ap, bp);
-        } else {
-            size_t lo = units * t / nt * IG__NR;
-            size_t hi = ig__min(N, units * (t + 1) / nt * IG__NR);
-            if (lo < hi)
-                ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda,
-                                 trans_b ? B + lo * ldb : B + lo, ldb, beta,
-                                 C + lo, ldc, kcb, ap, bp);
-        }
-    }
-}
-
-#endif /* !IG_NO_FAST_GEMM */
-
-IG__MAYBE_UNUSED
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
-                     float beta, float *C, size_t ldc)
-{
-#if defined(IG_NO_FAST_GEMM)
-    ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
-#else
-    size_t i, j;
-    if (M == 0 || N == 0) return;
-    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK ||
-        M < IG__MR / 2 || N < IG__NR / 4) {
-        /* small path: apply beta first, then accumulate */
-        if (beta != 1.0f)
-            for (i = 0; i < M; i++)
-                for (j = 0; j < N; j++)
-                    C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
-        ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
-        return;
-    }
-    if (beta != 0.0f && beta != 1.0f) {
-        for (i = 0; i < M; i++)
-            for (j = 0; j < N; j++) C[i * ldc + j] *= beta;
-        beta = 1.0f;
-    }
-    ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
-#endif
-}
+                     float beta, float *C, size_t ldc);   /* Appendix A */
 
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
@@ -1466,8 +897,34 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
     ig__gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* --- 4.1 linear --------------------------------------------------------- */
-/* y (M,N) = x (M,K) W^T + b, where M is every leading dim of x flattened. */
+/* --- 4.1 linear -----------------------------------------------------------
+   y (M,N) = x (M,K) W^T + b      x (...,K) with every leading dim flattened
+   into M rows, W (N,K) as torch.nn.Linear stores it, b (N) or NULL.
+   Backward:  dx = dy W,  dW += dy^T x,  db += column sums of dy.            */
+static void ig__linear_backward(ig_node *nd);
+IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b) {
+    size_t shape[IG_MAX_DIMS], N, K, M, m, n;
+    ig_tensor *y;
+    if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
+    N = w->shape[0]; K = w->shape[1];
+    if (w->ndim != 2 || x->shape[x->ndim - 1] != K || (b && b->n != N))
+        return ig__op_fail(ctx, "ig_linear: x's last dim (%zu) must equal W's second dim (W is %zu x %zu), bias %zu",
+                                x->shape[x->ndim - 1], N, K, b ? b->n : N);
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = N;
+    if (!(y = ig__out(ctx, x, w, b, x->ndim, shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__linear_backward, y, x, w, b)) return NULL;
+    if (ig__counting(ctx)) return y;
+    M = x->n / K;
+    ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
+    if (b) {
+        IG__OMP(omp parallel for schedule(static) private(n) if (y->n > 32768))
+        for (m = 0; m < M; m++)
+            for (n = 0; n < N; n++) y->data[m * N + n] += b->data[n];
+    }
+    return y;
+}
+
 static void ig__linear_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     size_t N = w->shape[0], K = w->shape[1], M = x->n / K, m, n;
@@ -1490,44 +947,37 @@ static void ig__linear_backward(ig_node *nd) {
     }
 }
 
-IGDEF ig_tensor *ig_linear(ig_ctx *c, ig_tensor *x, ig_tensor *w, ig_tensor *b) {
-    size_t shape[IG_MAX_DIMS], N, K, M, m, n;
-    ig_tensor *y;
-    if (!x || !w || c->failed) { c->failed = 1; return NULL; }
-    N = w->shape[0]; K = w->shape[1];
-    if (w->ndim != 2 || x->shape[x->ndim - 1] != K || (b && b->n != N)) {
-        ig__fail("ig_linear: x's last dim (%zu) must equal W's second dim (W is %zu x %zu), bias %zu",
-                 x->shape[x->ndim - 1], N, K, b ? b->n : N);
-        c->failed = 1;
-        return NULL;
-    }
-    memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 1] = N;
-    if (!(y = ig__out(c, x, w, b, x->ndim, shape))) return NULL;
-    M = x->n / K;
-    ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
-    if (b) {
-        IG__OMP(omp parallel for schedule(static) private(n) if (y->n > 32768))
-        for (m = 0; m < M; m++)
-            for (n = 0; n < N; n++) y->data[m * N + n] += b->data[n];
-    }
-    if (y->requires_grad && !ig__record(c, ig__linear_backward, y, x, w, b)) return NULL;
-    return y;
-}
-
-/* --- 4.2 add, mul, scale (b may broadcast over a's leading dims) ---------- */
-static int ig__check_broadcast(ig_ctx *c, const char *op, ig_tensor *a, ig_tensor *b) {
+/* --- 4.2 add, mul, scale --------------------------------------------------
+   y = a + b,  y = a * b (elementwise),  y = s a.   a is any shape; b has a's
+   shape or a's trailing dims and is repeated over a's leading ones, so b's
+   element of y[i] is b[i % b->n] (e.g. a (T,D) table added to x (B,T,D)).
+   Backward: da += dy (add) or dy * b (mul) or s dy (scale); a repeated b sums
+   the contributions of all its repeats.                                     */
+static int ig__check_broadcast(ig_ctx *ctx, const char *op, ig_tensor *a, ig_tensor *b) {
     int i, off;
-    if (!a || !b || c->failed) { c->failed = 1; return -1; }
+    if (!a || !b || ctx->failed) { ctx->failed = 1; return -1; }
     off = a->ndim - b->ndim;
     for (i = 0; i < b->ndim && off >= 0; i++)
         if (a->shape[off + i] != b->shape[i]) off = -1;
     if (off < 0) {
-        c->failed = 1;
+        ctx->failed = 1;
         return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b %d and %zu)",
                         op, a->ndim, a->n, b->ndim, b->n);
     }
     return 0;
+}
+
+static void ig__add_backward(ig_node *nd);
+IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
+    ig_tensor *y;
+    size_t i;
+    if (ig__check_broadcast(ctx, "ig_add", a, b)) return NULL;
+    if (!(y = ig__out(ctx, a, b, NULL, a->ndim, a->shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__add_backward, y, a, b, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
+    for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i % b->n];
+    return y;
 }
 
 static void ig__add_backward(ig_node *nd) {
@@ -1540,14 +990,15 @@ static void ig__add_backward(ig_node *nd) {
         for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i];
 }
 
-IGDEF ig_tensor *ig_add(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
+static void ig__mul_backward(ig_node *nd);
+IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t i;
-    if (ig__check_broadcast(c, "ig_add", a, b)) return NULL;
-    if (!(y = ig__out(c, a, b, NULL, a->ndim, a->shape))) return NULL;
-    IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
-    for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i % b->n];
-    if (y->requires_grad && !ig__record(c, ig__add_backward, y, a, b, NULL)) return NULL;
+    if (ig__check_broadcast(ctx, "ig_mul", a, b)) return NULL;
+    if (!(y = ig__out(ctx, a, b, NULL, a->ndim, a->shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__mul_backward, y, a, b, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    for (i = 0; i < y->n; i++) y->data[i] = a->data[i] * b->data[i % b->n];
     return y;
 }
 
@@ -1561,13 +1012,18 @@ static void ig__mul_backward(ig_node *nd) {
         for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i] * a->data[i];
 }
 
-IGDEF ig_tensor *ig_mul(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
+static void ig__scale_backward(ig_node *nd);
+IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s) {
     ig_tensor *y;
+    ig_node *nd;
     size_t i;
-    if (ig__check_broadcast(c, "ig_mul", a, b)) return NULL;
-    if (!(y = ig__out(c, a, b, NULL, a->ndim, a->shape))) return NULL;
-    for (i = 0; i < y->n; i++) y->data[i] = a->data[i] * b->data[i % b->n];
-    if (y->requires_grad && !ig__record(c, ig__mul_backward, y, a, b, NULL)) return NULL;
+    if (!(y = ig__out(ctx, a, NULL, NULL, a ? a->ndim : 1, a ? a->shape : NULL))) return NULL;
+    if (y->requires_grad) {
+        if (!(nd = ig__record(ctx, ig__scale_backward, y, a, NULL, NULL))) return NULL;
+        nd->farg = s;
+    }
+    if (ig__counting(ctx)) return y;
+    for (i = 0; i < y->n; i++) y->data[i] = s * a->data[i];
     return y;
 }
 
@@ -1578,32 +1034,43 @@ static void ig__scale_backward(ig_node *nd) {
         for (i = 0; i < nd->out->n; i++) da[i] += nd->farg * nd->out->grad[i];
 }
 
-IGDEF ig_tensor *ig_scale(ig_ctx *c, ig_tensor *a, float s) {
-    ig_tensor *y;
-    ig_node *nd;
-    size_t i;
-    if (!(y = ig__out(c, a, NULL, NULL, a ? a->ndim : 1, a ? a->shape : NULL))) return NULL;
-    for (i = 0; i < y->n; i++) y->data[i] = s * a->data[i];
-    if (y->requires_grad) {
-        if (!(nd = ig__record(c, ig__scale_backward, y, a, NULL, NULL))) return NULL;
-        nd->farg = s;
-    }
-    return y;
-}
-
-/* --- 4.3 adaLN: modulate and the gated residual --------------------------
-   The conditioning c (B,D) enters every block through per-sample vectors:
-     modulate:   y = x * (1 + scale) + shift       (shift, scale: (B,D))
-     gated add:  y = x + gate * h                  (gate: (B,D))
-   x, h, y are (B,T,D); the (B,D) vectors broadcast over the T tokens. */
-static int ig__check_bd(ig_ctx *c, const char *op, ig_tensor *x, ig_tensor *v) {
-    if (!x || !v || c->failed) { c->failed = 1; return -1; }
+/* --- 4.3 adaLN: modulate and the gated residual ---------------------------
+   The conditioning c (B,D) steers every block through per-sample vectors
+   that a Linear made from SiLU(c):
+     modulate:   y = x * (1 + scale) + shift        shift, scale (B,D)
+     gated add:  y = x + gate * h                   gate (B,D)
+   x, h, y are (B,T,D); a (B,D) vector is the same for all T tokens of its
+   sample, so its gradient sums over the tokens:
+     modulate:   dx = dy (1 + scale),  dshift = sum_T dy,  dscale = sum_T dy x
+     gated add:  dx = dy,  dh = dy gate,  dgate = sum_T dy h
+   adaLN-Zero starts every gate at 0, so each block starts as the identity. */
+static int ig__check_bd(ig_ctx *ctx, const char *op, ig_tensor *x, ig_tensor *v) {
+    if (!x || !v || ctx->failed) { ctx->failed = 1; return -1; }
     if (x->ndim != 3 || v->n != x->shape[0] * x->shape[2]) {
-        c->failed = 1;
+        ctx->failed = 1;
         return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with %zu elements",
                         op, x->ndim, v->n);
     }
     return 0;
+}
+
+static void ig__modulate_backward(ig_node *nd);
+IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale) {
+    ig_tensor *y;
+    size_t B, T, D, b, t, d;
+    if (ig__check_bd(ctx, "ig_modulate", x, shift) || ig__check_bd(ctx, "ig_modulate", x, scale)) return NULL;
+    if (!(y = ig__out(ctx, x, shift, scale, 3, x->shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__modulate_backward, y, x, shift, scale)) return NULL;
+    if (ig__counting(ctx)) return y;
+    B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
+    IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
+    for (b = 0; b < B; b++)
+        for (t = 0; t < T; t++) {
+            const float *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D, *sh = shift->data + b * D;
+            float *yv = y->data + (b * T + t) * D;
+            for (d = 0; d < D; d++) yv[d] = xv[d] * (1.0f + sc[d]) + sh[d];
+        }
+    return y;
 }
 
 static void ig__modulate_backward(ig_node *nd) {
@@ -1611,7 +1078,7 @@ static void ig__modulate_backward(ig_node *nd) {
     size_t B = x->shape[0], T = x->shape[1], D = x->shape[2], b, t, d;
     float *dx = ig__grad(nd->ctx, x), *dshift = ig__grad(nd->ctx, shift), *dscale = ig__grad(nd->ctx, scale);
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
-    for (b = 0; b < B; b++)
+    for (b = 0; b < B; b++)   /* one thread per sample: its (B,D) rows are its own */
         for (t = 0; t < T; t++) {
             const float *dy = y->grad + (b * T + t) * D, *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D;
             if (dx)
@@ -1623,20 +1090,23 @@ static void ig__modulate_backward(ig_node *nd) {
         }
 }
 
-IGDEF ig_tensor *ig_modulate(ig_ctx *c, ig_tensor *x, ig_tensor *shift, ig_tensor *scale) {
+static void ig__gated_add_backward(ig_node *nd);
+IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_tensor *h) {
     ig_tensor *y;
     size_t B, T, D, b, t, d;
-    if (ig__check_bd(c, "ig_modulate", x, shift) || ig__check_bd(c, "ig_modulate", x, scale)) return NULL;
-    if (!(y = ig__out(c, x, shift, scale, 3, x->shape))) return NULL;
+    if (ig__check_bd(ctx, "ig_gated_add", x, gate)) return NULL;
+    if (!h || h->n != x->n) { ctx->failed = 1; ig__fail("ig_gated_add: h must have x's shape"); return NULL; }
+    if (!(y = ig__out(ctx, x, gate, h, 3, x->shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__gated_add_backward, y, x, gate, h)) return NULL;
+    if (ig__counting(ctx)) return y;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
-            const float *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D, *sh = shift->data + b * D;
-            float *yv = y->data + (b * T + t) * D;
-            for (d = 0; d < D; d++) yv[d] = xv[d] * (1.0f + sc[d]) + sh[d];
+            size_t o = (b * T + t) * D;
+            const float *gt = gate->data + b * D;
+            for (d = 0; d < D; d++) y->data[o + d] = x->data[o + d] + gt[d] * h->data[o + d];
         }
-    if (y->requires_grad && !ig__record(c, ig__modulate_backward, y, x, shift, scale)) return NULL;
     return y;
 }
 
@@ -1648,65 +1118,34 @@ static void ig__gated_add_backward(ig_node *nd) {
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
             size_t o = (b * T + t) * D;
-            const float *dy = y->grad + o, *g = gate->data + b * D;
+            const float *dy = y->grad + o, *gt = gate->data + b * D;
             if (dx)
                 for (d = 0; d < D; d++) dx[o + d] += dy[d];
             if (dh)
-                for (d = 0; d < D; d++) dh[o + d] += dy[d] * g[d];
+                for (d = 0; d < D; d++) dh[o + d] += dy[d] * gt[d];
             if (dgate)
                 for (d = 0; d < D; d++) dgate[b * D + d] += dy[d] * h->data[o + d];
         }
 }
 
-IGDEF ig_tensor *ig_gated_add(ig_ctx *c, ig_tensor *x, ig_tensor *gate, ig_tensor *h) {
-    ig_tensor *y;
-    size_t B, T, D, b, t, d;
-    if (ig__check_bd(c, "ig_gated_add", x, gate)) return NULL;
-    if (!h || h->n != x->n) { c->failed = 1; ig__fail("ig_gated_add: h must have x's shape"); return NULL; }
-    if (!(y = ig__out(c, x, gate, h, 3, x->shape))) return NULL;
-    B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
-    IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
-    for (b = 0; b < B; b++)
-        for (t = 0; t < T; t++) {
-            size_t o = (b * T + t) * D;
-            const float *g = gate->data + b * D;
-            for (d = 0; d < D; d++) y->data[o + d] = x->data[o + d] + g[d] * h->data[o + d];
-        }
-    if (y->requires_grad && !ig__record(c, ig__gated_add_backward, y, x, gate, h)) return NULL;
-    return y;
-}
-
-/* --- 4.4 LayerNorm without affine ----------------------------------------
-   Per row of D values: mu = mean(x), var = mean((x - mu)^2),
-   y = (x - mu) * rstd with rstd = 1 / sqrt(var + 1e-6).
-   Backward, with xhat = y:  dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat)). */
-static void ig__layernorm_backward(ig_node *nd) {
-    ig_tensor *y = nd->out, *x = nd->in[0];
-    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
-    const float *rstd = nd->saved;
-    float *dxall = ig__grad(nd->ctx, x);
-    if (!dxall) return;
-    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
-    for (r = 0; r < rows; r++) {
-        const float *dy = y->grad + r * D, *xh = y->data + r * D;
-        float *dx = dxall + r * D;
-        double mdy = 0, mdyx = 0;
-        for (d = 0; d < D; d++) { mdy += dy[d]; mdyx += dy[d] * xh[d]; }
-        mdy /= (double)D; mdyx /= (double)D;
-        for (d = 0; d < D; d++) dx[d] += rstd[r] * (float)(dy[d] - mdy - xh[d] * mdyx);
-    }
-}
-
-IGDEF ig_tensor *ig_layernorm(ig_ctx *c, ig_tensor *x) {
+/* --- 4.4 LayerNorm without affine (eps 1e-6) ------------------------------
+   x, y (...,D), normalized row by row (rows = every leading dim):
+     mu = mean(x),  var = mean((x - mu)^2),  rstd = 1 / sqrt(var + 1e-6)
+     y = (x - mu) rstd                     (mean and variance in double)
+   Backward, with xhat = y:  dx = rstd (dy - mean(dy) - xhat mean(dy xhat)).
+   The forward keeps rstd (one float per row) for it.                        */
+static void ig__layernorm_backward(ig_node *nd);
+IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x) {
     ig_tensor *y;
     size_t D, rows, r, d;
     float *rstd_saved = NULL;
-    if (!(y = ig__out(c, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
+    if (!(y = ig__out(ctx, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
     D = x->shape[x->ndim - 1]; rows = x->n / D;
     if (y->requires_grad) {
-        ig_node *nd = ig__record(c, ig__layernorm_backward, y, x, NULL, NULL);
-        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(c, rows))) return NULL;
+        ig_node *nd = ig__record(ctx, ig__layernorm_backward, y, x, NULL, NULL);
+        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
     }
+    if (ig__counting(ctx)) return y;
     IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
     for (r = 0; r < rows; r++) {
         const float *xv = x->data + r * D;
@@ -1724,7 +1163,24 @@ IGDEF ig_tensor *ig_layernorm(ig_ctx *c, ig_tensor *x) {
     return y;
 }
 
-/* --- 4.5 activations -----------------------------------------------------
+static void ig__layernorm_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0];
+    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
+    const float *rstd = nd->saved;
+    float *dxall = ig__grad(nd->ctx, x);
+    if (!dxall) return;
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *dy = y->grad + r * D, *xh = y->data + r * D;
+        float *dx = dxall + r * D;
+        double mdy = 0, mdyx = 0;
+        for (d = 0; d < D; d++) { mdy += dy[d]; mdyx += dy[d] * xh[d]; }
+        mdy /= (double)D; mdyx /= (double)D;
+        for (d = 0; d < D; d++) dx[d] += rstd[r] * (float)(dy[d] - mdy - xh[d] * mdyx);
+    }
+}
+
+/* --- 4.5 activations: SiLU and GELU ---------------------------------------
    exp and tanh are written out (ig__exp, ig__tanh) so the compiler can
    vectorize the loops that call them; libm's expf/tanhf are one call per
    element.  exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2)/2, with
@@ -1747,9 +1203,23 @@ static float ig__tanh(float u) {
     return 1.0f - 2.0f / (1.0f + ig__exp(2.0f * u));
 }
 
-/* SiLU:  y = x * sigmoid(x),   dy/dx = s * (1 + x * (1 - s)),  s = sigmoid(x)
-   GELU (tanh approximation):  y = 0.5 x (1 + tanh(u)),  u = k0 (x + 0.044715 x^3),
-     k0 = sqrt(2/pi);  dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k0 (1 + 3*0.044715 x^2) */
+/* SiLU, elementwise on any shape (the conditioning c (B,D) before every adaLN):
+     y = x s,  s = sigmoid(x) = 1 / (1 + exp(-x));   dy/dx = s (1 + x (1 - s)) */
+static void ig__silu_backward(ig_node *nd);
+IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x) {
+    ig_tensor *y;
+    const float *xd;
+    float *yd;
+    size_t i, n;
+    if (!(y = ig__out(ctx, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__silu_backward, y, x, NULL, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    xd = x->data; yd = y->data; n = x->n;
+    IG__OMP(omp parallel for schedule(static) if (n > 32768))
+    for (i = 0; i < n; i++) yd[i] = xd[i] / (1.0f + ig__exp(-xd[i]));
+    return y;
+}
+
 static void ig__silu_backward(ig_node *nd) {
     const float *xd = nd->in[0]->data, *dy = nd->out->grad;
     float *dx = ig__grad(nd->ctx, nd->in[0]);
@@ -1762,21 +1232,29 @@ static void ig__silu_backward(ig_node *nd) {
     }
 }
 
-IGDEF ig_tensor *ig_silu(ig_ctx *c, ig_tensor *x) {
+/* GELU, tanh approximation, elementwise (the MLP's hidden layer, (B,T,4D)):
+     y = 0.5 x (1 + tanh u),  u = k0 (x + k1 x^3),  k0 = sqrt(2/pi), k1 = 0.044715
+     dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k0 (1 + 3 k1 x^2)        */
+#define IG__GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
+#define IG__GELU_K1 0.044715f
+
+static void ig__gelu_backward(ig_node *nd);
+IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x) {
     ig_tensor *y;
     const float *xd;
     float *yd;
     size_t i, n;
-    if (!(y = ig__out(c, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
+    if (!(y = ig__out(ctx, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__gelu_backward, y, x, NULL, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
     xd = x->data; yd = y->data; n = x->n;
     IG__OMP(omp parallel for schedule(static) if (n > 32768))
-    for (i = 0; i < n; i++) yd[i] = xd[i] / (1.0f + ig__exp(-xd[i]));
-    if (y->requires_grad && !ig__record(c, ig__silu_backward, y, x, NULL, NULL)) return NULL;
+    for (i = 0; i < n; i++) {
+        float v = xd[i];
+        yd[i] = 0.5f * v * (1.0f + ig__tanh(IG__GELU_K0 * (v + IG__GELU_K1 * v * v * v)));
+    }
     return y;
 }
-
-#define IG__GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
-#define IG__GELU_K1 0.044715f
 
 static void ig__gelu_backward(ig_node *nd) {
     const float *xd = nd->in[0]->data, *dy = nd->out->grad;
@@ -1792,43 +1270,71 @@ static void ig__gelu_backward(ig_node *nd) {
     }
 }
 
-IGDEF ig_tensor *ig_gelu(ig_ctx *c, ig_tensor *x) {
-    ig_tensor *y;
-    const float *xd;
-    float *yd;
-    size_t i, n;
-    if (!(y = ig__out(c, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
-    xd = x->data; yd = y->data; n = x->n;
-    IG__OMP(omp parallel for schedule(static) if (n > 32768))
-    for (i = 0; i < n; i++) {
-        float v = xd[i];
-        yd[i] = 0.5f * v * (1.0f + ig__tanh(IG__GELU_K0 * (v + IG__GELU_K1 * v * v * v)));
-    }
-    if (y->requires_grad && !ig__record(c, ig__gelu_backward, y, x, NULL, NULL)) return NULL;
-    return y;
-}
-
-/* --- 4.6 multi-head self-attention ---------------------------------------
+/* --- 4.6 multi-head self-attention ----------------------------------------
    qkv (B,T,3D) holds [q | k | v]; head h uses channels h*hd .. h*hd+hd-1 of
-   each, hd = D / heads.  Per batch element and head:
-     S = q k^T / sqrt(hd)   (T,T)
-     P = softmax(S) row by row
-     out = P v              (T,hd), written into channels h*hd.. of out (B,T,D)
-   Backward (dO = d out):
+   each, hd = D / heads.  Per sample b and head h (one task per (b,h)):
+     S = q k^T / sqrt(hd)          (T,T)   the scaled dot products
+     P = softmax(S) row by row     (T,T)   each token's weights over all tokens
+     out = P v                     (T,hd)  written into channels h*hd.. of y (B,T,D)
+   Backward (dO = the rows of dy that belong to the head):
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
-   Choice: when training, P (B,heads,T,T) is kept for the backward (as PyTorch's
-   plain attention does); without a tape only one (T,T) buffer per thread exists. */
+   Memory: when training, every P (B,heads,T,T) is kept for the backward (as
+   PyTorch's plain attention does) plus one (T,T) dP buffer per thread; without
+   a tape only one (T,T) buffer per thread exists. */
 static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
     size_t r, j;
     for (r = 0; r < rows; r++) {
         float *s = S + r * cols, mx = s[0], sum = 0.0f, inv;
-        for (j = 1; j < cols; j++) mx = s[j] > mx ? s[j] : mx;
+        for (j = 1; j < cols; j++) mx = s[j] > mx ? s[j] : mx;   /* exp(s - max) cannot overflow */
         for (j = 0; j < cols; j++) s[j] = ig__exp(s[j] - mx);   /* vectorizes */
         for (j = 0; j < cols; j++) sum += s[j];
         inv = 1.0f / sum;
         for (j = 0; j < cols; j++) s[j] *= inv;
     }
+}
+
+static void ig__attention_backward(ig_node *nd);
+IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
+    ig_tensor *y;
+    size_t shape[3], B, T, D, hd, bh, nthreads = 1;
+    float scale, *P_all, *work;
+    if (!qkv || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads)
+        return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
+    B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
+    shape[0] = B; shape[1] = T; shape[2] = D;
+    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, shape))) return NULL;
+    scale = 1.0f / sqrtf((float)hd);
+#ifdef _OPENMP
+    nthreads = (size_t)omp_get_max_threads();
+#endif
+    if (y->requires_grad) { /* keep every P, plus a dP work buffer per thread for the backward */
+        ig_node *nd = ig__record(ctx, ig__attention_backward, y, qkv, NULL, NULL);
+        if (!nd || !(P_all = nd->saved = ig__scratch_floats(ctx, (B * heads + nthreads) * T * T))) return NULL;
+        nd->arg[0] = heads;
+        work = NULL;
+    } else {
+        P_all = NULL;
+        if (!(work = ig__scratch_floats(ctx, nthreads * T * T))) return NULL;
+    }
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static))
+    for (bh = 0; bh < B * heads; bh++) {
+        size_t b = bh / heads, h = bh % heads, i;
+        int tid = 0;
+        const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
+        float *P;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        P = P_all ? P_all + bh * T * T : work + (size_t)tid * T * T;
+        ig__gemm(0, 1, T, T, hd, q, 3 * D, k, 3 * D, 0.0f, P, T);  /* S = q k^T */
+        for (i = 0; i < T * T; i++) P[i] *= scale;
+        ig__softmax_rows(P, T, T);
+        ig__gemm(0, 0, T, hd, T, P, T, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D); /* out = P v */
+    }
+    return y;
 }
 
 static void ig__attention_backward(ig_node *nd) {
@@ -1864,55 +1370,14 @@ static void ig__attention_backward(ig_node *nd) {
     }
 }
 
-IGDEF ig_tensor *ig_attention(ig_ctx *c, ig_tensor *qkv, size_t heads) {
-    ig_tensor *y;
-    size_t shape[3], B, T, D, hd, bh, nthreads = 1;
-    float scale, *P_all, *work;
-    if (!qkv || c->failed) { c->failed = 1; return NULL; }
-    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads) {
-        c->failed = 1;
-        ig__fail("ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
-        return NULL;
-    }
-    B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
-    shape[0] = B; shape[1] = T; shape[2] = D;
-    if (!(y = ig__out(c, qkv, NULL, NULL, 3, shape))) return NULL;
-    scale = 1.0f / sqrtf((float)hd);
-#ifdef _OPENMP
-    nthreads = (size_t)omp_get_max_threads();
-#endif
-    if (y->requires_grad) { /* keep every P, plus a dP work buffer per thread for the backward */
-        ig_node *nd = ig__record(c, ig__attention_backward, y, qkv, NULL, NULL);
-        if (!nd || !(P_all = nd->saved = ig__scratch_floats(c, (B * heads + nthreads) * T * T))) return NULL;
-        nd->arg[0] = heads;
-        work = NULL;
-    } else {
-        P_all = NULL;
-        if (!(work = ig__scratch_floats(c, nthreads * T * T))) return NULL;
-    }
-    IG__OMP(omp parallel for schedule(static))
-    for (bh = 0; bh < B * heads; bh++) {
-        size_t b = bh / heads, h = bh % heads, i;
-        int tid = 0;
-        const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *P;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        P = P_all ? P_all + bh * T * T : work + (size_t)tid * T * T;
-        ig__gemm(0, 1, T, T, hd, q, 3 * D, k, 3 * D, 0.0f, P, T);  /* S = q k^T */
-        for (i = 0; i < T * T; i++) P[i] *= scale;
-        ig__softmax_rows(P, T, T);
-        ig__gemm(0, 0, T, hd, T, P, T, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D); /* out = P v */
-    }
-    return y;
-}
-
-/* --- 4.7 patchify / unpatchify -------------------------------------------
+/* --- 4.7 patchify / unpatchify --------------------------------------------
    An image (C,H,W) becomes T = (H/p)(W/p) tokens, row by row of patches.
-   patchify orders a patch's values (c, p_row, p_col), the layout of the
-   patch-embedding convolution's weight (D,C,p,p); the heads' outputs are
-   ordered (p_row, p_col, c) when unpatchified, as in the released model. */
+   patchify:   x (B,C,H,W) -> (B,T,C*p*p), a patch's values ordered
+               (c, p_row, p_col): the layout of the patch-embedding
+               convolution's weight (D,C,p,p), so that conv = a Linear.
+   unpatchify: (B,T,p*p*C) ordered (p_row, p_col, c), the heads' layout in the
+               released model -> (B,C,H,W).
+   Both only move values, so each backward moves the gradient back. */
 static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_tokens, int use_grad, int channel_last) {
     size_t B = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
     size_t Wp = W / p, T = (H / p) * Wp, P = C * p * p, b, c, i, j;
@@ -1930,55 +1395,82 @@ static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_toke
                 }
 }
 
-static void ig__patchify_backward(ig_node *nd) {   /* dx += permuted dy */
+static void ig__patchify_backward(ig_node *nd);
+IGDEF ig_tensor *ig_patchify(ig_ctx *ctx, ig_tensor *x, size_t p) {
+    ig_tensor *y;
+    size_t shape[3];
+    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p)
+        return ig__op_fail(ctx, "ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu", p);
+    shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
+    if (!(y = ig__out(ctx, x, NULL, NULL, 3, shape))) return NULL;
+    if (y->requires_grad) {
+        ig_node *nd = ig__record(ctx, ig__patchify_backward, y, x, NULL, NULL);
+        if (!nd) return NULL;
+        nd->arg[0] = p;
+    }
+    if (ig__counting(ctx)) return y;
+    ig__patch_copy(x, y, p, 1, 0, 0);
+    return y;
+}
+
+static void ig__patchify_backward(ig_node *nd) {   /* dx += dy, permuted back */
     if (ig__grad(nd->ctx, nd->in[0])) ig__patch_copy(nd->in[0], nd->out, nd->arg[0], 1, 1, 0);
 }
 
-IGDEF ig_tensor *ig_patchify(ig_ctx *c, ig_tensor *x, size_t p) {
+static void ig__unpatchify_backward(ig_node *nd);
+IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, size_t H, size_t W) {
     ig_tensor *y;
-    size_t shape[3];
-    if (!x || c->failed) { c->failed = 1; return NULL; }
-    if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p) {
-        c->failed = 1;
-        ig__fail("ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu", p);
-        return NULL;
-    }
-    shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
-    if (!(y = ig__out(c, x, NULL, NULL, 3, shape))) return NULL;
-    ig__patch_copy(x, y, p, 1, 0, 0);
+    size_t shape[4];
+    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) || x->shape[2] != p * p * C)
+        return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu",
+                                C, H, W, p);
+    shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
+    if (!(y = ig__out(ctx, x, NULL, NULL, 4, shape))) return NULL;
     if (y->requires_grad) {
-        ig_node *nd = ig__record(c, ig__patchify_backward, y, x, NULL, NULL);
+        ig_node *nd = ig__record(ctx, ig__unpatchify_backward, y, x, NULL, NULL);
         if (!nd) return NULL;
         nd->arg[0] = p;
     }
+    if (ig__counting(ctx)) return y;
+    ig__patch_copy(y, x, p, 0, 0, 1);
     return y;
 }
 
-static void ig__unpatchify_backward(ig_node *nd) { /* dtokens += permuted dy */
+static void ig__unpatchify_backward(ig_node *nd) { /* dtokens += dy, permuted back */
     if (ig__grad(nd->ctx, nd->in[0])) ig__patch_copy(nd->out, nd->in[0], nd->arg[0], 0, 1, 1);
 }
 
-IGDEF ig_tensor *ig_unpatchify(ig_ctx *c, ig_tensor *x, size_t p, size_t C, size_t H, size_t W) {
+/* --- 4.8 gather (embedding lookup) and chunk -------------------------------
+   gather: y (B,D) = table[idx[b]], table (V,D); an index outside 0..V-1 fails.
+           Backward: dtable[idx[b]] += dy[b] (a row picked twice gets both).
+   chunk:  the i-th of n equal slices of x's last dim: x (...,n*K) -> (...,K),
+           e.g. shift1 = chunk(adaLN output (B,6D), 6, 0).
+           Backward: dy goes back into the slice it came from.              */
+static void ig__gather_backward(ig_node *nd);
+IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t B) {
     ig_tensor *y;
-    size_t shape[4];
-    if (!x || c->failed) { c->failed = 1; return NULL; }
-    if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) || x->shape[2] != p * p * C) {
-        c->failed = 1;
-        ig__fail("ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu", C, H, W, p);
-        return NULL;
+    size_t shape[2], b, V, D;
+    int *copy = NULL;
+    if (!table || ctx->failed) { ctx->failed = 1; return NULL; }
+    V = table->shape[0]; D = table->shape[1];
+    for (b = 0; b < B && !ig__counting(ctx); b++)
+        if (idx[b] < 0 || (size_t)idx[b] >= V)
+            return ig__op_fail(ctx, "ig_gather: index %d (entry %zu) is outside the table's %zu rows", idx[b], b, V);
+    shape[0] = B; shape[1] = D;
+    if (!(y = ig__out(ctx, table, NULL, NULL, 2, shape))) return NULL;
+    if (y->requires_grad) {   /* the backward needs the indices: keep a copy */
+        ig_node *nd = ig__record(ctx, ig__gather_backward, y, table, NULL, NULL);
+        if (!nd || !(copy = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int)))) { ctx->failed = 1; return NULL; }
+        nd->saved = (float *)(void *)copy;
     }
-    shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
-    if (!(y = ig__out(c, x, NULL, NULL, 4, shape))) return NULL;
-    ig__patch_copy(y, x, p, 0, 0, 1);
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(c, ig__unpatchify_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->arg[0] = p;
-    }
+    if (ig__counting(ctx)) return y;
+    if (copy) memcpy(copy, idx, B * sizeof(int));
+    for (b = 0; b < B; b++) memcpy(y->data + b * D, table->data + (size_t)idx[b] * D, D * sizeof(float));
     return y;
 }
 
-/* --- 4.8 gather (embedding lookup) and chunk ----------------------------- */
 static void ig__gather_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *table = nd->in[0];
     size_t D = table->shape[1], B = y->shape[0], b, d;
@@ -1989,27 +1481,26 @@ static void ig__gather_backward(ig_node *nd) {
         for (d = 0; d < D; d++) dt[(size_t)idx[b] * D + d] += y->grad[b * D + d];
 }
 
-IGDEF ig_tensor *ig_gather(ig_ctx *c, ig_tensor *table, const int *idx, size_t B) {
+static void ig__chunk_backward(ig_node *nd);
+IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     ig_tensor *y;
-    size_t shape[2], b, V, D;
-    if (!table || c->failed) { c->failed = 1; return NULL; }
-    V = table->shape[0]; D = table->shape[1];
-    for (b = 0; b < B; b++)
-        if (idx[b] < 0 || (size_t)idx[b] >= V) {
-            c->failed = 1;
-            ig__fail("ig_gather: index %d (entry %zu) is outside the table's %zu rows", idx[b], b, V);
-            return NULL;
-        }
-    shape[0] = B; shape[1] = D;
-    if (!(y = ig__out(c, table, NULL, NULL, 2, shape))) return NULL;
-    for (b = 0; b < B; b++) memcpy(y->data + b * D, table->data + (size_t)idx[b] * D, D * sizeof(float));
+    size_t shape[IG_MAX_DIMS], K, rows, r;
+    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (n == 0 || i >= n || x->shape[x->ndim - 1] % n)
+        return ig__op_fail(ctx, "ig_chunk: the last dim %zu does not split into %zu chunks (asked for chunk %zu)",
+                                x->shape[x->ndim - 1], n, i);
+    memcpy(shape, x->shape, sizeof shape);
+    K = shape[x->ndim - 1] / n;
+    shape[x->ndim - 1] = K;
+    if (!(y = ig__out(ctx, x, NULL, NULL, x->ndim, shape))) return NULL;
     if (y->requires_grad) {
-        ig_node *nd = ig__record(c, ig__gather_backward, y, table, NULL, NULL);
-        int *copy;
-        if (!nd || !(copy = (int *)ig_arena_alloc(c->scratch, B * sizeof(int)))) { c->failed = 1; return NULL; }
-        memcpy(copy, idx, B * sizeof(int));
-        nd->saved = (float *)(void *)copy;
+        ig_node *nd = ig__record(ctx, ig__chunk_backward, y, x, NULL, NULL);
+        if (!nd) return NULL;
+        nd->arg[0] = n; nd->arg[1] = i;
     }
+    if (ig__counting(ctx)) return y;
+    rows = y->n / K;
+    for (r = 0; r < rows; r++) memcpy(y->data + r * K, x->data + r * K * n + i * K, K * sizeof(float));
     return y;
 }
 
@@ -2022,33 +1513,27 @@ static void ig__chunk_backward(ig_node *nd) {
         for (k = 0; k < K; k++) dx[r * K * n + i * K + k] += y->grad[r * K + k];
 }
 
-IGDEF ig_tensor *ig_chunk(ig_ctx *c, ig_tensor *x, size_t n, size_t i) {
+/* --- 4.9 reductions: mean squared error, sum, mean -------------------------
+   mse:  y (1) = (1/n) sum_i (a_i - b_i)^2,  a and b with n elements each;
+         da = 2 (a - b) / n dy,  db = -that (the target b usually needs none).
+   sum:  y (1) = sum_i x_i;  mean: y = sum / n;  dx = dy (or dy / n) everywhere.
+   The sums run in double, in a fixed order, so they do not depend on threads. */
+static void ig__mse_backward(ig_node *nd);
+IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
-    size_t shape[IG_MAX_DIMS], K, rows, r;
-    if (!x || c->failed) { c->failed = 1; return NULL; }
-    if (n == 0 || i >= n || x->shape[x->ndim - 1] % n) {
-        c->failed = 1;
-        ig__fail("ig_chunk: the last dim %zu does not split into %zu chunks (asked for chunk %zu)",
-                 x->shape[x->ndim - 1], n, i);
-        return NULL;
-    }
-    memcpy(shape, x->shape, sizeof shape);
-    K = shape[x->ndim - 1] / n;
-    shape[x->ndim - 1] = K;
-    if (!(y = ig__out(c, x, NULL, NULL, x->ndim, shape))) return NULL;
-    rows = y->n / K;
-    for (r = 0; r < rows; r++) memcpy(y->data + r * K, x->data + r * K * n + i * K, K * sizeof(float));
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(c, ig__chunk_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->arg[0] = n; nd->arg[1] = i;
-    }
+    size_t one = 1, i;
+    double acc = 0.0;
+    if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (a->n != b->n)
+        return ig__op_fail(ctx, "ig_mse: the prediction has %zu elements, the target %zu", a->n, b->n);
+    if (!(y = ig__out(ctx, a, b, NULL, 1, &one))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__mse_backward, y, a, b, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    for (i = 0; i < a->n; i++) acc += (double)(a->data[i] - b->data[i]) * (a->data[i] - b->data[i]);
+    y->data[0] = (float)(acc / (double)a->n);
     return y;
 }
 
-/* --- 4.9 reductions: mean squared error, sum, mean ------------------------
-   mse = (1/n) sum (a - b)^2;  d mse / da = 2 (a - b) / n,  d mse / db = -that.
-   Sums run in double, in a fixed order, so they do not depend on threads. */
 static void ig__mse_backward(ig_node *nd) {
     ig_tensor *a = nd->in[0], *b = nd->in[1];
     float g = nd->out->grad[0] * 2.0f / (float)a->n, *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
@@ -2060,22 +1545,25 @@ static void ig__mse_backward(ig_node *nd) {
     }
 }
 
-IGDEF ig_tensor *ig_mse(ig_ctx *c, ig_tensor *a, ig_tensor *b) {
+static void ig__sum_backward(ig_node *nd);
+static ig_tensor *ig__sum_scaled(ig_ctx *ctx, ig_tensor *x, int mean) {
     ig_tensor *y;
     size_t one = 1, i;
     double acc = 0.0;
-    if (!a || !b || c->failed) { c->failed = 1; return NULL; }
-    if (a->n != b->n) {
-        c->failed = 1;
-        ig__fail("ig_mse: the prediction has %zu elements, the target %zu", a->n, b->n);
-        return NULL;
+    if (!(y = ig__out(ctx, x, NULL, NULL, 1, &one))) return NULL;
+    if (y->requires_grad) {
+        ig_node *nd = ig__record(ctx, ig__sum_backward, y, x, NULL, NULL);
+        if (!nd) return NULL;
+        nd->farg = mean ? 1.0f / (float)x->n : 1.0f;
     }
-    if (!(y = ig__out(c, a, b, NULL, 1, &one))) return NULL;
-    for (i = 0; i < a->n; i++) acc += (double)(a->data[i] - b->data[i]) * (a->data[i] - b->data[i]);
-    y->data[0] = (float)(acc / (double)a->n);
-    if (y->requires_grad && !ig__record(c, ig__mse_backward, y, a, b, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    for (i = 0; i < x->n; i++) acc += x->data[i];
+    y->data[0] = (float)(mean ? acc / (double)x->n : acc);
     return y;
 }
+
+IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x) { return ig__sum_scaled(ctx, x, 0); }
+IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x) { return ig__sum_scaled(ctx, x, 1); }
 
 static void ig__sum_backward(ig_node *nd) {
     ig_tensor *x = nd->in[0];
@@ -2085,55 +1573,33 @@ static void ig__sum_backward(ig_node *nd) {
         for (i = 0; i < x->n; i++) dx[i] += g;
 }
 
-static ig_tensor *ig__sum_scaled(ig_ctx *c, ig_tensor *x, int mean) {
-    ig_tensor *y;
-    size_t one = 1, i;
-    double acc = 0.0;
-    if (!(y = ig__out(c, x, NULL, NULL, 1, &one))) return NULL;
-    for (i = 0; i < x->n; i++) acc += x->data[i];
-    y->data[0] = (float)(mean ? acc / (double)x->n : acc);
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(c, ig__sum_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->farg = mean ? 1.0f / (float)x->n : 1.0f;
-    }
-    return y;
-}
-
-IGDEF ig_tensor *ig_sum(ig_ctx *c, ig_tensor *x) { return ig__sum_scaled(c, x, 0); }
-IGDEF ig_tensor *ig_mean(ig_ctx *c, ig_tensor *x) { return ig__sum_scaled(c, x, 1); }
-
-/* --- 4.10 cross-entropy and reshape (for classifiers) ---------------------
-   Cross-entropy, z (B,K) logits, y (B) labels:
-     loss = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ]
-   in double with the row maximum subtracted (log-sum-exp); its gradient is
-     d loss / d z_bk = (softmax(z_b)_k - [k == y_b]) / B,
-   so the forward saves the softmax (B,K) and the labels (as floats, exact
-   below 2^24) for the backward.
-   Reshape: y = x with another shape of the same element count; dx += dy. */
+/* --- 4.10 cross-entropy and reshape (for classifiers) ----------------------
+   cross-entropy: z (B,K) logits, y (B) labels in 0..K-1,
+         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ],
+         in double with the row maximum subtracted (log-sum-exp);
+         dz_bk = (softmax(z_b)_k - [k == y_b]) / B dloss.  The forward saves
+         the softmax (B,K) and then the labels as floats (exact below 2^24).
+   reshape: y = x in another shape with the same element count; dx += dy.  */
 static void ig__cross_entropy_backward(ig_node *nd);
-static void ig__reshape_backward(ig_node *nd);
-
-IGDEF ig_tensor *ig_cross_entropy(ig_ctx *c, ig_tensor *z, const int *y) {
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
     ig_tensor *out;
     size_t one = 1, B, K, b, k;
     double acc = 0.0;
     float *p = NULL;
-    if (!z || c->failed) { c->failed = 1; return NULL; }
-    if (z->ndim != 2 || z->shape[1] == 0) {
-        c->failed = 1;
-        ig__fail("ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
-        return NULL;
-    }
+    if (!z || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (z->ndim != 2 || z->shape[1] == 0)
+        return ig__op_fail(ctx, "ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
     B = z->shape[0]; K = z->shape[1];
-    for (b = 0; b < B; b++)
-        if (y[b] < 0 || (size_t)y[b] >= K) {
-            c->failed = 1;
-            ig__fail("ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
-            return NULL;
-        }
-    if (!(out = ig__out(c, z, NULL, NULL, 1, &one))) return NULL;
-    if (out->requires_grad && !(p = ig__scratch_floats(c, z->n + B))) return NULL;
+    for (b = 0; b < B && !ig__counting(ctx); b++)
+        if (y[b] < 0 || (size_t)y[b] >= K)
+            return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
+    if (!(out = ig__out(ctx, z, NULL, NULL, 1, &one))) return NULL;
+    if (out->requires_grad) {
+        ig_node *nd = ig__record(ctx, ig__cross_entropy_backward, out, z, NULL, NULL);
+        if (!nd || !(p = ig__scratch_floats(ctx, z->n + B))) { ctx->failed = 1; return NULL; }
+        nd->saved = p;
+    }
+    if (ig__counting(ctx)) return out;
     for (b = 0; b < B; b++) {
         const float *zb = z->data + b * K;
         double mx = zb[0], se = 0.0;
@@ -2146,11 +1612,6 @@ IGDEF ig_tensor *ig_cross_entropy(ig_ctx *c, ig_tensor *z, const int *y) {
         }
     }
     out->data[0] = (float)(acc / (double)B);
-    if (out->requires_grad) {
-        ig_node *nd = ig__record(c, ig__cross_entropy_backward, out, z, NULL, NULL);
-        if (!nd) return NULL;
-        nd->saved = p;
-    }
     return out;
 }
 
@@ -2165,20 +1626,19 @@ static void ig__cross_entropy_backward(ig_node *nd) {
             dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
 }
 
-IGDEF ig_tensor *ig_reshape(ig_ctx *c, ig_tensor *x, int ndim, const size_t *shape) {
+static void ig__reshape_backward(ig_node *nd);
+IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape) {
     ig_tensor *y;
     size_t n = 1;
     int i;
-    if (!x || c->failed) { c->failed = 1; return NULL; }
+    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     for (i = 0; i < ndim && i < IG_MAX_DIMS; i++) n *= shape[i];
-    if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n) {
-        c->failed = 1;
-        ig__fail("ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
-        return NULL;
-    }
-    if (!(y = ig__out(c, x, NULL, NULL, ndim, shape))) return NULL;
+    if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n)
+        return ig__op_fail(ctx, "ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
+    if (!(y = ig__out(ctx, x, NULL, NULL, ndim, shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__reshape_backward, y, x, NULL, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
     memcpy(y->data, x->data, x->n * sizeof(float));
-    if (y->requires_grad && !ig__record(c, ig__reshape_backward, y, x, NULL, NULL)) return NULL;
     return y;
 }
 
@@ -2190,25 +1650,39 @@ static void ig__reshape_backward(ig_node *nd) {
         for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
 }
 
-
 /* ------------------------------------------------------------------------- */
 /* 5. the model                                                              */
 /* ------------------------------------------------------------------------- */
 
-IGDEF int ig_config_check(const ig_config *g) {
-    if (g->in_channels < 1 || g->image_height < 1 || g->image_width < 1 || g->patch_size < 1)
+IGDEF int ig_config_check(const ig_config *cfg) {
+    if (cfg->in_channels < 1 || cfg->image_height < 1 || cfg->image_width < 1 || cfg->patch_size < 1)
         return ig__fail("ig_config: channels, image size and patch must be positive");
-    if (g->image_height % g->patch_size || g->image_width % g->patch_size)
+    if (cfg->image_height % cfg->patch_size || cfg->image_width % cfg->patch_size)
         return ig__fail("ig_config: image %dx%d is not divisible by the patch size %d",
-                        g->image_height, g->image_width, g->patch_size);
-    if (g->hidden_size < 4 || g->hidden_size % 4)
-        return ig__fail("ig_config: hidden_size %d must be a positive multiple of 4 (the 2D sin-cos table)", g->hidden_size);
-    if (g->num_heads < 1 || g->hidden_size % g->num_heads)
-        return ig__fail("ig_config: hidden_size %d is not divisible by num_heads %d", g->hidden_size, g->num_heads);
-    if (g->depth < 2 || g->aux_depth < 1 || g->aux_depth >= g->depth)
-        return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)", g->aux_depth, g->depth);
-    if (g->num_classes < 1) return ig__fail("ig_config: num_classes must be at least 1");
-    if (!(g->t_scale > 0.0f)) return ig__fail("ig_config: t_scale must be positive");
+                        cfg->image_height, cfg->image_width, cfg->patch_size);
+    if (cfg->hidden_size < 4 || cfg->hidden_size % 4)
+        return ig__fail("ig_config: hidden_size %d must be a positive multiple of 4 (the 2D sin-cos table)", cfg->hidden_size);
+    if (cfg->num_heads < 1 || cfg->hidden_size % cfg->num_heads)
+        return ig__fail("ig_config: hidden_size %d is not divisible by num_heads %d", cfg->hidden_size, cfg->num_heads);
+    if (cfg->depth < 2 || cfg->aux_depth < 1 || cfg->aux_depth >= cfg->depth)
+        return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)", cfg->aux_depth, cfg->depth);
+    if (cfg->num_classes < 1) return ig__fail("ig_config: num_classes must be at least 1");
+    /* Limits, so that no count overflows an int (T <= 2^20 tokens, 4D <= 2^16, D*D <= 2^28)
+       and the parameter bytes (an upper bound: 18 D^2 per block, 20 bytes a parameter when
+       training) fit size_t; sizes times the batch are size_t. */
+    if (cfg->in_channels > 4096 || cfg->patch_size > 64 || cfg->image_height > 65536 || cfg->image_width > 65536 ||
+        cfg->hidden_size > 16384 || cfg->depth > 1024 || cfg->num_classes > (1 << 24))
+        return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side 65536, "
+                        "hidden_size 16384, depth 1024, classes 2^24)");
+    if ((double)(cfg->image_height / cfg->patch_size) * (double)(cfg->image_width / cfg->patch_size) > (double)(1 << 20))
+        return ig__fail("ig_config: %d x %d tokens, more than 2^20", cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size);
+    {
+        double D = cfg->hidden_size, P = ((double)cfg->depth + 3) * 18 * D * D + D * ((double)cfg->num_classes + 300 +
+                   (double)(1 << 20) + 3.0 * cfg->in_channels * cfg->patch_size * cfg->patch_size);
+        if (20 * P > (double)SIZE_MAX / 2) return ig__fail("ig_config: the model is too large for this platform's size_t");
+    }
+    if (!(cfg->t_scale > 0.0f && cfg->t_scale <= 1e6f))   /* also refuses NaN and inf */
+        return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)cfg->t_scale);
     return 0;
 }
 
@@ -2245,9 +1719,9 @@ typedef void (*ig__param_visit)(void *user, const char *name, int ndim, size_t d
                                 ig_tensor **slot, int trainable);
 
 static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
-    const ig_config *g = &m->cfg;
-    size_t C = (size_t)g->in_channels, p = (size_t)g->patch_size, D = (size_t)g->hidden_size;
-    size_t T = (size_t)(g->image_height / g->patch_size) * (size_t)(g->image_width / g->patch_size);
+    const ig_config *cfg = &m->cfg;
+    size_t C = (size_t)cfg->in_channels, p = (size_t)cfg->patch_size, D = (size_t)cfg->hidden_size;
+    size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
     size_t out = p * p * C;
     char name[64];
     int i, h;
@@ -2258,8 +1732,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     visit(user, "t_embedder.mlp.0.bias", 1, D, 1, 1, 1, &m->t_fc1_b, 1);
     visit(user, "t_embedder.mlp.2.weight", 2, D, D, 1, 1, &m->t_fc2_w, 1);
     visit(user, "t_embedder.mlp.2.bias", 1, D, 1, 1, 1, &m->t_fc2_b, 1);
-    visit(user, "y_embedder.embedding_table.weight", 2, (size_t)g->num_classes + 1, D, 1, 1, &m->y_table, 1);
-    for (i = 0; i < g->depth; i++) {
+    visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1, &m->y_table, 1);
+    for (i = 0; i < cfg->depth; i++) {
         ig_block_params *b = m->blocks ? &m->blocks[i] : NULL;
 #define IG__BLOCK(field, suffix, nd, a0, a1) \
         snprintf(name, sizeof name, "blocks.%d.%s", i, suffix); \
@@ -2427,48 +1901,25 @@ IGDEF void ig_model_swap_ema(ig_model *m) {
     for (i = 0; i < m->nparams; i++) m->params[i].t->data = m->weights + m->params[i].offset;
 }
 
-/* Sizes of the scratch arena.  A forward of this model makes, per block:
-     (B,6D) adaLN + 6 chunks, 2 x [LN, modulate] (B,T,D), qkv (B,T,3D),
-     attention out (B,T,D), proj, 2 gated adds, fc1 and GELU (B,T,4D), fc2.
-   Training adds what the tape keeps (P (B,heads,T,T) per block, 1/std of
-   every LayerNorm row) and the few activation gradients alive at once in the
-   backward pass.  A test checks that the bound holds and is not loose.      */
+/* Tape nodes one training step records: per block 19 ops (adaLN Linear,
+   6 chunks, 2 x [LayerNorm, modulate], qkv, attention, proj, fc1, GELU, fc2,
+   2 gated adds), per head 7 (Linear, 2 chunks, LayerNorm, modulate, Linear,
+   unpatchify), plus the stem and the loss; the rest is headroom.
+   (ig_model_scratch_bytes, the size of the scratch arena, is at the end of
+   section 7: it runs the training step and the guided velocity themselves.) */
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg) {
     return (size_t)cfg->depth * 20 + 2 * 12 + 32;
 }
 
-IGDEF size_t ig_model_scratch_bytes(const ig_config *g, size_t B, int training) {
-    size_t C = (size_t)g->in_channels, p = (size_t)g->patch_size, D = (size_t)g->hidden_size;
-    size_t T = (size_t)(g->image_height / g->patch_size) * (size_t)(g->image_width / g->patch_size);
-    size_t heads = (size_t)g->num_heads, img = B * C * (size_t)g->image_height * (size_t)g->image_width;
-    size_t threads = 1, per_block, head, stem, floats, tensors, bytes;
-#ifdef _OPENMP
-    threads = (size_t)omp_get_max_threads();
-#endif
-    per_block = 12 * B * D                      /* adaLN (B,6D) and its 6 chunks     */
-              + 14 * B * T * D                  /* LN, modulate x2, qkv 3D, attn, proj, 2 gated, fc2 */
-              + 8 * B * T * D;                  /* fc1 and GELU (B,T,4D)              */
-    head = 4 * B * D + 2 * B * T * D + B * T * p * p * C + img;
-    stem = img /* input */ + B * T * C * p * p + 2 * B * T * D + B * 256 + 5 * B * D;
-    floats = (size_t)g->depth * per_block + 2 * head + stem + 4 * img /* targets, noise */;
-    /* training: the tape keeps P (B,heads,T,T) per block and layernorm's 1/std;
-       gradients of activations are live only a few at a time (the pool) */
-    if (training) floats += (size_t)g->depth * (B * heads * T * T + 2 * B * T) + 24 * B * T * D + 8 * img + 16 * B * D;
-    floats += threads * T * T * 2;              /* attention work buffers             */
-    tensors = (size_t)g->depth * 24 + 64;
-    bytes = floats * sizeof(float) + tensors * (sizeof(ig_tensor) + 2 * 64 + 64)
-          + (training ? ig_model_tape_nodes(g) * sizeof(ig_node) : 0) + ((size_t)g->depth * 4 + 16) * 64 + 4096;
-    return bytes;
-}
-
 /* The timestep embedding: t (B) -> (B,256), half = 128 frequencies
    f_i = exp(-ln(10000) i / 128), emb = [cos(t f_0..f_127), sin(t f_0..f_127)]. */
-static ig_tensor *ig__time_features(ig_ctx *c, const float *t, size_t B, float t_scale) {
+static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float t_scale) {
     size_t shape[2], b, i;
     ig_tensor *e;
     float freq[128];
     shape[0] = B; shape[1] = 256;
-    if (c->failed || !(e = ig_tensor_new(c->scratch, 2, shape, 0))) { c->failed = 1; return NULL; }
+    if (ctx->failed || !(e = ig_tensor_new(ctx->scratch, 2, shape, 0))) { ctx->failed = 1; return NULL; }
+    if (ig__counting(ctx)) return e;
     for (i = 0; i < 128; i++) freq[i] = expf(-logf(10000.0f) * (float)i / 128.0f);
     for (b = 0; b < B; b++) {
         if (b > 0 && t[b] == t[b - 1]) {   /* samplers pass one t for the whole batch */
@@ -2484,76 +1935,87 @@ static ig_tensor *ig__time_features(ig_ctx *c, const float *t, size_t B, float t
     return e;
 }
 
-/* A head ("final layer"):  (shift, scale) = Linear(SiLU(c));
-   out = Linear(LN(x) * (1 + scale) + shift)  (B,T,p*p*C), unpatchified to (B,C,H,W). */
-static ig_tensor *ig__head(ig_ctx *c, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
-    const ig_config *g = &m->cfg;
-    ig_tensor *mod = ig_linear(c, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
-    ig_tensor *h = ig_modulate(c, ig_layernorm(c, x), ig_chunk(c, mod, 2, 0), ig_chunk(c, mod, 2, 1));
-    ig_tensor *out = ig_linear(c, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
-    return ig_unpatchify(c, out, (size_t)g->patch_size, (size_t)g->in_channels,
-                         (size_t)g->image_height, (size_t)g->image_width);
+/* A head ("final layer"), x (B,T,D) -> velocity (B,C,H,W):
+     (shift, scale) = Linear(SiLU(c))                   (B,2D), zero at init
+     out = Linear(LN(x) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
+   then unpatchified.  The final head and the aux head are two copies of this. */
+static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
+    const ig_config *cfg = &m->cfg;
+    ig_tensor *mod = ig_linear(ctx, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
+    ig_tensor *h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
+    ig_tensor *out = ig_linear(ctx, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
+    return ig_unpatchify(ctx, out, (size_t)cfg->patch_size, (size_t)cfg->in_channels,
+                         (size_t)cfg->image_height, (size_t)cfg->image_width);
 }
 
-/* One adaLN-Zero block:
-     (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))
+/* One adaLN-Zero block, x (B,T,D) -> (B,T,D), silu_c = SiLU(c) (B,D):
+     (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))     (B,6D)
      x = x + gate1 * Attn(LN(x) * (1 + scale1) + shift1)
-     x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)                       */
-static ig_tensor *ig__block(ig_ctx *c, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
-    ig_tensor *mod = ig_linear(c, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
+     x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
+   The Linear is zero at init, so every gate is 0 and the block starts as the
+   identity: the network grows from the identity map (adaLN-Zero, DiT). */
+static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
+    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
     ig_tensor *h, *qkv;
-    h = ig_modulate(c, ig_layernorm(c, x), ig_chunk(c, mod, 6, 0), ig_chunk(c, mod, 6, 1));
-    qkv = ig_linear(c, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
-    h = ig_linear(c, ig_attention(c, qkv, (size_t)m->cfg.num_heads), bp->proj_w, bp->proj_b);
-    x = ig_gated_add(c, x, ig_chunk(c, mod, 6, 2), h);
-    h = ig_modulate(c, ig_layernorm(c, x), ig_chunk(c, mod, 6, 3), ig_chunk(c, mod, 6, 4));
-    h = ig_linear(c, ig_gelu(c, ig_linear(c, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
-    return ig_gated_add(c, x, ig_chunk(c, mod, 6, 5), h);
+    h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
+    qkv = ig_linear(ctx, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
+    h = ig_linear(ctx, ig_attention(ctx, qkv, (size_t)m->cfg.num_heads), bp->proj_w, bp->proj_b);
+    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
+    h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
+    h = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
+    return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
 }
 
-IGDEF int ig_forward(ig_model *m, ig_ctx *c, ig_tensor *x, const float *t, const int *y,
+/* The forward pass, one sample from noise to velocity:
+     h = PatchEmbed(x) + pos            x (B,C,H,W) -> tokens (B,T,D)
+     c = MLP(freqs(t)) + table[y]       (B,D): the conditioning
+     h = block_i(h, c), i = 1..L;  after block k: v_aux = aux_head(h, c)
+     v = final_head(h, c)               (B,C,H,W)
+   The aux head reads the residual stream after block k while the backbone
+   carries on unchanged: the weak model of IG comes out of the same pass. */
+IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux) {
-    const ig_config *g = &m->cfg;
-    size_t B, b, flat_w[2], D = (size_t)g->hidden_size, T;
+    const ig_config *cfg = &m->cfg;
+    size_t B, b, flat_w[2], D = (size_t)cfg->hidden_size, T;
     ig_tensor *h, *cond, *silu_c, *wflat;
     int i;
     *v = NULL;
     if (v_aux) *v_aux = NULL;
-    if (!x || c->failed) return -1;
-    if (x->ndim != 4 || x->shape[1] != (size_t)g->in_channels || x->shape[2] != (size_t)g->image_height ||
-        x->shape[3] != (size_t)g->image_width)
-        return ig__fail("ig_forward: x must be (B,%d,%d,%d)", g->in_channels, g->image_height, g->image_width);
+    if (!x || ctx->failed) return -1;
+    if (x->ndim != 4 || x->shape[1] != (size_t)cfg->in_channels || x->shape[2] != (size_t)cfg->image_height ||
+        x->shape[3] != (size_t)cfg->image_width)
+        return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height, cfg->image_width);
     B = x->shape[0];
     T = m->pos_embed->shape[1];
-    for (b = 0; b < B; b++) {
-        if (y[b] < 0 || y[b] > g->num_classes)
+    for (b = 0; b < B && !ig__counting(ctx); b++) {
+        if (y[b] < 0 || y[b] > cfg->num_classes)
             return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null label)",
-                            y[b], b, g->num_classes, g->num_classes);
+                            y[b], b, cfg->num_classes, cfg->num_classes);
         if (!(t[b] >= 0.0f && t[b] <= 1.0f))
             return ig__fail("ig_forward: t = %g of sample %zu is outside [0, 1]", (double)t[b], b);
     }
     /* patch embedding: the (D,C,p,p) conv weight seen as a (D, C*p*p) Linear */
     flat_w[0] = D; flat_w[1] = m->x_proj_w->n / D;
-    wflat = ig_tensor_wrap(c->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, flat_w);
+    wflat = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, flat_w);
     if (!wflat) return -1;
-    h = ig_linear(c, ig_patchify(c, x, (size_t)g->patch_size), wflat, m->x_proj_b);   /* (B,T,D) */
+    h = ig_linear(ctx, ig_patchify(ctx, x, (size_t)cfg->patch_size), wflat, m->x_proj_b);   /* (B,T,D) */
     {   /* the fixed position table (1,T,D) is added to every sample, as (T,D) */
         size_t pe_shape[2];
         ig_tensor *pe;
         pe_shape[0] = T; pe_shape[1] = D;
-        pe = ig_tensor_wrap(c->scratch, m->pos_embed->data, NULL, 2, pe_shape);
-        h = ig_add(c, h, pe);
+        pe = ig_tensor_wrap(ctx->scratch, m->pos_embed->data, NULL, 2, pe_shape);
+        h = ig_add(ctx, h, pe);
     }
     /* conditioning: c = MLP(timestep features) + label embedding, (B,D) */
-    cond = ig_linear(c, ig__time_features(c, t, B, g->t_scale), m->t_fc1_w, m->t_fc1_b);
-    cond = ig_linear(c, ig_silu(c, cond), m->t_fc2_w, m->t_fc2_b);
-    cond = ig_add(c, cond, ig_gather(c, m->y_table, y, B));
-    silu_c = ig_silu(c, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
-    for (i = 0; i < g->depth; i++) {
-        h = ig__block(c, m, &m->blocks[i], h, silu_c);
-        if (v_aux && i + 1 == g->aux_depth) *v_aux = ig__head(c, m, &m->aux_head, h, silu_c);
+    cond = ig_linear(ctx, ig__time_features(ctx, t, B, cfg->t_scale), m->t_fc1_w, m->t_fc1_b);
+    cond = ig_linear(ctx, ig_silu(ctx, cond), m->t_fc2_w, m->t_fc2_b);
+    cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));
+    silu_c = ig_silu(ctx, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
+    for (i = 0; i < cfg->depth; i++) {
+        h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
+        if (v_aux && i + 1 == cfg->aux_depth) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
     }
-    *v = ig__head(c, m, &m->final_head, h, silu_c);
+    *v = ig__head(ctx, m, &m->final_head, h, silu_c);
     if (!*v || (v_aux && !*v_aux)) return -1;
     return 0;
 }
@@ -2612,25 +2074,31 @@ static float ig__clip_grads(ig_model *m, float max_norm) {
 }
 
 /* The step itself, on a context already reset for training that holds the
-   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W). */
-static int ig__train_step_core(ig_model *m, ig_ctx *c, const ig_train_config *tc, ig_tensor *x,
+   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W).
+   The IG training loss (Zhou et al. 2026, their lambda = 0.5):
+       loss = mse(v_final, v*) + lambda mse(v_aux, v*)
+   Both heads regress the same target; the aux head's gradient flows into
+   blocks 1..k too (no stop-gradient), so the early blocks serve both heads. */
+static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
                                const float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
     ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss;
     size_t i;
     float norm;
-    for (i = 0; i < x->n; i++)
+    int counting = ig__counting(ctx);
+    for (i = 0; i < x->n && !counting; i++)
         if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))
             return ig__fail("ig_train_step: the batch holds a non-finite value (element %zu); weights left unchanged", i);
-    memset(m->grads, 0, m->nweights * sizeof(float));
-    /* loss = mse(v_final, v*) + lambda * mse(v_inter, v*);  lambda = 0: plain baseline */
-    if (ig_forward(m, c, x, t, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
-    loss_final = ig_mse(c, v, tg);
+    if (!counting) memset(m->grads, 0, m->nweights * sizeof(float));
+    /* lambda = 0 is the plain baseline: the aux head is not even computed */
+    if (ig_forward(m, ctx, x, t, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
+    loss_final = ig_mse(ctx, v, tg);
     loss = loss_final;
     if (v_aux) {
-        loss_aux = ig_mse(c, v_aux, tg);
-        loss = ig_add(c, loss_final, ig_scale(c, loss_aux, tc->aux_weight));
+        loss_aux = ig_mse(ctx, v_aux, tg);
+        loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, tc->aux_weight));
     }
-    if (ig_backward(c, loss)) return -1;
+    if (ig_backward(ctx, loss)) return -1;
+    if (counting) return 0;   /* ig_model_scratch_bytes: the scratch is all counted */
     if (!isfinite(loss->data[0]))
         return ig__fail("ig_train_step: the loss is %g at step %lld; weights left unchanged",
                         (double)loss->data[0], (long long)m->step);
@@ -2649,85 +2117,100 @@ static int ig__train_step_core(ig_model *m, ig_ctx *c, const ig_train_config *tc
     return 0;
 }
 
-/* Resets c for training and takes a batch of B images and B labels from it. */
-static int ig__train_batch(ig_model *m, ig_ctx *c, size_t B, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
+/* Resets ctx for training and takes a batch from its scratch: x (B,C,H,W),
+   target (B,C,H,W), t (B), labels (B). */
+static int ig__train_batch(ig_model *m, ig_ctx *ctx, size_t B, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
     size_t shape[4];
+    *x = *tg = NULL; *t = NULL; *y = NULL;
     if (!m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
-    if (ig_ctx_reset(c, 1)) return -1;
+    if (ig_ctx_reset(ctx, 1)) return -1;
     shape[0] = B; shape[1] = (size_t)m->cfg.in_channels;
     shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
-    *x = ig_tensor_new(c->scratch, 4, shape, 0);
-    *tg = ig_tensor_new(c->scratch, 4, shape, 0);
-    *t = (float *)ig_arena_alloc(c->scratch, B * sizeof(float));
-    *y = (int *)ig_arena_alloc(c->scratch, B * sizeof(int));
+    *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
+    *tg = ig_tensor_new(ctx->scratch, 4, shape, 0);
+    *t = ig__arena_floats(ctx->scratch, B);
+    *y = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int));
     return (*x && *tg && *t && *y) ? 0 : -1;
 }
 
-IGDEF int ig_train_step_on(ig_model *m, ig_ctx *c, const ig_train_config *tc,
+IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *y,
                            const float *target, size_t B, ig_train_stats *stats) {
     ig_tensor *x, *tg;
     float *tb;
     int *yb;
-    if (ig__train_batch(m, c, B, &x, &tg, &tb, &yb)) return -1;
+    if (ig__train_batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
     memcpy(x->data, xt, x->n * sizeof(float));
     memcpy(tg->data, target, tg->n * sizeof(float));
     memcpy(tb, t, B * sizeof(float));
     memcpy(yb, y, B * sizeof(int));
-    return ig__train_step_core(m, c, tc, x, tb, yb, tg, stats);
+    return ig__train_step_core(m, ctx, tc, x, tb, yb, tg, stats);
 }
 
-/* The flow-matching batch.  Linear path: x_t = (1 - t) x0 + t eps, v* = eps - x0.
-   Cosine path: x_t = cos(pi t/2) x0 + sin(pi t/2) eps,
-                v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0).
-   t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), t = s/(1+s) (linear)
-   or (2/pi) atan(s) (cosine).  Each label becomes the null label with
-   probability label_dropout. */
-IGDEF int ig_train_step(ig_model *m, ig_ctx *c, const ig_train_config *tc,
-                        const float *x0, const int *y, size_t B, ig_train_stats *stats) {
-    const ig_config *g = &m->cfg;
-    size_t per = (size_t)g->in_channels * (size_t)g->image_height * (size_t)g->image_width, b, i;
-    ig_tensor *x, *tg;
-    float *t;
-    int *labels;
-    if (ig__train_batch(m, c, B, &x, &tg, &t, &labels)) return -1;
+/* The flow-matching batch.  A path mixes data x0 and noise eps:
+       x_t = alpha(t) x0 + sigma(t) eps,      target v* = d x_t / dt = alpha' x0 + sigma' eps
+     linear (SiT's default):  alpha = 1 - t, sigma = t:            v* = eps - x0
+     cosine:  alpha = cos(pi t / 2), sigma = sin(pi t / 2):        v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0)
+   t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), and t = s / (1 + s) on the
+   linear path (t / (1 - t) = s, the noise-to-signal ratio, is lognormal) or
+   t = (2/pi) atan(s) on the cosine path (tan(pi t / 2) = sigma / alpha = s).
+   Each label becomes the null label (num_classes) with probability
+   label_dropout, so the same network also learns the unconditional model
+   that CFG needs.  The draws, per sample in order: t, the dropout uniform,
+   then C*H*W normals for eps. */
+IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
+                        const float *x0, const int *y, float *xt, float *t, float *target, int *labels) {
+    size_t per = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, b, i;
+    for (b = 0; b < B; b++)   /* check first, so a bad label consumes no random numbers */
+        if (y[b] < 0 || y[b] >= cfg->num_classes)
+            return ig__fail("ig_flow_batch: label %d of sample %zu is outside 0..%d", y[b], b, cfg->num_classes - 1);
     for (b = 0; b < B; b++) {
         float tb;
-        if (y[b] < 0 || y[b] >= g->num_classes)
-            return ig__fail("ig_train_step: label %d of sample %zu is outside 0..%d", y[b], b, g->num_classes - 1);
         if (tc->t_sampling == IG_T_LOGNORMAL) {
-            float s = expf(ig_rng_normal(&m->rng));
+            float s = expf(ig_rng_normal(rng));
             tb = tc->path == IG_PATH_COSINE ? (float)(2.0 / IG__PI * atan(s)) : s / (1.0f + s);
         } else {
-            tb = ig_rng_uniform(&m->rng);
+            tb = ig_rng_uniform(rng);
         }
         t[b] = tb;
-        labels[b] = ig_rng_uniform(&m->rng) < tc->label_dropout ? g->num_classes : y[b];
+        labels[b] = ig_rng_uniform(rng) < tc->label_dropout ? cfg->num_classes : y[b];
         for (i = 0; i < per; i++) {
-            float e = ig_rng_normal(&m->rng), x0i = x0[b * per + i];
+            float e = ig_rng_normal(rng), x0i = x0[b * per + i];
             if (tc->path == IG_PATH_COSINE) {
                 float al = cosf(0.5f * (float)IG__PI * tb), si = sinf(0.5f * (float)IG__PI * tb);
-                x->data[b * per + i] = al * x0i + si * e;
-                tg->data[b * per + i] = 0.5f * (float)IG__PI * (al * e - si * x0i);
+                xt[b * per + i] = al * x0i + si * e;
+                target[b * per + i] = 0.5f * (float)IG__PI * (al * e - si * x0i);
             } else {
-                x->data[b * per + i] = (1.0f - tb) * x0i + tb * e;
-                tg->data[b * per + i] = e - x0i;
+                xt[b * per + i] = (1.0f - tb) * x0i + tb * e;
+                target[b * per + i] = e - x0i;
             }
         }
     }
-    return ig__train_step_core(m, c, tc, x, t, labels, tg, stats);
+    return 0;
+}
+
+IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
+                        const float *x0, const int *y, size_t B, ig_train_stats *stats) {
+    ig_tensor *x, *tg;
+    float *t;
+    int *labels;
+    if (ig__train_batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
+    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels)) return -1;
+    return ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats);
 }
 
 /* ------------------------------------------------------------------------- */
 /* 7. sampling                                                               */
 /* ------------------------------------------------------------------------- */
+/* Sampling integrates dx/dt = v(x, t) from t = 1 (noise) to t = 0 (data); the
+   model with its guidance becomes such a field v in ig_guided_velocity. */
 
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     size_t i;
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
-/* The samplers need two buffers of n floats; they come from the heap once
+/* The samplers need a few buffers of n floats; they come from the heap once
    per call (not per step). */
 static float *ig__buffers(size_t n, size_t count) {
     float *p = (float *)IG_MALLOC(n * count * sizeof(float));
@@ -2735,6 +2218,7 @@ static float *ig__buffers(size_t n, size_t count) {
     return p;
 }
 
+/* Euler: x <- x + (t' - t) v(x, t).  One evaluation per step. */
 IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
     float *v = ig__buffers(n, 1);
     size_t s, i;
@@ -2748,6 +2232,9 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
     return 0;
 }
 
+/* Heun (second order, the trapezoid rule):
+     x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
+   The step that lands on t = 0 stays Euler (as in EDM). */
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
     size_t s, i;
@@ -2770,24 +2257,36 @@ fail:
     return -1;
 }
 
-/* Euler-Maruyama for the linear path.  From the velocity v at (x, t):
-     score s = -((1 - t) v + x) / t
-     drift d = v - (1/2) g2 s,  g2 = 2t   (diffusion coefficient squared)
-     x <- x + d dt + sqrt(2t) sqrt(|dt|) n,   n ~ N(0, I)
-   on t_i = linspace(1, 0.04, N) and a last noise-free step to 0. */
-IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, ig_rng *rng) {
+/* Euler-Maruyama, the released IG sampler.  The reverse SDE with diffusion g2
+   has the same marginals as the ODE for any g2 >= 0 once its drift is
+       d = v - (g2 / 2) score,      score = grad log p_t(x)
+   The score follows from the velocity.  On a path x_t = alpha x0 + sigma eps
+   the model's v = alpha' x0_hat + sigma' eps_hat and x = alpha x0_hat + sigma eps_hat
+   solve for the expected noise, and score = -eps_hat / sigma:
+       eps_hat = (alpha v - alpha' x) / (alpha sigma' - alpha' sigma)
+     linear (alpha = 1 - t, sigma = t):   eps_hat = (1 - t) v + x
+     cosine (alpha = cos(pi t/2), sigma = sin(pi t/2)):
+                                          eps_hat = (cos(pi t/2) v + (pi/2) sin(pi t/2) x) / (pi/2)
+   With g2 = 2t (the released choice), on t_i = linspace(1, 0.04, N), a step is
+       x <- x + d dt + sqrt(g2 |dt|) n,   n ~ N(0, I),   dt = t' - t < 0
+   and a last noise-free step goes to 0 (the score is singular there). */
+IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path, ig_rng *rng) {
     float *v;
     size_t s, i;
     if (nsteps < 2) return ig__fail("ig_sample_sde: needs at least 2 steps");
+    if (path != IG_PATH_LINEAR && path != IG_PATH_COSINE)
+        return ig__fail("ig_sample_sde: unknown path %d (IG_PATH_LINEAR or IG_PATH_COSINE)", path);
     if (!(v = ig__buffers(n, 1))) return -1;
     for (s = 0; s < nsteps; s++) {
         int last = s + 1 == nsteps;
         float t = 1.0f - 0.96f * (float)s / (float)(nsteps - 1);
         float tn = last ? 0.0f : 1.0f - 0.96f * (float)(s + 1) / (float)(nsteps - 1);
         float dt = tn - t, g2 = 2.0f * t, noise = sqrtf(g2) * sqrtf(fabsf(dt));
+        float half_pi = 0.5f * (float)IG__PI, al = cosf(half_pi * t), si = sinf(half_pi * t);
         if (f(user, x, n, t, v)) { IG_FREE(v); return -1; }
         for (i = 0; i < n; i++) {
-            float score = -((1.0f - t) * v[i] + x[i]) / t;
+            float score = path == IG_PATH_COSINE ? -((al * v[i] + half_pi * si * x[i]) / half_pi) / si
+                                                 : -((1.0f - t) * v[i] + x[i]) / t;
             x[i] += (v[i] - 0.5f * g2 * score) * dt;
             if (!last) x[i] += noise * ig_rng_normal(rng);
         }
@@ -2797,1604 +2296,1294 @@ IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t
 }
 
 IGDEF ig_guidance ig_guidance_none(void) {
-    ig_guidance g;
-    g.ig_weight = 1.0f; g.ig_low = 0.0f; g.ig_high = 1.0f;
-    g.cfg_scale = 1.0f; g.cfg_low = 0.0f; g.cfg_high = 1.0f;
-    g.guide = NULL; g.guide_weight = 1.0f;
-    return g;
+    ig_guidance gd;
+    gd.ig_weight = 1.0f; gd.ig_low = 0.0f; gd.ig_high = 1.0f;
+    gd.cfg_scale = 1.0f; gd.cfg_low = 0.0f; gd.cfg_high = 1.0f;
+    gd.guide = NULL; gd.guide_weight = 1.0f;
+    return gd;
 }
 
-/* One guided velocity for the batch x (B,C,H,W):
-     IG   (t in [ig_low, ig_high], w != 1):  v = v_inter + w (v_final - v_inter)
-     CFG  (t in [cfg_low, cfg_high], s != 1): run [labels; null] in one batch
-          of 2B, apply IG to both halves, then v = v_u + s (v_c - v_u)
-     autoguidance (guide != NULL): v = v_weak + w (v - v_weak), v_weak from
-          the guide model's final head: a second network evaluation.        */
-IGDEF int ig_model_velocity(void *user, const float *xin, size_t n, float t, float *vout) {
-    ig_sampler *S = (ig_sampler *)user;
-    ig_model *m = S->model;
-    ig_ctx *c = S->ctx;
-    const ig_guidance *g = &S->g;
-    size_t B = S->batch, per = n / B, rows, b, i;
-    int use_ig = g->ig_weight != 1.0f && t >= g->ig_low && t <= g->ig_high;
-    int use_cfg = g->cfg_scale != 1.0f && t >= g->cfg_low && t <= g->cfg_high;
-    ig_tensor *x, *v, *va = NULL;
+/* Resets ctx for inference and takes the inputs of one forward of `rows`
+   samples from its scratch: x (rows,C,H,W), t (rows), labels (rows). */
+static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, float **t, int **y) {
     size_t shape[4];
-    float *tt;
-    int *yy;
-    if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height * (size_t)m->cfg.image_width)
-        return ig__fail("ig_model_velocity: %zu floats do not make a batch of %zu samples", n, B);
-    rows = use_cfg ? 2 * B : B;
-    if (ig_ctx_reset(c, 0)) return -1;
+    *x = NULL; *t = NULL; *y = NULL;
+    if (ig_ctx_reset(ctx, 0)) return -1;
     shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
     shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
-    x = ig_tensor_new(c->scratch, 4, shape, 0);
-    tt = (float *)ig_arena_alloc(c->scratch, rows * sizeof(float));
-    yy = (int *)ig_arena_alloc(c->scratch, rows * sizeof(int));
-    if (!x || !tt || !yy) return -1;
+    *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
+    *t = ig__arena_floats(ctx->scratch, rows);
+    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
+    return (*x && *t && *y) ? 0 : -1;
+}
+
+/* The guided velocity of the batch x (B,C,H,W) at time t.  Each method acts
+   only for t inside its interval:
+     IG  (Zhou et al. 2026), w = ig_weight != 1, both heads of ONE forward:
+             v = v_aux + w (v_final - v_aux)
+     CFG (s = cfg_scale != 1): one forward of 2B rows, [labels; null label],
+             IG applied to both halves, then v = v_u + s (v_c - v_u)
+     autoguidance (guide != NULL): v_weak from the guide model's final head,
+             a second network evaluation:  v = v_weak + w_g (v - v_weak)     */
+IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, float *vout) {
+    ig_guided *G = (ig_guided *)user;
+    ig_model *m = G->model;
+    ig_ctx *ctx = G->ctx;
+    const ig_guidance *gd = &G->guidance;
+    size_t B = G->batch, per = n / B, rows, b, i;
+    int use_ig = gd->ig_weight != 1.0f && t >= gd->ig_low && t <= gd->ig_high;
+    int use_cfg = gd->cfg_scale != 1.0f && t >= gd->cfg_low && t <= gd->cfg_high;
+    ig_tensor *x, *v_final, *v_aux = NULL;
+    float *tt, w = gd->ig_weight, *vf, *va;
+    int *yy;
+    if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height * (size_t)m->cfg.image_width)
+        return ig__fail("ig_guided_velocity: %zu floats do not make a batch of %zu samples", n, B);
+    rows = use_cfg ? 2 * B : B;
+    if (ig__forward_batch(m, ctx, rows, &x, &tt, &yy)) return -1;
     for (b = 0; b < rows; b++) {
         tt[b] = t;
-        yy[b] = b < B ? S->labels[b] : m->cfg.num_classes;   /* second half: null label */
+        yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
         memcpy(x->data + b * per, xin + (b % B) * per, per * sizeof(float));
     }
-    if (ig_forward(m, c, x, tt, yy, &v, use_ig ? &va : NULL)) return -1;
-    S->nfe += rows / B;
-    if (use_ig)
-        for (i = 0; i < v->n; i++) v->data[i] = va->data[i] + g->ig_weight * (v->data[i] - va->data[i]);
+    if (ig_forward(m, ctx, x, tt, yy, &v_final, use_ig ? &v_aux : NULL)) return -1;
+    G->nfe += rows / B;
+    vf = v_final->data;
+    if (use_ig) {
+        va = v_aux->data;
+        for (i = 0; i < v_final->n; i++)
+            vf[i] = va[i] + w * (vf[i] - va[i]);                        /* v = v_aux + w (v_final - v_aux) */
+    }
     if (use_cfg)
-        for (i = 0; i < n; i++) vout[i] = v->data[n + i] + g->cfg_scale * (v->data[i] - v->data[n + i]);
+        for (i = 0; i < n; i++) vout[i] = vf[n + i] + gd->cfg_scale * (vf[i] - vf[n + i]);
     else
-        memcpy(vout, v->data, n * sizeof(float));
-    if (g->guide) {
-        ig_ctx *gc = S->guide_ctx ? S->guide_ctx : c;
+        memcpy(vout, vf, n * sizeof(float));
+    if (gd->guide) {
+        ig_ctx *gctx = G->guide_ctx ? G->guide_ctx : ctx;
         ig_tensor *xg, *vg;
-        if (ig_ctx_reset(gc, 0)) return -1;
-        shape[0] = B;
-        xg = ig_tensor_new(gc->scratch, 4, shape, 0);
-        tt = (float *)ig_arena_alloc(gc->scratch, B * sizeof(float));
-        if (!xg || !tt) return -1;
+        int *yg;
+        if (ig__forward_batch(gd->guide, gctx, B, &xg, &tt, &yg)) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
-        for (b = 0; b < B; b++) tt[b] = t;
-        if (ig_forward(g->guide, gc, xg, tt, S->labels, &vg, NULL)) return -1;
-        S->nfe += 1;
-        for (i = 0; i < n; i++) vout[i] = vg->data[i] + g->guide_weight * (vout[i] - vg->data[i]);
+        for (b = 0; b < B; b++) { tt[b] = t; yg[b] = G->labels[b]; }
+        if (ig_forward(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
+        G->nfe += 1;
+        for (i = 0; i < n; i++) vout[i] = vg->data[i] + gd->guide_weight * (vout[i] - vg->data[i]);
     }
     return 0;
 }
 
+/* --- 7.1 the size of the scratch arena -----------------------------------
+   Exact by construction: the training step (or one guided forward with IG on)
+   runs on a counting arena, where every op and ig_backward take memory as in a
+   real run but compute nothing (section 4), so the counted peak is the real one.
+   The model has headers only; its weights and gradients are a dummy float. */
+static float ig__dummy_float;
+
+static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
+                               ig_tensor **slot, int trainable) {
+    ig_model *m = (ig_model *)user;
+    size_t shape[4];
+    float *p = &ig__dummy_float;
+    (void)name;
+    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
+    if (slot) *slot = ig_tensor_wrap(&m->arena, p, trainable ? p : NULL, ndim, shape);
+}
+
+IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training) {
+    ig_model m;
+    ig_arena count;
+    ig_ctx ctx;
+    ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
+    size_t tape = ig_model_tape_nodes(cfg), peak = 0;
+    int ok = 0;
+    memset(&m, 0, sizeof m);
+    memset(&count, 0, sizeof count);
+    if (ig_config_check(cfg)) return 0;
+    m.cfg = *cfg;
+    /* headers only: the model's tensors, and the tape and op outputs of the run */
+    if (ig_arena_init(&m.arena, "counting model", (size_t)(cfg->depth + 2) * 16 * 256 + 4096)) return 0;
+    if (ig_arena_init(&count, "counting", tape * (sizeof(ig_node) + 4 * 256) + 65536)) goto done;
+    count.counting = 1;
+    m.blocks = (ig_block_params *)ig_arena_alloc(&m.arena, (size_t)cfg->depth * sizeof(ig_block_params));
+    if (!m.blocks) goto done;
+    ig__walk_params(&m, ig__counting_visit, &m);
+    m.grads = &ig__dummy_float;
+    if (ig_ctx_init(&ctx, &count, tape)) goto done;
+    if (training) {
+        ig_tensor *x, *tg;
+        float *t;
+        int *y;
+        ok = !ig__train_batch(&m, &ctx, batch, &x, &tg, &t, &y) &&
+             !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
+    } else {
+        ig_tensor *x, *v, *va;
+        float *t;
+        int *y;
+        ok = !ig__forward_batch(&m, &ctx, batch, &x, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
+    }
+    peak = count.peak;
+done:
+    ig_arena_free(&count);
+    ig_arena_free(&m.arena);
+    return ok ? peak : 0;
+}
 
 /* ------------------------------------------------------------------------- */
-/* 8. checkpoints                                                            */
+/* Appendix A. a fast matrix multiply                                        */
+/* ------------------------------------------------------------------------- */
+/* ig__gemm computes what ig__gemm_ref of section 4 computes, C (M,N) =
+   beta C + op(A) op(B), fast, by the GotoBLAS / BLIS scheme:
+
+     for jc in [0,N) step NC          columns of C and B
+       for pc in [0,K) step KC        the shared dimension
+         pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC)
+         for ic in [0,M) step MC      rows of C
+           pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC)
+           for each MR x NR tile of C[ic.., jc..]:
+             micro-kernel: tile (+)= Ap sliver (MR x KC) * Bp sliver (KC x NR)
+
+   The micro-kernel keeps the MR x NR tile of C in vector registers for the
+   whole KC loop (AVX-512: 6 x 64 floats in 24 zmm registers; per step k it
+   loads 4 vectors of B, broadcasts 6 values of A and does 24 FMAs, so the FMA
+   unit and not memory is the limit).  Packing copies the operands into the
+   order the kernel reads them, absorbs the transposes, and zero-pads edge
+   tiles.  KC = 384, MC = 120, NC = 1536 keep an Ap sliver in L1, Ap in L2 and
+   Bp in L3 (Zen 4; docs/gemm.md has the measurements behind them).
+   Threads: C is cut into one slab per thread (rows if M >= N, else columns),
+   each with its own packing buffers, one fork/join per call.  K is never
+   split and KC depends on K only, so every element of C is summed in the same
+   order for any thread count: results are bit-identical with 1 or 2 threads.
+   Small problems skip packing and threads (ig__gemm_small).  The buffers are
+   static (IG_MAX_THREADS pairs of about 2.5 MB, touched only as used), so
+   ig__gemm is not reentrant.  IG_NO_FAST_GEMM leaves all of this out. */
+#if !defined(IG_NO_FAST_GEMM)
+
+#ifndef IG_MAX_THREADS
+#define IG_MAX_THREADS 8
+#endif
+
+/* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
+   (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
+   -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
+   Without GNU C the "vectors" are plain floats: a scalar register-tiled loop. */
+#if defined(__GNUC__) && defined(__AVX512F__)
+#include <immintrin.h>
+#define IG__VW 16
+#ifndef IG__MR
+#define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
+#define IG__NV 4
+#endif
+__extension__ typedef float ig__vf __attribute__((vector_size(64)));
+#define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define IG__SPLAT(x) _mm512_set1_ps(x)
+/* sum of the 16 lanes as a fixed tree of halves (memcpy compiles to register
+ * extracts; gcc 12's _mm512_reduce_add_ps warns in C++) */
+__extension__ typedef float ig__vf8 __attribute__((vector_size(32)));
+IG__MAYBE_UNUSED static float ig__hsum16(ig__vf v) {
+    ig__vf8 h[2];
+    __m128 q[2], s;
+    memcpy(h, &v, sizeof h);
+    h[0] += h[1];
+    memcpy(q, &h[0], sizeof q);
+    s = _mm_add_ps(q[0], q[1]);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));     /* lanes 0+2, 1+3 */
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1)); /* (0+2) + (1+3) */
+    return _mm_cvtss_f32(s);
+}
+#define IG__HSUM(x) ig__hsum16(x)
+#elif defined(__GNUC__) && defined(__AVX__)
+#include <immintrin.h>
+#define IG__VW 8
+#define IG__NV 2
+#define IG__MR 6 /* 6*2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm */
+__extension__ typedef float ig__vf __attribute__((vector_size(32)));
+#if defined(__FMA__)
+#define IG__FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#else
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#endif
+#define IG__SPLAT(x) _mm256_set1_ps(x)
+#elif defined(__GNUC__)
+/* SSE (x86-64 baseline), NEON, ...: 4 wide, generic GNU vectors */
+#define IG__VW 4
+#define IG__NV 2
+#define IG__MR 6
+__extension__ typedef float ig__vf __attribute__((vector_size(16)));
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#define IG__SPLAT(x) (ig__vf_zero() + (x)) /* vector + scalar broadcasts */
+IG__MAYBE_UNUSED static ig__vf ig__vf_zero(void) { ig__vf z = {0}; return z; }
+#else
+/* plain C: "vectors" of one float */
+#define IG__VW 1
+#define IG__NV 4
+#define IG__MR 4
+typedef float ig__vf;
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#define IG__SPLAT(x) (x)
+#endif
+
+#define IG__NR (IG__NV * IG__VW)
+
+/* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
+   multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
+#define IG__KC 384
+#define IG__MC (20 * IG__MR)
+#define IG__NC 1536
+#define IG__SMALL_MNK (48 * 48 * 48)
+#define IG__PARALLEL_MNK (128 * 128 * 64)
+
+#if defined(__GNUC__)
+#define IG__ALIGNED64 __attribute__((aligned(64)))
+#else
+#define IG__ALIGNED64
+#endif
+
+/* Packed buffers, one Ap and one Bp per thread (untouched pages of
+ * static arrays cost no memory). */
+static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
+static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
+
+static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
+
+/* unaligned vector load/store (memcpy compiles to one vmovups) */
+static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
+static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
+
+/* Micro-kernel: c[MR,NR] (row stride ldc) = or += a * b, with a[p*MR + i] =
+ * op(A)(i, p) and b[p*NR + j] = op(B)(p, j) packed.  The accumulators are
+ * indexed only by constants after unrolling, so they all stay in registers. */
+static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate) {
+    ig__vf acc[IG__MR][IG__NV];
+    size_t p;
+    int i, v;
+    for (i = 0; i < IG__MR; i++)
+        for (v = 0; v < IG__NV; v++)
+            acc[i][v] = IG__SPLAT(0.0f);
+    for (p = 0; p < kc; p++) {
+        ig__vf bv[IG__NV];
+        for (v = 0; v < IG__NV; v++)
+            bv[v] = ig__vload(b + v * IG__VW);
+        for (i = 0; i < IG__MR; i++) {
+            ig__vf ai = IG__SPLAT(a[i]);
+            for (v = 0; v < IG__NV; v++)
+                acc[i][v] = IG__FMA(ai, bv[v], acc[i][v]);
+        }
+        a += IG__MR;
+        b += IG__NR;
+    }
+    for (i = 0; i < IG__MR; i++) {
+        for (v = 0; v < IG__NV; v++) {
+            float *cp = c + (size_t)i * ldc + v * IG__VW;
+            if (accumulate)
+                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
+            else
+                ig__vstore(cp, acc[i][v]);
+        }
+    }
+}
+
+/* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
+ * dst[s*MR*kc + p*MR + i] = op(A)(i0 + s*MR + i, p0 + p), zero past M. */
+static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
+                       size_t mc, size_t p0, size_t kc, float *dst) {
+    size_t s, p, q, qe;
+    int i, m;
+    if (trans_a) {
+        /* A stored (K,M): row p of the storage holds op(A)(i0.., p)
+         * contiguously; read it once and deal it out to the slivers. */
+        for (p = 0; p < kc; p++) {
+            const float *src = A + (p0 + p) * lda + i0;
+            for (s = 0; s < mc; s += IG__MR) {
+                float *d = dst + s * kc + p * IG__MR;
+                m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
+                for (i = 0; i < m; i++) d[i] = src[s + i];
+                for (; i < IG__MR; i++) d[i] = 0.0f;
+            }
+        }
+        return;
+    }
+    /* A stored (M,K): a transpose, in chunks of 16 p (one cache line per row;
+     * one p at a time thrashes L1 when lda*4 is a multiple of 4 KB) */
+    for (s = 0; s < mc; s += IG__MR, dst += kc * IG__MR) {
+        const float *src = A + (i0 + s) * lda + p0;
+        m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
+        for (q = 0; q < kc; q += 16) {
+            qe = ig__min(q + 16, kc);
+            for (i = 0; i < m; i++)
+                for (p = q; p < qe; p++)
+                    dst[p * IG__MR + i] = src[(size_t)i * lda + p];
+            for (; i < IG__MR; i++)
+                for (p = q; p < qe; p++) dst[p * IG__MR + i] = 0.0f;
+        }
+    }
+}
+
+/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column slivers:
+ * dst[t*NR*kc + p*NR + j] = op(B)(p0 + p, j0 + t*NR + j), zero past N. */
+static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
+                       size_t kc, size_t j0, size_t nc, float *dst) {
+    size_t t, p;
+    int j;
+    for (t = 0; t * IG__NR < nc; t++) {
+        size_t js = t * IG__NR;
+        int n = (nc - js < IG__NR) ? (int)(nc - js) : IG__NR;
+        float *d = dst + t * IG__NR * kc;
+        if (!trans_b) {
+            /* B stored (K,N): the NR values for one p are contiguous */
+            const float *src = B + p0 * ldb + j0 + js;
+            for (p = 0; p < kc; p++, src += ldb, d += IG__NR) {
+                if (n == IG__NR) {
+                    memcpy(d, src, IG__NR * sizeof(float));
+                } else {
+                    for (j = 0; j < n; j++) d[j] = src[j];
+                    for (; j < IG__NR; j++) d[j] = 0.0f;
+                }
+            }
+        } else {
+            /* B stored (N,K): a transpose, in chunks of 16 p as in ig__pack_a */
+            const float *src = B + (j0 + js) * ldb + p0;
+            size_t q, qe;
+            for (q = 0; q < kc; q += 16) {
+                qe = ig__min(q + 16, kc);
+                for (j = 0; j < n; j++)
+                    for (p = q; p < qe; p++)
+                        d[p * IG__NR + j] = src[(size_t)j * ldb + p];
+                for (; j < IG__NR; j++)
+                    for (p = q; p < qe; p++) d[p * IG__NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Macro-kernel: C[0:mc, 0:nc] (+)= Ap * Bp, one MR x NR tile at a time */
+static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
+                      const float *bp, float *C, size_t ldc, int accumulate) {
+    size_t t, s;
+    for (t = 0; t * IG__NR < nc; t++) {
+        size_t j = t * IG__NR;
+        const float *b = bp + t * IG__NR * kc;
+        for (s = 0; s < mc; s += IG__MR) {
+            const float *a = ap + s * kc;
+            float *c = C + s * ldc + j;
+            if (mc - s >= IG__MR && nc - j >= IG__NR) {
+                ig__kernel(kc, a, b, c, ldc, accumulate);
+            } else {
+                /* edge tile: the full tile into tmp, copy the valid part */
+                float tmp[IG__MR * IG__NR];
+                size_t m = mc - s < IG__MR ? mc - s : IG__MR;
+                size_t n = nc - j < IG__NR ? nc - j : IG__NR;
+                size_t ii, jj;
+                ig__kernel(kc, a, b, tmp, IG__NR, 0);
+                for (ii = 0; ii < m; ii++)
+                    for (jj = 0; jj < n; jj++)
+                        c[ii * ldc + jj] = accumulate
+                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
+                            : tmp[ii * IG__NR + jj];
+            }
+        }
+    }
+}
+
+/* Small path: no packing, no threads; inner loops walk contiguous memory. */
+/* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
+ * would wait on the FMA latency), combined in a fixed order. */
+static float ig__dot(const float *a, const float *b, size_t K) {
+    ig__vf s0 = IG__SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    float s;
+    size_t k = 0;
+#if !defined(IG__HSUM)
+    float lanes[IG__VW];
+    int l;
+#endif
+    for (; k + 4 * IG__VW <= K; k += 4 * IG__VW) {
+        s0 = IG__FMA(ig__vload(a + k), ig__vload(b + k), s0);
+        s1 = IG__FMA(ig__vload(a + k + IG__VW), ig__vload(b + k + IG__VW), s1);
+        s2 = IG__FMA(ig__vload(a + k + 2 * IG__VW), ig__vload(b + k + 2 * IG__VW), s2);
+        s3 = IG__FMA(ig__vload(a + k + 3 * IG__VW), ig__vload(b + k + 3 * IG__VW), s3);
+    }
+    s0 = (s0 + s1) + (s2 + s3);
+#if defined(IG__HSUM)
+    s = IG__HSUM(s0);
+#else
+    memcpy(lanes, &s0, sizeof lanes); /* horizontal sum, lane by lane */
+    s = 0.0f;
+    for (l = 0; l < IG__VW; l++) s += lanes[l];
+#endif
+    for (; k < K; k++) s += a[k] * b[k];
+    return s;
+}
+
+static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                           const float *B, size_t ldb, float *C, size_t ldc) {
+    size_t i, j, k;
+    for (i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (!trans_b) {
+            /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
+            for (k = 0; k < K; k++) {
+                float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+                const float *b = B + k * ldb;
+                for (j = 0; j < N; j++) c[j] += a * b[j];
+            }
+        } else if (!trans_a) {
+            /* c[j] += dot(A row i, B row j): both contiguous in k */
+            for (j = 0; j < N; j++) c[j] += ig__dot(A + i * lda, B + j * ldb, K);
+        } else {
+            /* op(A) column-strided and B transposed: rare, keep it plain */
+            for (j = 0; j < N; j++) {
+                float s = 0.0f;
+                for (k = 0; k < K; k++) s += A[k * lda + i] * B[j * ldb + k];
+                c[j] += s;
+            }
+        }
+    }
+}
+
+/* The single-thread blocked algorithm (the 5 loops of the top comment) on
+ * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
+static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *B, size_t ldb, float beta, float *C,
+                             size_t ldc, size_t kcb, float *ap, float *bp) {
+    /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
+    size_t nmb = (M + IG__MC - 1) / IG__MC;
+    size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
+    size_t jc, pc, ic;
+    for (jc = 0; jc < N; jc += IG__NC) {
+        size_t nc = ig__min(IG__NC, N - jc);
+        for (pc = 0; pc < K; pc += kcb) {
+            size_t kc = ig__min(kcb, K - pc);
+            /* first K block overwrites C when beta == 0 */
+            int accumulate = (pc > 0) || (beta != 0.0f);
+            ig__pack_b(trans_b, B, ldb, pc, kc, jc, nc, bp);
+            for (ic = 0; ic < M; ic += mcb) {
+                size_t mc = ig__min(mcb, M - ic);
+                ig__pack_a(trans_a, A, lda, ic, mc, pc, kc, ap);
+                ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, accumulate);
+            }
+        }
+    }
+}
+
+/* Threads: one slab of C per thread (rows if M >= N, else columns), each
+ * with its own packing buffers; each packs the shared operand itself, cheap
+ * next to the compute (O(K*N) against O(M/nt*N*K)). */
+static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    /* KC: K cut into equal blocks of at most IG__KC.  It depends on K only:
+     * this keeps the summation order independent of the thread count. */
+    size_t nkb = (K + IG__KC - 1) / IG__KC;
+    size_t kcb = (K + nkb - 1) / nkb;
+    int split_rows = (M >= N);
+    size_t units = split_rows ? (M + IG__MR - 1) / IG__MR
+                              : (N + IG__NR - 1) / IG__NR;
+    long nt = 1, t;
+#if defined(_OPENMP)
+    if (omp_in_parallel()) {
+        /* called from inside a parallel loop (attention runs one per head):
+         * this thread alone, with the buffers of its own thread number */
+        int me = omp_get_thread_num();
+        if (me < IG_MAX_THREADS)
+            ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb,
+                             ig__gemm_ap[me], ig__gemm_bp[me]);
+        else
+            ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if ((double)M * N * K >= (double)IG__PARALLEL_MNK) {
+        nt = omp_get_max_threads();
+        if (nt > IG_MAX_THREADS) nt = IG_MAX_THREADS;
+        if (nt > (long)units) nt = (long)units;
+        if (nt < 1) nt = 1;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (t = 0; t < nt; t++) {
+        /* slab t: units [units*t/nt, units*(t+1)/nt); the buffers are
+         * indexed by the slab, so no two running slabs share them */
+        float *ap = ig__gemm_ap[t], *bp = ig__gemm_bp[t];
+        if (split_rows) {
+            size_t lo = units * t / nt * IG__MR;
+            size_t hi = ig__min(M, units * (t + 1) / nt * IG__MR);
+            if (lo < hi)
+                ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K, trans_a ? A + lo : A + lo * lda, lda, B, ldb,
+                                 beta, C + lo * ldc, ldc, kcb, ap, bp);
+        } else {
+            size_t lo = units * t / nt * IG__NR;
+            size_t hi = ig__min(N, units * (t + 1) / nt * IG__NR);
+            if (lo < hi)
+                ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda, trans_b ? B + lo * ldb : B + lo, ldb, beta,
+                                 C + lo, ldc, kcb, ap, bp);
+        }
+    }
+}
+
+
+static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    size_t i, j;
+    if (M == 0 || N == 0) return;
+    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4) {
+        /* small path: apply beta first, then accumulate */
+        if (beta != 1.0f)
+            for (i = 0; i < M; i++)
+                for (j = 0; j < N; j++)
+                    C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
+        ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+        return;
+    }
+    if (beta != 0.0f && beta != 1.0f) {
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) C[i * ldc + j] *= beta;
+        beta = 1.0f;
+    }
+    ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+#else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
+
+static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+#endif /* IG_NO_FAST_GEMM */
+
+/* ------------------------------------------------------------------------- */
+/* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
 
 #include <errno.h>
 #include <limits.h>
-#if defined(__APPLE__) || (defined(__unix__) && (defined(_POSIX_C_SOURCE) || \
-    defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE) || defined(_DEFAULT_SOURCE) || \
-    defined(_BSD_SOURCE) || !defined(__STRICT_ANSI__)))
-#define IG__ST_POSIX 1
+#include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
-#include <sys/types.h>
+#endif
+#if defined(_POSIX_VERSION) && _POSIX_VERSION >= 200112L
+#define IG__POSIX 1              /* exclusive create, fsync, lstat: see ig_st_writer_save */
+#include <fcntl.h>
+#include <sys/stat.h>
 #else
-#define IG__ST_POSIX 0
+#define IG__POSIX 0
 #endif
 
-/* ------------------------------------------------------ implementation --- */
+/* In a function with a 'done:' label: on cond, set the error and go there. */
+#define IG__TRY(cond, ...) do { if (cond) { ig__fail(__VA_ARGS__); goto done; } } while (0)
 
-static char *ig__st_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = (char *)IG_MALLOC(n);
-    if (p) memcpy(p, s, n);
+static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
+static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
+
+/* Room for element n of a growing array (IG_MALLOC has no realloc): the capacity is 16,
+   32, 64, ..., full exactly when n is 16 or a larger power of 2.  Returns the (maybe
+   new) array, or NULL with the old one still valid. */
+static void *ig__st_grow(void *a, int n, size_t elem) {
+    void *p;
+    if (n && (n < 16 || (n & (n - 1)))) return a;
+    if ((p = IG_MALLOC((size_t)(n ? 2 * n : 16) * elem)) != NULL) { if (n) memcpy(p, a, (size_t)n * elem); IG_FREE(a); }
     return p;
 }
 
-static int ig__st_little_endian(void)
-{
-    uint16_t x = 1;
-    unsigned char c;
-    memcpy(&c, &x, 1);
-    return c == 1;
-}
-
-static void ig__st_bswap(void *p, size_t nbytes, int esize)
-{
-    unsigned char *b = (unsigned char *)p;
-    size_t i;
-    int k;
-    if (esize <= 1) return;
-    for (i = 0; i + (size_t)esize <= nbytes; i += (size_t)esize)
-        for (k = 0; k < esize / 2; k++) {
-            unsigned char t = b[i + (size_t)k];
-            b[i + (size_t)k] = b[i + (size_t)esize - 1 - (size_t)k];
-            b[i + (size_t)esize - 1 - (size_t)k] = t;
-        }
-}
-
-/* 64-bit seek/tell. Return 0 / -1. */
-static int ig__st_seek(FILE *f, uint64_t off)
-{
-#if defined(_WIN32)
-    if (off > (uint64_t)INT64_MAX) return -1;
-    return _fseeki64(f, (__int64)off, SEEK_SET) == 0 ? 0 : -1;
-#elif LONG_MAX > 2147483647L
-    if (off > (uint64_t)LONG_MAX) return -1;
-    return fseek(f, (long)off, SEEK_SET) == 0 ? 0 : -1;
-#elif IG__ST_POSIX && defined(_FILE_OFFSET_BITS) && _FILE_OFFSET_BITS == 64
-    if (off > (uint64_t)INT64_MAX) return -1;
-    return fseeko(f, (off_t)off, SEEK_SET) == 0 ? 0 : -1;
-#else
-    if (off > (uint64_t)LONG_MAX) return -1;
-    return fseek(f, (long)off, SEEK_SET) == 0 ? 0 : -1;
-#endif
-}
-
-static int ig__st_file_size(FILE *f, uint64_t *size)
-{
-#if defined(_WIN32)
-    __int64 r;
-    if (_fseeki64(f, 0, SEEK_END) != 0) return -1;
-    r = _ftelli64(f);
-#elif LONG_MAX > 2147483647L
-    long r;
-    if (fseek(f, 0, SEEK_END) != 0) return -1;
-    r = ftell(f);
-#elif IG__ST_POSIX && defined(_FILE_OFFSET_BITS) && _FILE_OFFSET_BITS == 64
-    off_t r;
-    if (fseeko(f, 0, SEEK_END) != 0) return -1;
-    r = ftello(f);
-#else
-    long r;
-    if (fseek(f, 0, SEEK_END) != 0) return -1;
-    r = ftell(f);
-#endif
-    if (r < 0) return -1;
-    *size = (uint64_t)r;
-    return 0;
-}
-
-/* Read exactly n bytes (in chunks, so huge reads work everywhere). */
-static int ig__st_fread_all(FILE *f, void *dst, size_t n)
-{
-    unsigned char *p = (unsigned char *)dst;
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 26) ? ((size_t)1 << 26) : n;
-        if (fread(p, 1, chunk, f) != chunk) return -1;
-        p += chunk;
-        n -= chunk;
-    }
-    return 0;
-}
-
-static int ig__st_fwrite_all(FILE *f, const void *src, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)src;
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 26) ? ((size_t)1 << 26) : n;
-        if (fwrite(p, 1, chunk, f) != chunk) return -1;
-        p += chunk;
-        n -= chunk;
-    }
-    return 0;
-}
-
-IGDEF float ig_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (uint32_t)(h >> 10) & 0x1fu;
-    uint32_t mant = (uint32_t)h & 0x3ffu;
-    uint32_t bits;
-    float f;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign; /* +-0 */
-        } else { /* subnormal: value = mant * 2^-24; normalize */
-            uint32_t e = 113; /* 127 - 15 + 1 */
-            while (!(mant & 0x400u)) { mant <<= 1; e--; }
-            mant &= 0x3ffu;
-            bits = sign | (e << 23) | (mant << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13); /* inf / NaN (payload kept) */
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (mant << 13);
-    }
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-IGDEF float ig_bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-typedef struct { const char *name; ig_dtype dtype; int size; } ig__st_dtinfo;
-static const ig__st_dtinfo ig__st_dtypes[] = {
-    {"F32", IG_F32, 4}, {"F16", IG_F16, 2}, {"BF16", IG_BF16, 2},
-    {"I64", IG_I64, 8}, {"I32", IG_I32, 4},
-    {"F64", IG_DTYPE_OTHER, 8}, {"I16", IG_DTYPE_OTHER, 2}, {"I8", IG_DTYPE_OTHER, 1},
-    {"U8", IG_DTYPE_OTHER, 1}, {"U16", IG_DTYPE_OTHER, 2}, {"U32", IG_DTYPE_OTHER, 4},
-    {"U64", IG_DTYPE_OTHER, 8}, {"BOOL", IG_DTYPE_OTHER, 1},
-    {"F8_E4M3", IG_DTYPE_OTHER, 1}, {"F8_E5M2", IG_DTYPE_OTHER, 1},
-    {"F8_E8M0", IG_DTYPE_OTHER, 1}, {"C64", IG_DTYPE_OTHER, 8}
-};
-
-static const char *ig__st_dtype_str(ig_dtype d)
-{
-    switch (d) {
-    case IG_F32: return "F32";
-    case IG_F16: return "F16";
-    case IG_BF16: return "BF16";
-    case IG_I64: return "I64";
-    case IG_I32: return "I32";
-    default: return NULL;
-    }
-}
-
-static int ig__st_dtype_size(ig_dtype d)
-{
-    switch (d) {
-    case IG_F32: case IG_I32: return 4;
-    case IG_F16: case IG_BF16: return 2;
-    case IG_I64: return 8;
-    default: return 0;
-    }
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid
-   (overlong forms, surrogates and code points > U+10FFFF are invalid). */
-static size_t ig__st_utf8_seq(const unsigned char *s, size_t n)
-{
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid: no overlong
+   forms, no surrogates, nothing above U+10FFFF. */
+static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        if (n >= 2 && (s[1] & 0xc0) == 0x80) return 2;
-        return 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
-        if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-        if (c == 0xed && s[1] > 0x9f) return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-            (s[3] & 0xc0) != 0x80) return 0;
-        if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-        if (c == 0xf4 && s[1] > 0x8f) return 0; /* > U+10FFFF */
-        return 4;
-    }
-    return 0;
+    size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0, i;
+    for (i = 1; i < k && i < n; i++) if ((s[i] & 0xc0) != 0x80) return 0;
+    if (!k || n < k || (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f)) return 0;
+    return k;
 }
 
-static int ig__st_utf8_valid(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str), i = 0;
-    while (i < n) {
-        size_t k = ig__st_utf8_seq(s + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
+static int ig__st_utf8_ok(const char *s) {
+    size_t n = strlen(s), i, k;
+    for (i = 0; i < n; i += k) if (!(k = ig__st_utf8((const unsigned char *)s + i, n - i))) return 0;
     return 1;
 }
 
-/* --------------------------------------------------------- JSON parser --- */
+/* --- a strict JSON reader for the header; J->p walks [base, end).  It reads what the
+   format allows: objects, strings, integers in [0, 2^63), a null "__metadata__"; all
+   else is an error, unknown tensor fields included. */
+typedef struct { const char *base, *p, *end, *path; } ig__json;
 
-typedef struct {
-    const char *base, *p, *end;
-    const char *path;
-} ig__st_json;
-
-typedef struct { int is_int, neg, overflow; uint64_t u; } ig__st_num;
-
-#define IG__ST_MAX_DEPTH 64
-
-static int ig__st_jerr(ig__st_json *J, const char *what)
-{
-    return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path,
-                    (unsigned long)(8 + (size_t)(J->p - J->base)), what);
+static int ig__jerr(ig__json *J, const char *what) {
+    return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
 }
 
-static void ig__st_ws(ig__st_json *J)
-{
-    while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r'))
-        J->p++;
+/* Skips whitespace; the next character, or 0 at the end. */
+static int ig__jpeek(ig__json *J) {
+    while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
+    return J->p < J->end ? (unsigned char)*J->p : 0;
 }
 
-/* Skip whitespace and require character c. */
-static int ig__st_expect(ig__st_json *J, char c, const char *what)
-{
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != c) return ig__st_jerr(J, what);
-    J->p++;
-    return 0;
+static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
+
+static int ig__jhex4(const char *s, unsigned *out) {
+    char h[5] = { 0, 0, 0, 0, 0 };
+    memcpy(h, s, 4);
+    *out = (unsigned)strtoul(h, NULL, 16);
+    return strspn(h, "0123456789abcdefABCDEF") == 4 ? 0 : -1;
 }
 
-static int ig__st_hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
+/* A string, decoded into *out (IG_MALLOC'd).  Escapes become UTF-8 (\u surrogate pairs
+   joined), raw bytes must be UTF-8; control characters and \u0000 are refused (names
+   are C strings). */
+static int ig__jstring(ig__json *J, char **out) {
+    static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
+    const char *q, *r, *why = NULL, *e;
+    char *w;
+    if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
+    for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
+    if (q >= J->end) return ig__jerr(J, "unterminated string");
+    if (!(w = *out = (char *)IG_MALLOC((size_t)(q - r) + 1))) return ig__fail("%s: out of memory", J->path); /* never longer */
+    while (r < q && !why) {
+        unsigned cp = (unsigned char)*r, lo;
+        size_t k;
+        if (cp == '\\') {
+            if (r[1] && (e = strchr(esc, r[1])) != NULL) { cp = (unsigned char)dec[e - esc]; r += 2; }
+            else if (r[1] != 'u' || q - r < 6 || ig__jhex4(r + 2, &cp)) why = "invalid escape";
+            else if (r += 6, cp >= 0xd800 && cp <= 0xdbff && q - r >= 6 && r[0] == '\\' && r[1] == 'u' &&
+                     !ig__jhex4(r + 2, &lo) && lo >= 0xdc00 && lo <= 0xdfff) { cp = 0x10000u + ((cp - 0xd800u) << 10) + (lo - 0xdc00u); r += 6; }
+            if (!why && (!cp || (cp >= 0xd800 && cp <= 0xdfff))) why = cp ? "unpaired surrogate" : "\\u0000 in a string";
+            if (why) break;
+            if (cp < 0x80) *w++ = (char)cp;                /* the code point as 1 to 4 UTF-8 bytes */
+            else if (cp < 0x800) { *w++ = (char)(0xc0 | cp >> 6); *w++ = (char)(0x80 | (cp & 63)); }
+            else if (cp < 0x10000) { *w++ = (char)(0xe0 | cp >> 12); *w++ = (char)(0x80 | (cp >> 6 & 63)); *w++ = (char)(0x80 | (cp & 63)); }
+            else { *w++ = (char)(0xf0 | cp >> 18); *w++ = (char)(0x80 | (cp >> 12 & 63));
+                   *w++ = (char)(0x80 | (cp >> 6 & 63)); *w++ = (char)(0x80 | (cp & 63)); }
+        } else if (cp < 0x20) why = "control character in a string";
+        else if (!(k = ig__st_utf8((const unsigned char *)r, (size_t)(q - r)))) why = "invalid UTF-8";
+        else { memcpy(w, r, k); w += k; r += k; }
     }
-    *out = v;
-    return 0;
-}
-
-/* Parse a string at J->p (must be '"'). If out != NULL, store a decoded,
-   NUL-terminated UTF-8 copy (IG_MALLOC). */
-static int ig__st_string(ig__st_json *J, char **out)
-{
-    const char *s, *q, *r;
-    char *buf = NULL, *w;
-    if (out) *out = NULL;
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != '"') return ig__st_jerr(J, "expected a string");
-    s = q = J->p + 1;
-    while (q < J->end && *q != '"') {
-        if (*q == '\\') { q++; if (q >= J->end) break; }
-        q++;
-    }
-    if (q >= J->end) return ig__st_jerr(J, "unterminated string");
-    if (out) {
-        buf = (char *)IG_MALLOC((size_t)(q - s) + 1); /* decoded never longer */
-        if (!buf) return ig__fail("%s: out of memory parsing header", J->path);
-    }
-    w = buf;
-    r = s;
-    while (r < q) {
-        unsigned char c = (unsigned char)*r;
-        if (c == '\\') {
-            unsigned cp;
-            char e = r[1]; /* r + 1 < q holds: q is an unescaped quote */
-            J->p = r;
-            switch (e) {
-            case '"': cp = '"'; r += 2; break;
-            case '\\': cp = '\\'; r += 2; break;
-            case '/': cp = '/'; r += 2; break;
-            case 'b': cp = '\b'; r += 2; break;
-            case 'f': cp = '\f'; r += 2; break;
-            case 'n': cp = '\n'; r += 2; break;
-            case 'r': cp = '\r'; r += 2; break;
-            case 't': cp = '\t'; r += 2; break;
-            case 'u':
-                if (q - r < 6 || ig__st_hex4(r + 2, &cp) != 0) {
-                    IG_FREE(buf);
-                    return ig__st_jerr(J, "invalid \\u escape");
-                }
-                r += 6;
-                if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    IG_FREE(buf);
-                    return ig__st_jerr(J, "unpaired low surrogate in \\u escape");
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    unsigned lo;
-                    if (q - r < 6 || r[0] != '\\' || r[1] != 'u' ||
-                        ig__st_hex4(r + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff) {
-                        IG_FREE(buf);
-                        return ig__st_jerr(J, "unpaired high surrogate in \\u escape");
-                    }
-                    r += 6;
-                    cp = 0x10000u + ((cp - 0xd800u) << 10) + (lo - 0xdc00u);
-                }
-                if (cp == 0) {
-                    IG_FREE(buf);
-                    return ig__st_jerr(J, "\\u0000 in string is not supported");
-                }
-                break;
-            default:
-                IG_FREE(buf);
-                return ig__st_jerr(J, "invalid escape sequence in string");
-            }
-            if (w) {
-                if (cp < 0x80) {
-                    *w++ = (char)cp;
-                } else if (cp < 0x800) {
-                    *w++ = (char)(0xc0 | (cp >> 6));
-                    *w++ = (char)(0x80 | (cp & 0x3f));
-                } else if (cp < 0x10000) {
-                    *w++ = (char)(0xe0 | (cp >> 12));
-                    *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    *w++ = (char)(0x80 | (cp & 0x3f));
-                } else {
-                    *w++ = (char)(0xf0 | (cp >> 18));
-                    *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-                    *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    *w++ = (char)(0x80 | (cp & 0x3f));
-                }
-            }
-        } else if (c < 0x20) {
-            IG_FREE(buf);
-            J->p = r;
-            return ig__st_jerr(J, "control character in string");
-        } else {
-            size_t k = ig__st_utf8_seq((const unsigned char *)r, (size_t)(q - r));
-            if (!k) {
-                IG_FREE(buf);
-                J->p = r;
-                return ig__st_jerr(J, "invalid UTF-8 in string");
-            }
-            if (w) { memcpy(w, r, k); w += k; }
-            r += k;
-        }
-    }
-    if (w) *w = 0;
+    if (why) { IG_FREE(*out); *out = NULL; J->p = r; return ig__jerr(J, why); }
+    *w = 0;
     J->p = q + 1;
-    if (out) *out = buf;
     return 0;
 }
 
-static int ig__st_isdigit(char c) { return c >= '0' && c <= '9'; }
-
-static int ig__st_number(ig__st_json *J, ig__st_num *num)
-{
-    const char *p;
-    num->is_int = 1; num->neg = 0; num->overflow = 0; num->u = 0;
-    ig__st_ws(J);
-    p = J->p;
-    if (p < J->end && *p == '-') { num->neg = 1; p++; }
-    if (p >= J->end || !ig__st_isdigit(*p)) return ig__st_jerr(J, "invalid number");
-    if (*p == '0') {
-        p++;
-        if (p < J->end && ig__st_isdigit(*p)) return ig__st_jerr(J, "number with leading zero");
-    } else {
-        while (p < J->end && ig__st_isdigit(*p)) {
-            unsigned d = (unsigned)(*p - '0');
-            if (num->u > (UINT64_MAX - d) / 10) num->overflow = 1;
-            else num->u = num->u * 10 + d;
-            p++;
-        }
-    }
-    if (p < J->end && *p == '.') {
-        p++;
-        num->is_int = 0;
-        if (p >= J->end || !ig__st_isdigit(*p)) { J->p = p; return ig__st_jerr(J, "invalid number"); }
-        while (p < J->end && ig__st_isdigit(*p)) p++;
-    }
-    if (p < J->end && (*p == 'e' || *p == 'E')) {
-        p++;
-        num->is_int = 0;
-        if (p < J->end && (*p == '+' || *p == '-')) p++;
-        if (p >= J->end || !ig__st_isdigit(*p)) { J->p = p; return ig__st_jerr(J, "invalid number"); }
-        while (p < J->end && ig__st_isdigit(*p)) p++;
-    }
-    J->p = p;
-    return 0;
+/* The members of an object, one per call, from *state = 0: 1 with *key (IG_MALLOC'd)
+   and J after the ':', 0 after the closing '}', -1 on an error. */
+static int ig__jmember(ig__json *J, int *state, char **key) {
+    *key = NULL;
+    if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
+    if (ig__jpeek(J) == '}') return J->p++, 0;
+    if (*state && ig__jexpect(J, ',', "expected ',' or '}'")) return -1;
+    if (*state = 1, ig__jstring(J, key)) return -1;
+    if (ig__jexpect(J, ':', "expected ':'")) { IG_FREE(*key); *key = NULL; return -1; }
+    return 1;
 }
 
-static int ig__st_literal(ig__st_json *J, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(J->end - J->p) < n || memcmp(J->p, lit, n) != 0)
-        return ig__st_jerr(J, "invalid literal");
-    J->p += n;
-    return 0;
-}
-
-/* Validate and skip any JSON value. */
-static int ig__st_skip(ig__st_json *J, int depth)
-{
-    ig__st_num num;
-    ig__st_ws(J);
-    if (J->p >= J->end) return ig__st_jerr(J, "unexpected end of header");
-    if (depth > IG__ST_MAX_DEPTH) return ig__st_jerr(J, "nesting too deep");
-    switch (*J->p) {
-    case '{':
-        J->p++;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == '}') { J->p++; return 0; }
-        for (;;) {
-            if (ig__st_string(J, NULL)) return -1;
-            if (ig__st_expect(J, ':', "expected ':'")) return -1;
-            if (ig__st_skip(J, depth + 1)) return -1;
-            ig__st_ws(J);
-            if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-            return ig__st_expect(J, '}', "expected ',' or '}'");
-        }
-    case '[':
-        J->p++;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == ']') { J->p++; return 0; }
-        for (;;) {
-            if (ig__st_skip(J, depth + 1)) return -1;
-            ig__st_ws(J);
-            if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-            return ig__st_expect(J, ']', "expected ',' or ']'");
-        }
-    case '"': return ig__st_string(J, NULL);
-    case 't': return ig__st_literal(J, "true");
-    case 'f': return ig__st_literal(J, "false");
-    case 'n': return ig__st_literal(J, "null");
-    default:
-        if (*J->p == '-' || ig__st_isdigit(*J->p)) return ig__st_number(J, &num);
-        return ig__st_jerr(J, "unexpected character");
-    }
-}
-
-/* Array of non-negative integers: "[a, b, ...]". Stores up to max values. */
-static int ig__st_int_array(ig__st_json *J, const char *tname, const char *field,
-                            uint64_t *vals, int max, int *count)
-{
-    int n = 0;
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != '[')
-        return ig__fail("%s: tensor '%s': \"%s\" must be an array of non-negative integers",
-                        J->path, tname, field);
-    J->p++;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == ']') { J->p++; *count = 0; return 0; }
+/* "[a, b, ...]": at most max integers in [0, 2^63), no sign, fraction or exponent. */
+static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t *v, int max, int *n) {
+    if (*n = 0, ig__jexpect(J, '[', "expected an array")) return -1;
+    if (ig__jpeek(J) == ']') return J->p++, 0;
     for (;;) {
-        ig__st_num num;
-        ig__st_ws(J);
-        if (J->p >= J->end || !(*J->p == '-' || ig__st_isdigit(*J->p)))
-            return ig__fail("%s: tensor '%s': \"%s\" must be an array of non-negative integers",
-                            J->path, tname, field);
-        if (ig__st_number(J, &num)) return -1;
-        if (!num.is_int)
-            return ig__fail("%s: tensor '%s': \"%s\" contains a non-integer value",
-                            J->path, tname, field);
-        if (num.neg && num.u != 0)
-            return ig__fail("%s: tensor '%s': \"%s\" contains a negative value",
-                            J->path, tname, field);
-        if (num.overflow || num.u > (uint64_t)INT64_MAX)
-            return ig__fail("%s: tensor '%s': \"%s\" contains a value that is too large",
-                            J->path, tname, field);
-        if (n >= max) {
-            if (max == IG_ST_MAX_DIMS)
-                return ig__fail("%s: tensor '%s': more than %d dimensions",
-                                J->path, tname, IG_ST_MAX_DIMS);
-            return ig__fail("%s: tensor '%s': \"%s\" must have exactly %d values",
-                            J->path, tname, field, max);
+        uint64_t u = 0;
+        if (ig__jpeek(J) < '0' || *J->p > '9' || (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9'))
+            return ig__fail("%s: tensor '%s': \"%s\" holds a value that is not an integer in [0, 2^63)", J->path, tname, field);
+        for (; J->p < J->end && *J->p >= '0' && *J->p <= '9'; J->p++) {
+            if (u > ((uint64_t)INT64_MAX - (uint64_t)(*J->p - '0')) / 10)
+                return ig__fail("%s: tensor '%s': \"%s\" holds a value of 2^63 or more", J->path, tname, field);
+            u = 10 * u + (uint64_t)(*J->p - '0');
         }
-        vals[n++] = num.u;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-        if (ig__st_expect(J, ']', "expected ',' or ']'")) return -1;
-        break;
-    }
-    *count = n;
-    return 0;
-}
-
-/* Parse one tensor entry object into t (t->name already set). */
-static int ig__st_tensor_entry(ig__st_json *J, ig_st_tensor *t, uint64_t *off)
-{
-    int have_dtype = 0, have_shape = 0, have_off = 0;
-    ig__st_ws(J);
-    if (J->p >= J->end || *J->p != '{')
-        return ig__fail("%s: tensor '%s': entry is not a JSON object", J->path, t->name);
-    J->p++;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == '}') {
+        if (*n == max) return ig__fail("%s: tensor '%s': \"%s\" has more than %d values", J->path, tname, field, max);
+        v[(*n)++] = (int64_t)u;
+        if (ig__jpeek(J) != ',') return ig__jexpect(J, ']', "expected ',' or ']'");
         J->p++;
-    } else {
-        for (;;) {
-            char *key = NULL;
-            int rc = 0;
-            if (ig__st_string(J, &key)) return -1;
-            if (ig__st_expect(J, ':', "expected ':'")) { IG_FREE(key); return -1; }
-            if (strcmp(key, "dtype") == 0) {
-                char *ds = NULL;
-                size_t i;
-                if (have_dtype) {
-                    rc = ig__fail("%s: tensor '%s': duplicate \"dtype\"", J->path, t->name);
-                } else {
-                    ig__st_ws(J);
-                    if (J->p >= J->end || *J->p != '"')
-                        rc = ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
-                    else if (ig__st_string(J, &ds))
-                        rc = -1;
-                }
-                if (rc == 0) {
-                    for (i = 0; i < sizeof(ig__st_dtypes) / sizeof(ig__st_dtypes[0]); i++)
-                        if (strcmp(ds, ig__st_dtypes[i].name) == 0) break;
-                    if (i == sizeof(ig__st_dtypes) / sizeof(ig__st_dtypes[0])) {
-                        rc = ig__fail("%s: tensor '%s': unknown dtype \"%s\"", J->path, t->name, ds);
-                    } else {
-                        t->dtype = ig__st_dtypes[i].dtype;
-                        t->dtype_size = ig__st_dtypes[i].size;
-                        strcpy(t->dtype_name, ig__st_dtypes[i].name);
-                        have_dtype = 1;
-                    }
-                }
-                IG_FREE(ds);
-            } else if (strcmp(key, "shape") == 0) {
-                uint64_t v[IG_ST_MAX_DIMS];
-                int n = 0, i;
-                if (have_shape) {
-                    rc = ig__fail("%s: tensor '%s': duplicate \"shape\"", J->path, t->name);
-                } else if (ig__st_int_array(J, t->name, "shape", v, IG_ST_MAX_DIMS, &n)) {
-                    rc = -1;
-                } else {
-                    t->ndim = n;
-                    for (i = 0; i < n; i++) t->shape[i] = (int64_t)v[i];
-                    have_shape = 1;
-                }
-            } else if (strcmp(key, "data_offsets") == 0) {
-                int n = 0;
-                if (have_off) {
-                    rc = ig__fail("%s: tensor '%s': duplicate \"data_offsets\"", J->path, t->name);
-                } else if (ig__st_int_array(J, t->name, "data_offsets", off, 2, &n)) {
-                    rc = -1;
-                } else if (n != 2) {
-                    rc = ig__fail("%s: tensor '%s': \"data_offsets\" must have exactly 2 values",
-                                  J->path, t->name);
-                } else {
-                    have_off = 1;
-                }
-            } else {
-                rc = ig__st_skip(J, 2); /* unknown field: ignored */
-            }
-            IG_FREE(key);
-            if (rc) return -1;
-            ig__st_ws(J);
-            if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-            if (ig__st_expect(J, '}', "expected ',' or '}'")) return -1;
-            break;
-        }
     }
-    if (!have_dtype) return ig__fail("%s: tensor '%s': missing \"dtype\"", J->path, t->name);
-    if (!have_shape) return ig__fail("%s: tensor '%s': missing \"shape\"", J->path, t->name);
-    if (!have_off) return ig__fail("%s: tensor '%s': missing \"data_offsets\"", J->path, t->name);
-    return 0;
 }
 
-static int ig__st_metadata(ig__st_json *J, ig_st_file *st)
-{
-    int cap = 0;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == 'n') return ig__st_literal(J, "null"); /* = no metadata */
-    if (J->p >= J->end || *J->p != '{')
-        return ig__fail("%s: \"__metadata__\" is not a JSON object", J->path);
-    J->p++;
-    ig__st_ws(J);
-    if (J->p < J->end && *J->p == '}') { J->p++; return 0; }
-    for (;;) {
-        char *key = NULL, *val = NULL;
-        int i;
-        if (ig__st_string(J, &key)) return -1;
-        if (ig__st_expect(J, ':', "expected ':'")) { IG_FREE(key); return -1; }
-        ig__st_ws(J);
-        if (J->p >= J->end || *J->p != '"') {
-            ig__fail("%s: \"__metadata__\" value for key '%s' is not a string", J->path, key);
-            IG_FREE(key);
+/* One tensor: {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, nothing else. */
+static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
+    static const char *field[3] = { "dtype", "shape", "data_offsets" };
+    static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
+        "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
+    static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
+    int state = 0, seen = 0, r, n = 2, f, i = 0;
+    char *key, *s;
+    while ((r = ig__jmember(J, &state, &key)) == 1) {
+        for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
+        if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
+        IG_FREE(key);
+        if (f == 3 || (seen >> f & 1)) return -1;
+        if (seen |= 1 << f, f == 0) {
+            if (ig__jpeek(J) != '"') return ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
+            for (r = ig__jstring(J, &s); !r && i < (int)sizeof sizes && strcmp(s, dtypes[i]); i++) {}
+            if (!r && i == (int)sizeof sizes) r = ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, s);
+            IG_FREE(s);
+            if (r) return -1;
+            t->dtype = i < IG_DTYPE_OTHER ? (ig_dtype)i : IG_DTYPE_OTHER;
+            t->dtype_size = sizes[i];
+            strcpy(t->dtype_name, dtypes[i]);
+        } else if (f == 1 ? ig__jints(J, t->name, "shape", t->shape, IG_ST_MAX_DIMS, &t->ndim) : ig__jints(J, t->name, "data_offsets", off, 2, &n))
             return -1;
-        }
-        if (ig__st_string(J, &val)) { IG_FREE(key); return -1; }
-        for (i = 0; i < st->nmeta; i++)
-            if (strcmp(st->meta_keys[i], key) == 0) {
-                ig__fail("%s: duplicate \"__metadata__\" key '%s'", J->path, key);
-                IG_FREE(key); IG_FREE(val);
+        if (n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->path, t->name);
+    }
+    for (f = 0; f < 3 && r == 0; f++) if (!(seen >> f & 1)) return ig__fail("%s: tensor '%s': missing \"%s\"", J->path, t->name, field[f]);
+    return r;
+}
+
+/* The header: one object of tensors and "__metadata__" (string keys to string values, or
+   null).  Names, keys and values belong to st as soon as they are read. */
+static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
+    int state = 0, mstate, r, have_meta = 0;
+    char *key, **k, **v;
+    ig_st_tensor *t;
+    int64_t *o;
+    while ((r = ig__jmember(J, &state, &key)) == 1) {
+        if (!strcmp(key, "__metadata__")) {
+            IG_FREE(key);
+            if (have_meta++) return ig__fail("%s: duplicate \"__metadata__\"", st->path);
+            if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; continue; }
+            for (mstate = 0; (r = ig__jmember(J, &mstate, &key)) == 1;) {
+                if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->path, key);
+                else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->path, key);
+                else if (!(k = (char **)ig__st_grow(st->meta_keys, st->nmeta, sizeof *k)) || (st->meta_keys = k,
+                         !(v = (char **)ig__st_grow(st->meta_vals, st->nmeta, sizeof *v)))) ig__fail("%s: out of memory", st->path);
+                else {
+                    st->meta_vals = v; k[st->nmeta] = key; v[st->nmeta] = NULL;
+                    if (ig__jstring(J, &v[st->nmeta++])) return -1;
+                    continue;
+                }
+                IG_FREE(key);
                 return -1;
             }
-        if (st->nmeta == cap) {
-            int ncap = cap ? cap * 2 : 8;
-            char **nk = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-            char **nv = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-            if (!nk || !nv) {
-                IG_FREE(nk); IG_FREE(nv); IG_FREE(key); IG_FREE(val);
-                return ig__fail("%s: out of memory parsing header", J->path);
-            }
-            if (st->nmeta) {
-                memcpy(nk, st->meta_keys, sizeof(char *) * (size_t)st->nmeta);
-                memcpy(nv, st->meta_vals, sizeof(char *) * (size_t)st->nmeta);
-            }
-            IG_FREE(st->meta_keys); IG_FREE(st->meta_vals);
-            st->meta_keys = nk; st->meta_vals = nv;
-            cap = ncap;
+            if (r < 0) return -1;
+            continue;
         }
-        st->meta_keys[st->nmeta] = key;
-        st->meta_vals[st->nmeta] = val;
-        st->nmeta++;
-        ig__st_ws(J);
-        if (J->p < J->end && *J->p == ',') { J->p++; continue; }
-        return ig__st_expect(J, '}', "expected ',' or '}'");
-    }
-}
-
-typedef struct { uint64_t begin, end; int idx; } ig__st_span;
-
-static int ig__st_cmp_span(const void *a, const void *b)
-{
-    const ig__st_span *x = (const ig__st_span *)a, *y = (const ig__st_span *)b;
-    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
-    if (x->end != y->end) return x->end < y->end ? -1 : 1;
-    return 0;
-}
-
-static int ig__st_cmp_name(const void *a, const void *b)
-{
-    const ig_st_tensor *x = *(const ig_st_tensor *const *)a;
-    const ig_st_tensor *y = *(const ig_st_tensor *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-/* Parse the header JSON; offs receives data_offsets per tensor (grown alongside). */
-static int ig__st_parse_header(ig_st_file *st, const char *hdr, size_t n, uint64_t **offs_out)
-{
-    ig__st_json J;
-    int cap = 0, have_meta = 0;
-    uint64_t *offs = NULL;
-    J.base = J.p = hdr;
-    J.end = hdr + n;
-    J.path = st->path;
-    *offs_out = NULL;
-    ig__st_ws(&J);
-    if (J.p >= J.end || *J.p != '{')
-        return ig__st_jerr(&J, "header is not a JSON object");
-    J.p++;
-    ig__st_ws(&J);
-    if (J.p < J.end && *J.p == '}') {
-        J.p++;
-    } else {
-        for (;;) {
-            char *key = NULL;
-            if (ig__st_string(&J, &key)) goto fail;
-            if (ig__st_expect(&J, ':', "expected ':'")) { IG_FREE(key); goto fail; }
-            if (strcmp(key, "__metadata__") == 0) {
-                IG_FREE(key);
-                if (have_meta) { ig__fail("%s: duplicate \"__metadata__\"", st->path); goto fail; }
-                have_meta = 1;
-                if (ig__st_metadata(&J, st)) goto fail;
-            } else {
-                ig_st_tensor *t;
-                if (st->ntensors == cap) {
-                    int ncap = cap ? cap * 2 : 16;
-                    ig_st_tensor *nt = (ig_st_tensor *)IG_MALLOC(sizeof(ig_st_tensor) * (size_t)ncap);
-                    uint64_t *no = (uint64_t *)IG_MALLOC(sizeof(uint64_t) * 2 * (size_t)ncap);
-                    if (!nt || !no) {
-                        IG_FREE(nt); IG_FREE(no); IG_FREE(key);
-                        ig__fail("%s: out of memory parsing header", st->path);
-                        goto fail;
-                    }
-                    if (st->ntensors) {
-                        memcpy(nt, st->tensors, sizeof(ig_st_tensor) * (size_t)st->ntensors);
-                        memcpy(no, offs, sizeof(uint64_t) * 2 * (size_t)st->ntensors);
-                    }
-                    IG_FREE(st->tensors); IG_FREE(offs);
-                    st->tensors = nt; offs = no;
-                    cap = ncap;
-                }
-                t = &st->tensors[st->ntensors++];
-                memset(t, 0, sizeof *t);
-                t->name = key; /* owned by st from here on */
-                if (ig__st_tensor_entry(&J, t, offs + 2 * (st->ntensors - 1))) goto fail;
-            }
-            ig__st_ws(&J);
-            if (J.p < J.end && *J.p == ',') { J.p++; continue; }
-            if (ig__st_expect(&J, '}', "expected ',' or '}'")) goto fail;
-            break;
+        if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t)) || (st->tensors = t,
+            !(o = (int64_t *)ig__st_grow(*off, st->ntensors, 2 * sizeof *o)))) {
+            IG_FREE(key);
+            return ig__fail("%s: out of memory", st->path);
         }
+        t = &st->tensors[st->ntensors++];
+        memset(t, 0, sizeof *t);
+        t->name = key;
+        if (*off = o, ig__st_entry(J, t, o + 2 * (st->ntensors - 1))) return -1;
     }
-    ig__st_ws(&J);
-    if (J.p != J.end) { ig__st_jerr(&J, "unexpected data after the JSON object"); goto fail; }
-    *offs_out = offs;
-    return 0;
-fail:
-    IG_FREE(offs);
-    return -1;
+    if (r == 0 && (ig__jpeek(J), J->p != J->end)) return ig__jerr(J, "data after the JSON object");
+    return r;
 }
 
-IGDEF void ig_st_close(ig_st_file *st)
-{
-    int i;
-    if (!st) return;
-    if (st->f) fclose(st->f);
-    for (i = 0; i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
-    IG_FREE(st->tensors);
-    for (i = 0; i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
-    IG_FREE(st->meta_keys);
-    IG_FREE(st->meta_vals);
-    memset(st, 0, sizeof *st);
+static int ig__st_by_name(const void *a, const void *b) { return strcmp((*(ig_st_tensor *const *)a)->name, (*(ig_st_tensor *const *)b)->name); }
+static int ig__st_by_begin(const void *a, const void *b) {
+    size_t x = (*(ig_st_tensor *const *)a)->begin, y = (*(ig_st_tensor *const *)b)->begin;
+    return x < y ? -1 : x > y;
 }
 
-/* Validate offsets/sizes of all tensors, names unique, no overlaps. */
-static int ig__st_validate(ig_st_file *st, const uint64_t *offs)
-{
-    int i, n = st->ntensors, nspan = 0, rc = 0;
-    ig__st_span *spans;
-    const ig_st_tensor **byname;
+/* Each tensor's bytes: exactly shape x dtype size, inside the data section, overlapping
+   no other tensor's; names unique. */
+static int ig__st_check(ig_st_file *st, const int64_t *off) {
+    ig_st_tensor **by, *last = NULL;
+    int i, d, n = st->ntensors, rc = 0;
     for (i = 0; i < n; i++) {
         ig_st_tensor *t = &st->tensors[i];
-        uint64_t b = offs[2 * i], e = offs[2 * i + 1], numel = 1, nbytes;
-        int d, zero = 0;
-        if (b > e)
-            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] have begin > end",
-                            st->path, t->name, (unsigned long long)b, (unsigned long long)e);
-        if (e > (uint64_t)st->data_size)
-            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)",
-                            st->path, t->name, (unsigned long long)b, (unsigned long long)e,
-                            (unsigned long long)st->data_size);
-        for (d = 0; d < t->ndim; d++) if (t->shape[d] == 0) zero = 1;
-        if (zero) {
-            numel = 0;
-        } else {
-            for (d = 0; d < t->ndim; d++) {
-                uint64_t s = (uint64_t)t->shape[d];
-                if (numel > UINT64_MAX / s)
-                    return ig__fail("%s: tensor '%s': shape element count overflows", st->path, t->name);
-                numel *= s;
-            }
-        }
-        if (numel > UINT64_MAX / (uint64_t)t->dtype_size)
-            return ig__fail("%s: tensor '%s': shape byte size overflows", st->path, t->name);
-        nbytes = numel * (uint64_t)t->dtype_size;
-        if (nbytes != e - b)
-            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes but data_offsets [%llu, %llu] span %llu",
-                            st->path, t->name, t->dtype_name, (unsigned long long)nbytes,
-                            (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
-        t->begin = (size_t)b;
-        t->end = (size_t)e;
+        uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
+        for (d = 0; d < t->ndim; d++) if (!t->shape[d]) bytes = 0;
+        for (d = 0; d < t->ndim && bytes; bytes *= (uint64_t)t->shape[d++])
+            if (bytes > UINT64_MAX / (uint64_t)t->shape[d]) return ig__fail("%s: tensor '%s': its shape overflows 64 bits", st->path, t->name);
+        if (b > e || e > st->data_size)
+            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
+                            st->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)st->data_size);
+        if (e - b != bytes)
+            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", st->path, t->name,
+                            t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
+        t->begin = (size_t)b; t->end = (size_t)e;
     }
     if (n < 2) return 0;
-    spans = (ig__st_span *)IG_MALLOC(sizeof(ig__st_span) * (size_t)n);
-    byname = (const ig_st_tensor **)IG_MALLOC(sizeof(ig_st_tensor *) * (size_t)n);
-    if (!spans || !byname) {
-        IG_FREE(spans); IG_FREE((void *)byname);
-        return ig__fail("%s: out of memory validating header", st->path);
+    if (!(by = (ig_st_tensor **)IG_MALLOC(sizeof *by * (size_t)n))) return ig__fail("%s: out of memory", st->path);
+    for (i = 0; i < n; i++) by[i] = &st->tensors[i];
+    qsort(by, (size_t)n, sizeof *by, ig__st_by_name);
+    for (i = 1; i < n && !rc; i++)
+        if (!strcmp(by[i - 1]->name, by[i]->name)) rc = ig__fail("%s: duplicate tensor name '%s'", st->path, by[i]->name);
+    qsort(by, (size_t)n, sizeof *by, ig__st_by_begin);
+    for (i = 0; i < n && !rc; i++) {        /* in order of begin: against the furthest end so far */
+        if (by[i]->end == by[i]->begin) continue;
+        if (last && by[i]->begin < last->end) rc = ig__fail("%s: tensors '%s' and '%s' overlap in the data section", st->path, last->name, by[i]->name);
+        if (!last || by[i]->end > last->end) last = by[i];
     }
-    for (i = 0; i < n; i++) {
-        byname[i] = &st->tensors[i];
-        if (st->tensors[i].end > st->tensors[i].begin) {
-            spans[nspan].begin = st->tensors[i].begin;
-            spans[nspan].end = st->tensors[i].end;
-            spans[nspan].idx = i;
-            nspan++;
-        }
-    }
-    qsort((void *)byname, (size_t)n, sizeof(byname[0]), ig__st_cmp_name);
-    for (i = 1; i < n && rc == 0; i++)
-        if (strcmp(byname[i - 1]->name, byname[i]->name) == 0)
-            rc = ig__fail("%s: duplicate tensor name '%s'", st->path, byname[i]->name);
-    if (rc == 0 && nspan > 1) {
-        qsort(spans, (size_t)nspan, sizeof(spans[0]), ig__st_cmp_span);
-        for (i = 1; i < nspan && rc == 0; i++)
-            if (spans[i].begin < spans[i - 1].end)
-                rc = ig__fail("%s: tensors '%s' and '%s' overlap in the data section",
-                              st->path, st->tensors[spans[i - 1].idx].name,
-                              st->tensors[spans[i].idx].name);
-    }
-    IG_FREE(spans);
-    IG_FREE((void *)byname);
+    IG_FREE(by);
     return rc;
 }
 
-IGDEF int ig_st_open(ig_st_file *st, const char *path)
-{
-    unsigned char lenbuf[8];
-    uint64_t fsize = 0, hlen = 0, *offs = NULL;
+/* Files beyond 2 GiB need a 64-bit long (every 64-bit Unix; not Windows). */
+static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
+
+IGDEF int ig_st_open(ig_st_file *st, const char *path) {
+    unsigned char len[8];
+    uint64_t fsize, hlen = 0;
+    int64_t *off = NULL;
     char *hdr = NULL;
-    int i;
-    if (!st) return ig__fail("ig_st_open: NULL ig_st_file");
+    int i, rc = -1;
+    ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
-    if (strlen(path) >= sizeof st->path) return ig__fail("%s: path too long", path);
+    if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
     strcpy(st->path, path);
-    st->f = fopen(path, "rb");
-    if (!st->f) {
-        ig__fail("%s: cannot open for reading: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (ig__st_file_size(st->f, &fsize) != 0) {
-        ig__fail("%s: cannot determine file size (seek failed)", path);
-        goto fail;
-    }
-    if (fsize < 8) {
-        ig__fail("%s: file is too short (%llu bytes) to be a safetensors file",
-                 path, (unsigned long long)fsize);
-        goto fail;
-    }
-    if (ig__st_seek(st->f, 0) != 0 || ig__st_fread_all(st->f, lenbuf, 8) != 0) {
-        ig__fail("%s: read error on header length", path);
-        goto fail;
-    }
-    for (i = 7; i >= 0; i--) hlen = (hlen << 8) | lenbuf[i];
-    if (hlen > IG_ST_MAX_HEADER) {
-        ig__fail("%s: header length %llu is absurd (limit %u bytes); not a safetensors file?",
-                 path, (unsigned long long)hlen, (unsigned)IG_ST_MAX_HEADER);
-        goto fail;
-    }
-    if (hlen > fsize - 8) {
-        ig__fail("%s: header length %llu exceeds the file size (%llu bytes); truncated file?",
-                 path, (unsigned long long)hlen, (unsigned long long)fsize);
-        goto fail;
-    }
-    if (fsize - 8 - hlen > (uint64_t)SIZE_MAX) {
-        ig__fail("%s: file too large for this platform", path);
-        goto fail;
-    }
+    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are read on little-endian hosts only", path);
+    if (!(st->f = fopen(path, "rb"))) return ig__fail("%s: cannot open: %s", path, strerror(errno));
+    fsize = ig__st_seek(st->f, 0, SEEK_END) ? 0 : (uint64_t)ftell(st->f);   /* an error (-1) becomes huge: refused */
+    IG__TRY(fsize < 8 || fsize > (uint64_t)INT64_MAX || ig__st_seek(st->f, 0, SEEK_SET) || fread(len, 1, 8, st->f) != 8,
+            "%s: not a safetensors file (shorter than 8 bytes, or unreadable)", path);
+    for (i = 7; i >= 0; i--) hlen = hlen << 8 | len[i];
+    IG__TRY(hlen > IG_ST_MAX_HEADER || hlen > fsize - 8 || fsize - 8 - hlen > (uint64_t)SIZE_MAX, "%s: header length %llu is "
+            "beyond the file (%llu bytes) or the limit (%u); truncated, or not safetensors?", path, (unsigned long long)hlen,
+            (unsigned long long)fsize, (unsigned)IG_ST_MAX_HEADER);
     st->data_start = (size_t)(8 + hlen);
     st->data_size = (size_t)(fsize - 8 - hlen);
-    hdr = (char *)IG_MALLOC((size_t)hlen + 1);
-    if (!hdr) {
-        ig__fail("%s: out of memory reading %llu-byte header", path, (unsigned long long)hlen);
-        goto fail;
-    }
-    if (ig__st_fread_all(st->f, hdr, (size_t)hlen) != 0) {
-        ig__fail("%s: read error in header", path);
-        goto fail;
-    }
-    hdr[hlen] = 0;
-    if (ig__st_parse_header(st, hdr, (size_t)hlen, &offs) != 0) goto fail;
-    if (ig__st_validate(st, offs) != 0) goto fail;
-    IG_FREE(offs);
-    IG_FREE(hdr);
-    return 0;
-fail:
-    IG_FREE(offs);
-    IG_FREE(hdr);
-    ig_st_close(st);
-    return -1;
+    IG__TRY(!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen,
+            "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
+    J.base = J.p = hdr; J.end = hdr + hlen; J.path = st->path;
+    rc = ig__st_header(st, &J, &off) || ig__st_check(st, off) ? -1 : 0;
+done:
+    IG_FREE(off); IG_FREE(hdr);
+    if (rc) ig_st_close(st);
+    return rc;
 }
 
-IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name)
-{
+IGDEF void ig_st_close(ig_st_file *st) {
     int i;
-    if (!st || !name) return NULL;
-    for (i = 0; i < st->ntensors; i++)
-        if (strcmp(st->tensors[i].name, name) == 0) return &st->tensors[i];
+    for (i = 0; st && i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
+    for (i = 0; st && i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
+    if (st && st->f) fclose(st->f);
+    if (st) { IG_FREE(st->tensors); IG_FREE(st->meta_keys); IG_FREE(st->meta_vals); memset(st, 0, sizeof *st); }
+}
+
+IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
+    int i;
+    for (i = 0; st && name && i < st->ntensors; i++) if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
     return NULL;
 }
 
-IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key)
-{
+IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
     int i;
-    if (!st || !key) return NULL;
-    for (i = 0; i < st->nmeta; i++)
-        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_vals[i];
+    for (i = 0; st && key && i < st->nmeta; i++) if (!strcmp(st->meta_keys[i], key)) return st->meta_vals[i];
     return NULL;
 }
 
-IGDEF size_t ig_st_numel(const ig_st_tensor *t)
-{
+IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
     size_t n = 1;
     int d;
-    for (d = 0; d < t->ndim; d++) if (t->shape[d] == 0) return 0;
-    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d]; /* no overflow: validated on open */
+    for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
+    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
     return n;
 }
 
-/* Common checks + seek to the tensor's data. */
-static int ig__st_begin_read(ig_st_file *st, const ig_st_tensor *t, size_t n, const char *fn)
-{
-    size_t numel;
-    if (!st || !st->f || !t) return ig__fail("%s: file not open or NULL tensor", fn);
-    if (t->end < t->begin || t->end > st->data_size)
-        return ig__fail("%s: tensor '%s': invalid tensor for this file", st->path, t->name);
-    numel = ig_st_numel(t);
-    if (n != numel)
-        return ig__fail("%s: tensor '%s': %s called with n=%llu but tensor has %llu elements",
-                        st->path, t->name, fn, (unsigned long long)n, (unsigned long long)numel);
-    if (ig__st_seek(st->f, (uint64_t)st->data_start + (uint64_t)t->begin) != 0)
-        return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
+/* Checks a read (t one of st's, n its size) and seeks to t's data. */
+static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t want, const char *fn) {
+    if (!st || !st->f || !t || t->end < t->begin || t->end > st->data_size) return ig__fail("%s: file not open, or not its tensor", fn);
+    if (n != want) return ig__fail("%s: tensor '%s': %s asked for %zu, it has %zu", st->path, t->name, fn, n, want);
+    if (ig__st_seek(st->f, (uint64_t)st->data_start + t->begin, SEEK_SET)) return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
     return 0;
 }
 
-IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes)
-{
-    if (!st || !st->f || !t) return ig__fail("ig_st_read_raw: file not open or NULL tensor");
-    if (t->end < t->begin || t->end > st->data_size)
-        return ig__fail("%s: tensor '%s': invalid tensor for this file", st->path, t->name);
-    if (nbytes != t->end - t->begin)
-        return ig__fail("%s: tensor '%s': ig_st_read_raw called with %llu bytes but tensor has %llu",
-                        st->path, t->name, (unsigned long long)nbytes,
-                        (unsigned long long)(t->end - t->begin));
-    if (ig__st_seek(st->f, (uint64_t)st->data_start + (uint64_t)t->begin) != 0)
-        return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
-    if (ig__st_fread_all(st->f, dst, nbytes) != 0)
-        return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes) {
+    if (ig__st_at(st, t, nbytes, t ? t->end - t->begin : 0, "ig_st_read_raw")) return -1;
+    if (fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
     return 0;
 }
 
-IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n)
-{
-    if (t && st && t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16)
-        return ig__fail("%s: tensor '%s': dtype %s cannot be read as float (need F32, F16 or BF16)",
-                        st->path, t->name, t->dtype_name);
-    if (ig__st_begin_read(st, t, n, "ig_st_read_f32") != 0) return -1;
-    if (t->dtype == IG_F32) {
-        if (ig__st_fread_all(st->f, dst, n * 4) != 0) goto ioerr;
-        if (!ig__st_little_endian()) ig__st_bswap(dst, n * 4, 4);
-    } else {
-        unsigned char buf[4096];
-        size_t done = 0;
-        while (done < n) {
-            size_t k = n - done, i;
-            if (k > sizeof buf / 2) k = sizeof buf / 2;
-            if (fread(buf, 2, k, st->f) != k) goto ioerr;
-            for (i = 0; i < k; i++) {
-                uint16_t h = (uint16_t)(buf[2 * i] | (buf[2 * i + 1] << 8));
-                dst[done + i] = t->dtype == IG_F16 ? ig_f16_to_f32(h) : ig_bf16_to_f32(h);
-            }
-            done += k;
+/* F16: sign, 5 exponent bits (bias 15), 10 mantissa bits; every value is exact in float. */
+static float ig__st_f16(uint32_t h) {
+    uint32_t e = h >> 10 & 31, m = h & 1023, u = (h & 0x8000u) << 16 | 0x7f800000u | m << 13;
+    float f;
+    if (e == 31) { memcpy(&f, &u, 4); return f; }                            /* inf, NaN (payload kept) */
+    f = e ? ldexpf((float)(m | 1024), (int)e - 25) : ldexpf((float)m, -24);  /* normal, subnormal */
+    return h & 0x8000u ? -f : f;
+}
+
+/* n elements of t into dst, as float (F32, F16, BF16) or int64 (I64, I32, U8); F32 and
+   I64 are read as they are (the host is little-endian). */
+static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
+    unsigned char buf[4096];
+    size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
+    if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
+        return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
+    if (t->dtype == IG_F32 || t->dtype == IG_I64) return ig_st_read_raw(st, t, dst, n * es);
+    for (done = 0; done < n; done += k) {
+        k = n - done < sizeof buf / es ? n - done : sizeof buf / es;
+        if (fread(buf, es, k, st->f) != k) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+        for (i = 0; i < k; i++) {
+            const unsigned char *b = buf + i * es;
+            uint32_t h = es >= 2 ? (uint32_t)b[0] | (uint32_t)b[1] << 8 : 0, u = h << 16;
+            int32_t v;
+            if (t->dtype == IG_F16) ((float *)dst)[done + i] = ig__st_f16(h);
+            else if (t->dtype == IG_BF16) memcpy((float *)dst + done + i, &u, 4);   /* BF16 is the top half of an F32 */
+            else if (t->dtype == IG_I32) { memcpy(&v, b, 4); ((int64_t *)dst)[done + i] = v; }
+            else ((int64_t *)dst)[done + i] = b[0];
         }
     }
     return 0;
-ioerr:
-    return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
 }
 
-IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n)
-{
-    if (t && st && t->dtype != IG_I64 && t->dtype != IG_I32)
-        return ig__fail("%s: tensor '%s': dtype %s cannot be read as int64 (need I64 or I32)",
-                        st->path, t->name, t->dtype_name);
-    if (ig__st_begin_read(st, t, n, "ig_st_read_i64") != 0) return -1;
-    if (t->dtype == IG_I64) {
-        if (ig__st_fread_all(st->f, dst, n * 8) != 0) goto ioerr;
-        if (!ig__st_little_endian()) ig__st_bswap(dst, n * 8, 8);
-    } else {
-        unsigned char buf[4096];
-        size_t done = 0;
-        while (done < n) {
-            size_t k = n - done, i;
-            if (k > sizeof buf / 4) k = sizeof buf / 4;
-            if (fread(buf, 4, k, st->f) != k) goto ioerr;
-            for (i = 0; i < k; i++) {
-                uint32_t u = (uint32_t)buf[4 * i] | ((uint32_t)buf[4 * i + 1] << 8) |
-                             ((uint32_t)buf[4 * i + 2] << 16) | ((uint32_t)buf[4 * i + 3] << 24);
-                int32_t v;
-                memcpy(&v, &u, 4); /* two's complement reinterpretation */
-                dst[done + i] = (int64_t)v;
-            }
-            done += k;
-        }
-    }
-    return 0;
-ioerr:
-    return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
-}
+IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n) { return ig__st_convert(st, t, dst, n, 1, "ig_st_read_f32"); }
+IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n) { return ig__st_convert(st, t, dst, n, 0, "ig_st_read_i64"); }
 
-/* -------------------------------------------------------------- writer --- */
+/* --- the writer ------------------------------------------------------------ */
+IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
 
-IGDEF void ig_st_writer_init(ig_st_writer *w)
-{
-    memset(w, 0, sizeof *w);
-}
-
-IGDEF void ig_st_writer_free(ig_st_writer *w)
-{
+IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
-    if (!w) return;
-    for (i = 0; i < w->n; i++) IG_FREE(w->entries[i].name);
-    IG_FREE(w->entries);
-    for (i = 0; i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
-    IG_FREE(w->meta_keys);
-    IG_FREE(w->meta_vals);
-    memset(w, 0, sizeof *w);
+    for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
+    for (i = 0; w && i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
+    if (w) { IG_FREE(w->entries); IG_FREE(w->meta_keys); IG_FREE(w->meta_vals); memset(w, 0, sizeof *w); }
 }
 
-IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
-                    const int64_t *shape, const void *data)
-{
+static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    static const int size[IG_DTYPE_OTHER] = { 4, 2, 2, 8, 4, 1 };   /* F32 F16 BF16 I64 I32 U8 */
     ig_st_wentry *e;
-    uint64_t numel = 1, nb;
-    int d, i, zero = 0, esize = ig__st_dtype_size(dtype);
-    if (!w) return ig__fail("ig_st_add: NULL writer");
-    if (!name) { w->failed = 1; return ig__fail("ig_st_add: NULL tensor name"); }
-    if (!esize) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': unsupported dtype %d for writing", name, (int)dtype);
-    }
-    if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim > 0 && !shape)) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
-    }
-    if (!ig__st_utf8_valid(name) || strcmp(name, "__metadata__") == 0) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': invalid name (not UTF-8 or reserved)", name);
-    }
-    for (d = 0; d < ndim; d++) {
-        if (shape[d] < 0) {
-            w->failed = 1;
-            return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[d]);
-        }
-        if (shape[d] == 0) zero = 1;
-    }
-    if (zero) numel = 0;
-    else
-        for (d = 0; d < ndim; d++) {
-            if (numel > UINT64_MAX / (uint64_t)shape[d]) { numel = UINT64_MAX; break; }
-            numel *= (uint64_t)shape[d];
-        }
-    if (numel > (uint64_t)SIZE_MAX / (uint64_t)esize) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': size overflows", name);
-    }
-    nb = numel * (uint64_t)esize;
-    if (nb > 0 && !data) {
-        w->failed = 1;
-        return ig__fail("ig_st_add: tensor '%s': NULL data", name);
-    }
-    for (i = 0; i < w->n; i++)
-        if (strcmp(w->entries[i].name, name) == 0) {
-            w->failed = 1;
-            return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
-        }
-    if (w->n == w->cap) {
-        int ncap = w->cap ? w->cap * 2 : 16;
-        ig_st_wentry *ne = (ig_st_wentry *)IG_MALLOC(sizeof(ig_st_wentry) * (size_t)ncap);
-        if (!ne) { w->failed = 1; return ig__fail("ig_st_add: out of memory"); }
-        if (w->n) memcpy(ne, w->entries, sizeof(ig_st_wentry) * (size_t)w->n);
-        IG_FREE(w->entries);
-        w->entries = ne;
-        w->cap = ncap;
-    }
-    e = &w->entries[w->n];
-    memset(e, 0, sizeof *e);
-    e->name = ig__st_strdup(name);
-    if (!e->name) { w->failed = 1; return ig__fail("ig_st_add: out of memory"); }
-    e->dtype = dtype;
-    e->ndim = ndim;
-    for (d = 0; d < ndim; d++) e->shape[d] = shape[d];
-    e->data = data;
-    e->nbytes = (size_t)nb;
-    w->n++;
+    uint64_t bytes;
+    int i;
+    if (!name) return ig__fail("ig_st_add: NULL name");
+    if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
+    if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
+    if (!ig__st_utf8_ok(name) || !strcmp(name, "__metadata__")) return ig__fail("ig_st_add: tensor name '%s' is not UTF-8, or reserved", name);
+    for (i = 0; i < ndim; i++) if (shape[i] < 0) return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[i]);
+    for (bytes = (uint64_t)size[dtype], i = 0; i < ndim; i++) if (!shape[i]) bytes = 0;
+    for (i = 0; i < ndim && bytes; bytes *= (uint64_t)shape[i++])
+        if (bytes > (uint64_t)SIZE_MAX / (uint64_t)shape[i]) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
+    if (bytes && !data) return ig__fail("ig_st_add: tensor '%s': NULL data", name);
+    for (i = 0; i < w->n; i++) if (!strcmp(w->entries[i].name, name)) return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
+    if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e)) || (w->entries = e, !(e[w->n].name = ig__st_strdup(name))))
+        return ig__fail("ig_st_add: out of memory");
+    e += w->n++;
+    e->dtype = dtype; e->ndim = ndim; e->data = data; e->nbytes = (size_t)bytes;
+    for (i = 0; i < ndim; i++) e->shape[i] = shape[i];
     return 0;
 }
 
-IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val)
-{
+static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
+    char **k, **v;
     int i;
-    char *k, *v;
-    if (!w) return ig__fail("ig_st_add_meta: NULL writer");
-    if (!key || !val) { w->failed = 1; return ig__fail("ig_st_add_meta: NULL key or value"); }
-    if (!ig__st_utf8_valid(key) || !ig__st_utf8_valid(val)) {
-        w->failed = 1;
-        return ig__fail("ig_st_add_meta: key '%s': key or value is not valid UTF-8", key);
-    }
-    for (i = 0; i < w->nmeta; i++)
-        if (strcmp(w->meta_keys[i], key) == 0) {
-            w->failed = 1;
-            return ig__fail("ig_st_add_meta: duplicate metadata key '%s'", key);
-        }
-    if (w->nmeta == w->meta_cap) {
-        int ncap = w->meta_cap ? w->meta_cap * 2 : 8;
-        char **nk = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-        char **nv = (char **)IG_MALLOC(sizeof(char *) * (size_t)ncap);
-        if (!nk || !nv) {
-            IG_FREE(nk); IG_FREE(nv);
-            w->failed = 1;
-            return ig__fail("ig_st_add_meta: out of memory");
-        }
-        if (w->nmeta) {
-            memcpy(nk, w->meta_keys, sizeof(char *) * (size_t)w->nmeta);
-            memcpy(nv, w->meta_vals, sizeof(char *) * (size_t)w->nmeta);
-        }
-        IG_FREE(w->meta_keys); IG_FREE(w->meta_vals);
-        w->meta_keys = nk; w->meta_vals = nv;
-        w->meta_cap = ncap;
-    }
-    k = ig__st_strdup(key);
-    v = ig__st_strdup(val);
-    if (!k || !v) {
-        IG_FREE(k); IG_FREE(v);
-        w->failed = 1;
+    if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
+    if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
+    for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
+    if (!(k = (char **)ig__st_grow(w->meta_keys, w->nmeta, sizeof *k)) || (w->meta_keys = k,
+        !(v = (char **)ig__st_grow(w->meta_vals, w->nmeta, sizeof *v))) || (w->meta_vals = v, !(k[w->nmeta] = ig__st_strdup(key))))
         return ig__fail("ig_st_add_meta: out of memory");
-    }
-    w->meta_keys[w->nmeta] = k;
-    w->meta_vals[w->nmeta] = v;
+    if (!(v[w->nmeta] = ig__st_strdup(val))) { IG_FREE(k[w->nmeta]); return ig__fail("ig_st_add_meta: out of memory"); }
     w->nmeta++;
     return 0;
 }
 
-/* Growable string buffer for the header. */
-typedef struct { char *p; size_t n, cap; int oom; } ig__st_sb;
-
-static void ig__st_sb_put(ig__st_sb *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        char *np;
-        while (ncap < b->n + n + 1) ncap *= 2;
-        np = (char *)IG_MALLOC(ncap);
-        if (!np) { b->oom = 1; return; }
-        if (b->n) memcpy(np, b->p, b->n);
-        IG_FREE(b->p);
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
 }
 
-static void ig__st_sb_str(ig__st_sb *b, const char *s) { ig__st_sb_put(b, s, strlen(s)); }
-
-static void ig__st_sb_u64(ig__st_sb *b, uint64_t v)
-{
-    char tmp[24];
-    int i = 23;
-    tmp[i] = 0;
-    do { tmp[--i] = (char)('0' + (int)(v % 10)); v /= 10; } while (v);
-    ig__st_sb_str(b, tmp + i);
+IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
+    return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-static void ig__st_sb_json_str(ig__st_sb *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    ig__st_sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"') ig__st_sb_put(b, "\\\"", 2);
-        else if (c == '\\') ig__st_sb_put(b, "\\\\", 2);
-        else if (c == '\n') ig__st_sb_put(b, "\\n", 2);
-        else if (c == '\r') ig__st_sb_put(b, "\\r", 2);
-        else if (c == '\t') ig__st_sb_put(b, "\\t", 2);
-        else if (c < 0x20) {
-            char u[6];
-            u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-            u[4] = hex[c >> 4]; u[5] = hex[c & 15];
-            ig__st_sb_put(b, u, 6);
-        } else ig__st_sb_put(b, s, 1);
-    }
-    ig__st_sb_put(b, "\"", 1);
+/* s as a JSON string into b (NULL: only counted), quotes, backslashes and control
+   characters escaped; returns its length. */
+static size_t ig__st_jput(char *b, const char *s) {
+    size_t n = 1;
+    if (b) b[0] = '"';
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20) n += b ? (size_t)sprintf(b + n, "\\u%04x", (unsigned)*s) : 6;
+        else if (*s == '"' || *s == '\\') n += b ? (size_t)sprintf(b + n, "\\%c", *s) : 2;
+        else { if (b) b[n] = *s; n++; }
+    if (b) b[n] = '"';
+    return n + 1;
 }
 
-/* Write little-endian data (byte-swapping a copy on big-endian hosts). */
-static int ig__st_write_le(FILE *f, const void *data, size_t nbytes, int esize)
-{
-    unsigned char buf[4096];
-    const unsigned char *p = (const unsigned char *)data;
-    if (ig__st_little_endian()) return ig__st_fwrite_all(f, data, nbytes);
-    while (nbytes > 0) {
-        size_t k = nbytes > sizeof buf ? sizeof buf : nbytes;
-        memcpy(buf, p, k);
-        ig__st_bswap(buf, k, esize);
-        if (fwrite(buf, 1, k, f) != k) return -1;
-        p += k;
-        nbytes -= k;
-    }
-    return 0;
+/* path must be a regular file or absent: never replace a link, device, fifo or directory. */
+static int ig__st_dest_ok(const char *path) {
+#if IG__POSIX
+    struct stat s;
+    if (lstat(path, &s) != 0) return errno == ENOENT ? 0 : ig__fail("%s: not saved: cannot check it: %s", path, strerror(errno));
+    if (!S_ISREG(s.st_mode))
+        return ig__fail("%s: not saved: it is a %s, not a regular file, and is left alone", path, S_ISLNK(s.st_mode) ? "symbolic link" :
+                        S_ISDIR(s.st_mode) ? "directory" : S_ISFIFO(s.st_mode) ? "fifo" : S_ISCHR(s.st_mode) || S_ISBLK(s.st_mode) ? "device" : "special file");
+#endif
+    return path ? 0 : -1;
 }
 
-IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path)
-{
-    ig__st_sb b;
-    uint64_t off = 0, hlen;
-    unsigned char lenbuf[8];
-    char *tmp = NULL;
+/* A new file "<path>.<12 hex digits>.tmp" next to path, for writing, that no other save
+   shares: named from the pid, time, a counter and an address, created exclusively
+   (O_EXCL: never an existing file, never through a link). */
+static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
+    static uint64_t counter;
+    ig_rng r;
     FILE *f = NULL;
-    int i, d, rc = -1;
-    memset(&b, 0, sizeof b);
+    int fd = -1;
+    ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
+#if IG__POSIX
+    r.state ^= (uint64_t)getpid() << 20;
+#endif
+    snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
+#if IG__POSIX
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
+#else
+    (void)fd;
+    f = fopen(tmp, "wb");                  /* plain C has no exclusive create: the 48 random bits must do */
+#endif
+    return f;
+}
+
+IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
+    static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
+    size_t cap = 64, n = 8, i;
+    uint64_t off = 0;
+    char *hdr = NULL, *tmp = NULL, *slash = NULL;
+    FILE *f = NULL;
+    int d, rc = -1;
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
-    if (w->failed)
-        return ig__fail("%s: not saved: an earlier ig_st_add/ig_st_add_meta call failed", path);
-    /* header JSON */
-    ig__st_sb_put(&b, "{", 1);
-    if (w->nmeta) {
-        ig__st_sb_str(&b, "\"__metadata__\":{");
-        for (i = 0; i < w->nmeta; i++) {
-            if (i) ig__st_sb_put(&b, ",", 1);
-            ig__st_sb_json_str(&b, w->meta_keys[i]);
-            ig__st_sb_put(&b, ":", 1);
-            ig__st_sb_json_str(&b, w->meta_vals[i]);
-        }
-        ig__st_sb_put(&b, "}", 1);
+    if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
+    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
+    if (ig__st_dest_ok(path)) return -1;
+    for (i = 0; i < (size_t)w->nmeta; i++) cap += ig__st_jput(NULL, w->meta_keys[i]) + ig__st_jput(NULL, w->meta_vals[i]) + 2;
+    for (i = 0; i < (size_t)w->n; i++) cap += ig__st_jput(NULL, w->entries[i].name) + 100 + 21 * IG_ST_MAX_DIMS;
+    IG__TRY(!(hdr = (char *)IG_MALLOC(cap + 40)) || !(tmp = (char *)IG_MALLOC(strlen(path) + 32)), "%s: not saved: out of memory", path);
+    hdr[n++] = '{';                                       /* the JSON after its 8-byte length; tensors back to back */
+    for (i = 0; i < (size_t)w->nmeta; i++) {
+        n += (size_t)sprintf(hdr + n, i ? "," : "\"__metadata__\":{");
+        n += ig__st_jput(hdr + n, w->meta_keys[i]);
+        hdr[n++] = ':';
+        n += ig__st_jput(hdr + n, w->meta_vals[i]);
     }
-    for (i = 0; i < w->n; i++) {
+    if (w->nmeta) hdr[n++] = '}';
+    for (i = 0; i < (size_t)w->n; i++) {
         const ig_st_wentry *e = &w->entries[i];
-        if (i || w->nmeta) ig__st_sb_put(&b, ",", 1);
-        ig__st_sb_json_str(&b, e->name);
-        ig__st_sb_str(&b, ":{\"dtype\":\"");
-        ig__st_sb_str(&b, ig__st_dtype_str(e->dtype));
-        ig__st_sb_str(&b, "\",\"shape\":[");
-        for (d = 0; d < e->ndim; d++) {
-            if (d) ig__st_sb_put(&b, ",", 1);
-            ig__st_sb_u64(&b, (uint64_t)e->shape[d]);
-        }
-        ig__st_sb_str(&b, "],\"data_offsets\":[");
-        ig__st_sb_u64(&b, off);
-        ig__st_sb_put(&b, ",", 1);
-        if ((uint64_t)e->nbytes > UINT64_MAX - off) {
-            ig__fail("%s: total data size overflows", path);
-            goto done;
-        }
-        off += (uint64_t)e->nbytes;
-        ig__st_sb_u64(&b, off);
-        ig__st_sb_str(&b, "]}");
+        if (i || w->nmeta) hdr[n++] = ',';
+        n += ig__st_jput(hdr + n, e->name);
+        n += (size_t)sprintf(hdr + n, ":{\"dtype\":\"%s\",\"shape\":[", names[e->dtype]);
+        for (d = 0; d < e->ndim; d++) n += (size_t)sprintf(hdr + n, d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        n += (size_t)sprintf(hdr + n, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
+        IG__TRY((off += e->nbytes) < e->nbytes, "%s: not saved: the tensors add up to more than 2^64 bytes", path);
     }
-    ig__st_sb_put(&b, "}", 1);
-    while (!b.oom && (b.n % 8) != 0) ig__st_sb_put(&b, " ", 1); /* 8 + N aligned */
-    if (b.oom) { ig__fail("%s: out of memory building header", path); goto done; }
-    if (b.n > IG_ST_MAX_HEADER) {
-        ig__fail("%s: header would be %llu bytes (> limit); too many tensors?", path,
-                 (unsigned long long)b.n);
-        goto done;
-    }
-    hlen = (uint64_t)b.n;
-    for (i = 0; i < 8; i++) lenbuf[i] = (unsigned char)(hlen >> (8 * i));
-    /* write tmp file */
-    tmp = (char *)IG_MALLOC(strlen(path) + 5);
-    if (!tmp) { ig__fail("%s: out of memory", path); goto done; }
-    strcpy(tmp, path);
-    strcat(tmp, ".tmp");
-    f = fopen(tmp, "wb");
-    if (!f) {
-        ig__fail("%s: cannot create temporary file '%s': %s", path, tmp, strerror(errno));
-        IG_FREE(tmp);
-        tmp = NULL; /* nothing to remove */
-        goto done;
-    }
-    if (fwrite(lenbuf, 1, 8, f) != 8 || ig__st_fwrite_all(f, b.p, b.n) != 0) {
-        ig__fail("%s: write error in '%s' (disk full?)", path, tmp);
-        goto done;
-    }
-    for (i = 0; i < w->n; i++) {
-        const ig_st_wentry *e = &w->entries[i];
-        if (e->nbytes && ig__st_write_le(f, e->data, e->nbytes, ig__st_dtype_size(e->dtype)) != 0) {
-            ig__fail("%s: write error in '%s' for tensor '%s' (disk full?)", path, tmp, e->name);
-            goto done;
-        }
-    }
-    if (fflush(f) != 0) {
-        ig__fail("%s: flush error in '%s': %s", path, tmp, strerror(errno));
-        goto done;
-    }
-#if IG__ST_POSIX
-    if (fsync(fileno(f)) != 0) {
-        ig__fail("%s: fsync error in '%s': %s", path, tmp, strerror(errno));
-        goto done;
-    }
+    for (hdr[n++] = '}'; n % 8; ) hdr[n++] = ' ';        /* the data starts 8-byte aligned */
+    for (i = 0; i < 8; i++) hdr[i] = (char)((uint64_t)(n - 8) >> 8 * i);
+    IG__TRY(n - 8 > IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit", path);
+    f = ig__st_create_tmp(path, tmp, strlen(path) + 32);
+    if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
+    IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
+    for (i = 0; i < (size_t)w->n; i++)
+        IG__TRY(fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
+                "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
+#if IG__POSIX
+    IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
 #endif
-    {
-        int cr = fclose(f);
-        f = NULL;
-        if (cr != 0) {
-            ig__fail("%s: close error in '%s': %s", path, tmp, strerror(errno));
-            goto done;
-        }
-    }
+    d = fclose(f);
+    f = NULL;
+    IG__TRY(d, "%s: not saved: write error on close (disk full?)", path);
+    if (ig__st_dest_ok(path)) goto done;                  /* again: it may have changed meanwhile */
 #if defined(_WIN32)
-    remove(path); /* Windows rename() does not replace; brief non-atomic window */
+    remove(path);                                         /* Windows' rename does not replace a file */
 #endif
-    if (rename(tmp, path) != 0) {
-        ig__fail("%s: cannot rename '%s' over it: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    IG_FREE(tmp);
-    tmp = NULL;
+    IG__TRY(rename(tmp, path), "%s: not saved: cannot rename %s over it: %s", path, tmp, strerror(errno));
     rc = 0;
+#if IG__POSIX
+    /* the rename survives a crash once the directory is on disk too (best effort: some file
+       systems cannot fsync a directory, and the new file is in place already) */
+    if ((slash = strrchr(strcpy(tmp, path), '/')) != NULL) slash[slash == tmp] = 0; else strcpy(tmp, ".");
+    if ((d = open(tmp, O_RDONLY)) >= 0) { (void)fsync(d); close(d); }
+#endif
+    IG_FREE(tmp); tmp = NULL;
+    (void)slash;
 done:
     if (f) fclose(f);
     if (tmp) { remove(tmp); IG_FREE(tmp); }
-    IG_FREE(b.p);
+    IG_FREE(hdr);
     return rc;
 }
 
-static int ig__add_meta_int(ig_st_writer *w, const char *key, long long v) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", v);
-    return ig_st_add_meta(w, key, buf);
-}
+/* --- checkpoints of a model ------------------------------------------------ */
+static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
-static int ig__add_config_meta(ig_st_writer *w, const ig_config *g) {
-    char buf[32];
-    int rc = 0;
-    rc |= ig_st_add_meta(w, "format", "ig.h-sit");
-    rc |= ig__add_meta_int(w, "in_channels", g->in_channels);
-    rc |= ig__add_meta_int(w, "image_height", g->image_height);
-    rc |= ig__add_meta_int(w, "image_width", g->image_width);
-    rc |= ig__add_meta_int(w, "patch_size", g->patch_size);
-    rc |= ig__add_meta_int(w, "hidden_size", g->hidden_size);
-    rc |= ig__add_meta_int(w, "depth", g->depth);
-    rc |= ig__add_meta_int(w, "num_heads", g->num_heads);
-    rc |= ig__add_meta_int(w, "num_classes", g->num_classes);
-    rc |= ig__add_meta_int(w, "aux_depth", g->aux_depth);
-    snprintf(buf, sizeof buf, "%.9g", (double)g->t_scale);
-    rc |= ig_st_add_meta(w, "t_scale", buf);
-    return rc ? -1 : 0;
-}
-
-static int ig__add_params(ig_st_writer *w, const ig_model *m, const float *base, const char *prefix, int trainable_only) {
+/* Adds set k of m's arrays (base) as F32 under "<prefix><name>"; a non-finite value is
+   refused, since ig_load would refuse the file. */
+static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
     char name[96];
-    int i, k;
+    int64_t shape[IG_ST_MAX_DIMS];
+    size_t j;
+    int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
-        int64_t shape[IG_MAX_DIMS];
-        if (trainable_only && !pp->trainable) continue;
-        for (k = 0; k < pp->t->ndim; k++) shape[k] = (int64_t)pp->t->shape[k];
-        snprintf(name, sizeof name, "%s%s", prefix, pp->name);
+        if (k && !pp->trainable) continue;               /* pos_embed has no EMA or moments */
+        for (d = 0; d < pp->t->ndim; d++) shape[d] = (int64_t)pp->t->shape[d];
+        snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
+        for (j = 0; j < pp->t->n; j++)
+            if (!isfinite(base[pp->offset + j]))
+                return w->failed = 1, ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", path, name, j);
         if (ig_st_add(w, name, IG_F32, pp->t->ndim, shape, base + pp->offset)) return -1;
     }
     return 0;
 }
 
-static int ig__save(const ig_model *m, const char *path, const float *weights, int training_state) {
+static int ig__st_save(const ig_model *m, const char *path, const float *weights, int training_state) {
+    const ig_config *cfg = &m->cfg;
+    const int val[9] = { cfg->in_channels, cfg->image_height, cfg->image_width, cfg->patch_size, cfg->hidden_size, cfg->depth, cfg->num_heads, cfg->num_classes, cfg->aux_depth };
+    static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
     ig_st_writer w;
-    int rc = 0;
+    char buf[64];
+    uint32_t spare;
+    int i, rc;
+    if (!path) return ig__fail("ig_save: NULL path");
+    if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
-    rc |= ig__add_config_meta(&w, &m->cfg);
-    rc |= ig__add_params(&w, m, weights, "", 0);
-    if (training_state) {
-        char buf[64];
-        uint32_t spare_bits;
-        if (!m->ema) { ig_st_writer_free(&w); return ig__fail("ig_save: %s: the model holds no training state", path); }
-        rc |= ig__add_params(&w, m, m->ema, "ema.", 1);
-        rc |= ig__add_params(&w, m, m->adam_m, "adam.m.", 1);
-        rc |= ig__add_params(&w, m, m->adam_v, "adam.v.", 1);
-        rc |= ig__add_meta_int(&w, "step", (long long)m->step);
-        memcpy(&spare_bits, &m->rng.spare, 4);
-        snprintf(buf, sizeof buf, "%llu %d %lu", (unsigned long long)m->rng.state, m->rng.has_spare,
-                 (unsigned long)spare_bits);
-        rc |= ig_st_add_meta(&w, "rng", buf);
+    rc = ig_st_add_meta(&w, "format", "ig.h-sit");
+    for (i = 0; i < 9; i++) { snprintf(buf, sizeof buf, "%d", val[i]); rc |= ig_st_add_meta(&w, key[i], buf); }
+    snprintf(buf, sizeof buf, "%.9g", (double)cfg->t_scale);
+    rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, path);
+    if (!rc && training_state) {
+        memcpy(&spare, &m->rng.spare, 4);
+        rc = ig__st_add_params(&w, m, m->ema, 1, path) || ig__st_add_params(&w, m, m->adam_m, 2, path) || ig__st_add_params(&w, m, m->adam_v, 3, path);
+        snprintf(buf, sizeof buf, "%lld", (long long)m->step);
+        rc = rc || ig_st_add_meta(&w, "step", buf);
+        snprintf(buf, sizeof buf, "%llu %d %lu", (unsigned long long)m->rng.state, m->rng.has_spare, (unsigned long)spare);
+        rc = rc || ig_st_add_meta(&w, "rng", buf);
     }
-    if (!rc) rc = ig_st_writer_save(&w, path);
+    rc = rc ? -1 : ig_st_writer_save(&w, path);
     ig_st_writer_free(&w);
-    return rc ? -1 : 0;
+    return rc;
 }
 
-IGDEF int ig_save(const ig_model *m, const char *path, int training_state) {
-    return ig__save(m, path, m->weights, training_state);
-}
+IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
 
 IGDEF int ig_save_ema(const ig_model *m, const char *path) {
-    if (!m->ema) return ig__fail("ig_save_ema: %s: the model holds no EMA (made with training = 0)", path);
-    return ig__save(m, path, m->ema, 0);
+    return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
 }
 
-/* Reads one tensor into dst, checking dtype and shape against the parameter. */
-static int ig__load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
-    int k, same = t->ndim == pp->t->ndim;
-    for (k = 0; same && k < t->ndim; k++) same = (uint64_t)t->shape[k] == (uint64_t)pp->t->shape[k];
+/* One tensor into dst, after checking its shape against the parameter's; finite only. */
+static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
+    char want[96] = "", got[96] = "";
+    size_t j;
+    int d, same = t->ndim == pp->t->ndim;
+    for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];
     if (!same) {
-        char want[64], got[64];
-        int o = 0, q = 0;
-        for (k = 0; k < pp->t->ndim; k++) o += snprintf(want + o, sizeof want - (size_t)o, k ? ", %zu" : "%zu", pp->t->shape[k]);
-        for (k = 0; k < t->ndim && q < 50; k++) q += snprintf(got + q, sizeof got - (size_t)q, k ? ", %lld" : "%lld", (long long)t->shape[k]);
-        if (!t->ndim) got[0] = 0;
+        for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
+        for (d = 0; d < t->ndim; d++) snprintf(got + strlen(got), 22, d ? ", %lld" : "%lld", (long long)t->shape[d]);
         return ig__fail("%s: tensor '%s' has shape [%s], the model expects [%s]", st->path, t->name, got, want);
     }
-    if (t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16)
-        return ig__fail("%s: tensor '%s' has dtype %s; weights must be F32, F16 or BF16", st->path, t->name, t->dtype_name);
     if (ig_st_read_f32(st, t, dst, pp->t->n)) return -1;
-    for (k = 0; (size_t)k < pp->t->n; k++)
-        if (!isfinite(dst[k])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %d", st->path, t->name, k);
+    for (j = 0; j < pp->t->n; j++) if (!isfinite(dst[j])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %zu", st->path, t->name, j);
     return 0;
 }
 
+/* The integer value of metadata key, in [lo, hi]: 1 (in *v), 0 if absent, -1 if malformed. */
+static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, long long hi, long long *v) {
+    const char *s = ig_st_meta(st, key);
+    char *end = NULL;
+    if (!s) return 0;
+    errno = 0;
+    if ((*s >= '0' && *s <= '9') || *s == '-') *v = strtoll(s, &end, 10);
+    if (!end || end == s || *end || errno || *v < lo || *v > hi)
+        return ig__fail("%s: metadata '%s' is \"%.40s\", not an integer in [%lld, %lld]", st->path, key, s, lo, hi);
+    return 1;
+}
+
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
+    float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
+    size_t nw = m->nweights;
+    int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
+    unsigned long long rs[3] = { 0, 0, 0 };
+    long long step = 0;
+    const char *rng = NULL, *s;
+    char name[96], *end = NULL;
     ig_st_file st;
-    float *w, *ema = NULL, *am = NULL, *av = NULL;
-    int i, has_state = 0, rc = -1;
-    const char *step_s, *rng_s;
-    size_t bytes = m->nweights * sizeof(float);
     if (ig_st_open(&st, path)) return -1;
-    /* load into fresh buffers first, so a bad file leaves the model untouched */
-    w = (float *)IG_MALLOC(bytes * (m->ema ? 4 : 1));   /* weights (+ EMA and moments when training) */
-    if (!w) { ig_st_close(&st); return ig__fail("%s: out of memory while loading", path); }
-    memcpy(w, m->weights, bytes);
-    if (m->ema) { ema = w + m->nweights; am = ema + m->nweights; av = am + m->nweights;
-                  memcpy(ema, m->ema, bytes); memcpy(am, m->adam_m, bytes); memcpy(av, m->adam_v, bytes); }
-    for (i = 0; i < m->nparams; i++) {
-        const ig_param *pp = &m->params[i];
-        const ig_st_tensor *t = ig_st_find(&st, pp->name);
-        if (!t) { ig__fail("%s: missing tensor '%s'", path, pp->name); goto done; }
-        if (ig__load_tensor(&st, t, pp, w + pp->offset)) goto done;
+    for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
+        const ig_param *pp;
+        for (k = 3; k > 0 && strncmp(st.tensors[i].name, ig__st_prefix[k], strlen(ig__st_prefix[k])); k--) {}
+        IG__TRY(!(pp = ig_model_find(m, st.tensors[i].name + strlen(ig__st_prefix[k]))) || (k && !pp->trainable), "%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
     }
-    for (i = 0; i < st.ntensors; i++) {       /* every other tensor must be known */
-        const char *name = st.tensors[i].name, *base = name;
-        float *dst = NULL;
-        ig_param *pp;
-        if (!strncmp(name, "ema.", 4)) { base = name + 4; dst = ema; }
-        else if (!strncmp(name, "adam.m.", 7)) { base = name + 7; dst = am; }
-        else if (!strncmp(name, "adam.v.", 7)) { base = name + 7; dst = av; }
-        else if (ig_model_find(m, name)) continue;       /* loaded above */
-        pp = ig_model_find(m, base);
-        if (!pp || base == name) {
-            if (strict) { ig__fail("%s: unexpected tensor '%s' (not a parameter of this model)", path, name); goto done; }
-            continue;
-        }
-        has_state = 1;
-        if (!dst) continue;                               /* inference model: skip training state */
-        if (ig__load_tensor(&st, &st.tensors[i], pp, dst + pp->offset)) goto done;
-    }
-    if (has_state && m->ema) {
-        /* all three sets must be complete to resume */
+    IG__TRY(!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets)), "%s: out of memory", path);
+    for (k = 0; k < nsets; k++) {                  /* into buf first: a bad file leaves the model as it was */
+        memcpy(buf + (size_t)k * nw, dst[k], nw * sizeof(float));
         for (i = 0; i < m->nparams; i++) {
-            char name[96];
-            const char *pre[3] = { "ema.", "adam.m.", "adam.v." };
-            int k;
-            if (!m->params[i].trainable) continue;
-            for (k = 0; k < 3; k++) {
-                snprintf(name, sizeof name, "%s%s", pre[k], m->params[i].name);
-                if (!ig_st_find(&st, name)) { ig__fail("%s: training state is incomplete: missing '%s'", path, name); goto done; }
-            }
+            const ig_param *pp = &m->params[i];
+            const ig_st_tensor *t;
+            if (k && !pp->trainable) continue;
+            ntrain += k == 1;
+            snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
+            IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", path, name);
+            if (t && (++found[k], ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset))) goto done;
         }
     }
-    memcpy(m->weights, w, bytes);
-    if (has_state && m->ema) {
-        memcpy(m->ema, ema, bytes); memcpy(m->adam_m, am, bytes); memcpy(m->adam_v, av, bytes);
-        step_s = ig_st_meta(&st, "step");
-        rng_s = ig_st_meta(&st, "rng");
-        if (step_s) m->step = (int64_t)strtoll(step_s, NULL, 10);
-        if (rng_s) {
-            unsigned long long state = 0;
-            unsigned long bits = 0;
-            int spare = 0;
-            if (sscanf(rng_s, "%llu %d %lu", &state, &spare, &bits) == 3) {
-                uint32_t b32 = (uint32_t)bits;
-                m->rng.state = (uint64_t)state;
-                m->rng.has_spare = spare;
-                memcpy(&m->rng.spare, &b32, 4);
-            }
+    if (nsets == 4 && found[1] + found[2] + found[3]) {   /* resuming needs all of the training state */
+        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain, "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors", path, found[1], found[2], found[3], ntrain);
+        if (ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step) < 0) goto done;
+        for (k = 0, s = rng = ig_st_meta(&st, "rng"); rng && k < 3; k++, s = end) {   /* "state has_spare spare_bits" */
+            while (*s == ' ') s++;
+            errno = 0;
+            if (*s < '0' || *s > '9' || (rs[k] = strtoull(s, &end, 10), errno)) break;
         }
+        IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
+    } else nsets = 1;                               /* no training state in the file: only the weights change */
+    for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
+    if (nsets == 4) {
+        uint32_t bits = (uint32_t)rs[2];
+        m->step = (int64_t)step;
+        if (rng) { m->rng.state = (uint64_t)rs[0]; m->rng.has_spare = (int)rs[1]; memcpy(&m->rng.spare, &bits, 4); }
     }
     rc = 0;
 done:
-    IG_FREE(w);
+    IG_FREE(buf);
     ig_st_close(&st);
     return rc;
 }
 
-static int ig__meta_int(const ig_st_file *st, const char *key, int fallback) {
-    const char *v = ig_st_meta(st, key);
-    return v ? atoi(v) : fallback;
-}
-
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
-    ig_st_file st;
+    static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
     const ig_st_tensor *xw, *pe, *yt;
-    char name[64];
-    int depth = 0, T, D;
-    const char *ts;
+    long long v[6] = { 0, 0, 0, 0, 0, 0 }, T;
+    char name[64], why[sizeof ig__errbuf];
+    int i, d, side, got[4], rc = -1;
+    const char *ts, *bad = NULL;
+    ig_st_file st;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");
     pe = ig_st_find(&st, "pos_embed");
     yt = ig_st_find(&st, "y_embedder.embedding_table.weight");
-    if (!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2) {
-        ig_st_close(&st);
-        return ig__fail("%s: not a SiT checkpoint (needs x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), "
-                        "y_embedder.embedding_table.weight)", path);
-    }
-    for (;;) {
-        snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", depth);
-        if (!ig_st_find(&st, name)) break;
-        depth++;
-    }
-    D = (int)xw->shape[0];
-    T = (int)pe->shape[1];
-    cfg->hidden_size = D;
-    cfg->in_channels = (int)xw->shape[1];
-    cfg->patch_size = (int)xw->shape[2];
-    cfg->depth = depth;
+    IG__TRY(!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2, "%s: not a SiT checkpoint (needs "
+            "x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D))", path);
+    /* every size from the file is checked before it takes part in arithmetic */
+    for (d = 0; d < 4; d++) if (xw->shape[d] < 1 || xw->shape[d] > (1 << 24)) bad = "x_embedder.proj.weight";
+    if (pe->shape[1] < 1 || pe->shape[1] > (1 << 24)) bad = "pos_embed";
+    if (yt->shape[0] < 2 || yt->shape[0] > (1 << 24)) bad = "y_embedder.embedding_table.weight";
+    IG__TRY(bad, "%s: tensor '%s' has a size of 0 or beyond 2^24", path, bad);
+    IG__TRY(xw->shape[2] != xw->shape[3] || pe->shape[0] != 1 || pe->shape[2] != xw->shape[0] || yt->shape[1] != xw->shape[0],
+            "%s: x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D) disagree", path);
+    cfg->hidden_size = (int)xw->shape[0]; cfg->in_channels = (int)xw->shape[1]; cfg->patch_size = (int)xw->shape[2];
     cfg->num_classes = (int)yt->shape[0] - 1;
-    cfg->image_height = ig__meta_int(&st, "image_height", 0);
-    cfg->image_width = ig__meta_int(&st, "image_width", 0);
-    if (!cfg->image_height || !cfg->image_width) {   /* square grid of T tokens */
-        int side = (int)(sqrt((double)T) + 0.5);
-        if (side * side != T) { ig_st_close(&st); return ig__fail("%s: %d tokens are not a square grid; the metadata must give image_height and image_width", path, T); }
-        cfg->image_height = cfg->image_width = side * cfg->patch_size;
+    T = pe->shape[1];
+    for (; cfg->depth < st.ntensors; cfg->depth++)
+        if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
+    got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
+    got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);
+    got[3] = aux_depth > 0 ? (v[3] = aux_depth, 1) : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    if (got[0] < 0 || got[1] < 0 || got[2] < 0 || got[3] < 0) goto done;
+    if (!got[0] || !got[1]) {                      /* no image size given: a square grid of T tokens */
+        side = (int)(sqrt((double)T) + 0.5);
+        IG__TRY((long long)side * side != T || (long long)side * cfg->patch_size > (1 << 24),
+                "%s: %lld tokens are not a square grid; the metadata must give image_height and image_width", path, T);
+        v[0] = v[1] = (long long)side * cfg->patch_size;
     }
-    cfg->num_heads = heads > 0 ? heads : ig__meta_int(&st, "num_heads", 0);
-    cfg->aux_depth = aux_depth > 0 ? aux_depth : ig__meta_int(&st, "aux_depth", 0);
-    ts = ig_st_meta(&st, "t_scale");
-    cfg->t_scale = ts ? (float)atof(ts) : 1.0f;
-    if (!cfg->num_heads) cfg->num_heads = D == 384 ? 6 : D == 768 ? 12 : (D == 1024 || D == 1152) ? 16 : 0;
-    if (!cfg->aux_depth) cfg->aux_depth = (D == 1024 || D == 1152) ? 8 : (D == 384 || D == 768) ? 4 : 0;
-    ig_st_close(&st);
-    if (!cfg->num_heads || !cfg->aux_depth)
-        return ig__fail("%s: the head count and the intermediate head's depth are not in the file; give them (--heads, --aux-depth)", path);
-    if ((size_t)T != (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size))
-        return ig__fail("%s: pos_embed has %d tokens but the image is %dx%d with patch %d", path, T,
-                        cfg->image_height, cfg->image_width, cfg->patch_size);
-    if (ig_config_check(cfg)) {
-        char why[sizeof ig__errbuf];
+    for (i = 0; !got[2] && i < 4; i++) if (width_heads[i][0] == cfg->hidden_size) v[2] = width_heads[i][1];
+    if (!got[3] && cfg->depth > 8) v[3] = 8;     /* the official release hangs the head after block 8 for every size */
+    IG__TRY(!v[2], "%s: no num_heads in the metadata, and width %d is none of the paper's (384, 768, 1024, 1152): "
+            "pass the head count (heads argument, --heads)", path, cfg->hidden_size);
+    IG__TRY(!v[3], "%s: no aux_depth in the metadata, and the release's head after block 8 needs more than %d blocks: "
+            "pass the head depth (aux_depth argument, --aux-depth)", path, cfg->depth);
+    cfg->image_height = (int)v[0]; cfg->image_width = (int)v[1]; cfg->num_heads = (int)v[2]; cfg->aux_depth = (int)v[3];
+    cfg->t_scale = 1.0f;
+    if ((ts = ig_st_meta(&st, "t_scale")) != NULL) {   /* checked as a double: casting 1e39 to float is undefined */
+        char *end;
+        double x = strtod(ts, &end);
+        IG__TRY(end == ts || *end || !(x > 0.0 && x <= 1e6), "%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", path, ts);
+        cfg->t_scale = (float)x;
+    }
+    if (ig_config_check(cfg)) {                   /* before anything divides by a value from the file */
         memcpy(why, ig__errbuf, sizeof why);
-        return ig__fail("%s: %s", path, why);
-    }
-    return 0;
+        ig__fail("%s: %s", path, why);
+    } else if (T != (long long)(cfg->image_height / cfg->patch_size) * (cfg->image_width / cfg->patch_size))
+        ig__fail("%s: pos_embed has %lld tokens, the image is %dx%d with patch %d", path, T, cfg->image_height, cfg->image_width, cfg->patch_size);
+    else rc = 0;
+done:
+    ig_st_close(&st);
+    if (rc) memset(cfg, 0, sizeof *cfg);
+    return rc;
 }
 
 #endif /* IG_IMPLEMENTATION_DONE */

@@ -507,16 +507,16 @@ static int fm_sample(ig_model *m, ig_model *guide, const ig_guidance *g, size_t 
     ig_rng_seed(&sde_rng, seed + 1);
     for (i0 = 0; i0 < n && !rc; i0 += chunk) {
         size_t B = n - i0 < chunk ? n - i0 : chunk;
-        ig_sampler S;
+        ig_guided S;
         float *x = out + i0 * FM_PIX;
         memset(&S, 0, sizeof S);
         for (i = 0; i < B; i++) labels[i] = (int)((i0 + i) % FM_CLASSES);
         ig_rng_normal_fill(&noise, x, B * FM_PIX);
         S.model = m; S.ctx = &c; S.guide_ctx = guide ? &gc : NULL; S.labels = labels; S.batch = B;
-        S.g = *g;
-        S.g.guide = guide;
-        rc = sde ? ig_sample_sde(ig_model_velocity, &S, x, B * FM_PIX, (size_t)nsteps, &sde_rng)
-                 : ig_sample_heun(ig_model_velocity, &S, x, B * FM_PIX, grid, (size_t)nsteps);
+        S.guidance = *g;
+        S.guidance.guide = guide;
+        rc = sde ? ig_sample_sde(ig_guided_velocity, &S, x, B * FM_PIX, (size_t)nsteps, IG_PATH_LINEAR, &sde_rng)
+                 : ig_sample_heun(ig_guided_velocity, &S, x, B * FM_PIX, grid, (size_t)nsteps);
     }
     for (i = 0; i < n * FM_PIX; i++) {
         float v = 0.5f * (out[i] + 1.0f);

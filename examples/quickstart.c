@@ -5,6 +5,7 @@
    Class 0 lies on a circle of radius 1, class 1 on a small circle around (0, 0)
    of radius 0.3.  After training we sample class 0 and measure how far the
    samples land from the circle, without and with IG.                         */
+#define _POSIX_C_SOURCE 200809L /* before any #include: lets ig_save fsync and check the destination */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 
@@ -76,16 +77,16 @@ int main(void) {
     ig_model_swap_ema(&model);
     ig_grid_uniform(grid, 32);
     for (w = 1.0f; w <= 3.0f; w += 1.0f) {
-        ig_sampler s;
+        ig_guided s;
         ig_rng noise;
         memset(&s, 0, sizeof s);
         for (i = 0; i < SAMPLES; i++) labels[i] = 0;
         s.model = &model; s.ctx = &ctx; s.labels = labels; s.batch = SAMPLES;
-        s.g = ig_guidance_none();
-        s.g.ig_weight = w;     /* v = v_inter + w (v_final - v_inter) */
+        s.guidance = ig_guidance_none();
+        s.guidance.ig_weight = w;     /* v = v_aux + w (v_final - v_aux) */
         ig_rng_seed(&noise, 7);
         ig_rng_normal_fill(&noise, x, 2 * SAMPLES);
-        if (ig_sample_heun(ig_model_velocity, &s, x, 2 * SAMPLES, grid, 32)) {
+        if (ig_sample_heun(ig_guided_velocity, &s, x, 2 * SAMPLES, grid, 32)) {
             fprintf(stderr, "quickstart: %s\n", ig_last_error());
             return 1;
         }

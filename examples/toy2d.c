@@ -432,16 +432,16 @@ static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
 /* Class-A samples from one starting noise x (2n floats, overwritten). */
 static int toy_sample_model(ig_model *m, toy_sctx *sc, ig_model *guide, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
-    ig_sampler S;
+    ig_guided S;
     int *labels = (int *)calloc(n, sizeof(int)), rc;          /* all class A (0) */
     if (!labels) return -1;
     memset(&S, 0, sizeof S);
     S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
     S.labels = labels; S.batch = n;
     g.guide = guide;
-    S.g = g;
+    S.guidance = g;
     memcpy(x, noise, 2 * n * sizeof(float));
-    rc = ig_sample_heun(ig_model_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
+    rc = ig_sample_heun(ig_guided_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
     if (rc) fprintf(stderr, "toy2d: sampling failed: %s\n", ig_last_error());
     free(labels);
     return rc;

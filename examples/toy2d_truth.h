@@ -7,7 +7,7 @@
    velocity of the noised mixture, and score any sampler with exact metrics.
 
    Everything here is header-only and static; include it from ONE .c file that
-   also includes ig.h (for the random number generators).
+   also includes ig.h (mt19937.h builds the trees).
 
      toy_mixture_new / _free        build the two trees (the papers' numbers)
      toy_logp, toy_logp_sigma,      log p(x | class) at noise level sigma, and the
@@ -28,6 +28,7 @@
 #include <string.h>
 #include <math.h>
 #include "../ig.h"
+#include "mt19937.h"
 
 /* The samplers of ig.h take a velocity field of this type. */
 #ifndef IG_VELOCITY_FN_DEFINED
@@ -83,7 +84,7 @@ static const double toy_origin[2] = { 0.0030, 0.0325 };
 static const double toy_scale[2]  = { 1.3136, 1.3844 };
 
 typedef struct toy_builder {
-    ig_mt19937 rng;      /* ONE stream for both trees: A first, then B */
+    mt19937 rng;      /* ONE stream for both trees: A first, then B */
     toy_mixture *m;
     int cls, ncomp, nbranch;
 } toy_builder;
@@ -104,7 +105,7 @@ TOYDEF void toy__branch(toy_builder *b, int depth, double px, double py, double 
     int j, sign;
     if (depth >= TOY_DEPTH) return;
     dx = cos(angle); dy = sin(angle);
-    dist = 0.292 * pow(0.8, depth) * (1.0 + 0.2 * ig_mt_normal(&b->rng));
+    dist = 0.292 * pow(0.8, depth) * (1.0 + 0.2 * mt_normal(&b->rng));
     thick = 0.2 * pow(0.8, depth) / dist;
     sx = toy_scale[0] * dist * 0.06;
     sy = toy_scale[1] * dist * 0.06;
@@ -124,7 +125,7 @@ TOYDEF void toy__branch(toy_builder *b, int depth, double px, double py, double 
         c->cov[2] = (t2 + (1.0 - t2) * dy * dy) * sy * sy;
     }
     for (sign = 1; sign >= -1; sign -= 2) {
-        double n = ig_mt_normal(&b->rng);            /* drawn BEFORE the call */
+        double n = mt_normal(&b->rng);            /* drawn BEFORE the call */
         toy__branch(b, depth + 1, px + dx * dist, py + dy * dist,
                     angle + sign * pow(0.7, depth) * (1.0 + 0.2 * n));
     }
@@ -136,7 +137,7 @@ TOYDEF int toy_mixture_build(toy_mixture *m) {
     int cls, k;
     const double pi = 3.14159265358979323846;
     memset(m, 0, sizeof *m);
-    ig_mt_seed(&b.rng, 2);
+    mt_seed(&b.rng, 2);
     b.m = m;
     for (cls = 0; cls < 2; cls++) {
         double sum = 0.0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define FIXTURES "tests/fixtures/"
+#define M_PI_F 3.14159265358979323846   /* pi, as a double */
 
 /* A float tensor of a safetensors file, in a malloc'd buffer (or NULL). */
 static float *read_f32(ig_st_file *st, const char *name, size_t *n) {
@@ -174,19 +175,19 @@ static int t_train_step_parity(void) {
 /* --- training -------------------------------------------------------------- */
 
 static ig_config small_config(void) {
-    ig_config g;
-    memset(&g, 0, sizeof g);
-    g.in_channels = 2; g.image_height = 4; g.image_width = 4; g.patch_size = 2;
-    g.hidden_size = 32; g.depth = 3; g.num_heads = 2; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
-    return g;
+    ig_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.in_channels = 2; cfg.image_height = 4; cfg.image_width = 4; cfg.patch_size = 2;
+    cfg.hidden_size = 32; cfg.depth = 3; cfg.num_heads = 2; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
+    return cfg;
 }
 
 typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; } trainer;
 
-static int trainer_init(trainer *tr, const ig_config *g, size_t B, uint64_t seed) {
-    if (ig_model_init(&tr->m, g, 1, seed)) return -1;
-    if (ig_arena_init(&tr->scratch, "scratch", ig_model_scratch_bytes(g, B, 1))) return -1;
-    return ig_ctx_init(&tr->ctx, &tr->scratch, ig_model_tape_nodes(g));
+static int trainer_init(trainer *tr, const ig_config *cfg, size_t B, uint64_t seed) {
+    if (ig_model_init(&tr->m, cfg, 1, seed)) return -1;
+    if (ig_arena_init(&tr->scratch, "scratch", ig_model_scratch_bytes(cfg, B, 1))) return -1;
+    return ig_ctx_init(&tr->ctx, &tr->scratch, ig_model_tape_nodes(cfg));
 }
 
 static void trainer_free(trainer *tr) { ig_arena_free(&tr->scratch); ig_model_free(&tr->m); }
@@ -202,7 +203,7 @@ static void make_batch(ig_rng *r, float *x, int *y, size_t B, size_t per, int cl
 
 /* The same batch, x_t and target every step: the loss must go to ~0. */
 static int t_overfit_one_batch(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -212,7 +213,7 @@ static int t_overfit_one_batch(void) {
     int y[B], step;
     float first = 0;
     size_t i;
-    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 1) == 0, "%s", ig_last_error());
     ig_rng_seed(&r, 2);
     make_batch(&r, x0, y, B, PER, 3);
     for (i = 0; i < B; i++) t[i] = ig_rng_uniform(&r);
@@ -235,7 +236,7 @@ static int t_overfit_one_batch(void) {
 
 /* Fresh noise and t every step (ig_train_step): the average loss falls. */
 static int t_loss_falls(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -244,7 +245,7 @@ static int t_loss_falls(void) {
     float x0[B * PER];
     int y[B], step;
     double early = 0, late = 0;
-    CHECK(trainer_init(&tr, &g, B, 3) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 3) == 0, "%s", ig_last_error());
     ig_rng_seed(&r, 4);
     tc.lr = 2e-3f;
     for (step = 0; step < 400; step++) {
@@ -261,7 +262,7 @@ static int t_loss_falls(void) {
 
 /* Train 12 steps straight; or 6, save, load into a new model, 6 more: same losses, same weights. */
 static int t_resume_bit_identical(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer a, b;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -271,7 +272,7 @@ static int t_resume_bit_identical(void) {
     int y[B], step;
     const char *path = "build/test_resume.safetensors";
     tc.lr = 1e-3f;
-    CHECK(trainer_init(&a, &g, B, 9) == 0 && trainer_init(&b, &g, B, 12345) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&a, &cfg, B, 9) == 0 && trainer_init(&b, &cfg, B, 12345) == 0, "%s", ig_last_error());
     ig_rng_seed(&ra, 5);
     for (step = 0; step < 12; step++) {
         if (step == 6) {
@@ -299,14 +300,14 @@ static int t_resume_bit_identical(void) {
 
 /* A NaN in the batch or a label out of range: an error, weights unchanged. */
 static int t_bad_batch(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     enum { B = 2, PER = 32 };
     float x0[B * PER], *before;
     int y[B] = { 0, 1 };
     size_t i;
-    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 1) == 0, "%s", ig_last_error());
     for (i = 0; i < B * PER; i++) x0[i] = 0.5f;
     before = (float *)malloc(tr.m.nweights * sizeof(float));
     memcpy(before, tr.m.weights, tr.m.nweights * sizeof(float));
@@ -322,21 +323,111 @@ static int t_bad_batch(void) {
     return 0;
 }
 
-/* The scratch size function is an upper bound and not a wild one. */
+/* ig_model_scratch_bytes is exact: the scratch peak of a real training step,
+   and of a guided velocity call with IG on, equals the estimate to the byte. */
 static int t_scratch_bytes(void) {
-    ig_config g = small_config();
+    ig_config cfg = small_config();
     trainer tr;
     ig_train_config tc = ig_train_defaults();
+    ig_guided G;
     enum { B = 5, PER = 32 };
-    float x0[B * PER];
+    float x0[B * PER], v[B * PER];
     int y[B] = { 0, 1, 2, 0, 1 };
-    size_t i, need = ig_model_scratch_bytes(&g, B, 1);
+    size_t i, need = ig_model_scratch_bytes(&cfg, B, 1), need_inf = ig_model_scratch_bytes(&cfg, B, 0);
     for (i = 0; i < B * PER; i++) x0[i] = 0.1f * (float)i;
-    CHECK(trainer_init(&tr, &g, B, 1) == 0, "%s", ig_last_error());
+    CHECK(trainer_init(&tr, &cfg, B, 1) == 0, "%s", ig_last_error());
     CHECK(ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
-    CHECK(tr.scratch.peak <= need && tr.scratch.peak > need / 2, "peak %zu, estimate %zu", tr.scratch.peak, need);
+    CHECK(tr.scratch.peak == need, "training step: peak %zu bytes, estimate %zu", tr.scratch.peak, need);
     printf("     training step: scratch peak %zu bytes, estimate %zu\n", tr.scratch.peak, need);
+    /* an arena of exactly that size is enough */
+    ig_arena_free(&tr.scratch);
+    CHECK(ig_arena_init(&tr.scratch, "scratch", need) == 0 && ig_ctx_init(&tr.ctx, &tr.scratch, ig_model_tape_nodes(&cfg)) == 0, "init");
+    CHECK(ig_train_step(&tr.m, &tr.ctx, &tc, x0, y, B, NULL) == 0, "an arena of the estimated size: %s", ig_last_error());
+    /* inference: one guided forward with IG on, in an arena of the estimated size */
+    ig_arena_free(&tr.scratch);
+    CHECK(ig_arena_init(&tr.scratch, "scratch", need_inf) == 0 && ig_ctx_init(&tr.ctx, &tr.scratch, ig_model_tape_nodes(&cfg)) == 0, "init");
+    memset(&G, 0, sizeof G);
+    G.model = &tr.m; G.ctx = &tr.ctx; G.labels = y; G.batch = B;
+    G.guidance = ig_guidance_none(); G.guidance.ig_weight = 2.0f;
+    CHECK(ig_guided_velocity(&G, x0, B * PER, 0.5f, v) == 0, "%s", ig_last_error());
+    CHECK(tr.scratch.peak == need_inf, "guided velocity: peak %zu bytes, estimate %zu", tr.scratch.peak, need_inf);
+    printf("     guided velocity: scratch peak %zu bytes, estimate %zu\n", tr.scratch.peak, need_inf);
     trainer_free(&tr);
+    return 0;
+}
+
+/* ig_flow_batch: the draws come in the documented order (replayed here), x_t
+   is alpha x0 + sigma eps, and the target is d x_t / dt (central differences
+   of the path in double), for both paths. */
+static int t_flow_batch_paths(void) {
+    ig_config cfg = small_config();
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 6, PER = 32 };
+    float x0[B * PER], xt[B * PER], tg[B * PER], t[B];
+    int y[B] = { 0, 1, 2, 0, 1, 2 }, labels[B], path, b, i;
+    ig_rng r, replay;
+    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+    for (path = IG_PATH_LINEAR; path <= IG_PATH_COSINE; path++) {
+        tc.path = path; tc.t_sampling = path == IG_PATH_COSINE ? IG_T_LOGNORMAL : IG_T_UNIFORM;
+        tc.label_dropout = 0.5f;
+        ig_rng_seed(&r, 40 + (uint64_t)path); ig_rng_seed(&replay, 40 + (uint64_t)path);
+        CHECK(ig_flow_batch(&r, &cfg, &tc, B, x0, y, xt, t, tg, labels) == 0, "%s", ig_last_error());
+        for (b = 0; b < B; b++) {
+            double tb, al, si;
+            if (tc.t_sampling == IG_T_LOGNORMAL) {
+                double s = exp((double)ig_rng_normal(&replay));
+                tb = path == IG_PATH_COSINE ? 2.0 / M_PI_F * atan(s) : s / (1 + s);
+            } else {
+                tb = ig_rng_uniform(&replay);
+            }
+            CHECK(fabs(t[b] - tb) < 1e-6, "path %d sample %d: t %.7g, replayed %.7g", path, b, t[b], tb);
+            CHECK(labels[b] == (ig_rng_uniform(&replay) < 0.5f ? cfg.num_classes : y[b]), "label dropout of sample %d", b);
+            for (i = 0; i < PER; i++) {
+                double e = ig_rng_normal(&replay), x = x0[b * PER + i], h = 1e-4, dxdt;
+#define PATH_X(tt) (path == IG_PATH_COSINE ? cos(M_PI_F / 2 * (tt)) * x + sin(M_PI_F / 2 * (tt)) * e : (1 - (tt)) * x + (tt) * e)
+                al = path == IG_PATH_COSINE ? cos(M_PI_F / 2 * tb) : 1 - tb;
+                si = path == IG_PATH_COSINE ? sin(M_PI_F / 2 * tb) : tb;
+                dxdt = (PATH_X(tb + h) - PATH_X(tb - h)) / (2 * h);
+#undef PATH_X
+                CHECK(fabs(xt[b * PER + i] - (al * x + si * e)) < 1e-5, "path %d: x_t", path);
+                CHECK(fabs(tg[b * PER + i] - dxdt) < 1e-4 * (1 + fabs(dxdt)), "path %d sample %d: target %.6g, d x_t/dt %.6g",
+                      path, b, tg[b * PER + i], dxdt);
+            }
+        }
+    }
+    y[3] = 3;   /* out of range: an error, and no random number drawn */
+    ig_rng_seed(&r, 1); replay = r;
+    CHECK(ig_flow_batch(&r, &cfg, &tc, B, x0, y, xt, t, tg, labels) != 0, "label 3 of 3 classes accepted");
+    CHECK(strstr(ig_last_error(), "label 3") && r.state == replay.state, "message: %s", ig_last_error());
+    return 0;
+}
+
+/* Lognormal t: t / (1 - t) (linear path) and tan(pi t / 2) (cosine path) are
+   exp(N(0,1)), so their logs must have mean 0 and variance 1. */
+static int t_lognormal_t(void) {
+    ig_config cfg = small_config();
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 4000 };
+    static float x0[B * 32], xt[B * 32], tg[B * 32], t[B];
+    static int y[B], labels[B];
+    int path, b;
+    ig_rng r;
+    cfg.in_channels = 1; cfg.image_height = 1; cfg.image_width = 1; cfg.patch_size = 1;
+    tc.t_sampling = IG_T_LOGNORMAL;
+    for (path = IG_PATH_LINEAR; path <= IG_PATH_COSINE; path++) {
+        double s = 0, s2 = 0;
+        tc.path = path;
+        ig_rng_seed(&r, 77);
+        CHECK(ig_flow_batch(&r, &cfg, &tc, B, x0, y, xt, t, tg, labels) == 0, "%s", ig_last_error());
+        for (b = 0; b < B; b++) {
+            double n = path == IG_PATH_COSINE ? log(tan(M_PI_F / 2 * t[b])) : log(t[b] / (1.0 - t[b]));
+            CHECK(t[b] > 0 && t[b] < 1, "t = %g", t[b]);
+            s += n; s2 += n * n;
+        }
+        s /= B; s2 = s2 / B - s * s;
+        CHECK(fabs(s) < 0.06 && fabs(s2 - 1) < 0.08, "path %d: log-ratio mean %.4f, variance %.4f (want 0, 1)", path, s, s2);
+        printf("     %s path: log-ratio of t has mean %.4f, variance %.4f\n", path ? "cosine" : "linear", s, s2);
+    }
     return 0;
 }
 
@@ -429,7 +520,7 @@ static int t_checkpoint_half(void) {
 /* --- sampling ------------------------------------------------------------- */
 
 /* the point fixture's weights: random, non-zero heads, so guidance matters */
-typedef struct { fixture f; ig_sampler s; int labels[6]; } sampling;
+typedef struct { fixture f; ig_guided s; int labels[6]; } sampling;
 
 static int sampling_open(sampling *S) {
     int b;
@@ -437,7 +528,7 @@ static int sampling_open(sampling *S) {
     memset(&S->s, 0, sizeof S->s);
     for (b = 0; b < 6; b++) S->labels[b] = b % 2;
     S->s.model = &S->f.m; S->s.ctx = &S->f.ctx; S->s.labels = S->labels; S->s.batch = 6;
-    S->s.g = ig_guidance_none();
+    S->s.guidance = ig_guidance_none();
     return 0;
 }
 
@@ -449,7 +540,7 @@ static void noise(float *x, size_t n, uint64_t seed) {
 
 /* the intermediate head alone, as a velocity field */
 static int aux_only(void *user, const float *x, size_t n, float t, float *v) {
-    ig_sampler *S = (ig_sampler *)user;
+    ig_guided *S = (ig_guided *)user;
     ig_tensor *xt, *vf, *va;
     float tt[6];
     size_t shape[4], b;
@@ -470,24 +561,24 @@ static int t_sampling_identities(void) {
     CHECK(sampling_open(&S) == 0, "%s", ig_last_error());
     ig_grid_uniform(grid, 16);
     /* w = 1 is the plain model */
-    noise(a, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
-    S.s.g.ig_weight = 1.0f;
-    noise(b, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    noise(a, 12, 1); CHECK(ig_sample_heun(ig_guided_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.guidance.ig_weight = 1.0f;
+    noise(b, 12, 1); CHECK(ig_sample_heun(ig_guided_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
     CHECK(memcmp(a, b, sizeof a) == 0, "w = 1 differs from no guidance");
     /* w = 0 is the intermediate head alone */
-    S.s.g.ig_weight = 0.0f;
-    noise(a, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.guidance.ig_weight = 0.0f;
+    noise(a, 12, 1); CHECK(ig_sample_heun(ig_guided_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
     noise(b, 12, 1); CHECK(ig_sample_heun(aux_only, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
     CHECK(memcmp(a, b, sizeof a) == 0, "w = 0 differs from the intermediate head alone");
     /* w = 2 is something else */
-    S.s.g.ig_weight = 2.0f;
-    noise(b, 12, 1); CHECK(ig_sample_heun(ig_model_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.guidance.ig_weight = 2.0f;
+    noise(b, 12, 1); CHECK(ig_sample_heun(ig_guided_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
     CHECK(memcmp(a, b, sizeof a) != 0, "w = 2 changed nothing");
     /* CFG scale 1 is plain */
-    S.s.g = ig_guidance_none();
-    noise(a, 12, 1); CHECK(ig_sample_euler(ig_model_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
-    S.s.g.cfg_scale = 1.0f;
-    noise(b, 12, 1); CHECK(ig_sample_euler(ig_model_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.guidance = ig_guidance_none();
+    noise(a, 12, 1); CHECK(ig_sample_euler(ig_guided_velocity, &S.s, a, 12, grid, 16) == 0, "%s", ig_last_error());
+    S.s.guidance.cfg_scale = 1.0f;
+    noise(b, 12, 1); CHECK(ig_sample_euler(ig_guided_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
     CHECK(memcmp(a, b, sizeof a) == 0, "CFG scale 1 differs from no guidance");
     fixture_close(&S.f);
     return 0;
@@ -501,32 +592,32 @@ static int t_sampling_nfe(void) {
     CHECK(sampling_open(&S) == 0, "%s", ig_last_error());
     ig_grid_uniform(grid, 10);
     noise(x, 12, 2); S.s.nfe = 0;
-    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    CHECK(ig_sample_euler(ig_guided_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
     CHECK(S.s.nfe == 10, "no guidance: %zu evaluations for 10 steps", S.s.nfe);
-    S.s.g.ig_weight = 3.0f; noise(x, 12, 2); S.s.nfe = 0;
-    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    S.s.guidance.ig_weight = 3.0f; noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_guided_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
     CHECK(S.s.nfe == 10, "IG: %zu evaluations for 10 steps", S.s.nfe);
     /* CFG on t in [0, 0.45]: steps at t = 0.4, 0.3, 0.2, 0.1 double the batch */
-    S.s.g = ig_guidance_none(); S.s.g.cfg_scale = 2.0f; S.s.g.cfg_high = 0.45f; noise(x, 12, 2); S.s.nfe = 0;
-    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    S.s.guidance = ig_guidance_none(); S.s.guidance.cfg_scale = 2.0f; S.s.guidance.cfg_high = 0.45f; noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_guided_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
     CHECK(S.s.nfe == 14, "CFG inside [0, 0.45]: %zu evaluations, expected 14", S.s.nfe);
-    S.s.g.ig_weight = 2.0f; noise(x, 12, 2); S.s.nfe = 0;   /* IG + CFG costs what CFG costs */
-    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    S.s.guidance.ig_weight = 2.0f; noise(x, 12, 2); S.s.nfe = 0;   /* IG + CFG costs what CFG costs */
+    CHECK(ig_sample_euler(ig_guided_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
     CHECK(S.s.nfe == 14, "IG + CFG: %zu evaluations, expected 14", S.s.nfe);
     /* autoguidance: a second model, two evaluations per step */
     CHECK(ig_model_init(&guide, &S.f.m.cfg, 0, 3) == 0, "%s", ig_last_error());
-    S.s.g = ig_guidance_none(); S.s.g.guide = &guide; S.s.g.guide_weight = 2.0f; noise(x, 12, 2); S.s.nfe = 0;
-    CHECK(ig_sample_euler(ig_model_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
+    S.s.guidance = ig_guidance_none(); S.s.guidance.guide = &guide; S.s.guidance.guide_weight = 2.0f; noise(x, 12, 2); S.s.nfe = 0;
+    CHECK(ig_sample_euler(ig_guided_velocity, &S.s, x, 12, grid, 10) == 0, "%s", ig_last_error());
     CHECK(S.s.nfe == 20, "autoguidance: %zu evaluations, expected 20", S.s.nfe);
     /* SDE: N steps, N evaluations; the same seed gives the same samples */
-    S.s.g = ig_guidance_none(); S.s.g.ig_weight = 1.5f; noise(x, 12, 2); S.s.nfe = 0;
+    S.s.guidance = ig_guidance_none(); S.s.guidance.ig_weight = 1.5f; noise(x, 12, 2); S.s.nfe = 0;
     ig_rng_seed(&r, 11);
-    CHECK(ig_sample_sde(ig_model_velocity, &S.s, x, 12, 25, &r) == 0, "%s", ig_last_error());
+    CHECK(ig_sample_sde(ig_guided_velocity, &S.s, x, 12, 25, IG_PATH_LINEAR, &r) == 0, "%s", ig_last_error());
     CHECK(S.s.nfe == 25, "SDE: %zu evaluations for 25 steps", S.s.nfe);
     {
         float y2[12];
         noise(y2, 12, 2); ig_rng_seed(&r, 11);
-        CHECK(ig_sample_sde(ig_model_velocity, &S.s, y2, 12, 25, &r) == 0, "%s", ig_last_error());
+        CHECK(ig_sample_sde(ig_guided_velocity, &S.s, y2, 12, 25, IG_PATH_LINEAR, &r) == 0, "%s", ig_last_error());
         CHECK(memcmp(x, y2, sizeof y2) == 0, "same seed, different SDE samples");
     }
     ig_model_free(&guide);
@@ -534,15 +625,23 @@ static int t_sampling_nfe(void) {
     return 0;
 }
 
-/* Every sampler on a field whose answer is known: for data x0 ~ N(0, s^2) the
-   noised marginal is N(0, (1-t)^2 s^2 + t^2) and the exact velocity is
-   v = (t - (1-t) s^2) x / ((1-t)^2 s^2 + t^2).  The samples' variance must
-   come out as s^2. */
+/* Every sampler on a field whose answer is known.  Data x0 ~ N(0, s^2) on the
+   path x_t = alpha x0 + sigma eps is N(0, alpha^2 s^2 + sigma^2) at time t,
+   and the exact velocity is E[alpha' x0 + sigma' eps | x_t]:
+       v = (alpha alpha' s^2 + sigma sigma') x / (alpha^2 s^2 + sigma^2)
+   (linear: alpha = 1 - t, sigma = t; cosine: alpha = cos(pi t/2), sigma =
+   sin(pi t/2)).  The samples' variance must come out as s^2. */
 static int gaussian_field(void *user, const float *x, size_t n, float t, float *v) {
-    double s2 = 0.25, denom = (1 - t) * (1 - t) * s2 + (double)t * t;
+    int path = user ? *(const int *)user : IG_PATH_LINEAR;
+    double s2 = 0.25, al, da, si, ds, k;
     size_t i;
-    (void)user;
-    for (i = 0; i < n; i++) v[i] = (float)((t - (1 - t) * s2) / denom * x[i]);
+    if (path == IG_PATH_COSINE) {
+        al = cos(M_PI_F / 2 * t); si = sin(M_PI_F / 2 * t); da = -M_PI_F / 2 * si; ds = M_PI_F / 2 * al;
+    } else {
+        al = 1 - t; si = t; da = -1; ds = 1;
+    }
+    k = (al * da * s2 + si * ds) / (al * al * s2 + si * si);
+    for (i = 0; i < n; i++) v[i] = (float)(k * x[i]);
     return 0;
 }
 
@@ -558,14 +657,19 @@ static int t_samplers_on_known_field(void) {
     static float x[N];
     float grid[65];
     ig_rng r;
+    int path;
     ig_grid_uniform(grid, 64);
-    noise(x, N, 3); CHECK(ig_sample_euler(gaussian_field, NULL, x, N, grid, 64) == 0, "euler");
-    CHECK(fabs(variance(x, N) - 0.25) < 0.02, "Euler: variance %.4f, expected 0.25", variance(x, N));
-    noise(x, N, 3); CHECK(ig_sample_heun(gaussian_field, NULL, x, N, grid, 64) == 0, "heun");
-    CHECK(fabs(variance(x, N) - 0.25) < 0.02, "Heun: variance %.4f, expected 0.25", variance(x, N));
-    noise(x, N, 3); ig_rng_seed(&r, 1);
-    CHECK(ig_sample_sde(gaussian_field, NULL, x, N, 100, &r) == 0, "sde");
-    CHECK(fabs(variance(x, N) - 0.25) < 0.02, "SDE: variance %.4f, expected 0.25", variance(x, N));
+    for (path = IG_PATH_LINEAR; path <= IG_PATH_COSINE; path++) {
+        const char *name = path ? "cosine" : "linear";
+        noise(x, N, 3); CHECK(ig_sample_euler(gaussian_field, &path, x, N, grid, 64) == 0, "euler");
+        CHECK(fabs(variance(x, N) - 0.25) < 0.02, "%s path, Euler: variance %.4f, expected 0.25", name, variance(x, N));
+        noise(x, N, 3); CHECK(ig_sample_heun(gaussian_field, &path, x, N, grid, 64) == 0, "heun");
+        CHECK(fabs(variance(x, N) - 0.25) < 0.02, "%s path, Heun: variance %.4f, expected 0.25", name, variance(x, N));
+        noise(x, N, 3); ig_rng_seed(&r, 1);
+        CHECK(ig_sample_sde(gaussian_field, &path, x, N, 100, path, &r) == 0, "sde");
+        CHECK(fabs(variance(x, N) - 0.25) < 0.02, "%s path, SDE: variance %.4f, expected 0.25", name, variance(x, N));
+        printf("     %s path: SDE sample variance %.4f (exact 0.25)\n", name, variance(x, N));
+    }
     return 0;
 }
 
@@ -577,12 +681,12 @@ static int t_samplers_on_known_field(void) {
 #endif
 
 static int run_for_threads(int threads, float *losses, float *weights_out, float *samples, size_t *nw) {
-    ig_config g;
+    ig_config cfg;
     trainer tr;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
     ig_rng r;
-    ig_sampler smp;
+    ig_guided smp;
     enum { B = 32, PER = 4 * 8 * 8 };
     static float x0[B * PER];
     int y[B], step;
@@ -592,10 +696,10 @@ static int run_for_threads(int threads, float *losses, float *weights_out, float
 #else
     (void)threads;
 #endif
-    memset(&g, 0, sizeof g);
-    g.in_channels = 4; g.image_height = 8; g.image_width = 8; g.patch_size = 2;
-    g.hidden_size = 96; g.depth = 3; g.num_heads = 4; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
-    if (trainer_init(&tr, &g, B, 21)) return -1;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.in_channels = 4; cfg.image_height = 8; cfg.image_width = 8; cfg.patch_size = 2;
+    cfg.hidden_size = 96; cfg.depth = 3; cfg.num_heads = 4; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
+    if (trainer_init(&tr, &cfg, B, 21)) return -1;
     ig_rng_seed(&r, 8);
     tc.lr = 1e-3f;
     for (step = 0; step < 3; step++) {
@@ -608,10 +712,10 @@ static int run_for_threads(int threads, float *losses, float *weights_out, float
     *nw = tr.m.nweights;
     memset(&smp, 0, sizeof smp);
     smp.model = &tr.m; smp.ctx = &tr.ctx; smp.labels = y; smp.batch = B;
-    smp.g = ig_guidance_none(); smp.g.ig_weight = 2.0f;
+    smp.guidance = ig_guidance_none(); smp.guidance.ig_weight = 2.0f;
     ig_grid_uniform(grid, 8);
     noise(samples, B * PER, 5);
-    if (ig_sample_heun(ig_model_velocity, &smp, samples, B * PER, grid, 8)) return -1;
+    if (ig_sample_heun(ig_guided_velocity, &smp, samples, B * PER, grid, 8)) return -1;
     trainer_free(&tr);
     return 0;
 }
@@ -644,7 +748,9 @@ const test_case model_tests[] = {
     { "train_loss_falls", t_loss_falls },
     { "train_resume_bit_identical", t_resume_bit_identical },
     { "train_bad_batch_rejected", t_bad_batch },
-    { "train_scratch_bytes_bound", t_scratch_bytes },
+    { "train_scratch_bytes_exact", t_scratch_bytes },
+    { "flow_batch_paths_and_draw_order", t_flow_batch_paths },
+    { "flow_batch_lognormal_t", t_lognormal_t },
     { "checkpoint_errors_named", t_checkpoint_errors },
     { "checkpoint_bf16_loads", t_checkpoint_half },
     { "sample_identities_ig_cfg", t_sampling_identities },

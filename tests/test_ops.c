@@ -369,8 +369,59 @@ static int t_rng(void) {
     return 0;
 }
 
+/* ig_matmul (the fast GEMM of Appendix A, or the plain loop with
+   IG_NO_FAST_GEMM) against a double-precision loop: all four transpose cases,
+   sizes that are not multiples of the register tile, K above the K block
+   (384), padded leading dimensions, beta 0 (C full of NaN: must not be read),
+   1 and 0.5, and problems big enough for the packed and the threaded path. */
+static int t_matmul_vs_plain(void) {
+    static const size_t sizes[][3] = {   /* M, N, K */
+        { 1, 1, 1 }, { 7, 5, 3 }, { 67, 131, 397 }, { 130, 70, 800 }, { 5, 300, 100 },
+        { 200, 17, 450 }, { 3, 65, 1000 }, { 97, 257, 64 }, { 150, 190, 777 },
+    };
+    static const float betas[3] = { 0.0f, 1.0f, 0.5f };
+    size_t si, bi, i, j, k;
+    int ta, tb;
+    ig_rng r;
+    ig_rng_seed(&r, 99);
+    for (si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++)
+                for (bi = 0; bi < 3; bi++) {
+                    size_t M = sizes[si][0], N = sizes[si][1], K = sizes[si][2];
+                    size_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+                    size_t rows_a = ta ? K : M, rows_b = tb ? N : K;
+                    float *A = (float *)malloc(rows_a * lda * sizeof(float)), *B = (float *)malloc(rows_b * ldb * sizeof(float));
+                    float *C = (float *)malloc(M * ldc * sizeof(float)), *C0 = (float *)malloc(M * ldc * sizeof(float));
+                    double worst = 0;
+                    for (i = 0; i < rows_a * lda; i++) A[i] = ig_rng_normal(&r);
+                    for (i = 0; i < rows_b * ldb; i++) B[i] = ig_rng_normal(&r);
+                    for (i = 0; i < M * ldc; i++) C0[i] = betas[bi] == 0.0f ? NAN : ig_rng_normal(&r);
+                    memcpy(C, C0, M * ldc * sizeof(float));
+                    ig_matmul(ta, tb, M, N, K, A, lda, B, ldb, betas[bi], C, ldc);
+                    for (i = 0; i < M; i++)
+                        for (j = 0; j < ldc; j++) {
+                            double s = 0, e;
+                            if (j >= N) {   /* the padding of C is left alone */
+                                CHECK(memcmp(&C[i * ldc + j], &C0[i * ldc + j], sizeof(float)) == 0, "C's padding written");
+                                continue;
+                            }
+                            for (k = 0; k < K; k++)
+                                s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                            if (betas[bi] != 0.0f) s += (double)betas[bi] * C0[i * ldc + j];
+                            e = fabs(C[i * ldc + j] - s) / sqrt((double)K + 1);
+                            if (!(e <= worst)) worst = e;   /* NaN propagates into worst */
+                        }
+                    CHECK(worst < 2e-5, "M %zu N %zu K %zu trans_a %d trans_b %d beta %g: error %.3g",
+                          M, N, K, ta, tb, betas[bi], worst);
+                    free(A); free(B); free(C); free(C0);
+                }
+    return 0;
+}
+
 const test_case ops_tests[] = {
     { "rng_reproducible", t_rng },
+    { "matmul_fast_vs_plain", t_matmul_vs_plain },
     { "grad_linear", t_linear },
     { "grad_add_mul_scale", t_add_mul },
     { "grad_modulate_gated_add", t_modulate_gated },

@@ -16,11 +16,11 @@
 /* The legacy MT19937 + polar normals (the stream the trees are built from). */
 static int test_mt19937_normals(void) {
     static const double want[4] = { -0.41675785, -0.05626683, -2.1361961, 1.64027081 };
-    ig_mt19937 r;
+    mt19937 r;
     int i;
-    ig_mt_seed(&r, 2);
+    mt_seed(&r, 2);
     for (i = 0; i < 4; i++) {
-        double n = ig_mt_normal(&r);
+        double n = mt_normal(&r);
         CHECK(near(n, want[i], 1e-7, 1e-8), "normal %d = %.9f, want %.9f", i, n, want[i]);
     }
     return 0;

@@ -78,7 +78,7 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
     ig_model m;
     ig_arena scratch;
     ig_ctx ctx;
-    ig_sampler s;
+    ig_guided s;
     size_t n = B * (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, k;
     float *x = (float *)malloc(n * sizeof(float)), *grid = (float *)malloc(((size_t)steps + 1) * sizeof(float));
     int *y = (int *)malloc(B * sizeof(int)), rep, meth, i;
@@ -102,13 +102,13 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
             double t0;
             memset(&s, 0, sizeof s);
             s.model = &m; s.ctx = &ctx; s.labels = y; s.batch = B;
-            s.g = ig_guidance_none();
-            if (meth == 1) s.g.ig_weight = 2.0f;
-            if (meth == 2) s.g.cfg_scale = 2.0f;
+            s.guidance = ig_guidance_none();
+            if (meth == 1) s.guidance.ig_weight = 2.0f;
+            if (meth == 2) s.guidance.cfg_scale = 2.0f;
             ig_rng_seed(&r, 4);
             ig_rng_normal_fill(&r, x, n);
             t0 = now();
-            if (ig_sample_euler(ig_model_velocity, &s, x, n, grid, (size_t)steps)) {
+            if (ig_sample_euler(ig_guided_velocity, &s, x, n, grid, (size_t)steps)) {
                 fprintf(stderr, "ig-bench: %s\n", ig_last_error());
                 return 1;
             }

@@ -1,5 +1,5 @@
 /* fuzz_idx.c - libFuzzer target for the IDX reader (examples/idx.h).
-   Build and run with `make fuzz-idx` (clang -fsanitize=fuzzer,address,undefined).
+   Build and run with `make fuzz FUZZ_TARGETS=idx` (clang -fsanitize=fuzzer,address,undefined).
 
    Input byte 0 picks the number of dimensions asked for (1 + byte0 % 4); the
    rest is the whole file.  Properties, any violation aborts:

@@ -1,5 +1,6 @@
-/* fuzz_st.c - libFuzzer target for the safetensors reader (ig.h section 8).
-   Build and run with `make fuzz` (clang -fsanitize=fuzzer,address,undefined).
+/* fuzz_st.c - libFuzzer target for the safetensors reader and writer (ig.h Appendix B).
+   Build and run with `make fuzz` (clang -fsanitize=fuzzer,address,undefined);
+   seeds in tests/fuzz/corpus_st/.
 
    Input byte 0 selects the mode:
      odd   the rest is the JSON header; the harness adds the 8-byte length and
@@ -9,8 +10,8 @@
      even  the rest is the whole file.
    Properties, any violation aborts:
      - a failed open names the file in ig_last_error();
-     - an opened file: every tensor reads (F32/F16/BF16 as float, I64/I32 as
-       int64, others raw), is found by name, every metadata key is found;
+     - an opened file: every tensor reads (F32/F16/BF16 as float, I64/I32/U8
+       as int64, all raw), is found by name, every metadata key is found;
      - writing its convertible tensors and all metadata back with the writer and
        opening the result gives the same names, dtypes, shapes, bytes, metadata. */
 #define _POSIX_C_SOURCE 200809L /* getpid, ftruncate, fileno */
@@ -56,7 +57,7 @@ static unsigned char **read_all(ig_st_file *st)
         if (!buf) abort();
         if (t->dtype == IG_F32 || t->dtype == IG_F16 || t->dtype == IG_BF16)
             rc = ig_st_read_f32(st, t, (float *)buf, n);
-        else if (t->dtype == IG_I64 || t->dtype == IG_I32)
+        else if (t->dtype == IG_I64 || t->dtype == IG_I32 || t->dtype == IG_U8)
             rc = ig_st_read_i64(st, t, (int64_t *)buf, n);
         else
             rc = 0;
