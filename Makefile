@@ -145,7 +145,7 @@ fmnist-train: $(BUILD)/fmnist fmnist-data
 	$(FMNIST_RUN) train $(FMNIST_MODEL) --steps $(FMNIST_STEPS) --ckpt out/fmnist/train.safetensors --out data/fmnist_ig.safetensors
 
 fmnist-classifier: $(BUILD)/fmnist fmnist-data
-	$(FMNIST_RUN) classify --epochs 8 --clf data/fmnist_classifier.safetensors
+	$(FMNIST_RUN) classify --epochs 6 --clf data/fmnist_classifier.safetensors
 
 $(BUILD):
 	mkdir -p $(BUILD)
