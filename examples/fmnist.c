@@ -1089,8 +1089,8 @@ static int fm_eval_setup(const fm_opts *o, fm_clf *f, fm_ref *ref, fm_split *tr)
     fm_split te;
     if (fc_load(f, o->clf)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); return -1; }
     if (fm_load(o->data, "t10k", &te)) return -1;
-    if (tr && fm_load(o->data, "train", tr)) return -1;
-    if (fm_ref_init(f, &te, ref)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); return -1; }
+    if (tr && fm_load(o->data, "train", tr)) { fm_split_free(&te); return -1; }
+    if (fm_ref_init(f, &te, ref)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); fm_split_free(&te); return -1; }
     fm_split_free(&te);
     return 0;
 }
@@ -1121,57 +1121,73 @@ static int fm_real_row(fm_clf *f, const fm_ref *ref, const fm_split *tr, size_t 
     return 0;
 }
 
+/* Reads <dir>/samples_<name>.npy and labels_<name>.npy, checks them and
+   measures them; 0 or -1 (message printed).  *n gets the sample count. */
+static int fm_eval_one(const fm_opts *o, const char *name, fm_clf *f, const fm_ref *ref, fm_metrics *mt, size_t *n) {
+    npy_array xs, ys;
+    int *y = NULL, rc = -1;
+    size_t j;
+    char path[1200];
+    memset(&xs, 0, sizeof xs); memset(&ys, 0, sizeof ys);
+    snprintf(path, sizeof path, "%s/samples_%s.npy", o->dir, name);
+    if (npy_read(path, &xs)) { fprintf(stderr, "%s: %s (run 'make fmnist' first)\n", PROG, npy_error()); return -1; }
+    if (xs.dtype != NPY_F32 || xs.ndim != 3 || xs.shape[1] != FM_SIDE || xs.shape[2] != FM_SIDE || xs.shape[0] < 100) {
+        fprintf(stderr, "%s: %s: expected float32 (N,28,28) with N >= 100\n", PROG, path); goto done;
+    }
+    *n = xs.shape[0];
+    for (j = 0; j < xs.n; j++) {
+        float v = ((float *)xs.data)[j];
+        if (!(v >= 0.0f && v <= 1.0f)) { fprintf(stderr, "%s: %s: value %g at element %zu is outside [0, 1]\n", PROG, path, (double)v, j); goto done; }
+    }
+    snprintf(path, sizeof path, "%s/labels_%s.npy", o->dir, name);
+    if (npy_read(path, &ys)) { fprintf(stderr, "%s: %s\n", PROG, npy_error()); goto done; }
+    if (ys.dtype != NPY_I64 || ys.ndim != 1 || ys.shape[0] != *n) { fprintf(stderr, "%s: %s: expected int64 (%zu,)\n", PROG, path, *n); goto done; }
+    if (!(y = (int *)malloc(*n * sizeof(int)))) { fprintf(stderr, "%s: out of memory\n", PROG); goto done; }
+    for (j = 0; j < *n; j++) {
+        int64_t l = ((int64_t *)ys.data)[j];
+        if (l != (int64_t)(j % FM_CLASSES)) { fprintf(stderr, "%s: %s: label %lld at %zu; balanced labels i %% 10 expected\n", PROG, path, (long long)l, j); goto done; }
+        y[j] = (int)l;
+    }
+    if (fm_measure(f, ref, (float *)xs.data, y, *n, mt)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); goto done; }
+    rc = 0;
+done:
+    free(y); npy_free(&xs); npy_free(&ys);
+    return rc;
+}
+
 static int cmd_eval(const fm_opts *o) {
     fm_clf f;
     fm_ref ref;
     fm_split tr;
     fm_metrics mt;
     char buf[256], *tok[8], path[1200], count[32];
-    int nm, i;
-    FILE *tsv;
+    int nm, i, rc = 1;
+    size_t n = 0;
+    FILE *tsv = NULL;
     if ((nm = fm_split_list(o->methods, buf, sizeof buf, tok, 8)) < 0) return 2;
-    if (fm_eval_setup(o, &f, &ref, &tr)) return 1;
+    memset(&f, 0, sizeof f); memset(&ref, 0, sizeof ref); memset(&tr, 0, sizeof tr);
+    if (fm_eval_setup(o, &f, &ref, &tr)) goto done;
     snprintf(path, sizeof path, "%s/metrics.tsv", o->dir);
     tsv = fopen(path, "w");
-    if (!tsv) { fprintf(stderr, "%s: %s: cannot write\n", PROG, path); return 1; }
+    if (!tsv) { fprintf(stderr, "%s: %s: cannot write\n", PROG, path); goto done; }
     fprintf(tsv, "method\tfd\tclass_accuracy\tprecision\trecall\tsamples\n");
     printf("classifier %s: test accuracy %.2f%%; features %d-d; precision/recall with k = %d\n\n", o->clf, 100 * ref.acc, FC_FEAT, FM_PR_K);
     printf("| method                 |      FD | class acc | prec  | recall | samples |\n|---|---:|---:|---:|---:|---|\n");
     for (i = 0; i < nm; i++) {
-        npy_array xs, ys;
-        int *y;
-        size_t j, n;
-        snprintf(path, sizeof path, "%s/samples_%s.npy", o->dir, tok[i]);
-        if (npy_read(path, &xs)) { fprintf(stderr, "%s: %s (run 'make fmnist' first)\n", PROG, npy_error()); return 1; }
-        if (xs.dtype != NPY_F32 || xs.ndim != 3 || xs.shape[1] != FM_SIDE || xs.shape[2] != FM_SIDE || xs.shape[0] < 100) {
-            fprintf(stderr, "%s: %s: expected float32 (N,28,28) with N >= 100\n", PROG, path); return 1;
-        }
-        n = xs.shape[0];
-        for (j = 0; j < xs.n; j++) {
-            float v = ((float *)xs.data)[j];
-            if (!(v >= 0.0f && v <= 1.0f)) { fprintf(stderr, "%s: %s: value %g at element %zu is outside [0, 1]\n", PROG, path, (double)v, j); return 1; }
-        }
-        snprintf(path, sizeof path, "%s/labels_%s.npy", o->dir, tok[i]);
-        if (npy_read(path, &ys)) { fprintf(stderr, "%s: %s\n", PROG, npy_error()); return 1; }
-        if (ys.dtype != NPY_I64 || ys.ndim != 1 || ys.shape[0] != n) { fprintf(stderr, "%s: %s: expected int64 (%zu,)\n", PROG, path, n); return 1; }
-        y = (int *)malloc(n * sizeof(int));
-        for (j = 0; j < n; j++) {
-            int64_t l = ((int64_t *)ys.data)[j];
-            if (l != (int64_t)(j % FM_CLASSES)) { fprintf(stderr, "%s: %s: label %lld at %zu; balanced labels i %% 10 expected\n", PROG, path, (long long)l, j); return 1; }
-            y[j] = (int)l;
-        }
-        if (fm_measure(&f, &ref, (float *)xs.data, y, n, &mt)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); return 1; }
+        if (fm_eval_one(o, tok[i], &f, &ref, &mt, &n)) goto done;
         snprintf(count, sizeof count, "%zu", n);
         fm_print_row(tsv, tok[i], count, &mt);
-        if (i == nm - 1) {
-            if (fm_real_row(&f, &ref, &tr, n, &mt)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); return 1; }
-            fm_print_row(tsv, "training images", count, &mt);
-        }
-        free(y); npy_free(&xs); npy_free(&ys);
     }
-    fclose(tsv);
+    if (fm_real_row(&f, &ref, &tr, n, &mt)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); goto done; }
+    fm_print_row(tsv, "training images", count, &mt);
     printf("\nwrote %s/metrics.tsv\n", o->dir);
-    return 0;
+    rc = 0;
+done:
+    if (tsv) fclose(tsv);
+    free(ref.feat); free(ref.label);
+    fm_split_free(&tr);
+    ig_arena_free(&f.arena);
+    return rc;
 }
 
 static int fm_parse_interval(const char *s, double *lo, double *hi) {
