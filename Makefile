@@ -8,6 +8,7 @@
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
+#   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
 #   NO_FAST_GEMM=1  build with -DIG_NO_FAST_GEMM: the plain matmul of section 4 only
 #                   (e.g. make BUILD=build/nofast NO_FAST_GEMM=1 test)
@@ -36,12 +37,12 @@ ifeq ($(NO_FAST_GEMM),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c \
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_method.c \
             tests/test_fmnist.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data
 
 all: $(BUILD)/test_ig examples
 
@@ -50,7 +51,7 @@ all: $(BUILD)/test_ig examples
 test: $(BUILD)/test_ig compile-check
 	OMP_WAIT_POLICY=passive ./$(BUILD)/test_ig $(T)
 
-$(BUILD)/test_ig: $(TEST_SRC) tests/test.h ig.h examples/*.h examples/toy2d.c examples/fmnist.c | $(BUILD)
+$(BUILD)/test_ig: $(TEST_SRC) tests/*.h ig.h examples/*.h examples/toy2d.c examples/fmnist.c tools/ig-forward.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_SRC) $(LDLIBS)
 
 # The header as C99 and C++, gcc and clang, -Werror; plus a two-file link.
@@ -79,8 +80,12 @@ debug:
 # crashes to build/fuzz_NAME-crash-*.  To fuzz another parser, add its NAME below.
 #   st    the safetensors reader and writer
 #   ckpt  ig_config_from_file, ig_load, ig_save on what loaded
+#   pt    the .pt reader and pt2st's conversion (examples/pt.h)
+#   npy   the .npy reader and writer (examples/npy.h)
+#   json  the dataset.json parser of the REPA latent folders (examples/latents.h)
 #   idx   the IDX reader of the Fashion-MNIST example (examples/idx.h)
-FUZZ_TARGETS ?= st ckpt idx
+# One target alone: make fuzz FUZZ_TARGETS=pt
+FUZZ_TARGETS ?= st ckpt pt npy json idx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
@@ -90,19 +95,24 @@ fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
 	  ./$(BUILD)/fuzz_$$t $$d -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$(BUILD)/fuzz_$$t- \
 	    $(BUILD)/fuzz_corpus_$$t $$(ls -d tests/fuzz/corpus_$$t 2>/dev/null); done
 
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h | $(BUILD)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h examples/*.h tests/*.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
 # The IDX reader is examples/idx.h, not ig.h.
 $(BUILD)/fuzz_idx: examples/idx.h
+# Mutation testing: each small semantic change listed in tests/mutants.py must
+# make the suite fail.  MUTANT_JOBS=2 runs two at once (only on an idle machine).
+MUTANT_JOBS ?= 1
+mutants:
+	python3 tests/mutants.py --cc "$(CC)" --cflags "$(WARN) -O2 $(ARCH) $(OMPFLAG)" --jobs $(MUTANT_JOBS)
 
 examples: $(EXAMPLES) $(TOOLS)
 
 $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/%: tools/%.c ig.h | $(BUILD)
+$(BUILD)/%: tools/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
 # The speed benchmark (compare with PyTorch: ../shared/bench/compare.sh).

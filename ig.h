@@ -30,13 +30,14 @@
      2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
      3. tensors and the tape      ig_tensor, ig_ctx, backward()
      4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
-                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum
-     5. the model                 config, parameters, forward with two heads
+                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum;
+                                  LightningDiT's rmsnorm, swiglu, 2D rope, cosine loss
+     5. the model                 config (SiT or LightningDiT), parameters, forward with two heads
      6. training                  flow-matching batch and loss, AdamW, clipping, EMA
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
      Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
-     8. checkpoints               safetensors read / write
+     Appendix B. checkpoints      safetensors read / write; ig_save, ig_load, ig_config_from_file
 
    Compile-time options (define before including)
    --------------------
@@ -92,8 +93,8 @@ typedef struct ig_arena {
     size_t used;         /* bytes handed out since the reset   */
     size_t peak;         /* largest 'used' ever seen           */
     const char *name;    /* for error messages: "scratch", ... */
-    int counting;        /* a counting arena (ig_model_scratch_bytes): data   */
-    size_t header_used;  /* buffers are only counted, headers use the block   */
+    int counting;        /* counts data buffers without memory (section 7.1)  */
+    size_t header_used;  /* counting: bytes of the block given to headers     */
 } ig_arena;
 
 IGDEF int   ig_arena_init(ig_arena *a, const char *name, size_t bytes);
@@ -168,8 +169,8 @@ typedef struct ig_ctx {
 IGDEF int  ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity);
 IGDEF int  ig_ctx_reset(ig_ctx *ctx, int training);   /* resets the arena too */
 
-/* A tensor in an arena (data zeroed if zero != 0).  with_grad adds a zeroed
-   gradient buffer. shape: ndim sizes. */
+/* A tensor of ndim sizes in an arena, data not initialized; with_grad adds a
+   zeroed gradient buffer.  new4 takes the sizes as arguments. */
 IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int with_grad);
 IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad);
 /* A tensor header that points at memory you own (no copy). */
@@ -223,6 +224,18 @@ IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
    e.g. flatten (B,T,D) -> (B,T*D). */
 IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
+/* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
+/* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w);
+/* SwiGLU's gate: u (...,2H) = [u1 | u2] -> y (...,H) = SiLU(u1) * u2 (gated half first). */
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);
+/* 2D RoPE on the q and k thirds of qkv (B,T,3D), every head alike; v is copied.
+   cos, sin (T,hd) hold the rotation of each (token, head dim), hd = D / heads. */
+IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
+/* mean over positions (b, h, w) of 1 - cos_sim(a[b,:,h,w], b[b,:,h,w]): the cosine
+   between the channel vectors of a and b (B,C,H,W) -> scalar (1). */
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
+
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
    convolution as im2col + matmul).  Row-major, BLAS semantics:
        C (M,N) = beta * C + op(A) (M,K) * op(B) (K,N)
@@ -238,6 +251,20 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 /* 5. the model: a SiT/DiT with a second, early output head (aux)           */
 /* ------------------------------------------------------------------------- */
 
+/* The architecture variants of the one model.
+   IG_ARCH_SIT: SiT/DiT (LayerNorm, GELU MLP, fixed sin-cos positions); the default (0).
+   IG_ARCH_LIGHTNING: LightningDiT, the system of the paper's best numbers
+     (LightningDiT-XL/1 + IG): RMSNorm with a learned gain wherever SiT has a
+     LayerNorm, a SwiGLU MLP (mlp.w12 (2H,D), mlp.w3 (D,H), H = 8D/3 rounded down,
+     the release's int(2/3 * 4D)), 2D RoPE on q and k (feat_rope.freqs_cos /
+     freqs_sin (T,hd), stored buffers), pos_embed stored and loaded (initialized to
+     the sin-cos table, never trained, never recomputed: a checkpoint's own value
+     is used).  Its network runs in its own time convention, t_ld = 1 - t
+     (t_ld = 0 is noise), and predicts v_ld = -v (data minus noise).  ig_forward
+     runs that bare network; ig_train_step_on and ig_guided_velocity convert, so
+     everything else sees the SiT convention. */
+enum { IG_ARCH_SIT = 0, IG_ARCH_LIGHTNING = 1 };
+
 /* The blueprint.  Sizes are small numbers, so plain ints. */
 typedef struct ig_config {
     int in_channels;        /* C                                              */
@@ -250,6 +277,7 @@ typedef struct ig_config {
     int num_classes;        /* the label table has one more row: the null label */
     int aux_depth;          /* k: the aux head reads x after block k, 1 <= k < L (counted from 1) */
     float t_scale;          /* t fed to the time embedding is t * t_scale (1 in SiT) */
+    int arch;               /* IG_ARCH_SIT (0) or IG_ARCH_LIGHTNING               */
 } ig_config;
 
 /* Presets "S/2", "B/4", "L/8", "XL/2", ...: depth, width and heads of the paper's
@@ -273,11 +301,16 @@ typedef struct ig_block_params {
     ig_tensor *proj_w, *proj_b;    /* attn.proj           (D,D)  (D)  */
     ig_tensor *fc1_w, *fc1_b;      /* mlp.fc1             (4D,D) (4D) */
     ig_tensor *fc2_w, *fc2_b;      /* mlp.fc2             (D,4D) (D)  */
+    /* IG_ARCH_LIGHTNING: these instead of fc1/fc2 (H = 8D/3), and the RMSNorm gains */
+    ig_tensor *w12_w, *w12_b;      /* mlp.w12             (2H,D) (2H) */
+    ig_tensor *w3_w, *w3_b;        /* mlp.w3              (D,H)  (D)  */
+    ig_tensor *norm1_w, *norm2_w;  /* norm1, norm2        (D)         */
 } ig_block_params;
 
 typedef struct ig_head_params {
     ig_tensor *ada_w, *ada_b;      /* adaLN_modulation.1  (2D,D) (2D)     */
     ig_tensor *out_w, *out_b;      /* linear              (p*p*C,D) (p*p*C) */
+    ig_tensor *norm_w;             /* norm_final (D), IG_ARCH_LIGHTNING only */
 } ig_head_params;
 
 typedef struct ig_model {
@@ -291,7 +324,8 @@ typedef struct ig_model {
     ig_param *params;              /* the table: name -> tensor             */
     int nparams;
     /* the same tensors by role */
-    ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos      */
+    ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos (LightningDiT: as loaded) */
+    ig_tensor *rope_cos, *rope_sin;            /* (T,hd) feat_rope.freqs_cos/sin, LightningDiT only */
     ig_tensor *x_proj_w, *x_proj_b;            /* (D,C,p,p) (D)              */
     ig_tensor *t_fc1_w, *t_fc1_b, *t_fc2_w, *t_fc2_b; /* (D,256) (D) (D,D) (D) */
     ig_tensor *y_table;                        /* (num_classes+1, D)         */
@@ -306,7 +340,9 @@ typedef struct ig_model {
    gradients, two AdamW moments and the EMA: 5x the weights). */
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
 /* Bytes of scratch arena at this batch size, tape included, exactly: the
-   peak of one ig_train_step (training != 0; lambda != 0) or of one
+   peak of one ig_train_step (training != 0; lambda != 0; the cosine term on
+   for LightningDiT and off for SiT, as each release trains: the other choice
+   differs by under 1 KiB) or of one
    ig_guided_velocity call with IG on (training == 0; with CFG pass 2 * batch),
    measured by running that code on a counting arena.  It depends on the
    OpenMP thread count at the time of the call.  0 for an invalid config. */
@@ -322,10 +358,14 @@ IGDEF ig_param *ig_model_find(ig_model *m, const char *name);
 /* Swap the live weights with the EMA weights (call again to swap back). */
 IGDEF void ig_model_swap_ema(ig_model *m);
 
-/* The forward pass.  x (B,C,H,W), t (B) in [0,1], y (B) labels (num_classes =
+/* The forward pass of the bare network.  x (B,C,H,W), t (B) in [0,1] in the
+   network's own time convention (SiT: t = 1 noise; LightningDiT: t = 0 noise,
+   and its v points from noise to data), y (B) labels (num_classes =
    null label).  *v gets the final head's velocity (B,C,H,W).  If v_aux is not
    NULL, *v_aux gets the aux head's (after block aux_depth); if it is NULL that
-   head is not computed at all.  With a training context the tape is recorded. */
+   head is not computed at all.  With a training context the tape is recorded.
+   A non-finite x, a t outside [0, 1] (or NaN) or a label outside 0..num_classes
+   is an error (-1) found before anything runs. */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux);
 
@@ -342,19 +382,23 @@ typedef struct ig_train_config {
     float grad_clip;        /* clip the global gradient norm (<= 0: off)       */
     float ema_decay;        /* EMA of the weights after every step             */
     float aux_weight;       /* lambda: loss = mse(final) + lambda mse(aux); 0 = baseline */
+    float cos_weight;       /* + cos_weight mean(1 - cos(v, v*)) over channels at each
+                               position: the LightningDiT release's extra term (1 there); 0 = off */
     float label_dropout;    /* probability a label becomes the null label      */
     int path;               /* IG_PATH_LINEAR or IG_PATH_COSINE                */
     int t_sampling;         /* IG_T_UNIFORM or IG_T_LOGNORMAL                  */
 } ig_train_config;
 
 /* The released defaults: lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight
-   decay, clip 1.0, EMA 0.9999, lambda 0.5, label dropout 0.1, linear, uniform. */
+   decay, clip 1.0, EMA 0.9999, lambda 0.5, no cosine term, label dropout 0.1,
+   linear, uniform.  (The LightningDiT release: lr 2e-4, beta2 0.95, cos_weight 1.) */
 IGDEF ig_train_config ig_train_defaults(void);
 
 typedef struct ig_train_stats {
     float loss;             /* the total loss that was minimized               */
     float loss_final;       /* mse of the final head                           */
     float loss_aux;         /* mse of the aux head (0 if lambda = 0)           */
+    float loss_cos;         /* mean(1 - cos) of the final head (0 if cos_weight = 0) */
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
@@ -367,8 +411,12 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
 IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                         const float *x0, const int *y, size_t B, ig_train_stats *stats);
 /* The same step with everything given: inputs x_t, times t, labels y (after
-   any dropout) and the velocity target (B,C,H,W).  Zeroes the gradients,
-   forward, loss, backward, clipping, AdamW, EMA, step += 1. */
+   any dropout) and the velocity target (B,C,H,W), in the SiT convention for
+   either architecture.  Zeroes the gradients, forward, loss, backward,
+   clipping, AdamW, EMA, step += 1.
+   Both return -1 and change nothing (weights, moments, EMA, step, m->rng)
+   when the batch, the loss or the gradient is non-finite or when the update
+   would make any weight, moment or EMA value non-finite (e.g. a huge lr). */
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *y,
                            const float *target, size_t B, ig_train_stats *stats);
@@ -385,11 +433,18 @@ typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, flo
 
 /* grid: nsteps + 1 times from 1 (noise) down to 0 (data). */
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps);
+/* LightningDiT's timestep-shifted grid, in the SiT convention:
+   grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise).
+   The release's t_ld = s u / (1 + (s - 1) u) runs from 0 (noise) to 1; t = 1 - t_ld. */
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
 /* Euler: x += (t' - t) v(x, t). */
 IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Heun: an Euler step, then average the slopes at both ends; the step that
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
+/* Heun on every interval, the last (to t = 0) included: torchdiffeq's fixed-grid
+   "heun2", the LightningDiT release's solver.  2 * nsteps evaluations. */
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, last step
    without noise (the released IG sampler).  nsteps evaluations.  path is the
    one the model was trained on (IG_PATH_LINEAR or IG_PATH_COSINE): the score
@@ -406,6 +461,15 @@ typedef struct ig_guidance {
 } ig_guidance;
 
 IGDEF ig_guidance ig_guidance_none(void);
+
+/* The paper's LightningDiT-XL/1 + IG sampler (FID 1.19 with CFG, 1.34 without;
+   the release's config): ig_sample_heun2 on ig_grid_shifted with
+   IG_LIGHTNING_STEPS intervals (125 grid points) and shift IG_LIGHTNING_SHIFT;
+   with CFG: IG 1.4 at every t on both halves, CFG 1.45 only for t <= 0.81 (the
+   release's t_ld >= 0.19); without CFG: IG 1.7 at every t. */
+#define IG_LIGHTNING_STEPS 124
+#define IG_LIGHTNING_SHIFT 0.3f
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg);
 
 /* The guided model as an ig_velocity_fn: pass ig_guided_velocity as f and a
    pointer to this as 'user'.  With CFG the batch is doubled, so size ctx's
@@ -425,39 +489,29 @@ IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, fl
 /* ------------------------------------------------------------------------- */
 /* Appendix B: checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
-/* A safetensors file is 8 bytes N (little-endian), N bytes of JSON
-       {"__metadata__": {"key": "value", ...},
-        "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
-   and the data section (offsets count from its start).  The reader trusts nothing:
-   strict JSON (UTF-8 checked), each tensor's bytes exactly its shape times its dtype
-   size, inside the data section, no two tensors overlapping or sharing a name.
-   Converted when read: F32, F16, BF16 (to float) and I64, I32, U8 (to int64); the
-   format's other dtypes (F64, I8, I16, U16, U32, U64, BOOL, F8_*, C64) are indexed and
-   read raw.  Little-endian hosts only: a big-endian one gets an error, never wrong
-   numbers.  Files over 2 GiB need a 64-bit long. */
+/* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
+   "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
+   The reader trusts nothing: strict JSON (UTF-8 checked); each tensor's bytes exactly shape x
+   dtype size, inside the data, overlapping no other; names unique.  Read as float: F32, F16,
+   BF16; as int64: I64, I32, U8; the other dtypes raw.  Little-endian hosts only (others get
+   an error); files over 2 GiB need a 64-bit long. */
 typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
 
 #define IG_ST_MAX_DIMS 8
 #define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
 
-typedef struct {                 /* one tensor of an opened file                   */
-    char *name;                  /* UTF-8                                          */
-    ig_dtype dtype;
-    char dtype_name[8];          /* as in the file: "F32", "U16", ...              */
-    int dtype_size;              /* bytes per element                              */
-    int ndim;                    /* 0..8; 0 is a scalar (one element)              */
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t begin, end;           /* its bytes in the data section                  */
+typedef struct {                 /* one tensor of an opened file                            */
+    char *name;                  /* UTF-8                                                   */
+    ig_dtype dtype; char dtype_name[8]; int dtype_size;  /* "F32", "U16", ...; bytes each  */
+    int ndim; int64_t shape[IG_ST_MAX_DIMS];             /* ndim 0..8; 0 is a scalar        */
+    size_t begin, end;           /* its bytes in the data section                           */
 } ig_st_tensor;
 
-typedef struct {                 /* an opened file; tensor data is read on demand   */
-    char path[512];
-    FILE *f;
-    size_t data_start, data_size;  /* where the data section starts, its bytes     */
-    ig_st_tensor *tensors;       /* in header order                                */
-    int ntensors;
-    char **meta_keys, **meta_vals; /* the "__metadata__" strings, in order         */
-    int nmeta;
+typedef struct {                 /* an opened file; tensor data is read on demand            */
+    char path[512]; FILE *f;
+    size_t data_start, data_size;                /* where the data section starts, its bytes */
+    ig_st_tensor *tensors; int ntensors;         /* in header order                          */
+    char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
 } ig_st_file;
 
 IGDEF int  ig_st_open(ig_st_file *st, const char *path);   /* 0, or -1 (st left closed) */
@@ -475,22 +529,16 @@ IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_
        ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
        ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
        ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
-   After a failed add the writer refuses to save (no file with entries missing).
-   A save replaces path whole or not at all: it writes "<path>.<random>.tmp" next to it,
-   created exclusively (so concurrent saves never share one), fsyncs it, renames it over
-   path and fsyncs the directory.  path must be a regular file or absent: a symbolic
-   link, directory, device or fifo is refused.  On failure the temporary file is
-   removed and path is untouched.  A save killed outright (SIGKILL, power loss) leaves
-   path old or new, never torn, plus at most its own "<path>.*.tmp", which nothing can
-   clean up: delete stale ones by hand.  The exclusive create, fsyncs and type check
-   need POSIX 2001 (gcc's default gnu99, or _POSIX_C_SOURCE 200112L defined before the
-   first #include); without it the save is plain C (fopen, rename; no fsync, no check). */
+   After a failed add the writer refuses to save.  A save writes "<path>.<random>.tmp"
+   (created exclusively), fsyncs it, renames it over path and fsyncs the directory; path
+   must be a regular file or absent (a link, directory, device or fifo is refused); on
+   failure path is untouched and the temporary file removed.  Killed outright, a save
+   leaves path old or new plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
+   _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
 typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
 typedef struct ig_st_writer {
-    ig_st_wentry *entries;
-    int n;
-    char **meta_keys, **meta_vals;
-    int nmeta;
+    ig_st_wentry *entries; int n;
+    char **meta_keys, **meta_vals; int nmeta;
     int failed;                  /* an add failed: the save refuses */
 } ig_st_writer;
 
@@ -501,15 +549,11 @@ IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /*
 IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
 IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
-/* A checkpoint is a safetensors file named like the released PyTorch state dict, so
-   torch's load_state_dict(strict=True) takes it (after dropping the training state).
-   "__metadata__" holds the configuration as decimal strings: in_channels,
-   image_height, image_width, patch_size, hidden_size, depth, num_heads, num_classes,
-   aux_depth, t_scale (and step, rng for resuming).
-   ig_save: the weights under the plain names; with training_state also "ema.<name>",
-   "adam.m.<name>", "adam.v.<name>", the step and the RNG, so that ig_load resumes the
-   run bit for bit.  A non-finite weight, EMA or moment is refused (the error names the
-   tensor): ig_load would refuse the file.  ig_save_ema: the EMA under the plain names. */
+/* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
+   takes it, training state dropped), the configuration in "__metadata__" as decimal strings.
+   ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
+   "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
+   value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
@@ -1185,20 +1229,33 @@ static void ig__layernorm_backward(ig_node *nd) {
    vectorize the loops that call them; libm's expf/tanhf are one call per
    element.  exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2)/2, with
    exp(r) by its Taylor series to r^7 (relative error below 1e-7 on that range);
-   tanh(u) = 1 - 2 / (1 + exp(2u)). */
-static float ig__exp(float x) {
-    float k, r, p, scale;
-    int32_t bits;
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    k = (x * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): adding 1.5 * 2^23 rounds */
-    r = (x - k * 0.693359375f) + k * 2.12194440e-4f;       /* x - k ln 2, ln 2 in two parts */
+   tanh(u) = 1 - 2 / (1 + exp(2u)).
+   Outside [-87.33, 88] the formula cannot build 2^k, so x is clamped first and
+   the ends are fixed up with selects (no branches, still vectorizes):
+     x < -87.33 (below log of the smallest normal float)  ->  0
+     88 <= x <= 88.72                                      ->  exp(88)
+     x > 88.72  (above log FLT_MAX), +inf                  ->  +inf
+     NaN                                                   ->  NaN
+   The clamp also maps NaN to 0 before k becomes an int: a NaN or infinite k
+   cast to int is undefined behaviour, and so is shifting a negative value. */
+static inline float ig__exp(float x) {   /* inline: small enough for the vectorizer */
+    float xc, k, r, p, scale, y;
+    uint32_t bits;
+    xc = x < -87.33f ? -87.33f : (x > 88.0f ? 88.0f : x);
+    xc = xc == xc ? xc : 0.0f;                               /* NaN -> 0 */
+    k = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): adding 1.5 * 2^23 rounds */
+    r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;       /* x - k ln 2, ln 2 in two parts */
     p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    bits = ((int32_t)k + 127) << 23;                        /* 2^k as float bits */
+    bits = (uint32_t)((int32_t)k + 127) << 23;              /* 2^k as float bits; k + 127 in 1..254 */
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    y = p * scale;
+    y = x < -87.33f ? 0.0f : y;
+    y = x > 88.72f ? HUGE_VALF : y;
+    return x == x ? y : x;
 }
 
-static float ig__tanh(float u) {
+/* tanh(NaN) = NaN; tanh(+-inf) and |u| > 9 are +-1 to float precision. */
+static inline float ig__tanh(float u) {
     u = u < -9.0f ? -9.0f : (u > 9.0f ? 9.0f : u);
     return 1.0f - 2.0f / (1.0f + ig__exp(2.0f * u));
 }
@@ -1573,7 +1630,231 @@ static void ig__sum_backward(ig_node *nd) {
         for (i = 0; i < x->n; i++) dx[i] += g;
 }
 
-/* --- 4.10 cross-entropy and reshape (for classifiers) ----------------------
+/* --- 4.10 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss ------
+   Used by IG_ARCH_LIGHTNING models (the cosine term by any training that asks
+   for it, tc.cos_weight). */
+
+/* RMSNorm with a learned gain, per row of D values (x, y (...,D), w (D)):
+     rstd = 1 / sqrt(mean(x^2) + 1e-6),  xhat = x rstd,  y = xhat w
+   (mean in double).  Backward, with g = dy w:
+     dx = rstd (g - xhat mean(g xhat)),   dw += sum over rows of dy xhat
+   The forward keeps rstd (one float per row) for it.                        */
+static void ig__rmsnorm_backward(ig_node *nd);
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w) {
+    ig_tensor *y;
+    size_t D, rows, r, d;
+    float *rstd_saved = NULL;
+    if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
+    D = x->shape[x->ndim - 1];
+    if (w->n != D) return ig__op_fail(ctx, "ig_rmsnorm: the gain has %zu elements, x's last dim is %zu", w->n, D);
+    if (!(y = ig__out(ctx, x, w, NULL, x->ndim, x->shape))) return NULL;
+    rows = x->n / D;
+    if (y->requires_grad) {
+        ig_node *nd = ig__record(ctx, ig__rmsnorm_backward, y, x, w, NULL);
+        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
+    }
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *xv = x->data + r * D;
+        float *yv = y->data + r * D, rstd;
+        double ms = 0;
+        for (d = 0; d < D; d++) ms += (double)xv[d] * xv[d];
+        rstd = (float)(1.0 / sqrt(ms / (double)D + 1e-6));
+        for (d = 0; d < D; d++) yv[d] = xv[d] * rstd * w->data[d];
+        if (rstd_saved) rstd_saved[r] = rstd;
+    }
+    return y;
+}
+
+static void ig__rmsnorm_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1];
+    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
+    const float *rstd = nd->saved;
+    float *dxall = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w);
+    if (dxall) {
+        IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            float *dx = dxall + r * D;
+            double m = 0;
+            for (d = 0; d < D; d++) m += (double)dy[d] * w->data[d] * xv[d] * rstd[r];
+            m /= (double)D;
+            for (d = 0; d < D; d++)
+                dx[d] += rstd[r] * (dy[d] * w->data[d] - xv[d] * rstd[r] * (float)m);
+        }
+    }
+    if (dw)     /* one pass over the rows in order: the same sums for any thread count */
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            for (d = 0; d < D; d++) dw[d] += dy[d] * xv[d] * rstd[r];
+        }
+}
+
+/* SwiGLU's gate, u (...,2H) = [u1 | u2] -> y (...,H), u1 the first H (the gated half):
+     y = SiLU(u1) u2;   du1 = dy u2 s (1 + u1 (1 - s)),  du2 = dy SiLU(u1),  s = sigmoid(u1).
+   The MLP is w3(SwiGLU(w12(x))): D -> 2H -> H -> D. */
+static void ig__swiglu_backward(ig_node *nd);
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u) {
+    ig_tensor *y;
+    size_t shape[IG_MAX_DIMS], H, rows, r, j;
+    if (!u || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (u->shape[u->ndim - 1] % 2)
+        return ig__op_fail(ctx, "ig_swiglu: the last dim (%zu) must be even: [gated half | linear half]",
+                           u->shape[u->ndim - 1]);
+    memcpy(shape, u->shape, sizeof shape);
+    H = shape[u->ndim - 1] /= 2;
+    if (!(y = ig__out(ctx, u, NULL, NULL, u->ndim, shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__swiglu_backward, y, u, NULL, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    rows = y->n / H;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H;
+        float *yv = y->data + r * H;
+        for (j = 0; j < H; j++) yv[j] = u1[j] / (1.0f + ig__exp(-u1[j])) * u2[j];
+    }
+    return y;
+}
+
+static void ig__swiglu_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *u = nd->in[0];
+    size_t H = y->shape[y->ndim - 1], rows = y->n / H, r, j;
+    float *du = ig__grad(nd->ctx, u);
+    if (!du) return;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H, *dy = y->grad + r * H;
+        float *d1 = du + r * 2 * H, *d2 = d1 + H;
+        for (j = 0; j < H; j++) {
+            float s = 1.0f / (1.0f + ig__exp(-u1[j]));
+            d1[j] += dy[j] * u2[j] * s * (1.0f + u1[j] * (1.0f - s));
+            d2[j] += dy[j] * u1[j] * s;
+        }
+    }
+}
+
+/* 2D rotary position embedding on q and k.  qkv, y (B,T,3D) = [q | k | v];
+   every head's hd = D / heads dims turn alike.  With the stored tables
+   C = cos, S = sin (T,hd), for token n and each pair (2j, 2j+1) of a head:
+     y[2j]   = x[2j]   C[n,2j]   - x[2j+1] S[n,2j]
+     y[2j+1] = x[2j+1] C[n,2j+1] + x[2j]   S[n,2j+1]
+   (the release's x cos + rotate_half(x) sin; which angle each (n, d) has is
+   in ig__rope_table, section 5).  v passes unchanged.  q_n . k_m then depends
+   on the positions only through n - m.  Backward, the transposed rotation:
+     dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
+static void ig__rope_backward(ig_node *nd);
+IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
+    ig_tensor *y;
+    ig_node *nd;
+    size_t B, T, D3, D, hd, bt, e, j;
+    if (!qkv || !cos || !sin || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads ||
+        (qkv->shape[2] / 3 / heads) % 2 || cos->n != qkv->shape[1] * (qkv->shape[2] / 3 / heads) || sin->n != cos->n)
+        return ig__op_fail(ctx, "ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
+                           "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
+    B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
+    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
+    if (y->requires_grad) {   /* the tables are buffers: never a gradient */
+        if (!(nd = ig__record(ctx, ig__rope_backward, y, qkv, cos, sin))) return NULL;
+        nd->arg[0] = hd;
+    }
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (qkv->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cos->data + (bt % T) * hd, *S = sin->data + (bt % T) * hd, *x = qkv->data + bt * D3;
+        float *yv = y->data + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)          /* every head of q, then of k */
+            for (j = 0; j < hd; j += 2) {
+                yv[e + j]     = x[e + j] * C[j] - x[e + j + 1] * S[j];
+                yv[e + j + 1] = x[e + j + 1] * C[j + 1] + x[e + j] * S[j + 1];
+            }
+        memcpy(yv + 2 * D, x + 2 * D, D * sizeof(float));
+    }
+    return y;
+}
+
+static void ig__rope_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *cs = nd->in[1], *sn = nd->in[2];
+    size_t B = x->shape[0], T = x->shape[1], D3 = x->shape[2], D = D3 / 3, hd = nd->arg[0], bt, e, j;
+    float *dx = ig__grad(nd->ctx, x);
+    if (!dx) return;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (x->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cs->data + (bt % T) * hd, *S = sn->data + (bt % T) * hd, *dy = y->grad + bt * D3;
+        float *g = dx + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)
+            for (j = 0; j < hd; j += 2) {
+                g[e + j]     += dy[e + j] * C[j] + dy[e + j + 1] * S[j + 1];
+                g[e + j + 1] += dy[e + j + 1] * C[j + 1] - dy[e + j] * S[j];
+            }
+        for (e = 2 * D; e < D3; e++) g[e] += dy[e];
+    }
+}
+
+/* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at
+   each of the N = B P positions (P = the product of the dims after C) the
+   channel vectors a_p, b_p (C) give
+     cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
+   (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away
+   from the eps clamp:  dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2  (the
+   same with a and b swapped), times -dy / N. */
+static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, size_t p,
+                          double *dot, double *na, double *nb) {
+    size_t C = a->shape[1], P = a->n / (a->shape[0] * C), ch;
+    const float *av = a->data + bi * C * P + p, *bv = b->data + bi * C * P + p;
+    *dot = *na = *nb = 0.0;
+    for (ch = 0; ch < C; ch++) {
+        *dot += (double)av[ch * P] * bv[ch * P];
+        *na += (double)av[ch * P] * av[ch * P];
+        *nb += (double)bv[ch * P] * bv[ch * P];
+    }
+}
+
+static void ig__cos_loss_backward(ig_node *nd);
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
+    ig_tensor *y;
+    size_t one = 1, Bn, P, bi, p;
+    double acc = 0.0;
+    if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (a->ndim < 2 || a->ndim != b->ndim || a->n != b->n || a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1])
+        return ig__op_fail(ctx, "ig_cos_loss: a and b must have one shape (B,C,...); got %zu and %zu elements", a->n, b->n);
+    if (!(y = ig__out(ctx, a, b, NULL, 1, &one))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__cos_loss_backward, y, a, b, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    Bn = a->shape[0]; P = a->n / (Bn * a->shape[1]);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            acc += 1.0 - dot / sqrt(na * nb > 1e-16 ? na * nb : 1e-16);
+        }
+    y->data[0] = (float)(acc / (double)(Bn * P));
+    return y;
+}
+
+static void ig__cos_loss_backward(ig_node *nd) {
+    ig_tensor *a = nd->in[0], *b = nd->in[1];
+    size_t Bn = a->shape[0], C = a->shape[1], P = a->n / (Bn * C), bi, p, ch;
+    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
+    double g = -(double)nd->out->grad[0] / (double)(Bn * P);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb, den, cs;
+            int clamped;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            clamped = na * nb <= 1e-16;
+            den = clamped ? 1e-8 : sqrt(na * nb);
+            cs = dot / den;
+            for (ch = 0; ch < C; ch++) {
+                size_t i = bi * C * P + ch * P + p;
+                if (da) da[i] += (float)(g * (b->data[i] / den - (clamped ? 0.0 : cs * a->data[i] / na)));
+                if (db) db[i] += (float)(g * (a->data[i] / den - (clamped ? 0.0 : cs * b->data[i] / nb)));
+            }
+        }
+}
+
+/* --- 4.11 cross-entropy and reshape (for classifiers) ----------------------
    cross-entropy: z (B,K) logits, y (B) labels in 0..K-1,
          loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ],
          in double with the row maximum subtracted (log-sum-exp);
@@ -1683,8 +1964,17 @@ IGDEF int ig_config_check(const ig_config *cfg) {
     }
     if (!(cfg->t_scale > 0.0f && cfg->t_scale <= 1e6f))   /* also refuses NaN and inf */
         return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)cfg->t_scale);
+    if (cfg->arch != IG_ARCH_SIT && cfg->arch != IG_ARCH_LIGHTNING)
+        return ig__fail("ig_config: unknown arch %d (IG_ARCH_SIT 0, IG_ARCH_LIGHTNING 1)", cfg->arch);
+    if (cfg->arch == IG_ARCH_LIGHTNING && (cfg->hidden_size / cfg->num_heads) % 4)
+        return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / num_heads = %d) divisible by 4",
+                        cfg->hidden_size / cfg->num_heads);
     return 0;
 }
+
+/* LightningDiT's SwiGLU width H: the release's int(2/3 * int(4.0 D)), which is
+   8D/3 rounded down (the same for every D up to 8192, checked by the reference). */
+static size_t ig__swiglu_hidden(size_t D) { return 8 * D / 3; }
 
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes) {
@@ -1724,7 +2014,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
     size_t out = p * p * C;
     char name[64];
-    int i, h;
+    int i, h, ld = cfg->arch == IG_ARCH_LIGHTNING;
+    size_t hid = ig__swiglu_hidden(D), hd = D / (size_t)cfg->num_heads;
     visit(user, "pos_embed", 3, 1, T, D, 1, &m->pos_embed, 0);
     visit(user, "x_embedder.proj.weight", 4, D, C, p, p, &m->x_proj_w, 1);
     visit(user, "x_embedder.proj.bias", 1, D, 1, 1, 1, &m->x_proj_b, 1);
@@ -1733,6 +2024,10 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     visit(user, "t_embedder.mlp.2.weight", 2, D, D, 1, 1, &m->t_fc2_w, 1);
     visit(user, "t_embedder.mlp.2.bias", 1, D, 1, 1, 1, &m->t_fc2_b, 1);
     visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1, &m->y_table, 1);
+    if (ld) {   /* stored buffers, never trained */
+        visit(user, "feat_rope.freqs_cos", 2, T, hd, 1, 1, &m->rope_cos, 0);
+        visit(user, "feat_rope.freqs_sin", 2, T, hd, 1, 1, &m->rope_sin, 0);
+    }
     for (i = 0; i < cfg->depth; i++) {
         ig_block_params *b = m->blocks ? &m->blocks[i] : NULL;
 #define IG__BLOCK(field, suffix, nd, a0, a1) \
@@ -1744,10 +2039,19 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         IG__BLOCK(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
         IG__BLOCK(proj_w, "attn.proj.weight", 2, D, D)
         IG__BLOCK(proj_b, "attn.proj.bias", 1, D, 1)
-        IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
-        IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
-        IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
-        IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+        if (ld) {
+            IG__BLOCK(norm1_w, "norm1.weight", 1, D, 1)
+            IG__BLOCK(norm2_w, "norm2.weight", 1, D, 1)
+            IG__BLOCK(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
+            IG__BLOCK(w12_b, "mlp.w12.bias", 1, 2 * hid, 1)
+            IG__BLOCK(w3_w, "mlp.w3.weight", 2, D, hid)
+            IG__BLOCK(w3_b, "mlp.w3.bias", 1, D, 1)
+        } else {
+            IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
+            IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
+            IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
+            IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+        }
 #undef IG__BLOCK
     }
     for (h = 0; h < 2; h++) {
@@ -1761,6 +2065,10 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         visit(user, name, 2, out, D, 1, 1, &hp->out_w, 1);
         snprintf(name, sizeof name, "%s.linear.bias", pre);
         visit(user, name, 1, out, 1, 1, 1, &hp->out_b, 1);
+        if (ld) {
+            snprintf(name, sizeof name, "%s.norm_final.weight", pre);
+            visit(user, name, 1, D, 1, 1, 1, &hp->norm_w, 1);
+        }
     }
 }
 
@@ -1825,6 +2133,22 @@ static void ig__pos_embed(float *pe, size_t rows, size_t cols, size_t D) {
         }
 }
 
+/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of
+   tokens n = a cols + b (a row, b column).  Dims [0, hd/2) turn with the row a,
+   [hd/2, hd) with the column b; inside each half, pair j (dims 2j, 2j+1) turns by
+   theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72: theta_m = 10000^(-m/18)).
+   A checkpoint stores these tables; ig_load checks them against this. */
+static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd) {
+    size_t n, d, half = hd / 2;
+    for (n = 0; n < rows * cols; n++)
+        for (d = 0; d < hd; d++) {
+            double pos = d < half ? (double)(n / cols) : (double)(n % cols);
+            double theta = pow(10000.0, -(double)(2 * ((d % half) / 2)) / (double)half);
+            cs[n * hd + d] = (float)cos(pos * theta);
+            sn[n * hd + d] = (float)sin(pos * theta);
+        }
+}
+
 /* xavier-uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) */
 static void ig__xavier(ig_tensor *w, ig_rng *r) {
     size_t fan_out = w->shape[0], fan_in = w->n / w->shape[0], i;
@@ -1864,17 +2188,34 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     ig_rng_seed(&m->rng, seed);
     ig__pos_embed(m->pos_embed->data, (size_t)(cfg->image_height / cfg->patch_size),
                   (size_t)(cfg->image_width / cfg->patch_size), (size_t)cfg->hidden_size);
+    if (cfg->arch == IG_ARCH_LIGHTNING)
+        ig__rope_table(m->rope_cos->data, m->rope_sin->data, (size_t)(cfg->image_height / cfg->patch_size),
+                       (size_t)(cfg->image_width / cfg->patch_size), (size_t)(cfg->hidden_size / cfg->num_heads));
     for (i = 0; i < cfg->depth; i++) {   /* attention and MLP: xavier; adaLN stays zero */
-        ig__xavier(m->blocks[i].qkv_w, &m->rng);
-        ig__xavier(m->blocks[i].proj_w, &m->rng);
-        ig__xavier(m->blocks[i].fc1_w, &m->rng);
-        ig__xavier(m->blocks[i].fc2_w, &m->rng);
+        ig_block_params *b = &m->blocks[i];
+        ig__xavier(b->qkv_w, &m->rng);
+        ig__xavier(b->proj_w, &m->rng);
+        if (cfg->arch == IG_ARCH_LIGHTNING) {    /* RMSNorm gains start at 1 */
+            ig__xavier(b->w12_w, &m->rng);
+            ig__xavier(b->w3_w, &m->rng);
+            for (k = 0; k < b->norm1_w->n; k++) b->norm1_w->data[k] = b->norm2_w->data[k] = 1.0f;
+        } else {
+            ig__xavier(b->fc1_w, &m->rng);
+            ig__xavier(b->fc2_w, &m->rng);
+        }
     }
     ig__xavier(m->x_proj_w, &m->rng);    /* the patch conv as a Linear over its kernel */
     for (k = 0; k < m->y_table->n; k++) m->y_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc1_w->n; k++) m->t_fc1_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc2_w->n; k++) m->t_fc2_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
-    /* both heads: adaLN and output Linear zero (already) */
+    /* SiT: both heads' adaLN and output Linear zero (already).  LightningDiT:
+       only final_layer is zero; final_layer_xr gets xavier weights (zero biases) */
+    if (cfg->arch == IG_ARCH_LIGHTNING) {
+        ig__xavier(m->aux_head.ada_w, &m->rng);
+        ig__xavier(m->aux_head.out_w, &m->rng);
+        for (k = 0; k < (size_t)cfg->hidden_size; k++)
+            m->final_head.norm_w->data[k] = m->aux_head.norm_w->data[k] = 1.0f;
+    }
     if (training) memcpy(m->ema, m->weights, nbytes);
     m->step = 0;
     return 0;
@@ -1938,11 +2279,13 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
 /* A head ("final layer"), x (B,T,D) -> velocity (B,C,H,W):
      (shift, scale) = Linear(SiLU(c))                   (B,2D), zero at init
      out = Linear(LN(x) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
-   then unpatchified.  The final head and the aux head are two copies of this. */
+   then unpatchified.  The final head and the aux head are two copies of this.
+   (LightningDiT: RMSNorm with its gain norm_final instead of LN.) */
 static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
     const ig_config *cfg = &m->cfg;
     ig_tensor *mod = ig_linear(ctx, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
-    ig_tensor *h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
+    ig_tensor *n = cfg->arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, hp->norm_w) : ig_layernorm(ctx, x);
+    ig_tensor *h = ig_modulate(ctx, n, ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
     ig_tensor *out = ig_linear(ctx, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
     return ig_unpatchify(ctx, out, (size_t)cfg->patch_size, (size_t)cfg->in_channels,
                          (size_t)cfg->image_height, (size_t)cfg->image_width);
@@ -1954,9 +2297,12 @@ static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params 
      x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
    The Linear is zero at init, so every gate is 0 and the block starts as the
    identity: the network grows from the identity map (adaLN-Zero, DiT). */
+static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp,
+                                      ig_tensor *x, ig_tensor *silu_c);
 static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
-    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
-    ig_tensor *h, *qkv;
+    ig_tensor *mod, *h, *qkv;
+    if (m->cfg.arch == IG_ARCH_LIGHTNING) return ig__block_lightning(ctx, m, bp, x, silu_c);
+    mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);                        /* (B,6D) */
     h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
     qkv = ig_linear(ctx, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
     h = ig_linear(ctx, ig_attention(ctx, qkv, (size_t)m->cfg.num_heads), bp->proj_w, bp->proj_b);
@@ -1965,6 +2311,26 @@ static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_param
     h = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
     return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
 }
+
+/* The LightningDiT block: the same adaLN frame; RMSNorm with gains, RoPE on q
+   and k, a SwiGLU MLP (D -> 2H -> H -> D):
+     x = x + gate1 * proj(Attn(RoPE(qkv(RMSNorm1(x) * (1 + scale1) + shift1))))
+     x = x + gate2 * w3(SwiGLU(w12(RMSNorm2(x) * (1 + scale2) + shift2)))     */
+static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp,
+                                      ig_tensor *x, ig_tensor *silu_c) {
+    size_t heads = (size_t)m->cfg.num_heads;
+    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
+    ig_tensor *h, *qkv;
+    h = ig_modulate(ctx, ig_rmsnorm(ctx, x, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
+    qkv = ig_rope(ctx, ig_linear(ctx, h, bp->qkv_w, bp->qkv_b), heads, m->rope_cos, m->rope_sin);  /* (B,T,3D) */
+    h = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
+    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
+    h = ig_modulate(ctx, ig_rmsnorm(ctx, x, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
+    h = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
+    return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
+}
+/* 1 if x is NaN or +-inf (FLT_MAX written out); a compare, so the loops around it vectorize */
+static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f); }
 
 /* The forward pass, one sample from noise to velocity:
      h = PatchEmbed(x) + pos            x (B,C,H,W) -> tokens (B,T,D)
@@ -1987,12 +2353,24 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
         return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height, cfg->image_width);
     B = x->shape[0];
     T = m->pos_embed->shape[1];
+    if (!t || !y) return ig__fail("ig_forward: t and y must not be NULL");
+    /* the inputs, in one pass before anything runs, so a failed call changes
+       nothing: labels in 0..num_classes, t in [0, 1] (NaN fails the compare),
+       every x finite (one OR per sample's C*H*W floats, vectorized) */
     for (b = 0; b < B && !ig__counting(ctx); b++) {
+        size_t per = x->n / B, i;
+        const float *xb = x->data + b * per;
+        int bad = 0;
         if (y[b] < 0 || y[b] > cfg->num_classes)
             return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null label)",
                             y[b], b, cfg->num_classes, cfg->num_classes);
         if (!(t[b] >= 0.0f && t[b] <= 1.0f))
             return ig__fail("ig_forward: t = %g of sample %zu is outside [0, 1]", (double)t[b], b);
+        for (i = 0; i < per; i++) bad |= ig__nonfinite(xb[i]);
+        for (i = 0; bad && i < per; i++)
+            if (ig__nonfinite(xb[i]))
+                return ig__fail("ig_forward: x holds a non-finite value (%g) in sample %zu, element %zu",
+                                (double)xb[i], b, i);
     }
     /* patch embedding: the (D,C,p,p) conv weight seen as a (D, C*p*p) Linear */
     flat_w[0] = D; flat_w[1] = m->x_proj_w->n / D;
@@ -2011,10 +2389,34 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
     cond = ig_linear(ctx, ig_silu(ctx, cond), m->t_fc2_w, m->t_fc2_b);
     cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));
     silu_c = ig_silu(ctx, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
-    for (i = 0; i < cfg->depth; i++) {
-        h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
-        if (v_aux && i + 1 == cfg->aux_depth) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
-    }
+    if (!ctx->training && !ctx->failed) {
+        /* Without a tape nothing of a block is needed after it: x (B,T,D) and the
+           aux head's output are copied to buffers made here, and the arena is
+           rewound to this mark after every block, so a forward holds one block's
+           activations at a time (XL at batch 4: 0.13 GB instead of about 3.5). */
+        ig_tensor *keep = ig_tensor_new(ctx->scratch, 3, h ? h->shape : x->shape, 0), *keep_aux = NULL;
+        size_t mark;
+        int counting = ig__counting(ctx);
+        if (!h || !keep || (v_aux && !(keep_aux = ig_tensor_new(ctx->scratch, 4, x->shape, 0)))) return -1;
+        mark = ctx->scratch->used;
+        for (i = 0; i < cfg->depth; i++) {
+            int at_aux = v_aux && i + 1 == cfg->aux_depth;
+            h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
+            if (at_aux) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
+            if (!h || (at_aux && !*v_aux)) return -1;
+            if (!counting) memcpy(keep->data, h->data, h->n * sizeof(float));
+            h = keep;
+            if (at_aux) {
+                if (!counting) memcpy(keep_aux->data, (*v_aux)->data, keep_aux->n * sizeof(float));
+                *v_aux = keep_aux;
+            }
+            ctx->scratch->used = mark;
+        }
+    } else
+        for (i = 0; i < cfg->depth; i++) {
+            h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
+            if (v_aux && i + 1 == cfg->aux_depth) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
+        }
     *v = ig__head(ctx, m, &m->final_head, h, silu_c);
     if (!*v || (v_aux && !*v_aux)) return -1;
     return 0;
@@ -2027,7 +2429,8 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
 IGDEF ig_train_config ig_train_defaults(void) {
     ig_train_config tc;
     tc.lr = 1e-4f; tc.beta1 = 0.9f; tc.beta2 = 0.999f; tc.eps = 1e-8f; tc.weight_decay = 0.0f;
-    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.label_dropout = 0.1f;
+    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.cos_weight = 0.0f;
+    tc.label_dropout = 0.1f;
     tc.path = IG_PATH_LINEAR; tc.t_sampling = IG_T_UNIFORM;
     return tc;
 }
@@ -2036,26 +2439,126 @@ IGDEF ig_train_config ig_train_defaults(void) {
      w <- w (1 - lr wd)
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
-   then the EMA of the weights:  ema <- d ema + (1 - d) w. */
-static void ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
-    double s = (double)m->step;
-    float bc1 = (float)(1.0 - pow(tc->beta1, s)), bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
-    float step_size = tc->lr / bc1, decay = 1.0f - tc->lr * tc->weight_decay, d = tc->ema_decay;
+   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
+   the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
+   A step must not leave a weight, moment or EMA value non-finite (a huge lr
+   overflows them; the model could never be saved or loaded again), so it runs
+   in two passes over the same formulas (ig__adamw_elem): the first only checks
+   the new values, the second stores them.  Nothing is written unless every
+   new value is finite.  The exact check is as slow as the update (a scalar
+   loop: sqrtf may set errno), so a vectorized bound goes first: with eps > 0
+   the denominator is >= eps, so
+       |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
+   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
+   rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
+   does the exact pass run. */
+typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
+
+static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
+    ig__adamw_coef c;
+    double s = (double)step;
+    c.b1 = tc->beta1; c.b2 = tc->beta2; c.eps = tc->eps; c.d = tc->ema_decay;
+    c.step_size = tc->lr / (float)(1.0 - pow(tc->beta1, s));
+    c.bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
+    c.decay = 1.0f - tc->lr * tc->weight_decay;
+    return c;
+}
+
+/* one element: the new weight, moments and EMA into o[0..3] */
+static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, float mo, float v, float e, float *o) {
+    w *= c->decay;
+    mo = c->b1 * mo + (1.0f - c->b1) * g;
+    v = c->b2 * v + (1.0f - c->b2) * g * g;
+    w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);
+    o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
+}
+
+/* 1 if the bounds above prove that no new value can be non-finite */
+static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
+    const float lim = 1e37f;
+    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
+    int pi, bad = 0;
+    if (!(c->eps > 0.0f && c->bc2_sqrt > 0.0f && inv_eps <= lim && ss <= lim && fabsf(c->decay) <= lim && d <= lim &&
+          d1 <= lim && fabsf(c->b1) <= lim && fabsf(c->b2) <= lim))
+        return 0;
+    for (pi = 0; pi < m->nparams && !bad; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float g = m->grads[i];
+            float mo = c->b1 * m->adam_m[i] + (1.0f - c->b1) * g;
+            float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
+            float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
+            float eb = d * fabsf(m->ema[i]) + d1 * wb;
+            bad |= !(fabsf(mo) <= lim) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
+        }
+    }
+    return !bad;
+}
+
+/* 1 if the step with these coefficients would make any value non-finite */
+static int ig__adamw_would_overflow(const ig_model *m, const ig__adamw_coef *c) {
+    int pi, bad = 0;
+    for (pi = 0; pi < m->nparams && !bad; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float nv[4];
+            ig__adamw_elem(c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
+        }
+    }
+    return bad;
+}
+
+/* The error of a step that ig__adamw_would_overflow refused: which value of
+   which parameter first (a scalar scan, only on this failure path). */
+static int ig__adamw_fail(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
+    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
+    int pi, q;
+    for (pi = 0; pi < m->nparams; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i;
+        if (!pp->trainable) continue;
+        for (i = 0; i < pp->t->n; i++) {
+            size_t j = pp->offset + i;
+            float nv[4];
+            ig__adamw_elem(c, m->grads[j], m->weights[j], m->adam_m[j], m->adam_v[j], m->ema[j], nv);
+            for (q = 0; q < 4; q++)
+                if (ig__nonfinite(nv[q]))
+                    return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
+                                    "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
+                                    "EMA and step count are as before the step",
+                                    (long long)m->step + 1, what[q], pp->name, i, (double)nv[q], (double)tc->lr,
+                                    (double)tc->weight_decay);
+        }
+    }
+    return ig__fail("ig_train_step: step %lld would make a value non-finite; nothing was changed",
+                    (long long)m->step + 1);
+}
+
+/* Checks, then takes step m->step + 1: 0, or -1 with the model untouched. */
+static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
+    ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
     int pi;
+    if (!ig__adamw_surely_finite(m, &c) && ig__adamw_would_overflow(m, &c)) return ig__adamw_fail(m, &c, tc);
+    m->step++;
     for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
         if (!pp->trainable) continue;
         IG__OMP(omp parallel for schedule(static) if (n > 65536))
         for (i = o; i < o + n; i++) {
-            float g = m->grads[i];
-            m->weights[i] *= decay;
-            m->adam_m[i] = tc->beta1 * m->adam_m[i] + (1.0f - tc->beta1) * g;
-            m->adam_v[i] = tc->beta2 * m->adam_v[i] + (1.0f - tc->beta2) * g * g;
-            m->weights[i] -= step_size * m->adam_m[i] / (sqrtf(m->adam_v[i]) / bc2_sqrt + tc->eps);
-            m->ema[i] = d * m->ema[i] + (1.0f - d) * m->weights[i];
+            float nv[4];
+            ig__adamw_elem(&c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
         }
     }
+    return 0;
 }
 
 /* Global-norm clipping: if |g| > max, scale every gradient by max / (|g| + 1e-6). */
@@ -2074,20 +2577,29 @@ static float ig__clip_grads(ig_model *m, float max_norm) {
 }
 
 /* The step itself, on a context already reset for training that holds the
-   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W).
-   The IG training loss (Zhou et al. 2026, their lambda = 0.5):
-       loss = mse(v_final, v*) + lambda mse(v_aux, v*)
+   batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W), in the SiT
+   convention.  The IG training loss (Zhou et al. 2026, their lambda = 0.5):
+       loss = mse(v_final, v*) + lambda mse(v_aux, v*)  [+ cos_weight mean(1 - cos(v_final, v*))]
    Both heads regress the same target; the aux head's gradient flows into
-   blocks 1..k too (no stop-gradient), so the early blocks serve both heads. */
+   blocks 1..k too (no stop-gradient), so the early blocks serve both heads.
+   The cosine term (LightningDiT's release) compares the channel vectors at
+   each position.  A LightningDiT network is trained in its own convention: t
+   becomes t_ld = 1 - t and the target u = -v* (data minus noise), both in
+   place in the batch; the loss values are the same ((v_ld - u)^2 =
+   (-v_ld - v*)^2, and a cosine is unchanged when both vectors flip). */
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
-                               const float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
-    ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss;
+                               float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
+    ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
     size_t i;
     float norm;
     int counting = ig__counting(ctx);
     for (i = 0; i < x->n && !counting; i++)
         if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))
             return ig__fail("ig_train_step: the batch holds a non-finite value (element %zu); weights left unchanged", i);
+    if (m->cfg.arch == IG_ARCH_LIGHTNING && !counting) {
+        for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
+        for (i = 0; i < tg->n; i++) tg->data[i] = -tg->data[i];
+    }
     if (!counting) memset(m->grads, 0, m->nweights * sizeof(float));
     /* lambda = 0 is the plain baseline: the aux head is not even computed */
     if (ig_forward(m, ctx, x, t, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
@@ -2097,21 +2609,25 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
         loss_aux = ig_mse(ctx, v_aux, tg);
         loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, tc->aux_weight));
     }
+    if (tc->cos_weight != 0.0f) {
+        loss_cos = ig_cos_loss(ctx, v, tg);
+        loss = ig_add(ctx, loss, ig_scale(ctx, loss_cos, tc->cos_weight));
+    }
     if (ig_backward(ctx, loss)) return -1;
     if (counting) return 0;   /* ig_model_scratch_bytes: the scratch is all counted */
-    if (!isfinite(loss->data[0]))
-        return ig__fail("ig_train_step: the loss is %g at step %lld; weights left unchanged",
-                        (double)loss->data[0], (long long)m->step);
+    if (!isfinite(loss->data[0]))   /* steps count from 1: this is step m->step + 1 */
+        return ig__fail("ig_train_step: the loss is %g at step %lld; nothing was changed",
+                        (double)loss->data[0], (long long)m->step + 1);
     norm = ig__clip_grads(m, tc->grad_clip);
     if (!isfinite(norm))
-        return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; weights left unchanged",
-                        (long long)m->step);
-    m->step++;
-    ig__adamw_ema(m, tc);
+        return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; nothing was changed",
+                        (long long)m->step + 1);
+    if (ig__adamw_ema(m, tc)) return -1;   /* step += 1, or nothing changed */
     if (stats) {
         stats->loss = loss->data[0];
         stats->loss_final = loss_final->data[0];
         stats->loss_aux = loss_aux ? loss_aux->data[0] : 0.0f;
+        stats->loss_cos = loss_cos ? loss_cos->data[0] : 0.0f;
         stats->grad_norm = norm;
     }
     return 0;
@@ -2194,9 +2710,14 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
     ig_tensor *x, *tg;
     float *t;
     int *labels;
+    ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
     if (ig__train_batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
-    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels)) return -1;
-    return ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats);
+    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
+        ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
+        m->rng = saved;
+        return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -2208,6 +2729,17 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     size_t i;
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
+}
+
+/* LightningDiT's grid: the release shifts u = linspace(0, 1) by
+   t_ld = s u / (1 + (s - 1) u) (s = 0.3 puts more steps near noise); here in
+   the SiT convention, t = 1 - t_ld, from 1 down to 0. */
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
+    size_t i;
+    for (i = 0; i <= nsteps; i++) {
+        double u = (double)i / (double)nsteps;
+        grid[i] = (float)(1.0 - (double)shift * u / (1.0 + ((double)shift - 1.0) * u));
+    }
 }
 
 /* The samplers need a few buffers of n floats; they come from the heap once
@@ -2248,6 +2780,26 @@ IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const
         }
         for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
         if (f(user, xe, n, tn, v2)) goto fail;   /* slope at the Euler guess */
+        for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
+    }
+    IG_FREE(buf);
+    return 0;
+fail:
+    IG_FREE(buf);
+    return -1;
+}
+
+/* Heun on every interval, the last one (to t = 0) included, as torchdiffeq's
+   fixed-grid "heun2" that the LightningDiT release samples with. */
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+    float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
+    size_t s, i;
+    if (!buf) return -1;
+    for (s = 0; s < nsteps; s++) {
+        float t = grid[s], tn = grid[s + 1], dt = tn - t;
+        if (f(user, x, n, t, v)) goto fail;
+        for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
+        if (f(user, xe, n, tn, v2)) goto fail;
         for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
     }
     IG_FREE(buf);
@@ -2303,6 +2855,32 @@ IGDEF ig_guidance ig_guidance_none(void) {
     return gd;
 }
 
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
+    ig_guidance gd = ig_guidance_none();
+    gd.ig_weight = with_cfg ? 1.4f : 1.7f;
+    if (with_cfg) { gd.cfg_scale = 1.45f; gd.cfg_low = 0.0f; gd.cfg_high = 0.81f; }
+    return gd;
+}
+
+/* The forward as the samplers see it, t and velocities in the SiT convention.
+   For a LightningDiT model this is the thin wrapper
+       v(x, t) = -v_ld(x, 1 - t),   v_aux(x, t) = -v_aux_ld(x, 1 - t)
+   (its network takes t_ld = 1 - t and points from noise to data).  IG and CFG
+   are linear in the velocities, so they apply unchanged afterwards.  t (B) is
+   the caller's scratch and is overwritten; the outputs are negated in place
+   (inference only, no tape). */
+static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *y,
+                           ig_tensor **v, ig_tensor **v_aux) {
+    size_t i;
+    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, ctx, x, t, y, v, v_aux);
+    for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
+    if (ig_forward(m, ctx, x, t, y, v, v_aux)) return -1;
+    for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
+    if (v_aux)
+        for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
+    return 0;
+}
+
 /* Resets ctx for inference and takes the inputs of one forward of `rows`
    samples from its scratch: x (rows,C,H,W), t (rows), labels (rows). */
 static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, float **t, int **y) {
@@ -2324,7 +2902,8 @@ static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_ten
      CFG (s = cfg_scale != 1): one forward of 2B rows, [labels; null label],
              IG applied to both halves, then v = v_u + s (v_c - v_u)
      autoguidance (guide != NULL): v_weak from the guide model's final head,
-             a second network evaluation:  v = v_weak + w_g (v - v_weak)     */
+             a second network evaluation:  v = v_weak + w_g (v - v_weak)
+   A LightningDiT model is seen through ig__forward_sit (SiT convention). */
 IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, float *vout) {
     ig_guided *G = (ig_guided *)user;
     ig_model *m = G->model;
@@ -2345,7 +2924,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
         yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
         memcpy(x->data + b * per, xin + (b % B) * per, per * sizeof(float));
     }
-    if (ig_forward(m, ctx, x, tt, yy, &v_final, use_ig ? &v_aux : NULL)) return -1;
+    if (ig__forward_sit(m, ctx, x, tt, yy, &v_final, use_ig ? &v_aux : NULL)) return -1;
     G->nfe += rows / B;
     vf = v_final->data;
     if (use_ig) {
@@ -2364,7 +2943,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
         if (ig__forward_batch(gd->guide, gctx, B, &xg, &tt, &yg)) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
         for (b = 0; b < B; b++) { tt[b] = t; yg[b] = G->labels[b]; }
-        if (ig_forward(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
+        if (ig__forward_sit(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
         G->nfe += 1;
         for (i = 0; i < n; i++) vout[i] = vg->data[i] + gd->guide_weight * (vout[i] - vg->data[i]);
     }
@@ -2382,10 +2961,8 @@ static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0
                                ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4];
-    float *p = &ig__dummy_float;
-    (void)name;
-    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
-    if (slot) *slot = ig_tensor_wrap(&m->arena, p, trainable ? p : NULL, ndim, shape);
+    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3; (void)name;
+    if (slot) *slot = ig_tensor_wrap(&m->arena, &ig__dummy_float, trainable ? &ig__dummy_float : NULL, ndim, shape);
 }
 
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training) {
@@ -2395,10 +2972,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
     int ok = 0;
-    memset(&m, 0, sizeof m);
-    memset(&count, 0, sizeof count);
+    memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
+    tc.cos_weight = cfg->arch == IG_ARCH_LIGHTNING ? 1.0f : 0.0f;   /* each release's loss */
     /* headers only: the model's tensors, and the tape and op outputs of the run */
     if (ig_arena_init(&m.arena, "counting model", (size_t)(cfg->depth + 2) * 16 * 256 + 4096)) return 0;
     if (ig_arena_init(&count, "counting", tape * (sizeof(ig_node) + 4 * 256) + 65536)) goto done;
@@ -2456,11 +3033,9 @@ done:
    static (IG_MAX_THREADS pairs of about 2.5 MB, touched only as used), so
    ig__gemm is not reentrant.  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
-
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
 #endif
-
 /* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
    (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
    -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
@@ -2468,10 +3043,8 @@ done:
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
-#ifndef IG__MR
 #define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
 #define IG__NV 4
-#endif
 __extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
@@ -2522,7 +3095,6 @@ typedef float ig__vf;
 #endif
 
 #define IG__NR (IG__NV * IG__VW)
-
 /* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
    multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
 #define IG__KC 384
@@ -2530,7 +3102,6 @@ typedef float ig__vf;
 #define IG__NC 1536
 #define IG__SMALL_MNK (48 * 48 * 48)
 #define IG__PARALLEL_MNK (128 * 128 * 64)
-
 #if defined(__GNUC__)
 #define IG__ALIGNED64 __attribute__((aligned(64)))
 #else
@@ -2543,7 +3114,6 @@ static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
 static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 
 static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
-
 /* unaligned vector load/store (memcpy compiles to one vmovups) */
 static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
@@ -2570,15 +3140,11 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         a += IG__MR;
         b += IG__NR;
     }
-    for (i = 0; i < IG__MR; i++) {
+    for (i = 0; i < IG__MR; i++)
         for (v = 0; v < IG__NV; v++) {
             float *cp = c + (size_t)i * ldc + v * IG__VW;
-            if (accumulate)
-                ig__vstore(cp, ig__vload(cp) + acc[i][v]);
-            else
-                ig__vstore(cp, acc[i][v]);
+            ig__vstore(cp, accumulate ? ig__vload(cp) + acc[i][v] : acc[i][v]);
         }
-    }
 }
 
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
@@ -2675,9 +3241,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
                 ig__kernel(kc, a, b, tmp, IG__NR, 0);
                 for (ii = 0; ii < m; ii++)
                     for (jj = 0; jj < n; jj++)
-                        c[ii * ldc + jj] = accumulate
-                            ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj]
-                            : tmp[ii * IG__NR + jj];
+                        c[ii * ldc + jj] = accumulate ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj] : tmp[ii * IG__NR + jj];
             }
         }
     }
@@ -2816,7 +3380,6 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t i, j;
@@ -2839,7 +3402,6 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 }
 
 #else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
-
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -2871,9 +3433,8 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
 
-/* Room for element n of a growing array (IG_MALLOC has no realloc): the capacity is 16,
-   32, 64, ..., full exactly when n is 16 or a larger power of 2.  Returns the (maybe
-   new) array, or NULL with the old one still valid. */
+/* Room for element n of a growing array (no realloc): capacity 16, 32, 64, ..., full when n is
+   16 or a larger power of 2.  The (maybe new) array, or NULL with the old one still valid. */
 static void *ig__st_grow(void *a, int n, size_t elem) {
     void *p;
     if (n && (n < 16 || (n & (n - 1)))) return a;
@@ -2881,8 +3442,7 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
     return p;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid: no overlong
-   forms, no surrogates, nothing above U+10FFFF. */
+/* Length of the valid UTF-8 sequence at s (n bytes left); 0: overlong, surrogate, > U+10FFFF, bad. */
 static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0, i;
@@ -2891,28 +3451,24 @@ static size_t ig__st_utf8(const unsigned char *s, size_t n) {
         (c == 0xf4 && s[1] > 0x8f)) return 0;
     return k;
 }
-
 static int ig__st_utf8_ok(const char *s) {
     size_t n = strlen(s), i, k;
     for (i = 0; i < n; i += k) if (!(k = ig__st_utf8((const unsigned char *)s + i, n - i))) return 0;
     return 1;
 }
 
-/* --- a strict JSON reader for the header; J->p walks [base, end).  It reads what the
-   format allows: objects, strings, integers in [0, 2^63), a null "__metadata__"; all
-   else is an error, unknown tensor fields included. */
+/* --- a strict JSON reader for the header; J->p walks [base, end).  Only what the format allows:
+   objects, strings, integers in [0, 2^63), a null "__metadata__"; all else (unknown fields too) fails. */
 typedef struct { const char *base, *p, *end, *path; } ig__json;
 
 static int ig__jerr(ig__json *J, const char *what) {
     return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
 }
-
 /* Skips whitespace; the next character, or 0 at the end. */
 static int ig__jpeek(ig__json *J) {
     while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
     return J->p < J->end ? (unsigned char)*J->p : 0;
 }
-
 static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
 
 static int ig__jhex4(const char *s, unsigned *out) {
@@ -2922,13 +3478,11 @@ static int ig__jhex4(const char *s, unsigned *out) {
     return strspn(h, "0123456789abcdefABCDEF") == 4 ? 0 : -1;
 }
 
-/* A string, decoded into *out (IG_MALLOC'd).  Escapes become UTF-8 (\u surrogate pairs
-   joined), raw bytes must be UTF-8; control characters and \u0000 are refused (names
-   are C strings). */
+/* A string, decoded into *out (IG_MALLOC'd): escapes to UTF-8 (\u surrogate pairs joined), raw bytes
+   must be UTF-8; control characters and \u0000 are refused (names are C strings). */
 static int ig__jstring(ig__json *J, char **out) {
     static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
-    const char *q, *r, *why = NULL, *e;
-    char *w;
+    const char *q, *r, *why = NULL, *e; char *w;
     if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
     for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
     if (q >= J->end) return ig__jerr(J, "unterminated string");
@@ -2958,8 +3512,7 @@ static int ig__jstring(ig__json *J, char **out) {
     return 0;
 }
 
-/* The members of an object, one per call, from *state = 0: 1 with *key (IG_MALLOC'd)
-   and J after the ':', 0 after the closing '}', -1 on an error. */
+/* An object's members, one a call from *state = 0: 1 with *key and J after the ':', 0 at the '}', -1. */
 static int ig__jmember(ig__json *J, int *state, char **key) {
     *key = NULL;
     if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
@@ -2996,8 +3549,7 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
         "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
     static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
-    int state = 0, seen = 0, r, n = 2, f, i = 0;
-    char *key, *s;
+    int state = 0, seen = 0, r, n = 2, f, i = 0; char *key, *s;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
         if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
@@ -3020,13 +3572,10 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
     return r;
 }
 
-/* The header: one object of tensors and "__metadata__" (string keys to string values, or
-   null).  Names, keys and values belong to st as soon as they are read. */
+/* The header: tensors and "__metadata__" (strings to strings, or null); st owns what is read. */
 static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
-    int state = 0, mstate, r, have_meta = 0;
-    char *key, **k, **v;
-    ig_st_tensor *t;
-    int64_t *o;
+    int state = 0, mstate, r, have_meta = 0; char *key, **k, **v;
+    ig_st_tensor *t; int64_t *o;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         if (!strcmp(key, "__metadata__")) {
             IG_FREE(key);
@@ -3068,11 +3617,9 @@ static int ig__st_by_begin(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Each tensor's bytes: exactly shape x dtype size, inside the data section, overlapping
-   no other tensor's; names unique. */
+/* Each tensor's bytes: exactly shape x dtype size, inside the data, overlapping no other; names unique. */
 static int ig__st_check(ig_st_file *st, const int64_t *off) {
-    ig_st_tensor **by, *last = NULL;
-    int i, d, n = st->ntensors, rc = 0;
+    ig_st_tensor **by, *last = NULL; int i, d, n = st->ntensors, rc = 0;
     for (i = 0; i < n; i++) {
         ig_st_tensor *t = &st->tensors[i];
         uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
@@ -3107,12 +3654,8 @@ static int ig__st_check(ig_st_file *st, const int64_t *off) {
 static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
 
 IGDEF int ig_st_open(ig_st_file *st, const char *path) {
-    unsigned char len[8];
-    uint64_t fsize, hlen = 0;
-    int64_t *off = NULL;
-    char *hdr = NULL;
-    int i, rc = -1;
-    ig__json J;
+    unsigned char len[8]; uint64_t fsize, hlen = 0; int64_t *off = NULL;
+    char *hdr = NULL; int i, rc = -1; ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
     if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
@@ -3151,7 +3694,6 @@ IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
     for (i = 0; st && name && i < st->ntensors; i++) if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
     return NULL;
 }
-
 IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
     int i;
     for (i = 0; st && key && i < st->nmeta; i++) if (!strcmp(st->meta_keys[i], key)) return st->meta_vals[i];
@@ -3159,8 +3701,7 @@ IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
 }
 
 IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
-    size_t n = 1;
-    int d;
+    size_t n = 1; int d;
     for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
     for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
     return n;
@@ -3176,7 +3717,7 @@ static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t wan
 
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes) {
     if (ig__st_at(st, t, nbytes, t ? t->end - t->begin : 0, "ig_st_read_raw")) return -1;
-    if (fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+    if (nbytes && fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
     return 0;
 }
 
@@ -3189,11 +3730,9 @@ static float ig__st_f16(uint32_t h) {
     return h & 0x8000u ? -f : f;
 }
 
-/* n elements of t into dst, as float (F32, F16, BF16) or int64 (I64, I32, U8); F32 and
-   I64 are read as they are (the host is little-endian). */
+/* n elements of t as float (F32, F16, BF16) or int64 (I64, I32, U8); F32, I64 need no conversion. */
 static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
-    unsigned char buf[4096];
-    size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    unsigned char buf[4096]; size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
     if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
     if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
         return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
@@ -3219,7 +3758,6 @@ IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, si
 
 /* --- the writer ------------------------------------------------------------ */
 IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
-
 IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
     for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
@@ -3229,9 +3767,7 @@ IGDEF void ig_st_writer_free(ig_st_writer *w) {
 
 static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     static const int size[IG_DTYPE_OTHER] = { 4, 2, 2, 8, 4, 1 };   /* F32 F16 BF16 I64 I32 U8 */
-    ig_st_wentry *e;
-    uint64_t bytes;
-    int i;
+    ig_st_wentry *e; uint64_t bytes; int i;
     if (!name) return ig__fail("ig_st_add: NULL name");
     if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
     if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
@@ -3251,8 +3787,7 @@ static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndi
 }
 
 static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    char **k, **v;
-    int i;
+    char **k, **v; int i;
     if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
     if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
     for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
@@ -3267,13 +3802,11 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
 }
-
 IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-/* s as a JSON string into b (NULL: only counted), quotes, backslashes and control
-   characters escaped; returns its length. */
+/* s as a JSON string into b (NULL: only counted), ", \\ and control characters escaped; its length. */
 static size_t ig__st_jput(char *b, const char *s) {
     size_t n = 1;
     if (b) b[0] = '"';
@@ -3297,14 +3830,11 @@ static int ig__st_dest_ok(const char *path) {
     return path ? 0 : -1;
 }
 
-/* A new file "<path>.<12 hex digits>.tmp" next to path, for writing, that no other save
-   shares: named from the pid, time, a counter and an address, created exclusively
-   (O_EXCL: never an existing file, never through a link). */
+/* A new file "<path>.<12 hex digits>.tmp" for writing that no other save shares: named from the pid,
+   time, a counter and an address, created exclusively (O_EXCL: no existing file, no link). */
 static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
     static uint64_t counter;
-    ig_rng r;
-    FILE *f = NULL;
-    int fd = -1;
+    ig_rng r; FILE *f = NULL; int fd = -1;
     ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
 #if IG__POSIX
     r.state ^= (uint64_t)getpid() << 20;
@@ -3321,11 +3851,8 @@ static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
 
 IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
-    size_t cap = 64, n = 8, i;
-    uint64_t off = 0;
+    size_t cap = 64, n = 8, i; uint64_t off = 0; FILE *f = NULL; int d, rc = -1;
     char *hdr = NULL, *tmp = NULL, *slash = NULL;
-    FILE *f = NULL;
-    int d, rc = -1;
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
     if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
     if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
@@ -3357,7 +3884,7 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
     IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
     for (i = 0; i < (size_t)w->n; i++)
-        IG__TRY(fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
+        IG__TRY(w->entries[i].nbytes && fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
                 "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
 #if IG__POSIX
     IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
@@ -3389,13 +3916,9 @@ done:
 /* --- checkpoints of a model ------------------------------------------------ */
 static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
-/* Adds set k of m's arrays (base) as F32 under "<prefix><name>"; a non-finite value is
-   refused, since ig_load would refuse the file. */
+/* Set k of m's arrays (base) as F32 "<prefix><name>"; non-finite values refused (ig_load would). */
 static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
-    char name[96];
-    int64_t shape[IG_ST_MAX_DIMS];
-    size_t j;
-    int i, d;
+    char name[96]; int64_t shape[IG_ST_MAX_DIMS]; size_t j; int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
         if (k && !pp->trainable) continue;               /* pos_embed has no EMA or moments */
@@ -3413,14 +3936,12 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
     const ig_config *cfg = &m->cfg;
     const int val[9] = { cfg->in_channels, cfg->image_height, cfg->image_width, cfg->patch_size, cfg->hidden_size, cfg->depth, cfg->num_heads, cfg->num_classes, cfg->aux_depth };
     static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
-    ig_st_writer w;
-    char buf[64];
-    uint32_t spare;
-    int i, rc;
+    ig_st_writer w; char buf[64]; uint32_t spare; int i, rc;
     if (!path) return ig__fail("ig_save: NULL path");
     if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
     ig_st_writer_init(&w);
-    rc = ig_st_add_meta(&w, "format", "ig.h-sit");
+    rc = ig_st_add_meta(&w, "format", cfg->arch == IG_ARCH_LIGHTNING ? "ig.h-lightningdit" : "ig.h-sit");
+    if (cfg->arch == IG_ARCH_LIGHTNING) rc |= ig_st_add_meta(&w, "arch", "lightningdit");
     for (i = 0; i < 9; i++) { snprintf(buf, sizeof buf, "%d", val[i]); rc |= ig_st_add_meta(&w, key[i], buf); }
     snprintf(buf, sizeof buf, "%.9g", (double)cfg->t_scale);
     rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, path);
@@ -3438,16 +3959,13 @@ static int ig__st_save(const ig_model *m, const char *path, const float *weights
 }
 
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
-
 IGDEF int ig_save_ema(const ig_model *m, const char *path) {
     return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
 }
 
 /* One tensor into dst, after checking its shape against the parameter's; finite only. */
 static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_param *pp, float *dst) {
-    char want[96] = "", got[96] = "";
-    size_t j;
-    int d, same = t->ndim == pp->t->ndim;
+    char want[96] = "", got[96] = ""; size_t j; int d, same = t->ndim == pp->t->ndim;
     for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];
     if (!same) {
         for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
@@ -3471,15 +3989,39 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
     return 1;
 }
 
+/* LightningDiT: the stored feat_rope tables w (from the file) must be the RoPE
+   of this grid and head dim (ig__rope_table; the release computes them in
+   float32, ~1e-6 away).  They are then used as stored. */
+static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
+    const ig_config *cfg = &m->cfg;
+    size_t n, i, oc, os;
+    float *ref;
+    double worst = 0.0;
+    if (cfg->arch != IG_ARCH_LIGHTNING) return 0;
+    n = m->rope_cos->n;
+    oc = (size_t)(m->rope_cos->data - m->weights);
+    os = (size_t)(m->rope_sin->data - m->weights);
+    if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory", path);
+    ig__rope_table(ref, ref + n, (size_t)(cfg->image_height / cfg->patch_size), (size_t)(cfg->image_width / cfg->patch_size),
+                   (size_t)(cfg->hidden_size / cfg->num_heads));
+    for (i = 0; i < n; i++) {
+        double dc = fabs((double)w[oc + i] - ref[i]), ds = fabs((double)w[os + i] - ref[n + i]);
+        worst = dc > worst ? dc : worst;
+        worst = ds > worst ? ds : worst;
+    }
+    IG_FREE(ref);
+    if (worst > 1e-4)
+        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ by %g from the 2D RoPE of a %dx%d grid with head dim %d",
+                        path, worst, cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size,
+                        cfg->hidden_size / cfg->num_heads);
+    return 0;
+}
+
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
-    size_t nw = m->nweights;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
-    unsigned long long rs[3] = { 0, 0, 0 };
-    long long step = 0;
-    const char *rng = NULL, *s;
-    char name[96], *end = NULL;
-    ig_st_file st;
+    unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights;
+    const char *rng = NULL, *s; char name[96], *end = NULL; ig_st_file st;
     if (ig_st_open(&st, path)) return -1;
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
         const ig_param *pp;
@@ -3509,6 +4051,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
+    if (ig__check_rope(m, buf, path)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
     if (nsets == 4) {
         uint32_t bits = (uint32_t)rs[2];
@@ -3522,14 +4065,28 @@ done:
     return rc;
 }
 
+/* A LightningDiT checkpoint is known by its names (blocks.0.mlp.w12.weight,
+   blocks.0.norm1.weight, feat_rope.freqs_cos); its head count is read off the
+   RoPE table (T, head_dim).  Sets arch and num_heads (a given heads must agree). */
+static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads, const char *path) {
+    const ig_st_tensor *fc = ig_st_find(st, "feat_rope.freqs_cos");
+    int D = cfg->hidden_size, hd;
+    if (!ig_st_find(st, "blocks.0.norm1.weight") || !fc || fc->ndim != 2 || !ig_st_find(st, "feat_rope.freqs_sin"))
+        return ig__fail("%s: has mlp.w12 (LightningDiT) but not blocks.0.norm1.weight and feat_rope.freqs_cos/sin (T, head_dim)", path);
+    if (fc->shape[1] < 4 || fc->shape[1] > D || D % (int)fc->shape[1])
+        return ig__fail("%s: feat_rope.freqs_cos has head dim %lld, which does not divide the width %d", path, (long long)fc->shape[1], D);
+    hd = (int)fc->shape[1];
+    if (heads > 0 && heads != D / hd)
+        return ig__fail("%s: %d heads asked for, but feat_rope's head dim %d means %d heads", path, heads, hd, D / hd);
+    cfg->arch = IG_ARCH_LIGHTNING;
+    cfg->num_heads = D / hd;
+    return 0;
+}
+
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
     static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
-    const ig_st_tensor *xw, *pe, *yt;
-    long long v[6] = { 0, 0, 0, 0, 0, 0 }, T;
-    char name[64], why[sizeof ig__errbuf];
-    int i, d, side, got[4], rc = -1;
-    const char *ts, *bad = NULL;
-    ig_st_file st;
+    const ig_st_tensor *xw, *pe, *yt; const char *ts, *bad = NULL; ig_st_file st;
+    long long v[4] = { 0, 0, 0, 0 }, T; char name[64], why[sizeof ig__errbuf]; int i, d, side, got[4], rc = -1;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");
@@ -3549,6 +4106,10 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
     T = pe->shape[1];
     for (; cfg->depth < st.ntensors; cfg->depth++)
         if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    if (ig_st_find(&st, "blocks.0.mlp.w12.weight")) {   /* LightningDiT: its heads are in feat_rope's shape */
+        if (ig__config_lightning(&st, cfg, heads, path)) goto done;
+        heads = cfg->num_heads;
+    }
     got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
     got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
     got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);

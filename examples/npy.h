@@ -44,7 +44,7 @@ typedef struct npy_array {
     void *data;          /* n items of the dtype, host order; malloc'ed   */
 } npy_array;
 
-static char npy__err[512];
+static char npy__err[1024];
 NPYDEF const char *npy_error(void) { return npy__err; }
 
 static const char *const npy__descr[4] = { "<f4", "<i8", "<i4", "|u1" };
@@ -90,7 +90,7 @@ NPYDEF int npy_write(const char *path, npy_dtype dtype, int ndim, const size_t *
 NPYDEF void npy_free(npy_array *a) { free(a->data); a->data = NULL; a->n = 0; }
 
 static int npy__fail(const char *path, const char *what) {
-    snprintf(npy__err, sizeof npy__err, "%s: %s", path, what);
+    snprintf(npy__err, sizeof npy__err, "%.600s: %s", path, what);
     return -1;
 }
 
@@ -158,7 +158,7 @@ NPYDEF int npy_read(const char *path, npy_array *arr) {
     if (!npy__little_endian()) return npy__fail(path, "big-endian hosts are not supported");
     f = fopen(path, "rb");
     if (!f) {
-        snprintf(npy__err, sizeof npy__err, "%s: cannot open: %s", path, strerror(errno));
+        snprintf(npy__err, sizeof npy__err, "%.600s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     if (fseek(f, 0, SEEK_END) || (fsize = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
@@ -198,7 +198,7 @@ NPYDEF int npy_read(const char *path, npy_array *arr) {
     }
     bytes = arr->n * item;
     if ((size_t)fsize - pre_len - hl != bytes) {
-        snprintf(npy__err, sizeof npy__err, "%s: the shape needs %lu data bytes, the file holds %lu",
+        snprintf(npy__err, sizeof npy__err, "%.600s: the shape needs %lu data bytes, the file holds %lu",
                  path, (unsigned long)bytes, (unsigned long)((size_t)fsize - pre_len - hl));
         fclose(f); return -1;
     }

@@ -34,7 +34,7 @@ static float circle_error(const float *x, int n) {
 
 int main(void) {
     /* 1. the model: width 64, 4 blocks, the intermediate head after block 1 */
-    ig_config cfg = { 2, 1, 1, 1, 64, 4, 4, 2, 1, 1000.0f };
+    ig_config cfg = { 2, 1, 1, 1, 64, 4, 4, 2, 1, 1000.0f, IG_ARCH_SIT };
     ig_model model;
     ig_arena scratch;
     ig_ctx ctx;

@@ -5,9 +5,11 @@
    then samples class A from one shared starting noise with: the exact velocity
    (ground truth), no guidance, CFG, IG, IG + CFG and autoguidance, and scores
    every sampler with the exact metrics (mean log p, outliers, branch TV, leaves).
+   toy2d_main() at the bottom reads in that order: truth, train, sample each
+   method, score, plot.
 
-     make toy                           build/toy2d --out out/toy2d  (388 s here)
-     build/toy2d --quick --out DIR      a tiny run for the tests      (3.5 s)
+     make toy                           build/toy2d --out out/toy2d  (about 6.5 min)
+     build/toy2d --quick --out DIR      a tiny run for the tests      (a few s)
      build/toy2d --sweep --load DIR/model_ema.safetensors   IG weight x interval,
                                         CFG and IG + CFG on the saved IG model
      build/toy2d --sweep-k 1,2,3        train one model per head depth, sweep each
@@ -27,6 +29,10 @@
    exact score matching in the Autoguidance toy).  --fm switches to plain
    flow matching through ig_train_step.
 
+   Files: toy2d_truth.h (the ground truth, independent of the model),
+   plot.h (figures), toy2d_flags.h (the command line), toy2d_extra.h (the
+   training-speed panel and the --sweep experiments).
+
    Compile with TOY2D_NO_MAIN to use toy2d_main() from another program (the
    tests do); then IG_IMPLEMENTATION must come from another file. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, mkdir, isatty */
@@ -36,6 +42,7 @@
 #include "../ig.h"
 #include "toy2d_truth.h"
 #include "plot.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +55,12 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------- */
-/* options                                                                   */
+/* options: the recipe (the defaults are the README's numbers)               */
 /* ------------------------------------------------------------------------- */
+
+#define TOY_MAX_SAMPLES (1 << 20)   /* per method: 8 MB of points, and 2x that batch in sampling */
+#define TOY_MAX_NSTEPS  1024
+#define TOY_MAX_SWEEP_K 16
 
 typedef struct toy_model_opts {
     int width, depth, heads, k;    /* D, L, attention heads, head after block k */
@@ -57,7 +68,7 @@ typedef struct toy_model_opts {
     int steps, batch;              /* optimizer steps x samples per step         */
     float lr, lr_ref;              /* lr = lr0 / sqrt(max(step / lr_ref, 1))     */
     float ema;                     /* EMA decay (with a 1 - (1+s)/(10+s) warm-up) */
-    float lambda;                  /* aux_weight: mse(final) + lambda mse(inter) */
+    float lambda;                  /* aux_weight: mse(final) + lambda mse(aux)   */
     float clip;                    /* gradient-norm clipping (<= 0: off)         */
     uint64_t seed;
 } toy_model_opts;
@@ -66,6 +77,7 @@ typedef struct toy_opts {
     const char *out;
     int quick, sweep, fm;          /* --fm: flow-matching targets, not exact     */
     toy_model_opts main_m, weak_m; /* the IG model, the autoguidance guide       */
+    toy_model_opts base_m;         /* the lambda = 0 baseline (from main_m)       */
     int base_steps, short_steps;   /* lambda = 0 baseline budget; the short one  */
     int tdist;                     /* 0 uniform, 1 EDM log-normal sigma          */
     float p_mean, p_std;           /* ln sigma ~ N(p_mean, p_std^2), t = s/(1+s) */
@@ -79,7 +91,8 @@ typedef struct toy_opts {
     float ag_w;                    /* autoguidance                               */
     int no_baseline;               /* skip the lambda = 0 model (speed panel)    */
     int only_ig;                   /* sample only truth, none and IG (experiments) */
-    char sweep_k[64];              /* --sweep-k 1,2,3: one model per head depth   */
+    int sweep_k[TOY_MAX_SWEEP_K];  /* --sweep-k 1,2,3: one model per head depth   */
+    int nsweep_k;                  /* 0: sweep the one model of --k               */
     const char *load;              /* --sweep --load FILE: sweep a saved model    */
     int quiet;                     /* no progress and no table on the terminal   */
 } toy_opts;
@@ -114,88 +127,16 @@ static void toy_quick(toy_opts *o) {
     o->nsamples = 1024; o->nsteps = 16;
 }
 
-static void toy_usage(FILE *f) {
-    fprintf(f,
-        "usage: toy2d [--out DIR] [--quick] [--sweep] [options]\n"
-        "  --out DIR        output directory (default out/toy2d)\n"
-        "  --quick          tiny models and budgets (the tests; < 30 s)\n"
-        "  --sweep          sweep IG weight x interval (and CFG weight) instead\n"
-        "  --sweep-k LIST   the same sweep for one model per head depth, e.g. 1,2,3\n"
-        "  --only-ig        sample only truth, none and IG (for quick experiments)\n"
-        "  --quiet          no progress lines and no table on the terminal\n"
-        "  --fm             plain flow-matching targets (default: exact velocity)\n"
-        "  model: --width D --depth L --heads H --k K --tscale S --steps N --batch B\n"
-        "         --lr LR --lrref R --ema D --lambda A --clip C --seed S\n"
-        "  weak guide: --weak-width D --weak-depth L --weak-steps N\n"
-        "  --base-steps N   budget of the lambda = 0 baseline (speed panel)\n"
-        "  --short-steps N  the short budget of the speed panel\n"
-        "  --no-baseline    skip the baseline (no speed panel)\n"
-        "  --tdist uniform|edm  --pmean M --pstd S   training t distribution\n"
-        "  --tgroups G      distinct t per step for the exact targets\n"
-        "  --samples N --nsteps N   samples per method, Heun steps (EDM grid)\n"
-        "  --ig W --ig-low T --ig-high T --cfg W --cfg-low T --cfg-high T\n"
-        "  --igcfg-ig W --igcfg-cfg W --igcfg-low T --igcfg-high T   IG + CFG (CFG interval)\n"
-        "  --ag W           autoguidance weight\n"
-        "  --load FILE      with --sweep: sweep a saved model (DIR/model_ema.safetensors)\n");
+static ig_config toy_config(const toy_model_opts *mo) {
+    ig_config c;
+    memset(&c, 0, sizeof c);
+    c.in_channels = 2; c.image_height = 1; c.image_width = 1; c.patch_size = 1;
+    c.hidden_size = mo->width; c.depth = mo->depth; c.num_heads = mo->heads;
+    c.num_classes = 2; c.aux_depth = mo->k; c.t_scale = mo->t_scale;
+    return c;
 }
 
-static int toy_parse(toy_opts *o, int argc, char **argv) {
-    int i;
-    toy_defaults(o);
-    for (i = 1; i < argc; i++)         /* --quick first: later options override it */
-        if (!strcmp(argv[i], "--quick")) toy_quick(o);
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TOY_F(name, field) else if (!strcmp(a, name) && v) { field = (float)atof(v); i++; }
-#define TOY_I(name, field) else if (!strcmp(a, name) && v) { field = atoi(v); i++; }
-        if (!strcmp(a, "--quick")) continue;
-        else if (!strcmp(a, "--sweep")) o->sweep = 1;
-        else if (!strcmp(a, "--fm")) o->fm = 1;
-        else if (!strcmp(a, "--no-baseline")) o->no_baseline = 1;
-        else if (!strcmp(a, "--only-ig")) { o->only_ig = 1; o->no_baseline = 1; o->ag_w = 1.0f; }
-        else if (!strcmp(a, "--quiet")) o->quiet = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { toy_usage(stdout); return 1; }
-        else if (!strcmp(a, "--out") && v) { o->out = v; i++; }
-        else if (!strcmp(a, "--load") && v) { o->load = v; i++; }
-        else if (!strcmp(a, "--sweep-k") && v) { o->sweep = 1; snprintf(o->sweep_k, sizeof o->sweep_k, "%s", v); i++; }
-        else if (!strcmp(a, "--tdist") && v) { o->tdist = !strcmp(v, "edm"); i++; }
-        else if (!strcmp(a, "--samples") && v) { o->nsamples = (size_t)atol(v); i++; }
-        else if (!strcmp(a, "--seed") && v) { o->main_m.seed = (uint64_t)atol(v); i++; }
-        TOY_I("--width", o->main_m.width) TOY_I("--depth", o->main_m.depth)
-        TOY_I("--heads", o->main_m.heads) TOY_I("--k", o->main_m.k)
-        TOY_F("--tscale", o->main_m.t_scale) TOY_I("--steps", o->main_m.steps)
-        TOY_I("--batch", o->main_m.batch) TOY_F("--lr", o->main_m.lr)
-        TOY_F("--lrref", o->main_m.lr_ref) TOY_F("--ema", o->main_m.ema)
-        TOY_F("--lambda", o->main_m.lambda) TOY_F("--clip", o->main_m.clip)
-        TOY_I("--weak-width", o->weak_m.width) TOY_I("--weak-depth", o->weak_m.depth)
-        TOY_I("--weak-steps", o->weak_m.steps)
-        TOY_I("--base-steps", o->base_steps) TOY_I("--short-steps", o->short_steps)
-        TOY_F("--pmean", o->p_mean) TOY_F("--pstd", o->p_std) TOY_I("--tgroups", o->tgroups)
-        TOY_I("--nsteps", o->nsteps)
-        TOY_F("--ig", o->ig_w) TOY_F("--ig-low", o->ig_low) TOY_F("--ig-high", o->ig_high)
-        TOY_F("--cfg", o->cfg_w) TOY_F("--cfg-low", o->cfg_low) TOY_F("--cfg-high", o->cfg_high) TOY_F("--igcfg-ig", o->ig_cfg_ig) TOY_F("--igcfg-cfg", o->ig_cfg_cfg)
-        TOY_F("--igcfg-low", o->ig_cfg_low) TOY_F("--igcfg-high", o->ig_cfg_high)
-        TOY_F("--ag", o->ag_w)
-        else { fprintf(stderr, "toy2d: unknown option or missing value: %s\n", a); toy_usage(stderr); return -1; }
-#undef TOY_F
-#undef TOY_I
-    }
-    /* the weak guide and the baseline share everything but size and budget */
-    {
-        toy_model_opts w = o->main_m;
-        w.width = o->weak_m.width; w.depth = o->weak_m.depth; w.steps = o->weak_m.steps;
-        w.heads = o->weak_m.width % o->main_m.heads ? 1 : o->main_m.heads;
-        w.batch = o->weak_m.batch ? o->weak_m.batch : o->main_m.batch;
-        w.k = 1; w.seed = o->main_m.seed + 101;
-        o->weak_m = w;
-    }
-    if (o->short_steps > o->main_m.steps) o->short_steps = o->main_m.steps;
-    if (o->nsamples < 16 || o->nsteps < 2 || o->main_m.batch < 2 || o->tgroups < 1) {
-        fprintf(stderr, "toy2d: bad sizes\n");
-        return -1;
-    }
-    return 0;
-}
+#include "toy2d_flags.h"   /* toy_usage, toy_parse: the command line, every check */
 
 static double toy_now(void) {
     struct timespec ts;
@@ -348,15 +289,6 @@ static void toy_batcher_next(toy_batcher *bt) {
 /* training                                                                  */
 /* ------------------------------------------------------------------------- */
 
-static ig_config toy_config(const toy_model_opts *mo) {
-    ig_config c;
-    memset(&c, 0, sizeof c);
-    c.in_channels = 2; c.image_height = 1; c.image_width = 1; c.patch_size = 1;
-    c.hidden_size = mo->width; c.depth = mo->depth; c.num_heads = mo->heads;
-    c.num_classes = 2; c.aux_depth = mo->k; c.t_scale = mo->t_scale;
-    return c;
-}
-
 /* An inference copy of a model's EMA weights (for snapshots and sampling). */
 static int toy_snapshot(ig_model *dst, ig_model *src) {
     if (ig_model_init(dst, &src->cfg, 0, 0)) return -1;
@@ -400,7 +332,7 @@ static int toy_train(ig_model *m, const toy_model_opts *mo, const toy_opts *o, c
         now = toy_now();
         if (!o->quiet && (now - last > (tty ? 0.5 : 5.0) || s + 1 == mo->steps)) {
             double el = now - t0, rate = (double)(s + 1) * (double)B / el;
-            fprintf(stderr, "%s%-10s step %5d/%d  loss final %.4f  inter %.4f  %7.0f samples/s  %4.0f s left%s",
+            fprintf(stderr, "%s%-10s step %5d/%d  loss final %.4f  aux %.4f  %7.0f samples/s  %4.0f s left%s",
                     tty ? "\r" : "", name, s + 1, mo->steps, lf / nacc, la / nacc, rate,
                     (double)(mo->steps - s - 1) * (double)B / rate, tty ? "  " : "\n");
             last = now; lf = la = 0; nacc = 0;
@@ -425,20 +357,25 @@ done:
 typedef struct toy_sctx { ig_arena arena; ig_ctx ctx; } toy_sctx;
 
 static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
-    if (ig_arena_init(&s->arena, "sampling scratch", ig_model_scratch_bytes(cfg, 2 * n, 0))) return -1;
-    return ig_ctx_init(&s->ctx, &s->arena, ig_model_tape_nodes(cfg));
+    if (ig_arena_init(&s->arena, "sampling scratch", ig_model_scratch_bytes(cfg, 2 * n, 0)) ||
+        ig_ctx_init(&s->ctx, &s->arena, ig_model_tape_nodes(cfg))) {
+        fprintf(stderr, "toy2d: %s\n", ig_last_error());
+        return -1;
+    }
+    return 0;
 }
 
-/* Class-A samples from one starting noise x (2n floats, overwritten). */
-static int toy_sample_model(ig_model *m, toy_sctx *sc, ig_model *guide, toy_sctx *gsc, ig_guidance g,
+/* Class-A samples x (n points, (n, 2)) from the starting noise, Heun on the
+   grid, with the model's velocity under guidance g (g.guide: autoguidance's
+   weak model, sampled in gsc). */
+static int toy_sample_model(ig_model *m, toy_sctx *sc, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
     ig_guided S;
     int *labels = (int *)calloc(n, sizeof(int)), rc;          /* all class A (0) */
-    if (!labels) return -1;
+    if (!labels) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
     memset(&S, 0, sizeof S);
     S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
     S.labels = labels; S.batch = n;
-    g.guide = guide;
     S.guidance = g;
     memcpy(x, noise, 2 * n * sizeof(float));
     rc = ig_sample_heun(ig_guided_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
@@ -447,12 +384,35 @@ static int toy_sample_model(ig_model *m, toy_sctx *sc, ig_model *guide, toy_sctx
     return rc;
 }
 
-/* One row of the table. */
+/* One row of the table: the exact metrics of one sampler's class-A samples,
+   and its guidance settings in words. */
 typedef struct toy_row {
     char method[32];
     toy_metrics mt;
     char weight[32], interval[48];
 } toy_row;
+
+/* The weight and interval columns from the guidance: "ig 3.00 cfg 1.50",
+   "ig [0.00,0.30] cfg [0.00,0.30]"; "-" when nothing is on. */
+static void toy_row_set(toy_row *r, const char *method, const ig_guidance *g, toy_mixture *mix,
+                        const float *x, size_t n) {
+    size_t w = 0, iv = 0;
+    memset(r, 0, sizeof *r);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    toy_evaluate(mix, TOY_CLASS_A, x, n, &r->mt);
+    if (g->ig_weight != 1.0f) {
+        w += (size_t)snprintf(r->weight + w, sizeof r->weight - w, "ig %.2f", g->ig_weight);
+        iv += (size_t)snprintf(r->interval + iv, sizeof r->interval - iv, "ig [%.2f,%.2f]", g->ig_low, g->ig_high);
+    }
+    if (g->cfg_scale != 1.0f) {
+        w += (size_t)snprintf(r->weight + w, sizeof r->weight - w, "%scfg %.2f", w ? " " : "", g->cfg_scale);
+        iv += (size_t)snprintf(r->interval + iv, sizeof r->interval - iv, "%scfg [%.2f,%.2f]", iv ? " " : "",
+                               g->cfg_low, g->cfg_high);
+    }
+    if (g->guide) w += (size_t)snprintf(r->weight + w, sizeof r->weight - w, "%sag %.2f", w ? " " : "", g->guide_weight);
+    if (!w) snprintf(r->weight, sizeof r->weight, "-");
+    if (!iv) snprintf(r->interval, sizeof r->interval, "-");
+}
 
 static void toy_print_header(FILE *f) {
     fprintf(f, "method\tn\tmean_logp\toutlier_rate\tbranch_tv\tleaf_coverage\tweight\tinterval\n");
@@ -463,6 +423,10 @@ static void toy_print_row(FILE *f, const toy_row *r) {
             r->mt.mean_logp, r->mt.outlier_rate, r->mt.branch_tv, r->mt.leaf_coverage, r->weight, r->interval);
 }
 
+/* ------------------------------------------------------------------------- */
+/* output files                                                              */
+/* ------------------------------------------------------------------------- */
+
 static int toy_mkdir(const char *path) {
     char buf[1024];
     size_t i, n = strlen(path);
@@ -472,9 +436,13 @@ static int toy_mkdir(const char *path) {
         if (buf[i] == '/' || buf[i] == '\0') {
             char c = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST) { fprintf(stderr, "toy2d: cannot create %s\n", buf); return -1; }
+            if (mkdir(buf, 0777) && errno != EEXIST) {
+                fprintf(stderr, "toy2d: cannot create %s: %s\n", buf, strerror(errno));
+                return -1;
+            }
             buf[i] = c;
         }
+    if (access(path, W_OK | X_OK)) { fprintf(stderr, "toy2d: cannot write to %s: %s\n", path, strerror(errno)); return -1; }
     return 0;
 }
 
@@ -484,11 +452,11 @@ static int toy_write_npy(const char *dir, const char *prefix, const char *name, 
     return img_write_npy(path, xy, n, 2);
 }
 
-/* K panels in a grid of ncols columns over one pre-rendered background (the
-   layout of plot_figure in plot.h, which renders the background on every call;
-   rendering it once saves seconds for two figures). */
+/* K panels of n points each in a grid of ncols columns over one pre-rendered
+   background (the layout of plot_figure in plot.h, which renders the
+   background on every call; rendering it once saves seconds for two figures). */
 static int toy_figure(const char *path, const plot_background *bg, int k, int ncols,
-                      const char *const *titles, const float *const *samples, const size_t *counts) {
+                      const char *const *titles, float *const *samples, size_t n) {
     img_image im;
     int nrows, p, rc, size = bg->size;
     if (ncols > k) ncols = k;
@@ -498,303 +466,254 @@ static int toy_figure(const char *path, const plot_background *bg, int k, int nc
     for (p = 0; p < k; p++)
         plot_panel_draw(&im, PLOT_GAP + (p % ncols) * (size + PLOT_GAP),
                         PLOT_GAP / 2 + (p / ncols) * (PLOT_TITLE_H + size + PLOT_GAP), bg, titles[p],
-                        samples[p], counts[p], 1);
+                        samples[p], n, 1);
     rc = img_write_png(path, im.rgb, im.w, im.h);
     img_image_free(&im);
     return rc;
 }
 
 /* ------------------------------------------------------------------------- */
-/* the experiment                                                            */
+/* the samplers compared                                                     */
 /* ------------------------------------------------------------------------- */
 
-static const char *toy_fmt(char *buf, size_t cap, const char *fmt, double a, double b) {
-    snprintf(buf, cap, fmt, a, b);
+/* One sampler: a row of the table, a panel of the figure, a samples file. */
+typedef struct toy_method {
+    const char *name;          /* samples_<name>.npy and the table's method column */
+    char title[64];            /* the panel title                                  */
+    int exact;                 /* 1: the exact velocity field (the ground truth)   */
+    ig_guidance guidance;      /* else: the IG model under this guidance           */
+} toy_method;
+
+#define TOY_MAX_METHODS 6
+
+static void toy_method_add(toy_method *list, int *n, const char *name, int exact, ig_guidance g,
+                           const char *title) {
+    list[*n].name = name;
+    list[*n].exact = exact;
+    list[*n].guidance = g;
+    snprintf(list[*n].title, sizeof list[*n].title, "%s", title);
+    (*n)++;
+}
+
+/* " (t<0.3)" or " (0.1<t<1)": where in t a guidance acts, when not everywhere. */
+static const char *toy_when(char *buf, size_t cap, float low, float high) {
+    if (low > 0.0f) snprintf(buf, cap, " (%.2g<t<%.2g)", low, high);
+    else if (high < 1.0f) snprintf(buf, cap, " (t<%.2g)", high);
+    else buf[0] = '\0';
     return buf;
 }
 
-/* The sweep: IG weight x interval, for the trained model (and k if asked). */
-static int toy_sweep(ig_model *m, toy_sctx *sc, const toy_opts *o, toy_mixture *mix,
-                     const float *noise, float *x, size_t n, const float *grid) {
-    static const float ws[] = { 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
-    static const float iv[][2] = { { 0.0f, 1.0f }, { 0.0f, 0.3f }, { 0.0f, 0.1f }, { 0.3f, 1.0f }, { 0.1f, 1.0f } };
-    size_t wi, ii;
-    toy_row r;
-    for (ii = 0; ii < sizeof iv / sizeof iv[0]; ii++)
-        for (wi = 0; wi < sizeof ws / sizeof ws[0]; wi++) {
-            ig_guidance g = ig_guidance_none();
-            if (ws[wi] == 1.0f && ii > 0) continue;
-            g.ig_weight = ws[wi]; g.ig_low = iv[ii][0]; g.ig_high = iv[ii][1];
-            if (toy_sample_model(m, sc, NULL, NULL, g, noise, x, n, grid, o->nsteps)) return -1;
-            memset(&r, 0, sizeof r);
-            snprintf(r.method, sizeof r.method, "ig_k%d", m->cfg.aux_depth);
-            toy_evaluate(mix, TOY_CLASS_A, x, n, &r.mt);
-            toy_fmt(r.weight, sizeof r.weight, "%.2f", ws[wi], 0);
-            toy_fmt(r.interval, sizeof r.interval, "[%.2f,%.2f]", iv[ii][0], iv[ii][1]);
-            toy_print_row(stdout, &r);
-            fflush(stdout);
-        }
-    {   /* CFG alone and IG + CFG: (ig weight, cfg weight, cfg interval) */
-        static const float cs[][4] = {
-            { 1, 1.5f, 0, 1 }, { 1, 2, 0, 1 }, { 1, 3, 0, 1 }, { 1, 2, 0, 0.3f },
-            { 3, 1.25f, 0, 1 }, { 3, 1.5f, 0, 1 }, { 3, 1.5f, 0, 0.3f }, { 3, 2, 0, 0.3f },
-            { 2, 1.5f, 0, 0.3f }, { 4, 1.5f, 0, 0.3f },
-        };
-        for (wi = 0; wi < sizeof cs / sizeof cs[0]; wi++) {
-            ig_guidance g = ig_guidance_none();
-            g.ig_weight = cs[wi][0];
-            g.cfg_scale = cs[wi][1]; g.cfg_low = cs[wi][2]; g.cfg_high = cs[wi][3];
-            if (toy_sample_model(m, sc, NULL, NULL, g, noise, x, n, grid, o->nsteps)) return -1;
-            memset(&r, 0, sizeof r);
-            snprintf(r.method, sizeof r.method, cs[wi][0] != 1.0f ? "ig_cfg" : "cfg");
-            toy_evaluate(mix, TOY_CLASS_A, x, n, &r.mt);
-            snprintf(r.weight, sizeof r.weight, "ig %.2f cfg %.2f", cs[wi][0], cs[wi][1]);
-            snprintf(r.interval, sizeof r.interval, "cfg [%.2f,%.2f]", cs[wi][2], cs[wi][3]);
-            toy_print_row(stdout, &r);
-            fflush(stdout);
-        }
+/* The list, in the order of the table and the figure: ground truth, no
+   guidance, CFG, IG, IG + CFG (its IG part on IG's interval, its CFG part on
+   its own), autoguidance (if guide is not NULL).  --only-ig drops CFG and
+   IG + CFG. */
+static int toy_methods(const toy_opts *o, ig_model *guide, toy_method *list) {
+    ig_guidance none = ig_guidance_none(), cfg = none, ig = none, ig_cfg, ag = none;
+    char title[64], when[32];
+    int n = 0;
+    cfg.cfg_scale = o->cfg_w; cfg.cfg_low = o->cfg_low; cfg.cfg_high = o->cfg_high;
+    ig.ig_weight = o->ig_w; ig.ig_low = o->ig_low; ig.ig_high = o->ig_high;
+    ig_cfg = ig;
+    ig_cfg.ig_weight = o->ig_cfg_ig;
+    ig_cfg.cfg_scale = o->ig_cfg_cfg; ig_cfg.cfg_low = o->ig_cfg_low; ig_cfg.cfg_high = o->ig_cfg_high;
+    ag.guide = guide; ag.guide_weight = o->ag_w;
+
+    toy_method_add(list, &n, "truth", 1, none, "ground truth");
+    toy_method_add(list, &n, "none", 0, none, "no guidance");
+    if (!o->only_ig) {
+        snprintf(title, sizeof title, "CFG w=%.3g%s", o->cfg_w, toy_when(when, sizeof when, o->cfg_low, o->cfg_high));
+        toy_method_add(list, &n, "cfg", 0, cfg, title);
+    }
+    snprintf(title, sizeof title, "IG w=%.3g%s", o->ig_w, toy_when(when, sizeof when, o->ig_low, o->ig_high));
+    toy_method_add(list, &n, "ig", 0, ig, title);
+    if (!o->only_ig) {
+        snprintf(title, sizeof title, "IG %.3g + CFG %.3g%s", o->ig_cfg_ig, o->ig_cfg_cfg,
+                 toy_when(when, sizeof when, o->ig_cfg_low, o->ig_cfg_high));
+        toy_method_add(list, &n, "ig_cfg", 0, ig_cfg, title);
+    }
+    if (guide) {
+        snprintf(title, sizeof title, "autoguidance w=%.3g", o->ag_w);
+        toy_method_add(list, &n, "autoguidance", 0, ag, title);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------- */
+/* the experiment                                                            */
+/* ------------------------------------------------------------------------- */
+
+#define TOY_NBUF  (TOY_MAX_METHODS + 4)    /* samples: methods, speed panel (3), exact */
+#define TOY_NROWS (TOY_MAX_METHODS + 4)
+
+/* Everything one run holds, freed in one place. */
+typedef struct toy_run {
+    toy_opts o;
+    size_t n;                          /* samples per method                      */
+    toy_mixture *mix;                  /* the ground truth                        */
+    float grid[TOY_MAX_NSTEPS + 1];    /* the EDM grid: t from 1 down to 0        */
+    float *noise;                      /* (n, 2): one starting noise for all      */
+    float *x[TOY_NBUF];                /* (n, 2) each: samples                    */
+    ig_model ig, ig_short;             /* the IG model; its EMA after short_steps */
+    ig_model weak;                     /* autoguidance's weak guide               */
+    ig_model base, base_short;         /* the lambda = 0 baseline, long and short */
+    toy_sctx sc, wsc;                  /* sampling scratch: IG model, weak guide  */
+    plot_background bg;                /* the class regions, drawn once           */
+    toy_row rows[TOY_NROWS];
+    int nrows;
+} toy_run;
+
+/* The ground truth, the output directory and every buffer, so that nothing
+   fails after minutes of training; then the one starting noise of every
+   sampler: x_1 = t_0 eps, seed 4242. */
+static int toy_run_setup(toy_run *r) {
+    ig_rng rng;
+    int i;
+    r->n = r->o.nsamples;
+    if (!(r->mix = toy_mixture_new())) { fprintf(stderr, "toy2d: cannot build the mixture\n"); return -1; }
+    if (toy_mkdir(r->o.out)) return -1;
+    r->noise = (float *)malloc(2 * r->n * sizeof(float));
+    for (i = 0; i < TOY_NBUF; i++) r->x[i] = (float *)malloc(2 * r->n * sizeof(float));
+    for (i = 0; i < TOY_NBUF; i++)
+        if (!r->x[i] || !r->noise) { fprintf(stderr, "toy2d: out of memory for %zu samples\n", r->n); return -1; }
+    toy_grid_edm(r->grid, r->o.nsteps);
+    ig_rng_seed(&rng, 4242);
+    toy_noise(&rng, r->noise, 2 * r->n, r->grid[0]);
+    return 0;
+}
+
+static void toy_run_free(toy_run *r) {
+    int i;
+    free(r->noise);
+    for (i = 0; i < TOY_NBUF; i++) free(r->x[i]);
+    plot_background_free(&r->bg);
+    ig_arena_free(&r->sc.arena); ig_arena_free(&r->wsc.arena);
+    ig_model_free(&r->ig); ig_model_free(&r->ig_short); ig_model_free(&r->weak);
+    ig_model_free(&r->base); ig_model_free(&r->base_short);
+    toy_mixture_free(r->mix);
+    free(r);
+}
+
+/* A new model trained with the options mo; its EMA after short_steps goes
+   to *snap (if not NULL). */
+static int toy_train_model(toy_run *r, ig_model *m, const toy_model_opts *mo, const char *name, ig_model *snap) {
+    ig_config cfg = toy_config(mo);
+    if (ig_model_init(m, &cfg, 1, mo->seed)) { fprintf(stderr, "toy2d: %s: %s\n", name, ig_last_error()); return -1; }
+    return toy_train(m, mo, &r->o, r->mix, name, snap ? r->o.short_steps : 0, snap);
+}
+
+/* Samples of one method into x: the exact field for the ground truth, the
+   IG model under the method's guidance otherwise. */
+static int toy_run_method(toy_run *r, const toy_method *mt, float *x) {
+    if (mt->exact) {
+        toy_field *f = (toy_field *)malloc(sizeof(toy_field));   /* large: not on the stack */
+        int rc;
+        if (!f) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
+        toy_field_init(f, r->mix, TOY_CLASS_A);
+        memcpy(x, r->noise, 2 * r->n * sizeof(float));
+        rc = toy_heun(toy_velocity, f, x, 2 * r->n, r->grid, r->o.nsteps);
+        free(f);
+        return rc;
+    }
+    return toy_sample_model(&r->ig, &r->sc, &r->wsc, mt->guidance, r->noise, x, r->n, r->grid, r->o.nsteps);
+}
+
+static void toy_add_row(toy_run *r, const char *method, const ig_guidance *g, const float *x) {
+    toy_row_set(&r->rows[r->nrows++], method, g, r->mix, x, r->n);
+}
+
+static int toy_write_table(toy_run *r) {
+    char path[1200];
+    FILE *f;
+    int i;
+    snprintf(path, sizeof path, "%s/metrics.tsv", r->o.out);
+    if (!(f = fopen(path, "w"))) { fprintf(stderr, "toy2d: cannot write %s: %s\n", path, strerror(errno)); return -1; }
+    toy_print_header(f);
+    for (i = 0; i < r->nrows; i++) toy_print_row(f, &r->rows[i]);
+    if (ferror(f) | fclose(f)) { fprintf(stderr, "toy2d: error writing %s\n", path); return -1; }
+    if (!r->o.quiet) {
+        toy_print_header(stdout);
+        for (i = 0; i < r->nrows; i++) toy_print_row(stdout, &r->rows[i]);
     }
     return 0;
 }
 
+#include "toy2d_extra.h"   /* the training-speed panel and the guidance sweep */
+
 int toy2d_main(int argc, char **argv);
 
 int toy2d_main(int argc, char **argv) {
-    toy_opts o;
-    toy_mixture *mix = NULL;
-    ig_model m, weak, base, m_short, base_short;
-    ig_model *guide = NULL;
-    toy_sctx sc, wsc;
-    plot_background bg;
-    float grid[1025], *noise = NULL, *xs[8], *speed[3];
-    const char *names[8], *titles[8], *speed_titles[3];
-    char title_buf[8][64], speed_buf[3][64], path[1200];
-    toy_row rows[10];
-    int nrows = 0, i, rc = 1, have_base = 0, have_weak = 0;
-    size_t n, counts[8];
-    double t_start = toy_now();
-    FILE *tsv;
-    ig_rng nr;
+    toy_run *r = (toy_run *)calloc(1, sizeof(toy_run));
+    toy_opts *o;
+    toy_method methods[TOY_MAX_METHODS];
+    const char *titles[TOY_MAX_METHODS];
+    ig_guidance none = ig_guidance_none();
+    ig_rng rng;
+    char path[1200];
+    double t_start = toy_now(), t_sample;
+    int nm, i, rc;
 
-    i = toy_parse(&o, argc, argv);
-    if (i) return i > 0 ? 0 : 2;
-    n = o.nsamples;
-    memset(&m, 0, sizeof m); memset(&weak, 0, sizeof weak); memset(&base, 0, sizeof base);
-    memset(&m_short, 0, sizeof m_short); memset(&base_short, 0, sizeof base_short);
-    memset(&sc, 0, sizeof sc); memset(&wsc, 0, sizeof wsc);
-    memset(xs, 0, sizeof xs); memset(speed, 0, sizeof speed); memset(&bg, 0, sizeof bg);
-    if (o.nsteps > 1024) o.nsteps = 1024;
-    if (toy_mkdir(o.out)) return 1;
-    if (!(mix = toy_mixture_new())) { fprintf(stderr, "toy2d: cannot build the mixture\n"); return 1; }
-    toy_grid_edm(grid, o.nsteps);
+    if (!r) { fprintf(stderr, "toy2d: out of memory\n"); return 1; }
+    o = &r->o;
+    rc = toy_parse(o, argc, argv);                  /* every check, before any work */
+    if (rc) { free(r); return rc > 0 ? 0 : 2; }     /* --help: 0; a bad flag: 2 */
+    if (o->sweep) { rc = toy_sweep(o) ? 1 : 0; free(r); return rc; }
 
-    if (o.sweep) {   /* one model per head depth in the list (or just --k), each swept */
-        const char *p = o.sweep_k[0] ? o.sweep_k : NULL;
-        noise = (float *)malloc(2 * n * sizeof(float));
-        xs[0] = (float *)malloc(2 * n * sizeof(float));
-        if (!noise || !xs[0]) goto done;
-        ig_rng_seed(&nr, 4242);
-        toy_noise(&nr, noise, 2 * n, grid[0]);
-        toy_print_header(stdout);
-        do {
-            toy_model_opts mo = o.main_m;
-            ig_config cfg;
-            char name[32];
-            if (p) { mo.k = atoi(p); p = strchr(p, ','); if (p) p++; }
-            cfg = toy_config(&mo);
-            snprintf(name, sizeof name, "IG k=%d", mo.k);
-            if (o.load) {   /* a saved model: same sizes as the flags say */
-                if (ig_model_init(&m, &cfg, 0, mo.seed) || ig_load(&m, o.load, 1)) {
-                    fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done;
-                }
-            } else {
-                if (ig_model_init(&m, &cfg, 1, mo.seed)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-                if (toy_train(&m, &mo, &o, mix, name, 0, NULL)) goto done;
-                ig_model_swap_ema(&m);
-            }
-            if (toy_sctx_init(&sc, &cfg, n)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-            if (toy_sweep(&m, &sc, &o, mix, noise, xs[0], n, grid)) goto done;
-            ig_arena_free(&sc.arena);
-            ig_model_free(&m);
-        } while (p);
-        rc = 0;
-        goto done;
+    /* 0. the truth: the exact mixture (toy2d_truth.h), the output directory,
+       every buffer and the one starting noise */
+    rc = 1;
+    if (toy_run_setup(r)) goto done;
+
+    /* 1. train: the IG model (saved, and its EMA after short_steps for the
+       speed panel), autoguidance's weak guide, the lambda = 0 baseline;
+       each is then sampled with its EMA weights */
+    if (toy_train_model(r, &r->ig, &o->main_m, "IG model", &r->ig_short)) goto done;
+    snprintf(path, sizeof path, "%s/model_ema.safetensors", o->out);
+    if (ig_save_ema(&r->ig, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
+    ig_model_swap_ema(&r->ig);
+    if (o->ag_w != 1.0f) {
+        if (toy_train_model(r, &r->weak, &o->weak_m, "weak guide", NULL)) goto done;
+        ig_model_swap_ema(&r->weak);
+    }
+    if (!o->no_baseline) {
+        if (toy_train_model(r, &r->base, &o->base_m, "baseline", &r->base_short)) goto done;
+        ig_model_swap_ema(&r->base);
     }
 
-    /* the models */
-    {
-        ig_config cfg = toy_config(&o.main_m);
-        if (ig_model_init(&m, &cfg, 1, o.main_m.seed)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-        if (toy_train(&m, &o.main_m, &o, mix, "IG model", o.short_steps, &m_short)) goto done;
-        snprintf(path, sizeof path, "%s/model_ema.safetensors", o.out);
-        if (ig_save_ema(&m, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-        ig_model_swap_ema(&m);
-        if (toy_sctx_init(&sc, &cfg, n)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-    }
-    if (o.ag_w != 1.0f) {
-        ig_config wcfg = toy_config(&o.weak_m);
-        if (ig_model_init(&weak, &wcfg, 1, o.weak_m.seed)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-        have_weak = 1;
-        if (toy_train(&weak, &o.weak_m, &o, mix, "weak guide", 0, NULL)) goto done;
-        ig_model_swap_ema(&weak);
-        if (toy_sctx_init(&wsc, &wcfg, n)) goto done;
-        guide = &weak;
-    }
-    if (!o.no_baseline) {
-        toy_model_opts bo = o.main_m;
-        ig_config bcfg;
-        bo.lambda = 0.0f; bo.steps = o.base_steps; bo.seed = o.main_m.seed;   /* same init as the IG model */
-        bcfg = toy_config(&bo);
-        if (ig_model_init(&base, &bcfg, 1, bo.seed)) goto done;
-        have_base = 1;
-        if (toy_train(&base, &bo, &o, mix, "baseline", o.short_steps, &base_short)) goto done;
-        ig_model_swap_ema(&base);
+    /* 2. sample class A with every method from the same noise; score each
+       against the true density and save its samples */
+    t_sample = toy_now();
+    nm = toy_methods(o, o->ag_w != 1.0f ? &r->weak : NULL, methods);
+    if (toy_sctx_init(&r->sc, &r->ig.cfg, r->n)) goto done;
+    if (o->ag_w != 1.0f && toy_sctx_init(&r->wsc, &r->weak.cfg, r->n)) goto done;
+    for (i = 0; i < nm; i++) {
+        if (toy_run_method(r, &methods[i], r->x[i])) goto done;
+        toy_add_row(r, methods[i].name, &methods[i].guidance, r->x[i]);
+        if (toy_write_npy(o->out, "samples_", methods[i].name, r->x[i], r->n)) goto done;
+        titles[i] = methods[i].title;
     }
 
-    /* one starting noise for every method */
-    noise = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 8; i++) xs[i] = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 3; i++) speed[i] = (float *)malloc(2 * n * sizeof(float));
-    for (i = 0; i < 8; i++) if (!xs[i]) goto done;
-    for (i = 0; i < 3; i++) if (!speed[i]) goto done;
-    if (!noise) goto done;
-    ig_rng_seed(&nr, 4242);
-    toy_noise(&nr, noise, 2 * n, grid[0]);
+    /* 3. the figure: one panel per method over the class regions */
+    if (plot_background_render(&r->bg, r->mix, plot_view_from_mixture(r->mix, 0.08), o->quick ? 128 : 360, 2)) goto done;
+    snprintf(path, sizeof path, "%s/toy2d.png", o->out);
+    if (toy_figure(path, &r->bg, nm, nm > 4 ? 3 : nm, titles, r->x, r->n)) goto done;
 
-    {
-        int nm = 0;
-        ig_guidance g;
-        double ts = toy_now();
-        toy_field *f = (toy_field *)malloc(sizeof(toy_field));
-        if (!f) goto done;
-        /* ground truth: the exact velocity from the same noise on the same grid */
-        toy_field_init(f, mix, TOY_CLASS_A);
-        memcpy(xs[nm], noise, 2 * n * sizeof(float));
-        if (toy_heun(toy_velocity, f, xs[nm], 2 * n, grid, o.nsteps)) { free(f); goto done; }
-        free(f);
-        names[nm] = "truth"; titles[nm] = "ground truth"; nm++;
+    /* 4. the training-speed panel: the baseline after the short and the long
+       budget, the IG model after the short one */
+    if (!o->no_baseline && toy_speed_panel(r, r->x + nm)) goto done;
 
-        g = ig_guidance_none();
-        if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        names[nm] = "none"; titles[nm] = "no guidance"; nm++;
+    /* 5. exact samples of the mixture: what a perfect sampler scores (their
+       own random numbers, not the shared noise) */
+    ig_rng_seed(&rng, 777);
+    toy_sample(r->mix, TOY_CLASS_A, &rng, r->x[TOY_NBUF - 1], r->n);
+    toy_add_row(r, "exact_mixture", &none, r->x[TOY_NBUF - 1]);
+    if (!o->quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - t_sample);
 
-        g = ig_guidance_none(); g.cfg_scale = o.cfg_w; g.cfg_low = o.cfg_low; g.cfg_high = o.cfg_high;
-        if (!o.only_ig && toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        if (!o.only_ig) { names[nm] = "cfg"; snprintf(title_buf[nm], 64, "CFG w=%.3g", o.cfg_w); titles[nm] = title_buf[nm]; nm++; }
-
-        g = ig_guidance_none(); g.ig_weight = o.ig_w; g.ig_low = o.ig_low; g.ig_high = o.ig_high;
-        if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-        names[nm] = "ig";
-        if (o.ig_low > 0.0f)                      /* say where IG acts when it is not everywhere */
-            snprintf(title_buf[nm], 64, "IG w=%.3g (%.2g<t<%.2g)", o.ig_w, o.ig_low, o.ig_high);
-        else if (o.ig_high < 1.0f)
-            snprintf(title_buf[nm], 64, "IG w=%.3g (t<%.2g)", o.ig_w, o.ig_high);
-        else
-            snprintf(title_buf[nm], 64, "IG w=%.3g", o.ig_w);
-        titles[nm] = title_buf[nm]; nm++;
-
-        g.cfg_scale = o.ig_cfg_cfg; g.ig_weight = o.ig_cfg_ig; g.cfg_low = o.ig_cfg_low; g.cfg_high = o.ig_cfg_high;
-        if (!o.only_ig) {
-            if (toy_sample_model(&m, &sc, NULL, NULL, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-            names[nm] = "ig_cfg"; snprintf(title_buf[nm], 64, "IG %.3g + CFG %.3g (t<%.2g)", o.ig_cfg_ig, o.ig_cfg_cfg, o.ig_cfg_high);
-            titles[nm] = title_buf[nm]; nm++;
-        }
-
-        if (guide) {
-            g = ig_guidance_none(); g.guide_weight = o.ag_w;
-            if (toy_sample_model(&m, &sc, guide, &wsc, g, noise, xs[nm], n, grid, o.nsteps)) goto done;
-            names[nm] = "autoguidance"; snprintf(title_buf[nm], 64, "autoguidance w=%.3g", o.ag_w);
-            titles[nm] = title_buf[nm]; nm++;
-        }
-        for (i = 0; i < nm; i++) {
-            toy_row *r = &rows[nrows++];
-            memset(r, 0, sizeof *r);
-            snprintf(r->method, sizeof r->method, "%s", names[i]);
-            toy_evaluate(mix, TOY_CLASS_A, xs[i], n, &r->mt);
-            snprintf(r->weight, sizeof r->weight, "-");
-            snprintf(r->interval, sizeof r->interval, "-");
-            if (!strcmp(names[i], "cfg")) {
-                snprintf(r->weight, sizeof r->weight, "cfg %.2f", o.cfg_w);
-                snprintf(r->interval, sizeof r->interval, "cfg [%.2f,%.2f]", o.cfg_low, o.cfg_high);
-            }
-            if (!strcmp(names[i], "ig"))
-                snprintf(r->interval, sizeof r->interval, "[%.2f,%.2f]", o.ig_low, o.ig_high);
-            if (!strcmp(names[i], "ig_cfg"))
-                snprintf(r->interval, sizeof r->interval, "ig [%.2f,%.2f] cfg [%.2f,%.2f]", o.ig_low, o.ig_high,
-                         o.ig_cfg_low, o.ig_cfg_high);
-            if (!strcmp(names[i], "ig")) snprintf(r->weight, sizeof r->weight, "ig %.2f", o.ig_w);
-            if (!strcmp(names[i], "ig_cfg"))
-                snprintf(r->weight, sizeof r->weight, "ig %.2f cfg %.2f", o.ig_cfg_ig, o.ig_cfg_cfg);
-            if (!strcmp(names[i], "autoguidance")) snprintf(r->weight, sizeof r->weight, "ag %.2f", o.ag_w);
-            if (toy_write_npy(o.out, "samples_", names[i], xs[i], n)) goto done;
-            counts[i] = n;
-        }
-        if (plot_background_render(&bg, mix, plot_view_from_mixture(mix, 0.08), o.quick ? 128 : 360, 2)) goto done;
-        snprintf(path, sizeof path, "%s/toy2d.png", o.out);
-        if (toy_figure(path, &bg, nm, nm > 4 ? 3 : nm, titles, (const float *const *)xs, counts)) goto done;
-
-        /* the training-speed panel */
-        if (have_base) {
-            const char *sn[3] = { "none_short", "none_long", "ig_short" };
-            ig_model *sm[3];
-            toy_sctx ssc;
-            sm[0] = &base_short; sm[1] = &base; sm[2] = &m_short;
-            if (toy_sctx_init(&ssc, &m.cfg, n)) goto done;
-            for (i = 0; i < 3; i++) {
-                toy_row *r = &rows[nrows++];
-                int steps = i == 1 ? o.base_steps : o.short_steps;
-                g = ig_guidance_none();
-                if (i == 2) { g.ig_weight = o.ig_w; g.ig_low = o.ig_low; g.ig_high = o.ig_high; }
-                if (toy_sample_model(sm[i], &ssc, NULL, NULL, g, noise, speed[i], n, grid, o.nsteps)) {
-                    ig_arena_free(&ssc.arena); goto done;
-                }
-                memset(r, 0, sizeof *r);
-                snprintf(r->method, sizeof r->method, "speed_%s", sn[i]);
-                toy_evaluate(mix, TOY_CLASS_A, speed[i], n, &r->mt);
-                snprintf(r->weight, sizeof r->weight, i == 2 ? "ig %.2f" : "-", o.ig_w);
-                snprintf(r->interval, sizeof r->interval, i == 2 ? "[%.2f,%.2f]" : "-", o.ig_low, o.ig_high);
-                snprintf(speed_buf[i], 64, i == 2 ? "IG, %d steps" : "no guidance, %d steps", steps);
-                speed_titles[i] = speed_buf[i];
-                counts[i] = n;
-                if (toy_write_npy(o.out, "samples_speed_", sn[i], speed[i], n)) { ig_arena_free(&ssc.arena); goto done; }
-            }
-            ig_arena_free(&ssc.arena);
-            snprintf(path, sizeof path, "%s/speed.png", o.out);
-            if (toy_figure(path, &bg, 3, 3, speed_titles, (const float *const *)speed, counts)) goto done;
-        }
-        {   /* exact mixture samples as a reference row (not from the shared noise) */
-            toy_row *r = &rows[nrows++];
-            ig_rng er;
-            ig_rng_seed(&er, 777);
-            toy_sample(mix, TOY_CLASS_A, &er, xs[7], n);
-            memset(r, 0, sizeof *r);
-            snprintf(r->method, sizeof r->method, "exact_mixture");
-            toy_evaluate(mix, TOY_CLASS_A, xs[7], n, &r->mt);
-            snprintf(r->weight, sizeof r->weight, "-");
-            snprintf(r->interval, sizeof r->interval, "-");
-        }
-        if (!o.quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - ts);
-    }
-
-    snprintf(path, sizeof path, "%s/metrics.tsv", o.out);
-    if (!(tsv = fopen(path, "w"))) { fprintf(stderr, "toy2d: cannot write %s\n", path); goto done; }
-    toy_print_header(tsv);
-    if (!o.quiet) toy_print_header(stdout);
-    for (i = 0; i < nrows; i++) { toy_print_row(tsv, &rows[i]); if (!o.quiet) toy_print_row(stdout, &rows[i]); }
-    if (fclose(tsv)) goto done;
-    if (!o.quiet) fprintf(stderr, "total %.1f s; wrote %s/{samples_*.npy,toy2d.png,%smetrics.tsv}\n",
-            toy_now() - t_start, o.out, have_base ? "speed.png," : "");
+    if (toy_write_table(r)) goto done;
+    if (!o->quiet) fprintf(stderr, "total %.1f s; wrote %s/{samples_*.npy,toy2d.png,%smetrics.tsv}\n",
+                           toy_now() - t_start, o->out, o->no_baseline ? "" : "speed.png,");
     rc = 0;
 done:
-    for (i = 0; i < 8; i++) free(xs[i]);
-    for (i = 0; i < 3; i++) free(speed[i]);
-    free(noise);
-    plot_background_free(&bg);
-    ig_arena_free(&sc.arena); ig_arena_free(&wsc.arena);
-    ig_model_free(&m); ig_model_free(&m_short);
-    if (have_weak) ig_model_free(&weak);
-    if (have_base) { ig_model_free(&base); ig_model_free(&base_short); }
-    toy_mixture_free(mix);
+    toy_run_free(r);
     return rc;
 }
 

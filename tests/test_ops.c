@@ -109,6 +109,11 @@ static ig_tensor *b_reshape(ig_ctx *c, gc_case *g) {
     shape[0] = g->in[0]->shape[0]; shape[1] = g->in[0]->n / shape[0];
     return ig_linear(c, ig_reshape(c, g->in[0], 2, shape), g->in[1], NULL);
 }
+static ig_tensor *b_rmsnorm(ig_ctx *c, gc_case *g) { return ig_rmsnorm(c, g->in[0], g->in[1]); }
+static ig_tensor *b_swiglu(ig_ctx *c, gc_case *g) { return ig_swiglu(c, g->in[0]); }
+/* in[1], in[2]: the cos / sin tables (no gradient; nin = 1 checks qkv only) */
+static ig_tensor *b_rope(ig_ctx *c, gc_case *g) { return ig_rope(c, g->in[0], g->aux[0], g->in[1], g->in[2]); }
+static ig_tensor *b_cos_loss(ig_ctx *c, gc_case *g) { return ig_cos_loss(c, g->in[0], g->in[1]); }
 /* one tensor used three times: y = x*x + silu(x) */
 static ig_tensor *b_reuse(ig_ctx *c, gc_case *g) {
     return ig_add(c, ig_mul(c, g->in[0], g->in[0]), ig_silu(c, g->in[0]));
@@ -185,6 +190,71 @@ static int t_layernorm_act(void) {
     if (gradcheck("silu", &g)) return 1;
     g.build = b_gelu;
     return gradcheck("gelu", &g);
+}
+
+/* The LightningDiT ops: RMSNorm (x and its gain), SwiGLU, RoPE on qkv (with
+   arbitrary tables: the op is linear in qkv for any), the cosine loss (both inputs). */
+static int t_lightning_ops(void) {
+    gc_case g;
+    size_t D, heads, hd, T, i;
+    gc_setup(45);
+    memset(&g, 0, sizeof g);
+    D = rnd(2, 9);
+    g.nin = 2; g.build = b_rmsnorm;
+    g.in[0] = gc_input(3, 2, 3, D, 1, 2.0f);
+    g.in[1] = gc_input(1, D, 1, 1, 1, 1.0f);
+    if (gradcheck("rmsnorm", &g)) return 1;
+    g.nin = 1; g.build = b_swiglu;
+    g.in[0] = gc_input(3, 2, 3, 2 * rnd(1, 5), 1, 2.0f);
+    if (gradcheck("swiglu", &g)) return 1;
+    heads = rnd(1, 3); hd = 2 * rnd(1, 3); T = rnd(1, 5);
+    g.build = b_rope; g.aux[0] = heads;
+    g.in[0] = gc_input(3, 2, T, 3 * heads * hd, 1, 1.0f);
+    g.in[1] = ig_tensor_new4(&gc_params, T, hd, 1, 1, 2, 0);
+    g.in[2] = ig_tensor_new4(&gc_params, T, hd, 1, 1, 2, 0);
+    for (i = 0; i < T * hd; i++) { g.in[1]->data[i] = ig_rng_normal(&gc_rng); g.in[2]->data[i] = ig_rng_normal(&gc_rng); }
+    if (gradcheck("rope", &g)) return 1;
+    g.nin = 2; g.build = b_cos_loss;
+    g.in[0] = gc_input(4, 2, rnd(2, 5), 2, 3, 1.0f);
+    g.in[1] = gc_input(4, g.in[0]->shape[0], g.in[0]->shape[1], 2, 3, 1.0f);
+    return gradcheck("cos_loss", &g);
+}
+
+/* RoPE is the rotation of the formula: with the tables of one angle per pair,
+   q.k after RoPE depends on the positions only through their difference. */
+static int t_rope_rotation(void) {
+    ig_tensor *qkv, *cs, *sn, *y;
+    size_t T = 6, hd = 4, D = 4, i, d;
+    gc_setup(46);
+    ig_ctx_reset(&gc_ctx, 0);
+    qkv = ig_tensor_new4(&gc_params, 1, T, 3 * D, 1, 3, 0);
+    cs = ig_tensor_new4(&gc_params, T, hd, 1, 1, 2, 0);
+    sn = ig_tensor_new4(&gc_params, T, hd, 1, 1, 2, 0);
+    for (i = 0; i < T; i++)          /* the same q and k at every token */
+        for (d = 0; d < 3 * D; d++) qkv->data[i * 3 * D + d] = (float)(d % D) * 0.3f - 0.5f + (d >= 2 * D ? (float)i : 0.0f);
+    for (i = 0; i < T; i++)
+        for (d = 0; d < hd; d++) {
+            double ang = (double)i * (d < 2 ? 1.0 : 0.1);
+            cs->data[i * hd + d] = (float)cos(ang);
+            sn->data[i * hd + d] = (float)sin(ang);
+        }
+    y = ig_rope(&gc_ctx, qkv, 1, cs, sn);
+    CHECK(y != NULL, "%s", ig_last_error());
+    {
+        double dots[2] = { 0, 0 }, n0 = 0, n1 = 0;
+        for (d = 0; d < D; d++) {
+            dots[0] += (double)y->data[3 * 3 * D + d] * y->data[1 * 3 * D + D + d];   /* q_3 . k_1 */
+            dots[1] += (double)y->data[5 * 3 * D + d] * y->data[3 * 3 * D + D + d];   /* q_5 . k_3 */
+            n0 += (double)qkv->data[4 * 3 * D + d] * qkv->data[4 * 3 * D + d];
+            n1 += (double)y->data[4 * 3 * D + d] * y->data[4 * 3 * D + d];
+        }
+        CHECK(fabs(dots[0] - dots[1]) < 1e-5, "q3.k1 = %.7g, q5.k3 = %.7g", dots[0], dots[1]);
+        CHECK(fabs(n0 - n1) < 1e-5, "norm changed: %.7g -> %.7g", n0, n1);
+        for (i = 0; i < T; i++)
+            for (d = 2 * D; d < 3 * D; d++)
+                CHECK(y->data[i * 3 * D + d] == qkv->data[i * 3 * D + d], "v changed at token %zu dim %zu", i, d);
+    }
+    return 0;
 }
 
 static int t_attention(void) {
@@ -427,6 +497,8 @@ const test_case ops_tests[] = {
     { "grad_modulate_gated_add", t_modulate_gated },
     { "grad_layernorm_silu_gelu", t_layernorm_act },
     { "grad_attention", t_attention },
+    { "grad_rmsnorm_swiglu_rope_cosloss", t_lightning_ops },
+    { "rope_is_a_relative_rotation", t_rope_rotation },
     { "grad_patchify_unpatchify", t_patch },
     { "patch_layout", t_patch_layout },
     { "grad_gather_chunk", t_gather_chunk },

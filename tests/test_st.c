@@ -586,6 +586,7 @@ static int malformed_schema(void)
     BAD("0 offsets", "{" T("w", "F32", "[1]", "[]") "}", 4, "must hold 2 values");
     BAD("offsets obj", "{" T("w", "F32", "[1]", "{}") "}", 4, "expected an array");
     BAD("size mismatch", "{" T("w", "F32", "[2]", "[0,4]") "}", 8, "need 8 bytes");
+    BAD("span larger than shape", "{" T("w", "F32", "[1]", "[0,8]") "}", 8, "need 4 bytes");
     BAD("size mismatch dtype", "{" T("w", "F16", "[4]", "[0,4]") "}", 8, "need 8 bytes");
     BAD("scalar mismatch", "{" T("w", "I64", "[]", "[0,4]") "}", 8, "need 8 bytes");
     BAD("numel overflow", "{" T("w", "F32", "[4294967296,4294967296,16]", "[0,4]") "}", 4, "overflows");
@@ -711,7 +712,7 @@ static int random_mutations(void)
 
 /* A tiny model: C 1, 2x2, patch 1, D 8 (or d), depth L, 2 heads, 2 classes, head after block 1. */
 static ig_config tiny_config(int d, int L) {
-    ig_config g = { 1, 2, 2, 1, 8, 2, 2, 2, 1, 1.0f };
+    ig_config g = { 1, 2, 2, 1, 8, 2, 2, 2, 1, 1.0f, IG_ARCH_SIT };
     g.hidden_size = d; g.depth = L;
     return g;
 }

@@ -8,6 +8,7 @@
 #define TOY2D_NO_MAIN
 #include "../examples/toy2d.c"   /* first: it sets _POSIX_C_SOURCE before any system header */
 #include "test.h"
+#include "capture.h"
 
 static const char *const toyex_methods[] = {
     "truth", "none", "cfg", "ig", "ig_cfg", "autoguidance",
@@ -104,6 +105,19 @@ static int test_toy_example_quick(void) {
         ig_model_free(&mm);
         CHECK(rc == 0, "cannot load %s: %s", path, ig_last_error());
     }
+    {   /* --sweep --load: the saved model swept, its configuration read from the file */
+        static char out[16384];
+        char *sargv[9];
+        const char *p;
+        int nrow = 0;
+        sargv[0] = (char *)"toy2d"; sargv[1] = (char *)"--sweep"; sargv[2] = (char *)"--load"; sargv[3] = path;
+        sargv[4] = (char *)"--samples"; sargv[5] = (char *)"16"; sargv[6] = (char *)"--nsteps"; sargv[7] = (char *)"2";
+        sargv[8] = NULL;
+        rc = capture_output(1, toy2d_main, 8, sargv, out, sizeof out);
+        CHECK(rc == 0, "toy2d --sweep --load %s returned %d", path, rc);
+        for (p = out; (p = strstr(p, "\nig_k1\t16\t")) != NULL; p++) nrow++;
+        CHECK(nrow == 26, "the sweep printed %d IG rows (want 26):\n%s", nrow, out);
+    }
     remove(path);
 
     /* metrics.tsv: the header, then one row per method with numbers in range */
@@ -139,11 +153,95 @@ static int test_toy_example_quick(void) {
     return 0;
 }
 
+/* Runs toy2d --quick [--out DIR] ARGS...; expects exit status 2, a message
+   on stderr that contains want, and nothing trained or written: DIR (a path
+   that does not exist yet) must still not exist.  --quick bounds the damage
+   if a check is missing.  The sweep takes no --out: with_out = 0. */
+static int toyex_expect_error(const char *want, int with_out, const char *const *args) {
+    char dir[] = "/tmp/test_toy2d_XXXXXX", msg[2048], *argv[32];
+    int argc = 0, rc;
+    struct stat sb;
+    CHECK(mkdtemp(dir) != NULL && rmdir(dir) == 0, "no temporary name");
+    argv[argc++] = (char *)"toy2d";
+    argv[argc++] = (char *)"--quick";
+    if (with_out) { argv[argc++] = (char *)"--out"; argv[argc++] = dir; }
+    while (*args && argc < 31) argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    rc = capture_stderr(toy2d_main, argc, argv, msg, sizeof msg);
+    CHECK(rc == 2, "toy2d %s ...: exit status %d (want 2); stderr: %s", argv[argc - 1], rc, msg);
+    CHECK(strstr(msg, want) != NULL, "the message does not say '%s': %s", want, msg);
+    CHECK(strchr(msg, '\n') == strrchr(msg, '\n'), "want one line, got: %s", msg);
+    CHECK(stat(dir, &sb) != 0, "%s was created: the run started before failing", dir);
+    return 0;
+}
+
 /* Bad options fail cleanly instead of running. */
 static int test_toy_example_bad_option(void) {
-    char *argv[3];
-    argv[0] = (char *)"toy2d"; argv[1] = (char *)"--no-such-option"; argv[2] = NULL;
-    CHECK(toy2d_main(2, argv) == 2, "an unknown option must return 2");
+    static const char *const a[] = { "--no-such-option", NULL };
+    return toyex_expect_error("unknown option '--no-such-option'", 1, a);
+}
+
+/* Issue 12 item 7, one test per problem. */
+static int test_toy_example_heads_zero(void) {            /* divided by zero */
+    static const char *const a[] = { "--heads", "0", NULL };
+    return toyex_expect_error("--heads: 0 is out of range", 1, a);
+}
+static int test_toy_example_samples_overflow(void) {      /* 2^61 x 8 bytes wrapped around */
+    static const char *const a[] = { "--samples", "2305843009213693952", NULL };
+    return toyex_expect_error("--samples: 2305843009213693952 is out of range", 1, a);
+}
+static int test_toy_example_samples_negative(void) {      /* trained, then exit 1, silent */
+    static const char *const a[] = { "--samples", "-1", NULL };
+    return toyex_expect_error("--samples: -1 is out of range", 1, a);
+}
+static int test_toy_example_load_needs_sweep(void) {      /* silently ignored */
+    static const char *const a[] = { "--load", "model_ema.safetensors", NULL };
+    return toyex_expect_error("--load FILE needs --sweep", 1, a);
+}
+static int test_toy_example_lr_not_a_number(void) {       /* silently 0 */
+    static const char *const a[] = { "--lr", "abc", NULL };
+    return toyex_expect_error("--lr: 'abc' is not a number", 1, a);
+}
+static int test_toy_example_tdist_unknown(void) {         /* silently uniform */
+    static const char *const a[] = { "--tdist", "foo", NULL };
+    return toyex_expect_error("'foo' is not one of: uniform edm", 1, a);
+}
+static int test_toy_example_steps_zero(void) {            /* an unrelated message */
+    static const char *const a[] = { "--steps", "0", NULL };
+    return toyex_expect_error("--steps: 0 is out of range", 1, a);
+}
+
+/* The other checks of the parser: ranges that depend on another flag,
+   flags that exclude each other, malformed lists. */
+static int test_toy_example_flag_checks(void) {
+    static const struct { const char *want; int with_out; const char *args[8]; } cases[] = {
+        { "not divisible by num_heads 3", 1, { "--heads", "3" } },
+        { "aux_depth < depth", 1, { "--k", "2" } },                 /* --quick has depth 2 */
+        { "multiple of 4", 1, { "--width", "30" } },
+        { "the weak guide", 1, { "--weak-depth", "2", "--weak-width", "6" } },
+        { "low < high", 1, { "--ig-low", "0.5", "--ig-high", "0.3" } },
+        { "--cfg-high: 1.5 is out of range", 1, { "--cfg-high", "1.5" } },
+        { "--nsteps: 5000 is out of range", 1, { "--nsteps", "5000" } },
+        { "--tgroups 300 is more than the batch", 1, { "--tgroups", "300" } },
+        { "--short-steps 200 is longer", 1, { "--short-steps", "200" } },
+        { "--seed: '1x' is not an integer", 1, { "--seed", "1x" } },
+        { "--ema: nan is out of range", 1, { "--ema", "nan" } },
+        { "--lr needs a value", 1, { "--lr" } },
+        { "unknown option '--lr=1'", 1, { "--lr=1" } },
+        { "--ig has no effect with --sweep", 0, { "--sweep", "--ig", "2" } },
+        { "--out has no effect with --sweep", 0, { "--sweep", "--out", "x" } },
+        { "--width has no effect with --load", 0, { "--sweep", "--load", "m.safetensors", "--width", "32" } },
+        { "--sweep-k has no effect with --load", 0, { "--sweep", "--load", "m.safetensors", "--sweep-k", "1,2" } },
+        { "--sweep-k: 'x' is not an integer", 0, { "--sweep-k", "1,x" } },
+        { "--sweep-k needs an integer", 0, { "--sweep-k", "1,,2" } },
+        { "aux_depth < depth (got aux_depth 3", 0, { "--sweep-k", "1,3" } },
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (toyex_expect_error(cases[i].want, cases[i].with_out, cases[i].args)) {
+            fprintf(stderr, "    (case %zu)\n", i);
+            return 1;
+        }
     return 0;
 }
 
@@ -151,6 +249,14 @@ extern const test_case toyex_tests[];
 extern const int toyex_ntests;
 const test_case toyex_tests[] = {
     { "toy_example_bad_option", test_toy_example_bad_option },
+    { "toy_example_heads_zero", test_toy_example_heads_zero },
+    { "toy_example_samples_overflow", test_toy_example_samples_overflow },
+    { "toy_example_samples_negative", test_toy_example_samples_negative },
+    { "toy_example_load_needs_sweep", test_toy_example_load_needs_sweep },
+    { "toy_example_lr_not_a_number", test_toy_example_lr_not_a_number },
+    { "toy_example_tdist_unknown", test_toy_example_tdist_unknown },
+    { "toy_example_steps_zero", test_toy_example_steps_zero },
+    { "toy_example_flag_checks", test_toy_example_flag_checks },
     { "toy_example_quick_end_to_end", test_toy_example_quick },
 };
 const int toyex_ntests = sizeof toyex_tests / sizeof toyex_tests[0];

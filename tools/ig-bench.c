@@ -7,6 +7,25 @@
    build/ig-bench --config NAME --sampling [--steps N]
                                     time N Euler steps at batch B without
                                     guidance, with IG and with CFG
+   build/ig-bench --config lightning|sit-xl2 [--steps N]
+                                    forward only, the paper's XL models at
+                                    batch 4 (LightningDiT-XL/1: 32x16x16, patch 1;
+                                    SiT-XL/2: 4x32x32, patch 2; both 256 tokens,
+                                    D 1152, 28 blocks, 16 heads, head after block 8,
+                                    1000 classes): samples/s, GFLOP/s against an
+                                    N = 1024 matmul measured in the same run, and
+                                    peak memory
+   build/ig-bench --config lightning --paper-sample [--steps K] [--out Z.safetensors]
+                                    the paper's LightningDiT sampler on one image
+                                    of a random-weight XL/1 model, from noise:
+                                    Heun on all 124 intervals of the shifted grid,
+                                    IG 1.4, CFG 1.45 for t <= 0.81 (2 rows there).
+                                    With K < 62 only the first K and the last K
+                                    intervals run (the middle skipped) and the
+                                    time per image is extrapolated from the
+                                    measured seconds per network row; --out writes
+                                    the latents (1,32,16,16), in the model's
+                                    normalized space (x * std + mean before VA-VAE)
 
    The training step: t ~ U(0,1), x_t = (1 - t) x + t eps, loss =
    mse(final, eps - x) + 0.5 mse(intermediate, eps - x), backward, clip the
@@ -15,19 +34,22 @@
 #define _POSIX_C_SOURCE 200809L
 #define IG_IMPLEMENTATION
 #include "../ig.h"
+#include "../examples/cli.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
 
-typedef struct { const char *name; int C, H, W, p, D, L, heads, ncls, k, B; } bench_config;
+typedef struct { const char *name; int C, H, W, p, D, L, heads, ncls, k, B, arch, forward_only; } bench_config;
 
 static const bench_config configs[] = {
-    { "toy2d",  2, 1, 1, 1, 64, 6, 4, 2, 2, 256 },
-    { "fmnist", 1, 28, 28, 2, 256, 8, 4, 10, 3, 32 },
-    { "latent", 4, 32, 32, 2, 384, 12, 6, 1000, 4, 16 },
-    { "tiny",   4, 8, 8, 2, 64, 4, 4, 10, 2, 3 },
-    { "point",  2, 1, 1, 1, 32, 3, 2, 2, 1, 5 },
+    { "toy2d",  2, 1, 1, 1, 64, 6, 4, 2, 2, 256, IG_ARCH_SIT, 0 },
+    { "fmnist", 1, 28, 28, 2, 256, 8, 4, 10, 3, 32, IG_ARCH_SIT, 0 },
+    { "latent", 4, 32, 32, 2, 384, 12, 6, 1000, 4, 16, IG_ARCH_SIT, 0 },
+    { "tiny",   4, 8, 8, 2, 64, 4, 4, 10, 2, 3, IG_ARCH_SIT, 0 },
+    { "point",  2, 1, 1, 1, 32, 3, 2, 2, 1, 5, IG_ARCH_SIT, 0 },
+    { "lightning", 32, 16, 16, 1, 1152, 28, 16, 1000, 8, 4, IG_ARCH_LIGHTNING, 1 },
+    { "sit-xl2", 4, 32, 32, 2, 1152, 28, 16, 1000, 8, 4, IG_ARCH_SIT, 1 },
 };
 
 static double now(void) {
@@ -50,6 +72,160 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0;   /* Linux reports kilobytes */
 }
 
+/* Best of 7 (after a warm-up) N x N x N matmuls, in seconds. */
+static double matmul_seconds(size_t n) {
+    float *a = (float *)malloc(n * n * sizeof(float)), *b = (float *)malloc(n * n * sizeof(float));
+    float *c = (float *)malloc(n * n * sizeof(float));
+    ig_rng r;
+    double t0, best = 1e30;
+    int rep;
+    if (!a || !b || !c) { free(a); free(b); free(c); return -1.0; }
+    ig_rng_seed(&r, 1);
+    ig_rng_normal_fill(&r, a, n * n);
+    ig_rng_normal_fill(&r, b, n * n);
+    for (rep = 0; rep < 8; rep++) {
+        t0 = now();
+        ig_matmul(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
+        if (rep > 0 && now() - t0 < best) best = now() - t0;
+    }
+    free(a); free(b); free(c);
+    return best;
+}
+
+/* Floating-point operations of one forward of both heads at batch B, counted
+   as 2 per multiply-add of every matrix product (the Linears, q k^T and P v);
+   norms, activations, softmax, RoPE and adds are left out (under 1%). */
+static double forward_flops(const ig_config *g, size_t B) {
+    double D = g->hidden_size, T = (double)(g->image_height / g->patch_size) * (g->image_width / g->patch_size);
+    double P = (double)g->patch_size * g->patch_size * g->in_channels;
+    double mlp = g->arch == IG_ARCH_LIGHTNING ? 3.0 * D * (double)(8 * g->hidden_size / 3) : 8.0 * D * D;
+    double per_token_block = 3 * D * D + D * D + mlp + 2 * T * D;        /* qkv, proj, MLP, attention */
+    double per_sample = g->depth * (T * per_token_block + 6 * D * D)      /* + adaLN per sample */
+                      + T * P * D + 256 * D + D * D                       /* patch embed, time MLP */
+                      + 2 * (2 * D * D + T * D * P);                      /* two heads */
+    return 2.0 * per_sample * (double)B;
+}
+
+/* Forward only (the XL models): a warm-up, then N forwards of both heads at
+   batch B without a tape (random weights), each followed by an N = 1024 matmul;
+   the best time of each.  Interleaved and best-of, so that the busy moments of
+   a shared machine hit both alike and the ratio of the two rates stays fair. */
+static int bench_forward_only(const bench_config *bc, const ig_config *cfg, int steps) {
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    size_t B = (size_t)bc->B, per = (size_t)bc->C * (size_t)bc->H * (size_t)bc->W, k, shape[4], nparam = 0;
+    size_t need = ig_model_scratch_bytes(cfg, B, 0);
+    float *x = (float *)malloc(B * per * sizeof(float)), t[64];
+    int y[64], i;
+    double t0, fwd_s = 1e30, mm_s = 1e30, flops = forward_flops(cfg, B), mm_flops = 2.0 * 1024.0 * 1024.0 * 1024.0;
+    ig_rng r;
+    ig_tensor *xt, *v, *va;
+    if (!x || B > 64 || ig_model_init(&m, cfg, 0, 0) || ig_arena_init(&scratch, "scratch", need) ||
+        ig_ctx_init(&ctx, &scratch, 0)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    ig_rng_seed(&r, 3);
+    for (i = 0; i < m.nparams; i++) {
+        if (m.params[i].trainable) {
+            nparam += m.params[i].t->n;
+            for (k = 0; k < m.params[i].t->n; k++) m.params[i].t->data[k] = 0.02f * ig_rng_normal(&r);
+        }
+    }
+    ig_rng_normal_fill(&r, x, B * per);
+    for (k = 0; k < B; k++) { y[k] = (int)(k * 7 % 1000); t[k] = 0.5f; }
+    shape[0] = B; shape[1] = (size_t)bc->C; shape[2] = (size_t)bc->H; shape[3] = (size_t)bc->W;
+    for (i = 0; i < 1 + steps; i++) {
+        double mm;
+        t0 = now();
+        ig_ctx_reset(&ctx, 0);
+        xt = ig_tensor_new(&scratch, 4, shape, 0);
+        memcpy(xt->data, x, B * per * sizeof(float));
+        if (ig_forward(&m, &ctx, xt, t, y, &v, &va)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); return 1; }
+        if (i >= 1 && now() - t0 < fwd_s) fwd_s = now() - t0;
+        if (i >= 1 && (mm = matmul_seconds(1024)) > 0 && mm < mm_s) mm_s = mm;
+    }
+    printf("{\"config\": \"%s\", \"params\": %zu, \"batch\": %zu, \"threads\": %d, \"forward_s\": %.4f, "
+           "\"forward_samples_per_s\": %.3f, \"forward_gflop\": %.1f, \"forward_gflops\": %.1f, "
+           "\"matmul1024_gflops\": %.1f, \"ratio_to_matmul\": %.3f, \"scratch_peak_mb\": %.1f, "
+           "\"scratch_estimate_mb\": %.1f, \"peak_rss_mb\": %.1f}\n",
+           bc->name, nparam, B, threads(), fwd_s, (double)B / fwd_s, flops * 1e-9, flops / fwd_s * 1e-9,
+           mm_flops / mm_s * 1e-9, (flops / fwd_s) / (mm_flops / mm_s),
+           (double)scratch.peak / 1048576.0, (double)need / 1048576.0, peak_rss_mb());
+    free(x);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
+/* The paper's LightningDiT sampler (ig_guidance_lightning(1), ig_sample_heun2
+   on ig_grid_shifted(124, 0.3)) for one image from noise; see the top. */
+static int bench_paper_sample(const ig_config *cfg, int k, const char *out) {
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_guided G;
+    size_t n = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, i;
+    size_t total = IG_LIGHTNING_STEPS, rows_full = 0, rows_run = 0, s;
+    float *x = (float *)malloc(n * sizeof(float)), grid[IG_LIGHTNING_STEPS + 1];
+    int y[1] = { 207 }, p, full = 2 * (size_t)k >= total;
+    double t0, secs, ms = 0;
+    ig_rng r;
+    if (!x || ig_model_init(&m, cfg, 0, 0) || ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(cfg, 2, 0)) ||
+        ig_ctx_init(&ctx, &scratch, 0)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    ig_rng_seed(&r, 3);
+    for (p = 0; p < m.nparams; p++)   /* random weights, none zero (the release zeroes final_layer) */
+        if (m.params[p].trainable)
+            for (i = 0; i < m.params[p].t->n; i++) m.params[p].t->data[i] = 0.02f * ig_rng_normal(&r);
+    ig_rng_seed(&r, 4);
+    ig_rng_normal_fill(&r, x, n);
+    ig_grid_shifted(grid, total, IG_LIGHTNING_SHIFT);
+    memset(&G, 0, sizeof G);
+    G.model = &m; G.ctx = &ctx; G.labels = y; G.batch = 1;
+    G.guidance = ig_guidance_lightning(1);
+    for (s = 0; s < total; s++) {      /* network rows of the whole run: CFG doubles the batch */
+        size_t rr = (grid[s] <= G.guidance.cfg_high ? 2 : 1) + (grid[s + 1] <= G.guidance.cfg_high ? 2 : 1);
+        rows_full += rr;
+        if (full || s < (size_t)k || s >= total - (size_t)k) rows_run += rr;
+    }
+    t0 = now();
+    if (full) {
+        if (ig_sample_heun2(ig_guided_velocity, &G, x, n, grid, total)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); return 1; }
+    } else if (ig_sample_heun2(ig_guided_velocity, &G, x, n, grid, (size_t)k) ||
+               ig_sample_heun2(ig_guided_velocity, &G, x, n, grid + total - (size_t)k, (size_t)k)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    secs = now() - t0;
+    for (i = 0; i < n; i++) {
+        if (!isfinite(x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return 1; }
+        ms += (double)x[i] * x[i];
+    }
+    if (out) {
+        ig_st_writer w;
+        int64_t shape[4];
+        shape[0] = 1; shape[1] = cfg->in_channels; shape[2] = cfg->image_height; shape[3] = cfg->image_width;
+        ig_st_writer_init(&w);
+        if (ig_st_add(&w, "latents", IG_F32, 4, shape, x) || ig_st_add_meta(&w, "sampler", "lightningdit-paper") ||
+            ig_st_writer_save(&w, out)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); ig_st_writer_free(&w); return 1; }
+        ig_st_writer_free(&w);
+    }
+    printf("{\"config\": \"lightning\", \"paper_sample\": true, \"threads\": %d, \"intervals_run\": %zu, "
+           "\"intervals_full\": %zu, \"evaluations\": %zu, \"network_rows_run\": %zu, \"network_rows_full\": %zu, "
+           "\"seconds\": %.2f, \"seconds_per_row\": %.3f, \"seconds_per_image\": %.1f, \"extrapolated\": %s, "
+           "\"rms_latent\": %.4f, \"peak_rss_mb\": %.1f}\n",
+           threads(), full ? total : 2 * (size_t)k, total, G.nfe, rows_run, rows_full, secs, secs / (double)rows_run,
+           secs / (double)rows_run * (double)rows_full, full ? "false" : "true", sqrt(ms / (double)n), peak_rss_mb());
+    free(x);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
 static int bench_matmul(size_t n) {
     float *a = (float *)malloc(n * n * sizeof(float)), *b = (float *)malloc(n * n * sizeof(float));
     float *c = (float *)malloc(n * n * sizeof(float));
@@ -62,7 +238,7 @@ static int bench_matmul(size_t n) {
     ig_rng_normal_fill(&r, b, n * n);
     for (rep = 0; rep < 7; rep++) {   /* best of 7, after the first (warm-up) */
         t0 = now();
-        ig__gemm(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
+        ig_matmul(0, 0, n, n, n, a, n, b, n, 0.0f, c, n);
         if (rep > 0 && now() - t0 < best) best = now() - t0;
     }
     printf("{\"matmul\": %zu, \"threads\": %d, \"seconds\": %.6f, \"gflops\": %.2f}\n",
@@ -126,8 +302,8 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
 
 int main(int argc, char **argv) {
     const bench_config *bc = NULL;
-    const char *name = NULL;
-    int steps = 5, i, sampling = 0;
+    int steps = 5, i, sampling = 0, paper = 0, steps_given = 0;
+    const char *out = NULL;
     size_t B, per, k, ntrain = 0;
     ig_config cfg;
     ig_model m;
@@ -139,22 +315,57 @@ int main(int argc, char **argv) {
     double t0 = 0, train_s, fwd_s;
     ig_rng r;
 
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--matmul") && i + 1 < argc) return bench_matmul((size_t)atol(argv[++i]));
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc) name = argv[++i];
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--sampling")) sampling = 1;
-        else { fprintf(stderr, "usage: ig-bench --config toy2d|fmnist|latent [--steps N] | --matmul N\n"); return 2; }
+    {   /* flags: --config NAME [--steps N] [--sampling] | --matmul N
+                  | --config lightning --paper-sample [--steps K] [--out FILE] */
+        static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", "lightning", "sit-xl2", NULL };
+        long long n, matmul = 0;
+        int c;
+        for (i = 1; i < argc; i++) {
+            const char *a = argv[i], *v;
+            if (!strcmp(a, "--sampling")) { sampling = 1; continue; }
+            if (!strcmp(a, "--paper-sample")) { paper = 1; continue; }
+            if (strcmp(a, "--config") && strcmp(a, "--steps") && strcmp(a, "--matmul") && strcmp(a, "--out")) {
+                fprintf(stderr, "ig-bench: unknown option '%s'\n"
+                                "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 [--steps N] "
+                                "[--sampling] | --matmul N | --config lightning --paper-sample [--steps K] [--out FILE]\n", a);
+                return 2;
+            }
+            if (!(v = cli_value("ig-bench", argc, argv, &i))) return 2;
+            if (!strcmp(a, "--config")) {
+                if (cli_choice("ig-bench", a, v, names, &c)) return 2;
+                bc = &configs[c];
+            } else if (!strcmp(a, "--steps")) {
+                if (cli_int("ig-bench", a, v, 1, 1000000, &n)) return 2;
+                steps = (int)n;
+                steps_given = 1;
+            } else if (!strcmp(a, "--out")) {
+                out = v;
+            } else if (cli_int("ig-bench", a, v, 1, 8192, &matmul)) {   /* 3 x 256 MB at most */
+                return 2;
+            }
+        }
+        if (matmul && (bc || sampling)) {
+            fprintf(stderr, "ig-bench: --matmul N times a matrix multiply alone; it takes no --config or --sampling\n");
+            return 2;
+        }
+        if (matmul) return bench_matmul((size_t)matmul);
+        if (!bc) {
+            fprintf(stderr, "ig-bench: needs --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2 (or --matmul N)\n");
+            return 2;
+        }
     }
-    for (k = 0; name && k < sizeof configs / sizeof configs[0]; k++)
-        if (!strcmp(configs[k].name, name)) bc = &configs[k];
-    if (!bc || steps < 1) { fprintf(stderr, "ig-bench: unknown config '%s' (toy2d, fmnist, latent, tiny, point)\n", name ? name : ""); return 2; }
 
     memset(&cfg, 0, sizeof cfg);
     cfg.in_channels = bc->C; cfg.image_height = bc->H; cfg.image_width = bc->W; cfg.patch_size = bc->p;
     cfg.hidden_size = bc->D; cfg.depth = bc->L; cfg.num_heads = bc->heads; cfg.num_classes = bc->ncls;
-    cfg.aux_depth = bc->k; cfg.t_scale = 1.0f;
+    cfg.aux_depth = bc->k; cfg.t_scale = 1.0f; cfg.arch = bc->arch;
     B = (size_t)bc->B;
+    if (paper) {
+        if (bc->arch != IG_ARCH_LIGHTNING) { fprintf(stderr, "ig-bench: --paper-sample needs --config lightning\n"); return 2; }
+        return bench_paper_sample(&cfg, steps_given ? steps : IG_LIGHTNING_STEPS, out);
+    }
+    if (out) { fprintf(stderr, "ig-bench: --out goes with --paper-sample\n"); return 2; }
+    if (bc->forward_only && !sampling) return bench_forward_only(bc, &cfg, steps);
     per = (size_t)bc->C * (size_t)bc->H * (size_t)bc->W;
     if (sampling) return bench_sampling(&cfg, B, steps);
     if (ig_model_init(&m, &cfg, 1, 0) ||
@@ -167,6 +378,7 @@ int main(int argc, char **argv) {
     x = (float *)malloc(B * per * sizeof(float));
     t = (float *)malloc(B * sizeof(float));
     y = (int *)malloc(B * sizeof(int));
+    if (!x || !t || !y) { fprintf(stderr, "ig-bench: out of memory\n"); return 1; }
     ig_rng_seed(&r, 0);
     ig_rng_normal_fill(&r, x, B * per);
     for (k = 0; k < B; k++) { y[k] = (int)(ig_rng_u64(&r) % (uint64_t)bc->ncls); t[k] = 0.5f; }

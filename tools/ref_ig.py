@@ -17,6 +17,14 @@ output head, see docs/method.md) and a few subcommands:
       Run the forward on input.x / input.t / input.y of INPUTS, write
       output.v / output.v_aux to OUT.
 
+  trainstep OUT.safetensors [--seed S]
+      Write the fixture of full training steps (tests/fixtures/trainstep.safetensors):
+      random weights, a batch of clean data x0 and labels y, and what PyTorch makes of
+      TRAIN_STEPS calls of ig_train_step with ig.h's own random stream: the batch
+      (t, label dropout, noise) is drawn by a copy of ig_rng (splitmix64, Box-Muller)
+      in the documented order, then forward, loss of both heads, backward, clipping,
+      AdamW with weight decay and the EMA run in float64.
+
   selftest
       Verify this script: safetensors round trip, position table, patch and
       unpatchify index conventions, an independent numpy forward, finite
@@ -58,7 +66,7 @@ TRAIN_CLIP = 1.0
 
 # Key prefixes in a safetensors file that are not model parameters.
 NON_PARAM_PREFIXES = ("input.", "output.", "grad.", "ema.", "adam.", "train.",
-                      "after.", "probe.")
+                      "after.", "probe.", "batch.", "step1.", "step2.", "after_ema.")
 
 
 # ============================================================================
@@ -455,6 +463,145 @@ def cmd_fixture(args):
 
 
 # ============================================================================
+# Full training steps with ig.h's random stream (trainstep)
+# ============================================================================
+
+class IgRng:
+    """A copy of ig.h's ig_rng: splitmix64, float32 uniforms from 24 bits, and
+    Box-Muller normals in double (the second of each pair kept for the next call),
+    rounded to float32.  Same numbers as the C code, bit for bit, given the same
+    libm (math.log/sin/cos are the C library's)."""
+    MASK = (1 << 64) - 1
+
+    def __init__(self, seed):
+        self.state, self.has_spare, self.spare = seed & self.MASK, False, np.float32(0)
+
+    def u64(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & self.MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self.MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self.MASK
+        return z ^ (z >> 31)
+
+    def uniform(self):
+        # ((float)(u >> 40) + 0.5f) * 2^-24, in float32 arithmetic (the + 0.5 rounds)
+        return (np.float32(self.u64() >> 40) + np.float32(0.5)) * np.float32(1.0 / 16777216.0)
+
+    def normal(self):
+        if self.has_spare:
+            self.has_spare = False
+            return self.spare
+        u1 = ((self.u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0)
+        u2 = (self.u64() >> 11) * (1.0 / 9007199254740992.0)
+        rad = math.sqrt(-2.0 * math.log(u1))
+        self.spare = np.float32(rad * math.sin(2.0 * math.pi * u2))
+        self.has_spare = True
+        return np.float32(rad * math.cos(2.0 * math.pi * u2))
+
+
+def flow_batch_draws(rng, B, per, ncls, y, label_dropout):
+    """The documented draw order of ig_flow_batch (uniform t, linear path): per
+    sample b, t[b] = one uniform; one uniform u for label dropout (labels[b] = ncls,
+    the null label, if u < label_dropout, else y[b]); then per normals for eps."""
+    t = np.zeros(B, np.float32)
+    labels = np.zeros(B, np.int64)
+    eps = np.zeros((B, per), np.float32)
+    for b in range(B):
+        t[b] = rng.uniform()
+        labels[b] = ncls if rng.uniform() < np.float32(label_dropout) else int(y[b])
+        for i in range(per):
+            eps[b, i] = rng.normal()
+    return t, labels, eps
+
+
+TRAIN_CONFIG = dict(C=2, H=4, W=4, p=2, D=32, L=3, heads=2, ncls=3, k=1, B=4)
+TRAIN_STEPS = 2
+# lr 1e-2 and weight decay 0.05: the decay moves a weight w by 5e-4 w per step,
+# far above the float32-vs-float64 error of the weights (~1e-7); the EMA decay
+# 0.9 makes the EMA differ from the weights by about a tenth of each update.
+# Adam's eps is 1e-4, not 1e-8: with 1e-8 Adam divides a coordinate's gradient
+# by its own magnitude, so a gradient of 1e-7 (about float32's round-off of the
+# sums that make it) turns its round-off into a step of order lr, in float32
+# PyTorch as in C; with 1e-4 such coordinates move by lr g / 1e-4 and the typical
+# clipped gradient (~4e-3) still sees the full Adam normalization.
+TRAIN_HP = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-4, weight_decay=0.05, grad_clip=1.0,
+                ema_decay=0.9, aux_weight=0.5, label_dropout=0.25)
+
+
+def build_trainstep(seed=None):
+    cfg, hp = TRAIN_CONFIG, TRAIN_HP
+    B, C, H, W, ncls = cfg["B"], cfg["C"], cfg["H"], cfg["W"], cfg["ncls"]
+    per = C * H * W
+    gen = torch.Generator().manual_seed(404 if seed is None else seed)
+    model = SiTIG(**cfg).double()
+    random_weights(model, gen)
+    x0 = f32_exact(torch.randn(B, C, H, W, generator=gen, dtype=torch.float64))
+    y = torch.tensor([0, 1, 2, 1], dtype=torch.int64)
+    # the stream's seed: the first one whose draws drop some labels but not all
+    rng_seed = 1
+    while True:
+        r = IgRng(rng_seed)
+        drops = [flow_batch_draws(r, B, per, ncls, y, hp["label_dropout"])[1] for _ in range(TRAIN_STEPS)]
+        ndrop = sum(int((d == ncls).sum()) for d in drops)
+        if 0 < ndrop < B * TRAIN_STEPS - 2:
+            break
+        rng_seed += 1
+    ts = {}
+    for n, v in model.state_dict().items():
+        ts[n] = v.detach().clone()
+    ts["batch.x0"], ts["batch.y"] = x0, y
+    params = [q for _, q in model.trainable()]
+    opt = torch.optim.AdamW(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
+                            weight_decay=hp["weight_decay"])
+    ema = {n: q.detach().clone() for n, q in model.trainable()}
+    rng = IgRng(rng_seed)
+    for s in range(1, TRAIN_STEPS + 1):
+        t32, labels, eps32 = flow_batch_draws(rng, B, per, ncls, y, hp["label_dropout"])
+        t = torch.from_numpy(t32.astype(np.float64))
+        eps = torch.from_numpy(eps32.astype(np.float64)).reshape(B, C, H, W)
+        lab = torch.from_numpy(labels)
+        tt = t.view(-1, 1, 1, 1)
+        xt, target = (1 - tt) * x0 + tt * eps, eps - x0          # linear path, v* = eps - x0
+        opt.zero_grad(set_to_none=True)
+        v, v_aux = model(xt, t, lab)
+        loss_final = ((v - target) ** 2).mean()
+        loss_aux = ((v_aux - target) ** 2).mean()
+        loss = loss_final + hp["aux_weight"] * loss_aux
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(params, hp["grad_clip"])
+        opt.step()
+        d = hp["ema_decay"]
+        with torch.no_grad():
+            for n, q in model.trainable():
+                ema[n] = d * ema[n] + (1 - d) * q.detach()
+        ts.update({f"step{s}.t": t, f"step{s}.labels": lab, f"step{s}.eps": eps,
+                   f"step{s}.loss": loss.detach().reshape(1),
+                   f"step{s}.loss_final": loss_final.detach().reshape(1),
+                   f"step{s}.loss_aux": loss_aux.detach().reshape(1),
+                   f"step{s}.grad_norm": gnorm.detach().reshape(1)})
+    for n, q in model.trainable():
+        ts["after." + n] = q.detach().clone()
+        ts["after_ema." + n] = ema[n]
+    meta = {"in_channels": C, "image_height": H, "image_width": W, "patch_size": cfg["p"],
+            "hidden_size": cfg["D"], "depth": cfg["L"], "num_heads": cfg["heads"],
+            "num_classes": ncls, "aux_depth": cfg["k"], "format": "ig.h-sit",
+            "rng_seed": rng_seed, "steps": TRAIN_STEPS}
+    meta.update({k: repr(v) for k, v in hp.items()})
+    return ts, meta
+
+
+def cmd_trainstep(args):
+    ts, meta = build_trainstep(args.seed)
+    arrays = to_storage(ts)
+    save_safetensors(args.out, arrays, meta)
+    print(f"wrote {args.out}: {len(arrays)} tensors, {sum(a.nbytes for a in arrays.values())} data bytes, "
+          f"rng seed {meta['rng_seed']}")
+    for s in range(1, TRAIN_STEPS + 1):
+        print(f"  step {s}: t {np.round(arrays[f'step{s}.t'], 4).tolist()} labels {arrays[f'step{s}.labels'].tolist()} "
+              f"loss {float(arrays[f'step{s}.loss'][0]):.6f} grad norm {float(arrays[f'step{s}.grad_norm'][0]):.6f}")
+
+
+# ============================================================================
 # Loading checkpoints (check / forward)
 # ============================================================================
 
@@ -786,6 +933,10 @@ def main():
         p.add_argument("--aux-depth", type=int, default=None)
         p.add_argument("--prefix", default="", help="load weights from PREFIX<name>, e.g. 'ema.'")
         p.set_defaults(fn=fn)
+    p = sub.add_parser("trainstep", help="write the full-training-step fixture")
+    p.add_argument("out")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(fn=cmd_trainstep)
     p = sub.add_parser("selftest")
     p.set_defaults(fn=selftest)
     args = ap.parse_args()

@@ -22,7 +22,7 @@ static int prefix_copy(const char *src, const char *dst, int byte0) {
 }
 
 int main(void) {
-    ig_config cfg = { 1, 2, 2, 1, 4, 2, 1, 2, 1, 1.0f };
+    ig_config cfg = { 1, 2, 2, 1, 4, 2, 1, 2, 1, 1.0f, IG_ARCH_SIT };
     const char *tmp = "build/seed.tmp.safetensors";
     ig_model m;
     ig_st_writer w;

@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""mutants.py - does the test suite notice when the method is wrong?
+
+Applies, one at a time, each small semantic change ("mutant") listed below to a
+COPY of ig.h, rebuilds the test runner against the copy, runs the suite, and
+expects it to fail.  A mutant the suite passes "survives": then the tests
+cannot tell that change from the real method, and this script fails.  It also
+fails if any mutant's original text does not occur exactly once in its file
+(so the list cannot rot silently when ig.h changes: fix the entry), or if the
+unmutated suite does not pass.
+
+    make mutants                       # = python3 tests/mutants.py, 1 job
+    python3 tests/mutants.py --jobs 2  # parallel: only on an otherwise idle machine
+    python3 tests/mutants.py --list    # the list, and a check that every entry applies
+    python3 tests/mutants.py --only cfg,ema   # the mutants whose name contains 'cfg' or 'ema'
+
+How it is fast: only tests/test_ig.c holds the implementation (IG_IMPLEMENTATION);
+the other test files are compiled once and linked with each mutant's test_ig.o.
+Every mutant sits in the implementation part of ig.h, which the script checks.
+The runner is built with -O2 (same warnings, arch and OpenMP flags as the
+Makefile) and runs the whole suite except the toy's tests (filter "-toy_": the
+toy's ground truth, figures and its 5-second end-to-end run exercise
+examples/, not ig.h), the same subset for every mutant, each in its own
+directory (the tests write scratch files under build/), stopping at the first
+failing test (--all-tests lists every test that kills each mutant).  A mutant
+that makes the runner crash or run past --timeout seconds counts as killed.
+
+Each entry: (name, file, exact original text, replacement, what it breaks).
+When a feature lands in ig.h, its mutants land here with it.
+"""
+import argparse
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUBSET = ["-toy_"]          # runner filters: everything but the toy's tests
+
+MUTANTS = [
+    # --- random numbers ----------------------------------------------------------
+    ("rng_uniform_half", "ig.h",
+     "return ((float)(ig_rng_u64(r) >> 40) + 0.5f) * (1.0f / 16777216.0f);",
+     "return ((float)(ig_rng_u64(r) >> 41) + 0.5f) * (1.0f / 16777216.0f);",
+     "ig_rng_uniform covers (0, 0.5) only"),
+    ("rng_normal_spare", "ig.h",
+     "r->spare = (float)(rad * sin(2.0 * IG__PI * u2));",
+     "r->spare = (float)(rad * cos(2.0 * IG__PI * u2));",
+     "Box-Muller's second normal repeats the first"),
+    # --- ops: forward and backward ---------------------------------------------
+    ("ln_eps", "ig.h",
+     "rstd = (float)(1.0 / sqrt(var + 1e-6));",
+     "rstd = (float)(1.0 / sqrt(var + 1e-2));",
+     "LayerNorm eps 1e-2 instead of 1e-6 (forward)"),
+    ("ln_backward_mean", "ig.h",
+     "dx[d] += rstd[r] * (float)(dy[d] - mdy - xh[d] * mdyx);",
+     "dx[d] += rstd[r] * (float)(dy[d] - xh[d] * mdyx);",
+     "LayerNorm backward forgets the mean of dy"),
+    ("gelu_k1", "ig.h",
+     "#define IG__GELU_K1 0.044715f",
+     "#define IG__GELU_K1 0.04f",
+     "GELU's cubic coefficient (forward and backward)"),
+    ("gelu_backward", "ig.h",
+     "float dudx = IG__GELU_K0 * (1.0f + 3.0f * IG__GELU_K1 * v * v);",
+     "float dudx = IG__GELU_K0 * (1.0f + IG__GELU_K1 * v * v);",
+     "GELU backward: d/dx of x^3 taken as x^2"),
+    ("silu_backward", "ig.h",
+     "dx[i] += dy[i] * s * (1.0f + xd[i] * (1.0f - s));",
+     "dx[i] += dy[i] * s;",
+     "SiLU backward: sigmoid instead of the derivative"),
+    ("modulate_one_plus", "ig.h",
+     "for (d = 0; d < D; d++) yv[d] = xv[d] * (1.0f + sc[d]) + sh[d];",
+     "for (d = 0; d < D; d++) yv[d] = xv[d] * sc[d] + sh[d];",
+     "adaLN modulate: x * scale instead of x * (1 + scale)"),
+    ("gated_add_backward", "ig.h",
+     "for (d = 0; d < D; d++) dgate[b * D + d] += dy[d] * h->data[o + d];",
+     "for (d = 0; d < D; d++) dgate[b * D + d] += dy[d];",
+     "gated residual backward: gate gradient ignores h"),
+    ("attention_backward_scale", "ig.h",
+     "for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot) * scale;",
+     "for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot);",
+     "attention backward: the 1/sqrt(hd) of dq and dk dropped"),
+    ("linear_backward_db", "ig.h",
+     "for (n = n0; n < n1; n++) db[n] += dy[m * N + n];",
+     "for (n = n0; n < n1; n++) db[n] += dy[n];",
+     "Linear backward: the bias gradient sums the first row M times"),
+    ("mse_backward_two", "ig.h",
+     "float g = nd->out->grad[0] * 2.0f / (float)a->n,",
+     "float g = nd->out->grad[0] * 1.0f / (float)a->n,",
+     "MSE backward: d/da (a - b)^2 = (a - b) instead of 2 (a - b)"),
+    # --- the model ---------------------------------------------------------------
+    ("time_cos_sin_swapped", "ig.h",
+     "e->data[b * 256 + i] = cosf(a);",
+     "e->data[b * 256 + i] = sinf(a);",
+     "time embedding: sin where cos goes (first half)"),
+    ("aux_head_depth", "ig.h",
+     "if (v_aux && i + 1 == cfg->aux_depth)",
+     "if (v_aux && i == cfg->aux_depth)",
+     "the intermediate head reads block k + 1 instead of block k"),
+    ("adaln_chunk_order", "ig.h",
+     "x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);",
+     "x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);",
+     "adaLN: the attention residual uses gate2 instead of gate1"),
+    ("label_not_added", "ig.h",
+     "cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));",
+     "cond = ig_add(ctx, cond, ig_scale(ctx, ig_gather(ctx, m->y_table, y, B), 0.0f));",
+     "the class label does not condition the model"),
+    ("xavier_bound", "ig.h",
+     "float a = sqrtf(6.0f / (float)(fan_in + fan_out));",
+     "float a = sqrtf(3.0f / (float)(fan_in + fan_out));",
+     "xavier-uniform init with half the variance"),
+    ("pos_embed_axes", "ig.h",
+     "e[q] = (float)sin((double)j * omega);",
+     "e[q] = (float)sin((double)i * omega);",
+     "position table: the column half encodes the row"),
+    # --- training: the batch -----------------------------------------------------
+    ("target_sign", "ig.h",
+     "target[b * per + i] = e - x0i;",
+     "target[b * per + i] = x0i - e;",
+     "flow-matching target x0 - eps instead of eps - x0"),
+    ("xt_mix_swapped", "ig.h",
+     "xt[b * per + i] = (1.0f - tb) * x0i + tb * e;",
+     "xt[b * per + i] = tb * x0i + (1.0f - tb) * e;",
+     "x_t mixes data and noise the wrong way round"),
+    ("dropout_90", "ig.h",
+     "labels[b] = ig_rng_uniform(rng) < tc->label_dropout ? cfg->num_classes : y[b];",
+     "labels[b] = ig_rng_uniform(rng) < 1.0f - tc->label_dropout ? cfg->num_classes : y[b];",
+     "label dropout drops 90% of the labels instead of 10%"),
+    ("dropout_to_class0", "ig.h",
+     "? cfg->num_classes : y[b];",
+     "? 0 : y[b];",
+     "a dropped label becomes class 0 instead of the null label"),
+    ("uniform_t_half", "ig.h",
+     "tb = ig_rng_uniform(rng);",
+     "tb = 0.5f * ig_rng_uniform(rng);",
+     "uniform t drawn from [0, 0.5] only"),
+    ("lognormal_mapping", "ig.h",
+     "tb = tc->path == IG_PATH_COSINE ? (float)(2.0 / IG__PI * atan(s)) : s / (1.0f + s);",
+     "tb = tc->path == IG_PATH_COSINE ? (float)(2.0 / IG__PI * atan(s)) : 1.0f / (1.0f + s);",
+     "lognormal t: 1 / (1 + s) instead of s / (1 + s) on the linear path"),
+    ("cosine_target", "ig.h",
+     "target[b * per + i] = 0.5f * (float)IG__PI * (al * e - si * x0i);",
+     "target[b * per + i] = al * e - si * x0i;",
+     "cosine path: target without the pi/2 of d/dt"),
+    ("train_undropped_labels", "ig.h",
+     "return ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats);",
+     "return ig__train_step_core(m, ctx, tc, x, t, y, tg, stats);",
+     "ig_train_step trains on the labels before dropout (the null label is never learned)"),
+    # --- training: loss, AdamW, clipping, EMA ------------------------------------
+    ("aux_weight_ignored", "ig.h",
+     "loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, tc->aux_weight));",
+     "loss = ig_add(ctx, loss_final, ig_scale(ctx, loss_aux, 1.0f));",
+     "lambda ignored: the intermediate head's loss weighs 1"),
+    ("adamw_no_decay", "ig.h",
+     "m->weights[i] *= decay;",
+     "(void)decay;",
+     "AdamW's weight decay dropped"),
+    ("adamw_no_bc1", "ig.h",
+     "float step_size = tc->lr / bc1,",
+     "float step_size = tc->lr + 0.0f * bc1,",
+     "AdamW without the first bias correction 1 - b1^s"),
+    ("adamw_no_bc2", "ig.h",
+     "m->weights[i] -= step_size * m->adam_m[i] / (sqrtf(m->adam_v[i]) / bc2_sqrt + tc->eps);",
+     "m->weights[i] -= step_size * m->adam_m[i] / (sqrtf(m->adam_v[i]) + tc->eps + 0.0f * bc2_sqrt);",
+     "AdamW without the second bias correction sqrt(1 - b2^s)"),
+    ("clip_never", "ig.h",
+     "if (coef < 1.0f)",
+     "if (coef < 0.0f)",
+     "gradient clipping never applied"),
+    ("ema_swapped", "ig.h",
+     "m->ema[i] = d * m->ema[i] + (1.0f - d) * m->weights[i];",
+     "m->ema[i] = (1.0f - d) * m->ema[i] + d * m->weights[i];",
+     "EMA keeps 1 - d of the average and d of the new weights"),
+    ("batch_nan_check", "ig.h",
+     "if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))",
+     "if (0)",
+     "a NaN in the batch is trained on"),
+    ("label_range_check", "ig.h",
+     "if (y[b] < 0 || y[b] >= cfg->num_classes)",
+     "if (y[b] < 0 || y[b] > cfg->num_classes)",
+     "a training label equal to the null label is accepted"),
+    # --- sampling and guidance ---------------------------------------------------
+    ("ig_formula", "ig.h",
+     "vf[i] = va[i] + w * (vf[i] - va[i]);",
+     "vf[i] = vf[i] + w * (vf[i] - va[i]);",
+     "IG extrapolates from the final head instead of the intermediate one"),
+    ("ig_interval_open", "ig.h",
+     "t >= gd->ig_low && t <= gd->ig_high",
+     "t >= gd->ig_low && t < gd->ig_high",
+     "IG interval open at its upper edge"),
+    ("ig_cond_half_only", "ig.h",
+     "for (i = 0; i < v_final->n; i++)",
+     "for (i = 0; i < n; i++)",
+     "IG + CFG: IG on the conditional half only"),
+    ("cfg_null_is_class0", "ig.h",
+     "yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;",
+     "yy[b] = b < B ? G->labels[b] : 0;",
+     "CFG's unconditional pass uses class 0 instead of the null label"),
+    ("cfg_from_cond", "ig.h",
+     "vout[i] = vf[n + i] + gd->cfg_scale * (vf[i] - vf[n + i]);",
+     "vout[i] = vf[i] + gd->cfg_scale * (vf[i] - vf[n + i]);",
+     "CFG extrapolates from the conditional velocity instead of the unconditional one"),
+    ("cfg_interval_low", "ig.h",
+     "t >= gd->cfg_low && t <= gd->cfg_high",
+     "t > gd->cfg_low && t <= gd->cfg_high",
+     "CFG interval open at its lower edge"),
+    ("autoguidance_from_main", "ig.h",
+     "vout[i] = vg->data[i] + gd->guide_weight * (vout[i] - vg->data[i]);",
+     "vout[i] = vout[i] + gd->guide_weight * (vout[i] - vg->data[i]);",
+     "autoguidance extrapolates from the main model instead of the weak guide"),
+    ("heun_no_average", "ig.h",
+     "for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);",
+     "for (i = 0; i < n; i++) x[i] += dt * v2[i];",
+     "Heun takes the end slope instead of the average"),
+    ("sde_score_sign", "ig.h",
+     ": -((1.0f - t) * v[i] + x[i]) / t;",
+     ": ((1.0f - t) * v[i] + x[i]) / t;",
+     "Euler-Maruyama: the score with the wrong sign"),
+    ("autoguidance_labels", "ig.h",
+     "yg[b] = G->labels[b];",
+     "yg[b] = 0;",
+     "autoguidance: the guide model sees class 0 instead of the labels"),
+    ("sde_cosine_score", "ig.h",
+     "-((al * v[i] + half_pi * si * x[i]) / half_pi) / si",
+     "-((al * v[i] + si * x[i]) / half_pi) / si",
+     "Euler-Maruyama on the cosine path: the score without alpha' = (pi/2) sin"),
+    ("sde_noise_scale", "ig.h",
+     "noise = sqrtf(g2) * sqrtf(fabsf(dt));",
+     "noise = sqrtf(fabsf(dt));",
+     "Euler-Maruyama: noise without the diffusion coefficient sqrt(2t)"),
+    # --- checkpoints: the reader's checks ----------------------------------------
+    ("load_shape_check", "ig.h",
+     "for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];",
+     "for (d = 0; same && d < t->ndim; d++) same = 1;",
+     "a checkpoint tensor of the wrong shape (same rank) is loaded"),
+    ("load_strict_ignored", "ig.h",
+     "for (i = 0; i < st.ntensors && strict; i++) {",
+     "for (i = 0; i < st.ntensors && strict < 0; i++) {",
+     "strict loading accepts tensors the model does not have"),
+    ("load_nonfinite", "ig.h",
+     "if (!isfinite(dst[j])) return ig__fail(",
+     "if (0) return ig__fail(",
+     "a checkpoint holding NaN or inf loads"),
+    ("load_state_incomplete", "ig.h",
+     "IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain,",
+     "IG__TRY(0,",
+     "resuming from a checkpoint with part of the EMA / AdamW state missing"),
+    ("st_offsets_outside", "ig.h",
+     "if (b > e || e > st->data_size)",
+     "if (b > e || e > st->data_size + 64)",
+     "safetensors: data_offsets may point past the data section"),
+    ("st_overlap", "ig.h",
+     "if (last && by[i]->begin < last->end)",
+     "if (last && by[i]->begin < last->begin)",
+     "safetensors: overlapping tensors accepted"),
+    ("st_size_vs_shape", "ig.h",
+     "if (e - b != bytes)",
+     "if (e - b < bytes)",
+     "safetensors: a tensor whose data_offsets span more bytes than its shape needs is accepted"),
+]
+
+
+def check_entries(only=None):
+    """Every original text occurs exactly once, inside the implementation part."""
+    problems, texts = [], {}
+    names = set()
+    for name, path, orig, repl, what in MUTANTS:
+        if name in names:
+            problems.append(f"{name}: duplicate mutant name")
+        names.add(name)
+        if path not in texts:
+            with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                texts[path] = f.read()
+        src = texts[path]
+        count = src.count(orig)
+        if orig == repl:
+            problems.append(f"{name}: the replacement equals the original")
+        if count != 1:
+            problems.append(f"{name}: {path}: the original text occurs {count} times (must be exactly once): {orig!r}")
+            continue
+        impl = src.find("#ifdef IG_IMPLEMENTATION\n")
+        if path == "ig.h" and (impl < 0 or src.find(orig) < impl):
+            problems.append(f"{name}: the change is not in ig.h's implementation part")
+    chosen = [m for m in MUTANTS if only is None or any(o in m[0] for o in only.split(","))]
+    return problems, texts, chosen
+
+
+def run(cmd, cwd, timeout=None):
+    return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=timeout, text=True, errors="replace")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--cc", default=os.environ.get("CC", "cc"))
+    ap.add_argument("--cflags", default=None, help="default: -std=c99 -Wall -Wextra -pedantic -O2 "
+                    "-march=native -fopenmp, each only if the compiler takes it")
+    ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--only", default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run the whole subset for every mutant and list every test that fails "
+                         "(default: stop at the first failure)")
+    args = ap.parse_args()
+
+    problems, texts, chosen = check_entries(args.only)
+    if args.list:
+        for i, (name, path, orig, repl, what) in enumerate(MUTANTS, 1):
+            print(f"{i:3d} {name:26s} {what}")
+    if problems:
+        print("mutants: the list does not match the sources:", file=sys.stderr)
+        for p in problems:
+            print("  " + p, file=sys.stderr)
+        return 2
+    if args.list:
+        print(f"{len(MUTANTS)} mutants, every original text found exactly once")
+        return 0
+    if not chosen:
+        print("mutants: no mutant matches --only", file=sys.stderr)
+        return 2
+
+    cc = shlex.split(args.cc)
+    if args.cflags is None:
+        flags = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-O2"]
+        for extra in ("-march=native", "-fopenmp"):
+            probe = subprocess.run(cc + [extra, "-x", "c", "-", "-o", os.devnull], input="int main(void){return 0;}",
+                                   text=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if probe.returncode == 0:
+                flags.append(extra)
+    else:
+        flags = shlex.split(args.cflags)
+    t_start = time.time()
+    tmp = tempfile.mkdtemp(prefix="ig_mutants_")
+    try:
+        # the unchanging objects: every test file but the one with the implementation
+        objdir = os.path.join(tmp, "common")
+        os.makedirs(objdir)
+        makefile = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
+        m = re.search(r"^TEST_SRC\s*:=\s*(.*)$", makefile, re.M)
+        srcs = m.group(1).split()
+        if "tests/test_ig.c" not in srcs:
+            print("mutants: tests/test_ig.c is not in the Makefile's TEST_SRC", file=sys.stderr)
+            return 2
+        objs = []
+        for s in srcs:
+            if s == "tests/test_ig.c":
+                continue
+            o = os.path.join(objdir, os.path.basename(s)[:-2] + ".o")
+            r = run(cc + flags + ["-c", os.path.join(ROOT, s), "-o", o], ROOT)
+            if r.returncode:
+                print(r.stdout, file=sys.stderr)
+                return 2
+            objs.append(o)
+
+        def build_and_run(tag, src_text):
+            d = os.path.join(tmp, tag)
+            os.makedirs(os.path.join(d, "tests"))
+            os.makedirs(os.path.join(d, "build"))
+            with open(os.path.join(d, "ig.h"), "w", encoding="utf-8") as f:
+                f.write(src_text)
+            for f in os.listdir(os.path.join(ROOT, "tests")):
+                if f == "test_ig.c" or f.endswith(".h"):
+                    shutil.copy(os.path.join(ROOT, "tests", f), os.path.join(d, "tests", f))
+            os.symlink(os.path.join(ROOT, "tests", "fixtures"), os.path.join(d, "tests", "fixtures"))
+            exe = os.path.join(d, "test_ig")
+            r = run(cc + flags + ["-o", exe, os.path.join(d, "tests", "test_ig.c")] + objs + ["-lm"], d)
+            if r.returncode:
+                return "error", "does not compile:\n" + r.stdout[-2000:], 0.0
+            env = dict(os.environ, OMP_WAIT_POLICY="passive")
+            if args.jobs > 1:
+                env["OMP_NUM_THREADS"] = "1"
+            t0 = time.time()
+            try:
+                r = subprocess.run([exe] + SUBSET + ([] if args.all_tests or tag == "original" else ["--stop"]), cwd=d, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=args.timeout, text=True, errors="replace")
+            except subprocess.TimeoutExpired:
+                return "killed", f"timeout after {args.timeout:.0f} s", time.time() - t0
+            dt = time.time() - t0
+            fails = re.findall(r"^FAIL (\S+)", r.stdout, re.M)
+            if r.returncode == 0:
+                return "survived", r.stdout.strip().splitlines()[-1], dt
+            if not fails:
+                return "killed", f"runner crashed (exit status {r.returncode})", dt
+            return "killed", "by " + ", ".join(fails), dt
+
+        status, detail, dt = build_and_run("original", texts["ig.h"])
+        if status != "survived":
+            print(f"mutants: the unmutated suite does not pass ({detail}); nothing to measure", file=sys.stderr)
+            return 2
+        print(f"unmutated suite passes ({detail}, {dt:.1f} s); {len(chosen)} mutants, {args.jobs} job(s)")
+        sys.stdout.flush()
+
+        def one(idx_m):
+            idx, (name, path, orig, repl, what) = idx_m
+            src = texts[path].replace(orig, repl, 1)
+            return (idx, name, what) + build_and_run(f"m{idx:03d}", src)
+
+        results = []
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            for idx, name, what, status, detail, dt in pool.map(one, enumerate(chosen, 1)):
+                results.append((status, name))
+                print(f"{status:8s} {idx:3d} {name:26s} {what}\n             {detail} ({dt:.1f} s)")
+                sys.stdout.flush()
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    killed = sum(1 for s, _ in results if s == "killed")
+    bad = [n for s, n in results if s != "killed"]
+    print(f"{len(results)} mutants: {killed} killed, {len(bad)} not killed"
+          + (f" ({', '.join(bad)})" if bad else "") + f"; {time.time() - t_start:.0f} s")
+    return 0 if not bad else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

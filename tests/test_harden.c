@@ -1,0 +1,260 @@
+/* test_harden.c - what must not break on bad numbers: the vectorizable exp and
+   tanh at NaN and infinities, a training step whose AdamW update would
+   overflow (nothing may change), and the input checks of ig_forward.
+   This file has its own private copy of the implementation (IG_STATIC), so it
+   can call the internal ig__exp and ig__tanh directly. */
+#define IG_STATIC
+#define IG_IMPLEMENTATION
+#include "../ig.h"
+#include "test.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int is_nan(float x) { return x != x; }
+
+/* exp and tanh at NaN, +-inf and large +-x (each value was a sanitizer abort
+   or a finite number for an infinite input before), and still accurate in range. */
+static int t_exp_tanh_nonfinite(void) {
+    static const float xs[] = { -80.0f, -20.0f, -1.0f, 0.0f, 0.5f, 1.0f, 20.0f, 80.0f, 88.0f };
+    volatile float nan = NAN, inf = INFINITY;   /* volatile: computed at run time, in the sanitizer build too */
+    size_t i;
+    CHECK(is_nan(ig__exp(nan)), "exp(NaN) = %g", (double)ig__exp(nan));
+    CHECK(is_nan(ig__exp(-nan)), "exp(-NaN) = %g", (double)ig__exp(-nan));
+    CHECK(ig__exp(inf) == INFINITY, "exp(+inf) = %g", (double)ig__exp(inf));
+    CHECK(ig__exp(-inf) == 0.0f, "exp(-inf) = %g", (double)ig__exp(-inf));
+    CHECK(ig__exp(100.0f) == INFINITY, "exp(100) = %g", (double)ig__exp(100.0f));
+    CHECK(ig__exp(1e30f) == INFINITY, "exp(1e30) = %g", (double)ig__exp(1e30f));
+    CHECK(ig__exp(-100.0f) == 0.0f, "exp(-100) = %g", (double)ig__exp(-100.0f));
+    CHECK(ig__exp(-1e30f) == 0.0f, "exp(-1e30) = %g", (double)ig__exp(-1e30f));
+    for (i = 0; i < sizeof xs / sizeof xs[0]; i++)
+        CHECK(near(ig__exp(xs[i]), exp((double)xs[i]), 3e-7, 0), "exp(%g) = %.9g, libm %.9g",
+              (double)xs[i], (double)ig__exp(xs[i]), exp((double)xs[i]));
+    CHECK(is_nan(ig__tanh(nan)), "tanh(NaN) = %g", (double)ig__tanh(nan));
+    /* tanh(+-u) for u >= 9 is tanh(+-9): +-1 to within one float step (6e-8) */
+    CHECK(near(ig__tanh(inf), 1.0, 0, 6e-8) && ig__tanh(-inf) == -1.0f, "tanh(+-inf) = %.9g %.9g",
+          (double)ig__tanh(inf), (double)ig__tanh(-inf));
+    CHECK(near(ig__tanh(100.0f), 1.0, 0, 6e-8) && ig__tanh(-100.0f) == -1.0f, "tanh(+-100) = %.9g %.9g",
+          (double)ig__tanh(100.0f), (double)ig__tanh(-100.0f));
+    CHECK(near(ig__tanh(0.5f), tanh(0.5), 1e-6, 0), "tanh(0.5) = %.9g", (double)ig__tanh(0.5f));
+    {   /* the vectorized loops of SiLU and GELU over the same values */
+        static const float in[8] = { NAN, INFINITY, -INFINITY, 100.0f, -100.0f, 1e30f, -1e30f, 1.0f };
+        ig_arena a;
+        ig_ctx ctx;
+        ig_tensor *x, *s, *g;
+        size_t shape[1] = { 8 };
+        CHECK(ig_arena_init(&a, "scratch", 1 << 16) == 0 && ig_ctx_init(&ctx, &a, 16) == 0, "%s", ig_last_error());
+        ig_ctx_reset(&ctx, 0);
+        x = ig_tensor_new(&a, 1, shape, 0);
+        memcpy(x->data, in, sizeof in);
+        s = ig_silu(&ctx, x);
+        g = ig_gelu(&ctx, x);
+        CHECK(s && g, "%s", ig_last_error());
+        CHECK(is_nan(s->data[0]) && is_nan(g->data[0]), "silu, gelu (NaN) = %g %g", (double)s->data[0], (double)g->data[0]);
+        CHECK(s->data[1] == INFINITY && g->data[1] == INFINITY, "silu, gelu (+inf) = %g %g", (double)s->data[1], (double)g->data[1]);
+        CHECK(s->data[3] == 100.0f && g->data[3] == 100.0f, "silu, gelu (100) = %g %g", (double)s->data[3], (double)g->data[3]);
+        CHECK(s->data[4] == 0.0f && g->data[4] == 0.0f, "silu, gelu (-100) = %g %g", (double)s->data[4], (double)g->data[4]);
+        CHECK(s->data[5] == 1e30f && g->data[5] == 1e30f, "silu, gelu (1e30) = %g %g", (double)s->data[5], (double)g->data[5]);
+        CHECK(near(s->data[7], 1.0 / (1.0 + exp(-1.0)), 1e-6, 0), "silu(1) = %.9g", (double)s->data[7]);
+        ig_arena_free(&a);
+    }
+    return 0;
+}
+
+static ig_config tiny_config(void) {
+    ig_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.in_channels = 2; cfg.image_height = 4; cfg.image_width = 4; cfg.patch_size = 2;
+    cfg.hidden_size = 32; cfg.depth = 3; cfg.num_heads = 2; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
+    return cfg;
+}
+
+/* A huge learning rate makes the AdamW update overflow.  The step returns -1,
+   names the step (counted from 1), and weights, moments, EMA, step count and
+   RNG are bit-identical to before; training then goes on as if it never ran. */
+static int t_adamw_overflow_untouched(void) {
+    ig_config cfg = tiny_config();
+    ig_model m, ref;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 4, PER = 32 };
+    float x0[B * PER], *saved;
+    int y[B] = { 0, 1, 2, 0 }, k, rc;
+    size_t i, n;
+    ig_rng rng_before;
+    int64_t step_before;
+    CHECK(ig_model_init(&m, &cfg, 1, 7) == 0 && ig_model_init(&ref, &cfg, 1, 7) == 0, "%s", ig_last_error());
+    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
+          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
+    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+    tc.lr = 1e-3f;
+    for (k = 0; k < 2; k++) {   /* two ordinary steps on both models: moments and EMA are not trivial */
+        CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+        CHECK(ig_train_step(&ref, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    }
+    n = m.nweights;
+    saved = (float *)malloc(4 * n * sizeof(float));
+    CHECK(saved != NULL, "out of memory");
+    memcpy(saved, m.weights, n * sizeof(float));
+    memcpy(saved + n, m.adam_m, n * sizeof(float));
+    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float));
+    memcpy(saved + 3 * n, m.ema, n * sizeof(float));
+    rng_before = m.rng;
+    step_before = m.step;
+    tc.lr = 1e38f;   /* lr / (1 - b1^3) overflows: every updated weight would be +-inf or NaN */
+    rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
+    CHECK(rc == -1, "the overflowing step returned %d", rc);
+    printf("     %s\n", ig_last_error());
+    CHECK(strstr(ig_last_error(), "step 3 ") != NULL, "the message does not name step 3: %s", ig_last_error());
+    CHECK(strstr(ig_last_error(), "nothing was changed") != NULL, "message: %s", ig_last_error());
+    CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0, "the weights changed");
+    CHECK(memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0, "the first moments changed");
+    CHECK(memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0, "the second moments changed");
+    CHECK(memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0, "the EMA changed");
+    CHECK(m.step == step_before, "step %lld, was %lld", (long long)m.step, (long long)step_before);
+    CHECK(memcmp(&rng_before, &m.rng, sizeof rng_before) == 0, "the RNG moved");
+    /* the same through ig_train_step_on, with a weight decay that overflows alone */
+    {
+        float xt[B * PER], tg[B * PER], t[B] = { 0.1f, 0.4f, 0.6f, 0.9f };
+        for (i = 0; i < B * PER; i++) { xt[i] = x0[i]; tg[i] = -x0[i]; }
+        tc.lr = 10.0f; tc.weight_decay = 1e38f;   /* 1 - lr wd = -inf; the Adam step itself stays finite */
+        CHECK(ig_train_step_on(&m, &ctx, &tc, xt, t, y, tg, B, NULL) == -1, "lr 10, weight decay 1e38 accepted");
+        printf("     %s\n", ig_last_error());
+        CHECK(strstr(ig_last_error(), "step 3 ") != NULL, "message: %s", ig_last_error());
+        CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0 && memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0 &&
+              memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0 && memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0 &&
+              m.step == step_before, "the model changed");
+        tc.weight_decay = 0.0f;
+    }
+    /* the next ordinary step is exactly the reference's third step */
+    tc.lr = 1e-3f;
+    CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    CHECK(ig_train_step(&ref, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    CHECK(m.step == 3 && memcmp(m.weights, ref.weights, n * sizeof(float)) == 0 &&
+          memcmp(m.ema, ref.ema, n * sizeof(float)) == 0, "training after the refused step differs");
+    /* lr 1e34 is beyond what the cheap bound can prove finite, but the weights
+       stay finite (about 1e34): the exact check must let the step through */
+    {
+        ig__adamw_coef c;
+        tc.lr = 1e34f;
+        c = ig__adamw_coefs(&tc, m.step + 1);
+        CHECK(!ig__adamw_surely_finite(&m, &c), "the bound proved lr 1e34 finite: this case tests nothing");
+        CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "lr 1e34 refused: %s", ig_last_error());
+        CHECK(m.step == 4 && memcmp(m.weights, ref.weights, n * sizeof(float)) != 0, "the lr 1e34 step did not happen");
+    }
+    free(saved);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    ig_model_free(&ref);
+    return 0;
+}
+
+/* Ordinary coefficients (lr 1e33 passes the bound's screen of lr, eps, decay)
+   but one weight already at -FLT_MAX, in the unused null-label row (no
+   gradient, so the loss stays finite) with a moment that pushes it further:
+   the step would make it -inf.  The per-element bound and then the exact check
+   must find it; nothing changes. */
+static int t_adamw_overflow_one_weight(void) {
+    ig_config cfg = tiny_config();
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 4, PER = 32 };
+    float x0[B * PER], *saved;
+    int y[B] = { 0, 1, 2, 0 }, rc;
+    size_t i, n, j;
+    CHECK(ig_model_init(&m, &cfg, 1, 11) == 0, "%s", ig_last_error());
+    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
+          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
+    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 13) % 7) / 7.0f - 0.5f;
+    tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
+    CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
+    m.weights[j] = -3.40282347e38f; m.ema[j] = -3.40282347e38f; m.adam_m[j] = 1.0f; m.adam_v[j] = 1.0f;
+    n = m.nweights;
+    saved = (float *)malloc(4 * n * sizeof(float));
+    CHECK(saved != NULL, "out of memory");
+    memcpy(saved, m.weights, n * sizeof(float)); memcpy(saved + n, m.adam_m, n * sizeof(float));
+    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float)); memcpy(saved + 3 * n, m.ema, n * sizeof(float));
+    tc.lr = 1e33f;
+    rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
+    CHECK(rc == -1, "the step that overflows one weight returned %d", rc);
+    printf("     %s\n", ig_last_error());
+    CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
+    CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0 && memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0 &&
+          memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0 && memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0 &&
+          m.step == 1, "the model changed");
+    free(saved);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
+/* ig_forward refuses NaN/Inf in x, NaN or out-of-range t, and labels outside
+   0..num_classes, before running anything; the null label is fine.  A sampler
+   that reaches ig_forward with a NaN fails the same way. */
+static int t_forward_bad_inputs(void) {
+    ig_config cfg = tiny_config();
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    enum { B = 3, PER = 32 };
+    size_t shape[4] = { B, 2, 4, 4 }, i;
+    float t[B] = { 0.2f, 0.5f, 0.8f };
+    int y[B] = { 0, 1, 2 }, k;
+    ig_tensor *x, *v, *va;
+    CHECK(ig_model_init(&m, &cfg, 0, 3) == 0, "%s", ig_last_error());
+    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, 2 * B, 0)) == 0 &&
+          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
+    for (k = 0; k < 7; k++) {
+        static const char *want[7] = { NULL, "non-finite", "non-finite", "outside [0, 1]", "outside [0, 1]",
+                                       "label 4 ", "label -1 " };
+        float tt[B];
+        int yy[B], rc;
+        size_t used;
+        memcpy(tt, t, sizeof tt); memcpy(yy, y, sizeof yy);
+        ig_ctx_reset(&ctx, 0);
+        x = ig_tensor_new(&scratch, 4, shape, 0);
+        for (i = 0; i < B * PER; i++) x->data[i] = (float)i / (B * PER) - 0.5f;
+        switch (k) {
+        case 0: yy[2] = cfg.num_classes; break;             /* the null label: fine */
+        case 1: x->data[PER + 5] = NAN; break;
+        case 2: x->data[2 * PER + 31] = -INFINITY; break;
+        case 3: tt[1] = NAN; break;
+        case 4: tt[0] = 1.5f; break;
+        case 5: yy[1] = cfg.num_classes + 1; break;
+        case 6: yy[0] = -1; break;
+        }
+        v = va = (ig_tensor *)&m;   /* not NULL: a failed call must set them to NULL */
+        used = scratch.used;
+        rc = ig_forward(&m, &ctx, x, tt, yy, &v, &va);
+        if (!want[k]) { CHECK(rc == 0 && v && va, "case %d: %s", k, ig_last_error()); continue; }
+        CHECK(rc == -1, "case %d (%s) was accepted", k, want[k]);
+        CHECK(strstr(ig_last_error(), want[k]) != NULL, "case %d: message %s", k, ig_last_error());
+        CHECK(v == NULL && va == NULL, "case %d: outputs not cleared", k);
+        CHECK(scratch.used == used && !ctx.failed, "case %d: the failed call took scratch or failed the context", k);
+    }
+    {   /* a sampler: Euler from a start that holds a NaN */
+        ig_guided g;
+        float xs[B * PER], grid[5];
+        memset(&g, 0, sizeof g);
+        g.model = &m; g.ctx = &ctx; g.labels = y; g.batch = B; g.guidance = ig_guidance_none();
+        for (i = 0; i < B * PER; i++) xs[i] = 0.1f;
+        xs[40] = NAN;
+        ig_grid_uniform(grid, 4);
+        CHECK(ig_sample_euler(ig_guided_velocity, &g, xs, B * PER, grid, 4) == -1, "a NaN start was sampled");
+        CHECK(strstr(ig_last_error(), "non-finite") != NULL, "message: %s", ig_last_error());
+    }
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
+const test_case harden_tests[] = {
+    { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
+    { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
+    { "harden_adamw_overflow_one_weight", t_adamw_overflow_one_weight },
+    { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
+};
+const int harden_ntests = sizeof harden_tests / sizeof harden_tests[0];
