@@ -1,6 +1,9 @@
 # ig.h - build, test, run.  Everything lands in build/.
 #   make test       build the test runner and run every test (the CI command)
 #   make toy        the 2D toy experiment (the main job)
+#   make fmnist     sample the shipped Fashion-MNIST model with every method (out/fmnist/)
+#   make fmnist-eval   its metrics table;  make fmnist-train  retrain the shipped model
+#   make fmnist-data   unpack Debian's dataset-fashion-mnist into data/fashion-mnist/
 #   make debug      the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
@@ -34,11 +37,11 @@ ifeq ($(NO_FAST_GEMM),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_method.c tests/test_imagenet.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_method.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_imagenet.c tests/test_fmnist.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz mutants clean
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data
 
 all: $(BUILD)/test_ig examples
 
@@ -47,7 +50,7 @@ all: $(BUILD)/test_ig examples
 test: $(BUILD)/test_ig compile-check
 	OMP_WAIT_POLICY=passive ./$(BUILD)/test_ig $(T)
 
-$(BUILD)/test_ig: $(TEST_SRC) tests/*.h ig.h examples/*.h examples/toy2d.c examples/imagenet.c tools/ig-forward.c | $(BUILD)
+$(BUILD)/test_ig: $(TEST_SRC) tests/*.h ig.h examples/*.h examples/toy2d.c examples/imagenet.c examples/fmnist.c tools/ig-forward.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_SRC) $(LDLIBS)
 
 # The header as C99 and C++, gcc and clang, -Werror; plus a two-file link.
@@ -79,8 +82,9 @@ debug:
 #   pt    the .pt reader and pt2st's conversion (examples/pt.h)
 #   npy   the .npy reader and writer (examples/npy.h)
 #   json  the dataset.json parser of the REPA latent folders (examples/latents.h)
+#   idx   the IDX reader of the Fashion-MNIST example (examples/idx.h)
 # One target alone: make fuzz FUZZ_TARGETS=pt
-FUZZ_TARGETS ?= st ckpt pt npy json
+FUZZ_TARGETS ?= st ckpt pt npy json idx
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 fuzz: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
@@ -94,6 +98,8 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c ig.h examples/*.h tests/*.h | $(BUILD)
 	$(FUZZ_CC) -std=c99 -Wall -Wextra -pedantic -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
+# The IDX reader is examples/idx.h, not ig.h.
+$(BUILD)/fuzz_idx: examples/idx.h
 # Mutation testing: each small semantic change listed in tests/mutants.py must
 # make the suite fail.  MUTANT_JOBS=2 runs two at once (only on an idle machine).
 MUTANT_JOBS ?= 1
@@ -114,6 +120,41 @@ bench: $(BUILD)/ig-bench
 # The main job: train the 2D toy model, sample with every method, write figures.
 toy: $(BUILD)/toy2d
 	OMP_WAIT_POLICY=passive ./$(BUILD)/toy2d --out out/toy2d
+
+# Fashion-MNIST (examples/fmnist.c): Debian's dataset-fashion-mnist ships the
+# four IDX files gzipped; fmnist-data unpacks them into data/fashion-mnist/.
+FMNIST_SRC   ?= /usr/share/datasets/fashion-mnist
+FMNIST_DIR   := data/fashion-mnist
+FMNIST_FILES := $(addprefix $(FMNIST_DIR)/,train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
+FMNIST_RUN   := OMP_WAIT_POLICY=passive ./$(BUILD)/fmnist
+# The shipped model's recipe (README, "Fashion-MNIST"); fmnist-train takes about
+# 70 minutes on this shared 2-core machine (README).
+FMNIST_MODEL := --patch 4 --width 96 --depth 6 --heads 4 --aux-depth 2 --batch 64
+FMNIST_STEPS ?= 1750
+# The sampling settings of `make fmnist` (chosen by `fmnist sweep`, README).
+FMNIST_GUIDE ?= --ig-weight 3 --ig-low 0 --ig-high 1 --cfg-scale 1.5
+
+fmnist-data: $(FMNIST_FILES)
+
+$(FMNIST_DIR)/%:
+	@test -f $(FMNIST_SRC)/$*.gz || { echo "fmnist-data: $(FMNIST_SRC)/$*.gz is missing: install the data with 'apt-get install dataset-fashion-mnist'" >&2; exit 1; }
+	@mkdir -p $(FMNIST_DIR)
+	gunzip -c $(FMNIST_SRC)/$*.gz > $@.tmp && mv $@.tmp $@
+
+fmnist: $(BUILD)/fmnist fmnist-data
+	@mkdir -p out/fmnist
+	$(FMNIST_RUN) sample --model data/fmnist_ig.safetensors --dir out/fmnist $(FMNIST_GUIDE)
+
+fmnist-eval: $(BUILD)/fmnist fmnist-data
+	@test -f out/fmnist/samples_igcfg.npy || $(MAKE) fmnist
+	$(FMNIST_RUN) eval --clf data/fmnist_classifier.safetensors --dir out/fmnist
+
+fmnist-train: $(BUILD)/fmnist fmnist-data
+	@mkdir -p out/fmnist
+	$(FMNIST_RUN) train $(FMNIST_MODEL) --steps $(FMNIST_STEPS) --ckpt out/fmnist/train.safetensors --out data/fmnist_ig.safetensors
+
+fmnist-classifier: $(BUILD)/fmnist fmnist-data
+	$(FMNIST_RUN) classify --epochs 6 --clf data/fmnist_classifier.safetensors
 
 $(BUILD):
 	mkdir -p $(BUILD)

@@ -217,6 +217,12 @@ IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 /* sum / mean of all elements -> scalar (1). */
 IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);
 IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);
+/* Cross-entropy of logits z (B,K) against labels y (B) in 0..K-1, averaged
+   over the batch -> scalar (1).  A label out of range fails. */
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
+/* The same values in another shape with the same element count (a copy),
+   e.g. flatten (B,T,D) -> (B,T*D). */
+IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
 /* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
 /* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
@@ -1846,6 +1852,83 @@ static void ig__cos_loss_backward(ig_node *nd) {
                 if (db) db[i] += (float)(g * (a->data[i] / den - (clamped ? 0.0 : cs * b->data[i] / nb)));
             }
         }
+}
+
+/* --- 4.11 cross-entropy and reshape (for classifiers) ----------------------
+   cross-entropy: z (B,K) logits, y (B) labels in 0..K-1,
+         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ],
+         in double with the row maximum subtracted (log-sum-exp);
+         dz_bk = (softmax(z_b)_k - [k == y_b]) / B dloss.  The forward saves
+         the softmax (B,K) and then the labels as floats (exact below 2^24).
+   reshape: y = x in another shape with the same element count; dx += dy.  */
+static void ig__cross_entropy_backward(ig_node *nd);
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
+    ig_tensor *out;
+    size_t one = 1, B, K, b, k;
+    double acc = 0.0;
+    float *p = NULL;
+    if (!z || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (z->ndim != 2 || z->shape[1] == 0)
+        return ig__op_fail(ctx, "ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
+    B = z->shape[0]; K = z->shape[1];
+    for (b = 0; b < B && !ig__counting(ctx); b++)
+        if (y[b] < 0 || (size_t)y[b] >= K)
+            return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
+    if (!(out = ig__out(ctx, z, NULL, NULL, 1, &one))) return NULL;
+    if (out->requires_grad) {
+        ig_node *nd = ig__record(ctx, ig__cross_entropy_backward, out, z, NULL, NULL);
+        if (!nd || !(p = ig__scratch_floats(ctx, z->n + B))) { ctx->failed = 1; return NULL; }
+        nd->saved = p;
+    }
+    if (ig__counting(ctx)) return out;
+    for (b = 0; b < B; b++) {
+        const float *zb = z->data + b * K;
+        double mx = zb[0], se = 0.0;
+        for (k = 1; k < K; k++) if (zb[k] > mx) mx = zb[k];
+        for (k = 0; k < K; k++) se += exp((double)zb[k] - mx);
+        acc += mx + log(se) - (double)zb[y[b]];
+        if (p) {
+            for (k = 0; k < K; k++) p[b * K + k] = (float)(exp((double)zb[k] - mx) / se);
+            p[z->n + b] = (float)y[b];
+        }
+    }
+    out->data[0] = (float)(acc / (double)B);
+    return out;
+}
+
+static void ig__cross_entropy_backward(ig_node *nd) {
+    ig_tensor *z = nd->in[0];
+    size_t B = z->shape[0], K = z->shape[1], b, k;
+    const float *prob = nd->saved, *y = nd->saved + z->n;
+    float g = nd->out->grad[0] / (float)B, *dz = ig__grad(nd->ctx, z);
+    if (!dz) return;
+    for (b = 0; b < B; b++)
+        for (k = 0; k < K; k++)
+            dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
+}
+
+static void ig__reshape_backward(ig_node *nd);
+IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape) {
+    ig_tensor *y;
+    size_t n = 1;
+    int i;
+    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
+    for (i = 0; i < ndim && i < IG_MAX_DIMS; i++) n *= shape[i];
+    if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n)
+        return ig__op_fail(ctx, "ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
+    if (!(y = ig__out(ctx, x, NULL, NULL, ndim, shape))) return NULL;
+    if (y->requires_grad && !ig__record(ctx, ig__reshape_backward, y, x, NULL, NULL)) return NULL;
+    if (ig__counting(ctx)) return y;
+    memcpy(y->data, x->data, x->n * sizeof(float));
+    return y;
+}
+
+static void ig__reshape_backward(ig_node *nd) {
+    ig_tensor *x = nd->in[0], *y = nd->out;
+    float *dx = ig__grad(nd->ctx, x);
+    size_t i;
+    if (dx)
+        for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
 }
 
 /* ------------------------------------------------------------------------- */

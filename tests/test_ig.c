@@ -17,6 +17,7 @@ extern const test_case model_tests[]; extern const int model_ntests;
 extern const test_case toy_tests[];   extern const int toy_ntests;
 extern const test_case toyex_tests[]; extern const int toyex_ntests;
 extern const test_case st_tests[];    extern const int st_ntests;
+extern const test_case fmnist_tests[]; extern const int fmnist_ntests;
 extern const test_case ldit_tests[];  extern const int ldit_ntests;
 extern const test_case method_tests[]; extern const int method_ntests;
 extern const test_case tools_tests[]; extern const int tools_ntests;
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
         { toy_tests, &toy_ntests },
         { toyex_tests, &toyex_ntests },
         { st_tests, &st_ntests },
+        { fmnist_tests, &fmnist_ntests },
         { ldit_tests, &ldit_ntests },
         { tools_tests, &tools_ntests },
         { vae_tests, &vae_ntests },

@@ -102,6 +102,13 @@ static ig_tensor *b_chunk(ig_ctx *c, gc_case *g) { return ig_chunk(c, g->in[0], 
 static ig_tensor *b_mse(ig_ctx *c, gc_case *g) { return ig_mse(c, g->in[0], g->in[1]); }
 static ig_tensor *b_sum(ig_ctx *c, gc_case *g) { return ig_sum(c, g->in[0]); }
 static ig_tensor *b_mean(ig_ctx *c, gc_case *g) { return ig_mean(c, g->in[0]); }
+static ig_tensor *b_xent(ig_ctx *c, gc_case *g) { return ig_cross_entropy(c, g->in[0], g->idx); }
+/* reshape (B,T,D) -> (B,T*D), then a linear layer, so each element's gradient differs */
+static ig_tensor *b_reshape(ig_ctx *c, gc_case *g) {
+    size_t shape[2];
+    shape[0] = g->in[0]->shape[0]; shape[1] = g->in[0]->n / shape[0];
+    return ig_linear(c, ig_reshape(c, g->in[0], 2, shape), g->in[1], NULL);
+}
 static ig_tensor *b_rmsnorm(ig_ctx *c, gc_case *g) { return ig_rmsnorm(c, g->in[0], g->in[1]); }
 static ig_tensor *b_swiglu(ig_ctx *c, gc_case *g) { return ig_swiglu(c, g->in[0]); }
 /* in[1], in[2]: the cos / sin tables (no gradient; nin = 1 checks qkv only) */
@@ -373,6 +380,50 @@ static int t_bad_shapes(void) {
     return 0;
 }
 
+/* Cross-entropy: gradient check, then the value against the formula
+   log(sum exp z) - z_y written out in double, and label range errors. */
+static int t_cross_entropy_reshape(void) {
+    gc_case g;
+    ig_tensor *y;
+    double want = 0;
+    size_t b, k;
+    int bad = 4;
+    gc_setup(90);
+    memset(&g, 0, sizeof g);
+    g.nin = 1; g.build = b_xent;
+    g.in[0] = gc_input(2, 5, 4, 1, 1, 2.0f);
+    g.idx[0] = 3; g.idx[1] = 0; g.idx[2] = 3; g.idx[3] = 1; g.idx[4] = 2;
+    if (gradcheck("cross_entropy", &g)) return 1;
+    ig_ctx_reset(&gc_ctx, 0);
+    y = ig_cross_entropy(&gc_ctx, g.in[0], g.idx);
+    CHECK(y != NULL && y->n == 1, "cross-entropy failed: %s", ig_last_error());
+    for (b = 0; b < 5; b++) {
+        double se = 0;
+        for (k = 0; k < 4; k++) se += exp((double)g.in[0]->data[b * 4 + k]);
+        want += (log(se) - g.in[0]->data[b * 4 + (size_t)g.idx[b]]) / 5.0;
+    }
+    CHECK(near(y->data[0], want, 1e-5, 1e-5), "cross-entropy %.7g, formula %.7g", (double)y->data[0], want);
+    g.in[0]->data[0] = 1000.0f;    /* log-sum-exp keeps a large logit finite */
+    ig_ctx_reset(&gc_ctx, 0);
+    y = ig_cross_entropy(&gc_ctx, g.in[0], g.idx);
+    CHECK(y != NULL && isfinite(y->data[0]), "a logit of 1000 overflows");
+    ig_ctx_reset(&gc_ctx, 0);
+    CHECK(ig_cross_entropy(&gc_ctx, g.in[0], &bad) == NULL, "label 4 of 4 classes accepted");
+    CHECK(strstr(ig_last_error(), "outside") != NULL, "message: %s", ig_last_error());
+    /* reshape */
+    g.nin = 2; g.build = b_reshape;
+    g.in[0] = gc_input(3, 2, 3, 4, 1, 1.0f);
+    g.in[1] = gc_input(2, 5, 12, 1, 1, 1.0f);
+    if (gradcheck("reshape", &g)) return 1;
+    {
+        size_t shp[2] = { 5, 5 };
+        ig_ctx_reset(&gc_ctx, 0);
+        CHECK(ig_reshape(&gc_ctx, g.in[0], 2, shp) == NULL, "24 elements reshaped to 25");
+        CHECK(strstr(ig_last_error(), "ig_reshape") != NULL, "message: %s", ig_last_error());
+    }
+    return 0;
+}
+
 static int t_rng(void) {
     ig_rng a, b;
     double s = 0, s2 = 0;
@@ -452,6 +503,7 @@ const test_case ops_tests[] = {
     { "patch_layout", t_patch_layout },
     { "grad_gather_chunk", t_gather_chunk },
     { "grad_mse_sum_mean", t_reductions },
+    { "grad_cross_entropy_reshape", t_cross_entropy_reshape },
     { "grad_reuse_accumulates", t_reuse },
     { "arena_exhaustion_message", t_arena_exhaustion },
     { "bad_shapes_fail_cleanly", t_bad_shapes },

@@ -1,0 +1,230 @@
+/* test_fmnist.c - the IDX reader and examples/fmnist.c end to end.
+
+   The IDX tests write a tiny file, read it back, then read truncated, padded
+   and corrupted copies, each of which must fail with a message that names
+   the file and the problem.  The end-to-end test writes a tiny synthetic
+   Fashion-MNIST (100 + 100 images whose class is a bright bar at a class-
+   dependent row) and runs fmnist_main() (examples/fmnist.c compiled with
+   FMNIST_NO_MAIN): train a tiny model, check that --resume is bit for bit,
+   export, train the classifier, sample every method, evaluate.
+   IG_IMPLEMENTATION is defined by another test file. */
+#define FMNIST_NO_MAIN
+#include "../examples/fmnist.c"   /* first: it sets _POSIX_C_SOURCE before any system header */
+#include "test.h"
+#include <unistd.h>
+
+int fmnist_main(int argc, char **argv);
+
+static long fmt_file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f) return -1;
+    if (fseek(f, 0, SEEK_END)) { fclose(f); return -1; }
+    n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Copies the first n bytes of src to dst, then appends 'extra' zero bytes;
+   if flip >= 0 the byte at that offset is replaced by 'val'. */
+static int fmt_copy(const char *src, const char *dst, long n, long extra, long flip, unsigned char val) {
+    FILE *a = fopen(src, "rb"), *b = fopen(dst, "wb");
+    long i;
+    int c;
+    if (!a || !b) { if (a) fclose(a); if (b) fclose(b); return -1; }
+    for (i = 0; i < n && (c = fgetc(a)) != EOF; i++) fputc(i == flip ? val : (unsigned char)c, b);
+    for (i = 0; i < extra; i++) fputc(0, b);
+    fclose(a);
+    return fclose(b);
+}
+
+static int t_idx_reader(void) {
+    char dir[] = "/tmp/test_idx_XXXXXX", good[128], bad[128];
+    unsigned char data[3 * 4 * 5];
+    size_t dims[3] = { 3, 4, 5 }, i;
+    idx_array a;
+    long size;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    snprintf(good, sizeof good, "%s/good-idx3-ubyte", dir);
+    snprintf(bad, sizeof bad, "%s/bad-idx3-ubyte", dir);
+    for (i = 0; i < sizeof data; i++) data[i] = (unsigned char)(i * 7);
+    CHECK(idx_write(good, 3, dims, data) == 0, "write: %s", idx_error());
+    size = fmt_file_size(good);
+    CHECK(size == 16 + 60, "the file has %ld bytes, expected 76", size);
+    /* the header bytes: 00 00 08 03, then 3, 4, 5 big-endian */
+    {
+        FILE *f = fopen(good, "rb");
+        unsigned char h[16];
+        CHECK(f && fread(h, 1, 16, f) == 16, "cannot read back");
+        fclose(f);
+        CHECK(h[0] == 0 && h[1] == 0 && h[2] == 8 && h[3] == 3 && h[7] == 3 && h[11] == 4 && h[15] == 5,
+              "header bytes %02x %02x %02x %02x", h[0], h[1], h[2], h[3]);
+    }
+    CHECK(idx_read(good, 3, &a) == 0, "read: %s", idx_error());
+    CHECK(a.ndim == 3 && a.dims[0] == 3 && a.dims[1] == 4 && a.dims[2] == 5 && a.n == 60, "dims %zu %zu %zu", a.dims[0], a.dims[1], a.dims[2]);
+    CHECK(memcmp(a.data, data, 60) == 0, "data differs");
+    idx_free(&a);
+    /* wrong number of dimensions asked */
+    CHECK(idx_read(good, 1, &a) != 0 && strstr(idx_error(), "3 dimensions, expected 1"), "ndim: %s", idx_error());
+    /* truncated in the data, in the header, and padded */
+    CHECK(fmt_copy(good, bad, size - 1, 0, -1, 0) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "truncated") && strstr(idx_error(), bad), "truncated: %s", idx_error());
+    CHECK(a.data == NULL, "a failed read left data behind");
+    CHECK(fmt_copy(good, bad, 10, 0, -1, 0) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "truncated in the header"), "short header: %s", idx_error());
+    CHECK(fmt_copy(good, bad, 2, 0, -1, 0) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "magic"), "2 bytes: %s", idx_error());
+    CHECK(fmt_copy(good, bad, size, 3, -1, 0) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "too long"), "padded: %s", idx_error());
+    /* corrupted: magic, element type, a dimension that no longer matches the size, a zero dimension */
+    CHECK(fmt_copy(good, bad, size, 0, 0, 0x1f) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "not an IDX file"), "magic: %s", idx_error());
+    CHECK(fmt_copy(good, bad, size, 0, 2, 0x0d) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "element type 0x0d"), "type: %s", idx_error());
+    CHECK(fmt_copy(good, bad, size, 0, 7, 9) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "truncated"), "dimension 9: %s", idx_error());
+    CHECK(fmt_copy(good, bad, size, 0, 11, 0) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "dimension 1 is 0"), "zero dim: %s", idx_error());
+    CHECK(fmt_copy(good, bad, size, 0, 4, 0xff) == 0, "copy");
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "bytes, but"), "huge dim: %s", idx_error());
+    /* missing: the message says how to get the data */
+    remove(bad);
+    CHECK(idx_read(bad, 3, &a) != 0 && strstr(idx_error(), "dataset-fashion-mnist") && strstr(idx_error(), "make fmnist-data"),
+          "missing: %s", idx_error());
+    remove(good);
+    rmdir(dir);
+    return 0;
+}
+
+/* 100 images (n,28,28): class c is a bright bar on rows 2c+2..2c+4 plus noise. */
+static int fmt_write_split(const char *dir, const char *name, size_t n, uint64_t seed) {
+    unsigned char *img = (unsigned char *)malloc(n * FM_PIX), *lab = (unsigned char *)malloc(n);
+    size_t dims[3] = { n, FM_SIDE, FM_SIDE }, i, k;
+    char path[256];
+    ig_rng r;
+    int rc;
+    ig_rng_seed(&r, seed);
+    for (i = 0; i < n; i++) {
+        lab[i] = (unsigned char)((i * 3) % FM_CLASSES);
+        for (k = 0; k < FM_PIX; k++) {
+            size_t row = k / FM_SIDE;
+            int bar = row >= 2 * (size_t)lab[i] + 2 && row <= 2 * (size_t)lab[i] + 4;
+            img[i * FM_PIX + k] = (unsigned char)(bar ? 200 + (int)(40 * ig_rng_uniform(&r)) : (int)(30 * ig_rng_uniform(&r)));
+        }
+    }
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, name);
+    rc = idx_write(path, 3, dims, img);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, name);
+    rc |= idx_write(path, 1, dims, lab);
+    free(img); free(lab);
+    return rc;
+}
+
+static int fmt_run(const char *const *args) {
+    char *argv[64];
+    int argc = 0;
+    while (args[argc]) { argv[argc] = (char *)(size_t)args[argc]; argc++; }
+    argv[argc] = NULL;
+    return fmnist_main(argc, argv);
+}
+
+static int fmt_same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int ca, cb, same = fa && fb;
+    while (same) {
+        ca = fgetc(fa); cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static int t_fmnist_end_to_end(void) {
+    char dir[] = "/tmp/test_fmnist_XXXXXX", ck[128], ck2[128], model[128], clf[128], path[256], line[512];
+    static const char *const methods[] = { "none", "cfg", "ig", "igcfg" };
+    const char *tiny[] = { "--width", "16", "--depth", "2", "--heads", "2", "--aux-depth", "1", "--patch", "7", "--batch", "8" };
+    const char *argv[64];
+    int i, k, n, rows;
+    FILE *f;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    CHECK(fmt_write_split(dir, "train", 100, 1) == 0 && fmt_write_split(dir, "t10k", 100, 2) == 0, "writing the data: %s", idx_error());
+    snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
+    snprintf(ck2, sizeof ck2, "%s/ck2.safetensors", dir);
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(clf, sizeof clf, "%s/clf.safetensors", dir);
+    /* train 4 steps in one go; then 2 steps, and 2 more with --resume: same file */
+    n = 0; argv[n++] = "fmnist"; argv[n++] = "train";
+    for (k = 0; k < 12; k++) argv[n++] = tiny[k];
+    argv[n++] = "--data"; argv[n++] = dir; argv[n++] = "--every"; argv[n++] = "2"; argv[n++] = "--log-every"; argv[n++] = "2";
+    argv[n++] = "--out"; argv[n++] = "";
+    argv[n++] = "--ckpt"; argv[n++] = ck; argv[n++] = "--steps"; argv[n++] = "4"; argv[n] = NULL;
+    CHECK(fmt_run(argv) == 0, "train 4 steps failed");
+    argv[n - 3] = ck2; argv[n - 1] = "2";
+    CHECK(fmt_run(argv) == 0, "train 2 steps failed");
+    argv[n - 1] = "4"; argv[n++] = "--resume"; argv[n] = NULL;
+    CHECK(fmt_run(argv) == 0, "resume failed");
+    CHECK(fmt_same_file(ck, ck2), "4 steps and 2 + 2 resumed steps give different checkpoints");
+    {
+        const char *ex[] = { "fmnist", "export", "--ckpt", ck, "--out", model, NULL };
+        CHECK(fmt_run(ex) == 0, "export failed");
+    }
+    {
+        const char *cl[] = { "fmnist", "classify", "--data", dir, "--epochs", "1", "--clf", clf, NULL };
+        CHECK(fmt_run(cl) == 0, "classify failed");
+    }
+    {
+        const char *sa[] = { "fmnist", "sample", "--model", model, "--dir", dir, "--n", "100", "--steps", "2", NULL };
+        CHECK(fmt_run(sa) == 0, "sample failed");
+    }
+    for (i = 0; i < 4; i++) {
+        npy_array a;
+        snprintf(path, sizeof path, "%s/samples_%s.npy", dir, methods[i]);
+        CHECK(npy_read(path, &a) == 0, "%s", npy_error());
+        CHECK(a.dtype == NPY_F32 && a.ndim == 3 && a.shape[0] == 100 && a.shape[1] == 28 && a.shape[2] == 28, "%s: shape", path);
+        for (k = 0; k < (int)a.n; k++) CHECK(((float *)a.data)[k] >= 0.0f && ((float *)a.data)[k] <= 1.0f, "%s: value outside [0,1]", path);
+        npy_free(&a);
+        snprintf(path, sizeof path, "%s/labels_%s.npy", dir, methods[i]);
+        CHECK(npy_read(path, &a) == 0, "%s", npy_error());
+        CHECK(a.dtype == NPY_I64 && a.ndim == 1 && a.shape[0] == 100 && ((int64_t *)a.data)[13] == 3, "%s: labels", path);
+        npy_free(&a);
+        snprintf(path, sizeof path, "%s/grid_%s.png", dir, methods[i]);
+        CHECK(fmt_file_size(path) > 1000, "%s missing or empty", path);
+    }
+    {
+        const char *ev[] = { "fmnist", "eval", "--data", dir, "--clf", clf, "--dir", dir, NULL };
+        CHECK(fmt_run(ev) == 0, "eval failed");
+    }
+    snprintf(path, sizeof path, "%s/metrics.tsv", dir);
+    f = fopen(path, "r");
+    CHECK(f != NULL, "%s missing", path);
+    rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        char name[64];
+        double fd, acc, prec, rec;
+        if (rows++ == 0) continue;
+        CHECK(sscanf(line, "%63[^\t]\t%lf\t%lf\t%lf\t%lf", name, &fd, &acc, &prec, &rec) == 5, "bad row: %s", line);
+        CHECK(!strcmp(name, rows - 2 < 4 ? methods[rows - 2] : "training images"), "row %d is '%s'", rows - 1, name);
+        CHECK(isfinite(fd) && fd >= -1e-6 && acc >= 0 && acc <= 1 && prec >= 0 && prec <= 1 && rec >= 0 && rec <= 1, "bad numbers: %s", line);
+    }
+    fclose(f);
+    CHECK(rows == 1 + 4 + 1, "metrics.tsv has %d lines, expected a header, 4 methods and the real-image row", rows);
+    /* a bad sample file is refused with its name */
+    {
+        const char *ev[] = { "fmnist", "eval", "--data", dir, "--clf", clf, "--dir", dir, "--methods", "auto", NULL };
+        CHECK(fmt_run(ev) != 0, "eval of a missing method succeeded");
+    }
+    {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0, "cleanup");
+    }
+    return 0;
+}
+
+const test_case fmnist_tests[] = {
+    { "idx_reader_checks", t_idx_reader },
+    { "fmnist_end_to_end", t_fmnist_end_to_end },
+};
+const int fmnist_ntests = sizeof fmnist_tests / sizeof fmnist_tests[0];
