@@ -686,6 +686,8 @@ static int fm_parse(int argc, char **argv, fm_opts *o) {
 }
 
 static int fm_config(const fm_opts *o, ig_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);   /* every field, arch = IG_ARCH_SIT included */
+    cfg->arch = IG_ARCH_SIT;
     cfg->in_channels = 1; cfg->image_height = FM_SIDE; cfg->image_width = FM_SIDE;
     cfg->patch_size = o->patch; cfg->hidden_size = o->width; cfg->depth = o->depth;
     cfg->num_heads = o->heads; cfg->num_classes = FM_CLASSES; cfg->aux_depth = o->aux_depth;
