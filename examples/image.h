@@ -18,6 +18,7 @@
 #include <string.h>
 #include <errno.h>
 #include <stdint.h>
+#include "npy.h"
 
 /* static inline: private to the including file, no unused-function warnings */
 #define IMGDEF static inline
@@ -26,41 +27,11 @@
 /* .npy                                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* The .npy v1.0 format:
-     "\x93NUMPY"  1 0  <u16 little-endian header length HL>  header text
-     then the raw data, row-major.
-   The header text is a Python dict literal, padded with spaces and ended
-   with '\n' so that 10 + HL is a multiple of 64:
-     {'descr': '<f4', 'fortran_order': False, 'shape': (N, 2), }
-   '<f4' is little-endian float32; we write the bytes in that order
-   whatever the host's byte order. */
+/* A float (rows, cols) array as .npy: npy.h's writer, kept under this name for the toy. */
 IMGDEF int img_write_npy(const char *path, const float *data, size_t rows, size_t cols) {
-    char dict[160];
-    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0 };
-    size_t len, total, i, n = rows * cols;
-    FILE *f;
-    sprintf(dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lu, %lu), }",
-            (unsigned long)rows, (unsigned long)cols);
-    len = strlen(dict);
-    total = (10 + len + 1 + 63) / 64 * 64;          /* prelude + dict + '\n', rounded up */
-    while (10 + len + 1 < total) dict[len++] = ' ';
-    dict[len++] = '\n';
-    pre[8] = (unsigned char)(len & 0xff);
-    pre[9] = (unsigned char)(len >> 8);
-    f = fopen(path, "wb");
-    if (!f) { fprintf(stderr, "img_write_npy: cannot open %s: %s\n", path, strerror(errno)); return -1; }
-    fwrite(pre, 1, 10, f);
-    fwrite(dict, 1, len, f);
-    for (i = 0; i < n; i++) {
-        uint32_t u;
-        unsigned char b[4];
-        memcpy(&u, &data[i], 4);
-        b[0] = (unsigned char)u; b[1] = (unsigned char)(u >> 8);
-        b[2] = (unsigned char)(u >> 16); b[3] = (unsigned char)(u >> 24);
-        fwrite(b, 1, 4, f);
-    }
-    if (ferror(f) | fclose(f)) { fprintf(stderr, "img_write_npy: error writing %s\n", path); return -1; }
-    return 0;
+    size_t shape[2];
+    shape[0] = rows; shape[1] = cols;
+    return npy_write(path, NPY_F32, 2, shape, data);
 }
 
 /* ------------------------------------------------------------------------- */
