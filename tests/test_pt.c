@@ -671,6 +671,45 @@ static int run_pt_ckpt_parity(void) { return cleanup(test_pt_ckpt_parity()); }
 static int run_pt_f16_parity(void) { return cleanup(test_pt_f16_parity()); }
 static int run_pt_views(void) { return cleanup(test_pt_views()); }
 static int run_pt_select(void) { return cleanup(test_pt_select()); }
+
+/* npy.h's reader on a file it wrote, then on truncated and corrupted copies:
+   each a clear error naming the file, never a crash. */
+static int test_npy_reader_bad_input(void) {
+    const char *good = "/tmp/ig_test_npy_good.npy", *bad = "/tmp/ig_test_npy_bad.npy";
+    float x[6] = { 1, 2, 3, 4, 5, 6 };
+    size_t shape[2] = { 2, 3 };
+    unsigned char buf[256];
+    size_t len, cut;
+    npy_array a;
+    FILE *f;
+    static const struct { size_t at; unsigned char byte; const char *why; } flips[] = {
+        { 0, 'X', "magic" }, { 6, 9, "version" }, { 8, 0xff, "header length" },
+        { 12, 'x', "header key" }, { 21, '8', "dtype" }, { 61, '9', "shape vs file size" },
+    };
+    int i;
+    CHECK(npy_write(good, NPY_F32, 2, shape, x) == 0, "npy_write failed");
+    CHECK(npy_read(good, &a) == 0 && a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 &&
+          ((float *)a.data)[5] == 6.0f, "round trip: %s", npy_error());
+    npy_free(&a);
+    f = fopen(good, "rb");
+    CHECK(f != NULL, "reopen");
+    len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    for (cut = 0; cut < len; cut += 7) {          /* every truncation is an error */
+        f = fopen(bad, "wb"); fwrite(buf, 1, cut, f); fclose(f);
+        CHECK(npy_read(bad, &a) != 0 && strstr(npy_error(), bad), "truncated at %zu bytes: '%s'", cut, npy_error());
+    }
+    for (i = 0; i < (int)(sizeof flips / sizeof flips[0]); i++) {
+        unsigned char c[256];
+        memcpy(c, buf, len);
+        c[flips[i].at] = flips[i].byte;
+        f = fopen(bad, "wb"); fwrite(c, 1, len, f); fclose(f);
+        CHECK(npy_read(bad, &a) != 0 && strstr(npy_error(), bad), "corrupted %s: '%s'", flips[i].why, npy_error());
+    }
+    remove(good); remove(bad);
+    return 0;
+}
+
 static int run_pt_truncated(void) { return cleanup(test_pt_truncated()); }
 static int run_pt_bad_input(void) { return cleanup(test_pt_bad_input()); }
 static int run_pt_mutations(void) { return cleanup(test_pt_mutations()); }
@@ -689,5 +728,6 @@ const test_case pt_tests[] = {
     { "latents_repa", run_latents_repa },
     { "latents_repa_errors", run_latents_repa_errors },
     { "latents_shards", run_latents_shards },
+    { "npy_reader_bad_input", test_npy_reader_bad_input },
 };
 const int pt_ntests = (int)(sizeof pt_tests / sizeof pt_tests[0]);
