@@ -282,13 +282,15 @@ static int imnet_parse_labels(const char *s, int classes, int **out, size_t *n) 
 }
 
 /* Channel statistics of LightningDiT's latents (latents_stats.pt or its
-   safetensors conversion), through latents.h's reader. */
+   safetensors conversion): mean (C), std (C), malloc'ed. */
 static int imnet_stats(const char *path, int C, float **mean, float **std) {
-    lat_dataset d;
-    memset(&d, 0, sizeof d);
-    d.C = C;
-    if (lat__stats(&d, path)) { fprintf(stderr, "imagenet: %s\n", lat_error()); free(d.mean); free(d.std); return -1; }
-    *mean = d.mean; *std = d.std;
+    *mean = (float *)malloc((size_t)C * sizeof(float));
+    *std = (float *)malloc((size_t)C * sizeof(float));
+    if (!*mean || !*std || lat_read_stats(path, C, *mean, *std)) {
+        fprintf(stderr, "imagenet: %s\n", *mean && *std ? lat_error() : "out of memory");
+        free(*mean); free(*std); *mean = *std = NULL;
+        return -1;
+    }
     return 0;
 }
 

@@ -21,6 +21,7 @@
        lat_open_shards(&d, "/data/latents", "latents_stats.pt", 1000, seed);
        lat_next(&d, B, z, y);        z (B, d.C, d.H, d.W) ready to train on, y (B)
        lat_close(&d);
+       lat_read_stats("latents_stats.pt", 32, mean, std);   the statistics alone
 
    Order: epoch e visits every sample once in a Fisher-Yates permutation drawn
    from an ig_rng seeded with seed ^ (0x9E3779B97F4A7C15 * (e + 1)); the same
@@ -398,23 +399,21 @@ static int lat__seek(FILE *f, uint64_t off) {
 }
 
 /* Channel statistics from latents_stats.pt or a safetensors file with 'mean'
-   and 'std' of C elements each (shape (1,C,1,1) or (C)); std > 0. */
-static int lat__stats(lat_dataset *d, const char *path) {
+   and 'std' of C elements each (shape (1,C,1,1) or (C)), into mean (C) and
+   std (C); each finite, std > 0.  Public: the sampler un-normalizes with it. */
+LATDEF int lat_read_stats(const char *path, int C, float *mean, float *std) {
     size_t len = strlen(path), c;
     const char *names[2] = { "mean", "std" };
     float *dst[2];
     int k;
-    d->mean = (float *)malloc((size_t)d->C * sizeof(float));
-    d->std = (float *)malloc((size_t)d->C * sizeof(float));
-    if (!d->mean || !d->std) return lat__fail("out of memory");
-    dst[0] = d->mean; dst[1] = d->std;
+    dst[0] = mean; dst[1] = std;
     if (len > 12 && !strcmp(path + len - 12, ".safetensors")) {
         ig_st_file st;
         if (ig_st_open(&st, path)) return lat__fail("%s", ig_last_error());
         for (k = 0; k < 2; k++) {
             const ig_st_tensor *t = ig_st_find(&st, names[k]);
-            if (!t || ig_st_numel(t) != (size_t)d->C) { ig_st_close(&st); return lat__fail("%s: needs '%s' with %d elements", path, names[k], d->C); }
-            if (ig_st_read_f32(&st, t, dst[k], (size_t)d->C)) { ig_st_close(&st); return lat__fail("%s", ig_last_error()); }
+            if (!t || ig_st_numel(t) != (size_t)C) { ig_st_close(&st); return lat__fail("%s: needs '%s' with %d elements", path, names[k], C); }
+            if (ig_st_read_f32(&st, t, dst[k], (size_t)C)) { ig_st_close(&st); return lat__fail("%s", ig_last_error()); }
         }
         ig_st_close(&st);
     } else {
@@ -422,15 +421,22 @@ static int lat__stats(lat_dataset *d, const char *path) {
         if (pt_open(&pt, path)) return lat__fail("%s", pt_error());
         for (k = 0; k < 2; k++) {
             const pt_value *v = pt_dict_get(pt.root, names[k]);
-            if (!v || v->kind != PT_TENSOR || v->tensor->numel != (uint64_t)d->C) { pt_close(&pt); return lat__fail("%s: needs a tensor '%s' with %d elements", path, names[k], d->C); }
-            if (pt_read_f32(&pt, v->tensor, dst[k], (size_t)d->C)) { pt_close(&pt); return lat__fail("%s", pt_error()); }
+            if (!v || v->kind != PT_TENSOR || v->tensor->numel != (uint64_t)C) { pt_close(&pt); return lat__fail("%s: needs a tensor '%s' with %d elements", path, names[k], C); }
+            if (pt_read_f32(&pt, v->tensor, dst[k], (size_t)C)) { pt_close(&pt); return lat__fail("%s", pt_error()); }
         }
         pt_close(&pt);
     }
-    for (c = 0; c < (size_t)d->C; c++)
-        if (!isfinite(d->mean[c]) || !isfinite(d->std[c]) || !(d->std[c] > 0))
-            return lat__fail("%s: channel %lu: mean %g, std %g (std must be finite and > 0)", path, (unsigned long)c, d->mean[c], d->std[c]);
+    for (c = 0; c < (size_t)C; c++)
+        if (!isfinite(mean[c]) || !isfinite(std[c]) || !(std[c] > 0))
+            return lat__fail("%s: channel %lu: mean %g, std %g (std must be finite and > 0)", path, (unsigned long)c, mean[c], std[c]);
     return 0;
+}
+
+static int lat__stats(lat_dataset *d, const char *path) {
+    d->mean = (float *)malloc((size_t)d->C * sizeof(float));
+    d->std = (float *)malloc((size_t)d->C * sizeof(float));
+    if (!d->mean || !d->std) return lat__fail("out of memory");
+    return lat_read_stats(path, d->C, d->mean, d->std);
 }
 
 /* Opens the shards latents_rank{RR}_shard{SSS}.safetensors of dir: for each

@@ -15,7 +15,7 @@
                                     1000 classes): samples/s, GFLOP/s against an
                                     N = 1024 matmul measured in the same run, and
                                     peak memory
-   build/ig-bench --config lightning --paper-sample [--steps K] [--out Z.safetensors]
+   build/ig-bench --config lightning --paper-sample [--steps K] [--out Z.npy]
                                     the paper's LightningDiT sampler on one image
                                     of a random-weight XL/1 model, from noise:
                                     Heun on all 124 intervals of the shifted grid,
@@ -25,13 +25,17 @@
                                     time per image is extrapolated from the
                                     measured seconds per network row; --out writes
                                     the latents (1,32,16,16), in the model's
-                                    normalized space (x * std + mean before VA-VAE)
-   build/ig-bench --config xl --paper-sample [--steps K]
+                                    normalized space (x * std + mean before VA-VAE),
+                                    as .npy (build/vae-decode's input) or, for any
+                                    other name, safetensors ('latents')
+   build/ig-bench --config xl --paper-sample [--steps K] [--out Z.npy]
                                     the paper's SiT-XL/2 sampler (SDE, 250 steps,
                                     CFG 1.35 for t <= 0.7, IG 1.4) on one image of a
                                     random-weight model; with K < 250 steps the time
                                     per image is extrapolated from the seconds per
-                                    network row (422 rows in the paper's run)
+                                    network row (422 rows in the paper's run);
+                                    --out writes z / 0.18215 (1,4,32,32), as the
+                                    SD-VAE decoder takes it
 
    The training step: t ~ U(0,1), x_t = (1 - t) x + t eps, loss =
    mse(final, eps - x) + 0.5 mse(intermediate, eps - x), backward, clip the
@@ -41,6 +45,7 @@
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 #include "../examples/cli.h"
+#include "../examples/npy.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -178,6 +183,31 @@ static int bench_forward_only(const bench_config *bc, const ig_config *cfg, int 
     return 0;
 }
 
+/* The sampled latents x (1,C,H,W) times scale, to out: .npy (float32, what
+   build/vae-decode takes) or, for any other name, safetensors ('latents'). */
+static int write_latents(const char *out, const ig_config *cfg, const float *x, float scale, const char *sampler) {
+    size_t n = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, i;
+    size_t len = strlen(out), dims[4];
+    int64_t shape[4];
+    float *z = (float *)malloc(n * sizeof(float));
+    int rc = 0;
+    if (!z) { fprintf(stderr, "ig-bench: out of memory\n"); return -1; }
+    for (i = 0; i < n; i++) z[i] = x[i] * scale;
+    dims[0] = 1; dims[1] = (size_t)cfg->in_channels; dims[2] = (size_t)cfg->image_height; dims[3] = (size_t)cfg->image_width;
+    for (i = 0; i < 4; i++) shape[i] = (int64_t)dims[i];
+    if (len > 4 && !strcmp(out + len - 4, ".npy")) {
+        rc = npy_write(out, NPY_F32, 4, dims, z);
+    } else {
+        ig_st_writer w;
+        ig_st_writer_init(&w);
+        if (ig_st_add(&w, "latents", IG_F32, 4, shape, z) || ig_st_add_meta(&w, "sampler", sampler) ||
+            ig_st_writer_save(&w, out)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); rc = -1; }
+        ig_st_writer_free(&w);
+    }
+    free(z);
+    return rc;
+}
+
 /* The paper's LightningDiT sampler (ig_guidance_lightning(1), ig_sample_heun2
    on ig_grid_shifted(124, 0.3)) for one image from noise; see the top. */
 static int bench_paper_sample(const ig_config *cfg, int k, const char *out) {
@@ -224,15 +254,7 @@ static int bench_paper_sample(const ig_config *cfg, int k, const char *out) {
         if (!isfinite(x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return 1; }
         ms += (double)x[i] * x[i];
     }
-    if (out) {
-        ig_st_writer w;
-        int64_t shape[4];
-        shape[0] = 1; shape[1] = cfg->in_channels; shape[2] = cfg->image_height; shape[3] = cfg->image_width;
-        ig_st_writer_init(&w);
-        if (ig_st_add(&w, "latents", IG_F32, 4, shape, x) || ig_st_add_meta(&w, "sampler", "lightningdit-paper") ||
-            ig_st_writer_save(&w, out)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); ig_st_writer_free(&w); return 1; }
-        ig_st_writer_free(&w);
-    }
+    if (out && write_latents(out, cfg, x, 1.0f, "lightningdit-paper")) return 1;
     printf("{\"config\": \"lightning\", \"paper_sample\": true, \"threads\": %d, \"intervals_run\": %zu, "
            "\"intervals_full\": %zu, \"evaluations\": %zu, \"network_rows_run\": %zu, \"network_rows_full\": %zu, "
            "\"seconds\": %.2f, \"seconds_per_row\": %.3f, \"seconds_per_image\": %.1f, \"extrapolated\": %s, "
@@ -256,7 +278,7 @@ static size_t sde_rows(size_t k) {
     return rows;
 }
 
-static int bench_paper_sample_sit(const ig_config *cfg, int k) {
+static int bench_paper_sample_sit(const ig_config *cfg, int k, const char *out) {
     ig_model m;
     ig_arena scratch;
     ig_ctx ctx;
@@ -289,6 +311,7 @@ static int bench_paper_sample_sit(const ig_config *cfg, int k) {
         if (!isfinite(x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return 1; }
         ms += (double)x[i] * x[i];
     }
+    if (out && write_latents(out, cfg, x, 1.0f / 0.18215f, "sit-paper")) return 1;   /* the SD-VAE decoder takes z / 0.18215 */
     printf("{\"config\": \"xl\", \"paper_sample\": true, \"threads\": %d, \"steps_run\": %d, \"steps_full\": 250, "
            "\"network_rows_run\": %zu, \"network_rows_full\": %zu, \"seconds\": %.2f, \"seconds_per_row\": %.3f, "
            "\"seconds_per_image\": %.1f, \"extrapolated\": %s, \"rms_latent\": %.4f, \"peak_rss_mb\": %.1f}\n",
@@ -390,7 +413,7 @@ int main(int argc, char **argv) {
     ig_rng r;
 
     {   /* flags: --config NAME [--steps N] [--sampling] | --matmul N
-                  | --config lightning|xl --paper-sample [--steps K] [--out FILE] */
+                  | --config lightning|xl --paper-sample [--steps K] [--out Z.npy] */
         static const char *const names[] = { "toy2d", "fmnist", "latent", "tiny", "point", "lightning", "sit-xl2", "xl", NULL };
         long long n, matmul = 0;
         int c;
@@ -436,9 +459,9 @@ int main(int argc, char **argv) {
     B = (size_t)bc->B;
     if (paper) {
         if (bc->arch != IG_ARCH_LIGHTNING) {
-            if (!bc->forward_only || out) { fprintf(stderr, "ig-bench: --paper-sample needs --config lightning or xl (--out: lightning)\n"); return 2; }
+            if (!bc->forward_only) { fprintf(stderr, "ig-bench: --paper-sample needs --config lightning or xl\n"); return 2; }
             if (steps_given && steps < 2) { fprintf(stderr, "ig-bench: --paper-sample needs --steps >= 2 for SiT\n"); return 2; }
-            return bench_paper_sample_sit(&cfg, steps_given ? (steps > 250 ? 250 : steps) : 250);
+            return bench_paper_sample_sit(&cfg, steps_given ? (steps > 250 ? 250 : steps) : 250, out);
         }
         return bench_paper_sample(&cfg, steps_given ? steps : IG_LIGHTNING_STEPS, out);
     }
