@@ -224,8 +224,126 @@ static int test_imagenet_missing_file(void) {
     return 0;
 }
 
+/* The LightningDiT path of the example: shards + latents_stats in, a tiny
+   LightningDiT trained 3 steps (the kind is set by --shards), then sampled with
+   the paper's LightningDiT settings.  Checks: the checkpoint is a LightningDiT
+   one (its names), --stats un-normalizes exactly (x = z std + mean against the
+   same run without --stats), --vae decodes to a PNG, and --vae without --stats
+   or --stats on a SiT checkpoint is refused. */
+static int imt_make_shards(const char *dir, const char *stats) {
+    enum { N = 6, C = 4, H = 8, W = 8 };
+    static float lat[N * C * H * W], flip[N * C * H * W];
+    int64_t labels[N], shape[4] = { N, C, H, W }, lshape[1] = { N }, sshape[4] = { 1, C, 1, 1 };
+    float mean[C] = { 0.5f, -1.0f, 0.0f, 2.0f }, sd[C] = { 2.0f, 0.5f, 1.0f, 3.0f };
+    char path[512];
+    ig_st_writer w;
+    ig_rng r;
+    size_t k;
+    int rc;
+    ig_rng_seed(&r, 5);
+    for (k = 0; k < (size_t)N * C * H * W; k++) { lat[k] = ig_rng_normal(&r); flip[k] = ig_rng_normal(&r); }
+    for (k = 0; k < N; k++) labels[k] = (int64_t)(k % 5);
+    snprintf(path, sizeof path, "%s/latents_rank00_shard000.safetensors", dir);
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "latents", IG_F32, 4, shape, lat) || ig_st_add(&w, "latents_flip", IG_F32, 4, shape, flip) ||
+         ig_st_add(&w, "labels", IG_I64, 1, lshape, labels) || ig_st_writer_save(&w, path);
+    ig_st_writer_free(&w);
+    if (rc) return -1;
+    ig_st_writer_init(&w);
+    rc = ig_st_add(&w, "mean", IG_F32, 4, sshape, mean) || ig_st_add(&w, "std", IG_F32, 4, sshape, sd) ||
+         ig_st_writer_save(&w, stats);
+    ig_st_writer_free(&w);
+    return rc ? -1 : 0;
+}
+
+#define IMT_LD_MODEL "--model", "S/1", "--depth", "2", "--width", "32", "--heads", "2", "--aux-depth", "1", \
+                     "--classes", "5", "--batch", "2", "--ckpt-every", "3", "--log-every", "3", "--seed", "3"
+
+static int imt_ld_body(const char *dir) {
+    char sh[300], stats[300], run[300], ema[400], z0[400], z1[400], png[400], sit[400];
+    npy_array a, b;
+    ig_config cfg;
+    size_t k, per;
+    float worst = 0;
+    snprintf(sh, sizeof sh, "%s/shards", dir);
+    snprintf(stats, sizeof stats, "%s/stats.safetensors", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    snprintf(ema, sizeof ema, "%s/run/ema.safetensors", dir);
+    snprintf(z0, sizeof z0, "%s/z0.npy", dir);
+    snprintf(z1, sizeof z1, "%s/z1.npy", dir);
+    snprintf(png, sizeof png, "%s/grid.png", dir);
+    CHECK(mkdir(sh, 0777) == 0 && imt_make_shards(sh, stats) == 0, "cannot write the shards in %s", sh);
+    {
+        const char *args[] = { "imagenet", "train", "--shards", sh, "--stats", stats, "--out", run, "--steps", "3", IMT_LD_MODEL };
+        CHECK(imt_run((int)(sizeof args / sizeof *args), args) == 0, "LightningDiT training on shards failed");
+    }
+    CHECK(ig_config_from_file(&cfg, ema, 2, 1) == 0, "%s: %s", ema, ig_last_error());
+    CHECK(cfg.arch == IG_ARCH_LIGHTNING && cfg.in_channels == 4 && cfg.patch_size == 1 && cfg.image_height == 8,
+          "%s is not read back as a LightningDiT 4x8x8 patch-1 model (arch %d)", ema, (int)cfg.arch);
+    {
+        const char *plain[] = { "imagenet", "sample", "--ckpt", ema, "--out", z0, "--paper", "--steps", "3",
+                                "--labels", "1,4,0", "--batch", "2", "--seed", "9", "--heads", "2", "--aux-depth", "1" };
+        const char *normed[] = { "imagenet", "sample", "--ckpt", ema, "--out", z1, "--paper", "--steps", "3",
+                                 "--labels", "1,4,0", "--batch", "2", "--seed", "9", "--heads", "2", "--aux-depth", "1",
+                                 "--stats", stats, "--vae", "tests/fixtures/vae_ldm.safetensors", "--png", png };
+        const char *nostats[] = { "imagenet", "sample", "--ckpt", ema, "--out", z1, "--paper", "--steps", "3",
+                                  "--labels", "1", "--heads", "2", "--aux-depth", "1",
+                                  "--vae", "tests/fixtures/vae_ldm.safetensors", "--png", png };
+        CHECK(imt_run((int)(sizeof plain / sizeof *plain), plain) == 0, "sampling the LightningDiT checkpoint failed");
+        CHECK(imt_run((int)(sizeof normed / sizeof *normed), normed) == 0, "sampling with --stats and --vae failed");
+        CHECK(imt_run((int)(sizeof nostats / sizeof *nostats), nostats) != 0, "decoding LightningDiT latents without --stats was accepted");
+    }
+    CHECK(npy_read(z0, &a) == 0, "%s: %s", z0, npy_error());
+    if (npy_read(z1, &b)) { npy_free(&a); CHECK(0, "%s: %s", z1, npy_error()); }
+    per = 4 * 8 * 8;
+    if (!(a.n == 3 * per && b.n == a.n && a.dtype == NPY_F32 && b.dtype == NPY_F32)) {
+        npy_free(&a); npy_free(&b);
+        CHECK(0, "the sampled latents are not float32 (3,4,8,8)");
+    }
+    {   /* z1 = z0 * std[c] + mean[c], channel c = (k / 64) % 4 */
+        const float mean[4] = { 0.5f, -1.0f, 0.0f, 2.0f }, sd[4] = { 2.0f, 0.5f, 1.0f, 3.0f };
+        for (k = 0; k < a.n; k++) {
+            size_t c = (k / 64) % 4;
+            float za = ((float *)a.data)[k], zb = ((float *)b.data)[k], e = fabsf(zb - (za * sd[c] + mean[c]));
+            if (!isfinite(za) || !isfinite(zb)) e = INFINITY;
+            if (e > worst) worst = e;
+        }
+    }
+    npy_free(&a); npy_free(&b);
+    CHECK(worst < 1e-5f, "--stats: the latents differ from z * std + mean by %g", worst);
+    {   /* the PNG exists and is a PNG */
+        size_t len = 0;
+        unsigned char *p = imt_slurp(png, &len);
+        int ok = p && len > 24 && !memcmp(p, "\x89PNG", 4);
+        free(p);
+        CHECK(ok, "%s is not a PNG", png);
+    }
+    snprintf(sit, sizeof sit, "%s/shards/latents_rank00_shard000.safetensors", dir);   /* not a model at all */
+    {
+        const char *bad[] = { "imagenet", "sample", "--ckpt", sit, "--out", z1, "--paper" };
+        CHECK(imt_run((int)(sizeof bad / sizeof *bad), bad) != 0, "a shard file was sampled as a checkpoint");
+    }
+    return 0;
+}
+
+static int test_imagenet_lightning(void) {
+    char dir[] = "/tmp/test_imagenet_ld_XXXXXX", path[400];
+    static const char *const files[] = { "shards/latents_rank00_shard000.safetensors", "stats.safetensors", "z0.npy",
+                                         "z1.npy", "grid.png" };
+    size_t i;
+    int rc;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    rc = imt_ld_body(dir);
+    for (i = 0; i < sizeof files / sizeof *files; i++) { snprintf(path, sizeof path, "%s/%s", dir, files[i]); remove(path); }
+    snprintf(path, sizeof path, "%s/shards", dir); rmdir(path);
+    snprintf(path, sizeof path, "%s/run", dir); imt_remove_run(path);
+    CHECK(rmdir(dir) == 0 || rc, "%s holds unexpected files", dir);
+    return rc;
+}
+
 const test_case imagenet_tests[] = {
     { "imagenet_end_to_end", test_imagenet_end_to_end },
     { "imagenet_missing_file", test_imagenet_missing_file },
+    { "imagenet_lightning", test_imagenet_lightning },
 };
 const int imagenet_ntests = (int)(sizeof imagenet_tests / sizeof imagenet_tests[0]);
