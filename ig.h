@@ -985,11 +985,9 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
     if (!(y = ig__op(ctx, ig__linear_backward, x, w, b, x->ndim, shape, NULL)) || ig__counting(ctx)) return y;
     M = x->n / K;
     ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
-    if (b) {
-        IG__OMP(omp parallel for schedule(static) private(n) if (y->n > 32768))
+    if (b)   /* O(MN) next to the product's O(MNK): not worth threads */
         for (m = 0; m < M; m++)
             for (n = 0; n < N; n++) y->data[m * N + n] += b->data[n];
-    }
     return y;
 }
 
@@ -1001,18 +999,11 @@ static void ig__linear_backward(ig_node *nd) {
     if (dx) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, dx, K);
     /* dW (N,K) += dy^T (N,M) x (M,K) */
     if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, dw, K);
-    /* db (N) += sum over rows of dy; each thread owns a band of columns and
-       adds the rows in order, so the sums do not depend on the thread count */
-    if (db) {
-        size_t band = 64, nb = (N + band - 1) / band, jb;
-        const float *dy = y->grad;
-        IG__OMP(omp parallel for schedule(static) private(m, n) if (M * N > 65536))
-        for (jb = 0; jb < nb; jb++) {
-            size_t n0 = jb * band, n1 = n0 + band < N ? n0 + band : N;
-            for (m = 0; m < M; m++)
-                for (n = n0; n < n1; n++) db[n] += dy[m * N + n];
-        }
-    }
+    /* db (N) += sum over rows of dy, the rows in order (single-threaded like
+       the bias add: O(MN) next to the two products' O(MNK)) */
+    if (db)
+        for (m = 0; m < M; m++)
+            for (n = 0; n < N; n++) db[n] += y->grad[m * N + n];
 }
 
 /* --- 4.2 add, mul, scale --------------------------------------------------
@@ -1336,8 +1327,16 @@ static void ig__gelu_backward(ig_node *nd) {
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
    Memory: when training, every P (B,heads,T,T) is kept for the backward (as
-   PyTorch's plain attention does) plus one (T,T) dP buffer per thread; without
-   a tape only one (T,T) buffer per thread exists. */
+   PyTorch's plain attention does); after them comes one (T,T) work buffer per
+   thread: P itself without a tape, dP in the backward. */
+#ifdef _OPENMP
+#define IG__NTHREADS() ((size_t)omp_get_max_threads())
+#define IG__THREAD() ((size_t)omp_get_thread_num())
+#else
+#define IG__NTHREADS() ((size_t)1)
+#define IG__THREAD() ((size_t)0)
+#endif
+
 static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
     size_t r, j;
     for (r = 0; r < rows; r++) {
@@ -1352,38 +1351,24 @@ static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
 
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
-    size_t shape[3], B, T, D, hd, bh, nthreads = 1;
-    float scale, *P_all, *work;
+    ig_node *nd;
+    size_t shape[3], B, T, D, hd, bh;
+    float scale, *buf;
     if (!qkv || ctx->failed) { ctx->failed = 1; return NULL; }
     if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads)
         return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
     B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
     shape[0] = B; shape[1] = T; shape[2] = D;
-    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, shape))) return NULL;
-    scale = 1.0f / sqrtf((float)hd);
-#ifdef _OPENMP
-    nthreads = (size_t)omp_get_max_threads();
-#endif
-    if (y->requires_grad) { /* keep every P, plus a dP work buffer per thread for the backward */
-        ig_node *nd = ig__record(ctx, ig__attention_backward, y, qkv, NULL, NULL);
-        if (!nd || !(P_all = nd->saved = ig__scratch_floats(ctx, (B * heads + nthreads) * T * T))) return NULL;
-        nd->arg[0] = heads;
-        work = NULL;
-    } else {
-        P_all = NULL;
-        if (!(work = ig__scratch_floats(ctx, nthreads * T * T))) return NULL;
-    }
+    if (!(y = ig__op(ctx, ig__attention_backward, qkv, NULL, NULL, 3, shape, &nd))) return NULL;
+    if (!(buf = ig__scratch_floats(ctx, ((nd ? B * heads : 0) + IG__NTHREADS()) * T * T))) return NULL;
+    if (nd) { nd->saved = buf; nd->arg[0] = heads; }
     if (ig__counting(ctx)) return y;
+    scale = 1.0f / sqrtf((float)hd);
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads, i;
-        int tid = 0;
         const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *P;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        P = P_all ? P_all + bh * T * T : work + (size_t)tid * T * T;
+        float *P = buf + (nd ? bh : IG__THREAD()) * T * T;   /* kept, or this thread's buffer */
         ig__gemm(0, 1, T, T, hd, q, 3 * D, k, 3 * D, 0.0f, P, T);  /* S = q k^T */
         for (i = 0; i < T * T; i++) P[i] *= scale;
         ig__softmax_rows(P, T, T);
@@ -1403,15 +1388,10 @@ static void ig__attention_backward(ig_node *nd) {
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads, r, j;
-        int tid = 0;
         const float *q = qkv->data + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D;
         float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
         const float *P = nd->saved + bh * T * T, *dO = y->grad + b * T * D + h * hd;
-        float *dP;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        dP = dP_all + (size_t)tid * T * T;
+        float *dP = dP_all + IG__THREAD() * T * T;
         ig__gemm(1, 0, T, hd, T, P, T, dO, D, 1.0f, dv, D3);    /* dv (T,hd) += P^T dO   */
         ig__gemm(0, 1, T, T, hd, dO, D, v, D3, 0.0f, dP, T);    /* dP (T,T)   = dO v^T   */
         for (r = 0; r < T; r++) {                               /* dS = P * (dP - rowsum(dP*P)) */
