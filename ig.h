@@ -1018,12 +1018,10 @@ static int ig__check_broadcast(ig_ctx *ctx, const char *op, ig_tensor *a, ig_ten
     off = a->ndim - b->ndim;
     for (i = 0; i < b->ndim && off >= 0; i++)
         if (a->shape[off + i] != b->shape[i]) off = -1;
-    if (off < 0) {
-        ctx->failed = 1;
-        return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b %d and %zu)",
-                        op, a->ndim, a->n, b->ndim, b->n);
-    }
-    return 0;
+    if (off >= 0) return 0;
+    ctx->failed = 1;
+    return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b %d and %zu)",
+                    op, a->ndim, a->n, b->ndim, b->n);
 }
 
 IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
@@ -1095,12 +1093,10 @@ static void ig__scale_backward(ig_node *nd) {
    adaLN-Zero starts every gate at 0, so each block starts as the identity. */
 static int ig__check_bd(ig_ctx *ctx, const char *op, ig_tensor *x, ig_tensor *v) {
     if (!x || !v || ctx->failed) { ctx->failed = 1; return -1; }
-    if (x->ndim != 3 || v->n != x->shape[0] * x->shape[2]) {
-        ctx->failed = 1;
-        return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with %zu elements",
-                        op, x->ndim, v->n);
-    }
-    return 0;
+    if (x->ndim == 3 && v->n == x->shape[0] * x->shape[2]) return 0;
+    ctx->failed = 1;
+    return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with %zu elements",
+                    op, x->ndim, v->n);
 }
 
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale) {
