@@ -885,10 +885,13 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
 /* ------------------------------------------------------------------------- */
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
-/* Every op: check the shapes; make the output (ig__out); record the node and
+/* Every op: check the shapes; make the output and record the node (ig__op);
    take what the backward needs; compute.  On a counting arena (section 7.1)
    it stops before the compute, so its memory is counted by the code that
-   takes it.  A backward reads dy and ADDS into its inputs' gradients (+=). */
+   takes it: an op without saved state begins
+       if (!(y = ig__op(...)) || ig__counting(ctx)) return y;
+   (NULL on an error, the bare output on a counting pass).  A backward reads
+   dy and ADDS into its inputs' gradients (+=). */
 
 /* silences -Wunused-function for a translation unit that does not call everything */
 #if defined(__GNUC__)
@@ -907,6 +910,30 @@ static ig_tensor *ig__op_fail(ig_ctx *ctx, const char *fmt, ...) {
     va_end(ap);
     ctx->failed = 1;
     return NULL;
+}
+
+/* The backward of every op, each defined right below its forward (which
+   records it on the tape, so C needs it declared first). */
+static void ig__linear_backward(ig_node *), ig__add_backward(ig_node *), ig__mul_backward(ig_node *),
+    ig__scale_backward(ig_node *), ig__modulate_backward(ig_node *), ig__gated_add_backward(ig_node *),
+    ig__layernorm_backward(ig_node *), ig__silu_backward(ig_node *), ig__gelu_backward(ig_node *),
+    ig__attention_backward(ig_node *), ig__patchify_backward(ig_node *), ig__unpatchify_backward(ig_node *),
+    ig__gather_backward(ig_node *), ig__chunk_backward(ig_node *), ig__mse_backward(ig_node *),
+    ig__sum_backward(ig_node *), ig__rmsnorm_backward(ig_node *), ig__swiglu_backward(ig_node *),
+    ig__rope_backward(ig_node *), ig__cos_loss_backward(ig_node *), ig__cross_entropy_backward(ig_node *),
+    ig__reshape_backward(ig_node *);
+
+/* An op's output y (NULL shape: a's shape), and its node on the tape when y
+   needs a gradient (*nd, else NULL).  NULL when it failed (ctx->failed). */
+static ig_tensor *ig__op(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *a, ig_tensor *b, ig_tensor *d,
+                         int ndim, const size_t *shape, ig_node **nd) {
+    ig_tensor *y;
+    ig_node *node = NULL;
+    if (!shape && a) { ndim = a->ndim; shape = a->shape; }
+    if (!(y = ig__out(ctx, a, b, d, ndim, shape))) return NULL;
+    if (y->requires_grad && !(node = ig__record(ctx, fn, y, a, b, d))) return NULL;
+    if (nd) *nd = node;
+    return y;
 }
 
 /* --- 4.0 matrix multiply --------------------------------------------------
@@ -945,7 +972,6 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
    y (M,N) = x (M,K) W^T + b      x (...,K) with every leading dim flattened
    into M rows, W (N,K) as torch.nn.Linear stores it, b (N) or NULL.
    Backward:  dx = dy W,  dW += dy^T x,  db += column sums of dy.            */
-static void ig__linear_backward(ig_node *nd);
 IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b) {
     size_t shape[IG_MAX_DIMS], N, K, M, m, n;
     ig_tensor *y;
@@ -956,16 +982,12 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
                                 x->shape[x->ndim - 1], N, K, b ? b->n : N);
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = N;
-    if (!(y = ig__out(ctx, x, w, b, x->ndim, shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__linear_backward, y, x, w, b)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__linear_backward, x, w, b, x->ndim, shape, NULL)) || ig__counting(ctx)) return y;
     M = x->n / K;
     ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
-    if (b) {
-        IG__OMP(omp parallel for schedule(static) private(n) if (y->n > 32768))
+    if (b)   /* O(MN) next to the product's O(MNK): not worth threads */
         for (m = 0; m < M; m++)
             for (n = 0; n < N; n++) y->data[m * N + n] += b->data[n];
-    }
     return y;
 }
 
@@ -977,18 +999,11 @@ static void ig__linear_backward(ig_node *nd) {
     if (dx) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, dx, K);
     /* dW (N,K) += dy^T (N,M) x (M,K) */
     if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, dw, K);
-    /* db (N) += sum over rows of dy; each thread owns a band of columns and
-       adds the rows in order, so the sums do not depend on the thread count */
-    if (db) {
-        size_t band = 64, nb = (N + band - 1) / band, jb;
-        const float *dy = y->grad;
-        IG__OMP(omp parallel for schedule(static) private(m, n) if (M * N > 65536))
-        for (jb = 0; jb < nb; jb++) {
-            size_t n0 = jb * band, n1 = n0 + band < N ? n0 + band : N;
-            for (m = 0; m < M; m++)
-                for (n = n0; n < n1; n++) db[n] += dy[m * N + n];
-        }
-    }
+    /* db (N) += sum over rows of dy, the rows in order (single-threaded like
+       the bias add: O(MN) next to the two products' O(MNK)) */
+    if (db)
+        for (m = 0; m < M; m++)
+            for (n = 0; n < N; n++) db[n] += y->grad[m * N + n];
 }
 
 /* --- 4.2 add, mul, scale --------------------------------------------------
@@ -1003,22 +1018,17 @@ static int ig__check_broadcast(ig_ctx *ctx, const char *op, ig_tensor *a, ig_ten
     off = a->ndim - b->ndim;
     for (i = 0; i < b->ndim && off >= 0; i++)
         if (a->shape[off + i] != b->shape[i]) off = -1;
-    if (off < 0) {
-        ctx->failed = 1;
-        return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b %d and %zu)",
-                        op, a->ndim, a->n, b->ndim, b->n);
-    }
-    return 0;
+    if (off >= 0) return 0;
+    ctx->failed = 1;
+    return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b %d and %zu)",
+                    op, a->ndim, a->n, b->ndim, b->n);
 }
 
-static void ig__add_backward(ig_node *nd);
 IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t i;
     if (ig__check_broadcast(ctx, "ig_add", a, b)) return NULL;
-    if (!(y = ig__out(ctx, a, b, NULL, a->ndim, a->shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__add_backward, y, a, b, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__add_backward, a, b, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
     IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
     for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i % b->n];
     return y;
@@ -1034,14 +1044,11 @@ static void ig__add_backward(ig_node *nd) {
         for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i];
 }
 
-static void ig__mul_backward(ig_node *nd);
 IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t i;
     if (ig__check_broadcast(ctx, "ig_mul", a, b)) return NULL;
-    if (!(y = ig__out(ctx, a, b, NULL, a->ndim, a->shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__mul_backward, y, a, b, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__mul_backward, a, b, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
     for (i = 0; i < y->n; i++) y->data[i] = a->data[i] * b->data[i % b->n];
     return y;
 }
@@ -1056,16 +1063,12 @@ static void ig__mul_backward(ig_node *nd) {
         for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i] * a->data[i];
 }
 
-static void ig__scale_backward(ig_node *nd);
 IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s) {
     ig_tensor *y;
     ig_node *nd;
     size_t i;
-    if (!(y = ig__out(ctx, a, NULL, NULL, a ? a->ndim : 1, a ? a->shape : NULL))) return NULL;
-    if (y->requires_grad) {
-        if (!(nd = ig__record(ctx, ig__scale_backward, y, a, NULL, NULL))) return NULL;
-        nd->farg = s;
-    }
+    if (!(y = ig__op(ctx, ig__scale_backward, a, NULL, NULL, 0, NULL, &nd))) return NULL;
+    if (nd) nd->farg = s;
     if (ig__counting(ctx)) return y;
     for (i = 0; i < y->n; i++) y->data[i] = s * a->data[i];
     return y;
@@ -1090,22 +1093,17 @@ static void ig__scale_backward(ig_node *nd) {
    adaLN-Zero starts every gate at 0, so each block starts as the identity. */
 static int ig__check_bd(ig_ctx *ctx, const char *op, ig_tensor *x, ig_tensor *v) {
     if (!x || !v || ctx->failed) { ctx->failed = 1; return -1; }
-    if (x->ndim != 3 || v->n != x->shape[0] * x->shape[2]) {
-        ctx->failed = 1;
-        return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with %zu elements",
-                        op, x->ndim, v->n);
-    }
-    return 0;
+    if (x->ndim == 3 && v->n == x->shape[0] * x->shape[2]) return 0;
+    ctx->failed = 1;
+    return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with %zu elements",
+                    op, x->ndim, v->n);
 }
 
-static void ig__modulate_backward(ig_node *nd);
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale) {
     ig_tensor *y;
     size_t B, T, D, b, t, d;
     if (ig__check_bd(ctx, "ig_modulate", x, shift) || ig__check_bd(ctx, "ig_modulate", x, scale)) return NULL;
-    if (!(y = ig__out(ctx, x, shift, scale, 3, x->shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__modulate_backward, y, x, shift, scale)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__modulate_backward, x, shift, scale, 0, NULL, NULL)) || ig__counting(ctx)) return y;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
@@ -1134,15 +1132,12 @@ static void ig__modulate_backward(ig_node *nd) {
         }
 }
 
-static void ig__gated_add_backward(ig_node *nd);
 IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_tensor *h) {
     ig_tensor *y;
     size_t B, T, D, b, t, d;
     if (ig__check_bd(ctx, "ig_gated_add", x, gate)) return NULL;
-    if (!h || h->n != x->n) { ctx->failed = 1; ig__fail("ig_gated_add: h must have x's shape"); return NULL; }
-    if (!(y = ig__out(ctx, x, gate, h, 3, x->shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__gated_add_backward, y, x, gate, h)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!h || h->n != x->n) return ig__op_fail(ctx, "ig_gated_add: h must have x's shape");
+    if (!(y = ig__op(ctx, ig__gated_add_backward, x, gate, h, 0, NULL, NULL)) || ig__counting(ctx)) return y;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
@@ -1178,17 +1173,14 @@ static void ig__gated_add_backward(ig_node *nd) {
      y = (x - mu) rstd                     (mean and variance in double)
    Backward, with xhat = y:  dx = rstd (dy - mean(dy) - xhat mean(dy xhat)).
    The forward keeps rstd (one float per row) for it.                        */
-static void ig__layernorm_backward(ig_node *nd);
 IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x) {
     ig_tensor *y;
     size_t D, rows, r, d;
     float *rstd_saved = NULL;
-    if (!(y = ig__out(ctx, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
+    ig_node *nd;
+    if (!(y = ig__op(ctx, ig__layernorm_backward, x, NULL, NULL, 0, NULL, &nd))) return NULL;
     D = x->shape[x->ndim - 1]; rows = x->n / D;
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__layernorm_backward, y, x, NULL, NULL);
-        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
-    }
+    if (nd && !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
     if (ig__counting(ctx)) return y;
     IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
     for (r = 0; r < rows; r++) {
@@ -1262,15 +1254,12 @@ static inline float ig__tanh(float u) {
 
 /* SiLU, elementwise on any shape (the conditioning c (B,D) before every adaLN):
      y = x s,  s = sigmoid(x) = 1 / (1 + exp(-x));   dy/dx = s (1 + x (1 - s)) */
-static void ig__silu_backward(ig_node *nd);
 IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x) {
     ig_tensor *y;
     const float *xd;
     float *yd;
     size_t i, n;
-    if (!(y = ig__out(ctx, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__silu_backward, y, x, NULL, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__silu_backward, x, NULL, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
     xd = x->data; yd = y->data; n = x->n;
     IG__OMP(omp parallel for schedule(static) if (n > 32768))
     for (i = 0; i < n; i++) yd[i] = xd[i] / (1.0f + ig__exp(-xd[i]));
@@ -1295,15 +1284,12 @@ static void ig__silu_backward(ig_node *nd) {
 #define IG__GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
 #define IG__GELU_K1 0.044715f
 
-static void ig__gelu_backward(ig_node *nd);
 IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x) {
     ig_tensor *y;
     const float *xd;
     float *yd;
     size_t i, n;
-    if (!(y = ig__out(ctx, x, NULL, NULL, x ? x->ndim : 1, x ? x->shape : NULL))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__gelu_backward, y, x, NULL, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__gelu_backward, x, NULL, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
     xd = x->data; yd = y->data; n = x->n;
     IG__OMP(omp parallel for schedule(static) if (n > 32768))
     for (i = 0; i < n; i++) {
@@ -1337,8 +1323,16 @@ static void ig__gelu_backward(ig_node *nd) {
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
    Memory: when training, every P (B,heads,T,T) is kept for the backward (as
-   PyTorch's plain attention does) plus one (T,T) dP buffer per thread; without
-   a tape only one (T,T) buffer per thread exists. */
+   PyTorch's plain attention does); after them comes one (T,T) work buffer per
+   thread: P itself without a tape, dP in the backward. */
+#ifdef _OPENMP
+#define IG__NTHREADS() ((size_t)omp_get_max_threads())
+#define IG__THREAD() ((size_t)omp_get_thread_num())
+#else
+#define IG__NTHREADS() ((size_t)1)
+#define IG__THREAD() ((size_t)0)
+#endif
+
 static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
     size_t r, j;
     for (r = 0; r < rows; r++) {
@@ -1351,41 +1345,26 @@ static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
     }
 }
 
-static void ig__attention_backward(ig_node *nd);
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
-    size_t shape[3], B, T, D, hd, bh, nthreads = 1;
-    float scale, *P_all, *work;
+    ig_node *nd;
+    size_t shape[3], B, T, D, hd, bh;
+    float scale, *buf;
     if (!qkv || ctx->failed) { ctx->failed = 1; return NULL; }
     if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads)
         return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
     B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
     shape[0] = B; shape[1] = T; shape[2] = D;
-    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, shape))) return NULL;
-    scale = 1.0f / sqrtf((float)hd);
-#ifdef _OPENMP
-    nthreads = (size_t)omp_get_max_threads();
-#endif
-    if (y->requires_grad) { /* keep every P, plus a dP work buffer per thread for the backward */
-        ig_node *nd = ig__record(ctx, ig__attention_backward, y, qkv, NULL, NULL);
-        if (!nd || !(P_all = nd->saved = ig__scratch_floats(ctx, (B * heads + nthreads) * T * T))) return NULL;
-        nd->arg[0] = heads;
-        work = NULL;
-    } else {
-        P_all = NULL;
-        if (!(work = ig__scratch_floats(ctx, nthreads * T * T))) return NULL;
-    }
+    if (!(y = ig__op(ctx, ig__attention_backward, qkv, NULL, NULL, 3, shape, &nd))) return NULL;
+    if (!(buf = ig__scratch_floats(ctx, ((nd ? B * heads : 0) + IG__NTHREADS()) * T * T))) return NULL;
+    if (nd) { nd->saved = buf; nd->arg[0] = heads; }
     if (ig__counting(ctx)) return y;
+    scale = 1.0f / sqrtf((float)hd);
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads, i;
-        int tid = 0;
         const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *P;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        P = P_all ? P_all + bh * T * T : work + (size_t)tid * T * T;
+        float *P = buf + (nd ? bh : IG__THREAD()) * T * T;   /* kept, or this thread's buffer */
         ig__gemm(0, 1, T, T, hd, q, 3 * D, k, 3 * D, 0.0f, P, T);  /* S = q k^T */
         for (i = 0; i < T * T; i++) P[i] *= scale;
         ig__softmax_rows(P, T, T);
@@ -1405,15 +1384,10 @@ static void ig__attention_backward(ig_node *nd) {
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads, r, j;
-        int tid = 0;
         const float *q = qkv->data + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D;
         float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
         const float *P = nd->saved + bh * T * T, *dO = y->grad + b * T * D + h * hd;
-        float *dP;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        dP = dP_all + (size_t)tid * T * T;
+        float *dP = dP_all + IG__THREAD() * T * T;
         ig__gemm(1, 0, T, hd, T, P, T, dO, D, 1.0f, dv, D3);    /* dv (T,hd) += P^T dO   */
         ig__gemm(0, 1, T, T, hd, dO, D, v, D3, 0.0f, dP, T);    /* dP (T,T)   = dO v^T   */
         for (r = 0; r < T; r++) {                               /* dS = P * (dP - rowsum(dP*P)) */
@@ -1452,20 +1426,16 @@ static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_toke
                 }
 }
 
-static void ig__patchify_backward(ig_node *nd);
 IGDEF ig_tensor *ig_patchify(ig_ctx *ctx, ig_tensor *x, size_t p) {
     ig_tensor *y;
+    ig_node *nd;
     size_t shape[3];
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p)
         return ig__op_fail(ctx, "ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu", p);
     shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
-    if (!(y = ig__out(ctx, x, NULL, NULL, 3, shape))) return NULL;
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__patchify_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->arg[0] = p;
-    }
+    if (!(y = ig__op(ctx, ig__patchify_backward, x, NULL, NULL, 3, shape, &nd))) return NULL;
+    if (nd) nd->arg[0] = p;
     if (ig__counting(ctx)) return y;
     ig__patch_copy(x, y, p, 1, 0, 0);
     return y;
@@ -1475,21 +1445,17 @@ static void ig__patchify_backward(ig_node *nd) {   /* dx += dy, permuted back */
     if (ig__grad(nd->ctx, nd->in[0])) ig__patch_copy(nd->in[0], nd->out, nd->arg[0], 1, 1, 0);
 }
 
-static void ig__unpatchify_backward(ig_node *nd);
 IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, size_t H, size_t W) {
     ig_tensor *y;
+    ig_node *nd;
     size_t shape[4];
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) || x->shape[2] != p * p * C)
         return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu",
                                 C, H, W, p);
     shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
-    if (!(y = ig__out(ctx, x, NULL, NULL, 4, shape))) return NULL;
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__unpatchify_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->arg[0] = p;
-    }
+    if (!(y = ig__op(ctx, ig__unpatchify_backward, x, NULL, NULL, 4, shape, &nd))) return NULL;
+    if (nd) nd->arg[0] = p;
     if (ig__counting(ctx)) return y;
     ig__patch_copy(y, x, p, 0, 0, 1);
     return y;
@@ -1505,9 +1471,9 @@ static void ig__unpatchify_backward(ig_node *nd) { /* dtokens += dy, permuted ba
    chunk:  the i-th of n equal slices of x's last dim: x (...,n*K) -> (...,K),
            e.g. shift1 = chunk(adaLN output (B,6D), 6, 0).
            Backward: dy goes back into the slice it came from.              */
-static void ig__gather_backward(ig_node *nd);
 IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t B) {
     ig_tensor *y;
+    ig_node *nd;
     size_t shape[2], b, V, D;
     int *copy = NULL;
     if (!table || ctx->failed) { ctx->failed = 1; return NULL; }
@@ -1516,10 +1482,9 @@ IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t
         if (idx[b] < 0 || (size_t)idx[b] >= V)
             return ig__op_fail(ctx, "ig_gather: index %d (entry %zu) is outside the table's %zu rows", idx[b], b, V);
     shape[0] = B; shape[1] = D;
-    if (!(y = ig__out(ctx, table, NULL, NULL, 2, shape))) return NULL;
-    if (y->requires_grad) {   /* the backward needs the indices: keep a copy */
-        ig_node *nd = ig__record(ctx, ig__gather_backward, y, table, NULL, NULL);
-        if (!nd || !(copy = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int)))) { ctx->failed = 1; return NULL; }
+    if (!(y = ig__op(ctx, ig__gather_backward, table, NULL, NULL, 2, shape, &nd))) return NULL;
+    if (nd) {   /* the backward needs the indices: keep a copy */
+        if (!(copy = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int)))) { ctx->failed = 1; return NULL; }
         nd->saved = (float *)(void *)copy;
     }
     if (ig__counting(ctx)) return y;
@@ -1538,9 +1503,9 @@ static void ig__gather_backward(ig_node *nd) {
         for (d = 0; d < D; d++) dt[(size_t)idx[b] * D + d] += y->grad[b * D + d];
 }
 
-static void ig__chunk_backward(ig_node *nd);
 IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     ig_tensor *y;
+    ig_node *nd;
     size_t shape[IG_MAX_DIMS], K, rows, r;
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (n == 0 || i >= n || x->shape[x->ndim - 1] % n)
@@ -1549,12 +1514,8 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     memcpy(shape, x->shape, sizeof shape);
     K = shape[x->ndim - 1] / n;
     shape[x->ndim - 1] = K;
-    if (!(y = ig__out(ctx, x, NULL, NULL, x->ndim, shape))) return NULL;
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__chunk_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->arg[0] = n; nd->arg[1] = i;
-    }
+    if (!(y = ig__op(ctx, ig__chunk_backward, x, NULL, NULL, x->ndim, shape, &nd))) return NULL;
+    if (nd) { nd->arg[0] = n; nd->arg[1] = i; }
     if (ig__counting(ctx)) return y;
     rows = y->n / K;
     for (r = 0; r < rows; r++) memcpy(y->data + r * K, x->data + r * K * n + i * K, K * sizeof(float));
@@ -1575,7 +1536,6 @@ static void ig__chunk_backward(ig_node *nd) {
          da = 2 (a - b) / n dy,  db = -that (the target b usually needs none).
    sum:  y (1) = sum_i x_i;  mean: y = sum / n;  dx = dy (or dy / n) everywhere.
    The sums run in double, in a fixed order, so they do not depend on threads. */
-static void ig__mse_backward(ig_node *nd);
 IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t one = 1, i;
@@ -1583,9 +1543,7 @@ IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
     if (a->n != b->n)
         return ig__op_fail(ctx, "ig_mse: the prediction has %zu elements, the target %zu", a->n, b->n);
-    if (!(y = ig__out(ctx, a, b, NULL, 1, &one))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__mse_backward, y, a, b, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__mse_backward, a, b, NULL, 1, &one, NULL)) || ig__counting(ctx)) return y;
     for (i = 0; i < a->n; i++) acc += (double)(a->data[i] - b->data[i]) * (a->data[i] - b->data[i]);
     y->data[0] = (float)(acc / (double)a->n);
     return y;
@@ -1602,17 +1560,13 @@ static void ig__mse_backward(ig_node *nd) {
     }
 }
 
-static void ig__sum_backward(ig_node *nd);
 static ig_tensor *ig__sum_scaled(ig_ctx *ctx, ig_tensor *x, int mean) {
     ig_tensor *y;
+    ig_node *nd;
     size_t one = 1, i;
     double acc = 0.0;
-    if (!(y = ig__out(ctx, x, NULL, NULL, 1, &one))) return NULL;
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__sum_backward, y, x, NULL, NULL);
-        if (!nd) return NULL;
-        nd->farg = mean ? 1.0f / (float)x->n : 1.0f;
-    }
+    if (!(y = ig__op(ctx, ig__sum_backward, x, NULL, NULL, 1, &one, &nd))) return NULL;
+    if (nd) nd->farg = mean ? 1.0f / (float)x->n : 1.0f;
     if (ig__counting(ctx)) return y;
     for (i = 0; i < x->n; i++) acc += x->data[i];
     y->data[0] = (float)(mean ? acc / (double)x->n : acc);
@@ -1639,20 +1593,17 @@ static void ig__sum_backward(ig_node *nd) {
    (mean in double).  Backward, with g = dy w:
      dx = rstd (g - xhat mean(g xhat)),   dw += sum over rows of dy xhat
    The forward keeps rstd (one float per row) for it.                        */
-static void ig__rmsnorm_backward(ig_node *nd);
 IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w) {
     ig_tensor *y;
+    ig_node *nd;
     size_t D, rows, r, d;
     float *rstd_saved = NULL;
     if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
     D = x->shape[x->ndim - 1];
     if (w->n != D) return ig__op_fail(ctx, "ig_rmsnorm: the gain has %zu elements, x's last dim is %zu", w->n, D);
-    if (!(y = ig__out(ctx, x, w, NULL, x->ndim, x->shape))) return NULL;
+    if (!(y = ig__op(ctx, ig__rmsnorm_backward, x, w, NULL, 0, NULL, &nd))) return NULL;
     rows = x->n / D;
-    if (y->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__rmsnorm_backward, y, x, w, NULL);
-        if (!nd || !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
-    }
+    if (nd && !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
     if (ig__counting(ctx)) return y;
     IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
     for (r = 0; r < rows; r++) {
@@ -1694,7 +1645,6 @@ static void ig__rmsnorm_backward(ig_node *nd) {
 /* SwiGLU's gate, u (...,2H) = [u1 | u2] -> y (...,H), u1 the first H (the gated half):
      y = SiLU(u1) u2;   du1 = dy u2 s (1 + u1 (1 - s)),  du2 = dy SiLU(u1),  s = sigmoid(u1).
    The MLP is w3(SwiGLU(w12(x))): D -> 2H -> H -> D. */
-static void ig__swiglu_backward(ig_node *nd);
 IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u) {
     ig_tensor *y;
     size_t shape[IG_MAX_DIMS], H, rows, r, j;
@@ -1704,9 +1654,7 @@ IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u) {
                            u->shape[u->ndim - 1]);
     memcpy(shape, u->shape, sizeof shape);
     H = shape[u->ndim - 1] /= 2;
-    if (!(y = ig__out(ctx, u, NULL, NULL, u->ndim, shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__swiglu_backward, y, u, NULL, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__swiglu_backward, u, NULL, NULL, u->ndim, shape, NULL)) || ig__counting(ctx)) return y;
     rows = y->n / H;
     IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
     for (r = 0; r < rows; r++) {
@@ -1743,7 +1691,6 @@ static void ig__swiglu_backward(ig_node *nd) {
    in ig__rope_table, section 5).  v passes unchanged.  q_n . k_m then depends
    on the positions only through n - m.  Backward, the transposed rotation:
      dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
-static void ig__rope_backward(ig_node *nd);
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
     ig_tensor *y;
     ig_node *nd;
@@ -1754,8 +1701,10 @@ IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *c
         return ig__op_fail(ctx, "ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
                            "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
     B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
+    /* the tables are buffers: y needs a gradient only through qkv, and the
+       node keeps them for the backward */
     if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
-    if (y->requires_grad) {   /* the tables are buffers: never a gradient */
+    if (y->requires_grad) {
         if (!(nd = ig__record(ctx, ig__rope_backward, y, qkv, cos, sin))) return NULL;
         nd->arg[0] = hd;
     }
@@ -1811,7 +1760,6 @@ static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, siz
     }
 }
 
-static void ig__cos_loss_backward(ig_node *nd);
 IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t one = 1, Bn, P, bi, p;
@@ -1819,9 +1767,7 @@ IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
     if (a->ndim < 2 || a->ndim != b->ndim || a->n != b->n || a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1])
         return ig__op_fail(ctx, "ig_cos_loss: a and b must have one shape (B,C,...); got %zu and %zu elements", a->n, b->n);
-    if (!(y = ig__out(ctx, a, b, NULL, 1, &one))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__cos_loss_backward, y, a, b, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__cos_loss_backward, a, b, NULL, 1, &one, NULL)) || ig__counting(ctx)) return y;
     Bn = a->shape[0]; P = a->n / (Bn * a->shape[1]);
     for (bi = 0; bi < Bn; bi++)
         for (p = 0; p < P; p++) {
@@ -1861,9 +1807,9 @@ static void ig__cos_loss_backward(ig_node *nd) {
          dz_bk = (softmax(z_b)_k - [k == y_b]) / B dloss.  The forward saves
          the softmax (B,K) and then the labels as floats (exact below 2^24).
    reshape: y = x in another shape with the same element count; dx += dy.  */
-static void ig__cross_entropy_backward(ig_node *nd);
 IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
     ig_tensor *out;
+    ig_node *nd;
     size_t one = 1, B, K, b, k;
     double acc = 0.0;
     float *p = NULL;
@@ -1874,12 +1820,8 @@ IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
     for (b = 0; b < B && !ig__counting(ctx); b++)
         if (y[b] < 0 || (size_t)y[b] >= K)
             return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
-    if (!(out = ig__out(ctx, z, NULL, NULL, 1, &one))) return NULL;
-    if (out->requires_grad) {
-        ig_node *nd = ig__record(ctx, ig__cross_entropy_backward, out, z, NULL, NULL);
-        if (!nd || !(p = ig__scratch_floats(ctx, z->n + B))) { ctx->failed = 1; return NULL; }
-        nd->saved = p;
-    }
+    if (!(out = ig__op(ctx, ig__cross_entropy_backward, z, NULL, NULL, 1, &one, &nd))) return NULL;
+    if (nd && !(p = nd->saved = ig__scratch_floats(ctx, z->n + B))) return NULL;
     if (ig__counting(ctx)) return out;
     for (b = 0; b < B; b++) {
         const float *zb = z->data + b * K;
@@ -1907,7 +1849,6 @@ static void ig__cross_entropy_backward(ig_node *nd) {
             dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
 }
 
-static void ig__reshape_backward(ig_node *nd);
 IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape) {
     ig_tensor *y;
     size_t n = 1;
@@ -1916,9 +1857,7 @@ IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *s
     for (i = 0; i < ndim && i < IG_MAX_DIMS; i++) n *= shape[i];
     if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n)
         return ig__op_fail(ctx, "ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
-    if (!(y = ig__out(ctx, x, NULL, NULL, ndim, shape))) return NULL;
-    if (y->requires_grad && !ig__record(ctx, ig__reshape_backward, y, x, NULL, NULL)) return NULL;
-    if (ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__reshape_backward, x, NULL, NULL, ndim, shape, NULL)) || ig__counting(ctx)) return y;
     memcpy(y->data, x->data, x->n * sizeof(float));
     return y;
 }
