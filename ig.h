@@ -2,12 +2,11 @@
 
    What this is
    ------------
-   A small, readable implementation of Internal Guidance (IG; Zhou et al., "Guiding
-   a Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026):
-   a Diffusion Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung
-   after an early block (the "aux" head, after block k), trained with flow
-   matching on both heads, and sampled by extrapolating away from that weak
-   early head:
+   A small, readable implementation of Internal Guidance (IG; Zhou et al., "Guiding a
+   Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026): a Diffusion
+   Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung after an early
+   block k (the "aux" head), trained with flow matching on both heads, and sampled by
+   extrapolating away from that weak early head:
 
        v = v_aux + w * (v_final - v_aux)          (w = 1: plain model)
 
@@ -128,10 +127,10 @@ typedef struct ig_tensor {
     size_t n;                    /* number of elements                       */
 } ig_tensor;
 
-/* The context every op runs in: where activations come from and the tape (its
-   nodes are defined in section 3).  With training == 0 nothing is recorded and no
-   gradient buffer is made.  Gradients of activations exist only during ig_backward,
-   recycled through a small pool (free list). */
+/* The context every op runs in: the scratch arena and the tape (a list of ig_node,
+   private to the implementation, section 3).  With training == 0 nothing is recorded
+   and no gradient buffer is made; gradients of activations exist only during
+   ig_backward, recycled through a small free list. */
 #define IG_POOL_SLOTS 64
 typedef struct ig_ctx {
     ig_arena *scratch;
@@ -164,22 +163,17 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss);
 
 /* y (...,N) = x (...,K) W^T + b.  W is (N,K) like torch.nn.Linear; b (N) may be NULL. */
 IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b);
-/* y = a + b; b's shape equals a's, or is a's trailing dims (broadcast). */
+/* y = a + b, y = a * b (elementwise); b's shape equals a's, or is a's trailing dims (broadcast). */
 IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* y = a * b elementwise, same broadcast rule as ig_add. */
 IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* y = s * a for a constant s. */
-IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s);
+IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s);    /* y = s * a, s a constant */
 /* adaLN modulate: y (B,T,D) = x * (1 + scale) + shift, shift/scale (B,D). */
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale);
 /* gated residual: y (B,T,D) = x + gate * h, gate (B,D). */
 IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_tensor *h);
-/* LayerNorm over the last dim, no affine, eps 1e-6: x, y (...,D). */
-IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x);
-/* y = x sigmoid(x), any shape. */
-IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x);
-/* GELU, tanh approximation, any shape. */
-IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x);
+IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x); /* over the last dim of (...,D), no affine, eps 1e-6 */
+IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x);      /* y = x sigmoid(x), any shape */
+IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x);      /* GELU, tanh approximation, any shape */
 /* multi-head self-attention: qkv (B,T,3D) laid out [q | k | v] -> (B,T,D). */
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads);
 /* (B,C,H,W) -> (B,T,C*p*p), T = (H/p)(W/p), patch vector ordered (c, p_row, p_col). */
@@ -192,26 +186,21 @@ IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t
 IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i);
 /* mean((a - b)^2) over all elements -> scalar (1). b gets no gradient. */
 IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* sum / mean of all elements -> scalar (1). */
-IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);
-IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);
-/* Cross-entropy of logits z (B,K) against labels y (B) in 0..K-1, averaged
-   over the batch -> scalar (1).  A label out of range fails. */
+IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);       /* sum of all elements -> scalar (1) */
+IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);      /* mean of all elements -> scalar (1) */
+/* Cross-entropy of logits z (B,K) and labels y (B) in 0..K-1 (checked), batch mean -> scalar (1). */
 IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
-/* The same values in another shape with the same element count (a copy),
-   e.g. flatten (B,T,D) -> (B,T*D). */
+/* The same values (a copy) in another shape of the same element count: (B,T,D) -> (B,T*D). */
 IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
 /* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
 /* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
 IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w);
-/* SwiGLU's gate: u (...,2H) = [u1 | u2] -> y (...,H) = SiLU(u1) * u2 (gated half first). */
-IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);    /* u (...,2H) = [u1 | u2] -> SiLU(u1) * u2 (...,H) */
 /* 2D RoPE on the q and k thirds of qkv (B,T,3D), every head alike; v is copied.
    cos, sin (T,hd) hold the rotation of each (token, head dim), hd = D / heads. */
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
-/* mean over positions (b, h, w) of 1 - cos_sim(a[b,:,h,w], b[b,:,h,w]): the cosine
-   between the channel vectors of a and b (B,C,H,W) -> scalar (1). */
+/* mean over positions (b,h,w) of 1 - cos(a[b,:,h,w], b[b,:,h,w]), a, b (B,C,H,W) -> scalar (1). */
 IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
