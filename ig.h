@@ -74,8 +74,7 @@
 /* 1. errors and arenas                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* The message of the last failure (empty string if none). */
-IGDEF const char *ig_last_error(void);
+IGDEF const char *ig_last_error(void);   /* the message of the last failure ("" if none) */
 
 /* An arena is one big block handed out front to back and freed all at once.
    ig.h uses two: a persistent one for parameters, gradients and optimizer
@@ -307,17 +306,15 @@ IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
    with IG on (training == 0; with CFG pass 2 * batch).  Depends on the OpenMP
    thread count at the time of the call.  0 for an invalid config. */
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training);
-/* Tape nodes one training forward records (pass to ig_ctx_init). */
-IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);
+IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);  /* of one training forward: for ig_ctx_init */
 
 /* Builds the model and initializes it as released: xavier-uniform Linears, zero
    biases, N(0, 0.02) label table and time MLP, adaLN and the output heads zero
    (LightningDiT: the aux head's weights xavier too). */
 IGDEF int  ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_t seed);
 IGDEF void ig_model_free(ig_model *m);
-IGDEF ig_param *ig_model_find(ig_model *m, const char *name);
-/* Swap the live weights with the EMA weights (call again to swap back). */
-IGDEF void ig_model_swap_ema(ig_model *m);
+IGDEF ig_param *ig_model_find(ig_model *m, const char *name);  /* by state-dict name; NULL: none */
+IGDEF void ig_model_swap_ema(ig_model *m);   /* live <-> EMA weights (again to swap back) */
 
 /* The bare network's forward pass.  x (B,C,H,W); t (B) in [0,1] in the network's
    own convention (SiT: t = 1 is noise; LightningDiT: t = 0 is noise, v points to
@@ -389,12 +386,11 @@ IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, float *v);
 #define IG_VELOCITY_FN_DEFINED 1
 
-/* grid: nsteps + 1 times from 1 (noise) down to 0 (data). */
-IGDEF void ig_grid_uniform(float *grid, size_t nsteps);
+IGDEF void ig_grid_uniform(float *grid, size_t nsteps);  /* nsteps + 1 times, 1 (noise) down to 0 */
 /* LightningDiT's timestep-shifted grid, in the SiT convention (t = 1 - the release's t_ld):
    grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise). */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
-/* Euler: x += (t' - t) v(x, t). */
+/* Euler: x += (t' - t) v(x, t), one evaluation per step.  grid: nsteps + 1 times from 1 to 0. */
 IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Heun: an Euler step, then average the slopes at both ends; the step that
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
