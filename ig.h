@@ -622,8 +622,11 @@ static void *ig__arena_take(ig_arena *a, size_t bytes, int is_data) {
 
 IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes) { return ig__arena_take(a, bytes, 0); }
 
-/* n floats of data: activations, gradients, what a backward keeps. */
-static float *ig__arena_floats(ig_arena *a, size_t n) { return (float *)ig__arena_take(a, n * sizeof(float), 1); }
+/* n floats of data: activations, gradients, what a backward keeps.  An n whose
+   bytes overflow a size_t asks for SIZE_MAX bytes, more than any arena has. */
+static float *ig__arena_floats(ig_arena *a, size_t n) {
+    return (float *)ig__arena_take(a, n > SIZE_MAX / sizeof(float) ? SIZE_MAX : n * sizeof(float), 1);
+}
 
 IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; a->header_used = 0; }
 
@@ -685,15 +688,22 @@ struct ig_node {                 /* one entry of the tape                    */
 
 IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim, const size_t *shape) {
     ig_tensor *t;
+    size_t n = 1;
     int i;
     if (ndim < 1 || ndim > IG_MAX_DIMS) { ig__fail("ig: a tensor has 1 to %d dims, not %d", IG_MAX_DIMS, ndim); return NULL; }
+    for (i = 0; i < ndim; i++) {   /* the bytes of n floats must fit a size_t */
+        if (shape[i] && n > SIZE_MAX / sizeof(float) / shape[i]) {
+            ig__fail("ig: a tensor of %d dims is too large: its bytes overflow size_t at dim %d (%zu)", ndim, i, shape[i]);
+            return NULL;
+        }
+        n *= shape[i];
+    }
     t = (ig_tensor *)ig_arena_alloc(a, sizeof(ig_tensor));
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
     t->ndim = ndim;
-    t->n = 1;
+    t->n = n;
     for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    for (i = 0; i < ndim; i++) t->n *= shape[i];
     t->data = data;
     t->grad = grad;
     t->requires_grad = grad != NULL;
