@@ -731,6 +731,8 @@ IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, si
 
 IGDEF int ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity) {
     memset(ctx, 0, sizeof *ctx);
+    if (tape_capacity > SIZE_MAX / sizeof(ig_node))   /* its bytes would wrap around */
+        return ig__fail("ig_ctx_init: tape_capacity %zu is too large", tape_capacity);
     ctx->scratch = scratch;
     ctx->cap_tape = tape_capacity;
     return ig_ctx_reset(ctx, 0);

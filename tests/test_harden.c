@@ -1,7 +1,7 @@
 /* test_harden.c - what must not break on bad numbers: the vectorizable exp and
    tanh at NaN and infinities, a training step whose AdamW update would
    overflow (nothing may change), the input checks of ig_forward, and tensor
-   sizes whose bytes overflow a size_t.
+   sizes and tape capacities whose bytes overflow a size_t.
    This file has its own private copy of the implementation (IG_STATIC), so it
    can call the internal ig__exp and ig__tanh directly. */
 #define IG_STATIC
@@ -253,7 +253,8 @@ static int t_forward_bad_inputs(void) {
 }
 
 /* A tensor whose bytes overflow a size_t is refused (it was made with a wrapped-around
-   size: 2^62 floats took 0 bytes), and so is such a scratch buffer; nothing is taken. */
+   size: 2^62 floats took 0 bytes), and so are such a scratch buffer and such a tape;
+   nothing is taken. */
 static int t_tensor_size_overflow(void) {
     ig_arena a;
     size_t s1[2] = { SIZE_MAX / 4 + 1, 1 };        /* 4 * n wraps to 0 */
@@ -267,6 +268,12 @@ static int t_tensor_size_overflow(void) {
     CHECK(a.used == 0, "the refused tensors took %zu bytes", a.used);
     s1[0] = 4;
     CHECK(ig_tensor_new(&a, 2, s1, 1) != NULL, "a small tensor after them: %s", ig_last_error());
+    {   /* a tape whose bytes wrap around would be a small block that ops write past */
+        ig_ctx ctx;
+        CHECK(ig_ctx_init(&ctx, &a, SIZE_MAX / sizeof(ig_node) + 2) == -1 && strstr(ig_last_error(), "too large"),
+              "a tape of SIZE_MAX / %zu + 2 nodes: %s", sizeof(ig_node), ig_last_error());
+        CHECK(ig_ctx_init(&ctx, &a, 16) == 0 && ig_ctx_reset(&ctx, 1) == 0, "a tape of 16 nodes: %s", ig_last_error());
+    }
     ig_arena_free(&a);
     return 0;
 }
