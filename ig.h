@@ -412,7 +412,7 @@ typedef struct ig_guidance {
     float guide_weight;                     /* v_weak + w (v - v_weak)                       */
 } ig_guidance;
 
-IGDEF ig_guidance ig_guidance_none(void);
+IGDEF ig_guidance ig_guidance_none(void);   /* every method off: w = s = 1, no guide */
 
 /* The paper's LightningDiT-XL/1 + IG sampler, the release's config (FID 1.19 with
    CFG, 1.34 without): ig_sample_heun2 on ig_grid_shifted with IG_LIGHTNING_STEPS
