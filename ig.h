@@ -2,19 +2,13 @@
 
    What this is
    ------------
-   A small, readable implementation of Internal Guidance (IG; Zhou et al., "Guiding
-   a Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026):
-   a Diffusion Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung
-   after an early block (the "aux" head, after block k), trained with flow
-   matching on both heads, and sampled by extrapolating away from that weak
-   early head:
+   A small, readable implementation of Internal Guidance (IG; Zhou et al., "Guiding a
+   Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026): a Diffusion
+   Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung after an early
+   block k (the "aux" head), trained with flow matching on both heads, and sampled by
+   extrapolating away from that weak early head:
 
        v = v_aux + w * (v_final - v_aux)          (w = 1: plain model)
-
-   Everything needed lives below: float tensors in arenas, a reverse-mode autograd
-   tape, the ops with their backward passes, the model, AdamW + EMA, the samplers
-   (Euler, Heun, Euler-Maruyama) with IG / CFG / autoguidance, and safetensors
-   checkpoints whose names match the released PyTorch state dict.
 
    The one-file rule
    -----------------
@@ -28,7 +22,7 @@
    -----------------
      1. errors, arenas            where every byte comes from
      2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
-     3. tensors and the tape      ig_tensor, ig_ctx, backward()
+     3. tensors and the tape      ig_tensor, ig_ctx, ig_backward (reverse-mode autograd)
      4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
                                   layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum;
                                   LightningDiT's rmsnorm, swiglu, 2D rope, cosine loss
@@ -37,7 +31,8 @@
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
      Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
-     Appendix B. checkpoints      safetensors read / write; ig_save, ig_load, ig_config_from_file
+     Appendix B. checkpoints      safetensors read / write, names as in the released PyTorch
+                                  state dict; ig_save, ig_load, ig_config_from_file
 
    Compile-time options (define before including)
    --------------------
@@ -45,10 +40,9 @@
      IG_MALLOC, IG_FREE your own allocator (define both or neither)
      IG_NO_FAST_GEMM    leave out Appendix A: the plain triple-loop matmul (slow, easy to read)
      IG_MAX_THREADS     threads the matmul keeps packing buffers for (default 8)
-     OpenMP             compile with -fopenmp to run on all cores; without it the
-                        IG__OMP(...) pragmas vanish and everything still works.
-                        Results are bit-identical for any thread count.  On a
-                        busy machine run with OMP_WAIT_POLICY=passive.
+     OpenMP             compile with -fopenmp to run on all cores; without it the IG__OMP(...)
+                        pragmas vanish.  Results are bit-identical for any thread count.
+                        On a busy machine run with OMP_WAIT_POLICY=passive.
 
    Conventions
    -----------
@@ -80,8 +74,7 @@
 /* 1. errors and arenas                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* The message of the last failure (empty string if none). */
-IGDEF const char *ig_last_error(void);
+IGDEF const char *ig_last_error(void);   /* the message of the last failure ("" if none) */
 
 /* An arena is one big block handed out front to back and freed all at once.
    ig.h uses two: a persistent one for parameters, gradients and optimizer
@@ -133,35 +126,18 @@ typedef struct ig_tensor {
     size_t n;                    /* number of elements                       */
 } ig_tensor;
 
-struct ig_node;
-typedef void (*ig_backward_fn)(struct ig_node *node);
-
-/* One entry of the tape: the op's backward, its output, inputs, and what the
-   forward saved for the backward (e.g. softmax probabilities). */
-typedef struct ig_node {
-    ig_backward_fn backward;
-    struct ig_ctx *ctx;
-    ig_tensor *out;
-    ig_tensor *in[3];
-    float *saved;                /* op-specific, lives in the scratch arena  */
-    size_t arg[4];               /* op-specific integers                     */
-    float farg;                  /* op-specific float                        */
-} ig_node;
-
-/* The context every op runs in: where activations come from and the tape.
-   With training == 0 nothing is recorded and no gradient buffer is made.
-   Gradients of activations live only during the backward pass: each is made
-   when the first consumer's backward needs it and handed back to a small
-   pool (free list) as soon as its producer's backward is done. */
+/* The context every op runs in: the scratch arena and the tape (a list of ig_node,
+   private to the implementation, section 3).  With training == 0 nothing is recorded
+   and no gradient buffer is made; gradients of activations exist only during
+   ig_backward, recycled through a small free list. */
 #define IG_POOL_SLOTS 64
 typedef struct ig_ctx {
     ig_arena *scratch;
-    ig_node *tape;
+    struct ig_node *tape;
     size_t ntape, cap_tape;
     int training;
     int failed;                  /* an op failed: later ops return NULL      */
-    float *pool[IG_POOL_SLOTS];  /* free gradient buffers ...                */
-    size_t pool_n[IG_POOL_SLOTS];/* ... and their sizes in floats            */
+    struct { float *buf; size_t n; } pool[IG_POOL_SLOTS]; /* free gradient buffers, n floats */
     int npool;
 } ig_ctx;
 
@@ -186,22 +162,17 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss);
 
 /* y (...,N) = x (...,K) W^T + b.  W is (N,K) like torch.nn.Linear; b (N) may be NULL. */
 IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b);
-/* y = a + b; b's shape equals a's, or is a's trailing dims (broadcast). */
+/* y = a + b, y = a * b (elementwise); b's shape equals a's, or is a's trailing dims (broadcast). */
 IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* y = a * b elementwise, same broadcast rule as ig_add. */
 IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* y = s * a for a constant s. */
-IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s);
+IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s);    /* y = s * a, s a constant */
 /* adaLN modulate: y (B,T,D) = x * (1 + scale) + shift, shift/scale (B,D). */
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale);
 /* gated residual: y (B,T,D) = x + gate * h, gate (B,D). */
 IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_tensor *h);
-/* LayerNorm over the last dim, no affine, eps 1e-6: x, y (...,D). */
-IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x);
-/* y = x sigmoid(x), any shape. */
-IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x);
-/* GELU, tanh approximation, any shape. */
-IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x);
+IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x); /* over the last dim of (...,D), no affine, eps 1e-6 */
+IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x);      /* y = x sigmoid(x), any shape */
+IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x);      /* GELU, tanh approximation, any shape */
 /* multi-head self-attention: qkv (B,T,3D) laid out [q | k | v] -> (B,T,D). */
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads);
 /* (B,C,H,W) -> (B,T,C*p*p), T = (H/p)(W/p), patch vector ordered (c, p_row, p_col). */
@@ -214,35 +185,27 @@ IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t
 IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i);
 /* mean((a - b)^2) over all elements -> scalar (1). b gets no gradient. */
 IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* sum / mean of all elements -> scalar (1). */
-IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);
-IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);
-/* Cross-entropy of logits z (B,K) against labels y (B) in 0..K-1, averaged
-   over the batch -> scalar (1).  A label out of range fails. */
+IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);       /* sum of all elements -> scalar (1) */
+IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);      /* mean of all elements -> scalar (1) */
+/* Cross-entropy of logits z (B,K) and labels y (B) in 0..K-1 (checked), batch mean -> scalar (1). */
 IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
-/* The same values in another shape with the same element count (a copy),
-   e.g. flatten (B,T,D) -> (B,T*D). */
+/* The same values (a copy) in another shape of the same element count: (B,T,D) -> (B,T*D). */
 IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
 /* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
 /* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
 IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w);
-/* SwiGLU's gate: u (...,2H) = [u1 | u2] -> y (...,H) = SiLU(u1) * u2 (gated half first). */
-IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);    /* u (...,2H) = [u1 | u2] -> SiLU(u1) * u2 (...,H) */
 /* 2D RoPE on the q and k thirds of qkv (B,T,3D), every head alike; v is copied.
    cos, sin (T,hd) hold the rotation of each (token, head dim), hd = D / heads. */
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
-/* mean over positions (b, h, w) of 1 - cos_sim(a[b,:,h,w], b[b,:,h,w]): the cosine
-   between the channel vectors of a and b (B,C,H,W) -> scalar (1). */
+/* mean over positions (b,h,w) of 1 - cos(a[b,:,h,w], b[b,:,h,w]), a, b (B,C,H,W) -> scalar (1). */
 IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
-   convolution as im2col + matmul).  Row-major, BLAS semantics:
-       C (M,N) = beta * C + op(A) (M,K) * op(B) (K,N)
-   op(A) = A (lda per row) or, with trans_a, A^T; op(B) likewise.  beta = 0
-   never reads C.  Not reentrant: call it from one thread at a time (it uses
-   all OpenMP threads itself).  The plain loop is in section 4, the fast one
-   in Appendix A. */
+   convolution as im2col + matmul): C (M,N) = beta C + op(A) (M,K) op(B) (K,N),
+   row-major, BLAS semantics (section 4.0); beta = 0 never reads C.  Not reentrant:
+   one caller at a time (it uses all OpenMP threads itself). */
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);
@@ -252,17 +215,14 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 /* ------------------------------------------------------------------------- */
 
 /* The architecture variants of the one model.
-   IG_ARCH_SIT: SiT/DiT (LayerNorm, GELU MLP, fixed sin-cos positions); the default (0).
+   IG_ARCH_SIT (0, the default): SiT/DiT: LayerNorm, GELU MLP, fixed sin-cos positions.
    IG_ARCH_LIGHTNING: LightningDiT, the system of the paper's best numbers
      (LightningDiT-XL/1 + IG): RMSNorm with a learned gain wherever SiT has a
-     LayerNorm, a SwiGLU MLP (mlp.w12 (2H,D), mlp.w3 (D,H), H = 8D/3 rounded down,
-     the release's int(2/3 * 4D)), 2D RoPE on q and k (feat_rope.freqs_cos /
-     freqs_sin (T,hd), stored buffers), pos_embed stored and loaded (initialized to
-     the sin-cos table, never trained, never recomputed: a checkpoint's own value
-     is used).  Its network runs in its own time convention, t_ld = 1 - t
-     (t_ld = 0 is noise), and predicts v_ld = -v (data minus noise).  ig_forward
-     runs that bare network; ig_train_step_on and ig_guided_velocity convert, so
-     everything else sees the SiT convention. */
+     LayerNorm, a SwiGLU MLP, 2D RoPE on q and k, and pos_embed as stored (the
+     sin-cos table at init, never trained or recomputed).  Its network runs in its
+     own time, t_ld = 1 - t (t_ld = 0 is noise), and predicts v_ld = -v (data minus
+     noise).  ig_forward runs that bare network; ig_train_step_on and
+     ig_guided_velocity convert, so everything else sees the SiT convention. */
 enum { IG_ARCH_SIT = 0, IG_ARCH_LIGHTNING = 1 };
 
 /* The blueprint.  Sizes are small numbers, so plain ints. */
@@ -301,7 +261,7 @@ typedef struct ig_block_params {
     ig_tensor *proj_w, *proj_b;    /* attn.proj           (D,D)  (D)  */
     ig_tensor *fc1_w, *fc1_b;      /* mlp.fc1             (4D,D) (4D) */
     ig_tensor *fc2_w, *fc2_b;      /* mlp.fc2             (D,4D) (D)  */
-    /* IG_ARCH_LIGHTNING: these instead of fc1/fc2 (H = 8D/3), and the RMSNorm gains */
+    /* IG_ARCH_LIGHTNING: these instead of fc1/fc2 (H = floor(8D/3)), and the RMSNorm gains */
     ig_tensor *w12_w, *w12_b;      /* mlp.w12             (2H,D) (2H) */
     ig_tensor *w3_w, *w3_b;        /* mlp.w3              (D,H)  (D)  */
     ig_tensor *norm1_w, *norm2_w;  /* norm1, norm2        (D)         */
@@ -339,33 +299,29 @@ typedef struct ig_model {
 /* Bytes of the persistent arena for a configuration (training adds
    gradients, two AdamW moments and the EMA: 5x the weights). */
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
-/* Bytes of scratch arena at this batch size, tape included, exactly: the
-   peak of one ig_train_step (training != 0; lambda != 0; the cosine term on
-   for LightningDiT and off for SiT, as each release trains: the other choice
-   differs by under 1 KiB) or of one
-   ig_guided_velocity call with IG on (training == 0; with CFG pass 2 * batch),
-   measured by running that code on a counting arena.  It depends on the
-   OpenMP thread count at the time of the call.  0 for an invalid config. */
+/* Bytes of scratch arena at this batch size, tape included, exactly (that code run
+   on a counting arena, section 7.1): the peak of one ig_train_step (training != 0;
+   lambda != 0; the cosine term as each release trains, on for LightningDiT, off for
+   SiT: the other choice differs by under 1 KiB) or of one ig_guided_velocity call
+   with IG on (training == 0; with CFG pass 2 * batch).  Depends on the OpenMP
+   thread count at the time of the call.  0 for an invalid config. */
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training);
-/* Tape nodes one training forward records (pass to ig_ctx_init). */
-IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);
+IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);  /* of one training forward: for ig_ctx_init */
 
-/* Builds the model and initializes it as released: xavier-uniform Linears,
-   zero biases, N(0, 0.02) label table and time MLP, adaLN and both heads zero. */
+/* Builds the model and initializes it as released: xavier-uniform Linears, zero
+   biases, N(0, 0.02) label table and time MLP, adaLN and the output heads zero
+   (LightningDiT: the aux head's weights xavier too). */
 IGDEF int  ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_t seed);
 IGDEF void ig_model_free(ig_model *m);
-IGDEF ig_param *ig_model_find(ig_model *m, const char *name);
-/* Swap the live weights with the EMA weights (call again to swap back). */
-IGDEF void ig_model_swap_ema(ig_model *m);
+IGDEF ig_param *ig_model_find(ig_model *m, const char *name);  /* by state-dict name; NULL: none */
+IGDEF void ig_model_swap_ema(ig_model *m);   /* live <-> EMA weights (again to swap back) */
 
-/* The forward pass of the bare network.  x (B,C,H,W), t (B) in [0,1] in the
-   network's own time convention (SiT: t = 1 noise; LightningDiT: t = 0 noise,
-   and its v points from noise to data), y (B) labels (num_classes =
-   null label).  *v gets the final head's velocity (B,C,H,W).  If v_aux is not
-   NULL, *v_aux gets the aux head's (after block aux_depth); if it is NULL that
-   head is not computed at all.  With a training context the tape is recorded.
-   A non-finite x, a t outside [0, 1] (or NaN) or a label outside 0..num_classes
-   is an error (-1) found before anything runs. */
+/* The bare network's forward pass.  x (B,C,H,W); t (B) in [0,1] in the network's
+   own convention (SiT: t = 1 is noise; LightningDiT: t = 0 is noise, v points to
+   data); y (B) labels, num_classes = null label.  *v gets the final head's velocity
+   (B,C,H,W), *v_aux the aux head's (with v_aux NULL that head is not computed).  A
+   training ctx records the tape.  A non-finite x, a t outside [0, 1] (or NaN) or a
+   label outside 0..num_classes fails (-1) before anything runs. */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux);
 
@@ -410,13 +366,12 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
 /* One flow-matching step: ig_flow_batch with m->rng, then ig_train_step_on. */
 IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                         const float *x0, const int *y, size_t B, ig_train_stats *stats);
-/* The same step with everything given: inputs x_t, times t, labels y (after
-   any dropout) and the velocity target (B,C,H,W), in the SiT convention for
-   either architecture.  Zeroes the gradients, forward, loss, backward,
-   clipping, AdamW, EMA, step += 1.
-   Both return -1 and change nothing (weights, moments, EMA, step, m->rng)
-   when the batch, the loss or the gradient is non-finite or when the update
-   would make any weight, moment or EMA value non-finite (e.g. a huge lr). */
+/* The same step on a given batch: x_t, t, labels y (after any dropout) and the
+   velocity target (B,C,H,W), in the SiT convention for either architecture: zero
+   the gradients, forward, loss, backward, clip, AdamW, EMA, step += 1.  Both return
+   -1 and change nothing (weights, moments, EMA, step, m->rng) when the batch, the
+   loss or the gradient is non-finite or the update would make any weight, moment
+   or EMA value non-finite (e.g. a huge lr). */
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *y,
                            const float *target, size_t B, ig_train_stats *stats);
@@ -431,13 +386,11 @@ IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, float *v);
 #define IG_VELOCITY_FN_DEFINED 1
 
-/* grid: nsteps + 1 times from 1 (noise) down to 0 (data). */
-IGDEF void ig_grid_uniform(float *grid, size_t nsteps);
-/* LightningDiT's timestep-shifted grid, in the SiT convention:
-   grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise).
-   The release's t_ld = s u / (1 + (s - 1) u) runs from 0 (noise) to 1; t = 1 - t_ld. */
+IGDEF void ig_grid_uniform(float *grid, size_t nsteps);  /* nsteps + 1 times, 1 (noise) down to 0 */
+/* LightningDiT's timestep-shifted grid, in the SiT convention (t = 1 - the release's t_ld):
+   grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise). */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
-/* Euler: x += (t' - t) v(x, t). */
+/* Euler: x += (t' - t) v(x, t), one evaluation per step.  grid: nsteps + 1 times from 1 to 0. */
 IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
 /* Heun: an Euler step, then average the slopes at both ends; the step that
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
@@ -445,10 +398,9 @@ IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const
 /* Heun on every interval, the last (to t = 0) included: torchdiffeq's fixed-grid
    "heun2", the LightningDiT release's solver.  2 * nsteps evaluations. */
 IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
-/* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, last step
-   without noise (the released IG sampler).  nsteps evaluations.  path is the
-   one the model was trained on (IG_PATH_LINEAR or IG_PATH_COSINE): the score
-   is computed from the velocity through it. */
+/* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, the last step
+   without noise (the released IG sampler); nsteps evaluations.  path: the one the
+   model was trained on, through which the score comes from the velocity. */
 IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path, ig_rng *rng);
 
 /* How the model's velocity is guided.  Each method acts only for t inside its
@@ -460,13 +412,12 @@ typedef struct ig_guidance {
     float guide_weight;                     /* v_weak + w (v - v_weak)                       */
 } ig_guidance;
 
-IGDEF ig_guidance ig_guidance_none(void);
+IGDEF ig_guidance ig_guidance_none(void);   /* every method off: w = s = 1, no guide */
 
-/* The paper's LightningDiT-XL/1 + IG sampler (FID 1.19 with CFG, 1.34 without;
-   the release's config): ig_sample_heun2 on ig_grid_shifted with
-   IG_LIGHTNING_STEPS intervals (125 grid points) and shift IG_LIGHTNING_SHIFT;
-   with CFG: IG 1.4 at every t on both halves, CFG 1.45 only for t <= 0.81 (the
-   release's t_ld >= 0.19); without CFG: IG 1.7 at every t. */
+/* The paper's LightningDiT-XL/1 + IG sampler, the release's config (FID 1.19 with
+   CFG, 1.34 without): ig_sample_heun2 on ig_grid_shifted with IG_LIGHTNING_STEPS
+   intervals and shift IG_LIGHTNING_SHIFT; with CFG: IG 1.4 at every t on both halves,
+   CFG 1.45 only for t <= 0.81 (the release's t_ld >= 0.19); without: IG 1.7 at every t. */
 #define IG_LIGHTNING_STEPS 124
 #define IG_LIGHTNING_SHIFT 0.3f
 IGDEF ig_guidance ig_guidance_lightning(int with_cfg);
@@ -578,17 +529,14 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
 
 #include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
-#if defined(IG_MALLOC) && defined(IG_FREE)
-/* both given */
-#elif !defined(IG_MALLOC) && !defined(IG_FREE)
+#if defined(IG_MALLOC) != defined(IG_FREE)
+#error "ig.h: define both IG_MALLOC and IG_FREE, or neither"
+#elif !defined(IG_MALLOC)
 #define IG_MALLOC(sz) malloc(sz)
 #define IG_FREE(p) free(p)
-#else
-#error "ig.h: define both IG_MALLOC and IG_FREE, or neither"
 #endif
 
 /* OpenMP: IG__OMP(omp parallel for) becomes the #pragma with -fopenmp and
@@ -637,42 +585,48 @@ IGDEF void ig_arena_free(ig_arena *a) {
     a->block = NULL; a->base = NULL; a->cap = a->used = a->header_used = 0;
 }
 
-/* Every allocation is aligned to 64 bytes (a cache line, an AVX-512 vector).
-   A counting arena (ig_model_scratch_bytes) moves 'used' as a real one would,
+/* Every allocation is aligned to 64 bytes (a cache line, an AVX-512 vector):
+   the next 'bytes' after the first 64-byte boundary at or past *used in a block of
+   cap bytes, or NULL (and *used unchanged) when they do not fit. */
+static unsigned char *ig__bump(unsigned char *base, size_t cap, size_t *used, size_t bytes) {
+    size_t pad = (64 - (*used & 63)) & 63;
+    unsigned char *p;
+    if (!base || bytes > cap || *used + pad > cap - bytes) return NULL;
+    p = base + *used + pad;
+    *used += pad + bytes;
+    return p;
+}
+
+/* A counting arena (ig_model_scratch_bytes) moves 'used' as a real one would,
    but only headers get memory; data buffers get a pointer nothing reads. */
 static void *ig__arena_take(ig_arena *a, size_t bytes, int is_data) {
-    size_t pad = (64 - (a->used & 63)) & 63;
     unsigned char *p;
     if (a->counting) {
-        a->used += pad + bytes;
+        a->used += ((64 - (a->used & 63)) & 63) + bytes;
         if (a->used > a->peak) a->peak = a->used;
         if (is_data) return a->base;
-        pad = (64 - (a->header_used & 63)) & 63;
-        if (!a->base || a->header_used + pad + bytes > a->cap) {
+        if (!(p = ig__bump(a->base, a->cap, &a->header_used, bytes)))
             ig__fail("ig: the counting arena's header block (%zu bytes) is too small", a->cap);
-            return NULL;
-        }
-        p = a->base + a->header_used + pad;
-        a->header_used += pad + bytes;
         return p;
     }
-    if (!a->base || bytes > a->cap || a->used + pad > a->cap - bytes) {
+    if (!(p = ig__bump(a->base, a->cap, &a->used, bytes))) {
         ig__fail("ig: the '%s' arena is out of memory: this allocation needs %zu bytes, "
                  "%zu of %zu are used (%zu free). Make the arena larger (ig_model_scratch_bytes() "
                  "tells the size a batch needs) or use a smaller batch.",
                  a->name ? a->name : "?", bytes, a->used, a->cap, a->cap - a->used);
         return NULL;
     }
-    p = a->base + a->used + pad;
-    a->used += pad + bytes;
     if (a->used > a->peak) a->peak = a->used;
     return p;
 }
 
 IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes) { return ig__arena_take(a, bytes, 0); }
 
-/* n floats of data: activations, gradients, what a backward keeps. */
-static float *ig__arena_floats(ig_arena *a, size_t n) { return (float *)ig__arena_take(a, n * sizeof(float), 1); }
+/* n floats of data: activations, gradients, what a backward keeps.  An n whose
+   bytes overflow a size_t asks for SIZE_MAX bytes, more than any arena has. */
+static float *ig__arena_floats(ig_arena *a, size_t n) {
+    return (float *)ig__arena_take(a, n > SIZE_MAX / sizeof(float) ? SIZE_MAX : n * sizeof(float), 1);
+}
 
 IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; a->header_used = 0; }
 
@@ -720,24 +674,36 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
    walks it from the end to the start: no graph search, no recursion.  Every
    backward ADDS into its inputs' .grad (+=), so a tensor used twice gets the
    sum of both contributions. */
-
-static size_t ig__numel(int ndim, const size_t *shape) {
-    size_t n = 1;
-    int i;
-    for (i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
+typedef struct ig_node ig_node;
+typedef void (*ig_backward_fn)(ig_node *nd);
+struct ig_node {                 /* one entry of the tape                    */
+    ig_backward_fn backward;
+    ig_ctx *ctx;
+    ig_tensor *out;
+    ig_tensor *in[3];
+    float *saved;                /* what the forward kept, e.g. softmax probabilities */
+    size_t arg[4];               /* op-specific integers                     */
+    float farg;                  /* op-specific float                        */
+};
 
 IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim, const size_t *shape) {
     ig_tensor *t;
+    size_t n = 1;
     int i;
     if (ndim < 1 || ndim > IG_MAX_DIMS) { ig__fail("ig: a tensor has 1 to %d dims, not %d", IG_MAX_DIMS, ndim); return NULL; }
+    for (i = 0; i < ndim; i++) {   /* the bytes of n floats must fit a size_t */
+        if (shape[i] && n > SIZE_MAX / sizeof(float) / shape[i]) {
+            ig__fail("ig: a tensor of %d dims is too large: its bytes overflow size_t at dim %d (%zu)", ndim, i, shape[i]);
+            return NULL;
+        }
+        n *= shape[i];
+    }
     t = (ig_tensor *)ig_arena_alloc(a, sizeof(ig_tensor));
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
     t->ndim = ndim;
+    t->n = n;
     for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    t->n = ig__numel(ndim, shape);
     t->data = data;
     t->grad = grad;
     t->requires_grad = grad != NULL;
@@ -759,13 +725,14 @@ IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int w
 }
 
 IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad) {
-    size_t shape[4];
-    shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
+    size_t shape[4] = { d0, d1, d2, d3 };
     return ig_tensor_new(a, ndim, shape, with_grad);
 }
 
 IGDEF int ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity) {
     memset(ctx, 0, sizeof *ctx);
+    if (tape_capacity > SIZE_MAX / sizeof(ig_node))   /* its bytes would wrap around */
+        return ig__fail("ig_ctx_init: tape_capacity %zu is too large", tape_capacity);
     ctx->scratch = scratch;
     ctx->cap_tape = tape_capacity;
     return ig_ctx_reset(ctx, 0);
@@ -778,11 +745,9 @@ IGDEF int ig_ctx_reset(ig_ctx *ctx, int training) {
     ctx->failed = 0;
     ctx->training = training;
     ctx->tape = NULL;
-    if (training) {
-        ctx->tape = (ig_node *)ig_arena_alloc(ctx->scratch, ctx->cap_tape * sizeof(ig_node));
-        if (!ctx->tape) return -1;
-    }
-    return 0;
+    if (!training) return 0;
+    ctx->tape = (ig_node *)ig_arena_alloc(ctx->scratch, ctx->cap_tape * sizeof(ig_node));
+    return ctx->tape ? 0 : -1;
 }
 
 /* The output of an op: NULL if an input is NULL (an earlier op failed) or the
@@ -827,13 +792,10 @@ static float *ig__grad(ig_ctx *ctx, ig_tensor *t) {
     int k;
     if (!t->requires_grad) return NULL;
     if (t->grad) return t->grad;
-    for (k = 0; k < ctx->npool; k++)
-        if (ctx->pool_n[k] == t->n) {
-            t->grad = ctx->pool[k];
-            ctx->pool[k] = ctx->pool[ctx->npool - 1];
-            ctx->pool_n[k] = ctx->pool_n[ctx->npool - 1];
-            ctx->npool--;
-            break;
+    for (k = 0; k < ctx->npool && !t->grad; k++)
+        if (ctx->pool[k].n == t->n) {
+            t->grad = ctx->pool[k].buf;
+            ctx->pool[k] = ctx->pool[--ctx->npool];   /* the last free buffer fills the gap */
         }
     if (!t->grad) t->grad = ig__arena_floats(ctx->scratch, t->n);
     if (!t->grad) { ctx->failed = 1; return NULL; }
@@ -846,9 +808,8 @@ static float *ig__grad(ig_ctx *ctx, ig_tensor *t) {
 static void ig__grad_release(ig_ctx *ctx, ig_tensor *t) {
     if (!t->grad_pooled || !t->grad) return;
     if (ctx->npool < IG_POOL_SLOTS) {
-        ctx->pool[ctx->npool] = t->grad;
-        ctx->pool_n[ctx->npool] = t->n;
-        ctx->npool++;
+        ctx->pool[ctx->npool].buf = t->grad;
+        ctx->pool[ctx->npool++].n = t->n;
     }
     t->grad = NULL;
     t->grad_pooled = 0;

@@ -1,6 +1,7 @@
 /* test_harden.c - what must not break on bad numbers: the vectorizable exp and
    tanh at NaN and infinities, a training step whose AdamW update would
-   overflow (nothing may change), and the input checks of ig_forward.
+   overflow (nothing may change), the input checks of ig_forward, and tensor
+   sizes and tape capacities whose bytes overflow a size_t.
    This file has its own private copy of the implementation (IG_STATIC), so it
    can call the internal ig__exp and ig__tanh directly. */
 #define IG_STATIC
@@ -251,10 +252,37 @@ static int t_forward_bad_inputs(void) {
     return 0;
 }
 
+/* A tensor whose bytes overflow a size_t is refused (it was made with a wrapped-around
+   size: 2^62 floats took 0 bytes), and so are such a scratch buffer and such a tape;
+   nothing is taken. */
+static int t_tensor_size_overflow(void) {
+    ig_arena a;
+    size_t s1[2] = { SIZE_MAX / 4 + 1, 1 };        /* 4 * n wraps to 0 */
+    size_t s2[3] = { 2, SIZE_MAX / 4 / 3 + 1, 3 }; /* the product of the dims overflows */
+    float buf[4];
+    CHECK(ig_arena_init(&a, "scratch", 1 << 16) == 0, "%s", ig_last_error());
+    CHECK(ig_tensor_new(&a, 2, s1, 0) == NULL && strstr(ig_last_error(), "too large"), "2^62 floats: %s", ig_last_error());
+    CHECK(ig_tensor_new(&a, 3, s2, 1) == NULL && strstr(ig_last_error(), "too large"), "overflowing product: %s", ig_last_error());
+    CHECK(ig_tensor_wrap(&a, buf, NULL, 2, s1) == NULL, "a wrapped tensor of 2^62 floats was accepted");
+    CHECK(ig__arena_floats(&a, SIZE_MAX / 4 + 2) == NULL, "SIZE_MAX / 4 + 2 floats got a wrapped-around size");
+    CHECK(a.used == 0, "the refused tensors took %zu bytes", a.used);
+    s1[0] = 4;
+    CHECK(ig_tensor_new(&a, 2, s1, 1) != NULL, "a small tensor after them: %s", ig_last_error());
+    {   /* a tape whose bytes wrap around would be a small block that ops write past */
+        ig_ctx ctx;
+        CHECK(ig_ctx_init(&ctx, &a, SIZE_MAX / sizeof(ig_node) + 2) == -1 && strstr(ig_last_error(), "too large"),
+              "a tape of SIZE_MAX / %zu + 2 nodes: %s", sizeof(ig_node), ig_last_error());
+        CHECK(ig_ctx_init(&ctx, &a, 16) == 0 && ig_ctx_reset(&ctx, 1) == 0, "a tape of 16 nodes: %s", ig_last_error());
+    }
+    ig_arena_free(&a);
+    return 0;
+}
+
 const test_case harden_tests[] = {
     { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
     { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
     { "harden_adamw_overflow_one_weight", t_adamw_overflow_one_weight },
     { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
+    { "harden_tensor_size_overflow", t_tensor_size_overflow },
 };
 const int harden_ntests = sizeof harden_tests / sizeof harden_tests[0];
