@@ -2447,7 +2447,8 @@ IGDEF ig_train_config ig_train_defaults(void) {
    the new values, the second stores them.  Nothing is written unless every
    new value is finite.  The exact check is as slow as the update (a scalar
    loop: sqrtf may set errno), so a vectorized bound goes first: with eps > 0
-   the denominator is >= eps, so
+   and v' >= 0 (a negative beta2 can make v' negative, and sqrt(v') NaN) the
+   denominator is >= eps, so
        |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
    and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
    rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
@@ -2492,7 +2493,7 @@ static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
             float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
             float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
             float eb = d * fabsf(m->ema[i]) + d1 * wb;
-            bad |= !(fabsf(mo) <= lim) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
+            bad |= !(fabsf(mo) <= lim) | !(v >= 0.0f && v <= lim) | !(wb <= lim) | !(eb <= lim);
         }
     }
     return !bad;
