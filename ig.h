@@ -2442,17 +2442,16 @@ IGDEF ig_train_config ig_train_defaults(void) {
    then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
    the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
    A step must not leave a weight, moment or EMA value non-finite (a huge lr
-   overflows them; the model could never be saved or loaded again), so it runs
-   in two passes over the same formulas (ig__adamw_elem): the first only checks
-   the new values, the second stores them.  Nothing is written unless every
-   new value is finite.  The exact check is as slow as the update (a scalar
-   loop: sqrtf may set errno), so a vectorized bound goes first: with eps > 0
-   and v' >= 0 (a negative beta2 can make v' negative, and sqrt(v') NaN) the
+   overflows them; the model could never be saved or loaded again), so nothing
+   is stored before every new value is known to be finite.  The exact check
+   runs the update without storing it, a scalar loop as slow as the update
+   (sqrtf may set errno), so a vectorized bound goes first: with eps > 0 and
+   v' >= 0 (a negative beta2 can make v' negative, and sqrt(v') NaN) the
    denominator is >= eps, so
        |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
    and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
    rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
-   does the exact pass run. */
+   does the exact check run. */
 typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
 
 static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
@@ -2465,8 +2464,9 @@ static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
     return c;
 }
 
-/* one element: the new weight, moments and EMA into o[0..3] */
-static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, float mo, float v, float e, float *o) {
+/* element i of the flat arrays: its new weight, moments and EMA into o[0..3] */
+static inline void ig__adamw_elem(const ig__adamw_coef *c, const ig_model *m, size_t i, float *o) {
+    float g = m->grads[i], w = m->weights[i], mo = m->adam_m[i], v = m->adam_v[i], e = m->ema[i];
     w *= c->decay;
     mo = c->b1 * mo + (1.0f - c->b1) * g;
     v = c->b2 * v + (1.0f - c->b2) * g * g;
@@ -2474,14 +2474,13 @@ static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, flo
     o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
 }
 
-/* 1 if the bounds above prove that no new value can be non-finite */
+/* 1 if the bounds above prove that no new value can be non-finite.  Only eps
+   and bc2_sqrt need a look of their own: any other inf or NaN coefficient
+   makes a bound inf or NaN, which fails it. */
 static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
     const float lim = 1e37f;
     float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
-    int pi, bad = 0;
-    if (!(c->eps > 0.0f && c->bc2_sqrt > 0.0f && inv_eps <= lim && ss <= lim && fabsf(c->decay) <= lim && d <= lim &&
-          d1 <= lim && fabsf(c->b1) <= lim && fabsf(c->b2) <= lim))
-        return 0;
+    int pi, bad = !(c->eps > 0.0f && c->bc2_sqrt > 0.0f);
     for (pi = 0; pi < m->nparams && !bad; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
@@ -2499,54 +2498,42 @@ static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
     return !bad;
 }
 
-/* 1 if the step with these coefficients would make any value non-finite */
-static int ig__adamw_would_overflow(const ig_model *m, const ig__adamw_coef *c) {
-    int pi, bad = 0;
-    for (pi = 0; pi < m->nparams && !bad; pi++) {
+/* 0 if every new value of the step is finite; else -1, naming the first value
+   that is not (the scalar scan that finds it runs only on this failure). */
+static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
+    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
+    int pi, q, bad = 0;
+    if (ig__adamw_surely_finite(m, c)) return 0;
+    for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
         if (!pp->trainable) continue;
         IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
         for (i = o; i < o + n; i++) {
             float nv[4];
-            ig__adamw_elem(c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            ig__adamw_elem(c, m, i, nv);
             bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
         }
-    }
-    return bad;
-}
-
-/* The error of a step that ig__adamw_would_overflow refused: which value of
-   which parameter first (a scalar scan, only on this failure path). */
-static int ig__adamw_fail(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
-    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
-    int pi, q;
-    for (pi = 0; pi < m->nparams; pi++) {
-        const ig_param *pp = &m->params[pi];
-        size_t i;
-        if (!pp->trainable) continue;
-        for (i = 0; i < pp->t->n; i++) {
-            size_t j = pp->offset + i;
+        for (i = o; bad && i < o + n; i++) {
             float nv[4];
-            ig__adamw_elem(c, m->grads[j], m->weights[j], m->adam_m[j], m->adam_v[j], m->ema[j], nv);
+            ig__adamw_elem(c, m, i, nv);
             for (q = 0; q < 4; q++)
                 if (ig__nonfinite(nv[q]))
                     return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
                                     "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
                                     "EMA and step count are as before the step",
-                                    (long long)m->step + 1, what[q], pp->name, i, (double)nv[q], (double)tc->lr,
+                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q], (double)tc->lr,
                                     (double)tc->weight_decay);
         }
     }
-    return ig__fail("ig_train_step: step %lld would make a value non-finite; nothing was changed",
-                    (long long)m->step + 1);
+    return 0;
 }
 
-/* Checks, then takes step m->step + 1: 0, or -1 with the model untouched. */
+/* Takes step m->step + 1: 0, or -1 with the model untouched. */
 static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
     int pi;
-    if (!ig__adamw_surely_finite(m, &c) && ig__adamw_would_overflow(m, &c)) return ig__adamw_fail(m, &c, tc);
+    if (ig__adamw_check(m, &c, tc)) return -1;
     m->step++;
     for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
@@ -2555,7 +2542,7 @@ static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
         IG__OMP(omp parallel for schedule(static) if (n > 65536))
         for (i = o; i < o + n; i++) {
             float nv[4];
-            ig__adamw_elem(&c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            ig__adamw_elem(&c, m, i, nv);
             m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
         }
     }
@@ -2634,20 +2621,22 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     return 0;
 }
 
-/* Resets ctx for training and takes a batch from its scratch: x (B,C,H,W),
-   target (B,C,H,W), t (B), labels (B). */
-static int ig__train_batch(ig_model *m, ig_ctx *ctx, size_t B, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
+/* Resets ctx and takes the inputs of one forward of `rows` samples from its
+   scratch: x (rows,C,H,W), t (rows), labels (rows); with tg != NULL also the
+   target (rows,C,H,W), and then ctx records a tape (training). */
+static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
     size_t shape[4];
-    *x = *tg = NULL; *t = NULL; *y = NULL;
-    if (!m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
-    if (ig_ctx_reset(ctx, 1)) return -1;
-    shape[0] = B; shape[1] = (size_t)m->cfg.in_channels;
+    *x = NULL; *t = NULL; *y = NULL;
+    if (tg) *tg = NULL;
+    if (tg && !m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
+    if (ig_ctx_reset(ctx, tg != NULL)) return -1;
+    shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
     shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
     *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    *tg = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    *t = ig__arena_floats(ctx->scratch, B);
-    *y = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int));
-    return (*x && *tg && *t && *y) ? 0 : -1;
+    if (tg && !(*tg = ig_tensor_new(ctx->scratch, 4, shape, 0))) return -1;
+    *t = ig__arena_floats(ctx->scratch, rows);
+    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
+    return (*x && *t && *y) ? 0 : -1;
 }
 
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
@@ -2656,7 +2645,7 @@ IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
     ig_tensor *x, *tg;
     float *tb;
     int *yb;
-    if (ig__train_batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
+    if (ig__batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
     memcpy(x->data, xt, x->n * sizeof(float));
     memcpy(tg->data, target, tg->n * sizeof(float));
     memcpy(tb, t, B * sizeof(float));
@@ -2712,7 +2701,7 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
     float *t;
     int *labels;
     ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
-    if (ig__train_batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
+    if (ig__batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
     if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
         ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
         m->rng = saved;
@@ -2767,15 +2756,18 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
 
 /* Heun (second order, the trapezoid rule):
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
-   The step that lands on t = 0 stays Euler (as in EDM). */
-IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+   ig_sample_heun keeps the step that lands on t = 0 Euler (as in EDM);
+   ig_sample_heun2 does Heun there too, as torchdiffeq's fixed-grid "heun2"
+   that the LightningDiT release samples with. */
+static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps,
+                    int euler_last) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
     size_t s, i;
     if (!buf) return -1;
     for (s = 0; s < nsteps; s++) {
         float t = grid[s], tn = grid[s + 1], dt = tn - t;
         if (f(user, x, n, t, v)) goto fail;
-        if (tn == 0.0f) {                        /* last step: plain Euler */
+        if (euler_last && tn == 0.0f) {
             for (i = 0; i < n; i++) x[i] += dt * v[i];
             continue;
         }
@@ -2790,24 +2782,12 @@ fail:
     return -1;
 }
 
-/* Heun on every interval, the last one (to t = 0) included, as torchdiffeq's
-   fixed-grid "heun2" that the LightningDiT release samples with. */
+IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+    return ig__heun(f, user, x, n, grid, nsteps, 1);
+}
+
 IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
-    float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
-    size_t s, i;
-    if (!buf) return -1;
-    for (s = 0; s < nsteps; s++) {
-        float t = grid[s], tn = grid[s + 1], dt = tn - t;
-        if (f(user, x, n, t, v)) goto fail;
-        for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
-        if (f(user, xe, n, tn, v2)) goto fail;
-        for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
-    }
-    IG_FREE(buf);
-    return 0;
-fail:
-    IG_FREE(buf);
-    return -1;
+    return ig__heun(f, user, x, n, grid, nsteps, 0);
 }
 
 /* Euler-Maruyama, the released IG sampler.  The reverse SDE with diffusion g2
@@ -2882,20 +2862,6 @@ static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, con
     return 0;
 }
 
-/* Resets ctx for inference and takes the inputs of one forward of `rows`
-   samples from its scratch: x (rows,C,H,W), t (rows), labels (rows). */
-static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, float **t, int **y) {
-    size_t shape[4];
-    *x = NULL; *t = NULL; *y = NULL;
-    if (ig_ctx_reset(ctx, 0)) return -1;
-    shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
-    shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
-    *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    *t = ig__arena_floats(ctx->scratch, rows);
-    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
-    return (*x && *t && *y) ? 0 : -1;
-}
-
 /* The guided velocity of the batch x (B,C,H,W) at time t.  Each method acts
    only for t inside its interval:
      IG  (Zhou et al. 2026), w = ig_weight != 1, both heads of ONE forward:
@@ -2919,7 +2885,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
     if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height * (size_t)m->cfg.image_width)
         return ig__fail("ig_guided_velocity: %zu floats do not make a batch of %zu samples", n, B);
     rows = use_cfg ? 2 * B : B;
-    if (ig__forward_batch(m, ctx, rows, &x, &tt, &yy)) return -1;
+    if (ig__batch(m, ctx, rows, &x, NULL, &tt, &yy)) return -1;
     for (b = 0; b < rows; b++) {
         tt[b] = t;
         yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
@@ -2941,7 +2907,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
         ig_ctx *gctx = G->guide_ctx ? G->guide_ctx : ctx;
         ig_tensor *xg, *vg;
         int *yg;
-        if (ig__forward_batch(gd->guide, gctx, B, &xg, &tt, &yg)) return -1;
+        if (ig__batch(gd->guide, gctx, B, &xg, NULL, &tt, &yg)) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
         for (b = 0; b < B; b++) { tt[b] = t; yg[b] = G->labels[b]; }
         if (ig__forward_sit(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
@@ -2986,17 +2952,14 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig__walk_params(&m, ig__counting_visit, &m);
     m.grads = &ig__dummy_float;
     if (ig_ctx_init(&ctx, &count, tape)) goto done;
-    if (training) {
-        ig_tensor *x, *tg;
+    {
+        ig_tensor *x, *tg, *v, *va;
         float *t;
         int *y;
-        ok = !ig__train_batch(&m, &ctx, batch, &x, &tg, &t, &y) &&
-             !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
-    } else {
-        ig_tensor *x, *v, *va;
-        float *t;
-        int *y;
-        ok = !ig__forward_batch(&m, &ctx, batch, &x, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
+        if (training)
+            ok = !ig__batch(&m, &ctx, batch, &x, &tg, &t, &y) && !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
+        else
+            ok = !ig__batch(&m, &ctx, batch, &x, NULL, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
     }
     peak = count.peak;
 done:
