@@ -2146,6 +2146,7 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     float **arrays[5];
     int i, nparams;
     size_t k, nbytes;
+    size_t rows = (size_t)(cfg->image_height / cfg->patch_size), cols = (size_t)(cfg->image_width / cfg->patch_size);
     memset(m, 0, sizeof *m);
     if (ig_config_check(cfg)) return -1;
     m->cfg = *cfg;
@@ -2169,11 +2170,9 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
         if (!m->params[i].t) { ig_model_free(m); return -1; }
     /* the released initialization */
     ig_rng_seed(&m->rng, seed);
-    ig__pos_embed(m->pos_embed->data, (size_t)(cfg->image_height / cfg->patch_size),
-                  (size_t)(cfg->image_width / cfg->patch_size), (size_t)cfg->hidden_size);
+    ig__pos_embed(m->pos_embed->data, rows, cols, (size_t)cfg->hidden_size);
     if (cfg->arch == IG_ARCH_LIGHTNING)
-        ig__rope_table(m->rope_cos->data, m->rope_sin->data, (size_t)(cfg->image_height / cfg->patch_size),
-                       (size_t)(cfg->image_width / cfg->patch_size), (size_t)(cfg->hidden_size / cfg->num_heads));
+        ig__rope_table(m->rope_cos->data, m->rope_sin->data, rows, cols, (size_t)(cfg->hidden_size / cfg->num_heads));
     for (i = 0; i < cfg->depth; i++) {   /* attention and MLP: xavier; adaLN stays zero */
         ig_block_params *b = &m->blocks[i];
         ig__xavier(b->qkv_w, &m->rng);
@@ -2905,8 +2904,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_arena count;
     ig_ctx ctx;
     ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
+    ig_tensor *x, *tg, *v, *va;
+    float *t;
+    int *y, ok = 0;
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
-    int ok = 0;
     memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
@@ -2920,15 +2921,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig__walk_params(&m, ig__counting_visit, &m);
     m.grads = &ig__dummy_float;
     if (ig_ctx_init(&ctx, &count, tape)) goto done;
-    {
-        ig_tensor *x, *tg, *v, *va;
-        float *t;
-        int *y;
-        if (training)
-            ok = !ig__batch(&m, &ctx, batch, &x, &tg, &t, &y) && !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
-        else
-            ok = !ig__batch(&m, &ctx, batch, &x, NULL, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
-    }
+    if (training)
+        ok = !ig__batch(&m, &ctx, batch, &x, &tg, &t, &y) && !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
+    else
+        ok = !ig__batch(&m, &ctx, batch, &x, NULL, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
     peak = count.peak;
 done:
     ig_arena_free(&count);
