@@ -2459,7 +2459,7 @@ static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
             float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
             float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
             float eb = d * fabsf(m->ema[i]) + d1 * wb;
-            bad |= !(fabsf(mo) <= lim) | !(v >= 0.0f && v <= lim) | !(wb <= lim) | !(eb <= lim);
+            bad |= !(fabsf(mo) <= lim) | !(v >= 0.0f) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
         }
     }
     return !bad;
