@@ -1904,7 +1904,7 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
 }
 
 /* The parameter table, in one place.  ig__walk_params visits every parameter
-   with its name and shape; it is used once to count and once to create. */
+   with its name, shape and slot, in the checkpoint's order. */
 typedef void (*ig__param_visit)(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
                                 ig_tensor **slot, int trainable);
 
@@ -1913,7 +1913,7 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     size_t C = (size_t)cfg->in_channels, p = (size_t)cfg->patch_size, D = (size_t)cfg->hidden_size;
     size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
     size_t out = p * p * C;
-    char name[64];
+    char pre[32], name[64];
     int i, h, ld = cfg->arch == IG_ARCH_LIGHTNING;
     size_t hid = ig__swiglu_hidden(D), hd = D / (size_t)cfg->num_heads;
     visit(user, "pos_embed", 3, 1, T, D, 1, &m->pos_embed, 0);
@@ -1928,87 +1928,73 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         visit(user, "feat_rope.freqs_cos", 2, T, hd, 1, 1, &m->rope_cos, 0);
         visit(user, "feat_rope.freqs_sin", 2, T, hd, 1, 1, &m->rope_sin, 0);
     }
+    /* the parameter <pre>.<suffix> of shape (a0, a1) in the slot o->field */
+#define IG__P(field, suffix, nd, a0, a1) \
+        snprintf(name, sizeof name, "%s.%s", pre, suffix); \
+        visit(user, name, nd, a0, a1, 1, 1, o ? &o->field : NULL, 1);
     for (i = 0; i < cfg->depth; i++) {
-        ig_block_params *b = m->blocks ? &m->blocks[i] : NULL;
-#define IG__BLOCK(field, suffix, nd, a0, a1) \
-        snprintf(name, sizeof name, "blocks.%d.%s", i, suffix); \
-        visit(user, name, nd, a0, a1, 1, 1, b ? &b->field : NULL, 1);
-        IG__BLOCK(ada_w, "adaLN_modulation.1.weight", 2, 6 * D, D)
-        IG__BLOCK(ada_b, "adaLN_modulation.1.bias", 1, 6 * D, 1)
-        IG__BLOCK(qkv_w, "attn.qkv.weight", 2, 3 * D, D)
-        IG__BLOCK(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
-        IG__BLOCK(proj_w, "attn.proj.weight", 2, D, D)
-        IG__BLOCK(proj_b, "attn.proj.bias", 1, D, 1)
+        ig_block_params *o = m->blocks ? &m->blocks[i] : NULL;
+        snprintf(pre, sizeof pre, "blocks.%d", i);
+        IG__P(ada_w, "adaLN_modulation.1.weight", 2, 6 * D, D)
+        IG__P(ada_b, "adaLN_modulation.1.bias", 1, 6 * D, 1)
+        IG__P(qkv_w, "attn.qkv.weight", 2, 3 * D, D)
+        IG__P(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
+        IG__P(proj_w, "attn.proj.weight", 2, D, D)
+        IG__P(proj_b, "attn.proj.bias", 1, D, 1)
         if (ld) {
-            IG__BLOCK(norm1_w, "norm1.weight", 1, D, 1)
-            IG__BLOCK(norm2_w, "norm2.weight", 1, D, 1)
-            IG__BLOCK(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
-            IG__BLOCK(w12_b, "mlp.w12.bias", 1, 2 * hid, 1)
-            IG__BLOCK(w3_w, "mlp.w3.weight", 2, D, hid)
-            IG__BLOCK(w3_b, "mlp.w3.bias", 1, D, 1)
+            IG__P(norm1_w, "norm1.weight", 1, D, 1)
+            IG__P(norm2_w, "norm2.weight", 1, D, 1)
+            IG__P(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
+            IG__P(w12_b, "mlp.w12.bias", 1, 2 * hid, 1)
+            IG__P(w3_w, "mlp.w3.weight", 2, D, hid)
+            IG__P(w3_b, "mlp.w3.bias", 1, D, 1)
         } else {
-            IG__BLOCK(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
-            IG__BLOCK(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
-            IG__BLOCK(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
-            IG__BLOCK(fc2_b, "mlp.fc2.bias", 1, D, 1)
+            IG__P(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
+            IG__P(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
+            IG__P(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
+            IG__P(fc2_b, "mlp.fc2.bias", 1, D, 1)
         }
-#undef IG__BLOCK
     }
-    for (h = 0; h < 2; h++) {
-        ig_head_params *hp = h == 0 ? &m->final_head : &m->aux_head;
-        const char *pre = h == 0 ? "final_layer" : "final_layer_xr";
-        snprintf(name, sizeof name, "%s.adaLN_modulation.1.weight", pre);
-        visit(user, name, 2, 2 * D, D, 1, 1, &hp->ada_w, 1);
-        snprintf(name, sizeof name, "%s.adaLN_modulation.1.bias", pre);
-        visit(user, name, 1, 2 * D, 1, 1, 1, &hp->ada_b, 1);
-        snprintf(name, sizeof name, "%s.linear.weight", pre);
-        visit(user, name, 2, out, D, 1, 1, &hp->out_w, 1);
-        snprintf(name, sizeof name, "%s.linear.bias", pre);
-        visit(user, name, 1, out, 1, 1, 1, &hp->out_b, 1);
+    for (h = 0; h < 2; h++) {   /* final_layer, then final_layer_xr: the aux head */
+        ig_head_params *o = h == 0 ? &m->final_head : &m->aux_head;
+        snprintf(pre, sizeof pre, "%s", h == 0 ? "final_layer" : "final_layer_xr");
+        IG__P(ada_w, "adaLN_modulation.1.weight", 2, 2 * D, D)
+        IG__P(ada_b, "adaLN_modulation.1.bias", 1, 2 * D, 1)
+        IG__P(out_w, "linear.weight", 2, out, D)
+        IG__P(out_b, "linear.bias", 1, out, 1)
         if (ld) {
-            snprintf(name, sizeof name, "%s.norm_final.weight", pre);
-            visit(user, name, 1, D, 1, 1, 1, &hp->norm_w, 1);
+            IG__P(norm_w, "norm_final.weight", 1, D, 1)
         }
     }
+#undef IG__P
 }
 
-typedef struct { size_t nweights; int nparams; } ig__count;
-
-static void ig__count_visit(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
-                            ig_tensor **slot, int trainable) {
-    ig__count *cnt = (ig__count *)user;
-    (void)name; (void)ndim; (void)slot; (void)trainable;
-    cnt->nweights += d0 * d1 * d2 * d3;
-    cnt->nparams++;
-}
-
-static void ig__create_visit(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
-                             ig_tensor **slot, int trainable) {
+/* Counts each parameter into m->nparams and m->nweights (before: its index
+   and offset) and, once the table m->params exists, makes its tensor over the
+   flat arrays. */
+static void ig__add_param(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
+                          ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
-    ig_param *pp = &m->params[m->nparams];
-    size_t shape[4], offset = m->nparams ? m->params[m->nparams - 1].offset + m->params[m->nparams - 1].t->n : 0;
+    size_t shape[4], o = m->nweights;
     shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
-    snprintf(pp->name, sizeof pp->name, "%s", name);
-    pp->offset = offset;
-    pp->trainable = trainable;
-    pp->t = ig_tensor_wrap(&m->arena, m->weights + offset, m->grads && trainable ? m->grads + offset : NULL, ndim, shape);
-    if (slot) *slot = pp->t;
+    if (m->params) {
+        ig_param *pp = &m->params[m->nparams];
+        snprintf(pp->name, sizeof pp->name, "%s", name);
+        pp->offset = o;
+        pp->trainable = trainable;
+        pp->t = ig_tensor_wrap(&m->arena, m->weights + o, m->grads && trainable ? m->grads + o : NULL, ndim, shape);
+        if (slot) *slot = pp->t;
+    }
     m->nparams++;
-}
-
-static ig__count ig__count_params(const ig_config *cfg) {
-    ig_model tmp;
-    ig__count cnt;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.cfg = *cfg;
-    cnt.nweights = 0; cnt.nparams = 0;
-    ig__walk_params(&tmp, ig__count_visit, &cnt);
-    return cnt;
+    m->nweights += d0 * d1 * d2 * d3;
 }
 
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training) {
-    ig__count cnt = ig__count_params(cfg);
+    ig_model cnt;   /* no table: the walk only counts */
     size_t arrays = training ? 5 : 1;
+    memset(&cnt, 0, sizeof cnt);
+    cnt.cfg = *cfg;
+    ig__walk_params(&cnt, ig__add_param, &cnt);
     return arrays * (cnt.nweights * sizeof(float) + 64)
          + (size_t)cnt.nparams * (sizeof(ig_param) + sizeof(ig_tensor) + 128)
          + (size_t)cfg->depth * sizeof(ig_block_params) + 4096;
@@ -2057,40 +2043,36 @@ static void ig__xavier(ig_tensor *w, ig_rng *r) {
 }
 
 IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_t seed) {
-    ig__count cnt;
-    int i;
+    float **arrays[5];
+    int i, nparams;
     size_t k, nbytes;
+    size_t rows = (size_t)(cfg->image_height / cfg->patch_size), cols = (size_t)(cfg->image_width / cfg->patch_size);
     memset(m, 0, sizeof *m);
     if (ig_config_check(cfg)) return -1;
     m->cfg = *cfg;
-    cnt = ig__count_params(cfg);
+    ig__walk_params(m, ig__add_param, m);   /* no table yet: only counts */
+    nparams = m->nparams;
+    nbytes = m->nweights * sizeof(float);
+    m->nparams = 0;
+    m->nweights = 0;
     if (ig_arena_init(&m->arena, "model", ig_model_bytes(cfg, training))) return -1;
-    m->nweights = cnt.nweights;
-    nbytes = cnt.nweights * sizeof(float);
-    m->weights = (float *)ig_arena_alloc(&m->arena, nbytes);
-    if (training) {
-        m->grads = (float *)ig_arena_alloc(&m->arena, nbytes);
-        m->adam_m = (float *)ig_arena_alloc(&m->arena, nbytes);
-        m->adam_v = (float *)ig_arena_alloc(&m->arena, nbytes);
-        m->ema = (float *)ig_arena_alloc(&m->arena, nbytes);
+    /* all zero: biases, adaLN and the heads start at zero, so do the moments */
+    arrays[0] = &m->weights; arrays[1] = &m->grads; arrays[2] = &m->adam_m; arrays[3] = &m->adam_v; arrays[4] = &m->ema;
+    for (i = 0; i < (training ? 5 : 1); i++) {
+        if (!(*arrays[i] = (float *)ig_arena_alloc(&m->arena, nbytes))) { ig_model_free(m); return -1; }
+        memset(*arrays[i], 0, nbytes);
     }
-    m->params = (ig_param *)ig_arena_alloc(&m->arena, (size_t)cnt.nparams * sizeof(ig_param));
+    m->params = (ig_param *)ig_arena_alloc(&m->arena, (size_t)nparams * sizeof(ig_param));
     m->blocks = (ig_block_params *)ig_arena_alloc(&m->arena, (size_t)cfg->depth * sizeof(ig_block_params));
-    if (!m->weights || !m->params || !m->blocks || (training && !m->ema)) { ig_model_free(m); return -1; }
-    memset(m->weights, 0, nbytes);
-    if (training) {
-        memset(m->grads, 0, nbytes); memset(m->adam_m, 0, nbytes); memset(m->adam_v, 0, nbytes);
-    }
-    ig__walk_params(m, ig__create_visit, m);
+    if (!m->params || !m->blocks) { ig_model_free(m); return -1; }
+    ig__walk_params(m, ig__add_param, m);   /* the table, and the counts again */
     for (i = 0; i < m->nparams; i++)
         if (!m->params[i].t) { ig_model_free(m); return -1; }
     /* the released initialization */
     ig_rng_seed(&m->rng, seed);
-    ig__pos_embed(m->pos_embed->data, (size_t)(cfg->image_height / cfg->patch_size),
-                  (size_t)(cfg->image_width / cfg->patch_size), (size_t)cfg->hidden_size);
+    ig__pos_embed(m->pos_embed->data, rows, cols, (size_t)cfg->hidden_size);
     if (cfg->arch == IG_ARCH_LIGHTNING)
-        ig__rope_table(m->rope_cos->data, m->rope_sin->data, (size_t)(cfg->image_height / cfg->patch_size),
-                       (size_t)(cfg->image_width / cfg->patch_size), (size_t)(cfg->hidden_size / cfg->num_heads));
+        ig__rope_table(m->rope_cos->data, m->rope_sin->data, rows, cols, (size_t)(cfg->hidden_size / cfg->num_heads));
     for (i = 0; i < cfg->depth; i++) {   /* attention and MLP: xavier; adaLN stays zero */
         ig_block_params *b = &m->blocks[i];
         ig__xavier(b->qkv_w, &m->rng);
@@ -2176,15 +2158,20 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
     return e;
 }
 
+/* The normalization of a block or head: LayerNorm without affine (SiT) or
+   RMSNorm with its gain (LightningDiT). */
+static ig_tensor *ig__norm(ig_ctx *ctx, const ig_model *m, ig_tensor *x, ig_tensor *gain) {
+    return m->cfg.arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, gain) : ig_layernorm(ctx, x);
+}
+
 /* A head ("final layer"), x (B,T,D) -> velocity (B,C,H,W):
      (shift, scale) = Linear(SiLU(c))                   (B,2D), zero at init
      out = Linear(LN(x) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
-   then unpatchified.  The final head and the aux head are two copies of this.
-   (LightningDiT: RMSNorm with its gain norm_final instead of LN.) */
+   then unpatchified.  The final head and the aux head are two copies of this. */
 static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
     const ig_config *cfg = &m->cfg;
     ig_tensor *mod = ig_linear(ctx, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
-    ig_tensor *n = cfg->arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, hp->norm_w) : ig_layernorm(ctx, x);
+    ig_tensor *n = ig__norm(ctx, m, x, hp->norm_w);
     ig_tensor *h = ig_modulate(ctx, n, ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
     ig_tensor *out = ig_linear(ctx, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
     return ig_unpatchify(ctx, out, (size_t)cfg->patch_size, (size_t)cfg->in_channels,
@@ -2196,39 +2183,27 @@ static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params 
      x = x + gate1 * Attn(LN(x) * (1 + scale1) + shift1)
      x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
    The Linear is zero at init, so every gate is 0 and the block starts as the
-   identity: the network grows from the identity map (adaLN-Zero, DiT). */
-static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp,
-                                      ig_tensor *x, ig_tensor *silu_c);
+   identity: the network grows from the identity map (adaLN-Zero, DiT).
+   LightningDiT's block is the same frame with RMSNorm (gains norm1, norm2),
+   RoPE on q and k, and a SwiGLU MLP w3(SwiGLU(w12(.))): D -> 2H -> H -> D. */
 static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
-    ig_tensor *mod, *h, *qkv;
-    if (m->cfg.arch == IG_ARCH_LIGHTNING) return ig__block_lightning(ctx, m, bp, x, silu_c);
-    mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);                        /* (B,6D) */
-    h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
+    size_t heads = (size_t)m->cfg.num_heads;
+    int ld = m->cfg.arch == IG_ARCH_LIGHTNING;
+    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
+    ig_tensor *h, *qkv;
+    h = ig_modulate(ctx, ig__norm(ctx, m, x, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
     qkv = ig_linear(ctx, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
-    h = ig_linear(ctx, ig_attention(ctx, qkv, (size_t)m->cfg.num_heads), bp->proj_w, bp->proj_b);
+    if (ld) qkv = ig_rope(ctx, qkv, heads, m->rope_cos, m->rope_sin);
+    h = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
     x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
-    h = ig_modulate(ctx, ig_layernorm(ctx, x), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
-    h = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
+    h = ig_modulate(ctx, ig__norm(ctx, m, x, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
+    if (ld)
+        h = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
+    else
+        h = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
     return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
 }
 
-/* The LightningDiT block: the same adaLN frame; RMSNorm with gains, RoPE on q
-   and k, a SwiGLU MLP (D -> 2H -> H -> D):
-     x = x + gate1 * proj(Attn(RoPE(qkv(RMSNorm1(x) * (1 + scale1) + shift1))))
-     x = x + gate2 * w3(SwiGLU(w12(RMSNorm2(x) * (1 + scale2) + shift2)))     */
-static ig_tensor *ig__block_lightning(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp,
-                                      ig_tensor *x, ig_tensor *silu_c) {
-    size_t heads = (size_t)m->cfg.num_heads;
-    ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
-    ig_tensor *h, *qkv;
-    h = ig_modulate(ctx, ig_rmsnorm(ctx, x, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
-    qkv = ig_rope(ctx, ig_linear(ctx, h, bp->qkv_w, bp->qkv_b), heads, m->rope_cos, m->rope_sin);  /* (B,T,3D) */
-    h = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
-    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
-    h = ig_modulate(ctx, ig_rmsnorm(ctx, x, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
-    h = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
-    return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
-}
 /* 1 if x is NaN or +-inf (FLT_MAX written out); a compare, so the loops around it vectorize */
 static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f); }
 
@@ -2242,9 +2217,9 @@ static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f);
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
                      ig_tensor **v, ig_tensor **v_aux) {
     const ig_config *cfg = &m->cfg;
-    size_t B, b, flat_w[2], D = (size_t)cfg->hidden_size, T;
-    ig_tensor *h, *cond, *silu_c, *wflat;
-    int i;
+    size_t B, b, shape2[2], D = (size_t)cfg->hidden_size, mark = 0;
+    ig_tensor *h, *cond, *silu_c, *wflat, *pe, *keep = NULL, *keep_aux = NULL;
+    int i, counting = ig__counting(ctx);
     *v = NULL;
     if (v_aux) *v_aux = NULL;
     if (!x || ctx->failed) return -1;
@@ -2252,12 +2227,11 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
         x->shape[3] != (size_t)cfg->image_width)
         return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height, cfg->image_width);
     B = x->shape[0];
-    T = m->pos_embed->shape[1];
     if (!t || !y) return ig__fail("ig_forward: t and y must not be NULL");
     /* the inputs, in one pass before anything runs, so a failed call changes
        nothing: labels in 0..num_classes, t in [0, 1] (NaN fails the compare),
        every x finite (one OR per sample's C*H*W floats, vectorized) */
-    for (b = 0; b < B && !ig__counting(ctx); b++) {
+    for (b = 0; b < B && !counting; b++) {
         size_t per = x->n / B, i;
         const float *xb = x->data + b * per;
         int bad = 0;
@@ -2273,50 +2247,43 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
                                 (double)xb[i], b, i);
     }
     /* patch embedding: the (D,C,p,p) conv weight seen as a (D, C*p*p) Linear */
-    flat_w[0] = D; flat_w[1] = m->x_proj_w->n / D;
-    wflat = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, flat_w);
+    shape2[0] = D; shape2[1] = m->x_proj_w->n / D;
+    wflat = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, shape2);
     if (!wflat) return -1;
     h = ig_linear(ctx, ig_patchify(ctx, x, (size_t)cfg->patch_size), wflat, m->x_proj_b);   /* (B,T,D) */
-    {   /* the fixed position table (1,T,D) is added to every sample, as (T,D) */
-        size_t pe_shape[2];
-        ig_tensor *pe;
-        pe_shape[0] = T; pe_shape[1] = D;
-        pe = ig_tensor_wrap(ctx->scratch, m->pos_embed->data, NULL, 2, pe_shape);
-        h = ig_add(ctx, h, pe);
-    }
+    /* the fixed position table (1,T,D) is added to every sample, as (T,D) */
+    shape2[0] = m->pos_embed->shape[1]; shape2[1] = D;
+    pe = ig_tensor_wrap(ctx->scratch, m->pos_embed->data, NULL, 2, shape2);
+    h = ig_add(ctx, h, pe);
     /* conditioning: c = MLP(timestep features) + label embedding, (B,D) */
     cond = ig_linear(ctx, ig__time_features(ctx, t, B, cfg->t_scale), m->t_fc1_w, m->t_fc1_b);
     cond = ig_linear(ctx, ig_silu(ctx, cond), m->t_fc2_w, m->t_fc2_b);
     cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));
     silu_c = ig_silu(ctx, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
-    if (!ctx->training && !ctx->failed) {
-        /* Without a tape nothing of a block is needed after it: x (B,T,D) and the
-           aux head's output are copied to buffers made here, and the arena is
-           rewound to this mark after every block, so a forward holds one block's
-           activations at a time (XL at batch 4: 0.13 GB instead of about 3.5). */
-        ig_tensor *keep = ig_tensor_new(ctx->scratch, 3, h ? h->shape : x->shape, 0), *keep_aux = NULL;
-        size_t mark;
-        int counting = ig__counting(ctx);
-        if (!h || !keep || (v_aux && !(keep_aux = ig_tensor_new(ctx->scratch, 4, x->shape, 0)))) return -1;
+    /* Without a tape nothing of a block is needed after it: x (B,T,D) and the
+       aux head's output are copied to buffers made here, and the arena is
+       rewound to this mark after every block, so a forward holds one block's
+       activations at a time (XL at batch 4: 0.13 GB instead of about 3.5). */
+    if (!ctx->training) {
+        if (!h || !(keep = ig_tensor_new(ctx->scratch, 3, h->shape, 0)) ||
+            (v_aux && !(keep_aux = ig_tensor_new(ctx->scratch, 4, x->shape, 0))))
+            return -1;
         mark = ctx->scratch->used;
-        for (i = 0; i < cfg->depth; i++) {
-            int at_aux = v_aux && i + 1 == cfg->aux_depth;
-            h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
-            if (at_aux) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
-            if (!h || (at_aux && !*v_aux)) return -1;
-            if (!counting) memcpy(keep->data, h->data, h->n * sizeof(float));
-            h = keep;
-            if (at_aux) {
-                if (!counting) memcpy(keep_aux->data, (*v_aux)->data, keep_aux->n * sizeof(float));
-                *v_aux = keep_aux;
-            }
-            ctx->scratch->used = mark;
+    }
+    for (i = 0; i < cfg->depth; i++) {
+        int at_aux = v_aux && i + 1 == cfg->aux_depth;
+        h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
+        if (at_aux) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
+        if (!keep) continue;
+        if (!h || (at_aux && !*v_aux)) return -1;
+        if (!counting) memcpy(keep->data, h->data, h->n * sizeof(float));
+        h = keep;
+        if (at_aux) {
+            if (!counting) memcpy(keep_aux->data, (*v_aux)->data, keep_aux->n * sizeof(float));
+            *v_aux = keep_aux;
         }
-    } else
-        for (i = 0; i < cfg->depth; i++) {
-            h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
-            if (v_aux && i + 1 == cfg->aux_depth) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
-        }
+        ctx->scratch->used = mark;
+    }
     *v = ig__head(ctx, m, &m->final_head, h, silu_c);
     if (!*v || (v_aux && !*v_aux)) return -1;
     return 0;
@@ -2342,16 +2309,16 @@ IGDEF ig_train_config ig_train_defaults(void) {
    then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
    the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
    A step must not leave a weight, moment or EMA value non-finite (a huge lr
-   overflows them; the model could never be saved or loaded again), so it runs
-   in two passes over the same formulas (ig__adamw_elem): the first only checks
-   the new values, the second stores them.  Nothing is written unless every
-   new value is finite.  The exact check is as slow as the update (a scalar
-   loop: sqrtf may set errno), so a vectorized bound goes first: with eps > 0
-   the denominator is >= eps, so
+   overflows them; the model could never be saved or loaded again), so nothing
+   is stored before every new value is known to be finite.  The exact check
+   runs the update without storing it, a scalar loop as slow as the update
+   (sqrtf may set errno), so a vectorized bound goes first: with eps > 0 and
+   v' >= 0 (a negative beta2 can make v' negative, and sqrt(v') NaN) the
+   denominator is >= eps, so
        |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
    and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
    rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
-   does the exact pass run. */
+   does the exact check run. */
 typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
 
 static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
@@ -2364,8 +2331,9 @@ static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
     return c;
 }
 
-/* one element: the new weight, moments and EMA into o[0..3] */
-static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, float mo, float v, float e, float *o) {
+/* element i of the flat arrays: its new weight, moments and EMA into o[0..3] */
+static inline void ig__adamw_elem(const ig__adamw_coef *c, const ig_model *m, size_t i, float *o) {
+    float g = m->grads[i], w = m->weights[i], mo = m->adam_m[i], v = m->adam_v[i], e = m->ema[i];
     w *= c->decay;
     mo = c->b1 * mo + (1.0f - c->b1) * g;
     v = c->b2 * v + (1.0f - c->b2) * g * g;
@@ -2373,14 +2341,13 @@ static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float w, flo
     o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
 }
 
-/* 1 if the bounds above prove that no new value can be non-finite */
+/* 1 if the bounds above prove that no new value can be non-finite.  Only eps
+   and bc2_sqrt need a look of their own: any other inf or NaN coefficient
+   makes a bound inf or NaN, which fails it. */
 static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
     const float lim = 1e37f;
     float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
-    int pi, bad = 0;
-    if (!(c->eps > 0.0f && c->bc2_sqrt > 0.0f && inv_eps <= lim && ss <= lim && fabsf(c->decay) <= lim && d <= lim &&
-          d1 <= lim && fabsf(c->b1) <= lim && fabsf(c->b2) <= lim))
-        return 0;
+    int pi, bad = !(c->eps > 0.0f && c->bc2_sqrt > 0.0f);
     for (pi = 0; pi < m->nparams && !bad; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
@@ -2392,60 +2359,48 @@ static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
             float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
             float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
             float eb = d * fabsf(m->ema[i]) + d1 * wb;
-            bad |= !(fabsf(mo) <= lim) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
+            bad |= !(fabsf(mo) <= lim) | !(v >= 0.0f) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
         }
     }
     return !bad;
 }
 
-/* 1 if the step with these coefficients would make any value non-finite */
-static int ig__adamw_would_overflow(const ig_model *m, const ig__adamw_coef *c) {
-    int pi, bad = 0;
-    for (pi = 0; pi < m->nparams && !bad; pi++) {
+/* 0 if every new value of the step is finite; else -1, naming the first value
+   that is not (the scalar scan that finds it runs only on this failure). */
+static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
+    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
+    int pi, q, bad = 0;
+    if (ig__adamw_surely_finite(m, c)) return 0;
+    for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
         if (!pp->trainable) continue;
         IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
         for (i = o; i < o + n; i++) {
             float nv[4];
-            ig__adamw_elem(c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            ig__adamw_elem(c, m, i, nv);
             bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
         }
-    }
-    return bad;
-}
-
-/* The error of a step that ig__adamw_would_overflow refused: which value of
-   which parameter first (a scalar scan, only on this failure path). */
-static int ig__adamw_fail(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
-    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
-    int pi, q;
-    for (pi = 0; pi < m->nparams; pi++) {
-        const ig_param *pp = &m->params[pi];
-        size_t i;
-        if (!pp->trainable) continue;
-        for (i = 0; i < pp->t->n; i++) {
-            size_t j = pp->offset + i;
+        for (i = o; bad && i < o + n; i++) {
             float nv[4];
-            ig__adamw_elem(c, m->grads[j], m->weights[j], m->adam_m[j], m->adam_v[j], m->ema[j], nv);
+            ig__adamw_elem(c, m, i, nv);
             for (q = 0; q < 4; q++)
                 if (ig__nonfinite(nv[q]))
                     return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
                                     "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
                                     "EMA and step count are as before the step",
-                                    (long long)m->step + 1, what[q], pp->name, i, (double)nv[q], (double)tc->lr,
+                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q], (double)tc->lr,
                                     (double)tc->weight_decay);
         }
     }
-    return ig__fail("ig_train_step: step %lld would make a value non-finite; nothing was changed",
-                    (long long)m->step + 1);
+    return 0;
 }
 
-/* Checks, then takes step m->step + 1: 0, or -1 with the model untouched. */
+/* Takes step m->step + 1: 0, or -1 with the model untouched. */
 static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
     int pi;
-    if (!ig__adamw_surely_finite(m, &c) && ig__adamw_would_overflow(m, &c)) return ig__adamw_fail(m, &c, tc);
+    if (ig__adamw_check(m, &c, tc)) return -1;
     m->step++;
     for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
@@ -2454,7 +2409,7 @@ static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
         IG__OMP(omp parallel for schedule(static) if (n > 65536))
         for (i = o; i < o + n; i++) {
             float nv[4];
-            ig__adamw_elem(&c, m->grads[i], m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i], nv);
+            ig__adamw_elem(&c, m, i, nv);
             m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
         }
     }
@@ -2533,20 +2488,22 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     return 0;
 }
 
-/* Resets ctx for training and takes a batch from its scratch: x (B,C,H,W),
-   target (B,C,H,W), t (B), labels (B). */
-static int ig__train_batch(ig_model *m, ig_ctx *ctx, size_t B, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
+/* Resets ctx and takes the inputs of one forward of `rows` samples from its
+   scratch: x (rows,C,H,W), t (rows), labels (rows); with tg != NULL also the
+   target (rows,C,H,W), and then ctx records a tape (training). */
+static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
     size_t shape[4];
-    *x = *tg = NULL; *t = NULL; *y = NULL;
-    if (!m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
-    if (ig_ctx_reset(ctx, 1)) return -1;
-    shape[0] = B; shape[1] = (size_t)m->cfg.in_channels;
+    *x = NULL; *t = NULL; *y = NULL;
+    if (tg) *tg = NULL;
+    if (tg && !m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
+    if (ig_ctx_reset(ctx, tg != NULL)) return -1;
+    shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
     shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
     *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    *tg = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    *t = ig__arena_floats(ctx->scratch, B);
-    *y = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int));
-    return (*x && *tg && *t && *y) ? 0 : -1;
+    if (tg && !(*tg = ig_tensor_new(ctx->scratch, 4, shape, 0))) return -1;
+    *t = ig__arena_floats(ctx->scratch, rows);
+    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
+    return (*x && *t && *y) ? 0 : -1;
 }
 
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
@@ -2555,7 +2512,7 @@ IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
     ig_tensor *x, *tg;
     float *tb;
     int *yb;
-    if (ig__train_batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
+    if (ig__batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
     memcpy(x->data, xt, x->n * sizeof(float));
     memcpy(tg->data, target, tg->n * sizeof(float));
     memcpy(tb, t, B * sizeof(float));
@@ -2611,7 +2568,7 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
     float *t;
     int *labels;
     ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
-    if (ig__train_batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
+    if (ig__batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
     if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
         ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
         m->rng = saved;
@@ -2666,15 +2623,18 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
 
 /* Heun (second order, the trapezoid rule):
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
-   The step that lands on t = 0 stays Euler (as in EDM). */
-IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+   ig_sample_heun keeps the step that lands on t = 0 Euler (as in EDM);
+   ig_sample_heun2 does Heun there too, as torchdiffeq's fixed-grid "heun2"
+   that the LightningDiT release samples with. */
+static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps,
+                    int euler_last) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
     size_t s, i;
     if (!buf) return -1;
     for (s = 0; s < nsteps; s++) {
         float t = grid[s], tn = grid[s + 1], dt = tn - t;
         if (f(user, x, n, t, v)) goto fail;
-        if (tn == 0.0f) {                        /* last step: plain Euler */
+        if (euler_last && tn == 0.0f) {
             for (i = 0; i < n; i++) x[i] += dt * v[i];
             continue;
         }
@@ -2689,24 +2649,12 @@ fail:
     return -1;
 }
 
-/* Heun on every interval, the last one (to t = 0) included, as torchdiffeq's
-   fixed-grid "heun2" that the LightningDiT release samples with. */
+IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+    return ig__heun(f, user, x, n, grid, nsteps, 1);
+}
+
 IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
-    float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
-    size_t s, i;
-    if (!buf) return -1;
-    for (s = 0; s < nsteps; s++) {
-        float t = grid[s], tn = grid[s + 1], dt = tn - t;
-        if (f(user, x, n, t, v)) goto fail;
-        for (i = 0; i < n; i++) xe[i] = x[i] + dt * v[i];
-        if (f(user, xe, n, tn, v2)) goto fail;
-        for (i = 0; i < n; i++) x[i] += 0.5f * dt * (v[i] + v2[i]);
-    }
-    IG_FREE(buf);
-    return 0;
-fail:
-    IG_FREE(buf);
-    return -1;
+    return ig__heun(f, user, x, n, grid, nsteps, 0);
 }
 
 /* Euler-Maruyama, the released IG sampler.  The reverse SDE with diffusion g2
@@ -2781,20 +2729,6 @@ static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, con
     return 0;
 }
 
-/* Resets ctx for inference and takes the inputs of one forward of `rows`
-   samples from its scratch: x (rows,C,H,W), t (rows), labels (rows). */
-static int ig__forward_batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, float **t, int **y) {
-    size_t shape[4];
-    *x = NULL; *t = NULL; *y = NULL;
-    if (ig_ctx_reset(ctx, 0)) return -1;
-    shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
-    shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
-    *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    *t = ig__arena_floats(ctx->scratch, rows);
-    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
-    return (*x && *t && *y) ? 0 : -1;
-}
-
 /* The guided velocity of the batch x (B,C,H,W) at time t.  Each method acts
    only for t inside its interval:
      IG  (Zhou et al. 2026), w = ig_weight != 1, both heads of ONE forward:
@@ -2818,7 +2752,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
     if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height * (size_t)m->cfg.image_width)
         return ig__fail("ig_guided_velocity: %zu floats do not make a batch of %zu samples", n, B);
     rows = use_cfg ? 2 * B : B;
-    if (ig__forward_batch(m, ctx, rows, &x, &tt, &yy)) return -1;
+    if (ig__batch(m, ctx, rows, &x, NULL, &tt, &yy)) return -1;
     for (b = 0; b < rows; b++) {
         tt[b] = t;
         yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
@@ -2840,7 +2774,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
         ig_ctx *gctx = G->guide_ctx ? G->guide_ctx : ctx;
         ig_tensor *xg, *vg;
         int *yg;
-        if (ig__forward_batch(gd->guide, gctx, B, &xg, &tt, &yg)) return -1;
+        if (ig__batch(gd->guide, gctx, B, &xg, NULL, &tt, &yg)) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
         for (b = 0; b < B; b++) { tt[b] = t; yg[b] = G->labels[b]; }
         if (ig__forward_sit(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
@@ -2870,8 +2804,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_arena count;
     ig_ctx ctx;
     ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
+    ig_tensor *x, *tg, *v, *va;
+    float *t;
+    int *y, ok = 0;
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
-    int ok = 0;
     memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
     m.cfg = *cfg;
@@ -2885,18 +2821,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig__walk_params(&m, ig__counting_visit, &m);
     m.grads = &ig__dummy_float;
     if (ig_ctx_init(&ctx, &count, tape)) goto done;
-    if (training) {
-        ig_tensor *x, *tg;
-        float *t;
-        int *y;
-        ok = !ig__train_batch(&m, &ctx, batch, &x, &tg, &t, &y) &&
-             !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
-    } else {
-        ig_tensor *x, *v, *va;
-        float *t;
-        int *y;
-        ok = !ig__forward_batch(&m, &ctx, batch, &x, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
-    }
+    if (training)
+        ok = !ig__batch(&m, &ctx, batch, &x, &tg, &t, &y) && !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
+    else
+        ok = !ig__batch(&m, &ctx, batch, &x, NULL, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
     peak = count.peak;
 done:
     ig_arena_free(&count);

@@ -192,6 +192,47 @@ static int t_adamw_overflow_one_weight(void) {
     return 0;
 }
 
+/* A negative beta2 (torch refuses it; ig.h takes any number) can make the
+   second moment v negative, and sqrt(v) NaN: here v = -0.5 * 1 + 1.5 * 0 at an
+   element without gradient.  Every other value stays small, so a bound that
+   looks only at |m|, v <= limit and the weights would let the NaN through. */
+static int t_adamw_negative_second_moment(void) {
+    ig_config cfg = tiny_config();
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_train_config tc = ig_train_defaults();
+    enum { B = 4, PER = 32 };
+    float x0[B * PER], *saved;
+    int y[B] = { 0, 1, 2, 0 }, rc;
+    size_t i, n, j;
+    CHECK(ig_model_init(&m, &cfg, 1, 5) == 0, "%s", ig_last_error());
+    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
+          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
+    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 29) % 13) / 13.0f - 0.5f;
+    tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
+    CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
+    j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
+    m.adam_v[j] = 1.0f;
+    n = m.nweights;
+    saved = (float *)malloc(4 * n * sizeof(float));
+    CHECK(saved != NULL, "out of memory");
+    memcpy(saved, m.weights, n * sizeof(float)); memcpy(saved + n, m.adam_m, n * sizeof(float));
+    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float)); memcpy(saved + 3 * n, m.ema, n * sizeof(float));
+    tc.beta2 = -0.5f;
+    rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
+    CHECK(rc == -1, "the step with a negative second moment returned %d (weight now %g)", rc, (double)m.weights[j]);
+    printf("     %s\n", ig_last_error());
+    CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
+    CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0 && memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0 &&
+          memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0 && memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0 &&
+          m.step == 1, "the model changed");
+    free(saved);
+    ig_arena_free(&scratch);
+    ig_model_free(&m);
+    return 0;
+}
+
 /* ig_forward refuses NaN/Inf in x, NaN or out-of-range t, and labels outside
    0..num_classes, before running anything; the null label is fine.  A sampler
    that reaches ig_forward with a NaN fails the same way. */
@@ -282,6 +323,7 @@ const test_case harden_tests[] = {
     { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
     { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
     { "harden_adamw_overflow_one_weight", t_adamw_overflow_one_weight },
+    { "harden_adamw_negative_second_moment", t_adamw_negative_second_moment },
     { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
     { "harden_tensor_size_overflow", t_tensor_size_overflow },
 };
