@@ -557,8 +557,9 @@ IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* no
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
-   the training state too when the file has it and m trains.  strict: a tensor the model
-   does not know is an error (else skipped).  On failure m is unchanged. */
+   the training state too when the file has it and m trains (without it, a training m's
+   EMA becomes a copy of the loaded weights).  strict: a tensor the model does not know is
+   an error (else skipped).  On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
 /* The configuration of a checkpoint, every number range-checked before use: sizes from
    the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
@@ -4053,6 +4054,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     } else nsets = 1;                               /* no training state in the file: only the weights change */
     if (ig__check_rope(m, buf, path)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
+    if (nsets == 1 && m->ema) memcpy(m->ema, m->weights, nw * sizeof(float));   /* fine-tuning: the EMA starts at the weights */
     if (nsets == 4) {
         uint32_t bits = (uint32_t)rs[2];
         m->step = (int64_t)step;

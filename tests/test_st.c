@@ -876,6 +876,26 @@ static int nonfinite_not_saved(void) {
     return 0;
 }
 
+/* Fine-tuning from released weights: a file without training state, loaded into a training
+   model, sets the EMA to the loaded weights too (not to the model's random initialization). */
+static int weights_only_sets_ema(void) {
+    char path[512];
+    ig_config g = tiny_config(8, 2);
+    ig_model a, b;
+    int rc, same_w, same_ema;
+    spath(path, sizeof path, "weights_only.safetensors");
+    CHECK(ig_model_init(&a, &g, 0, 1) == 0, "%s", ig_last_error());
+    if (ig_model_init(&b, &g, 1, 2)) { ig_model_free(&a); CHECK(0, "%s", ig_last_error()); }
+    rc = ig_save(&a, path, 0) || ig_load(&b, path, 1);
+    same_w = !memcmp(b.weights, a.weights, a.nweights * sizeof(float));
+    same_ema = !memcmp(b.ema, a.weights, a.nweights * sizeof(float));
+    ig_model_free(&a); ig_model_free(&b);
+    CHECK(!rc, "save and load: %s", ig_last_error());
+    CHECK(same_w, "the weights were not loaded");
+    CHECK(same_ema, "the EMA was left at the model's initialization instead of the loaded weights");
+    return 0;
+}
+
 #if ST_FORK
 /* Stray temporary files of path ("<path>.<hex>.tmp") in its directory; removes them. */
 static int count_tmp(const char *path) {
@@ -1081,6 +1101,7 @@ static int t_crafted_configs(void) { return cleanup(crafted_configs()); }
 static int t_t_scale(void) { return cleanup(t_scale_checks()); }
 static int t_no_metadata(void) { return cleanup(no_metadata_defaults()); }
 static int t_nonfinite(void) { return cleanup(nonfinite_not_saved()); }
+static int t_weights_only_ema(void) { return cleanup(weights_only_sets_ema()); }
 static int t_special_files(void) { return cleanup(refuses_special_files()); }
 static int t_failed_save(void) { return cleanup(failed_save_leaves_nothing()); }
 static int t_concurrent(void) { return cleanup(concurrent_saves()); }
@@ -1101,6 +1122,7 @@ const test_case st_tests[] = {
     { "ckpt_t_scale_nonfinite_rejected", t_t_scale },
     { "ckpt_no_metadata_release_depth", t_no_metadata },
     { "ckpt_nonfinite_not_saved", t_nonfinite },
+    { "ckpt_weights_only_sets_ema", t_weights_only_ema },
     { "ckpt_save_refuses_links_devices", t_special_files },
     { "ckpt_failed_save_leaves_nothing", t_failed_save },
     { "ckpt_concurrent_saves_one_model", t_concurrent },
