@@ -558,8 +558,9 @@ IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
    the training state too when the file has it and m trains (without it, a training m's
-   EMA becomes a copy of the loaded weights).  strict: a tensor the model does not know is
-   an error (else skipped).  On failure m is unchanged. */
+   EMA becomes a copy of the loaded weights).  aux_depth and num_heads in the metadata must
+   be the model's.  strict: a tensor the model does not know is an error (else skipped).
+   On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
 /* The configuration of a checkpoint, every number range-checked before use: sizes from
    the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
@@ -4018,6 +4019,15 @@ static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
     return 0;
 }
 
+/* Shapes cannot tell where the aux head hangs or how many heads split the width: a file
+   whose metadata gives key must agree with the model's value. */
+static int ig__st_meta_agrees(const ig_st_file *st, const char *key, int have) {
+    long long v = 0;
+    int r = ig__st_meta_int(st, key, 1, 1 << 24, &v);
+    if (r > 0 && v != have) return ig__fail("%s: metadata says %s %lld, the model's is %d", st->path, key, v, have);
+    return r < 0 ? -1 : 0;
+}
+
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
@@ -4052,6 +4062,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
+    if (ig__st_meta_agrees(&st, "aux_depth", m->cfg.aux_depth) || ig__st_meta_agrees(&st, "num_heads", m->cfg.num_heads)) goto done;
     if (ig__check_rope(m, buf, path)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
     if (nsets == 1 && m->ema) memcpy(m->ema, m->weights, nw * sizeof(float));   /* fine-tuning: the EMA starts at the weights */
