@@ -3461,6 +3461,15 @@ static int ig__st_pair(char ***keys, char ***vals, int *n, char *key, char *val)
     return 0;
 }
 
+/* *bytes = size x the product of the shape (0 if a dimension is 0); -1 if over max. */
+static int ig__st_bytes(const int64_t *shape, int ndim, uint64_t size, uint64_t max, uint64_t *bytes) {
+    int d;
+    for (d = 0; d < ndim; d++) if (!shape[d]) size = 0;
+    for (d = 0; d < ndim && size; size *= (uint64_t)shape[d++]) if (size > max / (uint64_t)shape[d]) return -1;
+    *bytes = size;
+    return 0;
+}
+
 /* Length of the valid UTF-8 sequence at s (n bytes left); 0: overlong, surrogate, > U+10FFFF, bad. */
 static size_t ig__st_utf8(const unsigned char *s, size_t n) {
     unsigned c = s[0];
@@ -3567,7 +3576,7 @@ static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t 
    exactly shape x dtype size, inside the data section of data_size bytes. */
 static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     static const char *field[3] = { "dtype", "shape", "data_offsets" };
-    int64_t off[2] = { 0, 0 }; uint64_t b, e, bytes; int state = 0, seen = 0, r, n = 2, f, d = 0; char *key;
+    int64_t off[2] = { 0, 0 }; uint64_t b, e, bytes = 0; int state = 0, seen = 0, r, n = 2, f, d = 0; char *key;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
         if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
@@ -3592,10 +3601,8 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     strcpy(t->dtype_name, ig__st_dtypes[d]);
     b = (uint64_t)off[0];
     e = (uint64_t)off[1];
-    bytes = (uint64_t)t->dtype_size;
-    for (d = 0; d < t->ndim; d++) if (!t->shape[d]) bytes = 0;
-    for (d = 0; d < t->ndim && bytes; bytes *= (uint64_t)t->shape[d++])
-        if (bytes > UINT64_MAX / (uint64_t)t->shape[d]) return ig__fail("%s: tensor '%s': its shape overflows 64 bits", J->path, t->name);
+    if (ig__st_bytes(t->shape, t->ndim, (uint64_t)t->dtype_size, UINT64_MAX, &bytes))
+        return ig__fail("%s: tensor '%s': its shape overflows 64 bits", J->path, t->name);
     if (b > e || e > data_size)
         return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
                         J->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)data_size);
@@ -3722,10 +3729,9 @@ IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
 }
 
 IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
-    size_t n = 1; int d;
-    for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
-    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
-    return n;
+    uint64_t n = 0;
+    ig__st_bytes(t->shape, t->ndim, 1, SIZE_MAX, &n);   /* no overflow: the bytes are in the file */
+    return (size_t)n;
 }
 
 /* Checks a read (t one of st's, n its size) and seeks to t's data. */
@@ -3787,15 +3793,13 @@ IGDEF void ig_st_writer_free(ig_st_writer *w) {
 }
 
 static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    ig_st_wentry *e; uint64_t bytes; int i;
+    ig_st_wentry *e; uint64_t bytes = 0; int i;
     if (!name) return ig__fail("ig_st_add: NULL name");
     if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
     if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
     if (!ig__st_utf8_ok(name) || !strcmp(name, "__metadata__")) return ig__fail("ig_st_add: tensor name '%s' is not UTF-8, or reserved", name);
     for (i = 0; i < ndim; i++) if (shape[i] < 0) return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[i]);
-    for (bytes = (uint64_t)ig__st_sizes[dtype], i = 0; i < ndim; i++) if (!shape[i]) bytes = 0;
-    for (i = 0; i < ndim && bytes; bytes *= (uint64_t)shape[i++])
-        if (bytes > (uint64_t)SIZE_MAX / (uint64_t)shape[i]) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
+    if (ig__st_bytes(shape, ndim, (uint64_t)ig__st_sizes[dtype], SIZE_MAX, &bytes)) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
     if (bytes && !data) return ig__fail("ig_st_add: tensor '%s': NULL data", name);
     for (i = 0; i < w->n; i++) if (!strcmp(w->entries[i].name, name)) return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
     if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e))) return ig__fail("ig_st_add: out of memory");
