@@ -3862,13 +3862,15 @@ static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
 #if IG__POSIX
     r.state ^= (uint64_t)getpid() << 20;
 #endif
-    for (tries = 0; tries < 8 && !f && (!tries || errno == EEXIST); tries++) {
+    for (tries = 0; tries < 8; tries++) {
         snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
 #if IG__POSIX
-        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) < 0 && errno == EEXIST) continue;   /* taken: draw again */
+        if (fd >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
 #else
         f = fopen(tmp, "wb");              /* plain C has no exclusive create: the 48 random bits must do */
 #endif
+        break;
     }
     (void)fd;
     return f;
