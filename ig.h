@@ -508,8 +508,10 @@ IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* no
 IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
-   the training state too when the file has it and m trains.  strict: a tensor the model
-   does not know is an error (else skipped).  On failure m is unchanged. */
+   the training state too when the file has it and m trains (without it, a training m's
+   EMA becomes a copy of the loaded weights).  aux_depth and num_heads in the metadata must
+   be the model's.  strict: a tensor the model does not know is an error (else skipped).
+   On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
 /* The configuration of a checkpoint, every number range-checked before use: sizes from
    the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
@@ -3258,6 +3260,11 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 /* In a function with a 'done:' label: on cond, set the error and go there. */
 #define IG__TRY(cond, ...) do { if (cond) { ig__fail(__VA_ARGS__); goto done; } } while (0)
 
+/* The dtypes a file may hold: the first IG_DTYPE_OTHER are ig_dtype's, the others are read raw. */
+static const char *const ig__st_dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8",
+    "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
+static const char ig__st_sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };   /* bytes each */
+
 static int ig__st_little_endian(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 static char *ig__st_strdup(const char *s) { char *p = (char *)IG_MALLOC(strlen(s) + 1); return p ? strcpy(p, s) : NULL; }
 
@@ -3268,6 +3275,27 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
     if (n && (n < 16 || (n & (n - 1)))) return a;
     if ((p = IG_MALLOC((size_t)(n ? 2 * n : 16) * elem)) != NULL) { if (n) memcpy(p, a, (size_t)n * elem); IG_FREE(a); }
     return p;
+}
+
+/* Appends (key, val) to the metadata arrays of *n pairs.  -1: out of memory, and the caller
+   still owns key and val. */
+static int ig__st_pair(char ***keys, char ***vals, int *n, char *key, char *val) {
+    char **k = (char **)ig__st_grow(*keys, *n, sizeof *k), **v;
+    if (k) *keys = k;
+    if (!k || !(v = (char **)ig__st_grow(*vals, *n, sizeof *v))) return -1;
+    *vals = v;
+    k[*n] = key;
+    v[(*n)++] = val;
+    return 0;
+}
+
+/* *bytes = size x the product of the shape (0 if a dimension is 0); -1 if over max. */
+static int ig__st_bytes(const int64_t *shape, int ndim, uint64_t size, uint64_t max, uint64_t *bytes) {
+    int d;
+    for (d = 0; d < ndim; d++) if (!shape[d]) size = 0;
+    for (d = 0; d < ndim && size; size *= (uint64_t)shape[d++]) if (size > max / (uint64_t)shape[d]) return -1;
+    *bytes = size;
+    return 0;
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left); 0: overlong, surrogate, > U+10FFFF, bad. */
@@ -3311,7 +3339,8 @@ static int ig__jhex4(const char *s, unsigned *out) {
 static int ig__jstring(ig__json *J, char **out) {
     static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
     const char *q, *r, *why = NULL, *e; char *w;
-    if (*out = NULL, ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
+    *out = NULL;
+    if (ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
     for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
     if (q >= J->end) return ig__jerr(J, "unterminated string");
     if (!(w = *out = (char *)IG_MALLOC((size_t)(q - r) + 1))) return ig__fail("%s: out of memory", J->path); /* never longer */
@@ -3371,71 +3400,83 @@ static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t 
     }
 }
 
-/* One tensor: {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, nothing else. */
-static int ig__st_entry(ig__json *J, ig_st_tensor *t, int64_t off[2]) {
+/* One tensor: {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, nothing else; its bytes
+   exactly shape x dtype size, inside the data section of data_size bytes. */
+static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     static const char *field[3] = { "dtype", "shape", "data_offsets" };
-    static const char *dtypes[] = { "F32", "F16", "BF16", "I64", "I32", "U8", /* then IG_DTYPE_OTHER: */
-        "F64", "I8", "I16", "U16", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64" };
-    static const char sizes[] = { 4, 2, 2, 8, 4, 1, 8, 1, 2, 2, 4, 8, 1, 1, 1, 1, 8 };
-    int state = 0, seen = 0, r, n = 2, f, i = 0; char *key, *s;
+    int64_t off[2] = { 0, 0 }; uint64_t b, e, bytes = 0; int state = 0, seen = 0, r, n = 2, f, d = 0; char *key;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
         if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
         IG_FREE(key);
         if (f == 3 || (seen >> f & 1)) return -1;
-        if (seen |= 1 << f, f == 0) {
+        seen |= 1 << f;
+        if (f == 0) {                                     /* d: its index in ig__st_dtypes */
             if (ig__jpeek(J) != '"') return ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
-            for (r = ig__jstring(J, &s); !r && i < (int)sizeof sizes && strcmp(s, dtypes[i]); i++) {}
-            if (!r && i == (int)sizeof sizes) r = ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, s);
-            IG_FREE(s);
-            if (r) return -1;
-            t->dtype = i < IG_DTYPE_OTHER ? (ig_dtype)i : IG_DTYPE_OTHER;
-            t->dtype_size = sizes[i];
-            strcpy(t->dtype_name, dtypes[i]);
+            if (ig__jstring(J, &key)) return -1;
+            for (d = 0; d < (int)sizeof ig__st_sizes && strcmp(key, ig__st_dtypes[d]); d++) {}
+            if (d == (int)sizeof ig__st_sizes) ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, key);
+            IG_FREE(key);
+            if (d == (int)sizeof ig__st_sizes) return -1;
         } else if (f == 1 ? ig__jints(J, t->name, "shape", t->shape, IG_ST_MAX_DIMS, &t->ndim) : ig__jints(J, t->name, "data_offsets", off, 2, &n))
             return -1;
         if (n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->path, t->name);
     }
     for (f = 0; f < 3 && r == 0; f++) if (!(seen >> f & 1)) return ig__fail("%s: tensor '%s': missing \"%s\"", J->path, t->name, field[f]);
+    if (r) return -1;
+    t->dtype = d < IG_DTYPE_OTHER ? (ig_dtype)d : IG_DTYPE_OTHER;
+    t->dtype_size = ig__st_sizes[d];
+    strcpy(t->dtype_name, ig__st_dtypes[d]);
+    b = (uint64_t)off[0];
+    e = (uint64_t)off[1];
+    if (ig__st_bytes(t->shape, t->ndim, (uint64_t)t->dtype_size, UINT64_MAX, &bytes))
+        return ig__fail("%s: tensor '%s': its shape overflows 64 bits", J->path, t->name);
+    if (b > e || e > data_size)
+        return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
+                        J->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)data_size);
+    if (e - b != bytes)
+        return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", J->path, t->name,
+                        t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
+    t->begin = (size_t)b;
+    t->end = (size_t)e;
+    return 0;
+}
+
+/* "__metadata__": an object of strings, or null. */
+static int ig__st_metadata(ig_st_file *st, ig__json *J) {
+    int state = 0, r; char *key, *val;
+    if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; return 0; }
+    while ((r = ig__jmember(J, &state, &key)) == 1) {
+        val = NULL;
+        if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->path, key);
+        else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->path, key);
+        else if (!ig__jstring(J, &val) && !ig__st_pair(&st->meta_keys, &st->meta_vals, &st->nmeta, key, val)) continue;
+        else if (val) ig__fail("%s: out of memory", st->path);
+        IG_FREE(key); IG_FREE(val);
+        return -1;
+    }
     return r;
 }
 
-/* The header: tensors and "__metadata__" (strings to strings, or null); st owns what is read. */
-static int ig__st_header(ig_st_file *st, ig__json *J, int64_t **off) {
-    int state = 0, mstate, r, have_meta = 0; char *key, **k, **v;
-    ig_st_tensor *t; int64_t *o;
+/* The header: one object of tensors and at most one "__metadata__"; st owns what is read. */
+static int ig__st_header(ig_st_file *st, ig__json *J) {
+    int state = 0, have_meta = 0, r; char *key; ig_st_tensor *t;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         if (!strcmp(key, "__metadata__")) {
             IG_FREE(key);
             if (have_meta++) return ig__fail("%s: duplicate \"__metadata__\"", st->path);
-            if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; continue; }
-            for (mstate = 0; (r = ig__jmember(J, &mstate, &key)) == 1;) {
-                if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->path, key);
-                else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->path, key);
-                else if (!(k = (char **)ig__st_grow(st->meta_keys, st->nmeta, sizeof *k)) || (st->meta_keys = k,
-                         !(v = (char **)ig__st_grow(st->meta_vals, st->nmeta, sizeof *v)))) ig__fail("%s: out of memory", st->path);
-                else {
-                    st->meta_vals = v; k[st->nmeta] = key; v[st->nmeta] = NULL;
-                    if (ig__jstring(J, &v[st->nmeta++])) return -1;
-                    continue;
-                }
-                IG_FREE(key);
-                return -1;
-            }
-            if (r < 0) return -1;
+            if (ig__st_metadata(st, J)) return -1;
             continue;
         }
-        if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t)) || (st->tensors = t,
-            !(o = (int64_t *)ig__st_grow(*off, st->ntensors, 2 * sizeof *o)))) {
-            IG_FREE(key);
-            return ig__fail("%s: out of memory", st->path);
-        }
-        t = &st->tensors[st->ntensors++];
+        if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t))) { IG_FREE(key); return ig__fail("%s: out of memory", st->path); }
+        st->tensors = t;
+        t += st->ntensors++;
         memset(t, 0, sizeof *t);
         t->name = key;
-        if (*off = o, ig__st_entry(J, t, o + 2 * (st->ntensors - 1))) return -1;
+        if (ig__st_entry(J, t, st->data_size)) return -1;
     }
-    if (r == 0 && (ig__jpeek(J), J->p != J->end)) return ig__jerr(J, "data after the JSON object");
+    ig__jpeek(J);
+    if (r == 0 && J->p != J->end) return ig__jerr(J, "data after the JSON object");
     return r;
 }
 
@@ -3445,23 +3486,9 @@ static int ig__st_by_begin(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Each tensor's bytes: exactly shape x dtype size, inside the data, overlapping no other; names unique. */
-static int ig__st_check(ig_st_file *st, const int64_t *off) {
-    ig_st_tensor **by, *last = NULL; int i, d, n = st->ntensors, rc = 0;
-    for (i = 0; i < n; i++) {
-        ig_st_tensor *t = &st->tensors[i];
-        uint64_t b = (uint64_t)off[2 * i], e = (uint64_t)off[2 * i + 1], bytes = (uint64_t)t->dtype_size;
-        for (d = 0; d < t->ndim; d++) if (!t->shape[d]) bytes = 0;
-        for (d = 0; d < t->ndim && bytes; bytes *= (uint64_t)t->shape[d++])
-            if (bytes > UINT64_MAX / (uint64_t)t->shape[d]) return ig__fail("%s: tensor '%s': its shape overflows 64 bits", st->path, t->name);
-        if (b > e || e > st->data_size)
-            return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
-                            st->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)st->data_size);
-        if (e - b != bytes)
-            return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", st->path, t->name,
-                            t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
-        t->begin = (size_t)b; t->end = (size_t)e;
-    }
+/* Names unique, no two tensors' bytes overlapping: sorted by name, then by begin. */
+static int ig__st_check(ig_st_file *st) {
+    ig_st_tensor **by, *last = NULL; int i, n = st->ntensors, rc = 0;
     if (n < 2) return 0;
     if (!(by = (ig_st_tensor **)IG_MALLOC(sizeof *by * (size_t)n))) return ig__fail("%s: out of memory", st->path);
     for (i = 0; i < n; i++) by[i] = &st->tensors[i];
@@ -3482,8 +3509,7 @@ static int ig__st_check(ig_st_file *st, const int64_t *off) {
 static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
 
 IGDEF int ig_st_open(ig_st_file *st, const char *path) {
-    unsigned char len[8]; uint64_t fsize, hlen = 0; int64_t *off = NULL;
-    char *hdr = NULL; int i, rc = -1; ig__json J;
+    unsigned char len[8]; uint64_t fsize, hlen = 0; char *hdr = NULL; int i, rc = -1; ig__json J;
     memset(st, 0, sizeof *st);
     if (!path) return ig__fail("ig_st_open: NULL path");
     if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
@@ -3502,19 +3528,21 @@ IGDEF int ig_st_open(ig_st_file *st, const char *path) {
     IG__TRY(!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen,
             "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
     J.base = J.p = hdr; J.end = hdr + hlen; J.path = st->path;
-    rc = ig__st_header(st, &J, &off) || ig__st_check(st, off) ? -1 : 0;
+    rc = ig__st_header(st, &J) || ig__st_check(st) ? -1 : 0;
 done:
-    IG_FREE(off); IG_FREE(hdr);
+    IG_FREE(hdr);
     if (rc) ig_st_close(st);
     return rc;
 }
 
 IGDEF void ig_st_close(ig_st_file *st) {
     int i;
-    for (i = 0; st && i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
-    for (i = 0; st && i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
-    if (st && st->f) fclose(st->f);
-    if (st) { IG_FREE(st->tensors); IG_FREE(st->meta_keys); IG_FREE(st->meta_vals); memset(st, 0, sizeof *st); }
+    if (!st) return;
+    for (i = 0; i < st->ntensors; i++) IG_FREE(st->tensors[i].name);
+    for (i = 0; i < st->nmeta; i++) { IG_FREE(st->meta_keys[i]); IG_FREE(st->meta_vals[i]); }
+    if (st->f) fclose(st->f);
+    IG_FREE(st->tensors); IG_FREE(st->meta_keys); IG_FREE(st->meta_vals);
+    memset(st, 0, sizeof *st);
 }
 
 IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name) {
@@ -3529,10 +3557,9 @@ IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key) {
 }
 
 IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
-    size_t n = 1; int d;
-    for (d = 0; d < t->ndim; d++) if (!t->shape[d]) return 0;
-    for (d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];   /* no overflow: the bytes are in the file */
-    return n;
+    uint64_t n = 0;
+    ig__st_bytes(t->shape, t->ndim, 1, SIZE_MAX, &n);   /* no overflow: the bytes are in the file */
+    return (size_t)n;
 }
 
 /* Checks a read (t one of st's, n its size) and seeks to t's data. */
@@ -3558,25 +3585,23 @@ static float ig__st_f16(uint32_t h) {
     return h & 0x8000u ? -f : f;
 }
 
-/* n elements of t as float (F32, F16, BF16) or int64 (I64, I32, U8); F32, I64 need no conversion. */
+/* n elements of t as float (F32, F16, BF16) or int64 (I64, I32, U8): the file's bytes into the
+   front of dst, then widened in place from the back (no element is wider in the file than in dst,
+   so element i's bytes are read before anything is written over them). */
 static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t n, int to_float, const char *fn) {
-    unsigned char buf[4096]; size_t es = t ? (size_t)t->dtype_size : 1, done, k, i;
+    const unsigned char *raw = (const unsigned char *)dst; size_t i;
     if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
     if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
         return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
-    if (t->dtype == IG_F32 || t->dtype == IG_I64) return ig_st_read_raw(st, t, dst, n * es);
-    for (done = 0; done < n; done += k) {
-        k = n - done < sizeof buf / es ? n - done : sizeof buf / es;
-        if (fread(buf, es, k, st->f) != k) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
-        for (i = 0; i < k; i++) {
-            const unsigned char *b = buf + i * es;
-            uint32_t h = es >= 2 ? (uint32_t)b[0] | (uint32_t)b[1] << 8 : 0, u = h << 16;
-            int32_t v;
-            if (t->dtype == IG_F16) ((float *)dst)[done + i] = ig__st_f16(h);
-            else if (t->dtype == IG_BF16) memcpy((float *)dst + done + i, &u, 4);   /* BF16 is the top half of an F32 */
-            else if (t->dtype == IG_I32) { memcpy(&v, b, 4); ((int64_t *)dst)[done + i] = v; }
-            else ((int64_t *)dst)[done + i] = b[0];
-        }
+    if (ig_st_read_raw(st, t, dst, n * (size_t)t->dtype_size)) return -1;
+    for (i = n; t->dtype != IG_F32 && t->dtype != IG_I64 && i-- > 0;) {
+        const unsigned char *b = raw + i * (size_t)t->dtype_size;
+        uint32_t h = t->dtype == IG_U8 ? 0 : (uint32_t)b[0] | (uint32_t)b[1] << 8, u = h << 16;
+        int32_t v;
+        if (t->dtype == IG_F16) ((float *)dst)[i] = ig__st_f16(h);
+        else if (t->dtype == IG_BF16) memcpy((float *)dst + i, &u, 4);   /* BF16 is the top half of an F32 */
+        else if (t->dtype == IG_I32) { memcpy(&v, b, 4); ((int64_t *)dst)[i] = v; }
+        else ((int64_t *)dst)[i] = b[0];
     }
     return 0;
 }
@@ -3588,26 +3613,26 @@ IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, si
 IGDEF void ig_st_writer_init(ig_st_writer *w) { memset(w, 0, sizeof *w); }
 IGDEF void ig_st_writer_free(ig_st_writer *w) {
     int i;
-    for (i = 0; w && i < w->n; i++) IG_FREE(w->entries[i].name);
-    for (i = 0; w && i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
-    if (w) { IG_FREE(w->entries); IG_FREE(w->meta_keys); IG_FREE(w->meta_vals); memset(w, 0, sizeof *w); }
+    if (!w) return;
+    for (i = 0; i < w->n; i++) IG_FREE(w->entries[i].name);
+    for (i = 0; i < w->nmeta; i++) { IG_FREE(w->meta_keys[i]); IG_FREE(w->meta_vals[i]); }
+    IG_FREE(w->entries); IG_FREE(w->meta_keys); IG_FREE(w->meta_vals);
+    memset(w, 0, sizeof *w);
 }
 
 static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    static const int size[IG_DTYPE_OTHER] = { 4, 2, 2, 8, 4, 1 };   /* F32 F16 BF16 I64 I32 U8 */
-    ig_st_wentry *e; uint64_t bytes; int i;
+    ig_st_wentry *e; uint64_t bytes = 0; int i;
     if (!name) return ig__fail("ig_st_add: NULL name");
     if ((int)dtype < 0 || dtype >= IG_DTYPE_OTHER) return ig__fail("ig_st_add: tensor '%s': dtype %d cannot be written", name, (int)dtype);
     if (ndim < 0 || ndim > IG_ST_MAX_DIMS || (ndim && !shape)) return ig__fail("ig_st_add: tensor '%s': invalid ndim %d", name, ndim);
     if (!ig__st_utf8_ok(name) || !strcmp(name, "__metadata__")) return ig__fail("ig_st_add: tensor name '%s' is not UTF-8, or reserved", name);
     for (i = 0; i < ndim; i++) if (shape[i] < 0) return ig__fail("ig_st_add: tensor '%s': negative dimension %lld", name, (long long)shape[i]);
-    for (bytes = (uint64_t)size[dtype], i = 0; i < ndim; i++) if (!shape[i]) bytes = 0;
-    for (i = 0; i < ndim && bytes; bytes *= (uint64_t)shape[i++])
-        if (bytes > (uint64_t)SIZE_MAX / (uint64_t)shape[i]) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
+    if (ig__st_bytes(shape, ndim, (uint64_t)ig__st_sizes[dtype], SIZE_MAX, &bytes)) return ig__fail("ig_st_add: tensor '%s': size overflows", name);
     if (bytes && !data) return ig__fail("ig_st_add: tensor '%s': NULL data", name);
     for (i = 0; i < w->n; i++) if (!strcmp(w->entries[i].name, name)) return ig__fail("ig_st_add: duplicate tensor name '%s'", name);
-    if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e)) || (w->entries = e, !(e[w->n].name = ig__st_strdup(name))))
-        return ig__fail("ig_st_add: out of memory");
+    if (!(e = (ig_st_wentry *)ig__st_grow(w->entries, w->n, sizeof *e))) return ig__fail("ig_st_add: out of memory");
+    w->entries = e;
+    if (!(e[w->n].name = ig__st_strdup(name))) return ig__fail("ig_st_add: out of memory");
     e += w->n++;
     e->dtype = dtype; e->ndim = ndim; e->data = data; e->nbytes = (size_t)bytes;
     for (i = 0; i < ndim; i++) e->shape[i] = shape[i];
@@ -3615,16 +3640,15 @@ static int ig__st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndi
 }
 
 static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    char **k, **v; int i;
+    char *k, *v; int i;
     if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
     if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
     for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
-    if (!(k = (char **)ig__st_grow(w->meta_keys, w->nmeta, sizeof *k)) || (w->meta_keys = k,
-        !(v = (char **)ig__st_grow(w->meta_vals, w->nmeta, sizeof *v))) || (w->meta_vals = v, !(k[w->nmeta] = ig__st_strdup(key))))
-        return ig__fail("ig_st_add_meta: out of memory");
-    if (!(v[w->nmeta] = ig__st_strdup(val))) { IG_FREE(k[w->nmeta]); return ig__fail("ig_st_add_meta: out of memory"); }
-    w->nmeta++;
-    return 0;
+    k = ig__st_strdup(key);
+    v = ig__st_strdup(val);
+    if (k && v && !ig__st_pair(&w->meta_keys, &w->meta_vals, &w->nmeta, k, v)) return 0;
+    IG_FREE(k); IG_FREE(v);
+    return ig__fail("ig_st_add_meta: out of memory");
 }
 
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
@@ -3634,16 +3658,15 @@ IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
 }
 
-/* s as a JSON string into b (NULL: only counted), ", \\ and control characters escaped; its length. */
-static size_t ig__st_jput(char *b, const char *s) {
-    size_t n = 1;
-    if (b) b[0] = '"';
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20) n += b ? (size_t)sprintf(b + n, "\\u%04x", (unsigned)*s) : 6;
-        else if (*s == '"' || *s == '\\') n += b ? (size_t)sprintf(b + n, "\\%c", *s) : 2;
-        else { if (b) b[n] = *s; n++; }
-    if (b) b[n] = '"';
-    return n + 1;
+/* s as a JSON string: '"' and '\' escaped, control characters as \u00XX. */
+static void ig__st_jput(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20) { fprintf(f, "\\u%04x", (unsigned)*s); continue; }
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }
 
 /* path must be a regular file or absent: never replace a link, device, fifo or directory. */
@@ -3658,64 +3681,67 @@ static int ig__st_dest_ok(const char *path) {
     return path ? 0 : -1;
 }
 
-/* A new file "<path>.<12 hex digits>.tmp" for writing that no other save shares: named from the pid,
-   time, a counter and an address, created exclusively (O_EXCL: no existing file, no link). */
+/* A new file "<path>.<12 hex digits>.tmp" that no other save shares, created exclusively (O_EXCL: no
+   existing file, no link).  Its name is drawn from the time, the pid and the address of a local (each
+   thread has its own stack), again if taken: no shared counter, so threads may save at once. */
 static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
-    static uint64_t counter;
-    ig_rng r; FILE *f = NULL; int fd = -1;
-    ig_rng_seed(&r, (uint64_t)time(NULL) ^ (++counter << 40) ^ (uint64_t)(uintptr_t)&r);
+    ig_rng r; FILE *f = NULL; int tries, fd = -1;
+    ig_rng_seed(&r, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&r);
 #if IG__POSIX
     r.state ^= (uint64_t)getpid() << 20;
 #endif
-    snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
+    for (tries = 0; tries < 8; tries++) {
+        snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
 #if IG__POSIX
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) < 0 && errno == EEXIST) continue;   /* taken: draw again */
+        if (fd >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
 #else
-    (void)fd;
-    f = fopen(tmp, "wb");                  /* plain C has no exclusive create: the 48 random bits must do */
+        f = fopen(tmp, "wb");              /* plain C has no exclusive create: the 48 random bits must do */
 #endif
+        break;
+    }
+    (void)fd;
     return f;
 }
 
 IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
-    static const char *names[IG_DTYPE_OTHER] = { "F32", "F16", "BF16", "I64", "I32", "U8" };
-    size_t cap = 64, n = 8, i; uint64_t off = 0; FILE *f = NULL; int d, rc = -1;
-    char *hdr = NULL, *tmp = NULL, *slash = NULL;
+    unsigned char len[8]; uint64_t off = 0; long hlen; FILE *f = NULL; int i, d, rc = -1; char tmp[4096 + 32];
     if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
+    if (strlen(path) > 4096) return ig__fail("%.300s...: not saved: path too long", path);
     if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
     if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
     if (ig__st_dest_ok(path)) return -1;
-    for (i = 0; i < (size_t)w->nmeta; i++) cap += ig__st_jput(NULL, w->meta_keys[i]) + ig__st_jput(NULL, w->meta_vals[i]) + 2;
-    for (i = 0; i < (size_t)w->n; i++) cap += ig__st_jput(NULL, w->entries[i].name) + 100 + 21 * IG_ST_MAX_DIMS;
-    IG__TRY(!(hdr = (char *)IG_MALLOC(cap + 40)) || !(tmp = (char *)IG_MALLOC(strlen(path) + 32)), "%s: not saved: out of memory", path);
-    hdr[n++] = '{';                                       /* the JSON after its 8-byte length; tensors back to back */
-    for (i = 0; i < (size_t)w->nmeta; i++) {
-        n += (size_t)sprintf(hdr + n, i ? "," : "\"__metadata__\":{");
-        n += ig__st_jput(hdr + n, w->meta_keys[i]);
-        hdr[n++] = ':';
-        n += ig__st_jput(hdr + n, w->meta_vals[i]);
+    if (!(f = ig__st_create_tmp(path, tmp, sizeof tmp)))
+        return ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno));
+    /* 8 bytes for the header's length (written once known), the JSON, the tensors back to back */
+    fputs("        {", f);
+    for (i = 0; i < w->nmeta; i++) {
+        fputs(i ? "," : "\"__metadata__\":{", f);
+        ig__st_jput(f, w->meta_keys[i]);
+        fputc(':', f);
+        ig__st_jput(f, w->meta_vals[i]);
     }
-    if (w->nmeta) hdr[n++] = '}';
-    for (i = 0; i < (size_t)w->n; i++) {
+    if (w->nmeta) fputc('}', f);
+    for (i = 0; i < w->n; i++) {
         const ig_st_wentry *e = &w->entries[i];
-        if (i || w->nmeta) hdr[n++] = ',';
-        n += ig__st_jput(hdr + n, e->name);
-        n += (size_t)sprintf(hdr + n, ":{\"dtype\":\"%s\",\"shape\":[", names[e->dtype]);
-        for (d = 0; d < e->ndim; d++) n += (size_t)sprintf(hdr + n, d ? ",%lld" : "%lld", (long long)e->shape[d]);
-        n += (size_t)sprintf(hdr + n, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
+        if (i || w->nmeta) fputc(',', f);
+        ig__st_jput(f, e->name);
+        fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", ig__st_dtypes[e->dtype]);
+        for (d = 0; d < e->ndim; d++) fprintf(f, d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        fprintf(f, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
         IG__TRY((off += e->nbytes) < e->nbytes, "%s: not saved: the tensors add up to more than 2^64 bytes", path);
     }
-    for (hdr[n++] = '}'; n % 8; ) hdr[n++] = ' ';        /* the data starts 8-byte aligned */
-    for (i = 0; i < 8; i++) hdr[i] = (char)((uint64_t)(n - 8) >> 8 * i);
-    IG__TRY(n - 8 > IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit", path);
-    f = ig__st_create_tmp(path, tmp, strlen(path) + 32);
-    if (!f) { ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno)); IG_FREE(tmp); tmp = NULL; goto done; }
-    IG__TRY(fwrite(hdr, 1, n, f) != n, "%s: not saved: write error (disk full?)", path);
-    for (i = 0; i < (size_t)w->n; i++)
+    fputc('}', f);
+    for (hlen = ftell(f) - 8; hlen > 0 && hlen % 8; hlen++) fputc(' ', f);   /* the data starts 8-byte aligned */
+    IG__TRY(hlen <= 0 || hlen > (long)IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit, or unwritable", path);
+    for (i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hlen >> 8 * i);
+    IG__TRY(fseek(f, 0, SEEK_SET) || fwrite(len, 1, 8, f) != 8 || fseek(f, 8 + hlen, SEEK_SET), "%s: not saved: write error (disk full?)", path);
+    for (i = 0; i < w->n; i++)
         IG__TRY(w->entries[i].nbytes && fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
                 "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
+    IG__TRY(fflush(f) || ferror(f), "%s: not saved: write error (disk full?)", path);
 #if IG__POSIX
-    IG__TRY(fflush(f) || fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
+    IG__TRY(fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
 #endif
     d = fclose(f);
     f = NULL;
@@ -3727,17 +3753,17 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
     IG__TRY(rename(tmp, path), "%s: not saved: cannot rename %s over it: %s", path, tmp, strerror(errno));
     rc = 0;
 #if IG__POSIX
-    /* the rename survives a crash once the directory is on disk too (best effort: some file
-       systems cannot fsync a directory, and the new file is in place already) */
-    if ((slash = strrchr(strcpy(tmp, path), '/')) != NULL) slash[slash == tmp] = 0; else strcpy(tmp, ".");
-    if ((d = open(tmp, O_RDONLY)) >= 0) { (void)fsync(d); close(d); }
+    {   /* the rename survives a crash once the directory is on disk too (best effort: some file
+           systems cannot fsync a directory, and the new file is in place already) */
+        char *slash = strrchr(strcpy(tmp, path), '/');
+        if (slash) slash[slash == tmp] = 0;               /* "/x" lives in "/" */
+        else strcpy(tmp, ".");
+        if ((d = open(tmp, O_RDONLY)) >= 0) { (void)fsync(d); close(d); }
+    }
 #endif
-    IG_FREE(tmp); tmp = NULL;
-    (void)slash;
 done:
     if (f) fclose(f);
-    if (tmp) { remove(tmp); IG_FREE(tmp); }
-    IG_FREE(hdr);
+    if (rc) remove(tmp);
     return rc;
 }
 
@@ -3754,16 +3780,18 @@ static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *ba
         snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
         for (j = 0; j < pp->t->n; j++)
             if (!isfinite(base[pp->offset + j]))
-                return w->failed = 1, ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", path, name, j);
+                return ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", path, name, j);
         if (ig_st_add(w, name, IG_F32, pp->t->ndim, shape, base + pp->offset)) return -1;
     }
     return 0;
 }
 
+/* The weights (and with training_state the EMA, the moments, the step and the RNG), the
+   configuration as metadata. */
 static int ig__st_save(const ig_model *m, const char *path, const float *weights, int training_state) {
+    static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
     const ig_config *cfg = &m->cfg;
     const int val[9] = { cfg->in_channels, cfg->image_height, cfg->image_width, cfg->patch_size, cfg->hidden_size, cfg->depth, cfg->num_heads, cfg->num_classes, cfg->aux_depth };
-    static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
     ig_st_writer w; char buf[64]; uint32_t spare; int i, rc;
     if (!path) return ig__fail("ig_save: NULL path");
     if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
@@ -3817,31 +3845,32 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
     return 1;
 }
 
-/* LightningDiT: the stored feat_rope tables w (from the file) must be the RoPE
-   of this grid and head dim (ig__rope_table; the release computes them in
-   float32, ~1e-6 away).  They are then used as stored. */
+/* Shapes cannot tell where the aux head hangs or how many heads split the width: a file
+   whose metadata gives key must agree with the model's value. */
+static int ig__st_meta_agrees(const ig_st_file *st, const char *key, int have) {
+    long long v = 0;
+    int r = ig__st_meta_int(st, key, 1, 1 << 24, &v);
+    if (r > 0 && v != have) return ig__fail("%s: metadata says %s %lld, the model's is %d", st->path, key, v, have);
+    return r < 0 ? -1 : 0;
+}
+
+/* LightningDiT: the stored feat_rope tables (in w, as read from the file) must be the 2D RoPE
+   of this grid and head dim (ig__rope_table; the release computes them in float32, ~1e-6
+   away).  They are then used as stored. */
 static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
     const ig_config *cfg = &m->cfg;
-    size_t n, i, oc, os;
-    float *ref;
-    double worst = 0.0;
+    int rows = cfg->image_height / cfg->patch_size, cols = cfg->image_width / cfg->patch_size, hd = cfg->hidden_size / cfg->num_heads;
+    const float *cs, *sn; float *ref; size_t n, i; double worst = 0.0;
     if (cfg->arch != IG_ARCH_LIGHTNING) return 0;
     n = m->rope_cos->n;
-    oc = (size_t)(m->rope_cos->data - m->weights);
-    os = (size_t)(m->rope_sin->data - m->weights);
+    cs = w + (m->rope_cos->data - m->weights);
+    sn = w + (m->rope_sin->data - m->weights);
     if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory", path);
-    ig__rope_table(ref, ref + n, (size_t)(cfg->image_height / cfg->patch_size), (size_t)(cfg->image_width / cfg->patch_size),
-                   (size_t)(cfg->hidden_size / cfg->num_heads));
-    for (i = 0; i < n; i++) {
-        double dc = fabs((double)w[oc + i] - ref[i]), ds = fabs((double)w[os + i] - ref[n + i]);
-        worst = dc > worst ? dc : worst;
-        worst = ds > worst ? ds : worst;
-    }
+    ig__rope_table(ref, ref + n, (size_t)rows, (size_t)cols, (size_t)hd);
+    for (i = 0; i < n; i++) worst = fmax(worst, fmax(fabs((double)cs[i] - ref[i]), fabs((double)sn[i] - ref[n + i])));
     IG_FREE(ref);
     if (worst > 1e-4)
-        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ by %g from the 2D RoPE of a %dx%d grid with head dim %d",
-                        path, worst, cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size,
-                        cfg->hidden_size / cfg->num_heads);
+        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ by %g from the 2D RoPE of a %dx%d grid with head dim %d", path, worst, rows, cols, hd);
     return 0;
 }
 
@@ -3854,7 +3883,8 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
         const ig_param *pp;
         for (k = 3; k > 0 && strncmp(st.tensors[i].name, ig__st_prefix[k], strlen(ig__st_prefix[k])); k--) {}
-        IG__TRY(!(pp = ig_model_find(m, st.tensors[i].name + strlen(ig__st_prefix[k]))) || (k && !pp->trainable), "%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
+        IG__TRY(!(pp = ig_model_find(m, st.tensors[i].name + strlen(ig__st_prefix[k]))) || (k && !pp->trainable),
+                "%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
     }
     IG__TRY(!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets)), "%s: out of memory", path);
     for (k = 0; k < nsets; k++) {                  /* into buf first: a bad file leaves the model as it was */
@@ -3879,8 +3909,10 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
+    if (ig__st_meta_agrees(&st, "aux_depth", m->cfg.aux_depth) || ig__st_meta_agrees(&st, "num_heads", m->cfg.num_heads)) goto done;
     if (ig__check_rope(m, buf, path)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
+    if (nsets == 1 && m->ema) memcpy(m->ema, m->weights, nw * sizeof(float));   /* fine-tuning: the EMA starts at the weights */
     if (nsets == 4) {
         uint32_t bits = (uint32_t)rs[2];
         m->step = (int64_t)step;

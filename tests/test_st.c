@@ -876,6 +876,61 @@ static int nonfinite_not_saved(void) {
     return 0;
 }
 
+/* Fine-tuning from released weights: a file without training state, loaded into a training
+   model, sets the EMA to the loaded weights too (not to the model's random initialization). */
+static int weights_only_sets_ema(void) {
+    char path[512];
+    ig_config g = tiny_config(8, 2);
+    ig_model a, b;
+    int rc, same_w, same_ema;
+    spath(path, sizeof path, "weights_only.safetensors");
+    CHECK(ig_model_init(&a, &g, 0, 1) == 0, "%s", ig_last_error());
+    if (ig_model_init(&b, &g, 1, 2)) { ig_model_free(&a); CHECK(0, "%s", ig_last_error()); }
+    rc = ig_save(&a, path, 0) || ig_load(&b, path, 1);
+    same_w = !memcmp(b.weights, a.weights, a.nweights * sizeof(float));
+    same_ema = !memcmp(b.ema, a.weights, a.nweights * sizeof(float));
+    ig_model_free(&a); ig_model_free(&b);
+    CHECK(!rc, "save and load: %s", ig_last_error());
+    CHECK(same_w, "the weights were not loaded");
+    CHECK(same_ema, "the EMA was left at the model's initialization instead of the loaded weights");
+    return 0;
+}
+
+/* ig_load compares the file's aux_depth and num_heads (when its metadata has them) with the
+   model's: the shapes cannot tell a head after block 1 from one after block 2, nor 2 heads
+   from 4.  A mismatch is refused, naming the file and both values, and the model is kept. */
+static int metadata_mismatch_refused(void) {
+    static const struct { int aux, heads; const char *want[2]; } c[2] = {
+        { 2, 2, { "aux_depth 1", "model's is 2" } }, { 1, 4, { "num_heads 2", "model's is 4" } } };
+    char path[512];
+    ig_config g = tiny_config(8, 3), h;
+    ig_model a, b;
+    float *before;
+    int k, rc, same, bad = 0;
+    spath(path, sizeof path, "mismatch.safetensors");
+    CHECK(ig_model_init(&a, &g, 0, 1) == 0, "%s", ig_last_error());
+    rc = ig_save(&a, path, 0);
+    ig_model_free(&a);
+    CHECK(rc == 0, "save: %s", ig_last_error());
+    for (k = 0; k < 2; k++) {
+        h = g; h.aux_depth = c[k].aux; h.num_heads = c[k].heads;
+        CHECK(ig_model_init(&b, &h, 1, 2) == 0, "%s", ig_last_error());
+        before = (float *)malloc(b.nweights * sizeof(float));
+        if (before) memcpy(before, b.weights, b.nweights * sizeof(float));
+        rc = ig_load(&b, path, 1);
+        same = before && !memcmp(before, b.weights, b.nweights * sizeof(float));
+        if (rc != -1 || !strstr(ig_last_error(), path) || !strstr(ig_last_error(), c[k].want[0]) ||
+            !strstr(ig_last_error(), c[k].want[1]) || !same) {
+            fprintf(stderr, "    case %d: rc %d, weights kept %d: %s\n", k, rc, same, ig_last_error());
+            bad = 1;
+        }
+        free(before);
+        ig_model_free(&b);
+    }
+    CHECK(!bad, "a checkpoint whose aux_depth or num_heads differs from the model's must be refused");
+    return 0;
+}
+
 #if ST_FORK
 /* Stray temporary files of path ("<path>.<hex>.tmp") in its directory; removes them. */
 static int count_tmp(const char *path) {
@@ -1081,6 +1136,8 @@ static int t_crafted_configs(void) { return cleanup(crafted_configs()); }
 static int t_t_scale(void) { return cleanup(t_scale_checks()); }
 static int t_no_metadata(void) { return cleanup(no_metadata_defaults()); }
 static int t_nonfinite(void) { return cleanup(nonfinite_not_saved()); }
+static int t_weights_only_ema(void) { return cleanup(weights_only_sets_ema()); }
+static int t_meta_mismatch(void) { return cleanup(metadata_mismatch_refused()); }
 static int t_special_files(void) { return cleanup(refuses_special_files()); }
 static int t_failed_save(void) { return cleanup(failed_save_leaves_nothing()); }
 static int t_concurrent(void) { return cleanup(concurrent_saves()); }
@@ -1101,6 +1158,8 @@ const test_case st_tests[] = {
     { "ckpt_t_scale_nonfinite_rejected", t_t_scale },
     { "ckpt_no_metadata_release_depth", t_no_metadata },
     { "ckpt_nonfinite_not_saved", t_nonfinite },
+    { "ckpt_weights_only_sets_ema", t_weights_only_ema },
+    { "ckpt_metadata_mismatch_refused", t_meta_mismatch },
     { "ckpt_save_refuses_links_devices", t_special_files },
     { "ckpt_failed_save_leaves_nothing", t_failed_save },
     { "ckpt_concurrent_saves_one_model", t_concurrent },
