@@ -3031,21 +3031,19 @@ done:
 #define IG_MAX_THREADS 8
 #endif
 /* One kernel for every target: ig__vf is a GNU C vector of IG__VW floats (16
-   with AVX-512, 8 with AVX, 4 otherwise: SSE2, NEON, ...), or without GNU C a
-   plain float.  The register tile is IG__MR = 6 rows by IG__NV vectors:
-   6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2 of B + 1 of A:
-   15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is an intrinsic
-   (with -std=c99 gcc never contracts a*b + c itself). */
+   with AVX-512, 8 with AVX2 and FMA, 4 otherwise: SSE2, NEON, ...), or
+   without GNU C a plain float.  The register tile is IG__MR = 6 rows by
+   IG__NV vectors: 6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2
+   of B + 1 of A: 15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is
+   an intrinsic (with -std=c99 gcc never contracts a*b + c itself). */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#elif defined(__GNUC__) && defined(__AVX__)
+#elif defined(__GNUC__) && defined(__AVX__) && defined(__FMA__)
 #include <immintrin.h>
 #define IG__VW 8
-#if defined(__FMA__)
 #define IG__FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#endif
 #elif defined(__GNUC__)
 #define IG__VW 4
 #else
@@ -3115,13 +3113,10 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         for (v = 0; v < IG__NV; v++)
             acc[i][v] = ig__splat(0.0f);
     for (p = 0; p < kc; p++) {
-        ig__vf bv[IG__NV];
-        for (v = 0; v < IG__NV; v++)
-            bv[v] = ig__vload(b + v * IG__VW);
         for (i = 0; i < IG__MR; i++) {
             ig__vf ai = ig__splat(a[i]);
-            for (v = 0; v < IG__NV; v++)
-                acc[i][v] = IG__FMA(ai, bv[v], acc[i][v]);
+            for (v = 0; v < IG__NV; v++) /* the compiler loads b's NV vectors once */
+                acc[i][v] = IG__FMA(ai, ig__vload(b + v * IG__VW), acc[i][v]);
         }
         a += IG__MR;
         b += IG__NR;
@@ -3149,8 +3144,7 @@ static void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t 
             for (s = 0; s < n; s += w) {
                 float *d = dst + s * kc + p * w;
                 m = ig__min(w, n - s);
-                for (j = 0; j < m; j++) d[j] = src[s + j];
-                for (; j < w; j++) d[j] = 0.0f;
+                for (j = 0; j < w; j++) d[j] = j < m ? src[s + j] : 0.0f;
             }
         }
         return;
