@@ -3019,13 +3019,12 @@ done:
            for each MR x NR tile of C[ic.., jc..]:
              micro-kernel: tile (+)= Ap sliver (MR x KC, in L1) * Bp sliver (KC x NR)
 
-   The micro-kernel keeps the tile of C in vector registers for the whole KC
-   loop; per step k it loads NR/VW vectors of B, broadcasts MR values of A and
-   does MR*NR/VW fused multiply-adds (AVX-512: 4 loads, 6 broadcasts, 24 FMAs),
-   so the FMA unit and not memory is the limit.  Packing copies the operands
-   into the order the kernel reads them, absorbs the transposes and zero-pads
-   the edge tiles.  Small problems skip packing and threads (ig__gemm_small).
-   IG_NO_FAST_GEMM leaves all of this out. */
+   The micro-kernel keeps the tile of C in registers for the whole KC loop:
+   per step k, NR/VW vector loads of B and MR broadcasts of A feed MR*NR/VW
+   FMAs (AVX-512: 4 and 6 feed 24), so the FMA unit, not memory, is the limit.
+   Packing puts the operands in the kernel's order, absorbs the transposes and
+   zero-pads the edge tiles.  Small problems skip packing and threads
+   (ig__gemm_small).  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
@@ -3134,17 +3133,17 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
  * w = NR; Ap packs the transpose P(p, i) = op(A)(i0 + i, p0 + p) with w = MR.
  * X holds P by rows (B, or A with trans_a): P(p, j) = X[(p0+p)*ldx + j0+j];
  * or by columns (A, or B with trans_b): P(p, j) = X[(j0+j)*ldx + p0+p]. */
-static void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t kc,
-                     size_t j0, size_t n, size_t w, float *dst) {
-    size_t s, p, q, qe, j, m;
+static void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t kc, size_t j0, size_t n, size_t w, float *dst) {
+    size_t s, p, q, qe, j;
     if (by_rows) {
         /* read row p of the panel once, deal it out to the slivers */
         for (p = 0; p < kc; p++) {
             const float *src = X + (p0 + p) * ldx + j0;
             for (s = 0; s < n; s += w) {
                 float *d = dst + s * kc + p * w;
-                m = ig__min(w, n - s);
-                for (j = 0; j < w; j++) d[j] = j < m ? src[s + j] : 0.0f;
+                size_t m = ig__min(w, n - s);
+                for (j = 0; j < m; j++) d[j] = src[s + j];
+                for (; j < w; j++) d[j] = 0.0f;
             }
         }
         return;
@@ -3153,18 +3152,16 @@ static void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t 
      * at a time thrashes L1 when ldx*4 is a multiple of 4 KB) */
     for (s = 0; s < n; s += w, dst += kc * w) {
         const float *src = X + (j0 + s) * ldx + p0;
-        m = ig__min(w, n - s);
         for (q = 0; q < kc; q += 16) {
             qe = ig__min(q + 16, kc);
             for (j = 0; j < w; j++)
-                for (p = q; p < qe; p++) dst[p * w + j] = j < m ? src[j * ldx + p] : 0.0f;
+                for (p = q; p < qe; p++) dst[p * w + j] = s + j < n ? src[j * ldx + p] : 0.0f;
         }
     }
 }
 
 /* Macro-kernel: C[0:mc, 0:nc] (+)= Ap * Bp, one MR x NR tile at a time */
-static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
-                      const float *bp, float *C, size_t ldc, int accumulate) {
+static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap, const float *bp, float *C, size_t ldc, int accumulate) {
     size_t s, j, ii, jj;
     for (j = 0; j < nc; j += IG__NR)
         for (s = 0; s < mc; s += IG__MR) {
@@ -3229,8 +3226,7 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
 /* The single-thread blocked algorithm (the 5 loops of the top comment) on
  * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
 static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float beta, float *C,
-                             size_t ldc, size_t kcb, float *ap, float *bp) {
+                             const float *B, size_t ldb, float beta, float *C, size_t ldc, size_t kcb, float *ap, float *bp) {
     /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
     size_t nmb = (M + IG__MC - 1) / IG__MC;
     size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
@@ -3279,7 +3275,6 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
         nt = omp_get_max_threads();
         if (nt > IG_MAX_THREADS) nt = IG_MAX_THREADS;
         if (nt > (long)units) nt = (long)units;
-        if (nt < 1) nt = 1;
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
