@@ -3200,25 +3200,22 @@ static float ig__dot(const float *a, const float *b, size_t K) {
 static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                            const float *B, size_t ldb, float *C, size_t ldc) {
     size_t i, j, k;
+    if (trans_a && trans_b) { /* both strided in k: rare, the plain loop */
+        ig__gemm_ref(1, 1, M, N, K, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
     for (i = 0; i < M; i++) {
         float *c = C + i * ldc;
-        if (!trans_b) {
-            /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
-            for (k = 0; k < K; k++) {
-                float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-                const float *b = B + k * ldb;
-                for (j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        } else if (!trans_a) {
+        if (trans_b) {
             /* c[j] += dot(A row i, B row j): both contiguous in k */
             for (j = 0; j < N; j++) c[j] += ig__dot(A + i * lda, B + j * ldb, K);
-        } else {
-            /* op(A) column-strided and B transposed: rare, keep it plain */
-            for (j = 0; j < N; j++) {
-                float s = 0.0f;
-                for (k = 0; k < K; k++) s += A[k * lda + i] * B[j * ldb + k];
-                c[j] += s;
-            }
+            continue;
+        }
+        /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
+        for (k = 0; k < K; k++) {
+            float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+            const float *b = B + k * ldb;
+            for (j = 0; j < N; j++) c[j] += a * b[j];
         }
     }
 }
@@ -3227,9 +3224,6 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
  * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
 static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const float *B, size_t ldb, float beta, float *C, size_t ldc, size_t kcb, float *ap, float *bp) {
-    /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
-    size_t nmb = (M + IG__MC - 1) / IG__MC;
-    size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
     size_t jc, pc, ic;
     for (jc = 0; jc < N; jc += IG__NC) {
         size_t nc = ig__min(IG__NC, N - jc);
@@ -3238,8 +3232,8 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_
             /* first K block overwrites C when beta == 0 */
             int accumulate = (pc > 0) || (beta != 0.0f);
             ig__pack(!trans_b, B, ldb, pc, kc, jc, nc, IG__NR, bp);
-            for (ic = 0; ic < M; ic += mcb) {
-                size_t mc = ig__min(mcb, M - ic);
+            for (ic = 0; ic < M; ic += IG__MC) {
+                size_t mc = ig__min(IG__MC, M - ic);
                 ig__pack(trans_a, A, lda, pc, kc, ic, mc, IG__MR, ap);
                 ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, accumulate);
             }
