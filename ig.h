@@ -3034,15 +3034,18 @@ done:
    without GNU C a plain float.  The register tile is IG__MR = 6 rows by
    IG__NV vectors: 6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2
    of B + 1 of A: 15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is
-   an intrinsic (with -std=c99 gcc never contracts a*b + c itself). */
+   an intrinsic (with -std=c99 gcc never contracts a*b + c itself), and
+   IG__SPLAT(x) = x in every lane, the intrinsic where there is one. */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define IG__SPLAT(x) _mm512_set1_ps(x)
 #elif defined(__GNUC__) && defined(__AVX__) && defined(__FMA__)
 #include <immintrin.h>
 #define IG__VW 8
 #define IG__FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define IG__SPLAT(x) _mm256_set1_ps(x)
 #elif defined(__GNUC__)
 #define IG__VW 4
 #else
@@ -3050,6 +3053,7 @@ done:
 #endif
 #ifndef IG__FMA
 #define IG__FMA(a, b, c) ((a) * (b) + (c))
+#define IG__SPLAT(x) ig__splat(x)
 #endif
 #if defined(__GNUC__)
 #define IG__ALIGNED64 __attribute__((aligned(64)))
@@ -3080,8 +3084,8 @@ static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
 static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
 
-/* all lanes x (compiles to one broadcast) */
-static ig__vf ig__splat(float x) {
+/* all lanes x, where there is no intrinsic for it */
+IG__MAYBE_UNUSED static ig__vf ig__splat(float x) {
     float l[IG__VW];
     int i;
     for (i = 0; i < IG__VW; i++) l[i] = x;
@@ -3110,10 +3114,10 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
     int i, v;
     for (i = 0; i < IG__MR; i++)
         for (v = 0; v < IG__NV; v++)
-            acc[i][v] = ig__splat(0.0f);
+            acc[i][v] = IG__SPLAT(0.0f);
     for (p = 0; p < kc; p++) {
         for (i = 0; i < IG__MR; i++) {
-            ig__vf ai = ig__splat(a[i]);
+            ig__vf ai = IG__SPLAT(a[i]);
             for (v = 0; v < IG__NV; v++) /* the compiler loads b's NV vectors once */
                 acc[i][v] = IG__FMA(ai, ig__vload(b + v * IG__VW), acc[i][v]);
         }
@@ -3189,7 +3193,7 @@ static float ig__dot(const float *a, const float *b, size_t K) {
     float s;
     size_t k = 0;
     int u;
-    for (u = 0; u < 4; u++) acc[u] = ig__splat(0.0f);
+    for (u = 0; u < 4; u++) acc[u] = IG__SPLAT(0.0f);
     for (; k + 4 * IG__VW <= K; k += 4 * IG__VW)
         for (u = 0; u < 4; u++)
             acc[u] = IG__FMA(ig__vload(a + k + u * IG__VW), ig__vload(b + k + u * IG__VW), acc[u]);
