@@ -10,6 +10,8 @@
 #   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
 #   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
+#   ARCH=-march=x86-64-v3   build for another CPU (here AVX2 without AVX-512), e.g.
+#                   make BUILD=build/avx2 ARCH=-march=x86-64-v3 test T=matmul
 #   NO_FAST_GEMM=1  build with -DIG_NO_FAST_GEMM: the plain matmul of section 4 only
 #                   (e.g. make BUILD=build/nofast NO_FAST_GEMM=1 test)
 

@@ -2838,108 +2838,74 @@ done:
 /* Appendix A. a fast matrix multiply                                        */
 /* ------------------------------------------------------------------------- */
 /* ig__gemm computes what ig__gemm_ref of section 4 computes, C (M,N) =
-   beta C + op(A) op(B), fast, by the GotoBLAS / BLIS scheme:
+   beta C + op(A) op(B), fast, by the GotoBLAS / BLIS scheme (docs/gemm.md
+   tells it in detail, with the measurements behind the block sizes):
 
      for jc in [0,N) step NC          columns of C and B
        for pc in [0,K) step KC        the shared dimension
-         pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC)
+         pack B[pc:pc+KC, jc:jc+NC] -> Bp   (KC x NC, stays in L3)
          for ic in [0,M) step MC      rows of C
-           pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC)
+           pack A[ic:ic+MC, pc:pc+KC] -> Ap (MC x KC, stays in L2)
            for each MR x NR tile of C[ic.., jc..]:
-             micro-kernel: tile (+)= Ap sliver (MR x KC) * Bp sliver (KC x NR)
+             micro-kernel: tile (+)= Ap sliver (MR x KC, in L1) * Bp sliver (KC x NR)
 
-   The micro-kernel keeps the MR x NR tile of C in vector registers for the
-   whole KC loop (AVX-512: 6 x 64 floats in 24 zmm registers; per step k it
-   loads 4 vectors of B, broadcasts 6 values of A and does 24 FMAs, so the FMA
-   unit and not memory is the limit).  Packing copies the operands into the
-   order the kernel reads them, absorbs the transposes, and zero-pads edge
-   tiles.  KC = 384, MC = 120, NC = 1536 keep an Ap sliver in L1, Ap in L2 and
-   Bp in L3 (Zen 4; docs/gemm.md has the measurements behind them).
-   Threads: C is cut into one slab per thread (rows if M >= N, else columns),
-   each with its own packing buffers, one fork/join per call.  K is never
-   split and KC depends on K only, so every element of C is summed in the same
-   order for any thread count: results are bit-identical with 1 or 2 threads.
-   Small problems skip packing and threads (ig__gemm_small).  The buffers are
-   static (IG_MAX_THREADS pairs of about 2.5 MB, touched only as used), so
-   ig__gemm is not reentrant.  IG_NO_FAST_GEMM leaves all of this out. */
+   The micro-kernel keeps the tile of C in registers for the whole KC loop:
+   per step k, NR/VW vector loads of B and MR broadcasts of A feed MR*NR/VW
+   FMAs (AVX-512: 4 and 6 feed 24), so the FMA unit, not memory, is the limit.
+   Packing puts the operands in the kernel's order, absorbs the transposes and
+   zero-pads the edge tiles.  Small problems skip packing and threads
+   (ig__gemm_small).  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
 #endif
-/* The vector type ig__vf (IG__VW floats), the register tile IG__MR x IG__NR
-   (IG__NR = IG__NV * IG__VW), IG__FMA(a,b,c) = a*b + c (the intrinsic: with
-   -std=c99 gcc never contracts a*b+c itself) and IG__SPLAT(x) (all lanes x).
-   Without GNU C the "vectors" are plain floats: a scalar register-tiled loop. */
+/* One kernel for every target: ig__vf is a GNU C vector of IG__VW floats (16
+   with AVX-512, 8 with AVX2 and FMA, 4 otherwise: SSE2, NEON, ...), or
+   without GNU C a plain float.  The register tile is IG__MR = 6 rows by
+   IG__NV vectors: 6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2
+   of B + 1 of A: 15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is
+   an intrinsic (with -std=c99 gcc never contracts a*b + c itself), and
+   IG__SPLAT(x) = x in every lane, the intrinsic where there is one. */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
-#define IG__MR 6 /* 6*4 accumulators + 4 B vectors = 28 of 32 zmm */
-#define IG__NV 4
-__extension__ typedef float ig__vf __attribute__((vector_size(64)));
 #define IG__FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define IG__SPLAT(x) _mm512_set1_ps(x)
-/* sum of the 16 lanes as a fixed tree of halves (memcpy compiles to register
- * extracts; gcc 12's _mm512_reduce_add_ps warns in C++) */
-__extension__ typedef float ig__vf8 __attribute__((vector_size(32)));
-IG__MAYBE_UNUSED static float ig__hsum16(ig__vf v) {
-    ig__vf8 h[2];
-    __m128 q[2], s;
-    memcpy(h, &v, sizeof h);
-    h[0] += h[1];
-    memcpy(q, &h[0], sizeof q);
-    s = _mm_add_ps(q[0], q[1]);
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));     /* lanes 0+2, 1+3 */
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1)); /* (0+2) + (1+3) */
-    return _mm_cvtss_f32(s);
-}
-#define IG__HSUM(x) ig__hsum16(x)
-#elif defined(__GNUC__) && defined(__AVX__)
+#elif defined(__GNUC__) && defined(__AVX__) && defined(__FMA__)
 #include <immintrin.h>
 #define IG__VW 8
-#define IG__NV 2
-#define IG__MR 6 /* 6*2 accumulators + 2 B + 1 broadcast = 15 of 16 ymm */
-__extension__ typedef float ig__vf __attribute__((vector_size(32)));
-#if defined(__FMA__)
 #define IG__FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#else
-#define IG__FMA(a, b, c) ((a) * (b) + (c))
-#endif
 #define IG__SPLAT(x) _mm256_set1_ps(x)
 #elif defined(__GNUC__)
-/* SSE (x86-64 baseline), NEON, ...: 4 wide, generic GNU vectors */
 #define IG__VW 4
-#define IG__NV 2
-#define IG__MR 6
-__extension__ typedef float ig__vf __attribute__((vector_size(16)));
-#define IG__FMA(a, b, c) ((a) * (b) + (c))
-#define IG__SPLAT(x) (ig__vf_zero() + (x)) /* vector + scalar broadcasts */
-IG__MAYBE_UNUSED static ig__vf ig__vf_zero(void) { ig__vf z = {0}; return z; }
 #else
-/* plain C: "vectors" of one float */
 #define IG__VW 1
-#define IG__NV 4
-#define IG__MR 4
-typedef float ig__vf;
-#define IG__FMA(a, b, c) ((a) * (b) + (c))
-#define IG__SPLAT(x) (x)
 #endif
-
+#ifndef IG__FMA
+#define IG__FMA(a, b, c) ((a) * (b) + (c))
+#define IG__SPLAT(x) ig__splat(x)
+#endif
+#if defined(__GNUC__)
+#define IG__ALIGNED64 __attribute__((aligned(64)))
+__extension__ typedef float ig__vf __attribute__((vector_size(4 * IG__VW)));
+#else
+#define IG__ALIGNED64
+typedef float ig__vf;
+#endif
+#define IG__MR 6
+#define IG__NV (IG__VW == 16 ? 4 : 2)
 #define IG__NR (IG__NV * IG__VW)
-/* Cache blocks (top of the appendix; MC is a multiple of MR); below SMALL_MNK
-   multiply-adds (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
+/* Cache blocks (MC is a multiple of MR); below SMALL_MNK multiply-adds
+   (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
 #define IG__KC 384
 #define IG__MC (20 * IG__MR)
 #define IG__NC 1536
 #define IG__SMALL_MNK (48 * 48 * 48)
 #define IG__PARALLEL_MNK (128 * 128 * 64)
-#if defined(__GNUC__)
-#define IG__ALIGNED64 __attribute__((aligned(64)))
-#else
-#define IG__ALIGNED64
-#endif
 
-/* Packed buffers, one Ap and one Bp per thread (untouched pages of
- * static arrays cost no memory). */
+/* Packed buffers, one Ap and one Bp per thread, about 2.5 MB a pair
+ * (untouched pages of static arrays cost no memory).  Being static, they
+ * make ig__gemm not reentrant. */
 static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
 static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 
@@ -2947,6 +2913,27 @@ static size_t ig__min(size_t a, size_t b) { return a < b ? a : b; }
 /* unaligned vector load/store (memcpy compiles to one vmovups) */
 static ig__vf ig__vload(const float *p) { ig__vf v; memcpy(&v, p, sizeof v); return v; }
 static void ig__vstore(float *p, ig__vf v) { memcpy(p, &v, sizeof v); }
+
+/* all lanes x, where there is no intrinsic for it */
+IG__MAYBE_UNUSED static ig__vf ig__splat(float x) {
+    float l[IG__VW];
+    int i;
+    for (i = 0; i < IG__VW; i++) l[i] = x;
+    return ig__vload(l);
+}
+
+/* the sum of the lanes as a fixed tree of halves: lane i += lane i + VW/2,
+ * then i + VW/4, ...; for 16 lanes ((l0+l8) + (l4+l12)) + ((l2+l10) + ...) */
+static float ig__hsum(ig__vf v) {
+    float l[IG__VW];
+    int i;
+    ig__vstore(l, v);
+    for (i = 0; i < IG__VW / 2; i++) l[i] += l[i + IG__VW / 2];
+    for (i = 0; i < IG__VW / 4; i++) l[i] += l[i + IG__VW / 4];
+    for (i = 0; i < IG__VW / 8; i++) l[i] += l[i + IG__VW / 8];
+    for (i = 0; i < IG__VW / 16; i++) l[i] += l[i + IG__VW / 16];
+    return l[0];
+}
 
 /* Micro-kernel: c[MR,NR] (row stride ldc) = or += a * b, with a[p*MR + i] =
  * op(A)(i, p) and b[p*NR + j] = op(B)(p, j) packed.  The accumulators are
@@ -2959,13 +2946,10 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         for (v = 0; v < IG__NV; v++)
             acc[i][v] = IG__SPLAT(0.0f);
     for (p = 0; p < kc; p++) {
-        ig__vf bv[IG__NV];
-        for (v = 0; v < IG__NV; v++)
-            bv[v] = ig__vload(b + v * IG__VW);
         for (i = 0; i < IG__MR; i++) {
             ig__vf ai = IG__SPLAT(a[i]);
-            for (v = 0; v < IG__NV; v++)
-                acc[i][v] = IG__FMA(ai, bv[v], acc[i][v]);
+            for (v = 0; v < IG__NV; v++) /* the compiler loads b's NV vectors once */
+                acc[i][v] = IG__FMA(ai, ig__vload(b + v * IG__VW), acc[i][v]);
         }
         a += IG__MR;
         b += IG__NR;
@@ -2977,131 +2961,73 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
         }
 }
 
-/* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row slivers:
- * dst[s*MR*kc + p*MR + i] = op(A)(i0 + s*MR + i, p0 + p), zero past M. */
-static void ig__pack_a(int trans_a, const float *A, size_t lda, size_t i0,
-                       size_t mc, size_t p0, size_t kc, float *dst) {
-    size_t s, p, q, qe;
-    int i, m;
-    if (trans_a) {
-        /* A stored (K,M): row p of the storage holds op(A)(i0.., p)
-         * contiguously; read it once and deal it out to the slivers. */
+/* Packing, one routine for both operands.  A panel P (kc,n) of a matrix X
+ * goes into slivers of w columns, dst[s*kc + p*w + j] = P(p, s + j) for s a
+ * multiple of w, zero past n.  Bp packs P(p, j) = op(B)(p0 + p, j0 + j) with
+ * w = NR; Ap packs the transpose P(p, i) = op(A)(i0 + i, p0 + p) with w = MR.
+ * X holds P by rows (B, or A with trans_a): P(p, j) = X[(p0+p)*ldx + j0+j];
+ * or by columns (A, or B with trans_b): P(p, j) = X[(j0+j)*ldx + p0+p].
+ * Inline: each call site gets a copy with w constant (docs/gemm.md). */
+static inline void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t kc, size_t j0, size_t n, size_t w, float *dst) {
+    size_t s, p, q, qe, j;
+    if (by_rows) {
+        /* read row p of the panel once, deal it out to the slivers */
         for (p = 0; p < kc; p++) {
-            const float *src = A + (p0 + p) * lda + i0;
-            for (s = 0; s < mc; s += IG__MR) {
-                float *d = dst + s * kc + p * IG__MR;
-                m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
-                for (i = 0; i < m; i++) d[i] = src[s + i];
-                for (; i < IG__MR; i++) d[i] = 0.0f;
+            const float *src = X + (p0 + p) * ldx + j0;
+            for (s = 0; s < n; s += w) {
+                float *d = dst + s * kc + p * w;
+                size_t m = ig__min(w, n - s);
+                for (j = 0; j < m; j++) d[j] = src[s + j];
+                for (; j < w; j++) d[j] = 0.0f;
             }
         }
         return;
     }
-    /* A stored (M,K): a transpose, in chunks of 16 p (one cache line per row;
-     * one p at a time thrashes L1 when lda*4 is a multiple of 4 KB) */
-    for (s = 0; s < mc; s += IG__MR, dst += kc * IG__MR) {
-        const float *src = A + (i0 + s) * lda + p0;
-        m = (mc - s < IG__MR) ? (int)(mc - s) : IG__MR;
+    /* a transpose, in chunks of 16 p (one cache line of each column; one p
+     * at a time thrashes L1 when ldx*4 is a multiple of 4 KB) */
+    for (s = 0; s < n; s += w, dst += kc * w) {
+        const float *src = X + (j0 + s) * ldx + p0;
         for (q = 0; q < kc; q += 16) {
             qe = ig__min(q + 16, kc);
-            for (i = 0; i < m; i++)
-                for (p = q; p < qe; p++)
-                    dst[p * IG__MR + i] = src[(size_t)i * lda + p];
-            for (; i < IG__MR; i++)
-                for (p = q; p < qe; p++) dst[p * IG__MR + i] = 0.0f;
-        }
-    }
-}
-
-/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column slivers:
- * dst[t*NR*kc + p*NR + j] = op(B)(p0 + p, j0 + t*NR + j), zero past N. */
-static void ig__pack_b(int trans_b, const float *B, size_t ldb, size_t p0,
-                       size_t kc, size_t j0, size_t nc, float *dst) {
-    size_t t, p;
-    int j;
-    for (t = 0; t * IG__NR < nc; t++) {
-        size_t js = t * IG__NR;
-        int n = (nc - js < IG__NR) ? (int)(nc - js) : IG__NR;
-        float *d = dst + t * IG__NR * kc;
-        if (!trans_b) {
-            /* B stored (K,N): the NR values for one p are contiguous */
-            const float *src = B + p0 * ldb + j0 + js;
-            for (p = 0; p < kc; p++, src += ldb, d += IG__NR) {
-                if (n == IG__NR) {
-                    memcpy(d, src, IG__NR * sizeof(float));
-                } else {
-                    for (j = 0; j < n; j++) d[j] = src[j];
-                    for (; j < IG__NR; j++) d[j] = 0.0f;
-                }
-            }
-        } else {
-            /* B stored (N,K): a transpose, in chunks of 16 p as in ig__pack_a */
-            const float *src = B + (j0 + js) * ldb + p0;
-            size_t q, qe;
-            for (q = 0; q < kc; q += 16) {
-                qe = ig__min(q + 16, kc);
-                for (j = 0; j < n; j++)
-                    for (p = q; p < qe; p++)
-                        d[p * IG__NR + j] = src[(size_t)j * ldb + p];
-                for (; j < IG__NR; j++)
-                    for (p = q; p < qe; p++) d[p * IG__NR + j] = 0.0f;
-            }
+            for (j = 0; j < w; j++)
+                for (p = q; p < qe; p++) dst[p * w + j] = s + j < n ? src[j * ldx + p] : 0.0f;
         }
     }
 }
 
 /* Macro-kernel: C[0:mc, 0:nc] (+)= Ap * Bp, one MR x NR tile at a time */
-static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap,
-                      const float *bp, float *C, size_t ldc, int accumulate) {
-    size_t t, s;
-    for (t = 0; t * IG__NR < nc; t++) {
-        size_t j = t * IG__NR;
-        const float *b = bp + t * IG__NR * kc;
+static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap, const float *bp, float *C, size_t ldc, int accumulate) {
+    size_t s, j, ii, jj;
+    for (j = 0; j < nc; j += IG__NR)
         for (s = 0; s < mc; s += IG__MR) {
-            const float *a = ap + s * kc;
             float *c = C + s * ldc + j;
-            if (mc - s >= IG__MR && nc - j >= IG__NR) {
-                ig__kernel(kc, a, b, c, ldc, accumulate);
-            } else {
-                /* edge tile: the full tile into tmp, copy the valid part */
-                float tmp[IG__MR * IG__NR];
-                size_t m = mc - s < IG__MR ? mc - s : IG__MR;
-                size_t n = nc - j < IG__NR ? nc - j : IG__NR;
-                size_t ii, jj;
-                ig__kernel(kc, a, b, tmp, IG__NR, 0);
-                for (ii = 0; ii < m; ii++)
-                    for (jj = 0; jj < n; jj++)
-                        c[ii * ldc + jj] = accumulate ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj] : tmp[ii * IG__NR + jj];
+            float tmp[IG__MR * IG__NR];
+            size_t m = ig__min(IG__MR, mc - s), n = ig__min(IG__NR, nc - j);
+            if (m == IG__MR && n == IG__NR) {
+                ig__kernel(kc, ap + s * kc, bp + j * kc, c, ldc, accumulate);
+                continue;
             }
+            /* edge tile: the full tile into tmp, copy the valid part */
+            ig__kernel(kc, ap + s * kc, bp + j * kc, tmp, IG__NR, 0);
+            for (ii = 0; ii < m; ii++)
+                for (jj = 0; jj < n; jj++)
+                    c[ii * ldc + jj] = accumulate ? c[ii * ldc + jj] + tmp[ii * IG__NR + jj] : tmp[ii * IG__NR + jj];
         }
-    }
 }
 
 /* Small path: no packing, no threads; inner loops walk contiguous memory. */
 /* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
  * would wait on the FMA latency), combined in a fixed order. */
 static float ig__dot(const float *a, const float *b, size_t K) {
-    ig__vf s0 = IG__SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    ig__vf acc[4];
     float s;
     size_t k = 0;
-#if !defined(IG__HSUM)
-    float lanes[IG__VW];
-    int l;
-#endif
-    for (; k + 4 * IG__VW <= K; k += 4 * IG__VW) {
-        s0 = IG__FMA(ig__vload(a + k), ig__vload(b + k), s0);
-        s1 = IG__FMA(ig__vload(a + k + IG__VW), ig__vload(b + k + IG__VW), s1);
-        s2 = IG__FMA(ig__vload(a + k + 2 * IG__VW), ig__vload(b + k + 2 * IG__VW), s2);
-        s3 = IG__FMA(ig__vload(a + k + 3 * IG__VW), ig__vload(b + k + 3 * IG__VW), s3);
-    }
-    s0 = (s0 + s1) + (s2 + s3);
-#if defined(IG__HSUM)
-    s = IG__HSUM(s0);
-#else
-    memcpy(lanes, &s0, sizeof lanes); /* horizontal sum, lane by lane */
-    s = 0.0f;
-    for (l = 0; l < IG__VW; l++) s += lanes[l];
-#endif
+    int u;
+    for (u = 0; u < 4; u++) acc[u] = IG__SPLAT(0.0f);
+    for (; k + 4 * IG__VW <= K; k += 4 * IG__VW)
+        for (u = 0; u < 4; u++)
+            acc[u] = IG__FMA(ig__vload(a + k + u * IG__VW), ig__vload(b + k + u * IG__VW), acc[u]);
+    s = ig__hsum((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; k < K; k++) s += a[k] * b[k];
     return s;
 }
@@ -3109,25 +3035,22 @@ static float ig__dot(const float *a, const float *b, size_t K) {
 static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                            const float *B, size_t ldb, float *C, size_t ldc) {
     size_t i, j, k;
+    if (trans_a && trans_b) { /* both strided in k: rare, the plain loop */
+        ig__gemm_ref(1, 1, M, N, K, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
     for (i = 0; i < M; i++) {
         float *c = C + i * ldc;
-        if (!trans_b) {
-            /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
-            for (k = 0; k < K; k++) {
-                float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-                const float *b = B + k * ldb;
-                for (j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        } else if (!trans_a) {
+        if (trans_b) {
             /* c[j] += dot(A row i, B row j): both contiguous in k */
             for (j = 0; j < N; j++) c[j] += ig__dot(A + i * lda, B + j * ldb, K);
-        } else {
-            /* op(A) column-strided and B transposed: rare, keep it plain */
-            for (j = 0; j < N; j++) {
-                float s = 0.0f;
-                for (k = 0; k < K; k++) s += A[k * lda + i] * B[j * ldb + k];
-                c[j] += s;
-            }
+            continue;
+        }
+        /* c[0:N] += op(A)(i,k) * B[k, 0:N]  (axpy over rows of B) */
+        for (k = 0; k < K; k++) {
+            float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+            const float *b = B + k * ldb;
+            for (j = 0; j < N; j++) c[j] += a * b[j];
         }
     }
 }
@@ -3135,11 +3058,7 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
 /* The single-thread blocked algorithm (the 5 loops of the top comment) on
  * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
 static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float beta, float *C,
-                             size_t ldc, size_t kcb, float *ap, float *bp) {
-    /* MC: equal row blocks of at most IG__MC rows, a multiple of MR */
-    size_t nmb = (M + IG__MC - 1) / IG__MC;
-    size_t mcb = ((M + nmb - 1) / nmb + IG__MR - 1) / IG__MR * IG__MR;
+                             const float *B, size_t ldb, float beta, float *C, size_t ldc, size_t kcb, float *ap, float *bp) {
     size_t jc, pc, ic;
     for (jc = 0; jc < N; jc += IG__NC) {
         size_t nc = ig__min(IG__NC, N - jc);
@@ -3147,28 +3066,27 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_
             size_t kc = ig__min(kcb, K - pc);
             /* first K block overwrites C when beta == 0 */
             int accumulate = (pc > 0) || (beta != 0.0f);
-            ig__pack_b(trans_b, B, ldb, pc, kc, jc, nc, bp);
-            for (ic = 0; ic < M; ic += mcb) {
-                size_t mc = ig__min(mcb, M - ic);
-                ig__pack_a(trans_a, A, lda, ic, mc, pc, kc, ap);
+            ig__pack(!trans_b, B, ldb, pc, kc, jc, nc, IG__NR, bp);
+            for (ic = 0; ic < M; ic += IG__MC) {
+                size_t mc = ig__min(IG__MC, M - ic);
+                ig__pack(trans_a, A, lda, pc, kc, ic, mc, IG__MR, ap);
                 ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, accumulate);
             }
         }
     }
 }
 
-/* Threads: one slab of C per thread (rows if M >= N, else columns), each
- * with its own packing buffers; each packs the shared operand itself, cheap
- * next to the compute (O(K*N) against O(M/nt*N*K)). */
+/* Threads: C is cut into one slab per thread (rows if M >= N, else columns),
+ * each with its own packing buffers, one fork/join per call; each packs the
+ * shared operand itself, cheap next to the compute (O(K*N) against
+ * O(M/nt*N*K)).  K is never split and KC depends on K only, so every element
+ * of C is summed in the same order for any thread count: results are
+ * bit-identical with 1 or 2 threads. */
 static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    /* KC: K cut into equal blocks of at most IG__KC.  It depends on K only:
-     * this keeps the summation order independent of the thread count. */
-    size_t nkb = (K + IG__KC - 1) / IG__KC;
-    size_t kcb = (K + nkb - 1) / nkb;
+    size_t nkb = (K + IG__KC - 1) / IG__KC, kcb = (K + nkb - 1) / nkb; /* equal blocks <= KC */
     int split_rows = (M >= N);
-    size_t units = split_rows ? (M + IG__MR - 1) / IG__MR
-                              : (N + IG__NR - 1) / IG__NR;
+    size_t w = split_rows ? IG__MR : IG__NR, units = ((split_rows ? M : N) + w - 1) / w;
     long nt = 1, t;
 #if defined(_OPENMP)
     if (omp_in_parallel()) {
@@ -3186,49 +3104,41 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
         nt = omp_get_max_threads();
         if (nt > IG_MAX_THREADS) nt = IG_MAX_THREADS;
         if (nt > (long)units) nt = (long)units;
-        if (nt < 1) nt = 1;
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
     for (t = 0; t < nt; t++) {
-        /* slab t: units [units*t/nt, units*(t+1)/nt); the buffers are
-         * indexed by the slab, so no two running slabs share them */
-        float *ap = ig__gemm_ap[t], *bp = ig__gemm_bp[t];
-        if (split_rows) {
-            size_t lo = units * t / nt * IG__MR;
-            size_t hi = ig__min(M, units * (t + 1) / nt * IG__MR);
-            if (lo < hi)
-                ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K, trans_a ? A + lo : A + lo * lda, lda, B, ldb,
-                                 beta, C + lo * ldc, ldc, kcb, ap, bp);
-        } else {
-            size_t lo = units * t / nt * IG__NR;
-            size_t hi = ig__min(N, units * (t + 1) / nt * IG__NR);
-            if (lo < hi)
-                ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda, trans_b ? B + lo * ldb : B + lo, ldb, beta,
-                                 C + lo, ldc, kcb, ap, bp);
-        }
+        /* slab t: units [units*t/nt, units*(t+1)/nt) of w rows or columns,
+         * with the buffers of slab t (no two running slabs share them) */
+        size_t lo = units * t / nt * w, hi = ig__min(split_rows ? M : N, units * (t + 1) / nt * w);
+        if (lo >= hi)
+            continue;
+        if (split_rows)
+            ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K, trans_a ? A + lo : A + lo * lda, lda, B, ldb,
+                             beta, C + lo * ldc, ldc, kcb, ig__gemm_ap[t], ig__gemm_bp[t]);
+        else
+            ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda, trans_b ? B + lo * ldb : B + lo, ldb,
+                             beta, C + lo, ldc, kcb, ig__gemm_ap[t], ig__gemm_bp[t]);
     }
 }
 
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    int small = K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4;
     size_t i, j;
     if (M == 0 || N == 0) return;
-    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4) {
-        /* small path: apply beta first, then accumulate */
-        if (beta != 1.0f)
-            for (i = 0; i < M; i++)
-                for (j = 0; j < N; j++)
-                    C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
-        ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
-        return;
-    }
-    if (beta != 0.0f && beta != 1.0f) {
+    /* the small path only accumulates into C, the packed one can also
+     * overwrite it (beta == 0: C is never read); otherwise scale C first */
+    if (beta != 1.0f && (small || beta != 0.0f)) {
         for (i = 0; i < M; i++)
-            for (j = 0; j < N; j++) C[i * ldc + j] *= beta;
+            for (j = 0; j < N; j++)
+                C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
         beta = 1.0f;
     }
-    ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (small)
+        ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+    else
+        ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 #else /* IG_NO_FAST_GEMM: the plain loop of section 4 */
@@ -3236,7 +3146,6 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
-
 #endif /* IG_NO_FAST_GEMM */
 
 /* ------------------------------------------------------------------------- */

@@ -237,6 +237,15 @@ MUTANTS = [
      "noise = sqrtf(g2) * sqrtf(fabsf(dt));",
      "noise = sqrtf(fabsf(dt));",
      "Euler-Maruyama: noise without the diffusion coefficient sqrt(2t)"),
+    # --- Appendix A: the fast matrix multiply --------------------------------------
+    ("gemm_hsum_lanes", "ig.h",
+     "for (i = 0; i < IG__VW / 8; i++) l[i] += l[i + IG__VW / 8];",
+     "for (i = 0; i < IG__VW / 8; i++) l[i] += 0.0f;",
+     "the small path's dot product drops lanes from its horizontal sum"),
+    ("gemm_kblock_accumulate", "ig.h",
+     "ig__vstore(cp, accumulate ? ig__vload(cp) + acc[i][v] : acc[i][v]);",
+     "ig__vstore(cp, acc[i][v]);",
+     "each K block of the packed path overwrites C instead of adding to it"),
     # --- checkpoints: the reader's checks ----------------------------------------
     ("load_shape_check", "ig.h",
      "for (d = 0; same && d < t->ndim; d++) same = (uint64_t)t->shape[d] == (uint64_t)pp->t->shape[d];",

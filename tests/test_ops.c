@@ -443,11 +443,13 @@ static int t_rng(void) {
    IG_NO_FAST_GEMM) against a double-precision loop: all four transpose cases,
    sizes that are not multiples of the register tile, K above the K block
    (384), padded leading dimensions, beta 0 (C full of NaN: must not be read),
-   1 and 0.5, and problems big enough for the packed and the threaded path. */
+   1 and 0.5, small problems (no packing; vector dot products with a scalar
+   tail) and problems big enough for the packed and the threaded path. */
 static int t_matmul_vs_plain(void) {
     static const size_t sizes[][3] = {   /* M, N, K */
         { 1, 1, 1 }, { 7, 5, 3 }, { 67, 131, 397 }, { 130, 70, 800 }, { 5, 300, 100 },
         { 200, 17, 450 }, { 3, 65, 1000 }, { 97, 257, 64 }, { 150, 190, 777 },
+        { 2, 33, 300 }, { 20, 40, 130 },   /* the unpacked small path with K > 64 */
     };
     static const float betas[3] = { 0.0f, 1.0f, 0.5f };
     size_t si, bi, i, j, k;
