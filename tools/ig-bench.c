@@ -208,63 +208,96 @@ static int write_latents(const char *out, const ig_config *cfg, const float *x, 
     return rc;
 }
 
-/* The paper's LightningDiT sampler (ig_guidance_lightning(1), ig_sample_heun2
-   on ig_grid_shifted(124, 0.3)) for one image from noise; see the top. */
-static int bench_paper_sample(const ig_config *cfg, int k, const char *out) {
+/* What both paper samplers share: a random-weight model (none zero; the
+   release zeroes the output heads), its scratch and context, one image of
+   noise x (n floats), the guided field G for label 207, and the RNG that
+   made them (the SDE draws its noise from it next). */
+typedef struct paper_run {
     ig_model m;
     ig_arena scratch;
     ig_ctx ctx;
     ig_guided G;
-    size_t n = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, i;
-    size_t total = IG_LIGHTNING_STEPS, rows_full = 0, rows_run = 0, s;
-    float *x = (float *)malloc(n * sizeof(float)), grid[IG_LIGHTNING_STEPS + 1];
-    int y[1] = { 207 }, p, full = 2 * (size_t)k >= total;
-    double t0, secs, ms = 0;
     ig_rng r;
-    if (!x || ig_model_init(&m, cfg, 0, 0) || ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(cfg, 2, 0)) ||
-        ig_ctx_init(&ctx, &scratch, 0)) {
-        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
-        return 1;
+    float *x;
+    size_t n;
+    int y[1];
+} paper_run;
+
+static int paper_open(paper_run *P, const ig_config *cfg) {
+    size_t i;
+    int p;
+    memset(P, 0, sizeof *P);
+    P->n = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width;
+    P->x = (float *)malloc(P->n * sizeof(float));
+    if (!P->x || ig_model_init(&P->m, cfg, 0, 0) ||
+        ig_arena_init(&P->scratch, "scratch", ig_model_scratch_bytes(cfg, 2, 0)) || ig_ctx_init(&P->ctx, &P->scratch, 0)) {
+        fprintf(stderr, "ig-bench: %s\n", P->x ? ig_last_error() : "out of memory");
+        return -1;
     }
-    ig_rng_seed(&r, 3);
-    for (p = 0; p < m.nparams; p++)   /* random weights, none zero (the release zeroes final_layer) */
-        if (m.params[p].trainable)
-            for (i = 0; i < m.params[p].t->n; i++) m.params[p].t->data[i] = 0.02f * ig_rng_normal(&r);
-    ig_rng_seed(&r, 4);
-    ig_rng_normal_fill(&r, x, n);
+    ig_rng_seed(&P->r, 3);
+    for (p = 0; p < P->m.nparams; p++)
+        if (P->m.params[p].trainable)
+            for (i = 0; i < P->m.params[p].t->n; i++) P->m.params[p].t->data[i] = 0.02f * ig_rng_normal(&P->r);
+    ig_rng_seed(&P->r, 4);
+    ig_rng_normal_fill(&P->r, P->x, P->n);
+    P->y[0] = 207;
+    P->G.model = &P->m; P->G.ctx = &P->ctx; P->G.labels = P->y; P->G.batch = 1;
+    return 0;
+}
+
+/* The root mean square of the sample, or -1 if any value is not finite. */
+static double paper_rms(const paper_run *P) {
+    double ms = 0;
+    size_t i;
+    for (i = 0; i < P->n; i++) {
+        if (!isfinite(P->x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return -1; }
+        ms += (double)P->x[i] * P->x[i];
+    }
+    return sqrt(ms / (double)P->n);
+}
+
+static void paper_close(paper_run *P) {
+    free(P->x);
+    ig_arena_free(&P->scratch);
+    ig_model_free(&P->m);
+}
+
+/* The paper's LightningDiT sampler (ig_guidance_lightning(1), ig_sample_heun2
+   on ig_grid_shifted(124, 0.3)) for one image from noise; see the top. */
+static int bench_paper_sample(const ig_config *cfg, int k, const char *out) {
+    paper_run P;
+    size_t total = IG_LIGHTNING_STEPS, rows_full = 0, rows_run = 0, s;
+    float grid[IG_LIGHTNING_STEPS + 1];
+    int full = 2 * (size_t)k >= total, rc = 1;
+    double t0, secs, rms;
+    if (paper_open(&P, cfg)) goto done;
     ig_grid_shifted(grid, total, IG_LIGHTNING_SHIFT);
-    memset(&G, 0, sizeof G);
-    G.model = &m; G.ctx = &ctx; G.labels = y; G.batch = 1;
-    G.guidance = ig_guidance_lightning(1);
+    P.G.guidance = ig_guidance_lightning(1);
     for (s = 0; s < total; s++) {      /* network rows of the whole run: CFG doubles the batch */
-        size_t rr = (grid[s] <= G.guidance.cfg_high ? 2 : 1) + (grid[s + 1] <= G.guidance.cfg_high ? 2 : 1);
+        size_t rr = (grid[s] <= P.G.guidance.cfg_high ? 2 : 1) + (grid[s + 1] <= P.G.guidance.cfg_high ? 2 : 1);
         rows_full += rr;
         if (full || s < (size_t)k || s >= total - (size_t)k) rows_run += rr;
     }
     t0 = now();
-    if (full) {
-        if (ig_sample_heun2(ig_guided_velocity, &G, x, n, grid, total)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); return 1; }
-    } else if (ig_sample_heun2(ig_guided_velocity, &G, x, n, grid, (size_t)k) ||
-               ig_sample_heun2(ig_guided_velocity, &G, x, n, grid + total - (size_t)k, (size_t)k)) {
+    if (full ? ig_sample_heun2(ig_guided_velocity, &P.G, P.x, P.n, grid, total)
+             : ig_sample_heun2(ig_guided_velocity, &P.G, P.x, P.n, grid, (size_t)k) ||
+               ig_sample_heun2(ig_guided_velocity, &P.G, P.x, P.n, grid + total - (size_t)k, (size_t)k)) {
         fprintf(stderr, "ig-bench: %s\n", ig_last_error());
-        return 1;
+        goto done;
     }
     secs = now() - t0;
-    for (i = 0; i < n; i++) {
-        if (!isfinite(x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return 1; }
-        ms += (double)x[i] * x[i];
-    }
-    if (out && write_latents(out, cfg, x, 1.0f, "lightningdit-paper")) return 1;
+    if ((rms = paper_rms(&P)) < 0) goto done;
+    if (out && write_latents(out, cfg, P.x, 1.0f, "lightningdit-paper")) goto done;
     printf("{\"config\": \"lightning\", \"paper_sample\": true, \"threads\": %d, \"intervals_run\": %zu, "
            "\"intervals_full\": %zu, \"evaluations\": %zu, \"network_rows_run\": %zu, \"network_rows_full\": %zu, "
            "\"seconds\": %.2f, \"seconds_per_row\": %.3f, \"seconds_per_image\": %.1f, \"extrapolated\": %s, "
            "\"rms_latent\": %.4f, \"peak_rss_mb\": %.1f}\n",
-           threads(), full ? total : 2 * (size_t)k, total, G.nfe, rows_run, rows_full, secs, secs / (double)rows_run,
-           secs / (double)rows_run * (double)rows_full, full ? "false" : "true", sqrt(ms / (double)n), peak_rss_mb());
-    free(x);
-    ig_arena_free(&scratch);
-    ig_model_free(&m);
-    return 0;
+           threads(), full ? total : 2 * (size_t)k, total, P.G.nfe, rows_run, rows_full, secs, secs / (double)rows_run,
+           secs / (double)rows_run * (double)rows_full, full ? "false" : "true", rms, peak_rss_mb());
+    rc = 0;
+done:
+    paper_close(&P);
+    return rc;
 }
 
 /* The paper's SiT-XL/2 sampler (Euler-Maruyama SDE, CFG 1.35 for t <= 0.7, IG 1.4
@@ -279,48 +312,31 @@ static size_t sde_rows(size_t k) {
 }
 
 static int bench_paper_sample_sit(const ig_config *cfg, int k, const char *out) {
-    ig_model m;
-    ig_arena scratch;
-    ig_ctx ctx;
-    ig_guided G;
-    size_t n = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, i;
+    paper_run P;
     size_t rows_run = sde_rows((size_t)k), rows_full = sde_rows(250);
-    float *x = (float *)malloc(n * sizeof(float));
-    int y[1] = { 207 }, p;
-    double t0, secs, ms = 0;
-    ig_rng r;
-    if (!x || ig_model_init(&m, cfg, 0, 0) || ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(cfg, 2, 0)) ||
-        ig_ctx_init(&ctx, &scratch, 0)) {
-        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
-        return 1;
-    }
-    ig_rng_seed(&r, 3);
-    for (p = 0; p < m.nparams; p++)   /* random weights, none zero (the release zeroes the heads) */
-        if (m.params[p].trainable)
-            for (i = 0; i < m.params[p].t->n; i++) m.params[p].t->data[i] = 0.02f * ig_rng_normal(&r);
-    ig_rng_seed(&r, 4);
-    ig_rng_normal_fill(&r, x, n);
-    memset(&G, 0, sizeof G);
-    G.model = &m; G.ctx = &ctx; G.labels = y; G.batch = 1;
-    G.guidance = ig_guidance_none();
-    G.guidance.ig_weight = 1.4f; G.guidance.cfg_scale = 1.35f; G.guidance.cfg_high = 0.7f;
+    double t0, secs, rms;
+    int rc = 1;
+    if (paper_open(&P, cfg)) goto done;
+    P.G.guidance = ig_guidance_none();
+    P.G.guidance.ig_weight = 1.4f; P.G.guidance.cfg_scale = 1.35f; P.G.guidance.cfg_high = 0.7f;
     t0 = now();
-    if (ig_sample_sde(ig_guided_velocity, &G, x, n, (size_t)k, IG_PATH_LINEAR, &r)) { fprintf(stderr, "ig-bench: %s\n", ig_last_error()); return 1; }
-    secs = now() - t0;
-    for (i = 0; i < n; i++) {
-        if (!isfinite(x[i])) { fprintf(stderr, "ig-bench: the sample is not finite at %zu\n", i); return 1; }
-        ms += (double)x[i] * x[i];
+    if (ig_sample_sde(ig_guided_velocity, &P.G, P.x, P.n, (size_t)k, IG_PATH_LINEAR, &P.r)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        goto done;
     }
-    if (out && write_latents(out, cfg, x, 1.0f / 0.18215f, "sit-paper")) return 1;   /* the SD-VAE decoder takes z / 0.18215 */
+    secs = now() - t0;
+    if ((rms = paper_rms(&P)) < 0) goto done;
+    /* the SD-VAE decoder takes z / 0.18215 */
+    if (out && write_latents(out, cfg, P.x, 1.0f / 0.18215f, "sit-paper")) goto done;
     printf("{\"config\": \"xl\", \"paper_sample\": true, \"threads\": %d, \"steps_run\": %d, \"steps_full\": 250, "
            "\"network_rows_run\": %zu, \"network_rows_full\": %zu, \"seconds\": %.2f, \"seconds_per_row\": %.3f, "
            "\"seconds_per_image\": %.1f, \"extrapolated\": %s, \"rms_latent\": %.4f, \"peak_rss_mb\": %.1f}\n",
            threads(), k, rows_run, rows_full, secs, secs / (double)rows_run, secs / (double)rows_run * (double)rows_full,
-           k == 250 ? "false" : "true", sqrt(ms / (double)n), peak_rss_mb());
-    free(x);
-    ig_arena_free(&scratch);
-    ig_model_free(&m);
-    return 0;
+           k == 250 ? "false" : "true", rms, peak_rss_mb());
+    rc = 0;
+done:
+    paper_close(&P);
+    return rc;
 }
 
 static int bench_matmul(size_t n) {
