@@ -150,6 +150,23 @@ static int t_adamw_overflow_untouched(void) {
     return 0;
 }
 
+/* The training state of m (weights, AdamW moments, EMA: 4 x nweights floats),
+   malloc'ed, and whether m still holds exactly that state. */
+static float *state_copy(const ig_model *m) {
+    size_t n = m->nweights;
+    float *s = (float *)malloc(4 * n * sizeof(float));
+    if (!s) return NULL;
+    memcpy(s, m->weights, n * sizeof(float)); memcpy(s + n, m->adam_m, n * sizeof(float));
+    memcpy(s + 2 * n, m->adam_v, n * sizeof(float)); memcpy(s + 3 * n, m->ema, n * sizeof(float));
+    return s;
+}
+
+static int state_same(const ig_model *m, const float *s) {
+    size_t n = m->nweights;
+    return memcmp(s, m->weights, n * sizeof(float)) == 0 && memcmp(s + n, m->adam_m, n * sizeof(float)) == 0 &&
+           memcmp(s + 2 * n, m->adam_v, n * sizeof(float)) == 0 && memcmp(s + 3 * n, m->ema, n * sizeof(float)) == 0;
+}
+
 /* Ordinary coefficients (lr 1e33 passes the bound's screen of lr, eps, decay)
    but one weight already at -FLT_MAX, in the unused null-label row (no
    gradient, so the loss stays finite) with a moment that pushes it further:
@@ -164,7 +181,7 @@ static int t_adamw_overflow_one_weight(void) {
     enum { B = 4, PER = 32 };
     float x0[B * PER], *saved;
     int y[B] = { 0, 1, 2, 0 }, rc;
-    size_t i, n, j;
+    size_t i, j;
     CHECK(ig_model_init(&m, &cfg, 1, 11) == 0, "%s", ig_last_error());
     CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
           ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
@@ -173,19 +190,14 @@ static int t_adamw_overflow_one_weight(void) {
     CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
     j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
     m.weights[j] = -3.40282347e38f; m.ema[j] = -3.40282347e38f; m.adam_m[j] = 1.0f; m.adam_v[j] = 1.0f;
-    n = m.nweights;
-    saved = (float *)malloc(4 * n * sizeof(float));
+    saved = state_copy(&m);
     CHECK(saved != NULL, "out of memory");
-    memcpy(saved, m.weights, n * sizeof(float)); memcpy(saved + n, m.adam_m, n * sizeof(float));
-    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float)); memcpy(saved + 3 * n, m.ema, n * sizeof(float));
     tc.lr = 1e33f;
     rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
     CHECK(rc == -1, "the step that overflows one weight returned %d", rc);
     printf("     %s\n", ig_last_error());
     CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
-    CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0 && memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0 &&
-          memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0 && memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0 &&
-          m.step == 1, "the model changed");
+    CHECK(state_same(&m, saved) && m.step == 1, "the model changed");
     free(saved);
     ig_arena_free(&scratch);
     ig_model_free(&m);
@@ -205,7 +217,7 @@ static int t_adamw_negative_second_moment(void) {
     enum { B = 4, PER = 32 };
     float x0[B * PER], *saved;
     int y[B] = { 0, 1, 2, 0 }, rc;
-    size_t i, n, j;
+    size_t i, j;
     CHECK(ig_model_init(&m, &cfg, 1, 5) == 0, "%s", ig_last_error());
     CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
           ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
@@ -214,19 +226,14 @@ static int t_adamw_negative_second_moment(void) {
     CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
     j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
     m.adam_v[j] = 1.0f;
-    n = m.nweights;
-    saved = (float *)malloc(4 * n * sizeof(float));
+    saved = state_copy(&m);
     CHECK(saved != NULL, "out of memory");
-    memcpy(saved, m.weights, n * sizeof(float)); memcpy(saved + n, m.adam_m, n * sizeof(float));
-    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float)); memcpy(saved + 3 * n, m.ema, n * sizeof(float));
     tc.beta2 = -0.5f;
     rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
     CHECK(rc == -1, "the step with a negative second moment returned %d (weight now %g)", rc, (double)m.weights[j]);
     printf("     %s\n", ig_last_error());
     CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
-    CHECK(memcmp(saved, m.weights, n * sizeof(float)) == 0 && memcmp(saved + n, m.adam_m, n * sizeof(float)) == 0 &&
-          memcmp(saved + 2 * n, m.adam_v, n * sizeof(float)) == 0 && memcmp(saved + 3 * n, m.ema, n * sizeof(float)) == 0 &&
-          m.step == 1, "the model changed");
+    CHECK(state_same(&m, saved) && m.step == 1, "the model changed");
     free(saved);
     ig_arena_free(&scratch);
     ig_model_free(&m);
