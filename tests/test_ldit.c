@@ -8,6 +8,7 @@
 #include "../ig.h"
 #include "../examples/pt.h"
 #include "test.h"
+#include "fixture.h"
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -15,43 +16,6 @@
 #endif
 
 #define LD_FIXTURE "tests/fixtures/ld.safetensors"
-
-static float *ld_read(ig_st_file *st, const char *name, size_t *n) {
-    const ig_st_tensor *t = ig_st_find(st, name);
-    float *buf;
-    if (!t) { fprintf(stderr, "    %s: no tensor %s\n", st->path, name); return NULL; }
-    *n = ig_st_numel(t);
-    buf = (float *)malloc(*n * sizeof(float) + 1);
-    if (ig_st_read_f32(st, t, buf, *n)) { fprintf(stderr, "    %s\n", ig_last_error()); free(buf); return NULL; }
-    return buf;
-}
-
-static int *ld_labels(ig_st_file *st, const char *name, size_t *n) {
-    const ig_st_tensor *t = ig_st_find(st, name);
-    int64_t *tmp;
-    int *out;
-    size_t i;
-    if (!t) return NULL;
-    *n = ig_st_numel(t);
-    tmp = (int64_t *)malloc(*n * sizeof(int64_t) + 1);
-    out = (int *)malloc(*n * sizeof(int) + 1);
-    if (ig_st_read_i64(st, t, tmp, *n)) { free(tmp); free(out); return NULL; }
-    for (i = 0; i < *n; i++) out[i] = (int)tmp[i];
-    free(tmp);
-    return out;
-}
-
-/* max |a - b| / max |b| */
-static double ld_rel(const float *a, const float *b, size_t n) {
-    double num = 0, den = 1e-30;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > num) num = d;
-        if (fabs(b[i]) > den) den = fabs(b[i]);
-    }
-    return num / den;
-}
 
 typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; ig_st_file st; } ld_fixture;
 
@@ -103,20 +67,20 @@ static int t_ld_parity_forward_grads(void) {
     const char *worst_name = "";
     CHECK(ld_open(&f, 4, 1) == 0, "open");
     c = &f.ctx;
-    x = ld_read(&f.st, "input.x", &nx); t = ld_read(&f.st, "input.t", &nt); y = ld_labels(&f.st, "input.y", &ny);
-    v_ref = ld_read(&f.st, "output.v", &nv); va_ref = ld_read(&f.st, "output.v_aux", &nv);
+    x = fix_f32(&f.st, "input.x", &nx); t = fix_f32(&f.st, "input.t", &nt); y = fix_labels(&f.st, "input.y", &ny);
+    v_ref = fix_f32(&f.st, "output.v", &nv); va_ref = fix_f32(&f.st, "output.v_aux", &nv);
     CHECK(x && t && y && v_ref && va_ref, "fixture tensors");
     CHECK(ig_ctx_reset(c, 0) == 0, "reset");
     shape[0] = nt; shape[1] = 4; shape[2] = 4; shape[3] = 4;
     xt = ig_tensor_new(&f.scratch, 4, shape, 0);
     memcpy(xt->data, x, nx * sizeof(float));
     CHECK(ig_forward(&f.m, c, xt, t, y, &v, &va) == 0, "forward: %s", ig_last_error());
-    CHECK(ld_rel(v->data, v_ref, nv) < 1e-4, "output.v relative error %.3g", ld_rel(v->data, v_ref, nv));
-    CHECK(ld_rel(va->data, va_ref, nv) < 1e-4, "output.v_aux relative error %.3g", ld_rel(va->data, va_ref, nv));
-    printf("     forward: v %.2g, v_aux %.2g relative\n", ld_rel(v->data, v_ref, nv), ld_rel(va->data, va_ref, nv));
+    CHECK(fix_rel(v->data, v_ref, nv) < 1e-4, "output.v relative error %.3g", fix_rel(v->data, v_ref, nv));
+    CHECK(fix_rel(va->data, va_ref, nv) < 1e-4, "output.v_aux relative error %.3g", fix_rel(va->data, va_ref, nv));
+    printf("     forward: v %.2g, v_aux %.2g relative\n", fix_rel(v->data, v_ref, nv), fix_rel(va->data, va_ref, nv));
 
-    xt_in = ld_read(&f.st, "train.xt", &nx); u_in = ld_read(&f.st, "train.u", &nx);
-    t_tr = ld_read(&f.st, "train.t", &nt); y_tr = ld_labels(&f.st, "train.y", &ny);
+    xt_in = fix_f32(&f.st, "train.xt", &nx); u_in = fix_f32(&f.st, "train.u", &nx);
+    t_tr = fix_f32(&f.st, "train.t", &nt); y_tr = fix_labels(&f.st, "train.y", &ny);
     CHECK(xt_in && u_in && t_tr && y_tr, "training tensors");
     CHECK(ig_ctx_reset(c, 1) == 0, "reset");
     xt = ig_tensor_new(&f.scratch, 4, shape, 0);
@@ -134,9 +98,9 @@ static int t_ld_parity_forward_grads(void) {
         double e;
         if (!f.m.params[p].trainable) continue;
         snprintf(gname, sizeof gname, "grad.%s", f.m.params[p].name);
-        gref = ld_read(&f.st, gname, &ng);
+        gref = fix_f32(&f.st, gname, &ng);
         CHECK(gref && ng == f.m.params[p].t->n, "%s", gname);
-        e = ld_rel(f.m.params[p].t->grad, gref, ng);
+        e = fix_rel(f.m.params[p].t->grad, gref, ng);
         if (e > worst) { worst = e; worst_name = f.m.params[p].name; }
         free(gref);
     }
@@ -163,8 +127,8 @@ static int t_ld_train_step(void) {
     static const char *parts[4] = { "train.loss", "train.loss_final", "train.loss_aux", "train.loss_cos" };
     float got[4];
     CHECK(ld_open(&f, 4, 1) == 0, "open");
-    xt = ld_read(&f.st, "train.xt", &n); u = ld_read(&f.st, "train.u", &n);
-    t = ld_read(&f.st, "train.t", &nt); y = ld_labels(&f.st, "train.y", &ny);
+    xt = fix_f32(&f.st, "train.xt", &n); u = fix_f32(&f.st, "train.u", &n);
+    t = fix_f32(&f.st, "train.t", &nt); y = fix_labels(&f.st, "train.y", &ny);
     CHECK(xt && u && t && y, "fixture tensors");
     target = (float *)malloc(n * sizeof(float));
     for (i = 0; i < n; i++) target[i] = -u[i];            /* v* = eps - x0 = -(x1 - x0) */
@@ -173,18 +137,18 @@ static int t_ld_train_step(void) {
     CHECK(ig_train_step_on(&f.m, &f.ctx, &tc, xt, t, y, target, nt, &st) == 0, "step: %s", ig_last_error());
     got[0] = st.loss; got[1] = st.loss_final; got[2] = st.loss_aux; got[3] = st.loss_cos;
     for (k = 0; k < 4; k++) {
-        ref = ld_read(&f.st, parts[k], &i);
+        ref = fix_f32(&f.st, parts[k], &i);
         CHECK(ref && near(got[k], ref[0], 1e-5, 0), "%s %.8g vs torch %.8g", parts[k], got[k], ref ? ref[0] : 0.0f);
         free(ref);
     }
-    ref = ld_read(&f.st, "train.grad_norm", &i);
+    ref = fix_f32(&f.st, "train.grad_norm", &i);
     CHECK(ref && near(st.grad_norm, ref[0], 1e-5, 0), "grad norm %.8g vs torch %.8g", st.grad_norm, ref[0]);
     free(ref);
     for (p = 0; p < f.m.nparams; p++) {
         char name[96];
         if (!f.m.params[p].trainable) continue;
         snprintf(name, sizeof name, "after.%s", f.m.params[p].name);
-        ref = ld_read(&f.st, name, &n);
+        ref = fix_f32(&f.st, name, &n);
         CHECK(ref && n == f.m.params[p].t->n, "%s", name);
         for (k = 0; k < n; k++) {
             double e = fabs((double)f.m.params[p].t->data[k] - ref[k]);
@@ -210,9 +174,9 @@ static int t_ld_sampler(void) {
     int *y, run;
     size_t cfg_evals = 0;
     CHECK(ld_open(&f, 4, 0) == 0, "open");
-    z = ld_read(&f.st, "sample.noise", &nz); y = ld_labels(&f.st, "sample.y", &ny);
-    grid_ld = ld_read(&f.st, "sample.grid", &ng);
-    out_cfg = ld_read(&f.st, "sample.out_cfg", &nz); out_ig = ld_read(&f.st, "sample.out_ig", &nz);
+    z = fix_f32(&f.st, "sample.noise", &nz); y = fix_labels(&f.st, "sample.y", &ny);
+    grid_ld = fix_f32(&f.st, "sample.grid", &ng);
+    out_cfg = fix_f32(&f.st, "sample.out_cfg", &nz); out_ig = fix_f32(&f.st, "sample.out_ig", &nz);
     CHECK(z && y && grid_ld && out_cfg && out_ig && ng == 7, "fixture tensors");
     ig_grid_shifted(grid, 6, 0.3f);
     for (i = 0; i < 7; i++)
@@ -228,7 +192,7 @@ static int t_ld_sampler(void) {
         s.guidance = ig_guidance_lightning(run == 0);
         memcpy(x, z, nz * sizeof(float));
         CHECK(ig_sample_heun2(ig_guided_velocity, &s, x, nz, grid, 6) == 0, "sample: %s", ig_last_error());
-        e = ld_rel(x, want, nz);
+        e = fix_rel(x, want, nz);
         CHECK(e < 1e-4, "%s: relative error %.3g after 6 Heun steps", run == 0 ? "IG + CFG" : "IG alone", e);
         CHECK(s.nfe == 12 + (run == 0 ? cfg_evals : 0), "%zu evaluations", s.nfe);   /* CFG doubles the batch */
         printf("     %s: relative error %.2g, %zu evaluations of B\n", run == 0 ? "IG 1.4 + CFG 1.45 (t <= 0.81)" : "IG 1.7",
@@ -553,8 +517,8 @@ static int t_ld_pt_converts(void) {
           cfg.num_heads, cfg.hidden_size, cfg.depth, cfg.image_height, cfg.in_channels);
     CHECK(ig_model_init(&m, &cfg, 0, 0) == 0 && ig_load(&m, out, 1) == 0, "strict load: %s", ig_last_error());
     CHECK(ig_st_open(&io, "tests/fixtures/ld_tiny_io.safetensors") == 0, "%s", ig_last_error());
-    x = ld_read(&io, "input.x", &nx); t = ld_read(&io, "input.t", &nt); y = ld_labels(&io, "input.y", &ny);
-    v_ref = ld_read(&io, "output.v", &nv); va_ref = ld_read(&io, "output.v_aux", &nv);
+    x = fix_f32(&io, "input.x", &nx); t = fix_f32(&io, "input.t", &nt); y = fix_labels(&io, "input.y", &ny);
+    v_ref = fix_f32(&io, "output.v", &nv); va_ref = fix_f32(&io, "output.v_aux", &nv);
     CHECK(x && t && y && v_ref && va_ref, "fixture tensors");
     CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, nt, 0)) == 0 && ig_ctx_init(&ctx, &scratch, 0) == 0, "init");
     CHECK(ig_ctx_reset(&ctx, 0) == 0, "reset");
@@ -562,9 +526,9 @@ static int t_ld_pt_converts(void) {
     xt = ig_tensor_new(&scratch, 4, shape, 0);
     memcpy(xt->data, x, nx * sizeof(float));
     CHECK(ig_forward(&m, &ctx, xt, t, y, &v, &va) == 0, "%s", ig_last_error());
-    CHECK(ld_rel(v->data, v_ref, nv) < 1e-4 && ld_rel(va->data, va_ref, nv) < 1e-4, "v %.3g, v_aux %.3g relative",
-          ld_rel(v->data, v_ref, nv), ld_rel(va->data, va_ref, nv));
-    printf("     from .pt: v %.2g, v_aux %.2g relative\n", ld_rel(v->data, v_ref, nv), ld_rel(va->data, va_ref, nv));
+    CHECK(fix_rel(v->data, v_ref, nv) < 1e-4 && fix_rel(va->data, va_ref, nv) < 1e-4, "v %.3g, v_aux %.3g relative",
+          fix_rel(v->data, v_ref, nv), fix_rel(va->data, va_ref, nv));
+    printf("     from .pt: v %.2g, v_aux %.2g relative\n", fix_rel(v->data, v_ref, nv), fix_rel(va->data, va_ref, nv));
     free(x); free(t); free(y); free(v_ref); free(va_ref);
     ig_st_close(&io);
     ig_arena_free(&scratch);

@@ -3,49 +3,12 @@
    checkpoints and the samplers. */
 #include "../ig.h"
 #include "test.h"
+#include "fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
 #define FIXTURES "tests/fixtures/"
 #define M_PI_F 3.14159265358979323846   /* pi, as a double */
-
-/* A float tensor of a safetensors file, in a malloc'd buffer (or NULL). */
-static float *read_f32(ig_st_file *st, const char *name, size_t *n) {
-    const ig_st_tensor *t = ig_st_find(st, name);
-    float *buf;
-    if (!t) { fprintf(stderr, "    %s: no tensor %s\n", st->path, name); return NULL; }
-    *n = ig_st_numel(t);
-    buf = (float *)malloc(*n * sizeof(float) + 1);
-    if (ig_st_read_f32(st, t, buf, *n)) { fprintf(stderr, "    %s\n", ig_last_error()); free(buf); return NULL; }
-    return buf;
-}
-
-static int *read_labels(ig_st_file *st, const char *name, size_t *n) {
-    const ig_st_tensor *t = ig_st_find(st, name);
-    int64_t *tmp;
-    int *out;
-    size_t i;
-    if (!t) return NULL;
-    *n = ig_st_numel(t);
-    tmp = (int64_t *)malloc(*n * sizeof(int64_t) + 1);
-    out = (int *)malloc(*n * sizeof(int) + 1);
-    if (ig_st_read_i64(st, t, tmp, *n)) { free(tmp); free(out); return NULL; }
-    for (i = 0; i < *n; i++) out[i] = (int)tmp[i];
-    free(tmp);
-    return out;
-}
-
-/* max |a - b| / max |b|: the error relative to the tensor's scale */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double num = 0, den = 1e-30;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > num) num = d;
-        if (fabs(b[i]) > den) den = fabs(b[i]);
-    }
-    return num / den;
-}
 
 typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; ig_st_file st; } fixture;
 
@@ -80,10 +43,10 @@ static int parity(const char *name) {
     double worst_g = 0;
     const char *worst_name = "";
     CHECK(fixture_open(&f, name, 8) == 0, "open %s", name);
-    x = read_f32(&f.st, "input.x", &nx); t = read_f32(&f.st, "input.t", &nt);
-    y = read_labels(&f.st, "input.y", &ny);
-    v_ref = read_f32(&f.st, "output.v", &nv); va_ref = read_f32(&f.st, "output.v_aux", &nv);
-    r = read_f32(&f.st, "probe.r", &nr); ra = read_f32(&f.st, "probe.r_aux", &nr);
+    x = fix_f32(&f.st, "input.x", &nx); t = fix_f32(&f.st, "input.t", &nt);
+    y = fix_labels(&f.st, "input.y", &ny);
+    v_ref = fix_f32(&f.st, "output.v", &nv); va_ref = fix_f32(&f.st, "output.v_aux", &nv);
+    r = fix_f32(&f.st, "probe.r", &nr); ra = fix_f32(&f.st, "probe.r_aux", &nr);
     CHECK(x && t && y && v_ref && va_ref && r && ra, "fixture tensors");
     CHECK(ig_ctx_reset(c, 1) == 0, "reset");
     shape[0] = nt; shape[1] = (size_t)f.m.cfg.in_channels; shape[2] = (size_t)f.m.cfg.image_height; shape[3] = (size_t)f.m.cfg.image_width;
@@ -91,8 +54,8 @@ static int parity(const char *name) {
     memcpy(xt->data, x, nx * sizeof(float));
     memset(f.m.grads, 0, f.m.nweights * sizeof(float));
     CHECK(ig_forward(&f.m, c, xt, t, y, &v, &va) == 0, "forward: %s", ig_last_error());
-    CHECK(rel_err(v->data, v_ref, nv) < 1e-4, "%s: output.v relative error %.3g", name, rel_err(v->data, v_ref, nv));
-    CHECK(rel_err(va->data, va_ref, nv) < 1e-4, "%s: output.v_aux relative error %.3g", name, rel_err(va->data, va_ref, nv));
+    CHECK(fix_rel(v->data, v_ref, nv) < 1e-4, "%s: output.v relative error %.3g", name, fix_rel(v->data, v_ref, nv));
+    CHECK(fix_rel(va->data, va_ref, nv) < 1e-4, "%s: output.v_aux relative error %.3g", name, fix_rel(va->data, va_ref, nv));
     R = ig_tensor_new(&f.scratch, 4, v->shape, 0); memcpy(R->data, r, nr * sizeof(float));
     Ra = ig_tensor_new(&f.scratch, 4, v->shape, 0); memcpy(Ra->data, ra, nr * sizeof(float));
     L = ig_add(c, ig_sum(c, ig_mul(c, v, R)), ig_scale(c, ig_sum(c, ig_mul(c, va, Ra)), 0.5f));
@@ -104,15 +67,15 @@ static int parity(const char *name) {
         double e;
         if (!f.m.params[p].trainable) continue;
         snprintf(gname, sizeof gname, "grad.%s", f.m.params[p].name);
-        gref = read_f32(&f.st, gname, &ng);
+        gref = fix_f32(&f.st, gname, &ng);
         CHECK(gref && ng == f.m.params[p].t->n, "%s", gname);
-        e = rel_err(f.m.params[p].t->grad, gref, ng);
+        e = fix_rel(f.m.params[p].t->grad, gref, ng);
         if (e > worst_g) { worst_g = e; worst_name = f.m.params[p].name; }
         free(gref);
     }
     CHECK(worst_g < 1e-3, "%s: gradient of %s: relative error %.3g", name, worst_name, worst_g);
     printf("     %s: forward err %.2g / %.2g, worst gradient err %.2g (%s)\n", name,
-           rel_err(v->data, v_ref, nv), rel_err(va->data, va_ref, nv), worst_g, worst_name);
+           fix_rel(v->data, v_ref, nv), fix_rel(va->data, va_ref, nv), worst_g, worst_name);
     free(x); free(t); free(y); free(v_ref); free(va_ref); free(r); free(ra);
     fixture_close(&f);
     return 0;
@@ -133,9 +96,9 @@ static int t_train_step_parity(void) {
     double worst = 0;
     const char *worst_name = "";
     CHECK(fixture_open(&f, "img", 8) == 0, "open");
-    x0 = read_f32(&f.st, "train.x0", &n); eps = read_f32(&f.st, "train.eps", &n);
-    t = read_f32(&f.st, "train.t", &nt); y = read_labels(&f.st, "train.y", &ny);
-    loss_ref = read_f32(&f.st, "train.loss", &i); gn_ref = read_f32(&f.st, "train.grad_norm", &i);
+    x0 = fix_f32(&f.st, "train.x0", &n); eps = fix_f32(&f.st, "train.eps", &n);
+    t = fix_f32(&f.st, "train.t", &nt); y = fix_labels(&f.st, "train.y", &ny);
+    loss_ref = fix_f32(&f.st, "train.loss", &i); gn_ref = fix_f32(&f.st, "train.grad_norm", &i);
     CHECK(x0 && eps && t && y && loss_ref && gn_ref, "fixture tensors");
     xt = (float *)malloc(n * sizeof(float)); target = (float *)malloc(n * sizeof(float));
     for (i = 0; i < n; i++) {
@@ -153,7 +116,7 @@ static int t_train_step_parity(void) {
         float *ref;
         if (!f.m.params[p].trainable) continue;
         snprintf(name, sizeof name, "after.%s", f.m.params[p].name);
-        ref = read_f32(&f.st, name, &n);
+        ref = fix_f32(&f.st, name, &n);
         CHECK(ref && n == f.m.params[p].t->n, "%s", name);
         for (k = 0; k < n; k++) {
             double e = fabs((double)f.m.params[p].t->data[k] - ref[k]);
