@@ -503,7 +503,8 @@ static int t_train_step_vs_torch(void) {
     CHECK(ig_load(&n.m, FIXTURE_TRAIN, 0) == 0, "%s", ig_last_error());
     CHECK(ig_arena_init(&n.scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0, "%s", ig_last_error());
     CHECK(ig_ctx_init(&n.ctx, &n.scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
-    memcpy(n.m.ema, n.m.weights, n.m.nweights * sizeof(float));   /* the EMA starts at the weights */
+    CHECK(memcmp(n.m.ema, n.m.weights, n.m.nweights * sizeof(float)) == 0,
+          "a weights-only ig_load must start the EMA at the loaded weights");
     tc.lr = (float)fx_meta(&st, "lr"); tc.beta1 = (float)fx_meta(&st, "beta1"); tc.beta2 = (float)fx_meta(&st, "beta2");
     tc.eps = (float)fx_meta(&st, "eps"); tc.weight_decay = (float)fx_meta(&st, "weight_decay");
     tc.grad_clip = (float)fx_meta(&st, "grad_clip"); tc.ema_decay = (float)fx_meta(&st, "ema_decay");
