@@ -1884,8 +1884,11 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
         { "S", 12, 384, 6, 4 }, { "B", 12, 768, 12, 4 }, { "L", 24, 1024, 16, 8 }, { "XL", 28, 1152, 16, 8 },
     };
     size_t i, len;
-    const char *slash = strchr(name, '/');
-    if (!slash) return ig__fail("ig_config_preset: '%s' is not of the form S/2, B/4, L/8, XL/2", name);
+    const char *slash = name ? strchr(name, '/') : NULL;
+    char *end = NULL;
+    long patch = slash && slash[1] >= '1' && slash[1] <= '9' ? strtol(slash + 1, &end, 10) : 0;
+    if (!patch || *end || patch > 64)
+        return ig__fail("ig_config_preset: '%s' is not of the form S/2, B/4, L/8, XL/2 (patch 1 to 64)", name ? name : "(null)");
     len = (size_t)(slash - name);
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strlen(presets[i].size) == len && !strncmp(presets[i].size, name, len)) {
@@ -1893,7 +1896,7 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
             cfg->in_channels = in_channels;
             cfg->image_height = image_height;
             cfg->image_width = image_width;
-            cfg->patch_size = atoi(slash + 1);
+            cfg->patch_size = (int)patch;
             cfg->hidden_size = presets[i].width;
             cfg->depth = presets[i].depth;
             cfg->num_heads = presets[i].heads;

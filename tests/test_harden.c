@@ -326,6 +326,24 @@ static int t_tensor_size_overflow(void) {
     return 0;
 }
 
+/* Presets: the paper's sizes with the patch after the slash; a malformed name
+   ("S/2x" was read as S/2, "S/" as patch 0) is refused with its name. */
+static int t_config_preset_names(void) {
+    static const char *const bad[] = { "S/2x", "S/", "S/0", "S/-2", "S/ 2", "Q/2", "S2", "XL/65", "XL/99999999999999999999" };
+    ig_config cfg;
+    size_t i;
+    CHECK(ig_config_preset(&cfg, "XL/2", 4, 32, 32, 1000) == 0, "XL/2: %s", ig_last_error());
+    CHECK(cfg.depth == 28 && cfg.hidden_size == 1152 && cfg.num_heads == 16 && cfg.patch_size == 2 && cfg.aux_depth == 8,
+          "XL/2 is depth %d width %d heads %d patch %d k %d", cfg.depth, cfg.hidden_size, cfg.num_heads, cfg.patch_size, cfg.aux_depth);
+    CHECK(ig_config_preset(&cfg, "B/4", 4, 32, 32, 1000) == 0 && cfg.patch_size == 4 && cfg.hidden_size == 768 && cfg.aux_depth == 4,
+          "B/4: %s", ig_last_error());
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(ig_config_preset(&cfg, bad[i], 4, 32, 32, 1000) == -1 && strstr(ig_last_error(), "ig_config_preset"),
+              "'%s' accepted (patch %d) or unclear: %s", bad[i], cfg.patch_size, ig_last_error());
+    CHECK(ig_config_preset(&cfg, NULL, 4, 32, 32, 1000) == -1, "a NULL name was accepted");
+    return 0;
+}
+
 const test_case harden_tests[] = {
     { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
     { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
@@ -333,5 +351,6 @@ const test_case harden_tests[] = {
     { "harden_adamw_negative_second_moment", t_adamw_negative_second_moment },
     { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
     { "harden_tensor_size_overflow", t_tensor_size_overflow },
+    { "harden_config_preset_names", t_config_preset_names },
 };
 const int harden_ntests = sizeof harden_tests / sizeof harden_tests[0];
