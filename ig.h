@@ -668,6 +668,7 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) x[i] = ig_rng_normal(r);
 }
+
 /* ------------------------------------------------------------------------- */
 /* 3. tensors and the autograd tape                                          */
 /* ------------------------------------------------------------------------- */
@@ -1819,7 +1820,6 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
             m->final_head.norm_w->data[k] = m->aux_head.norm_w->data[k] = 1.0f;
     }
     if (training) memcpy(m->ema, m->weights, nbytes);
-    m->step = 0;
     return 0;
 }
 
@@ -1847,9 +1847,8 @@ IGDEF void ig_model_swap_ema(ig_model *m) {
 /* Tape nodes one training step records: per block 19 ops (adaLN Linear,
    6 chunks, 2 x [LayerNorm, modulate], qkv, attention, proj, fc1, GELU, fc2,
    2 gated adds), per head 7 (Linear, 2 chunks, LayerNorm, modulate, Linear,
-   unpatchify), plus the stem and the loss; the rest is headroom.
-   (ig_model_scratch_bytes, the size of the scratch arena, is at the end of
-   section 7: it runs the training step and the guided velocity themselves.) */
+   unpatchify), plus the stem and the loss; the rest is headroom.  (The scratch
+   arena's size, ig_model_scratch_bytes, is in section 7.1: it runs the step.) */
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg) {
     return (size_t)cfg->depth * 20 + 2 * 12 + 32;
 }
@@ -1878,8 +1877,7 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
     return e;
 }
 
-/* The normalization of a block or head: LayerNorm without affine (SiT) or
-   RMSNorm with its gain (LightningDiT). */
+/* A block's or head's norm: LayerNorm without affine (SiT), RMSNorm with its gain (LightningDiT). */
 static ig_tensor *ig__norm(ig_ctx *ctx, const ig_model *m, ig_tensor *x, ig_tensor *gain) {
     return m->cfg.arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, gain) : ig_layernorm(ctx, x);
 }
@@ -2308,9 +2306,7 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
-/* LightningDiT's grid: the release shifts u = linspace(0, 1) by
-   t_ld = s u / (1 + (s - 1) u) (s = 0.3 puts more steps near noise); here in
-   the SiT convention, t = 1 - t_ld, from 1 down to 0. */
+/* the release's t_ld = s u / (1 + (s - 1) u), u = i / nsteps, as t = 1 - t_ld */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
     size_t i;
     for (i = 0; i <= nsteps; i++) {
@@ -2952,7 +2948,11 @@ static int ig__jpeek(ig__json *J) {
     while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
     return J->p < J->end ? (unsigned char)*J->p : 0;
 }
-static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
+static int ig__jexpect(ig__json *J, int c, const char *what) {
+    if (ig__jpeek(J) != c) return ig__jerr(J, what);
+    J->p++;
+    return 0;
+}
 
 static int ig__jhex4(const char *s, unsigned *out) {
     char h[5] = { 0, 0, 0, 0, 0 };
@@ -3000,17 +3000,19 @@ static int ig__jstring(ig__json *J, char **out) {
 static int ig__jmember(ig__json *J, int *state, char **key) {
     *key = NULL;
     if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
-    if (ig__jpeek(J) == '}') return J->p++, 0;
+    if (ig__jpeek(J) == '}') { J->p++; return 0; }
     if (*state && ig__jexpect(J, ',', "expected ',' or '}'")) return -1;
-    if (*state = 1, ig__jstring(J, key)) return -1;
+    *state = 1;
+    if (ig__jstring(J, key)) return -1;
     if (ig__jexpect(J, ':', "expected ':'")) { IG_FREE(*key); *key = NULL; return -1; }
     return 1;
 }
 
 /* "[a, b, ...]": at most max integers in [0, 2^63), no sign, fraction or exponent. */
 static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t *v, int max, int *n) {
-    if (*n = 0, ig__jexpect(J, '[', "expected an array")) return -1;
-    if (ig__jpeek(J) == ']') return J->p++, 0;
+    *n = 0;
+    if (ig__jexpect(J, '[', "expected an array")) return -1;
+    if (ig__jpeek(J) == ']') { J->p++; return 0; }
     for (;;) {
         uint64_t u = 0;
         if (ig__jpeek(J) < '0' || *J->p > '9' || (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9'))
@@ -3279,10 +3281,14 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
 }
 
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
+    int rc = w ? ig__st_add(w, name, dtype, ndim, shape, data) : ig__fail("ig_st_add: NULL writer");
+    if (rc && w) w->failed = 1;
+    return rc;
 }
 IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
+    int rc = w ? ig__st_add_meta(w, key, val) : ig__fail("ig_st_add_meta: NULL writer");
+    if (rc && w) w->failed = 1;
+    return rc;
 }
 
 /* s as a JSON string: '"' and '\' escaped, control characters as \u00XX. */
@@ -3523,16 +3529,23 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
             ntrain += k == 1;
             snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
             IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", path, name);
-            if (t && (++found[k], ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset))) goto done;
+            if (!t) continue;
+            found[k]++;
+            if (ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset)) goto done;
         }
     }
     if (nsets == 4 && found[1] + found[2] + found[3]) {   /* resuming needs all of the training state */
-        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain, "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors", path, found[1], found[2], found[3], ntrain);
+        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain,
+                "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors",
+                path, found[1], found[2], found[3], ntrain);
         if (ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step) < 0) goto done;
-        for (k = 0, s = rng = ig_st_meta(&st, "rng"); rng && k < 3; k++, s = end) {   /* "state has_spare spare_bits" */
+        rng = ig_st_meta(&st, "rng");                 /* "state has_spare spare_bits" */
+        for (k = 0, s = rng; rng && k < 3; k++, s = end) {
             while (*s == ' ') s++;
+            if (*s < '0' || *s > '9') break;
             errno = 0;
-            if (*s < '0' || *s > '9' || (rs[k] = strtoull(s, &end, 10), errno)) break;
+            rs[k] = strtoull(s, &end, 10);
+            if (errno) break;
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
@@ -3591,16 +3604,20 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
     cfg->hidden_size = (int)xw->shape[0]; cfg->in_channels = (int)xw->shape[1]; cfg->patch_size = (int)xw->shape[2];
     cfg->num_classes = (int)yt->shape[0] - 1;
     T = pe->shape[1];
-    for (; cfg->depth < st.ntensors; cfg->depth++)
-        if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    for (; cfg->depth < st.ntensors; cfg->depth++) {
+        snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth);
+        if (!ig_st_find(&st, name)) break;
+    }
     if (ig_st_find(&st, "blocks.0.mlp.w12.weight")) {   /* LightningDiT: its heads are in feat_rope's shape */
         if (ig__config_lightning(&st, cfg, heads, path)) goto done;
         heads = cfg->num_heads;
     }
     got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
     got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
-    got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);
-    got[3] = aux_depth > 0 ? (v[3] = aux_depth, 1) : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    got[2] = heads > 0 ? 1 : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);   /* given: over the metadata */
+    got[3] = aux_depth > 0 ? 1 : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    if (heads > 0) v[2] = heads;
+    if (aux_depth > 0) v[3] = aux_depth;
     if (got[0] < 0 || got[1] < 0 || got[2] < 0 || got[3] < 0) goto done;
     if (!got[0] || !got[1]) {                      /* no image size given: a square grid of T tokens */
         side = (int)(sqrt((double)T) + 0.5);
