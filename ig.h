@@ -2339,9 +2339,7 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
 
 /* Heun (second order, the trapezoid rule):
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
-   ig_sample_heun keeps the step that lands on t = 0 Euler (as in EDM);
-   ig_sample_heun2 does Heun there too, as torchdiffeq's fixed-grid "heun2"
-   that the LightningDiT release samples with. */
+   euler_last: the step that lands on t = 0 stays Euler (ig_sample_heun, as in EDM). */
 static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps,
                     int euler_last) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
