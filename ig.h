@@ -24,8 +24,7 @@
      2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
      3. tensors and the tape      ig_tensor, ig_ctx, ig_backward (reverse-mode autograd)
      4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
-                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum;
-                                  LightningDiT's rmsnorm, swiglu, 2D rope, cosine loss
+                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum
      5. the model                 config (SiT or LightningDiT), parameters, forward with two heads
      6. training                  flow-matching batch and loss, AdamW, clipping, EMA
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
@@ -33,6 +32,8 @@
      Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
      Appendix B. checkpoints      safetensors read / write, names as in the released PyTorch
                                   state dict; ig_save, ig_load, ig_config_from_file
+     Appendix C. the other ops    LightningDiT's rmsnorm, swiglu, 2D rope, cosine loss;
+                                  a classifier's cross-entropy and reshape
 
    Compile-time options (define before including)
    --------------------
@@ -187,12 +188,8 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i);
 IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);       /* sum of all elements -> scalar (1) */
 IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);      /* mean of all elements -> scalar (1) */
-/* Cross-entropy of logits z (B,K) and labels y (B) in 0..K-1 (checked), batch mean -> scalar (1). */
-IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
-/* The same values (a copy) in another shape of the same element count: (B,T,D) -> (B,T*D). */
-IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
-/* The LightningDiT variant's ops (IG_ARCH_LIGHTNING; section 4.10). */
+/* Appendix C: the LightningDiT variant's ops (IG_ARCH_LIGHTNING), then a classifier's. */
 /* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
 IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w);
 IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);    /* u (...,2H) = [u1 | u2] -> SiLU(u1) * u2 (...,H) */
@@ -201,6 +198,10 @@ IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);    /* u (...,2H) = [u1 | 
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
 /* mean over positions (b,h,w) of 1 - cos(a[b,:,h,w], b[b,:,h,w]), a, b (B,C,H,W) -> scalar (1). */
 IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
+/* Cross-entropy of logits z (B,K) and labels y (B) in 0..K-1 (checked), batch mean -> scalar (1). */
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
+/* The same values (a copy) in another shape of the same element count: (B,T,D) -> (B,T*D). */
+IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
 /* The matrix multiply every op uses, public for code outside the tape (e.g. a
    convolution as im2col + matmul): C (M,N) = beta C + op(A) (M,K) op(B) (K,N),
@@ -211,7 +212,7 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      float beta, float *C, size_t ldc);
 
 /* ------------------------------------------------------------------------- */
-/* 5. the model: a SiT/DiT with a second, early output head (aux)           */
+/* 5. the model: a SiT/DiT with a second, early output head (aux)            */
 /* ------------------------------------------------------------------------- */
 
 /* The architecture variants of the one model.
@@ -438,7 +439,7 @@ typedef struct ig_guided {
 IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, float *v);
 
 /* ------------------------------------------------------------------------- */
-/* Appendix B: checkpoints (safetensors)                                     */
+/* Appendix B. checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
 /* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
@@ -667,6 +668,7 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) x[i] = ig_rng_normal(r);
 }
+
 /* ------------------------------------------------------------------------- */
 /* 3. tensors and the autograd tape                                          */
 /* ------------------------------------------------------------------------- */
@@ -875,8 +877,8 @@ static ig_tensor *ig__op_fail(ig_ctx *ctx, const char *fmt, ...) {
     return NULL;
 }
 
-/* The backward of every op, each defined right below its forward (which
-   records it on the tape, so C needs it declared first). */
+/* The backward of every op (Appendix C's too), each defined right below its
+   forward (which records it on the tape, so C needs it declared first). */
 static void ig__linear_backward(ig_node *), ig__add_backward(ig_node *), ig__mul_backward(ig_node *),
     ig__scale_backward(ig_node *), ig__modulate_backward(ig_node *), ig__gated_add_backward(ig_node *),
     ig__layernorm_backward(ig_node *), ig__silu_backward(ig_node *), ig__gelu_backward(ig_node *),
@@ -1547,291 +1549,8 @@ static void ig__sum_backward(ig_node *nd) {
         for (i = 0; i < x->n; i++) dx[i] += g;
 }
 
-/* --- 4.10 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss ------
-   Used by IG_ARCH_LIGHTNING models (the cosine term by any training that asks
-   for it, tc.cos_weight). */
-
-/* RMSNorm with a learned gain, per row of D values (x, y (...,D), w (D)):
-     rstd = 1 / sqrt(mean(x^2) + 1e-6),  xhat = x rstd,  y = xhat w
-   (mean in double).  Backward, with g = dy w:
-     dx = rstd (g - xhat mean(g xhat)),   dw += sum over rows of dy xhat
-   The forward keeps rstd (one float per row) for it.                        */
-IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w) {
-    ig_tensor *y;
-    ig_node *nd;
-    size_t D, rows, r, d;
-    float *rstd_saved = NULL;
-    if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
-    D = x->shape[x->ndim - 1];
-    if (w->n != D) return ig__op_fail(ctx, "ig_rmsnorm: the gain has %zu elements, x's last dim is %zu", w->n, D);
-    if (!(y = ig__op(ctx, ig__rmsnorm_backward, x, w, NULL, 0, NULL, &nd))) return NULL;
-    rows = x->n / D;
-    if (nd && !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
-    if (ig__counting(ctx)) return y;
-    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
-    for (r = 0; r < rows; r++) {
-        const float *xv = x->data + r * D;
-        float *yv = y->data + r * D, rstd;
-        double ms = 0;
-        for (d = 0; d < D; d++) ms += (double)xv[d] * xv[d];
-        rstd = (float)(1.0 / sqrt(ms / (double)D + 1e-6));
-        for (d = 0; d < D; d++) yv[d] = xv[d] * rstd * w->data[d];
-        if (rstd_saved) rstd_saved[r] = rstd;
-    }
-    return y;
-}
-
-static void ig__rmsnorm_backward(ig_node *nd) {
-    ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1];
-    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
-    const float *rstd = nd->saved;
-    float *dxall = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w);
-    if (dxall) {
-        IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
-        for (r = 0; r < rows; r++) {
-            const float *dy = y->grad + r * D, *xv = x->data + r * D;
-            float *dx = dxall + r * D;
-            double m = 0;
-            for (d = 0; d < D; d++) m += (double)dy[d] * w->data[d] * xv[d] * rstd[r];
-            m /= (double)D;
-            for (d = 0; d < D; d++)
-                dx[d] += rstd[r] * (dy[d] * w->data[d] - xv[d] * rstd[r] * (float)m);
-        }
-    }
-    if (dw)     /* one pass over the rows in order: the same sums for any thread count */
-        for (r = 0; r < rows; r++) {
-            const float *dy = y->grad + r * D, *xv = x->data + r * D;
-            for (d = 0; d < D; d++) dw[d] += dy[d] * xv[d] * rstd[r];
-        }
-}
-
-/* SwiGLU's gate, u (...,2H) = [u1 | u2] -> y (...,H), u1 the first H (the gated half):
-     y = SiLU(u1) u2;   du1 = dy u2 s (1 + u1 (1 - s)),  du2 = dy SiLU(u1),  s = sigmoid(u1).
-   The MLP is w3(SwiGLU(w12(x))): D -> 2H -> H -> D. */
-IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u) {
-    ig_tensor *y;
-    size_t shape[IG_MAX_DIMS], H, rows, r, j;
-    if (!u || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (u->shape[u->ndim - 1] % 2)
-        return ig__op_fail(ctx, "ig_swiglu: the last dim (%zu) must be even: [gated half | linear half]",
-                           u->shape[u->ndim - 1]);
-    memcpy(shape, u->shape, sizeof shape);
-    H = shape[u->ndim - 1] /= 2;
-    if (!(y = ig__op(ctx, ig__swiglu_backward, u, NULL, NULL, u->ndim, shape, NULL)) || ig__counting(ctx)) return y;
-    rows = y->n / H;
-    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
-    for (r = 0; r < rows; r++) {
-        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H;
-        float *yv = y->data + r * H;
-        for (j = 0; j < H; j++) yv[j] = u1[j] / (1.0f + ig__exp(-u1[j])) * u2[j];
-    }
-    return y;
-}
-
-static void ig__swiglu_backward(ig_node *nd) {
-    ig_tensor *y = nd->out, *u = nd->in[0];
-    size_t H = y->shape[y->ndim - 1], rows = y->n / H, r, j;
-    float *du = ig__grad(nd->ctx, u);
-    if (!du) return;
-    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
-    for (r = 0; r < rows; r++) {
-        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H, *dy = y->grad + r * H;
-        float *d1 = du + r * 2 * H, *d2 = d1 + H;
-        for (j = 0; j < H; j++) {
-            float s = 1.0f / (1.0f + ig__exp(-u1[j]));
-            d1[j] += dy[j] * u2[j] * s * (1.0f + u1[j] * (1.0f - s));
-            d2[j] += dy[j] * u1[j] * s;
-        }
-    }
-}
-
-/* 2D rotary position embedding on q and k.  qkv, y (B,T,3D) = [q | k | v];
-   every head's hd = D / heads dims turn alike.  With the stored tables
-   C = cos, S = sin (T,hd), for token n and each pair (2j, 2j+1) of a head:
-     y[2j]   = x[2j]   C[n,2j]   - x[2j+1] S[n,2j]
-     y[2j+1] = x[2j+1] C[n,2j+1] + x[2j]   S[n,2j+1]
-   (the release's x cos + rotate_half(x) sin; which angle each (n, d) has is
-   in ig__rope_table, section 5).  v passes unchanged.  q_n . k_m then depends
-   on the positions only through n - m.  Backward, the transposed rotation:
-     dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
-IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
-    ig_tensor *y;
-    ig_node *nd;
-    size_t B, T, D3, D, hd, bt, e, j;
-    if (!qkv || !cos || !sin || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads ||
-        (qkv->shape[2] / 3 / heads) % 2 || cos->n != qkv->shape[1] * (qkv->shape[2] / 3 / heads) || sin->n != cos->n)
-        return ig__op_fail(ctx, "ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
-                           "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
-    B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
-    /* the tables are buffers: y needs a gradient only through qkv, and the
-       node keeps them for the backward */
-    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
-    if (y->requires_grad) {
-        if (!(nd = ig__record(ctx, ig__rope_backward, y, qkv, cos, sin))) return NULL;
-        nd->arg[0] = hd;
-    }
-    if (ig__counting(ctx)) return y;
-    IG__OMP(omp parallel for schedule(static) private(e, j) if (qkv->n > 32768))
-    for (bt = 0; bt < B * T; bt++) {
-        const float *C = cos->data + (bt % T) * hd, *S = sin->data + (bt % T) * hd, *x = qkv->data + bt * D3;
-        float *yv = y->data + bt * D3;
-        for (e = 0; e < 2 * D; e += hd)          /* every head of q, then of k */
-            for (j = 0; j < hd; j += 2) {
-                yv[e + j]     = x[e + j] * C[j] - x[e + j + 1] * S[j];
-                yv[e + j + 1] = x[e + j + 1] * C[j + 1] + x[e + j] * S[j + 1];
-            }
-        memcpy(yv + 2 * D, x + 2 * D, D * sizeof(float));
-    }
-    return y;
-}
-
-static void ig__rope_backward(ig_node *nd) {
-    ig_tensor *y = nd->out, *x = nd->in[0], *cs = nd->in[1], *sn = nd->in[2];
-    size_t B = x->shape[0], T = x->shape[1], D3 = x->shape[2], D = D3 / 3, hd = nd->arg[0], bt, e, j;
-    float *dx = ig__grad(nd->ctx, x);
-    if (!dx) return;
-    IG__OMP(omp parallel for schedule(static) private(e, j) if (x->n > 32768))
-    for (bt = 0; bt < B * T; bt++) {
-        const float *C = cs->data + (bt % T) * hd, *S = sn->data + (bt % T) * hd, *dy = y->grad + bt * D3;
-        float *g = dx + bt * D3;
-        for (e = 0; e < 2 * D; e += hd)
-            for (j = 0; j < hd; j += 2) {
-                g[e + j]     += dy[e + j] * C[j] + dy[e + j + 1] * S[j + 1];
-                g[e + j + 1] += dy[e + j + 1] * C[j + 1] - dy[e + j] * S[j];
-            }
-        for (e = 2 * D; e < D3; e++) g[e] += dy[e];
-    }
-}
-
-/* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at
-   each of the N = B P positions (P = the product of the dims after C) the
-   channel vectors a_p, b_p (C) give
-     cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
-   (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away
-   from the eps clamp:  dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2  (the
-   same with a and b swapped), times -dy / N. */
-static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, size_t p,
-                          double *dot, double *na, double *nb) {
-    size_t C = a->shape[1], P = a->n / (a->shape[0] * C), ch;
-    const float *av = a->data + bi * C * P + p, *bv = b->data + bi * C * P + p;
-    *dot = *na = *nb = 0.0;
-    for (ch = 0; ch < C; ch++) {
-        *dot += (double)av[ch * P] * bv[ch * P];
-        *na += (double)av[ch * P] * av[ch * P];
-        *nb += (double)bv[ch * P] * bv[ch * P];
-    }
-}
-
-IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
-    ig_tensor *y;
-    size_t one = 1, Bn, P, bi, p;
-    double acc = 0.0;
-    if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (a->ndim < 2 || a->ndim != b->ndim || a->n != b->n || a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1])
-        return ig__op_fail(ctx, "ig_cos_loss: a and b must have one shape (B,C,...); got %zu and %zu elements", a->n, b->n);
-    if (!(y = ig__op(ctx, ig__cos_loss_backward, a, b, NULL, 1, &one, NULL)) || ig__counting(ctx)) return y;
-    Bn = a->shape[0]; P = a->n / (Bn * a->shape[1]);
-    for (bi = 0; bi < Bn; bi++)
-        for (p = 0; p < P; p++) {
-            double dot, na, nb;
-            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
-            acc += 1.0 - dot / sqrt(na * nb > 1e-16 ? na * nb : 1e-16);
-        }
-    y->data[0] = (float)(acc / (double)(Bn * P));
-    return y;
-}
-
-static void ig__cos_loss_backward(ig_node *nd) {
-    ig_tensor *a = nd->in[0], *b = nd->in[1];
-    size_t Bn = a->shape[0], C = a->shape[1], P = a->n / (Bn * C), bi, p, ch;
-    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
-    double g = -(double)nd->out->grad[0] / (double)(Bn * P);
-    for (bi = 0; bi < Bn; bi++)
-        for (p = 0; p < P; p++) {
-            double dot, na, nb, den, cs;
-            int clamped;
-            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
-            clamped = na * nb <= 1e-16;
-            den = clamped ? 1e-8 : sqrt(na * nb);
-            cs = dot / den;
-            for (ch = 0; ch < C; ch++) {
-                size_t i = bi * C * P + ch * P + p;
-                if (da) da[i] += (float)(g * (b->data[i] / den - (clamped ? 0.0 : cs * a->data[i] / na)));
-                if (db) db[i] += (float)(g * (a->data[i] / den - (clamped ? 0.0 : cs * b->data[i] / nb)));
-            }
-        }
-}
-
-/* --- 4.11 cross-entropy and reshape (for classifiers) ----------------------
-   cross-entropy: z (B,K) logits, y (B) labels in 0..K-1,
-         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ],
-         in double with the row maximum subtracted (log-sum-exp);
-         dz_bk = (softmax(z_b)_k - [k == y_b]) / B dloss.  The forward saves
-         the softmax (B,K) and then the labels as floats (exact below 2^24).
-   reshape: y = x in another shape with the same element count; dx += dy.  */
-IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
-    ig_tensor *out;
-    ig_node *nd;
-    size_t one = 1, B, K, b, k;
-    double acc = 0.0;
-    float *p = NULL;
-    if (!z || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (z->ndim != 2 || z->shape[1] == 0)
-        return ig__op_fail(ctx, "ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
-    B = z->shape[0]; K = z->shape[1];
-    for (b = 0; b < B && !ig__counting(ctx); b++)
-        if (y[b] < 0 || (size_t)y[b] >= K)
-            return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
-    if (!(out = ig__op(ctx, ig__cross_entropy_backward, z, NULL, NULL, 1, &one, &nd))) return NULL;
-    if (nd && !(p = nd->saved = ig__scratch_floats(ctx, z->n + B))) return NULL;
-    if (ig__counting(ctx)) return out;
-    for (b = 0; b < B; b++) {
-        const float *zb = z->data + b * K;
-        double mx = zb[0], se = 0.0;
-        for (k = 1; k < K; k++) if (zb[k] > mx) mx = zb[k];
-        for (k = 0; k < K; k++) se += exp((double)zb[k] - mx);
-        acc += mx + log(se) - (double)zb[y[b]];
-        if (p) {
-            for (k = 0; k < K; k++) p[b * K + k] = (float)(exp((double)zb[k] - mx) / se);
-            p[z->n + b] = (float)y[b];
-        }
-    }
-    out->data[0] = (float)(acc / (double)B);
-    return out;
-}
-
-static void ig__cross_entropy_backward(ig_node *nd) {
-    ig_tensor *z = nd->in[0];
-    size_t B = z->shape[0], K = z->shape[1], b, k;
-    const float *prob = nd->saved, *y = nd->saved + z->n;
-    float g = nd->out->grad[0] / (float)B, *dz = ig__grad(nd->ctx, z);
-    if (!dz) return;
-    for (b = 0; b < B; b++)
-        for (k = 0; k < K; k++)
-            dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
-}
-
-IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape) {
-    ig_tensor *y;
-    size_t n = 1;
-    int i;
-    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
-    for (i = 0; i < ndim && i < IG_MAX_DIMS; i++) n *= shape[i];
-    if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n)
-        return ig__op_fail(ctx, "ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
-    if (!(y = ig__op(ctx, ig__reshape_backward, x, NULL, NULL, ndim, shape, NULL)) || ig__counting(ctx)) return y;
-    memcpy(y->data, x->data, x->n * sizeof(float));
-    return y;
-}
-
-static void ig__reshape_backward(ig_node *nd) {
-    ig_tensor *x = nd->in[0], *y = nd->out;
-    float *dx = ig__grad(nd->ctx, x);
-    size_t i;
-    if (dx)
-        for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
-}
+/* The LightningDiT variant's ops (RMSNorm, SwiGLU, 2D RoPE, cosine loss) and a
+   classifier's (cross-entropy, reshape) are in Appendix C, at the end. */
 
 /* ------------------------------------------------------------------------- */
 /* 5. the model                                                              */
@@ -2104,7 +1823,6 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
             m->final_head.norm_w->data[k] = m->aux_head.norm_w->data[k] = 1.0f;
     }
     if (training) memcpy(m->ema, m->weights, nbytes);
-    m->step = 0;
     return 0;
 }
 
@@ -2132,9 +1850,8 @@ IGDEF void ig_model_swap_ema(ig_model *m) {
 /* Tape nodes one training step records: per block 19 ops (adaLN Linear,
    6 chunks, 2 x [LayerNorm, modulate], qkv, attention, proj, fc1, GELU, fc2,
    2 gated adds), per head 7 (Linear, 2 chunks, LayerNorm, modulate, Linear,
-   unpatchify), plus the stem and the loss; the rest is headroom.
-   (ig_model_scratch_bytes, the size of the scratch arena, is at the end of
-   section 7: it runs the training step and the guided velocity themselves.) */
+   unpatchify), plus the stem and the loss; the rest is headroom.  (The scratch
+   arena's size, ig_model_scratch_bytes, is in section 7.1: it runs the step.) */
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg) {
     return (size_t)cfg->depth * 20 + 2 * 12 + 32;
 }
@@ -2163,8 +1880,7 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
     return e;
 }
 
-/* The normalization of a block or head: LayerNorm without affine (SiT) or
-   RMSNorm with its gain (LightningDiT). */
+/* A block's or head's norm: LayerNorm without affine (SiT), RMSNorm with its gain (LightningDiT). */
 static ig_tensor *ig__norm(ig_ctx *ctx, const ig_model *m, ig_tensor *x, ig_tensor *gain) {
     return m->cfg.arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, gain) : ig_layernorm(ctx, x);
 }
@@ -2593,9 +2309,7 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
-/* LightningDiT's grid: the release shifts u = linspace(0, 1) by
-   t_ld = s u / (1 + (s - 1) u) (s = 0.3 puts more steps near noise); here in
-   the SiT convention, t = 1 - t_ld, from 1 down to 0. */
+/* the release's t_ld = s u / (1 + (s - 1) u), u = i / nsteps, as t = 1 - t_ld */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
     size_t i;
     for (i = 0; i <= nsteps; i++) {
@@ -2628,9 +2342,7 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
 
 /* Heun (second order, the trapezoid rule):
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
-   ig_sample_heun keeps the step that lands on t = 0 Euler (as in EDM);
-   ig_sample_heun2 does Heun there too, as torchdiffeq's fixed-grid "heun2"
-   that the LightningDiT release samples with. */
+   euler_last: the step that lands on t = 0 stays Euler (ig_sample_heun, as in EDM). */
 static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps,
                     int euler_last) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
@@ -3152,7 +2864,7 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 #endif /* IG_NO_FAST_GEMM */
 
 /* ------------------------------------------------------------------------- */
-/* Appendix B: checkpoints (safetensors)                                     */
+/* Appendix B. checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
 
 #include <errno.h>
@@ -3237,7 +2949,11 @@ static int ig__jpeek(ig__json *J) {
     while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r')) J->p++;
     return J->p < J->end ? (unsigned char)*J->p : 0;
 }
-static int ig__jexpect(ig__json *J, int c, const char *what) { return ig__jpeek(J) == c ? (J->p++, 0) : ig__jerr(J, what); }
+static int ig__jexpect(ig__json *J, int c, const char *what) {
+    if (ig__jpeek(J) != c) return ig__jerr(J, what);
+    J->p++;
+    return 0;
+}
 
 static int ig__jhex4(const char *s, unsigned *out) {
     char h[5] = { 0, 0, 0, 0, 0 };
@@ -3285,17 +3001,19 @@ static int ig__jstring(ig__json *J, char **out) {
 static int ig__jmember(ig__json *J, int *state, char **key) {
     *key = NULL;
     if (!*state && ig__jexpect(J, '{', "expected an object")) return -1;
-    if (ig__jpeek(J) == '}') return J->p++, 0;
+    if (ig__jpeek(J) == '}') { J->p++; return 0; }
     if (*state && ig__jexpect(J, ',', "expected ',' or '}'")) return -1;
-    if (*state = 1, ig__jstring(J, key)) return -1;
+    *state = 1;
+    if (ig__jstring(J, key)) return -1;
     if (ig__jexpect(J, ':', "expected ':'")) { IG_FREE(*key); *key = NULL; return -1; }
     return 1;
 }
 
 /* "[a, b, ...]": at most max integers in [0, 2^63), no sign, fraction or exponent. */
 static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t *v, int max, int *n) {
-    if (*n = 0, ig__jexpect(J, '[', "expected an array")) return -1;
-    if (ig__jpeek(J) == ']') return J->p++, 0;
+    *n = 0;
+    if (ig__jexpect(J, '[', "expected an array")) return -1;
+    if (ig__jpeek(J) == ']') { J->p++; return 0; }
     for (;;) {
         uint64_t u = 0;
         if (ig__jpeek(J) < '0' || *J->p > '9' || (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9'))
@@ -3564,10 +3282,14 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
 }
 
 IGDEF int ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    return !w ? ig__fail("ig_st_add: NULL writer") : ig__st_add(w, name, dtype, ndim, shape, data) ? (w->failed = 1, -1) : 0;
+    int rc = w ? ig__st_add(w, name, dtype, ndim, shape, data) : ig__fail("ig_st_add: NULL writer");
+    if (rc && w) w->failed = 1;
+    return rc;
 }
 IGDEF int ig_st_add_meta(ig_st_writer *w, const char *key, const char *val) {
-    return !w ? ig__fail("ig_st_add_meta: NULL writer") : ig__st_add_meta(w, key, val) ? (w->failed = 1, -1) : 0;
+    int rc = w ? ig__st_add_meta(w, key, val) : ig__fail("ig_st_add_meta: NULL writer");
+    if (rc && w) w->failed = 1;
+    return rc;
 }
 
 /* s as a JSON string: '"' and '\' escaped, control characters as \u00XX. */
@@ -3808,16 +3530,23 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
             ntrain += k == 1;
             snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
             IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", path, name);
-            if (t && (++found[k], ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset))) goto done;
+            if (!t) continue;
+            found[k]++;
+            if (ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset)) goto done;
         }
     }
     if (nsets == 4 && found[1] + found[2] + found[3]) {   /* resuming needs all of the training state */
-        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain, "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors", path, found[1], found[2], found[3], ntrain);
+        IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain,
+                "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors",
+                path, found[1], found[2], found[3], ntrain);
         if (ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step) < 0) goto done;
-        for (k = 0, s = rng = ig_st_meta(&st, "rng"); rng && k < 3; k++, s = end) {   /* "state has_spare spare_bits" */
+        rng = ig_st_meta(&st, "rng");                 /* "state has_spare spare_bits" */
+        for (k = 0, s = rng; rng && k < 3; k++, s = end) {
             while (*s == ' ') s++;
+            if (*s < '0' || *s > '9') break;
             errno = 0;
-            if (*s < '0' || *s > '9' || (rs[k] = strtoull(s, &end, 10), errno)) break;
+            rs[k] = strtoull(s, &end, 10);
+            if (errno) break;
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
@@ -3876,16 +3605,20 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
     cfg->hidden_size = (int)xw->shape[0]; cfg->in_channels = (int)xw->shape[1]; cfg->patch_size = (int)xw->shape[2];
     cfg->num_classes = (int)yt->shape[0] - 1;
     T = pe->shape[1];
-    for (; cfg->depth < st.ntensors; cfg->depth++)
-        if (snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth), !ig_st_find(&st, name)) break;
+    for (; cfg->depth < st.ntensors; cfg->depth++) {
+        snprintf(name, sizeof name, "blocks.%d.attn.qkv.weight", cfg->depth);
+        if (!ig_st_find(&st, name)) break;
+    }
     if (ig_st_find(&st, "blocks.0.mlp.w12.weight")) {   /* LightningDiT: its heads are in feat_rope's shape */
         if (ig__config_lightning(&st, cfg, heads, path)) goto done;
         heads = cfg->num_heads;
     }
     got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
     got[1] = ig__st_meta_int(&st, "image_width", 1, 1 << 24, &v[1]);
-    got[2] = heads > 0 ? (v[2] = heads, 1) : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);
-    got[3] = aux_depth > 0 ? (v[3] = aux_depth, 1) : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    got[2] = heads > 0 ? 1 : ig__st_meta_int(&st, "num_heads", 1, 1 << 24, &v[2]);   /* given: over the metadata */
+    got[3] = aux_depth > 0 ? 1 : ig__st_meta_int(&st, "aux_depth", 1, 1 << 24, &v[3]);
+    if (heads > 0) v[2] = heads;
+    if (aux_depth > 0) v[3] = aux_depth;
     if (got[0] < 0 || got[1] < 0 || got[2] < 0 || got[3] < 0) goto done;
     if (!got[0] || !got[1]) {                      /* no image size given: a square grid of T tokens */
         side = (int)(sqrt((double)T) + 0.5);
@@ -3917,6 +3650,299 @@ done:
     ig_st_close(&st);
     if (rc) memset(cfg, 0, sizeof *cfg);
     return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Appendix C. the other ops: LightningDiT's and a classifier's              */
+/* ------------------------------------------------------------------------- */
+/* Ops beyond the SiT + IG of sections 1-7 (the cosine loss is an option of any
+   training, tc.cos_weight), written as in section 4: each forward, then its
+   backward (declared with the others there). */
+
+/* --- C.1 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss -------
+   Used by IG_ARCH_LIGHTNING models (the cosine term by any training that asks
+   for it, tc.cos_weight). */
+
+/* RMSNorm with a learned gain, per row of D values (x, y (...,D), w (D)):
+     rstd = 1 / sqrt(mean(x^2) + 1e-6),  xhat = x rstd,  y = xhat w
+   (mean in double).  Backward, with g = dy w:
+     dx = rstd (g - xhat mean(g xhat)),   dw += sum over rows of dy xhat
+   The forward keeps rstd (one float per row) for it.                        */
+IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w) {
+    ig_tensor *y;
+    ig_node *nd;
+    size_t D, rows, r, d;
+    float *rstd_saved = NULL;
+    if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
+    D = x->shape[x->ndim - 1];
+    if (w->n != D) return ig__op_fail(ctx, "ig_rmsnorm: the gain has %zu elements, x's last dim is %zu", w->n, D);
+    if (!(y = ig__op(ctx, ig__rmsnorm_backward, x, w, NULL, 0, NULL, &nd))) return NULL;
+    rows = x->n / D;
+    if (nd && !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *xv = x->data + r * D;
+        float *yv = y->data + r * D, rstd;
+        double ms = 0;
+        for (d = 0; d < D; d++) ms += (double)xv[d] * xv[d];
+        rstd = (float)(1.0 / sqrt(ms / (double)D + 1e-6));
+        for (d = 0; d < D; d++) yv[d] = xv[d] * rstd * w->data[d];
+        if (rstd_saved) rstd_saved[r] = rstd;
+    }
+    return y;
+}
+
+static void ig__rmsnorm_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1];
+    size_t D = x->shape[x->ndim - 1], rows = x->n / D, r, d;
+    const float *rstd = nd->saved;
+    float *dxall = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w);
+    if (dxall) {
+        IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            float *dx = dxall + r * D;
+            double m = 0;
+            for (d = 0; d < D; d++) m += (double)dy[d] * w->data[d] * xv[d] * rstd[r];
+            m /= (double)D;
+            for (d = 0; d < D; d++)
+                dx[d] += rstd[r] * (dy[d] * w->data[d] - xv[d] * rstd[r] * (float)m);
+        }
+    }
+    if (dw)     /* one pass over the rows in order: the same sums for any thread count */
+        for (r = 0; r < rows; r++) {
+            const float *dy = y->grad + r * D, *xv = x->data + r * D;
+            for (d = 0; d < D; d++) dw[d] += dy[d] * xv[d] * rstd[r];
+        }
+}
+
+/* SwiGLU's gate, u (...,2H) = [u1 | u2] -> y (...,H), u1 the first H (the gated half):
+     y = SiLU(u1) u2;   du1 = dy u2 s (1 + u1 (1 - s)),  du2 = dy SiLU(u1),  s = sigmoid(u1).
+   The MLP is w3(SwiGLU(w12(x))): D -> 2H -> H -> D. */
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u) {
+    ig_tensor *y;
+    size_t shape[IG_MAX_DIMS], H, rows, r, j;
+    if (!u || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (u->shape[u->ndim - 1] % 2)
+        return ig__op_fail(ctx, "ig_swiglu: the last dim (%zu) must be even: [gated half | linear half]",
+                           u->shape[u->ndim - 1]);
+    memcpy(shape, u->shape, sizeof shape);
+    H = shape[u->ndim - 1] /= 2;
+    if (!(y = ig__op(ctx, ig__swiglu_backward, u, NULL, NULL, u->ndim, shape, NULL)) || ig__counting(ctx)) return y;
+    rows = y->n / H;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H;
+        float *yv = y->data + r * H;
+        for (j = 0; j < H; j++) yv[j] = u1[j] / (1.0f + ig__exp(-u1[j])) * u2[j];
+    }
+    return y;
+}
+
+static void ig__swiglu_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *u = nd->in[0];
+    size_t H = y->shape[y->ndim - 1], rows = y->n / H, r, j;
+    float *du = ig__grad(nd->ctx, u);
+    if (!du) return;
+    IG__OMP(omp parallel for schedule(static) private(j) if (u->n > 32768))
+    for (r = 0; r < rows; r++) {
+        const float *u1 = u->data + r * 2 * H, *u2 = u1 + H, *dy = y->grad + r * H;
+        float *d1 = du + r * 2 * H, *d2 = d1 + H;
+        for (j = 0; j < H; j++) {
+            float s = 1.0f / (1.0f + ig__exp(-u1[j]));
+            d1[j] += dy[j] * u2[j] * s * (1.0f + u1[j] * (1.0f - s));
+            d2[j] += dy[j] * u1[j] * s;
+        }
+    }
+}
+
+/* 2D rotary position embedding on q and k.  qkv, y (B,T,3D) = [q | k | v];
+   every head's hd = D / heads dims turn alike.  With the stored tables
+   C = cos, S = sin (T,hd), for token n and each pair (2j, 2j+1) of a head:
+     y[2j]   = x[2j]   C[n,2j]   - x[2j+1] S[n,2j]
+     y[2j+1] = x[2j+1] C[n,2j+1] + x[2j]   S[n,2j+1]
+   (the release's x cos + rotate_half(x) sin; which angle each (n, d) has is
+   in ig__rope_table, section 5).  v passes unchanged.  q_n . k_m then depends
+   on the positions only through n - m.  Backward, the transposed rotation:
+     dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
+IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
+    ig_tensor *y;
+    ig_node *nd;
+    size_t B, T, D3, D, hd, bt, e, j;
+    if (!qkv || !cos || !sin || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads ||
+        (qkv->shape[2] / 3 / heads) % 2 || cos->n != qkv->shape[1] * (qkv->shape[2] / 3 / heads) || sin->n != cos->n)
+        return ig__op_fail(ctx, "ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
+                           "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
+    B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
+    /* the tables are buffers: y needs a gradient only through qkv, and the
+       node keeps them for the backward */
+    if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
+    if (y->requires_grad) {
+        if (!(nd = ig__record(ctx, ig__rope_backward, y, qkv, cos, sin))) return NULL;
+        nd->arg[0] = hd;
+    }
+    if (ig__counting(ctx)) return y;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (qkv->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cos->data + (bt % T) * hd, *S = sin->data + (bt % T) * hd, *x = qkv->data + bt * D3;
+        float *yv = y->data + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)          /* every head of q, then of k */
+            for (j = 0; j < hd; j += 2) {
+                yv[e + j]     = x[e + j] * C[j] - x[e + j + 1] * S[j];
+                yv[e + j + 1] = x[e + j + 1] * C[j + 1] + x[e + j] * S[j + 1];
+            }
+        memcpy(yv + 2 * D, x + 2 * D, D * sizeof(float));
+    }
+    return y;
+}
+
+static void ig__rope_backward(ig_node *nd) {
+    ig_tensor *y = nd->out, *x = nd->in[0], *cs = nd->in[1], *sn = nd->in[2];
+    size_t B = x->shape[0], T = x->shape[1], D3 = x->shape[2], D = D3 / 3, hd = nd->arg[0], bt, e, j;
+    float *dx = ig__grad(nd->ctx, x);
+    if (!dx) return;
+    IG__OMP(omp parallel for schedule(static) private(e, j) if (x->n > 32768))
+    for (bt = 0; bt < B * T; bt++) {
+        const float *C = cs->data + (bt % T) * hd, *S = sn->data + (bt % T) * hd, *dy = y->grad + bt * D3;
+        float *g = dx + bt * D3;
+        for (e = 0; e < 2 * D; e += hd)
+            for (j = 0; j < hd; j += 2) {
+                g[e + j]     += dy[e + j] * C[j] + dy[e + j + 1] * S[j + 1];
+                g[e + j + 1] += dy[e + j + 1] * C[j + 1] - dy[e + j] * S[j];
+            }
+        for (e = 2 * D; e < D3; e++) g[e] += dy[e];
+    }
+}
+
+/* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at
+   each of the N = B P positions (P = the product of the dims after C) the
+   channel vectors a_p, b_p (C) give
+     cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
+   (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away
+   from the eps clamp:  dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2  (the
+   same with a and b swapped), times -dy / N. */
+static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, size_t p,
+                          double *dot, double *na, double *nb) {
+    size_t C = a->shape[1], P = a->n / (a->shape[0] * C), ch;
+    const float *av = a->data + bi * C * P + p, *bv = b->data + bi * C * P + p;
+    *dot = *na = *nb = 0.0;
+    for (ch = 0; ch < C; ch++) {
+        *dot += (double)av[ch * P] * bv[ch * P];
+        *na += (double)av[ch * P] * av[ch * P];
+        *nb += (double)bv[ch * P] * bv[ch * P];
+    }
+}
+
+IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
+    ig_tensor *y;
+    size_t one = 1, Bn, P, bi, p;
+    double acc = 0.0;
+    if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (a->ndim < 2 || a->ndim != b->ndim || a->n != b->n || a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1])
+        return ig__op_fail(ctx, "ig_cos_loss: a and b must have one shape (B,C,...); got %zu and %zu elements", a->n, b->n);
+    if (!(y = ig__op(ctx, ig__cos_loss_backward, a, b, NULL, 1, &one, NULL)) || ig__counting(ctx)) return y;
+    Bn = a->shape[0]; P = a->n / (Bn * a->shape[1]);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            acc += 1.0 - dot / sqrt(na * nb > 1e-16 ? na * nb : 1e-16);
+        }
+    y->data[0] = (float)(acc / (double)(Bn * P));
+    return y;
+}
+
+static void ig__cos_loss_backward(ig_node *nd) {
+    ig_tensor *a = nd->in[0], *b = nd->in[1];
+    size_t Bn = a->shape[0], C = a->shape[1], P = a->n / (Bn * C), bi, p, ch;
+    float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
+    double g = -(double)nd->out->grad[0] / (double)(Bn * P);
+    for (bi = 0; bi < Bn; bi++)
+        for (p = 0; p < P; p++) {
+            double dot, na, nb, den, cs;
+            int clamped;
+            ig__cos_terms(a, b, bi, p, &dot, &na, &nb);
+            clamped = na * nb <= 1e-16;
+            den = clamped ? 1e-8 : sqrt(na * nb);
+            cs = dot / den;
+            for (ch = 0; ch < C; ch++) {
+                size_t i = bi * C * P + ch * P + p;
+                if (da) da[i] += (float)(g * (b->data[i] / den - (clamped ? 0.0 : cs * a->data[i] / na)));
+                if (db) db[i] += (float)(g * (a->data[i] / den - (clamped ? 0.0 : cs * b->data[i] / nb)));
+            }
+        }
+}
+
+/* --- C.2 cross-entropy and reshape (for classifiers) -----------------------
+   cross-entropy: z (B,K) logits, y (B) labels in 0..K-1,
+         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ],
+         in double with the row maximum subtracted (log-sum-exp);
+         dz_bk = (softmax(z_b)_k - [k == y_b]) / B dloss.  The forward saves
+         the softmax (B,K) and then the labels as floats (exact below 2^24).
+   reshape: y = x in another shape with the same element count; dx += dy.  */
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
+    ig_tensor *out;
+    ig_node *nd;
+    size_t one = 1, B, K, b, k;
+    double acc = 0.0;
+    float *p = NULL;
+    if (!z || ctx->failed) { ctx->failed = 1; return NULL; }
+    if (z->ndim != 2 || z->shape[1] == 0)
+        return ig__op_fail(ctx, "ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
+    B = z->shape[0]; K = z->shape[1];
+    for (b = 0; b < B && !ig__counting(ctx); b++)
+        if (y[b] < 0 || (size_t)y[b] >= K)
+            return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
+    if (!(out = ig__op(ctx, ig__cross_entropy_backward, z, NULL, NULL, 1, &one, &nd))) return NULL;
+    if (nd && !(p = nd->saved = ig__scratch_floats(ctx, z->n + B))) return NULL;
+    if (ig__counting(ctx)) return out;
+    for (b = 0; b < B; b++) {
+        const float *zb = z->data + b * K;
+        double mx = zb[0], se = 0.0;
+        for (k = 1; k < K; k++) if (zb[k] > mx) mx = zb[k];
+        for (k = 0; k < K; k++) se += exp((double)zb[k] - mx);
+        acc += mx + log(se) - (double)zb[y[b]];
+        if (p) {
+            for (k = 0; k < K; k++) p[b * K + k] = (float)(exp((double)zb[k] - mx) / se);
+            p[z->n + b] = (float)y[b];
+        }
+    }
+    out->data[0] = (float)(acc / (double)B);
+    return out;
+}
+
+static void ig__cross_entropy_backward(ig_node *nd) {
+    ig_tensor *z = nd->in[0];
+    size_t B = z->shape[0], K = z->shape[1], b, k;
+    const float *prob = nd->saved, *y = nd->saved + z->n;
+    float g = nd->out->grad[0] / (float)B, *dz = ig__grad(nd->ctx, z);
+    if (!dz) return;
+    for (b = 0; b < B; b++)
+        for (k = 0; k < K; k++)
+            dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
+}
+
+IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape) {
+    ig_tensor *y;
+    size_t n = 1;
+    int i;
+    if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
+    for (i = 0; i < ndim && i < IG_MAX_DIMS; i++) n *= shape[i];
+    if (ndim < 1 || ndim > IG_MAX_DIMS || n != x->n)
+        return ig__op_fail(ctx, "ig_reshape: %zu elements cannot take a shape of %d dims and %zu elements", x->n, ndim, n);
+    if (!(y = ig__op(ctx, ig__reshape_backward, x, NULL, NULL, ndim, shape, NULL)) || ig__counting(ctx)) return y;
+    memcpy(y->data, x->data, x->n * sizeof(float));
+    return y;
+}
+
+static void ig__reshape_backward(ig_node *nd) {
+    ig_tensor *x = nd->in[0], *y = nd->out;
+    float *dx = ig__grad(nd->ctx, x);
+    size_t i;
+    if (dx)
+        for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
 }
 
 #endif /* IG_IMPLEMENTATION_DONE */
