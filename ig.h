@@ -3109,38 +3109,20 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
     }
 }
 
-/* The blocked algorithm (the 5 loops of the top comment) on C[M,N] (+)=
- * op(A) op(B) with KC = kcb, run by thread t of a team of nt that share the
- * packed panels of B: each thread packs its share of the NR-column slivers
- * of a panel, a barrier, then each multiplies its own rows of C (its share
- * of the MR-row slivers, packing their Ap blocks itself) by the whole panel.
- * The panels go alternately into bp0 and bp1, so one barrier per panel is
- * enough: a thread packing panel n+1 over panel n-1 has passed the barrier
- * of panel n, which every thread reaches only after its work on panel n-1.
- * Alone (nt == 1) there is no barrier and bp0 may be bp1. */
+/* The single-thread blocked algorithm (the 5 loops of the top comment) on
+ * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
 static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float beta, float *C, size_t ldc, size_t kcb,
-                             int t, int nt, float *ap, float *bp0, float *bp1) {
-    size_t rows = (M + IG__MR - 1) / IG__MR; /* slivers of MR rows */
-    size_t lo = rows * t / nt * IG__MR, hi = ig__min(M, rows * (t + 1) / nt * IG__MR);
-    size_t jc, pc, ic, panel = 0;
+                             const float *B, size_t ldb, float beta, float *C, size_t ldc, size_t kcb, float *ap, float *bp) {
+    size_t jc, pc, ic;
     for (jc = 0; jc < N; jc += IG__NC) {
-        size_t nc = ig__min(IG__NC, N - jc), cols = (nc + IG__NR - 1) / IG__NR; /* slivers of NR columns */
-        size_t b0 = cols * t / nt * IG__NR, b1 = ig__min(nc, cols * (t + 1) / nt * IG__NR);
+        size_t nc = ig__min(IG__NC, N - jc);
         for (pc = 0; pc < K; pc += kcb) {
             size_t kc = ig__min(kcb, K - pc);
-            float *bp = panel++ % 2 ? bp1 : bp0;
             /* first K block overwrites C when beta == 0 */
             int accumulate = (pc > 0) || (beta != 0.0f);
-            if (b0 < b1)
-                ig__pack(!trans_b, B, ldb, pc, kc, jc + b0, b1 - b0, IG__NR, bp + b0 * kc);
-#if defined(_OPENMP)
-            if (nt > 1) {
-#pragma omp barrier
-            }
-#endif
-            for (ic = lo; ic < hi; ic += IG__MC) {
-                size_t mc = ig__min(IG__MC, hi - ic);
+            ig__pack(!trans_b, B, ldb, pc, kc, jc, nc, IG__NR, bp);
+            for (ic = 0; ic < M; ic += IG__MC) {
+                size_t mc = ig__min(IG__MC, M - ic);
                 ig__pack(trans_a, A, lda, pc, kc, ic, mc, IG__MR, ap);
                 ig__macro(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, accumulate);
             }
@@ -3148,29 +3130,26 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_
     }
 }
 
-/* Threads, one fork/join per call.  Mostly the threads split the rows of C
- * and share the panels of B (ig__gemm_blocked above): nothing is packed
- * twice.  When the rows are few next to the columns (fewer than MC per
- * thread and M < N: e.g. the adaLN Linear, M = batch) a barrier per panel
- * would cost more than it saves: C is cut into one slab of columns per
- * thread instead, each with its own buffers and no barrier, each packing
- * the (small) A itself.  K is never split and KC depends on K only, so
- * every element of C is summed in the same order for any thread count and
- * either split: results are bit-identical with 1 or 2 threads. */
+/* Threads: C is cut into one slab per thread (rows if M >= N, else columns),
+ * each with its own packing buffers, one fork/join per call; each packs the
+ * shared operand itself, cheap next to the compute (O(K*N) against
+ * O(M/nt*N*K)).  K is never split and KC depends on K only, so every element
+ * of C is summed in the same order for any thread count: results are
+ * bit-identical with 1 or 2 threads. */
 static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t nkb = (K + IG__KC - 1) / IG__KC, kcb = (K + nkb - 1) / nkb; /* equal blocks <= KC */
-    int nt = 1, split_rows;
-    long t;
-    size_t units;
+    int split_rows = (M >= N);
+    size_t w = split_rows ? IG__MR : IG__NR, units = ((split_rows ? M : N) + w - 1) / w;
+    long nt = 1, t;
 #if defined(_OPENMP)
     if (omp_in_parallel()) {
         /* called from inside a parallel loop (attention runs one per head):
          * this thread alone, with the buffers of its own thread number */
         int me = omp_get_thread_num();
         if (me < IG_MAX_THREADS)
-            ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb, 0, 1,
-                             ig__gemm_ap[me], ig__gemm_bp[me], ig__gemm_bp[me]);
+            ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb,
+                             ig__gemm_ap[me], ig__gemm_bp[me]);
         else
             ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -3178,38 +3157,22 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     if ((double)M * N * K >= (double)IG__PARALLEL_MNK) {
         nt = omp_get_max_threads();
         if (nt > IG_MAX_THREADS) nt = IG_MAX_THREADS;
+        if (nt > (long)units) nt = (long)units;
     }
-#endif
-    split_rows = M >= N || M >= (size_t)nt * IG__MC;
-    units = split_rows ? (M + IG__MR - 1) / IG__MR : (N + IG__NR - 1) / IG__NR;
-    if ((size_t)nt > units) nt = (int)units;
-    if (split_rows) {
-        /* the team may be smaller than asked: its real size goes in */
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-        {
-            int me = 0, team = 1;
-#if defined(_OPENMP)
-            me = omp_get_thread_num();
-            team = omp_get_num_threads();
-#endif
-            /* the two panel buffers: those of the first and the last thread */
-            ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb, me, team,
-                             ig__gemm_ap[me], ig__gemm_bp[0], ig__gemm_bp[team - 1]);
-        }
-        return;
-    }
-#if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
     for (t = 0; t < nt; t++) {
-        /* slab t: slivers [units*t/nt, units*(t+1)/nt) of NR columns, with the
-         * buffers of slab t (no two running slabs share them) */
-        size_t lo = units * t / nt * IG__NR, hi = ig__min(N, units * (t + 1) / nt * IG__NR);
-        if (lo < hi)
+        /* slab t: units [units*t/nt, units*(t+1)/nt) of w rows or columns,
+         * with the buffers of slab t (no two running slabs share them) */
+        size_t lo = units * t / nt * w, hi = ig__min(split_rows ? M : N, units * (t + 1) / nt * w);
+        if (lo >= hi)
+            continue;
+        if (split_rows)
+            ig__gemm_blocked(trans_a, trans_b, hi - lo, N, K, trans_a ? A + lo : A + lo * lda, lda, B, ldb,
+                             beta, C + lo * ldc, ldc, kcb, ig__gemm_ap[t], ig__gemm_bp[t]);
+        else
             ig__gemm_blocked(trans_a, trans_b, M, hi - lo, K, A, lda, trans_b ? B + lo * ldb : B + lo, ldb,
-                             beta, C + lo, ldc, kcb, 0, 1, ig__gemm_ap[t], ig__gemm_bp[t], ig__gemm_bp[t]);
+                             beta, C + lo, ldc, kcb, ig__gemm_ap[t], ig__gemm_bp[t]);
     }
 }
 
