@@ -2852,8 +2852,9 @@ done:
    The micro-kernel keeps the tile of C in registers for the whole KC loop:
    per step k, NR/VW vector loads of B and MR broadcasts of A feed MR*NR/VW
    FMAs (AVX-512: 4 and 6 feed 24), so the FMA unit, not memory, is the limit.
-   Packing puts the operands in the kernel's order, absorbs the transposes and
-   zero-pads the edge tiles.  Small problems skip packing and threads
+   Packing puts the operands in the kernel's order, absorbs the transposes
+   (with AVX-512 through registers, 16 k at a time) and zero-pads the edge
+   tiles.  Small problems skip packing and threads
    (ig__gemm_small).  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
 #ifndef IG_MAX_THREADS
@@ -3050,7 +3051,8 @@ static void ig__interleave6(const float *s, size_t lds, float *d) {
  * w = NR; Ap packs the transpose P(p, i) = op(A)(i0 + i, p0 + p) with w = MR.
  * X holds P by rows (B, or A with trans_a): P(p, j) = X[(p0+p)*ldx + j0+j];
  * or by columns (A, or B with trans_b): P(p, j) = X[(j0+j)*ldx + p0+p].
- * Inline: each call site gets a copy with w constant (docs/gemm.md). */
+ * Inline: each call site gets a copy with w constant (docs/gemm.md), which
+ * also picks the AVX-512 block path of Bp or Ap at compile time. */
 static inline void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t kc, size_t j0, size_t n, size_t w, float *dst) {
     size_t s, p, q, qe, j;
     if (by_rows) {
