@@ -1307,15 +1307,22 @@ static void ig__gelu_backward(ig_node *nd) {
    Backward (dO = the rows of dy that belong to the head):
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
+   The code holds the transposes P^T, S^T, dP^T, dS^T (keys by queries):
+   S^T = k q^T has the bits of S (each element the same products in the same
+   order), and the softmax of a query runs down a column, so the max, the
+   sum and the rowsum of the backward, chains in key order, run for 16
+   queries side by side in one vector (the same values as one at a time).
    The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) are
    computed as their transposes (hd,T) into a work buffer and copied back
    (ig__gemm_narrow): hd is small next to the register tile's 64 columns
    (SiT-XL/2: hd = 72, the second column tile 8/64 used), while (hd,T) fills
-   MR = 6 row tiles exactly (72 = 12 x 6) and T = 256 = 4 column tiles.
-   Memory: when training, every P (B,heads,T,T) is kept for the backward (as
-   PyTorch's plain attention does); after them come one (T,T) work buffer per
-   thread (P itself without a tape, dP in the backward), then one (hd,T)
-   buffer per thread for the transposed products. */
+   MR = 6 row tiles exactly (72 = 12 x 6) and T = 256 = 4 column tiles; and
+   out^T = v^T P^T reads P^T by rows, which packs as a plain copy.
+   Memory: when training, every P^T (B,heads,T,T) is kept for the backward
+   (as PyTorch's plain attention keeps P); after them come one (T,T) work
+   buffer per thread (P^T itself without a tape, dP^T in the backward), then
+   one (max(hd,2),T) buffer per thread for the transposed products and the
+   softmax's per-query max and sum. */
 #ifdef _OPENMP
 #define IG__NTHREADS() ((size_t)omp_get_max_threads())
 #define IG__THREAD() ((size_t)omp_get_thread_num())
@@ -1324,48 +1331,39 @@ static void ig__gelu_backward(ig_node *nd) {
 #define IG__THREAD() ((size_t)0)
 #endif
 
-/* P = softmax(scale S) row by row, in place: S (rows,cols) holds the
-   unscaled dot products; scale S is formed in the max pass and again, the
-   same float product, in the exp pass.  Each row's max and sum are chains in
-   column order (the sum's rounding depends on it), each add waiting for the
-   previous one; IG__SM_ROWS rows at a time run that many independent chains,
-   each in its own row's order: the same values as one row at a time. */
-#define IG__SM_ROWS 8
-static void ig__softmax_group(float *S, size_t nr, size_t cols, size_t ld, float scale) {
-    float mx[IG__SM_ROWS], sum[IG__SM_ROWS];
-    size_t r, j;
-    for (r = 0; r < nr; r++) { mx[r] = S[r * ld] * scale; sum[r] = 0.0f; }
-    for (j = 1; j < cols; j++)
-        for (r = 0; r < nr; r++) {
-            float v = S[r * ld + j] * scale;
-            mx[r] = v > mx[r] ? v : mx[r];                          /* exp(s - max) cannot overflow */
+/* P^T = softmax(scale S) of each query, in place: ST (keys,queries) =
+   S^T holds the unscaled dot products, one query per column; scale S is
+   formed in the max pass and again, the same float product, in the exp pass.
+   Each column's max and sum run down the column in key order; the loops over
+   a row of queries vectorize.  mx and sum: T floats each of work space. */
+static void ig__softmax_cols(float *ST, size_t T, size_t ld, float scale, float *mx, float *sum) {
+    size_t i, j;
+    for (j = 0; j < T; j++) { mx[j] = ST[j] * scale; sum[j] = 0.0f; }
+    for (i = 1; i < T; i++)
+        for (j = 0; j < T; j++) {
+            float v = ST[i * ld + j] * scale;
+            mx[j] = v > mx[j] ? v : mx[j];                          /* exp(s - max) cannot overflow */
         }
-    for (r = 0; r < nr; r++) {
-        float *s = S + r * ld, m = mx[r];
-        for (j = 0; j < cols; j++) s[j] = ig__exp(s[j] * scale - m);   /* vectorizes */
-    }
-    for (j = 0; j < cols; j++)
-        for (r = 0; r < nr; r++) sum[r] += S[r * ld + j];
-    for (r = 0; r < nr; r++) {
-        float *s = S + r * ld, inv = 1.0f / sum[r];
-        for (j = 0; j < cols; j++) s[j] *= inv;
-    }
-}
-
-/* S (rows,cols) with row stride ld */
-static void ig__softmax_rows(float *S, size_t rows, size_t cols, size_t ld, float scale) {
-    size_t r = 0;
-    for (; r + IG__SM_ROWS <= rows; r += IG__SM_ROWS)   /* nr constant: the chains stay in registers */
-        ig__softmax_group(S + r * ld, IG__SM_ROWS, cols, ld, scale);
-    if (r < rows) ig__softmax_group(S + r * ld, rows - r, cols, ld, scale);
+    for (i = 0; i < T; i++)
+        for (j = 0; j < T; j++) {
+            float e = ig__exp(ST[i * ld + j] * scale - mx[j]);
+            ST[i * ld + j] = e;
+            sum[j] += e;
+        }
+    for (j = 0; j < T; j++) sum[j] = 1.0f / sum[j];
+    for (i = 0; i < T; i++)
+        for (j = 0; j < T; j++) ST[i * ld + j] *= sum[j];
 }
 
 /* The row stride of the work matrices, P and dP (T,T) and the transposed
    products (hd,T): T, or T + 16 when T is a multiple of 64.  Rows a multiple
-   of 256 bytes apart share few L1 sets (T = 256: 64 rows of P, which the
-   packing of P v reads 16 floats of each at a time, in 4 sets of 8 ways);
-   16 floats more spread them over all sets. */
+   of 256 bytes apart share few L1 sets (T = 256: 64 rows of a matrix that a
+   packing reads 16 floats of each at a time, in 4 sets of 8 ways); 16 floats
+   more spread them over all sets. */
 static size_t ig__attention_ld(size_t T) { return T % 64 == 0 ? T + 16 : T; }
+/* the floats of a thread's second buffer: (hd,T) transposed products, or the
+   softmax's max and sum (2T) */
+static size_t ig__attention_trn(size_t hd, size_t ld) { return (hd > 2 ? hd : 2) * ld; }
 
 /* C (T,hd), row stride ldc, = beta C + op(A) op(B) with K shared: with
    ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
@@ -1397,8 +1395,8 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads; ld = ig__attention_ld(T);
     shape[0] = B; shape[1] = T; shape[2] = D;
     if (!(y = ig__op(ctx, ig__attention_backward, qkv, NULL, NULL, 3, shape, &nd))) return NULL;
-    nbuf = ((nd ? B * heads : 0) + IG__NTHREADS()) * T * ld;   /* kept P, then (T,T) per thread */
-    if (!(buf = ig__scratch_floats(ctx, nbuf + IG__NTHREADS() * hd * ld))) return NULL;
+    nbuf = ((nd ? B * heads : 0) + IG__NTHREADS()) * T * ld;   /* kept P^T, then (T,T) per thread */
+    if (!(buf = ig__scratch_floats(ctx, nbuf + IG__NTHREADS() * ig__attention_trn(hd, ld)))) return NULL;
     if (nd) { nd->saved = buf; nd->arg[0] = heads; }
     if (ig__counting(ctx)) return y;
     scale = 1.0f / sqrtf((float)hd);
@@ -1406,11 +1404,12 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads;
         const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *P = buf + (nd ? bh : IG__THREAD()) * T * ld;   /* kept, or this thread's buffer */
-        ig__gemm(0, 1, T, T, hd, q, 3 * D, k, 3 * D, 0.0f, P, ld);  /* q k^T, scaled in the softmax */
-        ig__softmax_rows(P, T, T, ld, scale);
-        ig__gemm_narrow(0, 0, T, hd, T, P, ld, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D,
-                        buf + nbuf + IG__THREAD() * hd * ld, ld);   /* out = P v */
+        float *PT = buf + (nd ? bh : IG__THREAD()) * T * ld;   /* kept, or this thread's buffer */
+        float *tr = buf + nbuf + IG__THREAD() * ig__attention_trn(hd, ld);
+        ig__gemm(0, 1, T, T, hd, k, 3 * D, q, 3 * D, 0.0f, PT, ld);  /* S^T = k q^T, scaled in the softmax */
+        ig__softmax_cols(PT, T, ld, scale, tr, tr + T);
+        ig__gemm_narrow(1, 0, T, hd, T, PT, ld, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D,
+                        tr, ld);                                     /* out = P v = (P^T)^T v */
     }
     return y;
 }
@@ -1422,6 +1421,7 @@ static void ig__attention_backward(ig_node *nd) {
     float scale = 1.0f / sqrtf((float)hd);
     float *dP_all = nd->saved + B * heads * T * ld;   /* one (T,T) buffer per thread */
     float *tr_all = dP_all + IG__NTHREADS() * T * ld; /* one (hd,T) per thread */
+    size_t trn = ig__attention_trn(hd, ld);
     float *dqkv = ig__grad(nd->ctx, qkv);
     if (!dqkv) return;
     IG__OMP(omp parallel for schedule(static))
@@ -1429,18 +1429,21 @@ static void ig__attention_backward(ig_node *nd) {
         size_t b = bh / heads, h = bh % heads, r, j;
         const float *q = qkv->data + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D;
         float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
-        const float *P = nd->saved + bh * T * ld, *dO = y->grad + b * T * D + h * hd;
-        float *dP = dP_all + IG__THREAD() * T * ld, *tr = tr_all + IG__THREAD() * hd * ld;
-        ig__gemm_narrow(1, 0, T, hd, T, P, ld, dO, D, 1.0f, dv, D3, tr, ld);   /* dv (T,hd) += P^T dO */
-        ig__gemm(0, 1, T, T, hd, dO, D, v, D3, 0.0f, dP, ld);  /* dP (T,T) = dO v^T */
-        for (r = 0; r < T; r++) {                               /* dS = P * (dP - rowsum(dP*P)) */
-            float dot = 0.0f, *dp = dP + r * ld;
-            const float *p = P + r * ld;
-            for (j = 0; j < T; j++) dot += dp[j] * p[j];
-            for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot) * scale;
+        const float *PT = nd->saved + bh * T * ld, *dO = y->grad + b * T * D + h * hd;
+        float *dPT = dP_all + IG__THREAD() * T * ld, *tr = tr_all + IG__THREAD() * trn, *dot = tr;
+        ig__gemm_narrow(0, 0, T, hd, T, PT, ld, dO, D, 1.0f, dv, D3, tr, ld);   /* dv (T,hd) += P^T dO */
+        ig__gemm(0, 1, T, T, hd, v, D3, dO, D, 0.0f, dPT, ld);   /* dP^T (T,T) = v dO^T */
+        /* dS = P * (dP - rowsum(dP*P)), a query's row a column here */
+        for (j = 0; j < T; j++) dot[j] = 0.0f;
+        for (r = 0; r < T; r++)
+            for (j = 0; j < T; j++) dot[j] += dPT[r * ld + j] * PT[r * ld + j];
+        for (r = 0; r < T; r++) {
+            float *dp = dPT + r * ld;
+            const float *p = PT + r * ld;
+            for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot[j]) * scale;
         }
-        ig__gemm_narrow(0, 0, T, hd, T, dP, ld, k, D3, 1.0f, dq, D3, tr, ld);  /* dq += dS k   (scaled) */
-        ig__gemm_narrow(1, 0, T, hd, T, dP, ld, q, D3, 1.0f, dk, D3, tr, ld);  /* dk += dS^T q (scaled) */
+        ig__gemm_narrow(1, 0, T, hd, T, dPT, ld, k, D3, 1.0f, dq, D3, tr, ld);  /* dq += dS k   (scaled) */
+        ig__gemm_narrow(0, 0, T, hd, T, dPT, ld, q, D3, 1.0f, dk, D3, tr, ld);  /* dk += dS^T q (scaled) */
     }
 }
 
