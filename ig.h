@@ -1178,9 +1178,13 @@ IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x) {
     if (nd && !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
     if (ig__counting(ctx)) return y;
     IG__OMP(omp parallel for schedule(static) if (x->n > 32768))
-    for (r = 0; r < rows; r += IG__LN_ROWS)   /* the last group may be short */
-        ig__layernorm_group(x->data + r * D, y->data + r * D, rstd_saved ? rstd_saved + r : NULL,
-                            rows - r < IG__LN_ROWS ? rows - r : IG__LN_ROWS, D);
+    for (r = 0; r < rows; r += IG__LN_ROWS) {
+        float *rs = rstd_saved ? rstd_saved + r : NULL;
+        if (r + IG__LN_ROWS <= rows)   /* nr constant: the sums stay in registers */
+            ig__layernorm_group(x->data + r * D, y->data + r * D, rs, IG__LN_ROWS, D);
+        else
+            ig__layernorm_group(x->data + r * D, y->data + r * D, rs, rows - r, D);
+    }
     return y;
 }
 

@@ -438,8 +438,10 @@ static int t_gemm_narrow_exact(void) {
     ig_rng r;
     size_t i, si;
     int ta, tb, bi;
-    CHECK(ig__gemm_transposes_exactly(0, 0, TMAX, HDMAX, KMAX) && !ig__gemm_transposes_exactly(0, 0, 20, 8, 30),
-          "the shapes do not reach both branches");
+    CHECK(ig__gemm_transposes_exactly(0, 0, TMAX, HDMAX, KMAX), "the shape does not reach the transposed product");
+#ifndef IG_NO_FAST_GEMM   /* the plain loop transposes exactly at every shape */
+    CHECK(!ig__gemm_transposes_exactly(0, 0, 20, 8, 30), "the small shape reaches the transposed product");
+#endif
     ig_rng_seed(&r, 5);
     for (i = 0; i < sizeof A / sizeof A[0]; i++) A[i] = ig_rng_normal(&r);
     for (i = 0; i < sizeof Bm / sizeof Bm[0]; i++) Bm[i] = ig_rng_normal(&r);
