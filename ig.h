@@ -926,6 +926,7 @@ static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);   /* Appendix A */
+static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K); /* Appendix A */
 
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
@@ -950,25 +951,33 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
     if (!(y = ig__op(ctx, ig__linear_backward, x, w, b, x->ndim, shape, NULL)) || ig__counting(ctx)) return y;
     M = x->n / K;
     ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
-    if (b)   /* O(MN) next to the product's O(MNK): not worth threads */
+    if (b) {   /* O(MN) next to the product's O(MNK), but y no longer in cache: threads over rows */
+        IG__OMP(omp parallel for schedule(static) private(n) if (M * N > 32768))
         for (m = 0; m < M; m++)
             for (n = 0; n < N; n++) y->data[m * N + n] += b->data[n];
+    }
     return y;
 }
 
+#define IG__DB_COLS 64   /* db: columns per thread's task */
 static void ig__linear_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    size_t N = w->shape[0], K = w->shape[1], M = x->n / K, m, n;
+    size_t N = w->shape[0], K = w->shape[1], M = x->n / K, m, n, n0;
     float *dx = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w), *db = b ? ig__grad(nd->ctx, b) : NULL;
     /* dx (M,K) += dy (M,N) W (N,K) */
     if (dx) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, dx, K);
     /* dW (N,K) += dy^T (N,M) x (M,K) */
     if (dw) ig__gemm(1, 0, N, K, M, y->grad, N, x->data, K, 1.0f, dw, K);
-    /* db (N) += sum over rows of dy, the rows in order (single-threaded like
-       the bias add: O(MN) next to the two products' O(MNK)) */
-    if (db)
-        for (m = 0; m < M; m++)
-            for (n = 0; n < N; n++) db[n] += y->grad[m * N + n];
+    /* db (N) += sum over rows of dy, the rows in order: threads split the
+       columns, in blocks of IG__DB_COLS walked row by row (contiguous) */
+    if (db) {
+        IG__OMP(omp parallel for schedule(static) private(m, n) if (M * N > 32768))
+        for (n0 = 0; n0 < N; n0 += IG__DB_COLS) {
+            size_t n1 = n0 + IG__DB_COLS < N ? n0 + IG__DB_COLS : N;
+            for (m = 0; m < M; m++)
+                for (n = n0; n < n1; n++) db[n] += y->grad[m * N + n];
+        }
+    }
 }
 
 /* --- 4.2 add, mul, scale --------------------------------------------------
@@ -1137,29 +1146,46 @@ static void ig__gated_add_backward(ig_node *nd) {
      mu = mean(x),  var = mean((x - mu)^2),  rstd = 1 / sqrt(var + 1e-6)
      y = (x - mu) rstd                     (mean and variance in double)
    Backward, with xhat = y:  dx = rstd (dy - mean(dy) - xhat mean(dy xhat)).
-   The forward keeps rstd (one float per row) for it.                        */
+   The forward keeps rstd (one float per row) for it.
+   The sums over a row are chains in d order, each add waiting for the one
+   before; IG__LN_ROWS rows at a time run that many chains side by side, each
+   in its own row's order (the same values as one row at a time).           */
+#define IG__LN_ROWS 8
+static void ig__layernorm_group(const float *x, float *y, float *rstd_saved, size_t nr, size_t D) {
+    double mus[IG__LN_ROWS], vars[IG__LN_ROWS];
+    size_t r, d;
+    for (r = 0; r < nr; r++) mus[r] = vars[r] = 0;
+    for (d = 0; d < D; d++)
+        for (r = 0; r < nr; r++) mus[r] += x[r * D + d];
+    for (r = 0; r < nr; r++) mus[r] /= (double)D;
+    for (d = 0; d < D; d++)
+        for (r = 0; r < nr; r++) vars[r] += (x[r * D + d] - mus[r]) * (x[r * D + d] - mus[r]);
+    for (r = 0; r < nr; r++) {
+        const float *xv = x + r * D;
+        float *yv = y + r * D, rstd;
+        double mu = mus[r], var = vars[r] / (double)D;
+        rstd = (float)(1.0 / sqrt(var + 1e-6));
+        for (d = 0; d < D; d++) yv[d] = (float)(xv[d] - mu) * rstd;
+        if (rstd_saved) rstd_saved[r] = rstd;
+    }
+}
+
 IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x) {
     ig_tensor *y;
-    size_t D, rows, r, d;
+    size_t D, rows, r;
     float *rstd_saved = NULL;
     ig_node *nd;
     if (!(y = ig__op(ctx, ig__layernorm_backward, x, NULL, NULL, 0, NULL, &nd))) return NULL;
     D = x->shape[x->ndim - 1]; rows = x->n / D;
     if (nd && !(rstd_saved = nd->saved = ig__scratch_floats(ctx, rows))) return NULL;
     if (ig__counting(ctx)) return y;
-    IG__OMP(omp parallel for schedule(static) private(d) if (x->n > 32768))
-    for (r = 0; r < rows; r++) {
-        const float *xv = x->data + r * D;
-        float *yv = y->data + r * D;
-        double mu = 0, var = 0;
-        float rstd;
-        for (d = 0; d < D; d++) mu += xv[d];
-        mu /= (double)D;
-        for (d = 0; d < D; d++) var += (xv[d] - mu) * (xv[d] - mu);
-        var /= (double)D;
-        rstd = (float)(1.0 / sqrt(var + 1e-6));
-        for (d = 0; d < D; d++) yv[d] = (float)(xv[d] - mu) * rstd;
-        if (rstd_saved) rstd_saved[r] = rstd;
+    IG__OMP(omp parallel for schedule(static) if (x->n > 32768))
+    for (r = 0; r < rows; r += IG__LN_ROWS) {
+        float *rs = rstd_saved ? rstd_saved + r : NULL;
+        if (r + IG__LN_ROWS <= rows)   /* nr constant: the sums stay in registers */
+            ig__layernorm_group(x->data + r * D, y->data + r * D, rs, IG__LN_ROWS, D);
+        else
+            ig__layernorm_group(x->data + r * D, y->data + r * D, rs, rows - r, D);
     }
     return y;
 }
@@ -1287,9 +1313,22 @@ static void ig__gelu_backward(ig_node *nd) {
    Backward (dO = the rows of dy that belong to the head):
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
-   Memory: when training, every P (B,heads,T,T) is kept for the backward (as
-   PyTorch's plain attention does); after them comes one (T,T) work buffer per
-   thread: P itself without a tape, dP in the backward. */
+   The code holds the transposes P^T, S^T, dP^T, dS^T (keys by queries):
+   S^T = k q^T has the bits of S (each element the same products in the same
+   order), and the softmax of a query runs down a column, so the max, the
+   sum and the rowsum of the backward, chains in key order, run for 16
+   queries side by side in one vector (the same values as one at a time).
+   The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) are
+   computed as their transposes (hd,T) into a work buffer and copied back
+   (ig__gemm_narrow): hd is small next to the register tile's 64 columns
+   (SiT-XL/2: hd = 72, the second column tile 8/64 used), while (hd,T) fills
+   MR = 6 row tiles exactly (72 = 12 x 6) and T = 256 = 4 column tiles; and
+   out^T = v^T P^T reads P^T by rows, which packs as a plain copy.
+   Memory: when training, every P^T (B,heads,T,T) is kept for the backward
+   (as PyTorch's plain attention keeps P); after them come one (T,T) work
+   buffer per thread (P^T itself without a tape, dP^T in the backward), then
+   one (max(hd,2),T) buffer per thread for the transposed products and the
+   softmax's per-query max and sum. */
 #ifdef _OPENMP
 #define IG__NTHREADS() ((size_t)omp_get_max_threads())
 #define IG__THREAD() ((size_t)omp_get_thread_num())
@@ -1298,42 +1337,85 @@ static void ig__gelu_backward(ig_node *nd) {
 #define IG__THREAD() ((size_t)0)
 #endif
 
-static void ig__softmax_rows(float *S, size_t rows, size_t cols) {
-    size_t r, j;
-    for (r = 0; r < rows; r++) {
-        float *s = S + r * cols, mx = s[0], sum = 0.0f, inv;
-        for (j = 1; j < cols; j++) mx = s[j] > mx ? s[j] : mx;   /* exp(s - max) cannot overflow */
-        for (j = 0; j < cols; j++) s[j] = ig__exp(s[j] - mx);   /* vectorizes */
-        for (j = 0; j < cols; j++) sum += s[j];
-        inv = 1.0f / sum;
-        for (j = 0; j < cols; j++) s[j] *= inv;
+/* P^T = softmax(scale S) of each query, in place: ST (keys,queries) =
+   S^T holds the unscaled dot products, one query per column; scale S is
+   formed in the max pass and again, the same float product, in the exp pass.
+   Each column's max and sum run down the column in key order; the loops over
+   a row of queries vectorize.  mx and sum: T floats each of work space. */
+static void ig__softmax_cols(float *ST, size_t T, size_t ld, float scale, float *mx, float *sum) {
+    size_t i, j;
+    for (j = 0; j < T; j++) { mx[j] = ST[j] * scale; sum[j] = 0.0f; }
+    for (i = 1; i < T; i++)
+        for (j = 0; j < T; j++) {
+            float v = ST[i * ld + j] * scale;
+            mx[j] = v > mx[j] ? v : mx[j];                          /* exp(s - max) cannot overflow */
+        }
+    for (i = 0; i < T; i++)
+        for (j = 0; j < T; j++) {
+            float e = ig__exp(ST[i * ld + j] * scale - mx[j]);
+            ST[i * ld + j] = e;
+            sum[j] += e;
+        }
+    for (j = 0; j < T; j++) sum[j] = 1.0f / sum[j];
+    for (i = 0; i < T; i++)
+        for (j = 0; j < T; j++) ST[i * ld + j] *= sum[j];
+}
+
+/* The row stride of the work matrices, P and dP (T,T) and the transposed
+   products (hd,T): T, or T + 16 when T is a multiple of 64.  Rows a multiple
+   of 256 bytes apart share few L1 sets (T = 256: 64 rows of a matrix that a
+   packing reads 16 floats of each at a time, in 4 sets of 8 ways); 16 floats
+   more spread them over all sets. */
+static size_t ig__attention_ld(size_t T) { return T % 64 == 0 ? T + 16 : T; }
+/* the floats of a thread's second buffer: (hd,T) transposed products, or the
+   softmax's max and sum (2T) */
+static size_t ig__attention_trn(size_t hd, size_t ld) { return (hd > 2 ? hd : 2) * ld; }
+
+/* C (T,hd), row stride ldc, = beta C + op(A) op(B) with K shared: with
+   ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
+   (hd rows of stride ldbuf >= T) and copied back, every element the same
+   bits; otherwise directly (shapes on ig__gemm's small path). */
+static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {
+    size_t i, j;
+    if (!ig__gemm_transposes_exactly(trans_a, trans_b, T, hd, K)) {
+        ig__gemm(trans_a, trans_b, T, hd, K, A, lda, B, ldb, beta, C, ldc);
+        return;
     }
+    if (beta != 0.0f)   /* beta == 0: C is not read (it may hold NaN) */
+        for (i = 0; i < T; i++)
+            for (j = 0; j < hd; j++) buf[j * ldbuf + i] = C[i * ldc + j];
+    ig__gemm(!trans_b, !trans_a, hd, T, K, B, ldb, A, lda, beta, buf, ldbuf);
+    for (i = 0; i < T; i++)
+        for (j = 0; j < hd; j++) C[i * ldc + j] = buf[j * ldbuf + i];
 }
 
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
     ig_node *nd;
-    size_t shape[3], B, T, D, hd, bh;
+    size_t shape[3], B, T, D, hd, bh, ld, nbuf;
     float scale, *buf;
     if (!qkv || ctx->failed) { ctx->failed = 1; return NULL; }
     if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads)
         return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
-    B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
+    B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads; ld = ig__attention_ld(T);
     shape[0] = B; shape[1] = T; shape[2] = D;
     if (!(y = ig__op(ctx, ig__attention_backward, qkv, NULL, NULL, 3, shape, &nd))) return NULL;
-    if (!(buf = ig__scratch_floats(ctx, ((nd ? B * heads : 0) + IG__NTHREADS()) * T * T))) return NULL;
+    nbuf = ((nd ? B * heads : 0) + IG__NTHREADS()) * T * ld;   /* kept P^T, then (T,T) per thread */
+    if (!(buf = ig__scratch_floats(ctx, nbuf + IG__NTHREADS() * ig__attention_trn(hd, ld)))) return NULL;
     if (nd) { nd->saved = buf; nd->arg[0] = heads; }
     if (ig__counting(ctx)) return y;
     scale = 1.0f / sqrtf((float)hd);
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
-        size_t b = bh / heads, h = bh % heads, i;
+        size_t b = bh / heads, h = bh % heads;
         const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *P = buf + (nd ? bh : IG__THREAD()) * T * T;   /* kept, or this thread's buffer */
-        ig__gemm(0, 1, T, T, hd, q, 3 * D, k, 3 * D, 0.0f, P, T);  /* S = q k^T */
-        for (i = 0; i < T * T; i++) P[i] *= scale;
-        ig__softmax_rows(P, T, T);
-        ig__gemm(0, 0, T, hd, T, P, T, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D); /* out = P v */
+        float *PT = buf + (nd ? bh : IG__THREAD()) * T * ld;   /* kept, or this thread's buffer */
+        float *tr = buf + nbuf + IG__THREAD() * ig__attention_trn(hd, ld);
+        ig__gemm(0, 1, T, T, hd, k, 3 * D, q, 3 * D, 0.0f, PT, ld);  /* S^T = k q^T, scaled in the softmax */
+        ig__softmax_cols(PT, T, ld, scale, tr, tr + T);
+        ig__gemm_narrow(1, 0, T, hd, T, PT, ld, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D,
+                        tr, ld);                                     /* out = P v = (P^T)^T v */
     }
     return y;
 }
@@ -1341,9 +1423,11 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
 static void ig__attention_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *qkv = nd->in[0];
     size_t heads = nd->arg[0], B = qkv->shape[0], T = qkv->shape[1], D3 = qkv->shape[2], D = D3 / 3;
-    size_t hd = D / heads, bh;
+    size_t hd = D / heads, bh, ld = ig__attention_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
-    float *dP_all = nd->saved + B * heads * T * T; /* one (T,T) buffer per thread */
+    float *dP_all = nd->saved + B * heads * T * ld;   /* one (T,T) buffer per thread */
+    float *tr_all = dP_all + IG__NTHREADS() * T * ld; /* one (hd,T) per thread */
+    size_t trn = ig__attention_trn(hd, ld);
     float *dqkv = ig__grad(nd->ctx, qkv);
     if (!dqkv) return;
     IG__OMP(omp parallel for schedule(static))
@@ -1351,18 +1435,21 @@ static void ig__attention_backward(ig_node *nd) {
         size_t b = bh / heads, h = bh % heads, r, j;
         const float *q = qkv->data + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D;
         float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
-        const float *P = nd->saved + bh * T * T, *dO = y->grad + b * T * D + h * hd;
-        float *dP = dP_all + IG__THREAD() * T * T;
-        ig__gemm(1, 0, T, hd, T, P, T, dO, D, 1.0f, dv, D3);    /* dv (T,hd) += P^T dO   */
-        ig__gemm(0, 1, T, T, hd, dO, D, v, D3, 0.0f, dP, T);    /* dP (T,T)   = dO v^T   */
-        for (r = 0; r < T; r++) {                               /* dS = P * (dP - rowsum(dP*P)) */
-            float dot = 0.0f, *dp = dP + r * T;
-            const float *p = P + r * T;
-            for (j = 0; j < T; j++) dot += dp[j] * p[j];
-            for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot) * scale;
+        const float *PT = nd->saved + bh * T * ld, *dO = y->grad + b * T * D + h * hd;
+        float *dPT = dP_all + IG__THREAD() * T * ld, *tr = tr_all + IG__THREAD() * trn, *dot = tr;
+        ig__gemm_narrow(0, 0, T, hd, T, PT, ld, dO, D, 1.0f, dv, D3, tr, ld);   /* dv (T,hd) += P^T dO */
+        ig__gemm(0, 1, T, T, hd, v, D3, dO, D, 0.0f, dPT, ld);   /* dP^T (T,T) = v dO^T */
+        /* dS = P * (dP - rowsum(dP*P)), a query's row a column here */
+        for (j = 0; j < T; j++) dot[j] = 0.0f;
+        for (r = 0; r < T; r++)
+            for (j = 0; j < T; j++) dot[j] += dPT[r * ld + j] * PT[r * ld + j];
+        for (r = 0; r < T; r++) {
+            float *dp = dPT + r * ld;
+            const float *p = PT + r * ld;
+            for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot[j]) * scale;
         }
-        ig__gemm(0, 0, T, hd, T, dP, T, k, D3, 1.0f, dq, D3);   /* dq += dS k   (scaled) */
-        ig__gemm(1, 0, T, hd, T, dP, T, q, D3, 1.0f, dk, D3);   /* dk += dS^T q (scaled) */
+        ig__gemm_narrow(1, 0, T, hd, T, dPT, ld, k, D3, 1.0f, dq, D3, tr, ld);  /* dq += dS k   (scaled) */
+        ig__gemm_narrow(0, 0, T, hd, T, dPT, ld, q, D3, 1.0f, dk, D3, tr, ld);  /* dk += dS^T q (scaled) */
     }
 }
 
@@ -2867,6 +2954,24 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
     }
 }
 
+/* Tiny M, large W: C (M,N) += A (M,K) B^T with B (N,K) by rows, M <= TINY_M
+ * and N*K >= TINY_NK floats (4 MB).  This is the adaLN Linear of every block,
+ * x (batch,D) W^T with W (6D,D): in SiT-XL/2 at batch 4, M = 4, N = 6912,
+ * K = 1152, W 32 MB.  The packed path would copy all of W into its packed
+ * buffers on every call, to fill 4 of the 6 rows of each register tile;
+ * here each row of W is read once, from memory, for the M dot products with
+ * it (A's M rows stay in L1), threads split N.  Each element is ig__dot's
+ * sum, as on the small path: the thread count does not change it. */
+#define IG__TINY_M 8
+#define IG__TINY_NK ((size_t)1 << 20)
+static void ig__gemm_tiny(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb,
+                          float *C, size_t ldc) {
+    size_t i, j;
+    IG__OMP(omp parallel for schedule(static) private(i))
+    for (j = 0; j < N; j++)
+        for (i = 0; i < M; i++) C[i * ldc + j] += ig__dot(A + i * lda, B + j * ldb, K);
+}
+
 /* The single-thread blocked algorithm (the 5 loops of the top comment) on
  * C[M,N] (+)= op(A) op(B), with KC = kcb and this thread's buffers. */
 static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
@@ -2934,20 +3039,42 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
+/* Which path a product takes: tiny M (ig__gemm_tiny), small (ig__gemm_small)
+ * or packed. */
+enum { IG__PATH_PACKED, IG__PATH_SMALL, IG__PATH_TINY };
+static int ig__gemm_path(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
+    if (!trans_a && trans_b && M <= IG__TINY_M && (double)N * K >= (double)IG__TINY_NK) return IG__PATH_TINY;
+    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4) return IG__PATH_SMALL;
+    return IG__PATH_PACKED;
+}
+
+/* 1 when C^T (N,M) = op(B)^T op(A)^T, computed by ig__gemm(!trans_b,
+ * !trans_a, N, M, K, B, ..., A, ...), holds C's elements bit for bit: when
+ * both take the packed path, where each element is one chain of FMAs over k
+ * in order (in K blocks that depend on K alone, with any beta*C added the
+ * same way) and a*b = b*a.  The small and tiny paths' dot products and
+ * axpys round differently from each other and from the packed kernel. */
+static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
+    return ig__gemm_path(trans_a, trans_b, M, N, K) == IG__PATH_PACKED &&
+           ig__gemm_path(!trans_b, !trans_a, N, M, K) == IG__PATH_PACKED;
+}
+
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    int small = K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4;
+    int path = ig__gemm_path(trans_a, trans_b, M, N, K);
     size_t i, j;
     if (M == 0 || N == 0) return;
-    /* the small path only accumulates into C, the packed one can also
-     * overwrite it (beta == 0: C is never read); otherwise scale C first */
-    if (beta != 1.0f && (small || beta != 0.0f)) {
+    /* the small and tiny paths only accumulate into C, the packed one can
+     * also overwrite it (beta == 0: C is never read); otherwise scale C first */
+    if (beta != 1.0f && (path != IG__PATH_PACKED || beta != 0.0f)) {
         for (i = 0; i < M; i++)
             for (j = 0; j < N; j++)
                 C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
         beta = 1.0f;
     }
-    if (small)
+    if (path == IG__PATH_TINY)
+        ig__gemm_tiny(M, N, K, A, lda, B, ldb, C, ldc);
+    else if (path == IG__PATH_SMALL)
         ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
     else
         ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -2957,6 +3084,12 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* the plain loop sums the same products in the same k order either way */
+static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
+    (void)trans_a; (void)trans_b; (void)M; (void)N; (void)K;
+    return 1;
 }
 #endif /* IG_NO_FAST_GEMM */
 

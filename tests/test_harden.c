@@ -3,7 +3,9 @@
    overflow (nothing may change), the input checks of ig_forward, and tensor
    sizes and tape capacities whose bytes overflow a size_t.
    This file has its own private copy of the implementation (IG_STATIC), so it
-   can call the internal ig__exp and ig__tanh directly. */
+   can call the internal ig__exp and ig__tanh directly; for the same reason it
+   also holds the checks that attention's fast paths give the bits of the
+   plain order (ig__gemm, ig__gemm_narrow). */
 #define IG_STATIC
 #define IG_IMPLEMENTATION
 #include "../ig.h"
@@ -344,6 +346,139 @@ static int t_config_preset_names(void) {
     return 0;
 }
 
+/* --- attention's transposed products ---------------------------------------
+   ig_attention computes its (T,hd) products as (hd,T) transposes
+   (ig__gemm_narrow) and runs 8 softmax rows side by side.  Neither may change
+   a bit: the reference here is the plain order, as section 4.6 had it, each
+   product by ig__gemm untransposed:
+     S = q k^T; S *= 1/sqrt(hd); softmax one row at a time; out = P v
+     dv += P^T dO; dP = dO v^T; dS = P (dP - rowsum(dP P)) / sqrt(hd);
+     dq += dS k; dk += dS^T q                                                */
+#ifdef _OPENMP
+#define HD_SET_THREADS(n) omp_set_num_threads(n)
+#else
+#define HD_SET_THREADS(n) ((void)(n))
+#endif
+
+static void attention_plain(const float *qkv, const float *dy, size_t B, size_t T, size_t heads, size_t hd,
+                            float *y, float *dqkv, float *S, float *dP) {
+    size_t D = heads * hd, D3 = 3 * D, b, h, r, j;
+    float scale = 1.0f / sqrtf((float)hd);
+    memset(dqkv, 0, B * T * D3 * sizeof(float));
+    for (b = 0; b < B; b++)
+        for (h = 0; h < heads; h++) {
+            const float *q = qkv + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D, *dO = dy + b * T * D + h * hd;
+            float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
+            ig__gemm(0, 1, T, T, hd, q, D3, k, D3, 0.0f, S, T);
+            for (r = 0; r < T * T; r++) S[r] *= scale;
+            for (r = 0; r < T; r++) {
+                float *s = S + r * T, mx = s[0], sum = 0.0f, inv;
+                for (j = 1; j < T; j++) mx = s[j] > mx ? s[j] : mx;
+                for (j = 0; j < T; j++) s[j] = ig__exp(s[j] - mx);
+                for (j = 0; j < T; j++) sum += s[j];
+                inv = 1.0f / sum;
+                for (j = 0; j < T; j++) s[j] *= inv;
+            }
+            ig__gemm(0, 0, T, hd, T, S, T, v, D3, 0.0f, y + b * T * D + h * hd, D);
+            ig__gemm(1, 0, T, hd, T, S, T, dO, D, 1.0f, dv, D3);
+            ig__gemm(0, 1, T, T, hd, dO, D, v, D3, 0.0f, dP, T);
+            for (r = 0; r < T; r++) {
+                float dot = 0.0f, *dp = dP + r * T;
+                const float *p = S + r * T;
+                for (j = 0; j < T; j++) dot += dp[j] * p[j];
+                for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot) * scale;
+            }
+            ig__gemm(0, 0, T, hd, T, dP, T, k, D3, 1.0f, dq, D3);
+            ig__gemm(1, 0, T, hd, T, dP, T, q, D3, 1.0f, dk, D3);
+        }
+}
+
+static int t_attention_transposed_exact(void) {
+    static const size_t shapes[][4] = {   /* B, T, heads, hd */
+        { 2, 128, 2, 20 },   /* T a multiple of 64: padded row stride */
+        { 1, 100, 3, 24 },
+        { 1, 8, 2, 4 },      /* the small path: computed untransposed */
+    };
+    ig_arena a;
+    ig_ctx ctx;
+    ig_rng r;
+    size_t si, i;
+    int threads, saved = 1;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    CHECK(ig_arena_init(&a, "attention", (size_t)64 << 20) == 0, "%s", ig_last_error());
+    CHECK(ig_ctx_init(&ctx, &a, 16) == 0, "%s", ig_last_error());
+    CHECK(ig__gemm_transposes_exactly(0, 0, 128, 20, 128) && ig__gemm_transposes_exactly(1, 0, 100, 24, 100),
+          "the shapes do not reach the transposed products");
+    for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (threads = 1; threads <= 2; threads++) {
+            size_t B = shapes[si][0], T = shapes[si][1], heads = shapes[si][2], hd = shapes[si][3], D = heads * hd;
+            size_t n = B * T * 3 * D;
+            float *yref = (float *)malloc(B * T * D * sizeof(float)), *dref = (float *)malloc(n * sizeof(float));
+            float *S = (float *)malloc(T * T * sizeof(float)), *dP = (float *)malloc(T * T * sizeof(float));
+            ig_tensor *qkv, *R, *y;
+            CHECK(yref && dref && S && dP, "out of memory");
+            HD_SET_THREADS(threads);
+            ig_arena_reset(&a);
+            CHECK(ig_ctx_init(&ctx, &a, 16) == 0 && ig_ctx_reset(&ctx, 1) == 0, "%s", ig_last_error());
+            qkv = ig_tensor_new4(&a, B, T, 3 * D, 1, 3, 1);
+            R = ig_tensor_new4(&a, B, T, D, 1, 3, 0);
+            CHECK(qkv && R, "%s", ig_last_error());
+            ig_rng_seed(&r, 40 + si);
+            for (i = 0; i < qkv->n; i++) qkv->data[i] = 2.0f * ig_rng_normal(&r);
+            for (i = 0; i < R->n; i++) R->data[i] = ig_rng_normal(&r);
+            memset(qkv->grad, 0, n * sizeof(float));
+            y = ig_attention(&ctx, qkv, heads);
+            CHECK(y && ig_backward(&ctx, ig_sum(&ctx, ig_mul(&ctx, y, R))) == 0, "%s", ig_last_error());
+            attention_plain(qkv->data, R->data, B, T, heads, hd, yref, dref, S, dP);
+            CHECK(memcmp(y->data, yref, y->n * sizeof(float)) == 0, "B %zu T %zu heads %zu hd %zu, %d threads: the output differs",
+                  B, T, heads, hd, threads);
+            CHECK(memcmp(qkv->grad, dref, n * sizeof(float)) == 0, "B %zu T %zu heads %zu hd %zu, %d threads: dqkv differs",
+                  B, T, heads, hd, threads);
+            free(yref); free(dref); free(S); free(dP);
+        }
+    HD_SET_THREADS(saved);
+    ig_arena_free(&a);
+    return 0;
+}
+
+/* ig__gemm_narrow against ig__gemm on the same product, every transpose case,
+   beta 0 (C full of NaN), 1 and 0.5: with K = 800 above the K block (384),
+   where the K blocks of C^T must add onto beta C in the same order, and on
+   the small path, where it must not transpose (the plain loop's beta C + sum
+   and the axpy's running sum from C round differently). */
+static int t_gemm_narrow_exact(void) {
+    enum { TMAX = 150, HDMAX = 40, KMAX = 800, LDC = HDMAX + 3, LDBUF = TMAX + 5 };
+    static const size_t shapes[2][3] = { { TMAX, HDMAX, KMAX }, { 20, 8, 30 } };   /* T, hd, K */
+    static const float betas[3] = { 0.0f, 1.0f, 0.5f };
+    static float A[KMAX * TMAX], Bm[KMAX * HDMAX], C0[TMAX * LDC], C1[TMAX * LDC], C2[TMAX * LDC], buf[HDMAX * LDBUF];
+    ig_rng r;
+    size_t i, si;
+    int ta, tb, bi;
+    CHECK(ig__gemm_transposes_exactly(0, 0, TMAX, HDMAX, KMAX), "the shape does not reach the transposed product");
+#ifndef IG_NO_FAST_GEMM   /* the plain loop transposes exactly at every shape */
+    CHECK(!ig__gemm_transposes_exactly(0, 0, 20, 8, 30), "the small shape reaches the transposed product");
+#endif
+    ig_rng_seed(&r, 5);
+    for (i = 0; i < sizeof A / sizeof A[0]; i++) A[i] = ig_rng_normal(&r);
+    for (i = 0; i < sizeof Bm / sizeof Bm[0]; i++) Bm[i] = ig_rng_normal(&r);
+    for (si = 0; si < 2; si++)
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++)
+                for (bi = 0; bi < 3; bi++) {
+                    size_t T = shapes[si][0], hd = shapes[si][1], K = shapes[si][2];
+                    size_t lda = ta ? T : K, ldb = tb ? K : hd;
+                    for (i = 0; i < TMAX * LDC; i++) C0[i] = betas[bi] == 0.0f ? NAN : ig_rng_normal(&r);
+                    memcpy(C1, C0, sizeof C0); memcpy(C2, C0, sizeof C0);
+                    ig__gemm(ta, tb, T, hd, K, A, lda, Bm, ldb, betas[bi], C1, LDC);
+                    ig__gemm_narrow(ta, tb, T, hd, K, A, lda, Bm, ldb, betas[bi], C2, LDC, buf, LDBUF);
+                    CHECK(memcmp(C1, C2, sizeof C1) == 0, "T %zu hd %zu K %zu trans_a %d trans_b %d beta %g: the product differs",
+                          T, hd, K, ta, tb, (double)betas[bi]);
+                }
+    return 0;
+}
+
 const test_case harden_tests[] = {
     { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
     { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
@@ -352,5 +487,7 @@ const test_case harden_tests[] = {
     { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
     { "harden_tensor_size_overflow", t_tensor_size_overflow },
     { "harden_config_preset_names", t_config_preset_names },
+    { "attention_transposed_products_exact", t_attention_transposed_exact },
+    { "gemm_narrow_exact", t_gemm_narrow_exact },
 };
 const int harden_ntests = sizeof harden_tests / sizeof harden_tests[0];

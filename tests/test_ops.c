@@ -444,12 +444,15 @@ static int t_rng(void) {
    sizes that are not multiples of the register tile, K above the K block
    (384), padded leading dimensions, beta 0 (C full of NaN: must not be read),
    1 and 0.5, small problems (no packing; vector dot products with a scalar
-   tail) and problems big enough for the packed and the threaded path. */
+   tail), problems big enough for the packed and the threaded path, and tiny
+   M with a large B (N*K >= 2^20: the threaded dot products of the adaLN
+   Linear when trans_b, other paths otherwise). */
 static int t_matmul_vs_plain(void) {
     static const size_t sizes[][3] = {   /* M, N, K */
         { 1, 1, 1 }, { 7, 5, 3 }, { 67, 131, 397 }, { 130, 70, 800 }, { 5, 300, 100 },
         { 200, 17, 450 }, { 3, 65, 1000 }, { 97, 257, 64 }, { 150, 190, 777 },
         { 2, 33, 300 }, { 20, 40, 130 },   /* the unpacked small path with K > 64 */
+        { 1, 1030, 1024 }, { 5, 1100, 1000 }, { 8, 1025, 1031 },   /* tiny M */
     };
     static const float betas[3] = { 0.0f, 1.0f, 0.5f };
     size_t si, bi, i, j, k;
@@ -491,9 +494,48 @@ static int t_matmul_vs_plain(void) {
     return 0;
 }
 
+/* The tiny-M product (x (M,K) W^T, M <= 8, W (N,K) of >= 2^20 floats) gives
+   the same bits with 1 and 2 threads, and each row of it the bits of that row
+   alone (M = 1): the threads split N, each element is one dot product. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+static int t_matmul_tiny_m(void) {
+    enum { N = 1100, K = 1000, MMAX = 8 };
+    static float A[MMAX * K], W[N * K], C1[MMAX * N], C2[MMAX * N], row[N];
+    ig_rng r;
+    size_t i, M, m;
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+#endif
+    ig_rng_seed(&r, 12);
+    for (i = 0; i < MMAX * K; i++) A[i] = ig_rng_normal(&r);
+    for (i = 0; i < (size_t)N * K; i++) W[i] = ig_rng_normal(&r);
+    for (M = 1; M <= MMAX; M++) {
+#ifdef _OPENMP
+        omp_set_num_threads(1);
+#endif
+        ig_matmul(0, 1, M, N, K, A, K, W, K, 0.0f, C1, N);
+#ifdef _OPENMP
+        omp_set_num_threads(2);
+#endif
+        ig_matmul(0, 1, M, N, K, A, K, W, K, 0.0f, C2, N);
+        CHECK(memcmp(C1, C2, M * N * sizeof(float)) == 0, "M %zu: 1 and 2 threads differ", M);
+        for (m = 0; m < M; m++) {
+            ig_matmul(0, 1, 1, N, K, A + m * K, K, W, K, 0.0f, row, N);
+            CHECK(memcmp(row, C2 + m * N, N * sizeof(float)) == 0, "M %zu: row %zu differs from the row alone", M, m);
+        }
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    return 0;
+}
+
 const test_case ops_tests[] = {
     { "rng_reproducible", t_rng },
     { "matmul_fast_vs_plain", t_matmul_vs_plain },
+    { "matmul_tiny_m_threads_rows", t_matmul_tiny_m },
     { "grad_linear", t_linear },
     { "grad_add_mul_scale", t_add_mul },
     { "grad_modulate_gated_add", t_modulate_gated },
