@@ -28,6 +28,9 @@
                                     normalized space (x * std + mean before VA-VAE),
                                     as .npy (build/vae-decode's input) or, for any
                                     other name, safetensors ('latents')
+   build/ig-bench --config xl --ops   each op of a SiT block at the XL shapes, as
+                                    often as one forward calls it: ms (best of 3)
+                                    and the products' GFLOP/s
    build/ig-bench --config xl --paper-sample [--steps K] [--out Z.npy]
                                     the paper's SiT-XL/2 sampler (SDE, 250 steps,
                                     CFG 1.35 for t <= 0.7, IG 1.4) on one image of a
@@ -413,9 +416,106 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
     return 0;
 }
 
+/* A (d0,d1,d2) tensor of nd dims with N(0, 0.05^2) values, or NULL. */
+static ig_tensor *ops_tensor(ig_arena *a, ig_rng *r, size_t d0, size_t d1, size_t d2, int nd) {
+    size_t shape[3], i;
+    ig_tensor *t;
+    shape[0] = d0; shape[1] = d1; shape[2] = d2;
+    if (!(t = ig_tensor_new(a, nd, shape, 0))) return NULL;
+    ig_rng_normal_fill(r, t->data, t->n);
+    for (i = 0; i < t->n; i++) t->data[i] *= 0.05f;
+    return t;
+}
+
+/* --ops: where a SiT forward's time goes.  Each op of one block, at the config's
+   shapes (batch B, T tokens, width D), with random inputs, called L times (one
+   forward's worth of that op); best of 3 such rounds, in ms.  The Linear products
+   and attention (its two products) also get their GFLOP/s (2 per multiply-add).  The list is one block's ops in
+   order; the patch embedding, time MLP and heads (once per forward) are left out. */
+static int bench_ops(const ig_config *cfg, size_t B) {
+    size_t D = (size_t)cfg->hidden_size, L = (size_t)cfg->depth, heads = (size_t)cfg->num_heads;
+    size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
+    enum { LIN_QKV, LIN_PROJ, LIN_FC1, LIN_FC2, LIN_ADA, LAYERNORM, MODULATE, ATTENTION, GELU, GATED_ADD, SILU, NOPS };
+    static const char *const name[NOPS] = { "linear qkv", "linear proj", "linear fc1", "linear fc2", "linear adaLN",
+                                            "layernorm", "modulate", "attention", "gelu", "gated_add", "silu c" };
+    static const int per_block[NOPS] = { 1, 1, 1, 1, 1, 2, 2, 1, 1, 2, 1 };   /* calls in one block */
+    static const int nin[NOPS] = { 3, 3, 3, 3, 3, 1, 3, 1, 1, 3, 1 };         /* tensor arguments */
+    ig_arena params, scratch;
+    ig_ctx ctx;
+    ig_rng r;
+    ig_tensor *in[NOPS][3], *x, *c;
+    double total = 0, flops[NOPS] = { 0 };
+    size_t i;
+    int op, round;
+    if (cfg->arch != IG_ARCH_SIT) { fprintf(stderr, "ig-bench: --ops times the SiT block (--config xl)\n"); return 2; }
+    if (ig_arena_init(&params, "ops inputs", (20 * D * D + 12 * B * T * D + 64 * D) * sizeof(float) + (1 << 20)) ||
+        ig_arena_init(&scratch, "scratch", (8 * B * T * D + 16 * T * T) * sizeof(float) + (1 << 20)) ||
+        ig_ctx_init(&ctx, &scratch, 0)) {
+        fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+        return 1;
+    }
+    ig_rng_seed(&r, 0);
+#define OPS_T(d0, d1, d2, nd) ops_tensor(&params, &r, (d0), (d1), (d2), (nd))
+    x = OPS_T(B, T, D, 3);
+    c = OPS_T(B, D, 1, 2);
+    memset(in, 0, sizeof in);
+    in[LIN_QKV][0] = x;  in[LIN_QKV][1] = OPS_T(3 * D, D, 1, 2);  in[LIN_QKV][2] = OPS_T(3 * D, 1, 1, 1);
+    in[LIN_PROJ][0] = x; in[LIN_PROJ][1] = OPS_T(D, D, 1, 2);     in[LIN_PROJ][2] = OPS_T(D, 1, 1, 1);
+    in[LIN_FC1][0] = x;  in[LIN_FC1][1] = OPS_T(4 * D, D, 1, 2);  in[LIN_FC1][2] = OPS_T(4 * D, 1, 1, 1);
+    in[LIN_FC2][0] = OPS_T(B, T, 4 * D, 3); in[LIN_FC2][1] = OPS_T(D, 4 * D, 1, 2); in[LIN_FC2][2] = OPS_T(D, 1, 1, 1);
+    in[LIN_ADA][0] = c;  in[LIN_ADA][1] = OPS_T(6 * D, D, 1, 2);  in[LIN_ADA][2] = OPS_T(6 * D, 1, 1, 1);
+    in[LAYERNORM][0] = x;
+    in[MODULATE][0] = x; in[MODULATE][1] = OPS_T(B, D, 1, 2);    in[MODULATE][2] = OPS_T(B, D, 1, 2);
+    in[ATTENTION][0] = OPS_T(B, T, 3 * D, 3);
+    in[GELU][0] = in[LIN_FC2][0];
+    in[GATED_ADD][0] = x; in[GATED_ADD][1] = in[MODULATE][1];    in[GATED_ADD][2] = x;
+    in[SILU][0] = c;
+#undef OPS_T
+    for (op = 0; op < NOPS; op++) {
+        if (!in[op][0] || (nin[op] == 3 && (!in[op][1] || !in[op][2]))) {
+            fprintf(stderr, "ig-bench: %s\n", ig_last_error());
+            return 1;
+        }
+        if (op <= LIN_ADA) flops[op] = 2.0 * (double)(in[op][0]->n / in[op][1]->shape[1]) * (double)in[op][1]->n;
+    }
+    flops[ATTENTION] = 4.0 * (double)B * (double)T * (double)T * (double)D;   /* q k^T and P v, every head */
+    for (i = 0; i < in[ATTENTION][0]->n; i++) in[ATTENTION][0]->data[i] *= 20.0f;   /* logits of some spread */
+    printf("%-14s %10s %10s   (%zu calls per op = one forward's worth: batch %zu, %zu tokens, width %zu, %zu blocks; best of 3)\n",
+           "op", "ms", "GFLOP/s", L, B, T, D, L);
+    for (op = 0; op < NOPS; op++) {
+        double best = 1e30;
+        size_t calls = L * (size_t)per_block[op];
+        for (round = 0; round < 4; round++) {   /* round 0 warms up */
+            double t0 = now();
+            for (i = 0; i < calls; i++) {
+                ig_tensor *y = NULL;
+                ig_ctx_reset(&ctx, 0);
+                switch (op) {
+                case LAYERNORM: y = ig_layernorm(&ctx, in[op][0]); break;
+                case MODULATE:  y = ig_modulate(&ctx, in[op][0], in[op][1], in[op][2]); break;
+                case ATTENTION: y = ig_attention(&ctx, in[op][0], heads); break;
+                case GELU:      y = ig_gelu(&ctx, in[op][0]); break;
+                case GATED_ADD: y = ig_gated_add(&ctx, in[op][0], in[op][1], in[op][2]); break;
+                case SILU:      y = ig_silu(&ctx, in[op][0]); break;
+                default:        y = ig_linear(&ctx, in[op][0], in[op][1], in[op][2]); break;
+                }
+                if (!y) { fprintf(stderr, "ig-bench: %s: %s\n", name[op], ig_last_error()); return 1; }
+            }
+            if (round && now() - t0 < best) best = now() - t0;
+        }
+        total += best;
+        if (flops[op] > 0) printf("%-14s %10.1f %10.1f\n", name[op], 1e3 * best, flops[op] * (double)calls / best * 1e-9);
+        else printf("%-14s %10.1f %10s\n", name[op], 1e3 * best, "-");
+    }
+    printf("%-14s %10.1f\n", "sum", 1e3 * total);
+    ig_arena_free(&scratch);
+    ig_arena_free(&params);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const bench_config *bc = NULL;
-    int steps = 5, i, sampling = 0, paper = 0, steps_given = 0;
+    int steps = 5, i, sampling = 0, paper = 0, steps_given = 0, ops = 0;
     const char *out = NULL;
     size_t B, per, k, ntrain = 0;
     ig_config cfg;
@@ -437,10 +537,11 @@ int main(int argc, char **argv) {
             const char *a = argv[i], *v;
             if (!strcmp(a, "--sampling")) { sampling = 1; continue; }
             if (!strcmp(a, "--paper-sample")) { paper = 1; continue; }
+            if (!strcmp(a, "--ops")) { ops = 1; continue; }
             if (strcmp(a, "--config") && strcmp(a, "--steps") && strcmp(a, "--matmul") && strcmp(a, "--out")) {
                 fprintf(stderr, "ig-bench: unknown option '%s'\n"
                                 "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2|xl [--steps N] "
-                                "[--sampling] | --matmul N | --config lightning|xl --paper-sample [--steps K] [--out FILE]\n", a);
+                                "[--sampling] | --matmul N | --config lightning|xl --paper-sample [--steps K] [--out FILE] | --config xl --ops\n", a);
                 return 2;
             }
             if (!(v = cli_value("ig-bench", argc, argv, &i))) return 2;
@@ -482,6 +583,7 @@ int main(int argc, char **argv) {
         return bench_paper_sample(&cfg, steps_given ? steps : IG_LIGHTNING_STEPS, out);
     }
     if (out) { fprintf(stderr, "ig-bench: --out goes with --paper-sample\n"); return 2; }
+    if (ops) return bench_ops(&cfg, B);
     if (bc->forward_only && !sampling) return bench_forward_only(bc, &cfg, steps);
     per = (size_t)bc->C * (size_t)bc->H * (size_t)bc->W;
     if (sampling) return bench_sampling(&cfg, B, steps);
