@@ -927,6 +927,7 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);   /* Appendix A */
 static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K); /* Appendix A */
+static size_t ig__gemm_tiles(size_t M, size_t N);   /* Appendix A: C (M,N)'s area in whole register tiles */
 
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
@@ -1374,11 +1375,12 @@ static size_t ig__attention_trn(size_t hd, size_t ld) { return (hd > 2 ? hd : 2)
 /* C (T,hd), row stride ldc, = beta C + op(A) op(B) with K shared: with
    ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
    (hd rows of stride ldbuf >= T) and copied back, every element the same
-   bits; otherwise directly (shapes on ig__gemm's small path). */
+   bits; directly on ig__gemm's small path, and where the transpose would
+   fill no fewer register tiles (hd = 64: one full tile wide already). */
 static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {
     size_t i, j;
-    if (!ig__gemm_transposes_exactly(trans_a, trans_b, T, hd, K)) {
+    if (!ig__gemm_transposes_exactly(trans_a, trans_b, T, hd, K) || ig__gemm_tiles(hd, T) >= ig__gemm_tiles(T, hd)) {
         ig__gemm(trans_a, trans_b, T, hd, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -3059,6 +3061,11 @@ static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_
            ig__gemm_path(!trans_b, !trans_a, N, M, K) == IG__PATH_PACKED;
 }
 
+/* the packed path computes C (M,N) in MR x NR tiles, the edge tiles whole */
+static size_t ig__gemm_tiles(size_t M, size_t N) {
+    return (M + IG__MR - 1) / IG__MR * IG__MR * ((N + IG__NR - 1) / IG__NR * IG__NR);
+}
+
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     int path = ig__gemm_path(trans_a, trans_b, M, N, K);
@@ -3091,6 +3098,7 @@ static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_
     (void)trans_a; (void)trans_b; (void)M; (void)N; (void)K;
     return 1;
 }
+static size_t ig__gemm_tiles(size_t M, size_t N) { return M * N; }   /* no tiles: never worth a transpose */
 #endif /* IG_NO_FAST_GEMM */
 
 /* ------------------------------------------------------------------------- */
