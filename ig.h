@@ -926,8 +926,9 @@ static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);   /* Appendix A */
-static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K); /* Appendix A */
-static size_t ig__gemm_tiles(size_t M, size_t N);   /* Appendix A: C (M,N)'s area in whole register tiles */
+static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                            float *buf, size_t ldbuf);   /* Appendix A: C (T,hd), hd small */
 
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
@@ -1319,12 +1320,9 @@ static void ig__gelu_backward(ig_node *nd) {
    order), and the softmax of a query runs down a column, so the max, the
    sum and the rowsum of the backward, chains in key order, run for 16
    queries side by side in one vector (the same values as one at a time).
-   The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) are
-   computed as their transposes (hd,T) into a work buffer and copied back
-   (ig__gemm_narrow): hd is small next to the register tile's 64 columns
-   (SiT-XL/2: hd = 72, the second column tile 8/64 used), while (hd,T) fills
-   MR = 6 row tiles exactly (72 = 12 x 6) and T = 256 = 4 column tiles; and
-   out^T = v^T P^T reads P^T by rows, which packs as a plain copy.
+   The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) go
+   through ig__gemm_narrow (Appendix A), which computes such a product as its
+   transpose (hd,T) when that fills fewer register tiles (SiT-XL/2: hd = 72).
    Memory: when training, every P^T (B,heads,T,T) is kept for the backward
    (as PyTorch's plain attention keeps P); after them come one (T,T) work
    buffer per thread (P^T itself without a tape, dP^T in the backward), then
@@ -1371,26 +1369,6 @@ static size_t ig__attention_ld(size_t T) { return T % 64 == 0 ? T + 16 : T; }
 /* the floats of a thread's second buffer: (hd,T) transposed products, or the
    softmax's max and sum (2T) */
 static size_t ig__attention_trn(size_t hd, size_t ld) { return (hd > 2 ? hd : 2) * ld; }
-
-/* C (T,hd), row stride ldc, = beta C + op(A) op(B) with K shared: with
-   ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
-   (hd rows of stride ldbuf >= T) and copied back, every element the same
-   bits; directly on ig__gemm's small path, and where the transpose would
-   fill no fewer register tiles (hd = 64: one full tile wide already). */
-static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
-                            const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {
-    size_t i, j;
-    if (!ig__gemm_transposes_exactly(trans_a, trans_b, T, hd, K) || ig__gemm_tiles(hd, T) >= ig__gemm_tiles(T, hd)) {
-        ig__gemm(trans_a, trans_b, T, hd, K, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    if (beta != 0.0f)   /* beta == 0: C is not read (it may hold NaN) */
-        for (i = 0; i < T; i++)
-            for (j = 0; j < hd; j++) buf[j * ldbuf + i] = C[i * ldc + j];
-    ig__gemm(!trans_b, !trans_a, hd, T, K, B, ldb, A, lda, beta, buf, ldbuf);
-    for (i = 0; i < T; i++)
-        for (j = 0; j < hd; j++) C[i * ldc + j] = buf[j * ldbuf + i];
-}
 
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
@@ -3100,6 +3078,27 @@ static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_
 }
 static size_t ig__gemm_tiles(size_t M, size_t N) { return M * N; }   /* no tiles: never worth a transpose */
 #endif /* IG_NO_FAST_GEMM */
+
+/* Attention's narrow products (section 4.6): C (T,hd), row stride ldc, =
+   beta C + op(A) op(B) with K shared: with
+   ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
+   (hd rows of stride ldbuf >= T) and copied back, every element the same
+   bits; directly on ig__gemm's small path, and where the transpose would
+   fill no fewer register tiles (hd = 64: one full tile wide already). */
+static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {
+    size_t i, j;
+    if (!ig__gemm_transposes_exactly(trans_a, trans_b, T, hd, K) || ig__gemm_tiles(hd, T) >= ig__gemm_tiles(T, hd)) {
+        ig__gemm(trans_a, trans_b, T, hd, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (beta != 0.0f)   /* beta == 0: C is not read (it may hold NaN) */
+        for (i = 0; i < T; i++)
+            for (j = 0; j < hd; j++) buf[j * ldbuf + i] = C[i * ldc + j];
+    ig__gemm(!trans_b, !trans_a, hd, T, K, B, ldb, A, lda, beta, buf, ldbuf);
+    for (i = 0; i < T; i++)
+        for (j = 0; j < hd; j++) C[i * ldc + j] = buf[j * ldbuf + i];
+}
 
 /* ------------------------------------------------------------------------- */
 /* Appendix B. checkpoints (safetensors)                                     */
