@@ -501,7 +501,8 @@ static int bench_ops(const ig_config *cfg, size_t B) {
                 }
                 if (!y) { fprintf(stderr, "ig-bench: %s: %s\n", name[op], ig_last_error()); return 1; }
             }
-            if (round && now() - t0 < best) best = now() - t0;
+            t0 = now() - t0;
+            if (round && t0 < best) best = t0;
         }
         total += best;
         if (flops[op] > 0) printf("%-14s %10.1f %10.1f\n", name[op], 1e3 * best, flops[op] * (double)calls / best * 1e-9);
