@@ -75,7 +75,7 @@
 /* 1. errors and arenas                                                      */
 /* ------------------------------------------------------------------------- */
 
-IGDEF const char *ig_last_error(void);   /* the message of the last failure ("" if none) */
+IGDEF const char *ig_last_error(void);   /* this thread's last failure message ("" if none) */
 
 /* An arena is one big block handed out front to back and freed all at once.
    ig.h uses two: a persistent one for parameters, gradients and optimizer
@@ -557,7 +557,20 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
 /* 1. errors and arenas                                                      */
 /* ------------------------------------------------------------------------- */
 
-static char ig__errbuf[1024];
+/* The message of the last failure, one per thread where the compiler has
+   thread-local storage (C11, C++11, GCC and Clang in any mode): threads that
+   fail at once (two saves, say) each read their own.  Plain C99 has none;
+   there the threads share it. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define IG__THREAD_LOCAL thread_local
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define IG__THREAD_LOCAL _Thread_local
+#elif defined(__GNUC__)
+#define IG__THREAD_LOCAL __thread
+#else
+#define IG__THREAD_LOCAL
+#endif
+static IG__THREAD_LOCAL char ig__errbuf[1024];
 
 IGDEF const char *ig_last_error(void) { return ig__errbuf; }
 

@@ -52,6 +52,10 @@ MUTANTS = [
      "r->spare = (float)(rad * sin(2.0 * IG__PI * u2));",
      "r->spare = (float)(rad * cos(2.0 * IG__PI * u2));",
      "Box-Muller's second normal repeats the first"),
+    ("error_buffer_shared", "ig.h",
+     "static IG__THREAD_LOCAL char ig__errbuf[1024];",
+     "static char ig__errbuf[1024];",
+     "one error buffer for all threads: a thread reads another's failure"),
     # --- ops: forward and backward ---------------------------------------------
     ("ln_eps", "ig.h",
      "rstd = (float)(1.0 / sqrt(var + 1e-6));",

@@ -479,6 +479,28 @@ static int t_gemm_narrow_exact(void) {
     return 0;
 }
 
+/* Two threads fail at once, with different messages, and each then reads
+   ig_last_error(): with one buffer for all threads both would read the same,
+   later message.  The barrier makes both failures happen before either read. */
+static int t_error_per_thread(void) {
+#ifdef _OPENMP
+    int wrong = 0, nthreads = 0;
+#pragma omp parallel num_threads(2) reduction(+ : wrong)
+    {
+        ig_config cfg;
+        const char *name = omp_get_thread_num() ? "Q/2" : "S/99";
+        int me_failed = ig_config_preset(&cfg, name, 3, 32, 32, 10) != 0;
+#pragma omp barrier
+        wrong += !me_failed || strstr(ig_last_error(), name) == NULL;
+#pragma omp single
+        nthreads = omp_get_num_threads();
+    }
+    if (nthreads < 2) return 0;   /* the runtime gave one thread: nothing to race */
+    CHECK(wrong == 0, "%d of 2 threads read another thread's error message", wrong);
+#endif
+    return 0;
+}
+
 const test_case harden_tests[] = {
     { "harden_exp_tanh_nan_inf", t_exp_tanh_nonfinite },
     { "harden_adamw_overflow_leaves_model", t_adamw_overflow_untouched },
@@ -487,6 +509,7 @@ const test_case harden_tests[] = {
     { "harden_forward_rejects_bad_inputs", t_forward_bad_inputs },
     { "harden_tensor_size_overflow", t_tensor_size_overflow },
     { "harden_config_preset_names", t_config_preset_names },
+    { "harden_error_message_per_thread", t_error_per_thread },
     { "attention_transposed_products_exact", t_attention_transposed_exact },
     { "gemm_narrow_exact", t_gemm_narrow_exact },
 };
