@@ -40,6 +40,11 @@
                                     --out writes z / 0.18215 (1,4,32,32), as the
                                     SD-VAE decoder takes it
 
+   For toy2d, fmnist, latent, tiny and point the JSON line also gives the
+   GFLOP/s of the training step's and the forward's matrix products and their
+   share of an N = 1024 matmul's rate measured after them (train_ratio_to_matmul,
+   forward_ratio_to_matmul): how close a whole step comes to the machine's rate.
+
    The training step: t ~ U(0,1), x_t = (1 - t) x + t eps, loss =
    mse(final, eps - x) + 0.5 mse(intermediate, eps - x), backward, clip the
    gradient norm at 1.0, AdamW (lr 1e-4).  Two warm-up steps, then the mean
@@ -126,6 +131,17 @@ static double forward_flops(const ig_config *g, size_t B) {
                       + T * P * D + 256 * D + D * D                       /* patch embed, time MLP */
                       + 2 * (2 * D * D + T * D * P);                      /* two heads */
     return 2.0 * per_sample * (double)B;
+}
+
+/* The same count for one training step: the forward, then the backward's two
+   products per forward product (dx and dW of a Linear; dv, dP, dq and dk of
+   attention), less the dx that no input needs (the image's patch embedding and
+   the time features' first Linear).  AdamW, clipping and the EMA are no products:
+   their time is part of what the share of the matmul rate measures. */
+static double train_flops(const ig_config *g, size_t B) {
+    double D = g->hidden_size, T = (double)(g->image_height / g->patch_size) * (g->image_width / g->patch_size);
+    double P = (double)g->patch_size * g->patch_size * g->in_channels;
+    return 3.0 * forward_flops(g, B) - 2.0 * (double)B * (T * P * D + 256 * D);
 }
 
 /* Forward only (the XL models): a warm-up, then N forwards of both heads at
@@ -623,9 +639,18 @@ int main(int argc, char **argv) {
         }
         fwd_s = (now() - t0) / steps;
     }
-    printf("{\"config\": \"%s\", \"params\": %zu, \"batch\": %zu, \"threads\": %d, \"train_step_s\": %.6f, "
-           "\"train_samples_per_s\": %.2f, \"forward_s\": %.6f, \"forward_samples_per_s\": %.2f, \"peak_rss_mb\": %.1f}\n",
-           bc->name, ntrain, B, threads(), train_s, (double)B / train_s, fwd_s, (double)B / fwd_s, peak_rss_mb());
+    {   /* the share of the matmul rate that a whole step reaches: GFLOP/s of the step's
+           products (train_flops) over those of an N = 1024 matmul, best of 7, timed after */
+        double mm_cpu, mm_s = matmul_seconds(1024, &mm_cpu), mm_rate = 2.0 * 1024.0 * 1024.0 * 1024.0 / mm_s;
+        double tr_rate = train_flops(&cfg, B) / train_s, fw_rate = forward_flops(&cfg, B) / fwd_s;
+        printf("{\"config\": \"%s\", \"params\": %zu, \"batch\": %zu, \"threads\": %d, \"train_step_s\": %.6f, "
+               "\"train_samples_per_s\": %.2f, \"forward_s\": %.6f, \"forward_samples_per_s\": %.2f, "
+               "\"train_gflop\": %.3f, \"train_gflops\": %.1f, \"forward_gflops\": %.1f, \"matmul1024_gflops\": %.1f, "
+               "\"train_ratio_to_matmul\": %.3f, \"forward_ratio_to_matmul\": %.3f, \"peak_rss_mb\": %.1f}\n",
+               bc->name, ntrain, B, threads(), train_s, (double)B / train_s, fwd_s, (double)B / fwd_s,
+               train_flops(&cfg, B) * 1e-9, tr_rate * 1e-9, fw_rate * 1e-9, mm_rate * 1e-9,
+               mm_s > 0 ? tr_rate / mm_rate : 0.0, mm_s > 0 ? fw_rate / mm_rate : 0.0, peak_rss_mb());
+    }
     free(x); free(t); free(y);
     ig_arena_free(&scratch);
     ig_model_free(&m);
