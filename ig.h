@@ -3478,10 +3478,10 @@ static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size
         const unsigned char *b = raw + i * (size_t)t->dtype_size;
         uint32_t h = t->dtype == IG_U8 ? 0 : (uint32_t)b[0] | (uint32_t)b[1] << 8, u = h << 16;
         int32_t v;
-        if (t->dtype == IG_F16) ((float *)dst)[i] = ig__st_f16(h);
-        else if (t->dtype == IG_BF16) memcpy((float *)dst + i, &u, 4);   /* BF16 is the top half of an F32 */
+        if (to_float && t->dtype == IG_F16) ((float *)dst)[i] = ig__st_f16(h);
+        else if (to_float) memcpy((float *)dst + i, &u, 4);          /* BF16 is the top half of an F32 */
         else if (t->dtype == IG_I32) { memcpy(&v, b, 4); ((int64_t *)dst)[i] = v; }
-        else ((int64_t *)dst)[i] = b[0];
+        else ((int64_t *)dst)[i] = b[0];                             /* U8 */
     }
     return 0;
 }
