@@ -52,6 +52,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>   /* fsync, when _POSIX_C_SOURCE makes it visible */
+#endif
 
 #if defined(__GNUC__)
 #define PTDEF static __attribute__((unused))
@@ -1257,6 +1260,10 @@ PTDEF int pt_convert(const char *in, const char *key, const char *out, FILE *log
         }
         if (nb && fwrite(buf, 1, nb, f) != nb) break;
     }
+#if defined(_POSIX_VERSION) && _POSIX_VERSION >= 200112L
+    /* on disk before the rename: a crash then leaves the old file or the whole new one */
+    if (i == n && (fflush(f) || fsync(fileno(f)))) { snprintf(pt__err, sizeof pt__err, "%.400s: cannot flush to disk: %s", tmp, strerror(errno)); goto done; }
+#endif
     if (ferror(f) | fclose(f)) { f = NULL; snprintf(pt__err, sizeof pt__err, "%.400s: write error", tmp); goto done; }
     f = NULL;
     if (i != n) { snprintf(pt__err, sizeof pt__err, "%.400s: write error", tmp); goto done; }

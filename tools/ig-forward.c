@@ -23,6 +23,7 @@
    Compile with IG_FORWARD_NO_MAIN to call forward_main() from another program
    (the tests do); IG_IMPLEMENTATION must then come from another file. */
 #ifndef IG_FORWARD_NO_MAIN
+#define _POSIX_C_SOURCE 200809L /* before any #include: ig.h's saves fsync and check the destination */
 #define IG_IMPLEMENTATION
 #endif
 #include "../ig.h"
@@ -32,11 +33,12 @@
 
 #define FORWARD_MAX_SAMPLES (1 << 20)   /* N: far above any check, far below size_t overflow */
 
-static int usage(void) {
-    fprintf(stderr, "usage: ig-forward --ckpt W.safetensors --inputs I.safetensors --out O.safetensors "
-                    "[--heads N] [--aux-depth K]\n");
-    return 2;
+static int usage_to(FILE *f, int rc) {
+    fprintf(f, "usage: ig-forward --ckpt W.safetensors --inputs I.safetensors --out O.safetensors "
+               "[--heads N] [--aux-depth K]\n");
+    return rc;
 }
+static int usage(void) { return usage_to(stderr, 2); }
 
 /* A whole float tensor of an open file, checked against an expected count;
    every element must be finite (and in [lo, hi]: t is a time in [0, 1]). */
@@ -117,6 +119,7 @@ int forward_main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
         long long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage_to(stdout, 0);
         if (strcmp(a, "--ckpt") && strcmp(a, "--inputs") && strcmp(a, "--out") && strcmp(a, "--heads") &&
             strcmp(a, "--aux-depth")) {
             fprintf(stderr, "ig-forward: unknown option '%s'\n", a);

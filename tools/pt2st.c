@@ -13,6 +13,7 @@
    skipped and counted.  Strided tensors are written contiguous.  The output
    is written atomically and then re-opened with ig.h's safetensors reader as
    a check.  See examples/pt.h for what is read and what is refused. */
+#define _POSIX_C_SOURCE 200809L /* before any #include: ig.h's saves fsync and check the destination */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 #include "../examples/cli.h"

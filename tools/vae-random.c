@@ -11,9 +11,12 @@
           latents -> 256x256; latent-diffusion key names.
    (Shapes from ../shared/docs/imagenet.md.)  Weights uniform with the variance
    1 / fan_in, so activations keep their scale; latents N(0, 1), (N, z, h, w). */
+#define _POSIX_C_SOURCE 200809L /* before any #include: ig.h's saves fsync and check the destination */
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 #include "../examples/cli.h"
+
+#define VAE_RANDOM_USAGE "usage: vae-random --shapes sd|vavae --out W.safetensors [--latents Z.npy] [--n N] [--seed S]\n"
 #include "../examples/npy.h"
 
 typedef struct {
@@ -106,16 +109,20 @@ int main(int argc, char **argv) {
     char pre[128], key[192];
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { printf("%s", VAE_RANDOM_USAGE); return 0; }
+        if (strcmp(a, "--shapes") && strcmp(a, "--out") && strcmp(a, "--latents") && strcmp(a, "--n") && strcmp(a, "--seed")) {
+            fprintf(stderr, "vae-random: unknown option %s\n%s", a, VAE_RANDOM_USAGE);
+            return 2;
+        }
         if (!(v = cli_value("vae-random", argc, argv, &i))) return 2;
         if (!strcmp(a, "--shapes")) { if (cli_choice("vae-random", a, v, shapes, &which)) return 2; }
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--latents")) zpath = v;
         else if (!strcmp(a, "--n")) { if (cli_int("vae-random", a, v, 1, 4096, &n)) return 2; }
-        else if (!strcmp(a, "--seed")) { if (cli_int("vae-random", a, v, 0, 1LL << 62, &seed)) return 2; }
-        else { fprintf(stderr, "vae-random: unknown option %s\n", a); which = -1; out = NULL; break; }
+        else if (cli_int("vae-random", a, v, 0, 1LL << 62, &seed)) return 2;   /* --seed */
     }
     if (which < 0 || !out) {
-        fprintf(stderr, "usage: vae-random --shapes sd|vavae --out W.safetensors [--latents Z.npy] [--n N] [--seed S]\n");
+        fprintf(stderr, "%s", VAE_RANDOM_USAGE);
         return 2;
     }
     memset(&g, 0, sizeof g);
