@@ -129,8 +129,8 @@ FMNIST_SRC   ?= /usr/share/datasets/fashion-mnist
 FMNIST_DIR   := data/fashion-mnist
 FMNIST_FILES := $(addprefix $(FMNIST_DIR)/,train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 FMNIST_RUN   := OMP_WAIT_POLICY=passive ./$(BUILD)/fmnist
-# The shipped model's recipe (README, "Fashion-MNIST"); fmnist-train takes about
-# 70 minutes on this shared 2-core machine (README).
+# The shipped model's recipe (README, "Fashion-MNIST"); the shipped run of fmnist-train
+# took 89.7 minutes on this 2-core machine under heavy load (README, "Cost, measured here").
 FMNIST_MODEL := --patch 4 --width 96 --depth 6 --heads 4 --aux-depth 2 --batch 64
 FMNIST_STEPS ?= 1750
 # The sampling settings of `make fmnist` (chosen by `fmnist sweep`, README).

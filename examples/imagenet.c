@@ -64,16 +64,17 @@ static double imnet_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int imnet_usage(void) {
-    fprintf(stderr,
+static int imnet_usage_to(FILE *f, int rc) {
+    fprintf(f,
             "usage: imagenet train (--data ROOT | --shards DIR --stats FILE) --model S/2|..|XL/8 --out DIR\n"
             "                      [--batch N] [--steps N] [--lr X] [--ema X] [--label-dropout X] [--lambda X]\n"
             "                      [--aux-depth K] [--depth L] [--width D] [--heads H] [--ckpt-every N] [--log-every N] [--seed S] [--classes N] [--resume]\n"
             "       imagenet sample --ckpt W.safetensors --out Z.npy [--paper] [--labels a,b,..|--n N] [--batch B]\n"
             "                      [--seed S] [--sampler sde|euler|heun|heun2] [--steps N] [--ig W] [--cfg S]\n"
             "                      [--cfg-high T] [--heads H] [--aux-depth K] [--stats FILE] [--vae VAE --png GRID.png]\n");
-    return 2;
+    return rc;
 }
+static int imnet_usage(void) { return imnet_usage_to(stderr, 2); }
 
 /* ------------------------------------------------------------------ train */
 
@@ -457,6 +458,7 @@ int imagenet_main(int argc, char **argv);
 int imagenet_main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "train")) return imnet_train(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "sample")) return imnet_sample(argc, argv);
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return imnet_usage_to(stdout, 0);
     return imnet_usage();
 }
 

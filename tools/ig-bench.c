@@ -59,6 +59,9 @@
 #include <time.h>
 #include <sys/resource.h>
 
+#define IG_BENCH_USAGE "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2|xl [--steps N] " \
+    "[--sampling] | --matmul N | --config lightning|xl --paper-sample [--steps K] [--out FILE] | --config xl --ops\n"
+
 typedef struct { const char *name; int C, H, W, p, D, L, heads, ncls, k, B, arch, forward_only; } bench_config;
 
 static const bench_config configs[] = {
@@ -382,7 +385,7 @@ static int bench_matmul(size_t n) {
 /* Sampling cost: the same Euler steps with no guidance, IG (one forward,
    both heads) and CFG (the batch doubled).  Best of 7 runs each, interleaved
    so that a slow moment of a noisy machine hits every method alike. */
-static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
+static int bench_sampling(const char *name, const ig_config *cfg, size_t B, int steps) {
     ig_model m;
     ig_arena scratch;
     ig_ctx ctx;
@@ -423,8 +426,8 @@ static int bench_sampling(const ig_config *cfg, size_t B, int steps) {
             if (now() - t0 < best[meth]) best[meth] = now() - t0;
         }
     for (meth = 0; meth < 3; meth++)
-        printf("{\"config_sampling\": \"%s\", \"batch\": %zu, \"steps\": %d, \"threads\": %d, \"method\": \"%s\", "
-               "\"seconds\": %.6f, \"ratio_to_none\": %.4f}\n", cfg->image_height > 1 ? "image" : "point", B, steps,
+        printf("{\"config\": \"%s\", \"batch\": %zu, \"steps\": %d, \"threads\": %d, \"method\": \"%s\", "
+               "\"seconds\": %.6f, \"ratio_to_none\": %.4f}\n", name, B, steps,
                threads(), names[meth], best[meth], best[meth] / best[0]);
     free(x); free(grid); free(y);
     ig_arena_free(&scratch);
@@ -555,10 +558,9 @@ int main(int argc, char **argv) {
             if (!strcmp(a, "--sampling")) { sampling = 1; continue; }
             if (!strcmp(a, "--paper-sample")) { paper = 1; continue; }
             if (!strcmp(a, "--ops")) { ops = 1; continue; }
+            if (!strcmp(a, "--help") || !strcmp(a, "-h")) { printf("%s", IG_BENCH_USAGE); return 0; }
             if (strcmp(a, "--config") && strcmp(a, "--steps") && strcmp(a, "--matmul") && strcmp(a, "--out")) {
-                fprintf(stderr, "ig-bench: unknown option '%s'\n"
-                                "usage: ig-bench --config toy2d|fmnist|latent|tiny|point|lightning|sit-xl2|xl [--steps N] "
-                                "[--sampling] | --matmul N | --config lightning|xl --paper-sample [--steps K] [--out FILE] | --config xl --ops\n", a);
+                fprintf(stderr, "ig-bench: unknown option '%s'\n%s", a, IG_BENCH_USAGE);
                 return 2;
             }
             if (!(v = cli_value("ig-bench", argc, argv, &i))) return 2;
@@ -603,7 +605,7 @@ int main(int argc, char **argv) {
     if (ops) return bench_ops(&cfg, B);
     if (bc->forward_only && !sampling) return bench_forward_only(bc, &cfg, steps);
     per = (size_t)bc->C * (size_t)bc->H * (size_t)bc->W;
-    if (sampling) return bench_sampling(&cfg, B, steps);
+    if (sampling) return bench_sampling(bc->name, &cfg, B, steps);
     if (ig_model_init(&m, &cfg, 1, 0) ||
         ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) ||
         ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg))) {

@@ -543,6 +543,9 @@ def config_from_checkpoint(tensors, meta, aux_depth=None, prefix=""):
             raise ValueError(f"{T} tokens is not a square grid and the metadata has no image size")
         H = W = side * p
     k = aux_depth if aux_depth is not None else int(meta.get("aux_depth", 8))
+    if not 1 <= k < L:
+        raise ValueError(f"the aux head after block {k} needs 1 <= k < depth {L}: pass --aux-depth K "
+                         "(the checkpoint's metadata has no aux_depth; the release's default is 8)")
     return dict(C=int(C), H=H, W=W, p=int(p), D=int(D), L=L, heads=heads, ncls=int(ncls), k=k)
 
 
