@@ -15,9 +15,9 @@
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 #include "../examples/cli.h"
+#include "../examples/npy.h"
 
 #define VAE_RANDOM_USAGE "usage: vae-random --shapes sd|vavae --out W.safetensors [--latents Z.npy] [--n N] [--seed S]\n"
-#include "../examples/npy.h"
 
 typedef struct {
     ig_st_writer w;
