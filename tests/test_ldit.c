@@ -9,32 +9,15 @@
 #include "../examples/pt.h"
 #include "test.h"
 #include "fixture.h"
+#include "threads.h"
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define LD_FIXTURE "tests/fixtures/ld.safetensors"
 
-typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; ig_st_file st; } ld_fixture;
+typedef fix_model ld_fixture;
 
-static int ld_open(ld_fixture *f, size_t batch, int training) {
-    ig_config cfg;
-    if (ig_config_from_file(&cfg, LD_FIXTURE, 0, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    if (ig_model_init(&f->m, &cfg, training, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    if (ig_load(&f->m, LD_FIXTURE, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    if (ig_arena_init(&f->scratch, "scratch", ig_model_scratch_bytes(&cfg, batch, 1))) return 1;
-    if (ig_ctx_init(&f->ctx, &f->scratch, ig_model_tape_nodes(&cfg))) return 1;
-    if (ig_st_open(&f->st, LD_FIXTURE)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    return 0;
-}
-
-static void ld_close(ld_fixture *f) {
-    ig_st_close(&f->st);
-    ig_arena_free(&f->scratch);
-    ig_model_free(&f->m);
-}
+static int ld_open(ld_fixture *f, size_t batch, int training) { return fix_open(f, LD_FIXTURE, batch, training); }
 
 /* The file is recognized by its names and shapes: arch, heads off feat_rope. */
 static int t_ld_config_from_file(void) {
@@ -60,7 +43,7 @@ static int t_ld_parity_forward_grads(void) {
     ld_fixture f;
     size_t nx, nt, ny, nv, shape[4];
     float *x, *t, *v_ref, *va_ref, *xt_in, *u_in, *t_tr;
-    int *y, *y_tr, p;
+    int *y, *y_tr;
     ig_tensor *xt, *v, *va, *U, *L;
     ig_ctx *c;
     double worst = 0;
@@ -91,24 +74,12 @@ static int t_ld_parity_forward_grads(void) {
     CHECK(ig_forward(&f.m, c, xt, t_tr, y_tr, &v, &va) == 0, "forward: %s", ig_last_error());
     L = ig_add(c, ig_add(c, ig_mse(c, v, U), ig_scale(c, ig_mse(c, va, U), 0.5f)), ig_cos_loss(c, v, U));
     CHECK(ig_backward(c, L) == 0, "backward: %s", ig_last_error());
-    for (p = 0; p < f.m.nparams; p++) {
-        char gname[96];
-        size_t ng;
-        float *gref;
-        double e;
-        if (!f.m.params[p].trainable) continue;
-        snprintf(gname, sizeof gname, "grad.%s", f.m.params[p].name);
-        gref = fix_f32(&f.st, gname, &ng);
-        CHECK(gref && ng == f.m.params[p].t->n, "%s", gname);
-        e = fix_rel(f.m.params[p].t->grad, gref, ng);
-        if (e > worst) { worst = e; worst_name = f.m.params[p].name; }
-        free(gref);
-    }
+    CHECK(fix_worst(&f, "grad.", 1, &worst, &worst_name) == 0, "grad.%s", worst_name);
     CHECK(worst < 1e-3, "gradient of %s: relative error %.3g", worst_name, worst);
     printf("     loss %.7g, worst gradient err %.2g (%s)\n", L->data[0], worst, worst_name);
     free(x); free(t); free(y); free(v_ref); free(va_ref);
     free(xt_in); free(u_in); free(t_tr); free(y_tr);
-    ld_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -119,7 +90,7 @@ static int t_ld_train_step(void) {
     ld_fixture f;
     size_t n, nt, ny, i, k;
     float *xt, *u, *t, *ref, *target;
-    int *y, p;
+    int *y;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
     double worst = 0;
@@ -144,23 +115,12 @@ static int t_ld_train_step(void) {
     ref = fix_f32(&f.st, "train.grad_norm", &i);
     CHECK(ref && near(st.grad_norm, ref[0], 1e-5, 0), "grad norm %.8g vs torch %.8g", st.grad_norm, ref[0]);
     free(ref);
-    for (p = 0; p < f.m.nparams; p++) {
-        char name[96];
-        if (!f.m.params[p].trainable) continue;
-        snprintf(name, sizeof name, "after.%s", f.m.params[p].name);
-        ref = fix_f32(&f.st, name, &n);
-        CHECK(ref && n == f.m.params[p].t->n, "%s", name);
-        for (k = 0; k < n; k++) {
-            double e = fabs((double)f.m.params[p].t->data[k] - ref[k]);
-            if (e > worst) { worst = e; worst_name = f.m.params[p].name; }
-        }
-        free(ref);
-    }
+    CHECK(fix_worst(&f, "after.", 0, &worst, &worst_name) == 0, "after.%s", worst_name);
     CHECK(worst < 5e-5, "weights after the step: %.3g off (%s)", worst, worst_name);
     printf("     loss %.7g (cos term %.5g), grad norm %.7g, weights within %.2g\n", st.loss, st.loss_cos,
            st.grad_norm, worst);
     free(xt); free(u); free(t); free(y); free(target);
-    ld_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -199,7 +159,7 @@ static int t_ld_sampler(void) {
                e, s.nfe);
     }
     free(x); free(z); free(y); free(grid_ld); free(out_cfg); free(out_ig);
-    ld_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -260,7 +220,7 @@ static int t_ld_checkpoint_names(void) {
     }
     ig_model_free(&m2);
     remove(path); remove(bad);
-    ld_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -409,7 +369,7 @@ static int t_ld_velocity_wrapper(void) {
             CHECK(out[i] == -(w ? v[i] : vb[i]), "w %d element %zu: %g, want -%g", w, i, out[i], w ? v[i] : vb[i]);
     }
     free(x); free(v); free(vb);
-    ld_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -432,11 +392,7 @@ static int ld_run_threads(int threads, float *losses, float *w, float *samples, 
     float grid[5];
     int y[B], i, step;
     ig_rng r;
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-#else
-    (void)threads;
-#endif
+    thr_set(threads);
     g.image_height = g.image_width = 8; g.hidden_size = 64; g.num_heads = 4; g.aux_depth = 1;
     if (ig_model_init(&m, &g, 1, 11) || ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&g, B, 1)) ||
         ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&g)))
@@ -475,14 +431,7 @@ static int t_ld_threads_and_training(void) {
     static float w1[1 << 19], w2[1 << 19], s1[2 * 256], s2[2 * 256];
     float l1[3], l2[3];
     size_t n1 = 0, n2 = 0;
-#ifdef _OPENMP
-    int saved = omp_get_max_threads();
-#endif
-    CHECK(ld_run_threads(1, l1, w1, s1, &n1) == 0, "%s", ig_last_error());
-    CHECK(ld_run_threads(2, l2, w2, s2, &n2) == 0, "%s", ig_last_error());
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
+    CHECK(thr_run_1_and_2(ld_run_threads, l1, w1, s1, &n1, l2, w2, s2, &n2) == 0, "%s", ig_last_error());
     CHECK(n1 == n2 && n1 <= sizeof w1 / sizeof w1[0], "weights %zu", n1);
     CHECK(memcmp(l1, l2, sizeof l1) == 0, "losses differ: %.9g %.9g %.9g vs %.9g %.9g %.9g", l1[0], l1[1], l1[2], l2[0], l2[1], l2[2]);
     CHECK(memcmp(w1, w2, n1 * sizeof(float)) == 0, "weights differ after 40 steps");

@@ -4,31 +4,20 @@
 #include "../ig.h"
 #include "test.h"
 #include "fixture.h"
+#include "threads.h"
 #include <stdlib.h>
 #include <string.h>
 
 #define FIXTURES "tests/fixtures/"
 #define M_PI_F 3.14159265358979323846   /* pi, as a double */
 
-typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; ig_st_file st; } fixture;
+typedef fix_model fixture;
 
+/* tests/fixtures/<name>.safetensors, a training model */
 static int fixture_open(fixture *f, const char *name, size_t batch) {
     char path[256];
-    ig_config cfg;
     snprintf(path, sizeof path, FIXTURES "%s.safetensors", name);
-    if (ig_config_from_file(&cfg, path, 0, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    if (ig_model_init(&f->m, &cfg, 1, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    if (ig_load(&f->m, path, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    if (ig_arena_init(&f->scratch, "scratch", ig_model_scratch_bytes(&cfg, batch, 1))) return 1;
-    if (ig_ctx_init(&f->ctx, &f->scratch, ig_model_tape_nodes(&cfg))) return 1;
-    if (ig_st_open(&f->st, path)) { fprintf(stderr, "    %s\n", ig_last_error()); return 1; }
-    return 0;
-}
-
-static void fixture_close(fixture *f) {
-    ig_st_close(&f->st);
-    ig_arena_free(&f->scratch);
-    ig_model_free(&f->m);
+    return fix_open(f, path, batch, 1);
 }
 
 /* forward of both heads and the parameter gradients of
@@ -37,7 +26,7 @@ static int parity(const char *name) {
     fixture f;
     size_t nx, nt, ny, nv, nr, shape[4];
     float *x, *t, *v_ref, *va_ref, *r, *ra;
-    int *y, p;
+    int *y;
     ig_tensor *xt, *v, *va, *R, *Ra, *L;
     ig_ctx *c = &f.ctx;
     double worst_g = 0;
@@ -60,24 +49,12 @@ static int parity(const char *name) {
     Ra = ig_tensor_new(&f.scratch, 4, v->shape, 0); memcpy(Ra->data, ra, nr * sizeof(float));
     L = ig_add(c, ig_sum(c, ig_mul(c, v, R)), ig_scale(c, ig_sum(c, ig_mul(c, va, Ra)), 0.5f));
     CHECK(ig_backward(c, L) == 0, "backward: %s", ig_last_error());
-    for (p = 0; p < f.m.nparams; p++) {
-        char gname[96];
-        size_t ng;
-        float *gref;
-        double e;
-        if (!f.m.params[p].trainable) continue;
-        snprintf(gname, sizeof gname, "grad.%s", f.m.params[p].name);
-        gref = fix_f32(&f.st, gname, &ng);
-        CHECK(gref && ng == f.m.params[p].t->n, "%s", gname);
-        e = fix_rel(f.m.params[p].t->grad, gref, ng);
-        if (e > worst_g) { worst_g = e; worst_name = f.m.params[p].name; }
-        free(gref);
-    }
+    CHECK(fix_worst(&f, "grad.", 1, &worst_g, &worst_name) == 0, "grad.%s", worst_name);
     CHECK(worst_g < 1e-3, "%s: gradient of %s: relative error %.3g", name, worst_name, worst_g);
     printf("     %s: forward err %.2g / %.2g, worst gradient err %.2g (%s)\n", name,
            fix_rel(v->data, v_ref, nv), fix_rel(va->data, va_ref, nv), worst_g, worst_name);
     free(x); free(t); free(y); free(v_ref); free(va_ref); free(r); free(ra);
-    fixture_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -90,7 +67,7 @@ static int t_train_step_parity(void) {
     fixture f;
     size_t n, nt, ny, i;
     float *x0, *eps, *t, *loss_ref, *gn_ref, *xt, *target;
-    int *y, p;
+    int *y;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
     double worst = 0;
@@ -110,27 +87,14 @@ static int t_train_step_parity(void) {
     CHECK(ig_train_step_on(&f.m, &f.ctx, &tc, xt, t, y, target, nt, &st) == 0, "step: %s", ig_last_error());
     CHECK(near(st.loss, loss_ref[0], 1e-5, 0), "loss %.8g vs torch %.8g", st.loss, loss_ref[0]);
     CHECK(near(st.grad_norm, gn_ref[0], 1e-5, 0), "grad norm %.8g vs torch %.8g", st.grad_norm, gn_ref[0]);
-    for (p = 0; p < f.m.nparams; p++) {
-        char name[96];
-        size_t k;
-        float *ref;
-        if (!f.m.params[p].trainable) continue;
-        snprintf(name, sizeof name, "after.%s", f.m.params[p].name);
-        ref = fix_f32(&f.st, name, &n);
-        CHECK(ref && n == f.m.params[p].t->n, "%s", name);
-        for (k = 0; k < n; k++) {
-            double e = fabs((double)f.m.params[p].t->data[k] - ref[k]);
-            if (e > worst) { worst = e; worst_name = f.m.params[p].name; }
-        }
-        free(ref);
-    }
+    CHECK(fix_worst(&f, "after.", 0, &worst, &worst_name) == 0, "after.%s", worst_name);
     /* lr 1e-3: the update is ~1e-3 per weight; a key bias whose true gradient is 0
        can move by ~lr through round-off (Adam normalizes it), hence the bound. */
     CHECK(worst < 5e-5 || (worst < 1.1e-3 && strstr(worst_name, "qkv.bias")), "weights after the step: %.3g off (%s)", worst, worst_name);
     printf("     loss %.7g (torch %.7g), grad norm %.7g (torch %.7g), weights within %.2g\n",
            st.loss, loss_ref[0], st.grad_norm, gn_ref[0], worst);
     free(x0); free(eps); free(t); free(y); free(loss_ref); free(gn_ref); free(xt); free(target);
-    fixture_close(&f);
+    fix_close(&f);
     return 0;
 }
 
@@ -543,7 +507,7 @@ static int t_sampling_identities(void) {
     S.s.guidance.cfg_scale = 1.0f;
     noise(b, 12, 1); CHECK(ig_sample_euler(ig_guided_velocity, &S.s, b, 12, grid, 16) == 0, "%s", ig_last_error());
     CHECK(memcmp(a, b, sizeof a) == 0, "CFG scale 1 differs from no guidance");
-    fixture_close(&S.f);
+    fix_close(&S.f);
     return 0;
 }
 
@@ -584,7 +548,7 @@ static int t_sampling_nfe(void) {
         CHECK(memcmp(x, y2, sizeof y2) == 0, "same seed, different SDE samples");
     }
     ig_model_free(&guide);
-    fixture_close(&S.f);
+    fix_close(&S.f);
     return 0;
 }
 
@@ -639,9 +603,6 @@ static int t_samplers_on_known_field(void) {
 /* --- determinism ------------------------------------------------------------
    The same seed gives bit-identical losses, weights and samples with 1 and
    with 2 threads: no reduction is split across threads. */
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int run_for_threads(int threads, float *losses, float *weights_out, float *samples, size_t *nw) {
     ig_config cfg;
@@ -654,11 +615,7 @@ static int run_for_threads(int threads, float *losses, float *weights_out, float
     static float x0[B * PER];
     int y[B], step;
     float grid[9];
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-#else
-    (void)threads;
-#endif
+    thr_set(threads);
     memset(&cfg, 0, sizeof cfg);
     cfg.in_channels = 4; cfg.image_height = 8; cfg.image_width = 8; cfg.patch_size = 2;
     cfg.hidden_size = 96; cfg.depth = 3; cfg.num_heads = 4; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
@@ -687,14 +644,7 @@ static int t_threads_bit_identical(void) {
     static float w1[1 << 20], w2[1 << 20], s1[32 * 256], s2[32 * 256];
     float l1[3], l2[3];
     size_t n1 = 0, n2 = 0;
-#ifdef _OPENMP
-    int saved = omp_get_max_threads();
-#endif
-    CHECK(run_for_threads(1, l1, w1, s1, &n1) == 0, "%s", ig_last_error());
-    CHECK(run_for_threads(2, l2, w2, s2, &n2) == 0, "%s", ig_last_error());
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
+    CHECK(thr_run_1_and_2(run_for_threads, l1, w1, s1, &n1, l2, w2, s2, &n2) == 0, "%s", ig_last_error());
     CHECK(n1 == n2, "weights %zu", n1);
     CHECK(memcmp(l1, l2, sizeof l1) == 0, "losses differ: %.9g %.9g %.9g vs %.9g %.9g %.9g", l1[0], l1[1], l1[2], l2[0], l2[1], l2[2]);
     CHECK(memcmp(w1, w2, n1 * sizeof(float)) == 0, "weights differ after 3 steps");
