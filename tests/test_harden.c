@@ -10,6 +10,7 @@
 #define IG_IMPLEMENTATION
 #include "../ig.h"
 #include "test.h"
+#include "threads.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,23 @@ static ig_config tiny_config(void) {
     return cfg;
 }
 
+/* The training state of m (weights, AdamW moments, EMA: 4 x nweights floats),
+   malloc'ed, and whether m still holds exactly that state. */
+static float *state_copy(const ig_model *m) {
+    size_t n = m->nweights;
+    float *s = (float *)malloc(4 * n * sizeof(float));
+    if (!s) return NULL;
+    memcpy(s, m->weights, n * sizeof(float)); memcpy(s + n, m->adam_m, n * sizeof(float));
+    memcpy(s + 2 * n, m->adam_v, n * sizeof(float)); memcpy(s + 3 * n, m->ema, n * sizeof(float));
+    return s;
+}
+
+static int state_same(const ig_model *m, const float *s) {
+    size_t n = m->nweights;
+    return memcmp(s, m->weights, n * sizeof(float)) == 0 && memcmp(s + n, m->adam_m, n * sizeof(float)) == 0 &&
+           memcmp(s + 2 * n, m->adam_v, n * sizeof(float)) == 0 && memcmp(s + 3 * n, m->ema, n * sizeof(float)) == 0;
+}
+
 /* A huge learning rate makes the AdamW update overflow.  The step returns -1,
    names the step (counted from 1), and weights, moments, EMA, step count and
    RNG are bit-identical to before; training then goes on as if it never ran. */
@@ -96,12 +114,8 @@ static int t_adamw_overflow_untouched(void) {
         CHECK(ig_train_step(&ref, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
     }
     n = m.nweights;
-    saved = (float *)malloc(4 * n * sizeof(float));
+    saved = state_copy(&m);
     CHECK(saved != NULL, "out of memory");
-    memcpy(saved, m.weights, n * sizeof(float));
-    memcpy(saved + n, m.adam_m, n * sizeof(float));
-    memcpy(saved + 2 * n, m.adam_v, n * sizeof(float));
-    memcpy(saved + 3 * n, m.ema, n * sizeof(float));
     rng_before = m.rng;
     step_before = m.step;
     tc.lr = 1e38f;   /* lr / (1 - b1^3) overflows: every updated weight would be +-inf or NaN */
@@ -152,21 +166,49 @@ static int t_adamw_overflow_untouched(void) {
     return 0;
 }
 
-/* The training state of m (weights, AdamW moments, EMA: 4 x nweights floats),
-   malloc'ed, and whether m still holds exactly that state. */
-static float *state_copy(const ig_model *m) {
-    size_t n = m->nweights;
-    float *s = (float *)malloc(4 * n * sizeof(float));
-    if (!s) return NULL;
-    memcpy(s, m->weights, n * sizeof(float)); memcpy(s + n, m->adam_m, n * sizeof(float));
-    memcpy(s + 2 * n, m->adam_v, n * sizeof(float)); memcpy(s + 3 * n, m->ema, n * sizeof(float));
-    return s;
+/* The two cases below: a tiny training model (seed) after one ordinary step
+   on x0[i] = ((i * mul) % mod) / mod - 0.5 with labels 0 1 2 0 and no label
+   dropout, so the null-label row of the label table (its first element: j)
+   gets no gradient; then the caller poisons that element and takes a second
+   step, which must fail naming step 2 and y_embedder and change nothing. */
+enum { HD_B = 4, HD_PER = 32 };
+typedef struct {
+    ig_config cfg;
+    ig_model m;
+    ig_arena scratch;
+    ig_ctx ctx;
+    ig_train_config tc;
+    float x0[HD_B * HD_PER];
+    int y[HD_B];
+    size_t j;
+} hd_stepped;
+
+static int hd_one_step(hd_stepped *c, uint64_t seed, size_t mul, size_t mod) {
+    static const int y[HD_B] = { 0, 1, 2, 0 };
+    size_t i;
+    c->cfg = tiny_config();
+    c->tc = ig_train_defaults();
+    memcpy(c->y, y, sizeof y);
+    CHECK(ig_model_init(&c->m, &c->cfg, 1, seed) == 0, "%s", ig_last_error());
+    CHECK(ig_arena_init(&c->scratch, "scratch", ig_model_scratch_bytes(&c->cfg, HD_B, 1)) == 0 &&
+          ig_ctx_init(&c->ctx, &c->scratch, ig_model_tape_nodes(&c->cfg)) == 0, "%s", ig_last_error());
+    for (i = 0; i < HD_B * HD_PER; i++) c->x0[i] = (float)((i * mul) % mod) / (float)mod - 0.5f;
+    c->tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
+    CHECK(ig_train_step(&c->m, &c->ctx, &c->tc, c->x0, c->y, HD_B, NULL) == 0, "%s", ig_last_error());
+    c->j = (size_t)(c->m.y_table->data - c->m.weights) + (size_t)c->cfg.num_classes * (size_t)c->cfg.hidden_size;
+    return 0;
 }
 
-static int state_same(const ig_model *m, const float *s) {
-    size_t n = m->nweights;
-    return memcmp(s, m->weights, n * sizeof(float)) == 0 && memcmp(s + n, m->adam_m, n * sizeof(float)) == 0 &&
-           memcmp(s + 2 * n, m->adam_v, n * sizeof(float)) == 0 && memcmp(s + 3 * n, m->ema, n * sizeof(float)) == 0;
+/* After the refused second step: its message, and the state (saved just
+   before it) unchanged; frees everything. */
+static int hd_refused(hd_stepped *c, float *saved) {
+    printf("     %s\n", ig_last_error());
+    CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
+    CHECK(state_same(&c->m, saved) && c->m.step == 1, "the model changed");
+    free(saved);
+    ig_arena_free(&c->scratch);
+    ig_model_free(&c->m);
+    return 0;
 }
 
 /* Ordinary coefficients (lr 1e33 passes the bound's screen of lr, eps, decay)
@@ -175,35 +217,17 @@ static int state_same(const ig_model *m, const float *s) {
    the step would make it -inf.  The per-element bound and then the exact check
    must find it; nothing changes. */
 static int t_adamw_overflow_one_weight(void) {
-    ig_config cfg = tiny_config();
-    ig_model m;
-    ig_arena scratch;
-    ig_ctx ctx;
-    ig_train_config tc = ig_train_defaults();
-    enum { B = 4, PER = 32 };
-    float x0[B * PER], *saved;
-    int y[B] = { 0, 1, 2, 0 }, rc;
-    size_t i, j;
-    CHECK(ig_model_init(&m, &cfg, 1, 11) == 0, "%s", ig_last_error());
-    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
-          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
-    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 13) % 7) / 7.0f - 0.5f;
-    tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
-    CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
-    j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
-    m.weights[j] = -3.40282347e38f; m.ema[j] = -3.40282347e38f; m.adam_m[j] = 1.0f; m.adam_v[j] = 1.0f;
-    saved = state_copy(&m);
+    hd_stepped c;
+    float *saved;
+    int rc;
+    CHECK(hd_one_step(&c, 11, 13, 7) == 0, "the first step");
+    c.m.weights[c.j] = -3.40282347e38f; c.m.ema[c.j] = -3.40282347e38f; c.m.adam_m[c.j] = 1.0f; c.m.adam_v[c.j] = 1.0f;
+    saved = state_copy(&c.m);
     CHECK(saved != NULL, "out of memory");
-    tc.lr = 1e33f;
-    rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
+    c.tc.lr = 1e33f;
+    rc = ig_train_step(&c.m, &c.ctx, &c.tc, c.x0, c.y, HD_B, NULL);
     CHECK(rc == -1, "the step that overflows one weight returned %d", rc);
-    printf("     %s\n", ig_last_error());
-    CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
-    CHECK(state_same(&m, saved) && m.step == 1, "the model changed");
-    free(saved);
-    ig_arena_free(&scratch);
-    ig_model_free(&m);
-    return 0;
+    return hd_refused(&c, saved);
 }
 
 /* A negative beta2 (torch refuses it; ig.h takes any number) can make the
@@ -211,35 +235,17 @@ static int t_adamw_overflow_one_weight(void) {
    element without gradient.  Every other value stays small, so a bound that
    looks only at |m|, v <= limit and the weights would let the NaN through. */
 static int t_adamw_negative_second_moment(void) {
-    ig_config cfg = tiny_config();
-    ig_model m;
-    ig_arena scratch;
-    ig_ctx ctx;
-    ig_train_config tc = ig_train_defaults();
-    enum { B = 4, PER = 32 };
-    float x0[B * PER], *saved;
-    int y[B] = { 0, 1, 2, 0 }, rc;
-    size_t i, j;
-    CHECK(ig_model_init(&m, &cfg, 1, 5) == 0, "%s", ig_last_error());
-    CHECK(ig_arena_init(&scratch, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) == 0 &&
-          ig_ctx_init(&ctx, &scratch, ig_model_tape_nodes(&cfg)) == 0, "%s", ig_last_error());
-    for (i = 0; i < B * PER; i++) x0[i] = (float)((i * 29) % 13) / 13.0f - 0.5f;
-    tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
-    CHECK(ig_train_step(&m, &ctx, &tc, x0, y, B, NULL) == 0, "%s", ig_last_error());
-    j = (size_t)(m.y_table->data - m.weights) + (size_t)cfg.num_classes * (size_t)cfg.hidden_size;
-    m.adam_v[j] = 1.0f;
-    saved = state_copy(&m);
+    hd_stepped c;
+    float *saved;
+    int rc;
+    CHECK(hd_one_step(&c, 5, 29, 13) == 0, "the first step");
+    c.m.adam_v[c.j] = 1.0f;
+    saved = state_copy(&c.m);
     CHECK(saved != NULL, "out of memory");
-    tc.beta2 = -0.5f;
-    rc = ig_train_step(&m, &ctx, &tc, x0, y, B, NULL);
-    CHECK(rc == -1, "the step with a negative second moment returned %d (weight now %g)", rc, (double)m.weights[j]);
-    printf("     %s\n", ig_last_error());
-    CHECK(strstr(ig_last_error(), "step 2 ") && strstr(ig_last_error(), "y_embedder"), "message: %s", ig_last_error());
-    CHECK(state_same(&m, saved) && m.step == 1, "the model changed");
-    free(saved);
-    ig_arena_free(&scratch);
-    ig_model_free(&m);
-    return 0;
+    c.tc.beta2 = -0.5f;
+    rc = ig_train_step(&c.m, &c.ctx, &c.tc, c.x0, c.y, HD_B, NULL);
+    CHECK(rc == -1, "the step with a negative second moment returned %d (weight now %g)", rc, (double)c.m.weights[c.j]);
+    return hd_refused(&c, saved);
 }
 
 /* ig_forward refuses NaN/Inf in x, NaN or out-of-range t, and labels outside
@@ -354,11 +360,6 @@ static int t_config_preset_names(void) {
      S = q k^T; S *= 1/sqrt(hd); softmax one row at a time; out = P v
      dv += P^T dO; dP = dO v^T; dS = P (dP - rowsum(dP P)) / sqrt(hd);
      dq += dS k; dk += dS^T q                                                */
-#ifdef _OPENMP
-#define HD_SET_THREADS(n) omp_set_num_threads(n)
-#else
-#define HD_SET_THREADS(n) ((void)(n))
-#endif
 
 static void attention_plain(const float *qkv, const float *dy, size_t B, size_t T, size_t heads, size_t hd,
                             float *y, float *dqkv, float *S, float *dP) {
@@ -403,10 +404,7 @@ static int t_attention_transposed_exact(void) {
     ig_ctx ctx;
     ig_rng r;
     size_t si, i;
-    int threads, saved = 1;
-#ifdef _OPENMP
-    saved = omp_get_max_threads();
-#endif
+    int threads, saved = thr_get();
     CHECK(ig_arena_init(&a, "attention", (size_t)64 << 20) == 0, "%s", ig_last_error());
     CHECK(ig_ctx_init(&ctx, &a, 16) == 0, "%s", ig_last_error());
     CHECK(ig__gemm_transposes_exactly(0, 0, 128, 20, 128) && ig__gemm_transposes_exactly(1, 0, 100, 24, 100),
@@ -419,7 +417,7 @@ static int t_attention_transposed_exact(void) {
             float *S = (float *)malloc(T * T * sizeof(float)), *dP = (float *)malloc(T * T * sizeof(float));
             ig_tensor *qkv, *R, *y;
             CHECK(yref && dref && S && dP, "out of memory");
-            HD_SET_THREADS(threads);
+            thr_set(threads);
             ig_arena_reset(&a);
             CHECK(ig_ctx_init(&ctx, &a, 16) == 0 && ig_ctx_reset(&ctx, 1) == 0, "%s", ig_last_error());
             qkv = ig_tensor_new4(&a, B, T, 3 * D, 1, 3, 1);
@@ -438,7 +436,7 @@ static int t_attention_transposed_exact(void) {
                   B, T, heads, hd, threads);
             free(yref); free(dref); free(S); free(dP);
         }
-    HD_SET_THREADS(saved);
+    thr_set(saved);
     ig_arena_free(&a);
     return 0;
 }

@@ -9,27 +9,15 @@
 #define IMAGENET_NO_MAIN
 #include "../examples/imagenet.c"   /* first: it sets _POSIX_C_SOURCE */
 #include "test.h"
+#include "files.h"
 #include <unistd.h>
 
 #define IMT_N 6                      /* samples in the folder */
 
-static unsigned char *imt_slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) { fclose(f); return NULL; }
-    buf = (unsigned char *)malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) *len = (size_t)n;
-    return buf;
-}
-
 /* 1 if both files exist and are byte for byte equal. */
 static int imt_same(const char *a, const char *b) {
     size_t la = 0, lb = 0;
-    unsigned char *x = imt_slurp(a, &la), *y = imt_slurp(b, &lb);
+    unsigned char *x = read_bytes(a, &la), *y = read_bytes(b, &lb);
     int same = x && y && la == lb && !memcmp(x, y, la);
     free(x); free(y);
     return same;
@@ -152,7 +140,7 @@ static int imt_body(const char *dir) {
     CHECK(imt_same(z1, z2), "the EMA file and the training checkpoint sample differently");
     {   /* the PNG: a 2 x 2 grid of (8 f) x (8 f) images, f the decoder's factor, gap 2 */
         size_t len = 0;
-        unsigned char *p = imt_slurp(png, &len);
+        unsigned char *p = read_bytes(png, &len);
         vae_decoder *dec = vae_load("tests/fixtures/vae_ldm.safetensors");
         unsigned side = dec ? (unsigned)(2 + 2 * (8 * dec->factor + 2)) : 0;
         ok = p && len > 24 && !memcmp(p, "\x89PNG", 4) && side && p[16] == 0 && p[17] == 0 &&
@@ -313,7 +301,7 @@ static int imt_ld_body(const char *dir) {
     CHECK(worst < 1e-5f, "--stats: the latents differ from z * std + mean by %g", worst);
     {   /* the PNG exists and is a PNG */
         size_t len = 0;
-        unsigned char *p = imt_slurp(png, &len);
+        unsigned char *p = read_bytes(png, &len);
         int ok = p && len > 24 && !memcmp(p, "\x89PNG", 4);
         free(p);
         CHECK(ok, "%s is not a PNG", png);

@@ -74,26 +74,20 @@ static int heads(net *n, const float *x, size_t B, float t, const int *y, double
     return 0;
 }
 
-/* max |a - b| / max |b| */
-static double rel_diff(const float *a, const double *b, size_t n) {
+/* max |a - b| / max |b|, with a in floats (af) or in doubles (ad, when af is NULL) */
+static double rel_diff_of(const float *af, const double *ad, const double *b, size_t n) {
     double num = 0, den = 1e-30;
     size_t i;
     for (i = 0; i < n; i++) {
-        if (fabs(a[i] - b[i]) > num) num = fabs(a[i] - b[i]);
+        double a = af ? (double)af[i] : ad[i];
+        if (fabs(a - b[i]) > num) num = fabs(a - b[i]);
         if (fabs(b[i]) > den) den = fabs(b[i]);
     }
     return num / den;
 }
 
-static double rel_diff_dd(const double *a, const double *b, size_t n) {
-    double num = 0, den = 1e-30;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (fabs(a[i] - b[i]) > num) num = fabs(a[i] - b[i]);
-        if (fabs(b[i]) > den) den = fabs(b[i]);
-    }
-    return num / den;
-}
+static double rel_diff(const float *a, const double *b, size_t n) { return rel_diff_of(a, NULL, b, n); }
+static double rel_diff_dd(const double *a, const double *b, size_t n) { return rel_diff_of(NULL, a, b, n); }
 
 /* --- guidance -------------------------------------------------------------
    Each test evaluates the guided velocity (ig_guided_velocity) at t below,

@@ -4,6 +4,7 @@
    evaluated in double precision, element by element. */
 #include "../ig.h"
 #include "test.h"
+#include "threads.h"
 #include <string.h>
 #include <stdlib.h>
 
@@ -497,28 +498,19 @@ static int t_matmul_vs_plain(void) {
 /* The tiny-M product (x (M,K) W^T, M <= 8, W (N,K) of >= 2^20 floats) gives
    the same bits with 1 and 2 threads, and each row of it the bits of that row
    alone (M = 1): the threads split N, each element is one dot product. */
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 static int t_matmul_tiny_m(void) {
     enum { N = 1100, K = 1000, MMAX = 8 };
     static float A[MMAX * K], W[N * K], C1[MMAX * N], C2[MMAX * N], row[N];
     ig_rng r;
     size_t i, M, m;
-#ifdef _OPENMP
-    int saved = omp_get_max_threads();
-#endif
+    int saved = thr_get();
     ig_rng_seed(&r, 12);
     for (i = 0; i < MMAX * K; i++) A[i] = ig_rng_normal(&r);
     for (i = 0; i < (size_t)N * K; i++) W[i] = ig_rng_normal(&r);
     for (M = 1; M <= MMAX; M++) {
-#ifdef _OPENMP
-        omp_set_num_threads(1);
-#endif
+        thr_set(1);
         ig_matmul(0, 1, M, N, K, A, K, W, K, 0.0f, C1, N);
-#ifdef _OPENMP
-        omp_set_num_threads(2);
-#endif
+        thr_set(2);
         ig_matmul(0, 1, M, N, K, A, K, W, K, 0.0f, C2, N);
         CHECK(memcmp(C1, C2, M * N * sizeof(float)) == 0, "M %zu: 1 and 2 threads differ", M);
         for (m = 0; m < M; m++) {
@@ -526,9 +518,7 @@ static int t_matmul_tiny_m(void) {
             CHECK(memcmp(row, C2 + m * N, N * sizeof(float)) == 0, "M %zu: row %zu differs from the row alone", M, m);
         }
     }
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
+    thr_set(saved);
     return 0;
 }
 

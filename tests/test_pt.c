@@ -9,6 +9,7 @@
 #include "../examples/latents.h"
 #include "pt_zip.h"
 #include "test.h"
+#include "files.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,28 +39,6 @@ static const char *spath(const char *name) {
 static int cleanup(int rc) {
     while (nscratch > 0) remove(scratch[--nscratch]);
     return rc;
-}
-
-static int write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f;
-    remove(path);
-    f = fopen(path, "wb");
-    if (!f) return -1;
-    if (n && fwrite(p, 1, n, f) != n) { fclose(f); return -1; }
-    return fclose(f) == 0 ? 0 : -1;
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *p;
-    long sz;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) { fclose(f); return NULL; }
-    p = (unsigned char *)malloc((size_t)sz + 1);
-    if (!p || fread(p, 1, (size_t)sz, f) != (size_t)sz) { free(p); fclose(f); return NULL; }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
 }
 
 /* ------------------------------------------------------------ .pt parity --- */

@@ -7,6 +7,7 @@
 #define _XOPEN_SOURCE 700 /* POSIX 2008 with XSI: mkdir, symlink, mkfifo, mknod, fork, setrlimit */
 #include "../ig.h"
 #include "test.h"
+#include "files.h"
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
@@ -50,32 +51,6 @@ static int cleanup(int rc)
     for (i = 0; i < st_nscratch; i++) remove(st_scratch[i]);
     st_nscratch = 0;
     return rc;
-}
-
-/* Removes the file first: on ext4, truncating and rewriting an existing file
-   forces a flush at close (auto_da_alloc), which made the loops below 20x slower. */
-static int write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f;
-    remove(path);
-    f = fopen(path, "wb");
-    if (!f) return -1;
-    if (n && fwrite(p, 1, n, f) != n) { fclose(f); return -1; }
-    return fclose(f) == 0 ? 0 : -1;
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *p;
-    long sz;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
-    p = (unsigned char *)malloc((size_t)sz + 1);
-    if (!p || fread(p, 1, (size_t)sz, f) != (size_t)sz) { free(p); fclose(f); return NULL; }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
 }
 
 /* A file: 8-byte little-endian header length, the header, then the data. */

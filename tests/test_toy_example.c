@@ -9,6 +9,7 @@
 #include "../examples/toy2d.c"   /* first: it sets _POSIX_C_SOURCE before any system header */
 #include "test.h"
 #include "capture.h"
+#include "files.h"
 
 static const char *const toyex_methods[] = {
     "truth", "none", "cfg", "ig", "ig_cfg", "autoguidance",
@@ -16,26 +17,12 @@ static const char *const toyex_methods[] = {
 };
 #define TOYEX_NMETHODS (int)(sizeof toyex_methods / sizeof toyex_methods[0])
 
-/* Reads a whole file; NULL if missing.  *len gets its size. */
-static unsigned char *toyex_slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) { fclose(f); return NULL; }
-    buf = (unsigned char *)malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) { buf[n] = 0; *len = (size_t)n; }
-    return buf;
-}
-
 /* A float32 (rows, 2) .npy as numpy.load reads it: magic, version 1.0, a
    little-endian header length with 10 + HL a multiple of 64, the dict, a
    trailing newline, then rows * 2 finite floats.  Returns rows, or -1. */
 static long toyex_check_npy(const char *path) {
     size_t len, hl;
-    unsigned char *b = toyex_slurp(path, &len);
+    unsigned char *b = read_bytes(path, &len);
     long rows = -1, r;
     char want[96];
     if (!b) return -1;
@@ -62,7 +49,7 @@ done:
 
 static int toyex_check_png(const char *path) {
     size_t len;
-    unsigned char *b = toyex_slurp(path, &len);
+    unsigned char *b = read_bytes(path, &len);
     int ok = b && len > 33 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4);
     free(b);
     return ok;
