@@ -20,22 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[512], path2[520];
-
-static void remove_files(void) { remove(path); remove(path2); }
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *dir = getenv("TMPDIR");
     (void)argc; (void)argv;
-    if (!dir || !*dir) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(path, sizeof path, "%s/fuzz_ckpt_%ld.safetensors", dir, (long)getpid());
-    snprintf(path2, sizeof path2, "%s.rt", path);
-    atexit(remove_files);
+    scratch_init("fuzz_ckpt", ".safetensors", ".rt");
     return 0;
 }
 
@@ -45,14 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ig_config cfg;
     ig_model m, m2;
-    FILE *f;
     int strict, training, heads, aux;
     if (size < 1) return 0;
     strict = data[0] & 1; training = (data[0] >> 1) & 1;
     heads = (data[0] >> 2) & 3; aux = (data[0] >> 4) & 3;
-    remove(path);
-    f = fopen(path, "wb");
-    if (!f || (size > 1 && fwrite(data + 1, 1, size - 1, f) != size - 1) || fclose(f) != 0) abort();
+    scratch_write(data + 1, size - 1);
     if (ig_config_from_file(&cfg, path, heads, aux) != 0) { must_name(path); return 0; }
     if (ig_config_check(&cfg) != 0) abort();
     if (ig_model_bytes(&cfg, training) > ((size_t)64 << 20)) return 0;   /* a valid but large model: skip */

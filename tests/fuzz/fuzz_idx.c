@@ -14,19 +14,14 @@
 #include <string.h>
 #include <stdint.h>
 #include <unistd.h>
+#include "scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[512], path2[520];
-
-static void remove_files(void) { remove(path); remove(path2); }
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc; (void)argv;
-    snprintf(path, sizeof path, "/tmp/fuzz_idx_%ld", (long)getpid());
-    snprintf(path2, sizeof path2, "%s.out", path);
-    atexit(remove_files);
+    scratch_init("fuzz_idx", "", ".out");
     return 0;
 }
 
@@ -37,10 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = 1;
     if (size < 1) return 0;
     ndim = 1 + data[0] % 4;
-    f = fopen(path, "wb");
-    if (!f) abort();
-    if (size > 1 && fwrite(data + 1, 1, size - 1, f) != size - 1) abort();
-    fclose(f);
+    scratch_write(data + 1, size - 1);
     if (idx_read(path, ndim, &a)) {
         if (!strstr(idx_error(), path) || a.data || a.n) abort();
         return 0;

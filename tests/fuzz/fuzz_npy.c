@@ -6,20 +6,14 @@
 #define _POSIX_C_SOURCE 200809L /* getpid */
 #include "../../examples/npy.h"
 #include <unistd.h>
+#include "scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[512], path2[520];
-static void remove_files(void) { remove(path); remove(path2); }
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    const char *dir = getenv("TMPDIR");
     (void)argc; (void)argv;
-    if (!dir || !*dir) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(path, sizeof path, "%s/fuzz_npy_%ld.npy", dir, (long)getpid());
-    snprintf(path2, sizeof path2, "%s.rt", path);
-    atexit(remove_files);
+    scratch_init("fuzz_npy", ".npy", ".rt");
     return 0;
 }
 
@@ -28,10 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     npy_array a, b;
     size_t n = 1;
     int d;
-    FILE *f;
-    remove(path);
-    f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) abort();
+    scratch_write(data, size);
     if (npy_read(path, &a) != 0) {
         if (!strstr(npy_error(), path)) abort();
         return 0;

@@ -21,6 +21,7 @@
 #include "../../examples/pt.h"
 #include "../pt_zip.h"
 #include <unistd.h>
+#include "scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,28 +29,14 @@ const char *__asan_default_options(void);
 /* a stride-0 tensor may claim terabytes: malloc must be allowed to say no */
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-static char path[512], out[520];
 static FILE *devnull;
 
-static void remove_files(void) { remove(path); remove(out); }
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    const char *dir = getenv("TMPDIR");
     (void)argc; (void)argv;
-    if (!dir || !*dir) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(path, sizeof path, "%s/fuzz_pt_%ld.pt", dir, (long)getpid());
-    snprintf(out, sizeof out, "%s.st", path);
     devnull = fopen("/dev/null", "w");
     if (!devnull) abort();
-    atexit(remove_files);
+    scratch_init("fuzz_pt", ".pt", ".st");   /* path2: the converted safetensors */
     return 0;
-}
-
-static void write_file(const uint8_t *p, size_t n) {
-    FILE *f;
-    remove(path);
-    f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f) != 0) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -69,10 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (i = 1; i < 5; i++) { r[i].data = store; r[i].n = 64; r[i].method = 0; }
         zip = ptz_build(r, 5, &zn, data[0] >> 1 & 1);
         if (!zip) abort();
-        write_file(zip, zn);
+        scratch_write(zip, zn);
         free(zip);
     } else {
-        write_file(data + 1, size - 1);
+        scratch_write(data + 1, size - 1);
     }
     if (pt_open(&pt, path) != 0) {
         if (!strstr(pt_error(), path)) abort();
@@ -96,12 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     pt_close(&pt);
     if (d && total <= (4u << 20)) {
-        if (pt_convert(path, NULL, out, NULL) == 0) {
+        if (pt_convert(path, NULL, path2, NULL) == 0) {
             ig_st_file st;
-            if (ig_st_open(&st, out) != 0) abort();
+            if (ig_st_open(&st, path2) != 0) abort();
             if ((size_t)st.ntensors != n) abort();
             ig_st_close(&st);
-            remove(out);
+            remove(path2);
         } else if (!strstr(pt_error(), path)) {
             abort();
         }

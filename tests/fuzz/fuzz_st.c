@@ -22,22 +22,15 @@
 #include <string.h>
 #include <stdint.h>
 #include <unistd.h>
+#include "scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[512], path2[520];
-
-static void remove_files(void) { remove(path); remove(path2); }
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *dir = getenv("TMPDIR");
     (void)argc; (void)argv;
-    if (!dir || !*dir) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(path, sizeof path, "%s/fuzz_st_%ld.safetensors", dir, (long)getpid());
-    snprintf(path2, sizeof path2, "%s.rt", path);
-    atexit(remove_files);
+    scratch_init("fuzz_st", ".safetensors", ".rt");
     return 0;
 }
 
