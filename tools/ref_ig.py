@@ -276,26 +276,28 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
-class SiTIG(nn.Module):
-    """SiT with an intermediate head (final_layer_xr) after block aux_depth (1-based)."""
+class IGNet(nn.Module):
+    """What SiTIG and ref_lightningdit.py's LightningDiTIG share: the embedders and
+    the stored position table (stem), blocks with an intermediate head
+    (final_layer_xr) after block aux_depth (1-based), unpatchify.  A subclass
+    calls stem() first, then adds its blocks and heads: the order in which the
+    parameters are made is the order of the seeded random draws."""
 
-    def __init__(self, C, H, W, p, D, L, heads, ncls, k, **_unused):
-        super().__init__()
-        assert H % p == 0 and W % p == 0, "image size must be a multiple of the patch size"
-        assert 1 <= k <= L, f"aux_depth {k} must be in [1, {L}]"
+    def stem(self, C, H, W, p, D, L, heads, ncls, k):
         self.C, self.H, self.W, self.p, self.D, self.L = C, H, W, p, D, L
         self.heads, self.num_classes, self.aux_depth = heads, ncls, k
         self.rows, self.cols = H // p, W // p
         self.x_embedder = PatchEmbed(C, p, D)
         self.t_embedder = TimestepEmbedder(D)
         self.y_embedder = LabelEmbedder(ncls, D)
-        # Fixed table: computed in float64, cast to float32 (what is stored and
-        # what the C code uses); stays exact when the model is later .double()'d.
+        # Fixed table, stored and not trained: computed in float64, cast to
+        # float32 (what is stored and what the C code uses); stays exact when the
+        # model is later .double()'d.  A checkpoint's value is loaded as is.
         table = torch.from_numpy(pos_table_2d(D, self.rows, self.cols)).float()[None]
         self.pos_embed = nn.Parameter(table, requires_grad=False)
-        self.blocks = nn.ModuleList([Block(D, heads) for _ in range(L)])
-        self.final_layer = FinalLayer(D, p, C)
-        self.final_layer_xr = FinalLayer(D, p, C)
+
+    def run_block(self, block, h, c):
+        return block(h, c)
 
     def unpatchify(self, z):
         """(B, T, p*p*C) with patch vectors ordered (p_row, p_col, channel) -> (B, C, H, W)."""
@@ -310,13 +312,26 @@ class SiTIG(nn.Module):
         c = self.t_embedder(t) + self.y_embedder(y)
         v_aux = None
         for i, block in enumerate(self.blocks):
-            h = block(h, c)
+            h = self.run_block(block, h, c)
             if i + 1 == self.aux_depth:      # intermediate head reads x after block k
                 v_aux = self.unpatchify(self.final_layer_xr(h, c))
         return self.unpatchify(self.final_layer(h, c)), v_aux
 
     def trainable(self):
         return [(n, q) for n, q in self.named_parameters() if q.requires_grad]
+
+
+class SiTIG(IGNet):
+    """SiT with an intermediate head (final_layer_xr) after block aux_depth (1-based)."""
+
+    def __init__(self, C, H, W, p, D, L, heads, ncls, k, **_unused):
+        super().__init__()
+        assert H % p == 0 and W % p == 0, "image size must be a multiple of the patch size"
+        assert 1 <= k <= L, f"aux_depth {k} must be in [1, {L}]"
+        self.stem(C, H, W, p, D, L, heads, ncls, k)
+        self.blocks = nn.ModuleList([Block(D, heads) for _ in range(L)])
+        self.final_layer = FinalLayer(D, p, C)
+        self.final_layer_xr = FinalLayer(D, p, C)
 
 
 # ============================================================================
@@ -646,55 +661,43 @@ def config_from_checkpoint(tensors, meta, heads=None, aux_depth=None, prefix="")
     return dict(C=int(C), H=H, W=W, p=int(p), D=int(D), L=L, heads=heads, ncls=int(ncls), k=k)
 
 
-def load_model(path, heads=None, aux_depth=None, prefix=""):
-    """Build SiTIG from a safetensors checkpoint and load it with strict=True (float64)."""
-    tensors, meta = load_safetensors(path)
-    cfg = config_from_checkpoint(tensors, meta, heads, aux_depth, prefix)
-    model = SiTIG(**cfg).double()
+def checkpoint_state(tensors, prefix, fixed, non_param):
+    """The model's tensors of a checkpoint as float64 torch tensors, by name: with
+    a prefix (e.g. 'ema.') the tensors under it, and the fixed (untrained) ones,
+    often stored once without it; with none, every tensor but those whose names
+    start with one of non_param (inputs, outputs, training state)."""
     if prefix:
         sd = {n[len(prefix):]: a for n, a in tensors.items() if n.startswith(prefix)}
-        if "pos_embed" not in sd and "pos_embed" in tensors:   # fixed table, often not in ema.*
-            sd["pos_embed"] = tensors["pos_embed"]
+        for name in fixed:
+            if name not in sd and name in tensors:
+                sd[name] = tensors[name]
     else:
-        sd = {n: a for n, a in tensors.items() if not n.startswith(NON_PARAM_PREFIXES)}
-    ours = model.pos_embed.detach().clone()
-    sd = {n: torch.from_numpy(np.asarray(a, dtype=np.float64)) for n, a in sd.items()}
-    model.load_state_dict(sd, strict=True)      # raises on missing/unexpected/mis-shaped keys
-    bad = [n for n, q in model.named_parameters() if not torch.isfinite(q).all()]
-    if bad:
-        raise ValueError(f"non-finite values in: {', '.join(bad)}")
-    pos_err = float((model.pos_embed - ours).abs().max())
-    return model, cfg, tensors, meta, pos_err
+        sd = {n: a for n, a in tensors.items() if not n.startswith(non_param)}
+    return {n: torch.from_numpy(np.asarray(a, dtype=np.float64)) for n, a in sd.items()}
 
 
-def cmd_check(args):
+def load_or_fail(load, ckpt, *args):
+    """load(ckpt, *args), or the message 'FAIL: CKPT: why' and exit status 1."""
     try:
-        model, cfg, tensors, meta, pos_err = load_model(args.ckpt, args.heads, args.aux_depth,
-                                                        args.prefix)
+        return load(ckpt, *args)
     except Exception as e:   # noqa: BLE001 - report any failure as a clean message
-        print(f"FAIL: {args.ckpt}: {e}", file=sys.stderr)
+        print(f"FAIL: {ckpt}: {e}", file=sys.stderr)
         sys.exit(1)
-    if pos_err > 1e-6:
-        print(f"FAIL: pos_embed differs from the 2D sin-cos table by {pos_err:.3g}", file=sys.stderr)
-        sys.exit(1)
-    # Deterministic probe inputs, independent of the checkpoint's contents.
-    B = 2
+
+
+def probe_forward(model, cfg):
+    """The model on deterministic probe inputs, independent of the checkpoint's
+    contents: 2 rows, t 0.25 and 0.75, a real and the null label."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(B, cfg["C"], cfg["H"], cfg["W"], generator=g, dtype=torch.float64)
+    x = torch.randn(2, cfg["C"], cfg["H"], cfg["W"], generator=g, dtype=torch.float64)
     t = torch.tensor([0.25, 0.75], dtype=torch.float64)
     y = torch.tensor([0, cfg["ncls"]], dtype=torch.int64)     # a real and the null label
     with torch.no_grad():
-        v, v_aux = model(x, t, y)
-    if not (torch.isfinite(v).all() and torch.isfinite(v_aux).all()):
-        print("FAIL: forward produced non-finite values", file=sys.stderr)
-        sys.exit(1)
-    nparam = sum(q.numel() for _, q in model.trainable())
-    print(f"OK {args.ckpt}: C={cfg['C']} H={cfg['H']} W={cfg['W']} p={cfg['p']} D={cfg['D']} "
-          f"L={cfg['L']} heads={cfg['heads']} classes={cfg['ncls']} aux_depth={cfg['k']} "
-          f"params={nparam}")
-    print(f"checksum sum(v)={float(v.sum()):.9g} sum|v|={float(v.abs().sum()):.9g} "
-          f"sum(v_aux)={float(v_aux.sum()):.9g} sum|v_aux|={float(v_aux.abs().sum()):.9g}")
-    # If the file carries its own inputs and outputs (a fixture, or a C dump), compare.
+        return model(x, t, y)
+
+
+def compare_stored_outputs(model, tensors):
+    """If the file carries its own inputs and outputs (a fixture, or a C dump), compare."""
     if all(k in tensors for k in ("input.x", "input.t", "input.y", "output.v", "output.v_aux")):
         with torch.no_grad():
             v2, a2 = model(torch.from_numpy(tensors["input.x"]).double(),
@@ -705,9 +708,11 @@ def cmd_check(args):
         print(f"stored outputs: max|dv|={dv:.3g} max|dv_aux|={da:.3g}")
 
 
-def cmd_forward(args):
+def forward_to_file(args, load):
+    """The forward command: model = load(); its outputs on INPUTS' input.x,
+    input.t, input.y written to OUT as output.v and output.v_aux."""
     try:
-        model, cfg, _, _, _ = load_model(args.ckpt, args.heads, args.aux_depth, args.prefix)
+        model = load()
         inp, _ = load_safetensors(args.inputs)
         x = torch.from_numpy(inp["input.x"]).double()
         t = torch.from_numpy(inp["input.t"]).double().reshape(-1)
@@ -719,6 +724,59 @@ def cmd_forward(args):
         v, v_aux = model(x, t, y)
     save_safetensors(args.out, {"output.v": v.float().numpy(), "output.v_aux": v_aux.float().numpy()})
     print(f"wrote {args.out}: output.v {tuple(v.shape)}, sum(v)={float(v.sum()):.9g}")
+
+
+def add_checkpoint_commands(sub, cmd_check, cmd_forward, heads):
+    """The check and forward subcommands (with --heads N when heads)."""
+    for cmd, fn in (("check", cmd_check), ("forward", cmd_forward)):
+        p = sub.add_parser(cmd)
+        p.add_argument("ckpt")
+        if cmd == "forward":
+            p.add_argument("inputs")
+            p.add_argument("out")
+        if heads:
+            p.add_argument("--heads", type=int, default=None)
+        p.add_argument("--aux-depth", type=int, default=None)
+        p.add_argument("--prefix", default="", help="load weights from PREFIX<name>, e.g. 'ema.'")
+        p.set_defaults(fn=fn)
+
+
+def load_model(path, heads=None, aux_depth=None, prefix=""):
+    """Build SiTIG from a safetensors checkpoint and load it with strict=True (float64)."""
+    tensors, meta = load_safetensors(path)
+    cfg = config_from_checkpoint(tensors, meta, heads, aux_depth, prefix)
+    model = SiTIG(**cfg).double()
+    ours = model.pos_embed.detach().clone()
+    model.load_state_dict(checkpoint_state(tensors, prefix, ("pos_embed",), NON_PARAM_PREFIXES),
+                          strict=True)      # raises on missing/unexpected/mis-shaped keys
+    bad = [n for n, q in model.named_parameters() if not torch.isfinite(q).all()]
+    if bad:
+        raise ValueError(f"non-finite values in: {', '.join(bad)}")
+    pos_err = float((model.pos_embed - ours).abs().max())
+    return model, cfg, tensors, meta, pos_err
+
+
+def cmd_check(args):
+    model, cfg, tensors, meta, pos_err = load_or_fail(load_model, args.ckpt, args.heads, args.aux_depth,
+                                                      args.prefix)
+    if pos_err > 1e-6:
+        print(f"FAIL: pos_embed differs from the 2D sin-cos table by {pos_err:.3g}", file=sys.stderr)
+        sys.exit(1)
+    v, v_aux = probe_forward(model, cfg)
+    if not (torch.isfinite(v).all() and torch.isfinite(v_aux).all()):
+        print("FAIL: forward produced non-finite values", file=sys.stderr)
+        sys.exit(1)
+    nparam = sum(q.numel() for _, q in model.trainable())
+    print(f"OK {args.ckpt}: C={cfg['C']} H={cfg['H']} W={cfg['W']} p={cfg['p']} D={cfg['D']} "
+          f"L={cfg['L']} heads={cfg['heads']} classes={cfg['ncls']} aux_depth={cfg['k']} "
+          f"params={nparam}")
+    print(f"checksum sum(v)={float(v.sum()):.9g} sum|v|={float(v.abs().sum()):.9g} "
+          f"sum(v_aux)={float(v_aux.sum()):.9g} sum|v_aux|={float(v_aux.abs().sum()):.9g}")
+    compare_stored_outputs(model, tensors)
+
+
+def cmd_forward(args):
+    forward_to_file(args, lambda: load_model(args.ckpt, args.heads, args.aux_depth, args.prefix)[0])
 
 
 # ============================================================================
@@ -790,16 +848,27 @@ def numpy_forward(sd, cfg, x, t, y):
     return head(h, "final_layer"), aux
 
 
+class Report:
+    """The self tests' lines: report(what, err, tol) passes when err <= tol;
+    finish() prints the verdict (SELFTEST PASSED or FAILED) and exits with it."""
+
+    def __init__(self):
+        self.ok = True
+
+    def __call__(self, what, err, tol):
+        good = err <= tol
+        self.ok &= good
+        print(f"{'ok  ' if good else 'FAIL'} {what}: {err:.3g} (tol {tol:g})")
+
+    def finish(self):
+        print("SELFTEST", "PASSED" if self.ok else "FAILED")
+        sys.exit(0 if self.ok else 1)
+
+
 def selftest(_args):
     import os
     import tempfile
-    ok = True
-
-    def report(what, err, tol):
-        nonlocal ok
-        good = err <= tol
-        ok &= good
-        print(f"{'ok  ' if good else 'FAIL'} {what}: {err:.3g} (tol {tol:g})")
+    report = Report()
 
     # 1. position table against the formula, entry by entry (rect: non-square grid)
     D, rows, cols = 48, 2, 4
@@ -911,8 +980,7 @@ def selftest(_args):
         report(f"{name}: params with all-zero probe grad ({', '.join(zero) or 'none'})",
                float(len(zero)), 0.0)
 
-    print("SELFTEST", "PASSED" if ok else "FAILED")
-    sys.exit(0 if ok else 1)
+    report.finish()
 
 
 def main():
@@ -923,16 +991,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(fn=cmd_fixture)
-    for cmd, fn in (("check", cmd_check), ("forward", cmd_forward)):
-        p = sub.add_parser(cmd)
-        p.add_argument("ckpt")
-        if cmd == "forward":
-            p.add_argument("inputs")
-            p.add_argument("out")
-        p.add_argument("--heads", type=int, default=None)
-        p.add_argument("--aux-depth", type=int, default=None)
-        p.add_argument("--prefix", default="", help="load weights from PREFIX<name>, e.g. 'ema.'")
-        p.set_defaults(fn=fn)
+    add_checkpoint_commands(sub, cmd_check, cmd_forward, heads=True)
     p = sub.add_parser("trainstep", help="write the full-training-step fixture")
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=None)

@@ -35,7 +35,10 @@ Subcommands:
       as a rotation, finite differences of the stored gradients, the AdamW step by
       hand, the sampler's grid and threshold margins, strict reload.
 
-Only torch and numpy; safetensors through ref_ig.py's hand-written reader/writer.
+Only torch and numpy.  From ref_ig.py (next to this file) it takes what the two
+references share: the hand-written safetensors reader/writer, the patch, time and
+label embedders, the model's stem, forward and unpatchify (IGNet), the AdamW
+constants of the one-step check, checkpoint loading and the check/forward commands.
 """
 import argparse
 import math
@@ -48,8 +51,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ref_ig import (save_safetensors, load_safetensors, pos_table_2d,   # noqa: E402
-                    f32_exact, to_storage)
+from ref_ig import (save_safetensors, load_safetensors, f32_exact, to_storage,   # noqa: E402
+                    modulate, PatchEmbed, TimestepEmbedder, LabelEmbedder, IGNet,
+                    TRAIN_LR, TRAIN_BETAS, TRAIN_EPS, TRAIN_WD, TRAIN_CLIP,
+                    checkpoint_state, load_or_fail, probe_forward, compare_stored_outputs,
+                    forward_to_file, add_checkpoint_commands, Report)
 
 # ----------------------------------------------------------------------------
 # Configurations.  C channels, H x W latent, patch p, width D, depth L, heads,
@@ -64,11 +70,8 @@ CONFIGS = {
 DEFAULT_SEED = {"ld": 404, "ld_tiny": 505}
 
 AUX_WEIGHT = 0.5          # lambda of the intermediate-head loss (the release's 0.5)
-TRAIN_LR = 1e-3           # the one-step training check, as in ref_ig.py
-TRAIN_BETAS = (0.9, 0.999)
-TRAIN_EPS = 1e-8
-TRAIN_WD = 0.01
-TRAIN_CLIP = 1.0
+# the one-step training check's AdamW (TRAIN_LR, TRAIN_BETAS, TRAIN_EPS, TRAIN_WD,
+# TRAIN_CLIP) is ref_ig.py's
 COS_EPS = 1e-8            # torch.nn.functional.cosine_similarity's eps
 
 # The sampler fixture (the paper's settings on a short grid).
@@ -113,10 +116,6 @@ def rope_apply(z, cos, sin):
     return z * cos + rot * sin
 
 
-def modulate(x, shift, scale):
-    return x * (1 + scale[:, None, :]) + shift[:, None, :]
-
-
 class RMSNorm(nn.Module):
     """u * rsqrt(mean(u^2) + 1e-6) * weight over the last dim."""
 
@@ -129,35 +128,8 @@ class RMSNorm(nn.Module):
         return u * torch.rsqrt(u.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-class PatchEmbed(nn.Module):
-    def __init__(self, C, p, D):
-        super().__init__()
-        self.proj = nn.Conv2d(C, D, kernel_size=p, stride=p, bias=True)
-
-    def forward(self, x):
-        return self.proj(x).flatten(2).transpose(1, 2)      # (B, T, D), row-major tokens
-
-
-class TimestepEmbedder(nn.Module):
-    """Raw t in [0,1] (LightningDiT's own convention) -> [cos | sin] 256 -> Linear, SiLU, Linear."""
-
-    def __init__(self, D):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(256, D), nn.SiLU(), nn.Linear(D, D))
-
-    def forward(self, t):
-        i = torch.arange(128, dtype=t.dtype)
-        ang = t[:, None] * torch.exp(-math.log(10000.0) * i / 128)[None]
-        return self.mlp(torch.cat([torch.cos(ang), torch.sin(ang)], dim=1))
-
-
-class LabelEmbedder(nn.Module):
-    def __init__(self, ncls, D):
-        super().__init__()
-        self.embedding_table = nn.Embedding(ncls + 1, D)
-
-    def forward(self, y):
-        return self.embedding_table(y)
+# The patch, time (raw t in [0, 1], here LightningDiT's own convention) and label
+# embedders and modulate are ref_ig.py's: the release's are the same.
 
 
 class FeatRope(nn.Module):
@@ -231,23 +203,15 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
-class LightningDiTIG(nn.Module):
+class LightningDiTIG(IGNet):
     """LightningDiT with the intermediate head final_layer_xr after block k (1-based).
-    forward(x, t, y) with t in LightningDiT's convention (t = 0 noise) -> (v, v_aux)."""
+    forward(x, t, y) with t in LightningDiT's convention (t = 0 noise) -> (v, v_aux)
+    (IGNet's, each block with the RoPE tables)."""
 
     def __init__(self, C, H, W, p, D, L, heads, ncls, k, **_unused):
         super().__init__()
         assert H % p == 0 and W % p == 0 and D % heads == 0 and 1 <= k <= L
-        self.C, self.H, self.W, self.p, self.D, self.L = C, H, W, p, D, L
-        self.heads, self.num_classes, self.aux_depth = heads, ncls, k
-        self.rows, self.cols = H // p, W // p
-        self.x_embedder = PatchEmbed(C, p, D)
-        self.t_embedder = TimestepEmbedder(D)
-        self.y_embedder = LabelEmbedder(ncls, D)
-        # stored, not trained (requires_grad=False as released); initialized to the
-        # SiT sin-cos table, but a checkpoint's value is loaded as is
-        tab = torch.from_numpy(pos_table_2d(D, self.rows, self.cols)).float()[None]
-        self.pos_embed = nn.Parameter(tab, requires_grad=False)
+        self.stem(C, H, W, p, D, L, heads, ncls, k)   # pos_embed: stored, not trained, as released
         self.feat_rope = FeatRope(self.rows, self.cols, D // heads)
         self.blocks = nn.ModuleList([Block(D, heads) for _ in range(L)])
         self.final_layer_xr = FinalLayer(D, p, C)
@@ -279,23 +243,8 @@ class LightningDiTIG(nn.Module):
             self.final_layer.adaLN_modulation[1].weight.zero_()
             self.final_layer.linear.weight.zero_()
 
-    def unpatchify(self, z):
-        B, p, C = z.shape[0], self.p, self.C
-        z = z.reshape(B, self.rows, self.cols, p, p, C).permute(0, 5, 1, 3, 2, 4)
-        return z.reshape(B, C, self.H, self.W)
-
-    def forward(self, x, t, y):
-        h = self.x_embedder(x) + self.pos_embed
-        c = self.t_embedder(t) + self.y_embedder(y)
-        v_aux = None
-        for i, blk in enumerate(self.blocks):
-            h = blk(h, c, self.feat_rope)
-            if i + 1 == self.aux_depth:
-                v_aux = self.unpatchify(self.final_layer_xr(h, c))
-        return self.unpatchify(self.final_layer(h, c)), v_aux
-
-    def trainable(self):
-        return [(n, q) for n, q in self.named_parameters() if q.requires_grad]
+    def run_block(self, block, h, c):
+        return block(h, c, self.feat_rope)
 
 
 # ============================================================================
@@ -553,16 +502,9 @@ def load_model(path, aux_depth=None, prefix=""):
     tensors, meta = load_safetensors(path)
     cfg = config_from_checkpoint(tensors, meta, aux_depth, prefix)
     model = LightningDiTIG(**cfg).double()
-    if prefix:
-        sd = {n[len(prefix):]: a for n, a in tensors.items() if n.startswith(prefix)}
-        for fixed in ("pos_embed", "feat_rope.freqs_cos", "feat_rope.freqs_sin"):
-            if fixed not in sd and fixed in tensors:
-                sd[fixed] = tensors[fixed]
-    else:
-        sd = {n: a for n, a in tensors.items() if not n.startswith(NON_PARAM_PREFIXES)}
     ours = {n: b.clone() for n, b in model.feat_rope.named_buffers()}
-    sd = {n: torch.from_numpy(np.asarray(a, dtype=np.float64)) for n, a in sd.items()}
-    model.load_state_dict(sd, strict=True)
+    model.load_state_dict(checkpoint_state(tensors, prefix, ("pos_embed", "feat_rope.freqs_cos", "feat_rope.freqs_sin"),
+                                           NON_PARAM_PREFIXES), strict=True)
     # load_state_dict copied into the float64 buffers; compare with the recomputed table
     rope_err = max(float((getattr(model.feat_rope, n).double() - b.double()).abs().max())
                    for n, b in ours.items())
@@ -570,48 +512,21 @@ def load_model(path, aux_depth=None, prefix=""):
 
 
 def cmd_check(args):
-    try:
-        model, cfg, tensors, _, rope_err = load_model(args.ckpt, args.aux_depth, args.prefix)
-    except Exception as e:   # noqa: BLE001
-        print(f"FAIL: {args.ckpt}: {e}", file=sys.stderr)
-        sys.exit(1)
+    model, cfg, tensors, _, rope_err = load_or_fail(load_model, args.ckpt, args.aux_depth, args.prefix)
     if rope_err > 1e-5:
         print(f"FAIL: feat_rope tables differ from the recomputed ones by {rope_err:.3g}", file=sys.stderr)
         sys.exit(1)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, cfg["C"], cfg["H"], cfg["W"], generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        v, va = model(x, torch.tensor([0.25, 0.75], dtype=torch.float64),
-                      torch.tensor([0, cfg["ncls"]]))
+    v, va = probe_forward(model, cfg)
     n = sum(q.numel() for _, q in model.trainable())
     print(f"OK {args.ckpt}: LightningDiT C={cfg['C']} H={cfg['H']} W={cfg['W']} p={cfg['p']} "
           f"D={cfg['D']} L={cfg['L']} heads={cfg['heads']} classes={cfg['ncls']} "
           f"aux_depth={cfg['k']} params={n} (rope tables match to {rope_err:.2g})")
     print(f"checksum sum(v)={float(v.sum()):.9g} sum(v_aux)={float(va.sum()):.9g}")
-    if all(k in tensors for k in ("input.x", "input.t", "input.y", "output.v", "output.v_aux")):
-        with torch.no_grad():
-            v2, a2 = model(torch.from_numpy(tensors["input.x"]).double(),
-                           torch.from_numpy(tensors["input.t"]).double(),
-                           torch.from_numpy(tensors["input.y"]).long())
-        dv = float((v2 - torch.from_numpy(tensors["output.v"]).double()).abs().max())
-        da = float((a2 - torch.from_numpy(tensors["output.v_aux"]).double()).abs().max())
-        print(f"stored outputs: max|dv|={dv:.3g} max|dv_aux|={da:.3g}")
+    compare_stored_outputs(model, tensors)
 
 
 def cmd_forward(args):
-    try:
-        model, _, _, _, _ = load_model(args.ckpt, args.aux_depth, args.prefix)
-        inp, _ = load_safetensors(args.inputs)
-        x = torch.from_numpy(inp["input.x"]).double()
-        t = torch.from_numpy(inp["input.t"]).double().reshape(-1)
-        y = torch.from_numpy(inp["input.y"]).long().reshape(-1)
-    except Exception as e:   # noqa: BLE001
-        print(f"FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
-    with torch.no_grad():
-        v, va = model(x, t, y)
-    save_safetensors(args.out, {"output.v": v.float().numpy(), "output.v_aux": va.float().numpy()})
-    print(f"wrote {args.out}: output.v {tuple(v.shape)}, sum(v)={float(v.sum()):.9g}")
+    forward_to_file(args, lambda: load_model(args.ckpt, args.aux_depth, args.prefix)[0])
 
 
 # ============================================================================
@@ -620,13 +535,7 @@ def cmd_forward(args):
 
 def selftest(_args):
     import tempfile
-    ok = True
-
-    def report(what, err, tol):
-        nonlocal ok
-        good = err <= tol
-        ok &= good
-        print(f"{'ok  ' if good else 'FAIL'} {what}: {err:.3g} (tol {tol:g})")
+    report = Report()
 
     # 1. SwiGLU width formula
     bad = [D for D in range(1, 8193) if swiglu_hidden(D) != 8 * D // 3]
@@ -726,8 +635,7 @@ def selftest(_args):
     report("release init: zeroed matrices are every block's adaLN and final_layer's",
            float(zeros != want), 0)
 
-    print("SELFTEST", "PASSED" if ok else "FAILED")
-    sys.exit(0 if ok else 1)
+    report.finish()
 
 
 def main():
@@ -741,15 +649,7 @@ def main():
     p.add_argument("out")
     p.add_argument("out_io")
     p.set_defaults(fn=cmd_pt)
-    for cmd, fn in (("check", cmd_check), ("forward", cmd_forward)):
-        p = sub.add_parser(cmd)
-        p.add_argument("ckpt")
-        if cmd == "forward":
-            p.add_argument("inputs")
-            p.add_argument("out")
-        p.add_argument("--aux-depth", type=int, default=None)
-        p.add_argument("--prefix", default="")
-        p.set_defaults(fn=fn)
+    add_checkpoint_commands(sub, cmd_check, cmd_forward, heads=False)
     p = sub.add_parser("selftest")
     p.set_defaults(fn=selftest)
     args = ap.parse_args()
