@@ -14,32 +14,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "scratch.h"
 
 #define FIX "tests/fixtures/"
 
 /* ------------------------------------------------------------ scratch --- */
-#define PT_MAX_SCRATCH 64
-static char scratch[PT_MAX_SCRATCH][600];
-static int nscratch;
-
-/* A scratch path build/test_pt_<pid>_<name>, remembered for cleanup (which
-   removes in reverse order, so files go before their folders). */
-static const char *spath(const char *name) {
-    const char *td = getenv("TMPDIR");
-    const char *dir = access("build", W_OK) == 0 ? "build" : (td && *td ? td : "/tmp");
-    static char out[600];
-    int i;
-    snprintf(out, sizeof out, "%s/test_pt_%ld_%s", dir, (long)getpid(), name);
-    for (i = 0; i < nscratch; i++) if (!strcmp(scratch[i], out)) return scratch[i];
-    if (nscratch == PT_MAX_SCRATCH) return out;
-    snprintf(scratch[nscratch], sizeof scratch[0], "%s", out);
-    return scratch[nscratch++];
-}
-
-static int cleanup(int rc) {
-    while (nscratch > 0) remove(scratch[--nscratch]);
-    return rc;
-}
+/* A scratch path build/test_pt_<pid>_<name>, removed by cleanup (scratch.h). */
+static const char *spath(const char *name) { return scratch_path("test_pt", name); }
 
 /* ------------------------------------------------------------ .pt parity --- */
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "scratch.h"
 #if defined(__unix__) || defined(__APPLE__)
 #define ST_FORK 1                 /* the save tests below that fork, kill and limit file sizes */
 #include <dirent.h>
@@ -29,28 +30,13 @@
 
 /* ------------------------------------------------------------ helpers --- */
 
-/* Scratch paths: every name handed out is remembered and removed by cleanup. */
-#define ST_MAX_SCRATCH 16
-static char st_scratch[ST_MAX_SCRATCH][512];
-static int st_nscratch;
-
+/* A scratch path build/test_st_<pid>_<name> into out, removed by cleanup (scratch.h). */
 static void spath(char *out, size_t cap, const char *name)
 {
-    const char *td = getenv("TMPDIR");
-    const char *dir = access("build", W_OK) == 0 ? "build" : (td && *td ? td : "/tmp");
-    int i;
-    snprintf(out, cap, "%s/test_st_%ld_%s", dir, (long)getpid(), name);
-    for (i = 0; i < st_nscratch; i++)
-        if (strcmp(st_scratch[i], out) == 0) return;
-    if (st_nscratch < ST_MAX_SCRATCH) snprintf(st_scratch[st_nscratch++], sizeof st_scratch[0], "%s", out);
-}
-
-static int cleanup(int rc)
-{
-    int i;
-    for (i = 0; i < st_nscratch; i++) remove(st_scratch[i]);
-    st_nscratch = 0;
-    return rc;
+    const char *p = scratch_path("test_st", name);
+    size_t n = strlen(p) < cap ? strlen(p) : cap - 1;   /* cut to cap, as snprintf would */
+    memcpy(out, p, n);
+    out[n] = 0;
 }
 
 /* A file: 8-byte little-endian header length, the header, then the data. */
