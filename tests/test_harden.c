@@ -11,6 +11,7 @@
 #include "../ig.h"
 #include "test.h"
 #include "threads.h"
+#include "small.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,14 +65,6 @@ static int t_exp_tanh_nonfinite(void) {
     return 0;
 }
 
-static ig_config tiny_config(void) {
-    ig_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.in_channels = 2; cfg.image_height = 4; cfg.image_width = 4; cfg.patch_size = 2;
-    cfg.hidden_size = 32; cfg.depth = 3; cfg.num_heads = 2; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
-    return cfg;
-}
-
 /* The training state of m (weights, AdamW moments, EMA: 4 x nweights floats),
    malloc'ed, and whether m still holds exactly that state. */
 static float *state_copy(const ig_model *m) {
@@ -93,7 +86,7 @@ static int state_same(const ig_model *m, const float *s) {
    names the step (counted from 1), and weights, moments, EMA, step count and
    RNG are bit-identical to before; training then goes on as if it never ran. */
 static int t_adamw_overflow_untouched(void) {
-    ig_config cfg = tiny_config();
+    ig_config cfg = small_config();
     ig_model m, ref;
     ig_arena scratch;
     ig_ctx ctx;
@@ -186,7 +179,7 @@ typedef struct {
 static int hd_one_step(hd_stepped *c, uint64_t seed, size_t mul, size_t mod) {
     static const int y[HD_B] = { 0, 1, 2, 0 };
     size_t i;
-    c->cfg = tiny_config();
+    c->cfg = small_config();
     c->tc = ig_train_defaults();
     memcpy(c->y, y, sizeof y);
     CHECK(ig_model_init(&c->m, &c->cfg, 1, seed) == 0, "%s", ig_last_error());
@@ -252,7 +245,7 @@ static int t_adamw_negative_second_moment(void) {
    0..num_classes, before running anything; the null label is fine.  A sampler
    that reaches ig_forward with a NaN fails the same way. */
 static int t_forward_bad_inputs(void) {
-    ig_config cfg = tiny_config();
+    ig_config cfg = small_config();
     ig_model m;
     ig_arena scratch;
     ig_ctx ctx;

@@ -10,21 +10,14 @@
    v_aux = v_final = 0 and every guidance formula trivially "right"). */
 #include "../ig.h"
 #include "test.h"
+#include "small.h"
 #include <stdlib.h>
 #include <string.h>
 
-/* --- a small random model ------------------------------------------------ */
+/* --- a small random model ------------------------------------------------
+   small.h's small_config (T = 4 tokens, head after block 1) with random weights. */
 
 typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; } net;
-
-/* C 2, 4x4 image, patch 2 (T = 4 tokens), D 32, L 3, 2 heads, 3 classes, head after block 1. */
-static ig_config method_config(void) {
-    ig_config g;
-    memset(&g, 0, sizeof g);
-    g.in_channels = 2; g.image_height = 4; g.image_width = 4; g.patch_size = 2;
-    g.hidden_size = 32; g.depth = 3; g.num_heads = 2; g.num_classes = 3; g.aux_depth = 1; g.t_scale = 1.0f;
-    return g;
-}
 
 /* Random weights for every trainable parameter: matrices N(0, (gain / sqrt(fan_in))^2)
    (gain 0.6 for the adaLN Linears, so 1 + scale stays mostly positive), biases
@@ -105,7 +98,7 @@ static const int g_labels[GB] = { 0, 1, 2, 2, 1, 0 };
 typedef struct { net n, guide; ig_guided s; float x[GB * 32]; size_t per; } gsetup;
 
 static int gsetup_init(gsetup *G, int with_guide) {
-    ig_config g = method_config(), gg;
+    ig_config g = small_config(), gg;
     ig_rng r;
     if (net_init(&G->n, &g, 2 * GB, 0, 11)) return -1;
     G->per = 2 * 4 * 4;
@@ -315,7 +308,7 @@ typedef struct {
 } opt_result;
 
 static int run_optimizer(opt_result *res) {
-    ig_config g = method_config();
+    ig_config g = small_config();
     net n;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats st;
@@ -588,7 +581,7 @@ static int t_train_step_vs_torch(void) {
    5 / sqrt(2 n) of 0.02 (relative).  A wrong xavier bound, e.g. sqrt(3 / ...),
    or a wrong sd moves these far outside. */
 static int t_model_init_as_released(void) {
-    ig_config g = method_config();
+    ig_config g = small_config();
     ig_model m;
     int p, checked = 0;
     CHECK(ig_model_init(&m, &g, 0, 5) == 0, "%s", ig_last_error());
@@ -704,7 +697,7 @@ static double flow_t_ref(int path, int sampling, float draw) {
 }
 
 static int t_flow_batch_replay(void) {
-    ig_config g = method_config();
+    ig_config g = small_config();
     ig_train_config tc = ig_train_defaults();
     enum { FB = 12, PER = 32 };
     float x0[FB * PER], xt[FB * PER], tg[FB * PER], t[FB];
@@ -763,7 +756,7 @@ static int t_flow_batch_replay(void) {
 /* ig_train_step is ig_flow_batch on the model's stream, then ig_train_step_on:
    bit-identical weights, EMA and stream. */
 static int t_train_step_is_flow_batch(void) {
-    ig_config g = method_config();
+    ig_config g = small_config();
     net a, b;
     ig_train_config tc = ig_train_defaults();
     ig_train_stats sa, sb;
@@ -833,7 +826,7 @@ static double ks_stat(const float *t, int kind) {
 }
 
 static int draw_t(int path, int sampling, float dropout, float *t, int *labels, uint64_t seed) {
-    ig_config g = method_config();
+    ig_config g = small_config();
     ig_train_config tc = ig_train_defaults();
     static float x0[KS_N], xt[KS_N], tg[KS_N];
     static int y[KS_N];
@@ -877,7 +870,7 @@ static int t_flow_t_distribution(void) {
 static int t_flow_label_dropout(void) {
     static float t[KS_N];
     static int labels[KS_N];
-    ig_config g = method_config();
+    ig_config g = small_config();
     int i, dropped = 0;
     CHECK(draw_t(IG_PATH_LINEAR, IG_T_UNIFORM, 0.1f, t, labels, 70) == 0, "%s", ig_last_error());
     for (i = 0; i < KS_N; i++) {
@@ -927,7 +920,7 @@ static int write_ckpt(const ig_model *m, const char *path, const float *weights,
 }
 
 static int t_checkpoint_state_checks(void) {
-    ig_config g = method_config();
+    ig_config g = small_config();
     net n;
     const char *path = "build/test_method_ckpt.safetensors";
     float *before;

@@ -5,6 +5,7 @@
 #include "test.h"
 #include "fixture.h"
 #include "threads.h"
+#include "small.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,14 +101,6 @@ static int t_train_step_parity(void) {
 
 
 /* --- training -------------------------------------------------------------- */
-
-static ig_config small_config(void) {
-    ig_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.in_channels = 2; cfg.image_height = 4; cfg.image_width = 4; cfg.patch_size = 2;
-    cfg.hidden_size = 32; cfg.depth = 3; cfg.num_heads = 2; cfg.num_classes = 3; cfg.aux_depth = 1; cfg.t_scale = 1.0f;
-    return cfg;
-}
 
 typedef struct { ig_model m; ig_arena scratch; ig_ctx ctx; } trainer;
 
