@@ -9,6 +9,8 @@
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
 #   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
+#   make docs-check run the commands README.md and docs/*.md mark as runnable, in a fresh clone
+#                   (SLOW=1: the slow ones too; tools/check_docs.py)
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
 #   ARCH=-march=x86-64-v3   build for another CPU (here AVX2 without AVX-512), e.g.
 #                   make BUILD=build/avx2 ARCH=-march=x86-64-v3 test T=matmul
@@ -43,7 +45,7 @@ TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_metho
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data docs-check
 
 all: $(BUILD)/test_ig examples
 
@@ -108,6 +110,14 @@ MUTANT_JOBS ?= 1
 mutants:
 	python3 tests/mutants.py --cc "$(CC)" --cflags "$(WARN) -O2 $(ARCH) $(OMPFLAG)" --jobs $(MUTANT_JOBS)
 
+# The documentation's commands: tools/check_docs.py clones the repository (its
+# committed HEAD) into a temporary directory and runs every ```sh block of README.md
+# and docs/*.md marked <!-- run --> (a few minutes); SLOW=1 also runs those marked
+# <!-- run: slow --> (toy, fmnist, mutants, fuzz, the XL timings: over an hour).
+SLOW ?= 0
+docs-check:
+	python3 tools/check_docs.py $(if $(filter 1,$(SLOW)),--slow)
+
 examples: $(EXAMPLES) $(TOOLS)
 
 $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
@@ -129,11 +139,11 @@ FMNIST_SRC   ?= /usr/share/datasets/fashion-mnist
 FMNIST_DIR   := data/fashion-mnist
 FMNIST_FILES := $(addprefix $(FMNIST_DIR)/,train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 FMNIST_RUN   := OMP_WAIT_POLICY=passive ./$(BUILD)/fmnist
-# The shipped model's recipe (README, "Fashion-MNIST"); the shipped run of fmnist-train
-# took 89.7 minutes on this 2-core machine under heavy load (README, "Cost, measured here").
+# The shipped model's recipe (docs/fmnist.md); the shipped run of fmnist-train
+# took 89.7 minutes on this 2-core machine under heavy load (docs/fmnist.md, "Cost, measured here").
 FMNIST_MODEL := --patch 4 --width 96 --depth 6 --heads 4 --aux-depth 2 --batch 64
 FMNIST_STEPS ?= 1750
-# The sampling settings of `make fmnist` (chosen by `fmnist sweep`, README).
+# The sampling settings of `make fmnist` (chosen by `fmnist sweep`, docs/fmnist.md).
 FMNIST_GUIDE ?= --ig-weight 3 --ig-low 0 --ig-high 1 --cfg-scale 1.5
 
 fmnist-data: $(FMNIST_FILES)

@@ -115,7 +115,8 @@ def parse(root, rel):
             if i + 1 >= len(lines) or not FENCE.match(lines[i + 1]):
                 errors.append("%s:%d: a marker must sit on the line right above a ```sh block" % (rel, i + 1))
         elif ANY_MARKER.match(text.strip()):
-            errors.append("%s:%d: unknown marker %r" % (rel, i + 1, text.strip()))
+            errors.append("%s:%d: unknown marker %r (no-run needs a reason: <!-- no-run: REASON -->)"
+                          % (rel, i + 1, text.strip()))
         elif INDENTED_CMD.match(text):
             errors.append("%s:%d: a command in an indented code block; put it in a ```sh "
                           "block with a marker above: %s" % (rel, i + 1, text.strip()))
