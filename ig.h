@@ -221,7 +221,7 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
      (LightningDiT-XL/1 + IG): RMSNorm with a learned gain wherever SiT has a
      LayerNorm, a SwiGLU MLP, 2D RoPE on q and k, and pos_embed as stored (the
      sin-cos table at init, never trained or recomputed).  Its network runs in its
-     own time, t_ld = 1 - t (t_ld = 0 is noise), and predicts v_ld = -v (data minus
+     own time, t_ldit = 1 - t (t_ldit = 0 is noise), and predicts v_ldit = -v (data minus
      noise).  ig_forward runs that bare network; ig_train_step_on and
      ig_guided_velocity convert, so everything else sees the SiT convention. */
 enum { IG_ARCH_SIT = 0, IG_ARCH_LIGHTNING = 1 };
@@ -289,7 +289,7 @@ typedef struct ig_model {
     ig_tensor *rope_cos, *rope_sin;            /* (T,hd) feat_rope.freqs_cos/sin, LightningDiT only */
     ig_tensor *x_proj_w, *x_proj_b;            /* (D,C,p,p) (D)              */
     ig_tensor *t_fc1_w, *t_fc1_b, *t_fc2_w, *t_fc2_b; /* (D,256) (D) (D,D) (D) */
-    ig_tensor *y_table;                        /* (num_classes+1, D)         */
+    ig_tensor *label_table;                    /* (num_classes+1, D): y_embedder */
     ig_block_params *blocks;                   /* L of them                  */
     ig_head_params final_head;                 /* final_layer                */
     ig_head_params aux_head;                   /* final_layer_xr             */
@@ -388,7 +388,7 @@ typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, flo
 #define IG_VELOCITY_FN_DEFINED 1
 
 IGDEF void ig_grid_uniform(float *grid, size_t nsteps);  /* nsteps + 1 times, 1 (noise) down to 0 */
-/* LightningDiT's timestep-shifted grid, in the SiT convention (t = 1 - the release's t_ld):
+/* LightningDiT's timestep-shifted grid, in the SiT convention (t = 1 - the release's t_ldit):
    grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise). */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
 /* Euler: x += (t' - t) v(x, t), one evaluation per step.  grid: nsteps + 1 times from 1 to 0. */
@@ -418,7 +418,7 @@ IGDEF ig_guidance ig_guidance_none(void);   /* every method off: w = s = 1, no g
 /* The paper's LightningDiT-XL/1 + IG sampler, the release's config (FID 1.19 with
    CFG, 1.34 without): ig_sample_heun2 on ig_grid_shifted with IG_LIGHTNING_STEPS
    intervals and shift IG_LIGHTNING_SHIFT; with CFG: IG 1.4 at every t on both halves,
-   CFG 1.45 only for t <= 0.81 (the release's t_ld >= 0.19); without: IG 1.7 at every t. */
+   CFG 1.45 only for t <= 0.81 (the release's t_ldit >= 0.19); without: IG 1.7 at every t. */
 #define IG_LIGHTNING_STEPS 124
 #define IG_LIGHTNING_SHIFT 0.3f
 IGDEF ig_guidance ig_guidance_lightning(int with_cfg);
@@ -1718,7 +1718,7 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
     size_t out = p * p * C;
     char pre[32], name[64];
-    int i, h, ld = cfg->arch == IG_ARCH_LIGHTNING;
+    int i, h, lightning = cfg->arch == IG_ARCH_LIGHTNING;
     size_t hid = ig__swiglu_hidden(D), hd = D / (size_t)cfg->num_heads;
     visit(user, "pos_embed", 3, 1, T, D, 1, &m->pos_embed, 0);
     visit(user, "x_embedder.proj.weight", 4, D, C, p, p, &m->x_proj_w, 1);
@@ -1727,8 +1727,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     visit(user, "t_embedder.mlp.0.bias", 1, D, 1, 1, 1, &m->t_fc1_b, 1);
     visit(user, "t_embedder.mlp.2.weight", 2, D, D, 1, 1, &m->t_fc2_w, 1);
     visit(user, "t_embedder.mlp.2.bias", 1, D, 1, 1, 1, &m->t_fc2_b, 1);
-    visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1, &m->y_table, 1);
-    if (ld) {   /* stored buffers, never trained */
+    visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1, &m->label_table, 1);
+    if (lightning) {   /* stored buffers, never trained */
         visit(user, "feat_rope.freqs_cos", 2, T, hd, 1, 1, &m->rope_cos, 0);
         visit(user, "feat_rope.freqs_sin", 2, T, hd, 1, 1, &m->rope_sin, 0);
     }
@@ -1745,7 +1745,7 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         IG__P(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
         IG__P(proj_w, "attn.proj.weight", 2, D, D)
         IG__P(proj_b, "attn.proj.bias", 1, D, 1)
-        if (ld) {
+        if (lightning) {
             IG__P(norm1_w, "norm1.weight", 1, D, 1)
             IG__P(norm2_w, "norm2.weight", 1, D, 1)
             IG__P(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
@@ -1766,7 +1766,7 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
         IG__P(ada_b, "adaLN_modulation.1.bias", 1, 2 * D, 1)
         IG__P(out_w, "linear.weight", 2, out, D)
         IG__P(out_b, "linear.bias", 1, out, 1)
-        if (ld) {
+        if (lightning) {
             IG__P(norm_w, "norm_final.weight", 1, D, 1)
         }
     }
@@ -1891,7 +1891,7 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
         }
     }
     ig__xavier(m->x_proj_w, &m->rng);    /* the patch conv as a Linear over its kernel */
-    for (k = 0; k < m->y_table->n; k++) m->y_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
+    for (k = 0; k < m->label_table->n; k++) m->label_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc1_w->n; k++) m->t_fc1_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc2_w->n; k++) m->t_fc2_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     /* SiT: both heads' adaLN and output Linear zero (already).  LightningDiT:
@@ -1965,80 +1965,73 @@ static ig_tensor *ig__norm(ig_ctx *ctx, const ig_model *m, ig_tensor *x, ig_tens
     return m->cfg.arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, gain) : ig_layernorm(ctx, x);
 }
 
-/* A head ("final layer"), x (B,T,D) -> velocity (B,C,H,W):
+/* A head ("final layer"), h (B,T,D) -> velocity (B,C,H,W):
      (shift, scale) = Linear(SiLU(c))                   (B,2D), zero at init
-     out = Linear(LN(x) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
+     out = Linear(LN(h) * (1 + scale) + shift)          (B,T,p*p*C), zero at init
    then unpatchified.  The final head and the aux head are two copies of this. */
-static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *x, ig_tensor *silu_c) {
+static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params *hp, ig_tensor *h,
+                           ig_tensor *silu_c) {
     const ig_config *cfg = &m->cfg;
     ig_tensor *mod = ig_linear(ctx, silu_c, hp->ada_w, hp->ada_b);             /* (B,2D) */
-    ig_tensor *n = ig__norm(ctx, m, x, hp->norm_w);
-    ig_tensor *h = ig_modulate(ctx, n, ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
-    ig_tensor *out = ig_linear(ctx, h, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
+    ig_tensor *normed = ig__norm(ctx, m, h, hp->norm_w);
+    ig_tensor *u = ig_modulate(ctx, normed, ig_chunk(ctx, mod, 2, 0), ig_chunk(ctx, mod, 2, 1));
+    ig_tensor *out = ig_linear(ctx, u, hp->out_w, hp->out_b);                 /* (B,T,p*p*C) */
     return ig_unpatchify(ctx, out, (size_t)cfg->patch_size, (size_t)cfg->in_channels,
                          (size_t)cfg->image_height, (size_t)cfg->image_width);
 }
 
-/* One adaLN-Zero block, x (B,T,D) -> (B,T,D), silu_c = SiLU(c) (B,D):
+/* One adaLN-Zero block on the residual stream h (B,T,D), silu_c = SiLU(c) (B,D);
+   u is the branch added back into it:
      (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))     (B,6D)
-     x = x + gate1 * Attn(LN(x) * (1 + scale1) + shift1)
-     x = x + gate2 * MLP (LN(x) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
+     h = h + gate1 * Attn(LN(h) * (1 + scale1) + shift1)
+     h = h + gate2 * MLP (LN(h) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
    The Linear is zero at init, so every gate is 0 and the block starts as the
    identity: the network grows from the identity map (adaLN-Zero, DiT).
    LightningDiT's block is the same frame with RMSNorm (gains norm1, norm2),
    RoPE on q and k, and a SwiGLU MLP w3(SwiGLU(w12(.))): D -> 2H -> H -> D. */
-static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *x, ig_tensor *silu_c) {
+static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *h,
+                            ig_tensor *silu_c) {
     size_t heads = (size_t)m->cfg.num_heads;
-    int ld = m->cfg.arch == IG_ARCH_LIGHTNING;
+    int lightning = m->cfg.arch == IG_ARCH_LIGHTNING;
     ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
-    ig_tensor *h, *qkv;
-    h = ig_modulate(ctx, ig__norm(ctx, m, x, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
-    qkv = ig_linear(ctx, h, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
-    if (ld) qkv = ig_rope(ctx, qkv, heads, m->rope_cos, m->rope_sin);
-    h = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
-    x = ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 2), h);
-    h = ig_modulate(ctx, ig__norm(ctx, m, x, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
-    if (ld)
-        h = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, h, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
+    ig_tensor *u, *qkv;
+    u = ig_modulate(ctx, ig__norm(ctx, m, h, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
+    qkv = ig_linear(ctx, u, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
+    if (lightning) qkv = ig_rope(ctx, qkv, heads, m->rope_cos, m->rope_sin);
+    u = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
+    h = ig_gated_add(ctx, h, ig_chunk(ctx, mod, 6, 2), u);
+    u = ig_modulate(ctx, ig__norm(ctx, m, h, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
+    if (lightning)
+        u = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, u, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
     else
-        h = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, h, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
-    return ig_gated_add(ctx, x, ig_chunk(ctx, mod, 6, 5), h);
+        u = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, u, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
+    return ig_gated_add(ctx, h, ig_chunk(ctx, mod, 6, 5), u);
 }
 
 /* 1 if x is NaN or +-inf (FLT_MAX written out); a compare, so the loops around it vectorize */
 static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f); }
 
-/* The forward pass, one sample from noise to velocity:
-     h = PatchEmbed(x) + pos            x (B,C,H,W) -> tokens (B,T,D)
-     c = MLP(freqs(t)) + table[y]       (B,D): the conditioning
-     h = block_i(h, c), i = 1..L;  after block k: v_aux = aux_head(h, c)
-     v = final_head(h, c)               (B,C,H,W)
-   The aux head reads the residual stream after block k while the backbone
-   carries on unchanged: the weak model of IG comes out of the same pass. */
-IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
-                     ig_tensor **v, ig_tensor **v_aux) {
+/* ig_forward's inputs, all checked before anything runs, so a failed call changes
+   nothing: x (B,C,H,W) of the model's shape, labels in 0..num_classes, t in [0, 1]
+   (NaN fails the compare), every x finite (one OR per sample's C*H*W floats,
+   vectorized).  A counting pass (section 1) has no values to check. */
+static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tensor *x, const float *t,
+                            const int *labels) {
     const ig_config *cfg = &m->cfg;
-    size_t B, b, shape2[2], D = (size_t)cfg->hidden_size, mark = 0;
-    ig_tensor *h, *cond, *silu_c, *wflat, *pe, *keep = NULL, *keep_aux = NULL;
-    int i, counting = ig__counting(ctx);
-    *v = NULL;
-    if (v_aux) *v_aux = NULL;
-    if (!x || ctx->failed) return -1;
+    size_t B, b, i, per;
     if (x->ndim != 4 || x->shape[1] != (size_t)cfg->in_channels || x->shape[2] != (size_t)cfg->image_height ||
         x->shape[3] != (size_t)cfg->image_width)
-        return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height, cfg->image_width);
+        return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height,
+                        cfg->image_width);
+    if (!t || !labels) return ig__fail("ig_forward: t and labels must not be NULL");
     B = x->shape[0];
-    if (!t || !y) return ig__fail("ig_forward: t and y must not be NULL");
-    /* the inputs, in one pass before anything runs, so a failed call changes
-       nothing: labels in 0..num_classes, t in [0, 1] (NaN fails the compare),
-       every x finite (one OR per sample's C*H*W floats, vectorized) */
-    for (b = 0; b < B && !counting; b++) {
-        size_t per = x->n / B, i;
+    per = B ? x->n / B : 0;
+    for (b = 0; b < B && !ig__counting(ctx); b++) {
         const float *xb = x->data + b * per;
         int bad = 0;
-        if (y[b] < 0 || y[b] > cfg->num_classes)
+        if (labels[b] < 0 || labels[b] > cfg->num_classes)
             return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null label)",
-                            y[b], b, cfg->num_classes, cfg->num_classes);
+                            labels[b], b, cfg->num_classes, cfg->num_classes);
         if (!(t[b] >= 0.0f && t[b] <= 1.0f))
             return ig__fail("ig_forward: t = %g of sample %zu is outside [0, 1]", (double)t[b], b);
         for (i = 0; i < per; i++) bad |= ig__nonfinite(xb[i]);
@@ -2047,24 +2040,60 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
                 return ig__fail("ig_forward: x holds a non-finite value (%g) in sample %zu, element %zu",
                                 (double)xb[i], b, i);
     }
-    /* patch embedding: the (D,C,p,p) conv weight seen as a (D, C*p*p) Linear */
-    shape2[0] = D; shape2[1] = m->x_proj_w->n / D;
-    wflat = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, shape2);
-    if (!wflat) return -1;
-    h = ig_linear(ctx, ig_patchify(ctx, x, (size_t)cfg->patch_size), wflat, m->x_proj_b);   /* (B,T,D) */
-    /* the fixed position table (1,T,D) is added to every sample, as (T,D) */
-    shape2[0] = m->pos_embed->shape[1]; shape2[1] = D;
-    pe = ig_tensor_wrap(ctx->scratch, m->pos_embed->data, NULL, 2, shape2);
-    h = ig_add(ctx, h, pe);
-    /* conditioning: c = MLP(timestep features) + label embedding, (B,D) */
-    cond = ig_linear(ctx, ig__time_features(ctx, t, B, cfg->t_scale), m->t_fc1_w, m->t_fc1_b);
-    cond = ig_linear(ctx, ig_silu(ctx, cond), m->t_fc2_w, m->t_fc2_b);
-    cond = ig_add(ctx, cond, ig_gather(ctx, m->y_table, y, B));
-    silu_c = ig_silu(ctx, cond);   /* every adaLN Linear reads SiLU(c): compute it once */
-    /* Without a tape nothing of a block is needed after it: x (B,T,D) and the
-       aux head's output are copied to buffers made here, and the arena is
-       rewound to this mark after every block, so a forward holds one block's
-       activations at a time (XL at batch 4: 0.13 GB instead of about 3.5). */
+    return 0;
+}
+
+/* The tokens: h (B,T,D) = PatchEmbed(x) + pos, the (D,C,p,p) conv weight seen as a
+   (D, C*p*p) Linear over each patch, and the fixed position table (1,T,D) added to
+   every sample as (T,D). */
+static ig_tensor *ig__embed(ig_ctx *ctx, const ig_model *m, ig_tensor *x) {
+    size_t D = (size_t)m->cfg.hidden_size, shape[2];
+    ig_tensor *w, *h, *pos;
+    shape[0] = D; shape[1] = m->x_proj_w->n / D;
+    if (!(w = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, shape))) return NULL;
+    h = ig_linear(ctx, ig_patchify(ctx, x, (size_t)m->cfg.patch_size), w, m->x_proj_b);   /* (B,T,D) */
+    shape[0] = m->pos_embed->shape[1]; shape[1] = D;
+    pos = ig_tensor_wrap(ctx->scratch, m->pos_embed->data, NULL, 2, shape);
+    return ig_add(ctx, h, pos);
+}
+
+/* The conditioning c (B,D) = MLP(time features of t) + table[label]. */
+static ig_tensor *ig__condition(ig_ctx *ctx, const ig_model *m, const float *t, const int *labels,
+                                size_t B) {
+    ig_tensor *c = ig_linear(ctx, ig__time_features(ctx, t, B, m->cfg.t_scale), m->t_fc1_w, m->t_fc1_b);
+    c = ig_linear(ctx, ig_silu(ctx, c), m->t_fc2_w, m->t_fc2_b);
+    return ig_add(ctx, c, ig_gather(ctx, m->label_table, labels, B));
+}
+
+/* t's values into keep (its buffer made before the blocks); NULL when t is NULL. */
+static ig_tensor *ig__keep(const ig_ctx *ctx, const ig_tensor *t, ig_tensor *keep) {
+    if (t && !ig__counting(ctx)) memcpy(keep->data, t->data, t->n * sizeof(float));
+    return t ? keep : NULL;
+}
+
+/* The forward pass of a batch, x (B,C,H,W) -> both heads' velocities:
+     check the inputs                   (a failed call changes nothing)
+     h = PatchEmbed(x) + pos            tokens (B,T,D)
+     c = MLP(freqs(t)) + table[label]   (B,D): the conditioning
+     h = block_i(h, c), i = 1..L;  after block k: v_aux = aux_head(h, c)
+     v = final_head(h, c)               (B,C,H,W)
+   The aux head reads the residual stream after block k while the backbone
+   carries on unchanged: both heads come out of the same pass.  Without a tape
+   nothing of a block is needed after it: h and v_aux are copied into buffers
+   made before the blocks, and the arena rewinds to that mark after every block,
+   so a forward holds one block's activations at a time (XL at batch 4: 0.13 GB
+   instead of about 3.5). */
+IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
+                     ig_tensor **v, ig_tensor **v_aux) {
+    const ig_config *cfg = &m->cfg;
+    ig_tensor *h, *silu_c, *keep = NULL, *keep_aux = NULL;
+    size_t mark = 0;
+    int i;
+    *v = NULL;
+    if (v_aux) *v_aux = NULL;
+    if (!x || ctx->failed || ig__check_inputs(m, ctx, x, t, labels)) return -1;
+    h = ig__embed(ctx, m, x);
+    silu_c = ig_silu(ctx, ig__condition(ctx, m, t, labels, x->shape[0]));   /* every adaLN reads SiLU(c) */
     if (!ctx->training) {
         if (!h || !(keep = ig_tensor_new(ctx->scratch, 3, h->shape, 0)) ||
             (v_aux && !(keep_aux = ig_tensor_new(ctx->scratch, 4, x->shape, 0))))
@@ -2075,15 +2104,11 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
         int at_aux = v_aux && i + 1 == cfg->aux_depth;
         h = ig__block(ctx, m, &m->blocks[i], h, silu_c);
         if (at_aux) *v_aux = ig__head(ctx, m, &m->aux_head, h, silu_c);
-        if (!keep) continue;
+        if (!keep) continue;                      /* training: the tape keeps every activation */
+        h = ig__keep(ctx, h, keep);
+        if (at_aux) *v_aux = ig__keep(ctx, *v_aux, keep_aux);
         if (!h || (at_aux && !*v_aux)) return -1;
-        if (!counting) memcpy(keep->data, h->data, h->n * sizeof(float));
-        h = keep;
-        if (at_aux) {
-            if (!counting) memcpy(keep_aux->data, (*v_aux)->data, keep_aux->n * sizeof(float));
-            *v_aux = keep_aux;
-        }
-        ctx->scratch->used = mark;
+        ctx->scratch->used = mark;                /* the block's activations are free again */
     }
     *v = ig__head(ctx, m, &m->final_head, h, silu_c);
     if (!*v || (v_aux && !*v_aux)) return -1;
@@ -2240,9 +2265,9 @@ static float ig__clip_grads(ig_model *m, float max_norm) {
    blocks 1..k too (no stop-gradient), so the early blocks serve both heads.
    The cosine term (LightningDiT's release) compares the channel vectors at
    each position.  A LightningDiT network is trained in its own convention: t
-   becomes t_ld = 1 - t and the target u = -v* (data minus noise), both in
-   place in the batch; the loss values are the same ((v_ld - u)^2 =
-   (-v_ld - v*)^2, and a cosine is unchanged when both vectors flip). */
+   becomes t_ldit = 1 - t and the target u = -v* (data minus noise), both in
+   place in the batch; the loss values are the same ((v_ldit - u)^2 =
+   (-v_ldit - v*)^2, and a cosine is unchanged when both vectors flip). */
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
                                float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
     ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
@@ -2389,7 +2414,7 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
-/* the release's t_ld = s u / (1 + (s - 1) u), u = i / nsteps, as t = 1 - t_ld */
+/* the release's t_ldit = s u / (1 + (s - 1) u), u = i / nsteps, as t = 1 - t_ldit */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
     size_t i;
     for (i = 0; i <= nsteps; i++) {
@@ -2509,8 +2534,8 @@ IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
 
 /* The forward as the samplers see it, t and velocities in the SiT convention.
    For a LightningDiT model this is the thin wrapper
-       v(x, t) = -v_ld(x, 1 - t),   v_aux(x, t) = -v_aux_ld(x, 1 - t)
-   (its network takes t_ld = 1 - t and points from noise to data).  IG and CFG
+       v(x, t) = -v_ldit(x, 1 - t),   v_aux(x, t) = -v_aux_ldit(x, 1 - t)
+   (its network takes t_ldit = 1 - t and points from noise to data).  IG and CFG
    are linear in the velocities, so they apply unchanged afterwards.  t (B) is
    the caller's scratch and is overwritten; the outputs are negated in place
    (inference only, no tape). */
@@ -2692,7 +2717,7 @@ typedef float ig__vf;
 #define IG__NV (IG__VW == 16 ? 4 : 2)
 #define IG__NR (IG__NV * IG__VW)
 /* Cache blocks (MC is a multiple of MR); below SMALL_MNK multiply-adds
-   (M*N*K) the unpacked small path, below PARALLEL_MNK one thread. */
+   (M*N*K) the unpacked small route, below PARALLEL_MNK one thread. */
 #define IG__KC 384
 #define IG__MC (20 * IG__MR)
 #define IG__NC 1536
@@ -2847,7 +2872,7 @@ static void ig__interleave6(const float *s, size_t lds, float *d) {
  * X holds P by rows (B, or A with trans_a): P(p, j) = X[(p0+p)*ldx + j0+j];
  * or by columns (A, or B with trans_b): P(p, j) = X[(j0+j)*ldx + p0+p].
  * Inline: each call site gets a copy with w constant (docs/gemm.md), which
- * also picks the AVX-512 block path of Bp or Ap at compile time. */
+ * also picks the AVX-512 block code of Bp or Ap at compile time. */
 static inline void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t kc, size_t j0, size_t n, size_t w, float *dst) {
     size_t s, p, q, qe, j;
     if (by_rows) {
@@ -2907,7 +2932,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap, const fl
         }
 }
 
-/* Small path: no packing, no threads; inner loops walk contiguous memory. */
+/* Small route: no packing, no threads; inner loops walk contiguous memory. */
 /* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
  * would wait on the FMA latency), combined in a fixed order. */
 static float ig__dot(const float *a, const float *b, size_t K) {
@@ -2950,11 +2975,11 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
 /* Tiny M, large W: C (M,N) += A (M,K) B^T with B (N,K) by rows, M <= TINY_M
  * and N*K >= TINY_NK floats (4 MB).  This is the adaLN Linear of every block,
  * x (batch,D) W^T with W (6D,D): in SiT-XL/2 at batch 4, M = 4, N = 6912,
- * K = 1152, W 32 MB.  The packed path would copy all of W into its packed
+ * K = 1152, W 32 MB.  The packed route would copy all of W into its packed
  * buffers on every call, to fill 4 of the 6 rows of each register tile;
  * here each row of W is read once, from memory, for the M dot products with
  * it (A's M rows stay in L1), threads split N.  Each element is ig__dot's
- * sum, as on the small path: the thread count does not change it. */
+ * sum, as on the small route: the thread count does not change it. */
 #define IG__TINY_M 8
 #define IG__TINY_NK ((size_t)1 << 20)
 static void ig__gemm_tiny(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb,
@@ -3032,47 +3057,47 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
-/* Which path a product takes: tiny M (ig__gemm_tiny), small (ig__gemm_small)
+/* Which route a product takes: tiny M (ig__gemm_tiny), small (ig__gemm_small)
  * or packed. */
-enum { IG__PATH_PACKED, IG__PATH_SMALL, IG__PATH_TINY };
-static int ig__gemm_path(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
-    if (!trans_a && trans_b && M <= IG__TINY_M && (double)N * K >= (double)IG__TINY_NK) return IG__PATH_TINY;
-    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4) return IG__PATH_SMALL;
-    return IG__PATH_PACKED;
+enum { IG__ROUTE_PACKED, IG__ROUTE_SMALL, IG__ROUTE_TINY };
+static int ig__gemm_route(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
+    if (!trans_a && trans_b && M <= IG__TINY_M && (double)N * K >= (double)IG__TINY_NK) return IG__ROUTE_TINY;
+    if (K == 0 || (double)M * N * K < (double)IG__SMALL_MNK || M < IG__MR / 2 || N < IG__NR / 4) return IG__ROUTE_SMALL;
+    return IG__ROUTE_PACKED;
 }
 
 /* 1 when C^T (N,M) = op(B)^T op(A)^T, computed by ig__gemm(!trans_b,
  * !trans_a, N, M, K, B, ..., A, ...), holds C's elements bit for bit: when
- * both take the packed path, where each element is one chain of FMAs over k
+ * both take the packed route, where each element is one chain of FMAs over k
  * in order (in K blocks that depend on K alone, with any beta*C added the
- * same way) and a*b = b*a.  The small and tiny paths' dot products and
+ * same way) and a*b = b*a.  The small and tiny routes' dot products and
  * axpys round differently from each other and from the packed kernel. */
 static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
-    return ig__gemm_path(trans_a, trans_b, M, N, K) == IG__PATH_PACKED &&
-           ig__gemm_path(!trans_b, !trans_a, N, M, K) == IG__PATH_PACKED;
+    return ig__gemm_route(trans_a, trans_b, M, N, K) == IG__ROUTE_PACKED &&
+           ig__gemm_route(!trans_b, !trans_a, N, M, K) == IG__ROUTE_PACKED;
 }
 
-/* the packed path computes C (M,N) in MR x NR tiles, the edge tiles whole */
+/* the packed route computes C (M,N) in MR x NR tiles, the edge tiles whole */
 static size_t ig__gemm_tiles(size_t M, size_t N) {
     return (M + IG__MR - 1) / IG__MR * IG__MR * ((N + IG__NR - 1) / IG__NR * IG__NR);
 }
 
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    int path = ig__gemm_path(trans_a, trans_b, M, N, K);
+    int route = ig__gemm_route(trans_a, trans_b, M, N, K);
     size_t i, j;
     if (M == 0 || N == 0) return;
-    /* the small and tiny paths only accumulate into C, the packed one can
+    /* the small and tiny routes only accumulate into C, the packed one can
      * also overwrite it (beta == 0: C is never read); otherwise scale C first */
-    if (beta != 1.0f && (path != IG__PATH_PACKED || beta != 0.0f)) {
+    if (beta != 1.0f && (route != IG__ROUTE_PACKED || beta != 0.0f)) {
         for (i = 0; i < M; i++)
             for (j = 0; j < N; j++)
                 C[i * ldc + j] = (beta == 0.0f) ? 0.0f : beta * C[i * ldc + j];
         beta = 1.0f;
     }
-    if (path == IG__PATH_TINY)
+    if (route == IG__ROUTE_TINY)
         ig__gemm_tiny(M, N, K, A, lda, B, ldb, C, ldc);
-    else if (path == IG__PATH_SMALL)
+    else if (route == IG__ROUTE_SMALL)
         ig__gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
     else
         ig__gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -3096,7 +3121,7 @@ static size_t ig__gemm_tiles(size_t M, size_t N) { return M * N; }   /* no tiles
    beta C + op(A) op(B) with K shared: with
    ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
    (hd rows of stride ldbuf >= T) and copied back, every element the same
-   bits; directly on ig__gemm's small path, and where the transpose would
+   bits; directly on ig__gemm's small route, and where the transpose would
    fill no fewer register tiles (hd = 64: one full tile wide already). */
 static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {

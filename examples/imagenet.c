@@ -302,7 +302,7 @@ static int imnet_sample(int argc, char **argv) {
     long long nimg = 0, batch = 4, seed = 0, heads = 0, aux = 0, steps = -1;
     double igw = -1, cfgs = -1, cfg_high = -1;
     static const char *const samplers[] = { "sde", "euler", "heun", "heun2", NULL };
-    int sampler = -1, paper = 0, i, rc = 1, kind_ld;
+    int sampler = -1, paper = 0, i, rc = 1, lightning;
     ig_config cfg;
     ig_model m;
     ig_arena scratch;
@@ -341,7 +341,7 @@ static int imnet_sample(int argc, char **argv) {
     if (png && !vae_path) { fprintf(stderr, "imagenet sample: --png needs --vae\n"); return 2; }
     if (labels_s && nimg) { fprintf(stderr, "imagenet sample: give --labels or --n, not both\n"); return 2; }
     if (ig_config_from_file(&cfg, ckpt, (int)heads, (int)aux)) { fprintf(stderr, "imagenet: %s\n", ig_last_error()); return 1; }
-    kind_ld = cfg.arch == IG_ARCH_LIGHTNING;
+    lightning = cfg.arch == IG_ARCH_LIGHTNING;
     /* A training checkpoint (ckpt.safetensors) samples with its EMA weights. */
     if (ig_st_open(&st, ckpt)) { fprintf(stderr, "imagenet: %s\n", ig_last_error()); return 1; }
     training_file = ig_st_find(&st, "ema.x_embedder.proj.bias") != NULL;
@@ -360,21 +360,21 @@ static int imnet_sample(int argc, char **argv) {
     memset(&G, 0, sizeof G);
     G.guidance = ig_guidance_none();
     G.guidance.ig_weight = 1.4f;
-    if (paper && kind_ld) G.guidance = ig_guidance_lightning(1);
+    if (paper && lightning) G.guidance = ig_guidance_lightning(1);
     else if (paper) { G.guidance.cfg_scale = 1.35f; G.guidance.cfg_low = 0.0f; G.guidance.cfg_high = 0.7f; }
-    if (sampler < 0) sampler = paper && kind_ld ? IMNET_HEUN2 : IMNET_SDE;
-    if (steps < 0) steps = paper && kind_ld ? IG_LIGHTNING_STEPS : 250;
+    if (sampler < 0) sampler = paper && lightning ? IMNET_HEUN2 : IMNET_SDE;
+    if (steps < 0) steps = paper && lightning ? IG_LIGHTNING_STEPS : 250;
     if (igw >= 0) G.guidance.ig_weight = (float)igw;
     if (cfgs >= 0) G.guidance.cfg_scale = (float)cfgs;
     if (cfg_high >= 0) G.guidance.cfg_high = (float)cfg_high;
     if (!(grid = (float *)malloc(((size_t)steps + 1) * sizeof(float)))) goto done;
-    if (kind_ld && sampler == IMNET_HEUN2 && paper) ig_grid_shifted(grid, (size_t)steps, IG_LIGHTNING_SHIFT);
+    if (lightning && sampler == IMNET_HEUN2 && paper) ig_grid_shifted(grid, (size_t)steps, IG_LIGHTNING_SHIFT);
     else ig_grid_uniform(grid, (size_t)steps);
     if (stats) {
-        if (!kind_ld) { fprintf(stderr, "imagenet sample: --stats is for LightningDiT checkpoints; %s is SiT\n", ckpt); goto done; }
+        if (!lightning) { fprintf(stderr, "imagenet sample: --stats is for LightningDiT checkpoints; %s is SiT\n", ckpt); goto done; }
         if (imnet_stats(stats, cfg.in_channels, &mean, &std)) goto done;
     }
-    if (kind_ld && vae_path && !stats) {
+    if (lightning && vae_path && !stats) {
         fprintf(stderr, "imagenet sample: decoding LightningDiT latents needs --stats latents_stats.pt (x = z * std + mean)\n");
         goto done;
     }
@@ -388,7 +388,7 @@ static int imnet_sample(int argc, char **argv) {
     if (!(z = (float *)malloc(n * per * sizeof(float)))) { fprintf(stderr, "imagenet: out of memory for %zu latents\n", n); goto done; }
     G.model = &m; G.ctx = &ctx;
     fprintf(stderr, "imagenet: %s %s, %zu images in batches of %lld, %s %lld steps, IG %g, CFG %g for t <= %g%s\n",
-            kind_ld ? "LightningDiT" : "SiT", ckpt, n, batch, samplers[sampler], steps, G.guidance.ig_weight,
+            lightning ? "LightningDiT" : "SiT", ckpt, n, batch, samplers[sampler], steps, G.guidance.ig_weight,
             G.guidance.cfg_scale, G.guidance.cfg_high, training_file ? " (EMA weights)" : "");
     t0 = imnet_now();
     for (b0 = 0; b0 < n; b0 += (size_t)batch) {
@@ -407,7 +407,7 @@ static int imnet_sample(int argc, char **argv) {
     /* to the decoder's input: SiT z / 0.18215; LightningDiT z * std + mean */
     for (k = 0; k < n * per; k++) {
         if (!isfinite(z[k])) { fprintf(stderr, "imagenet: the sample is not finite (image %zu)\n", k / per); goto done; }
-        if (!kind_ld) z[k] /= LAT_SD_SCALE;
+        if (!lightning) z[k] /= LAT_SD_SCALE;
         else if (mean) {
             size_t c = (k % per) / ((size_t)cfg.image_height * (size_t)cfg.image_width);
             z[k] = z[k] * std[c] + mean[c];

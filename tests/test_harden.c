@@ -188,7 +188,7 @@ static int hd_one_step(hd_stepped *c, uint64_t seed, size_t mul, size_t mod) {
     for (i = 0; i < HD_B * HD_PER; i++) c->x0[i] = (float)((i * mul) % mod) / (float)mod - 0.5f;
     c->tc.label_dropout = 0.0f;   /* the null-label row gets no gradient */
     CHECK(ig_train_step(&c->m, &c->ctx, &c->tc, c->x0, c->y, HD_B, NULL) == 0, "%s", ig_last_error());
-    c->j = (size_t)(c->m.y_table->data - c->m.weights) + (size_t)c->cfg.num_classes * (size_t)c->cfg.hidden_size;
+    c->j = (size_t)(c->m.label_table->data - c->m.weights) + (size_t)c->cfg.num_classes * (size_t)c->cfg.hidden_size;
     return 0;
 }
 
@@ -391,7 +391,7 @@ static int t_attention_transposed_exact(void) {
     static const size_t shapes[][4] = {   /* B, T, heads, hd */
         { 2, 128, 2, 20 },   /* T a multiple of 64: padded row stride */
         { 1, 100, 3, 24 },
-        { 1, 8, 2, 4 },      /* the small path: computed untransposed */
+        { 1, 8, 2, 4 },      /* the small route: computed untransposed */
     };
     ig_arena a;
     ig_ctx ctx;
@@ -437,7 +437,7 @@ static int t_attention_transposed_exact(void) {
 /* ig__gemm_narrow against ig__gemm on the same product, every transpose case,
    beta 0 (C full of NaN), 1 and 0.5: with K = 800 above the K block (384),
    where the K blocks of C^T must add onto beta C in the same order, and on
-   the small path, where it must not transpose (the plain loop's beta C + sum
+   the small route, where it must not transpose (the plain loop's beta C + sum
    and the axpy's running sum from C round differently). */
 static int t_gemm_narrow_exact(void) {
     enum { TMAX = 150, HDMAX = 40, KMAX = 800, LDC = HDMAX + 3, LDBUF = TMAX + 5 };

@@ -247,7 +247,7 @@ static int imt_make_shards(const char *dir, const char *stats) {
 #define IMT_LD_MODEL "--model", "S/1", "--depth", "2", "--width", "32", "--heads", "2", "--aux-depth", "1", \
                      "--classes", "5", "--batch", "2", "--ckpt-every", "3", "--log-every", "3", "--seed", "3"
 
-static int imt_ld_body(const char *dir) {
+static int imt_ldit_body(const char *dir) {
     char sh[300], stats[300], run[300], ema[400], z0[400], z1[400], png[400], sit[400];
     npy_array a, b;
     ig_config cfg;
@@ -321,7 +321,7 @@ static int test_imagenet_lightning(void) {
     size_t i;
     int rc;
     CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
-    rc = imt_ld_body(dir);
+    rc = imt_ldit_body(dir);
     for (i = 0; i < sizeof files / sizeof *files; i++) { snprintf(path, sizeof path, "%s/%s", dir, files[i]); remove(path); }
     snprintf(path, sizeof path, "%s/shards", dir); rmdir(path);
     snprintf(path, sizeof path, "%s/run", dir); imt_remove_run(path);

@@ -20,7 +20,7 @@ typedef fix_model ld_fixture;
 static int ld_open(ld_fixture *f, size_t batch, int training) { return fix_open(f, LD_FIXTURE, batch, training); }
 
 /* The file is recognized by its names and shapes: arch, heads off feat_rope. */
-static int t_ld_config_from_file(void) {
+static int t_ldit_config_from_file(void) {
     ig_config cfg;
     CHECK(ig_config_from_file(&cfg, LD_FIXTURE, 0, 0) == 0, "%s", ig_last_error());
     CHECK(cfg.arch == IG_ARCH_LIGHTNING, "arch %d", cfg.arch);
@@ -39,7 +39,7 @@ static int t_ld_config_from_file(void) {
    parameter gradient of the release's loss
      L = mse(v, u) + 0.5 mse(v_aux, u) + mean(1 - cos_ch(v, u))
    on the fixture's training batch, against PyTorch in float64. */
-static int t_ld_parity_forward_grads(void) {
+static int t_ldit_parity_forward_grads(void) {
     ld_fixture f;
     size_t nx, nt, ny, nv, shape[4];
     float *x, *t, *v_ref, *va_ref, *xt_in, *u_in, *t_tr;
@@ -86,7 +86,7 @@ static int t_ld_parity_forward_grads(void) {
 /* One ig_train_step_on in the SiT convention (t = 1 - t_ld, v* = -u) with the
    cosine term: the loss parts, the gradient norm and the weights after AdamW
    (lr 1e-3, wd 0.01, clip 1) against torch.optim.AdamW. */
-static int t_ld_train_step(void) {
+static int t_ldit_train_step(void) {
     ld_fixture f;
     size_t n, nt, ny, i, k;
     float *xt, *u, *t, *ref, *target;
@@ -127,7 +127,7 @@ static int t_ld_train_step(void) {
 /* The release's sampler: Heun on every interval of the shifted grid (6 steps,
    shift 0.3), IG 1.4 on both CFG halves, CFG 1.45 for t <= 0.81 only; and IG
    1.7 alone.  Through ig_guided_velocity's SiT-convention wrapper. */
-static int t_ld_sampler(void) {
+static int t_ldit_sampler(void) {
     ld_fixture f;
     size_t nz, ny, ng, i;
     float *z, *grid_ld, *out_cfg, *out_ig, grid[7], *x;
@@ -166,7 +166,7 @@ static int t_ld_sampler(void) {
 /* ig_save writes the release's names back; the file loads strictly into a fresh
    model with the same outputs; a RoPE table that is not the grid's is refused
    with the file's name; a missing buffer is a missing tensor. */
-static int t_ld_checkpoint_names(void) {
+static int t_ldit_checkpoint_names(void) {
     ld_fixture f;
     ig_model m2;
     ig_st_file st;
@@ -237,7 +237,7 @@ static ig_config ld_small(void) {
    final_layer_xr with xavier weights (so its output is not zero at step 0),
    pos_embed the sin-cos table, RoPE tables as ig's formula; and a head dim
    that is not a multiple of 4 is refused. */
-static int t_ld_init(void) {
+static int t_ldit_init(void) {
     ig_config g = ld_small();
     ig_model m;
     size_t i;
@@ -269,7 +269,7 @@ static int t_ld_init(void) {
 
 /* ig_model_scratch_bytes is exact for a LightningDiT training step with the
    cosine term (its release's loss); the persistent arena fits. */
-static int t_ld_scratch_bytes(void) {
+static int t_ldit_scratch_bytes(void) {
     ig_config g = ld_small();
     ig_model m;
     ig_arena scratch;
@@ -338,7 +338,7 @@ static int t_inference_scratch_bytes(void) {
 
 /* The SiT-convention wrapper: ig_guided_velocity of an unguided LightningDiT
    model at t is minus its bare network at 1 - t (both heads, via IG w = 0). */
-static int t_ld_velocity_wrapper(void) {
+static int t_ldit_velocity_wrapper(void) {
     ld_fixture f;
     float *x, *v, *vb;
     int y[2] = { 1, 5 };
@@ -427,7 +427,7 @@ static int ld_run_threads(int threads, float *losses, float *w, float *samples, 
     return 0;
 }
 
-static int t_ld_threads_and_training(void) {
+static int t_ldit_threads_and_training(void) {
     static float w1[1 << 19], w2[1 << 19], s1[2 * 256], s2[2 * 256];
     float l1[3], l2[3];
     size_t n1 = 0, n2 = 0;
@@ -448,7 +448,7 @@ static int t_ld_threads_and_training(void) {
    tools/ref_lightningdit.py pt) converts with the .pt reader (its "ema"),
    is recognized, loads strictly, and its bare forward matches the reference
    (tests/fixtures/ld_tiny_io.safetensors, from the EMA weights). */
-static int t_ld_pt_converts(void) {
+static int t_ldit_pt_converts(void) {
     const char *out = "build/test_ld_tiny_from_pt.safetensors";
     ig_config cfg;
     ig_model m;
@@ -487,16 +487,16 @@ static int t_ld_pt_converts(void) {
 }
 
 const test_case ldit_tests[] = {
-    { "ldit_config_from_file", t_ld_config_from_file },
-    { "ldit_parity_forward_and_grads", t_ld_parity_forward_grads },
-    { "ldit_parity_train_step_cos", t_ld_train_step },
-    { "ldit_parity_sampler_heun2_ig_cfg", t_ld_sampler },
-    { "ldit_velocity_sit_convention", t_ld_velocity_wrapper },
-    { "ldit_checkpoint_names_rope_check", t_ld_checkpoint_names },
-    { "ldit_release_pt_converts_and_matches", t_ld_pt_converts },
-    { "ldit_init_as_released", t_ld_init },
-    { "ldit_scratch_bytes_exact", t_ld_scratch_bytes },
+    { "ldit_config_from_file", t_ldit_config_from_file },
+    { "ldit_parity_forward_and_grads", t_ldit_parity_forward_grads },
+    { "ldit_parity_train_step_cos", t_ldit_train_step },
+    { "ldit_parity_sampler_heun2_ig_cfg", t_ldit_sampler },
+    { "ldit_velocity_sit_convention", t_ldit_velocity_wrapper },
+    { "ldit_checkpoint_names_rope_check", t_ldit_checkpoint_names },
+    { "ldit_release_pt_converts_and_matches", t_ldit_pt_converts },
+    { "ldit_init_as_released", t_ldit_init },
+    { "ldit_scratch_bytes_exact", t_ldit_scratch_bytes },
     { "inference_scratch_bytes_exact_per_block", t_inference_scratch_bytes },
-    { "ldit_threads_bit_identical_loss_falls", t_ld_threads_and_training },
+    { "ldit_threads_bit_identical_loss_falls", t_ldit_threads_and_training },
 };
 const int ldit_ntests = sizeof ldit_tests / sizeof ldit_tests[0];

@@ -452,7 +452,7 @@ static int t_matmul_vs_plain(void) {
     static const size_t sizes[][3] = {   /* M, N, K */
         { 1, 1, 1 }, { 7, 5, 3 }, { 67, 131, 397 }, { 130, 70, 800 }, { 5, 300, 100 },
         { 200, 17, 450 }, { 3, 65, 1000 }, { 97, 257, 64 }, { 150, 190, 777 },
-        { 2, 33, 300 }, { 20, 40, 130 },   /* the unpacked small path with K > 64 */
+        { 2, 33, 300 }, { 20, 40, 130 },   /* the unpacked small route with K > 64 */
         { 1, 1030, 1024 }, { 5, 1100, 1000 }, { 8, 1025, 1031 },   /* tiny M */
     };
     static const float betas[3] = { 0.0f, 1.0f, 0.5f };

@@ -80,7 +80,7 @@ SAMPLE_STEPS = 6          # 7 grid points, 6 Heun intervals, 12 evaluations
 SAMPLE_SHIFT = 0.3        # t' = s t / (1 + (s - 1) t)
 SAMPLE_IG = 1.4           # with CFG
 SAMPLE_CFG = 1.45
-SAMPLE_CFG_START = 0.19   # CFG where t_ld >= 0.19 (t_sit <= 0.81)
+SAMPLE_CFG_START = 0.19   # CFG where t_ldit >= 0.19 (t_sit <= 0.81)
 SAMPLE_IG_ALONE = 1.7     # without CFG
 
 NON_PARAM_PREFIXES = ("input.", "output.", "grad.", "ema.", "adam.", "train.",
@@ -353,7 +353,7 @@ def build_fixture(name="ld", seed=None):
 
     def times(n):
         # multiples of 1/1024 in (0, 1): t and 1 - t are both exact in float32,
-        # so the C side's t_sit = 1 - t_ld loses nothing
+        # so the C side's t_sit = 1 - t_ldit loses nothing
         return torch.randint(1, 1024, (n,), generator=gen).double() / 1024
 
     ts = {n: v.detach().clone() for n, v in model.state_dict().items()}
