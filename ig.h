@@ -2119,142 +2119,109 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
 /* 6. training                                                               */
 /* ------------------------------------------------------------------------- */
 
-IGDEF ig_train_config ig_train_defaults(void) {
-    ig_train_config tc;
-    tc.lr = 1e-4f; tc.beta1 = 0.9f; tc.beta2 = 0.999f; tc.eps = 1e-8f; tc.weight_decay = 0.0f;
-    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.cos_weight = 0.0f;
-    tc.label_dropout = 0.1f;
-    tc.path = IG_PATH_LINEAR; tc.t_sampling = IG_T_UNIFORM;
-    return tc;
-}
+/* One training step, top-down: ig_train_step below is the whole step, and
+   its parts follow in the order it calls them:
+     the batch      ig__batch takes its buffers, ig_flow_batch draws t, the label
+                    dropout and the noise: x_t and the target v*
+     the update     ig__train_step_core: forward, the loss of both heads,
+                    ig_backward, then clipping (ig__clip_grads) and AdamW with
+                    the EMA (ig__adamw_ema)
+   A step that would leave a non-finite value anywhere changes nothing: the
+   guards that make sure of it close the section. */
+static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg,
+                     float **t, int **labels);
+static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
+                               float *t, const int *labels, ig_tensor *tg, ig_train_stats *stats);
+static float ig__clip_grads(ig_model *m, float max_norm);
+static int ig__adamw_ema(ig_model *m, const ig_train_config *tc);
 
-/* AdamW, as torch.optim.AdamW does it (step s counts from 1):
-     w <- w (1 - lr wd)
-     m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
-     w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
-   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
-   the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
-   A step must not leave a weight, moment or EMA value non-finite (a huge lr
-   overflows them; the model could never be saved or loaded again), so nothing
-   is stored before every new value is known to be finite.  The exact check
-   runs the update without storing it, a scalar loop as slow as the update
-   (sqrtf may set errno), so a vectorized bound goes first: with eps > 0 and
-   v' >= 0 (a negative beta2 can make v' negative, and sqrt(v') NaN) the
-   denominator is >= eps, so
-       |w'| <= |w decay| + |step_size| |m'| / eps        |ema'| <= |d ema| + |1 - d| |w'|
-   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
-   rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
-   does the exact check run. */
-typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
-
-static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
-    ig__adamw_coef c;
-    double s = (double)step;
-    c.b1 = tc->beta1; c.b2 = tc->beta2; c.eps = tc->eps; c.d = tc->ema_decay;
-    c.step_size = tc->lr / (float)(1.0 - pow(tc->beta1, s));
-    c.bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
-    c.decay = 1.0f - tc->lr * tc->weight_decay;
-    return c;
-}
-
-/* element i of the flat arrays: its new weight, moments and EMA into o[0..3] */
-static inline void ig__adamw_elem(const ig__adamw_coef *c, const ig_model *m, size_t i, float *o) {
-    float g = m->grads[i], w = m->weights[i], mo = m->adam_m[i], v = m->adam_v[i], e = m->ema[i];
-    w *= c->decay;
-    mo = c->b1 * mo + (1.0f - c->b1) * g;
-    v = c->b2 * v + (1.0f - c->b2) * g * g;
-    w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);
-    o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
-}
-
-/* 1 if the bounds above prove that no new value can be non-finite.  Only eps
-   and bc2_sqrt need a look of their own: any other inf or NaN coefficient
-   makes a bound inf or NaN, which fails it. */
-static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
-    const float lim = 1e37f;
-    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
-    int pi, bad = !(c->eps > 0.0f && c->bc2_sqrt > 0.0f);
-    for (pi = 0; pi < m->nparams && !bad; pi++) {
-        const ig_param *pp = &m->params[pi];
-        size_t i, o = pp->offset, n = pp->t->n;
-        if (!pp->trainable) continue;
-        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
-        for (i = o; i < o + n; i++) {
-            float g = m->grads[i];
-            float mo = c->b1 * m->adam_m[i] + (1.0f - c->b1) * g;
-            float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
-            float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
-            float eb = d * fabsf(m->ema[i]) + d1 * wb;
-            bad |= !(fabsf(mo) <= lim) | !(v >= 0.0f) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
-        }
-    }
-    return !bad;
-}
-
-/* 0 if every new value of the step is finite; else -1, naming the first value
-   that is not (the scalar scan that finds it runs only on this failure). */
-static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
-    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
-    int pi, q, bad = 0;
-    if (ig__adamw_surely_finite(m, c)) return 0;
-    for (pi = 0; pi < m->nparams; pi++) {
-        const ig_param *pp = &m->params[pi];
-        size_t i, o = pp->offset, n = pp->t->n;
-        if (!pp->trainable) continue;
-        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
-        for (i = o; i < o + n; i++) {
-            float nv[4];
-            ig__adamw_elem(c, m, i, nv);
-            bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
-        }
-        for (i = o; bad && i < o + n; i++) {
-            float nv[4];
-            ig__adamw_elem(c, m, i, nv);
-            for (q = 0; q < 4; q++)
-                if (ig__nonfinite(nv[q]))
-                    return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
-                                    "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
-                                    "EMA and step count are as before the step",
-                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q], (double)tc->lr,
-                                    (double)tc->weight_decay);
-        }
+IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
+                        const float *x0, const int *y, size_t B, ig_train_stats *stats) {
+    ig_tensor *x, *tg;
+    float *t;
+    int *labels;
+    ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
+    if (ig__batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
+    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
+        ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
+        m->rng = saved;
+        return -1;
     }
     return 0;
 }
 
-/* Takes step m->step + 1: 0, or -1 with the model untouched. */
-static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
-    ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
-    int pi;
-    if (ig__adamw_check(m, &c, tc)) return -1;
-    m->step++;
-    for (pi = 0; pi < m->nparams; pi++) {
-        const ig_param *pp = &m->params[pi];
-        size_t i, o = pp->offset, n = pp->t->n;
-        if (!pp->trainable) continue;
-        IG__OMP(omp parallel for schedule(static) if (n > 65536))
-        for (i = o; i < o + n; i++) {
-            float nv[4];
-            ig__adamw_elem(&c, m, i, nv);
-            m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
+IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
+                           const float *xt, const float *t, const int *y,
+                           const float *target, size_t B, ig_train_stats *stats) {
+    ig_tensor *x, *tg;
+    float *tb;
+    int *yb;
+    if (ig__batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
+    memcpy(x->data, xt, x->n * sizeof(float));
+    memcpy(tg->data, target, tg->n * sizeof(float));
+    memcpy(tb, t, B * sizeof(float));
+    memcpy(yb, y, B * sizeof(int));
+    return ig__train_step_core(m, ctx, tc, x, tb, yb, tg, stats);
+}
+
+/* Resets ctx and takes the inputs of one forward of `rows` samples from its
+   scratch: x (rows,C,H,W), t (rows), labels (rows); with tg != NULL also the
+   target (rows,C,H,W), and then ctx records a tape (training). */
+static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
+    size_t shape[4];
+    *x = NULL; *t = NULL; *y = NULL;
+    if (tg) *tg = NULL;
+    if (tg && !m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
+    if (ig_ctx_reset(ctx, tg != NULL)) return -1;
+    shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
+    shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
+    *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
+    if (tg && !(*tg = ig_tensor_new(ctx->scratch, 4, shape, 0))) return -1;
+    *t = ig__arena_floats(ctx->scratch, rows);
+    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
+    return (*x && *t && *y) ? 0 : -1;
+}
+
+/* The flow-matching batch.  A path mixes data x0 and noise eps:
+       x_t = alpha(t) x0 + sigma(t) eps,      target v* = d x_t / dt = alpha' x0 + sigma' eps
+     linear (SiT's default):  alpha = 1 - t, sigma = t:            v* = eps - x0
+     cosine:  alpha = cos(pi t / 2), sigma = sin(pi t / 2):        v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0)
+   t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), and t = s / (1 + s) on the
+   linear path (t / (1 - t) = s, the noise-to-signal ratio, is lognormal) or
+   t = (2/pi) atan(s) on the cosine path (tan(pi t / 2) = sigma / alpha = s).
+   Each label becomes the null label (num_classes) with probability
+   label_dropout, so the same network also learns the unconditional model
+   that CFG needs.  The draws, per sample in order: t, the dropout uniform,
+   then C*H*W normals for eps. */
+IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
+                        const float *x0, const int *y, float *xt, float *t, float *target, int *labels) {
+    size_t per = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, b, i;
+    for (b = 0; b < B; b++)   /* check first, so a bad label consumes no random numbers */
+        if (y[b] < 0 || y[b] >= cfg->num_classes)
+            return ig__fail("ig_flow_batch: label %d of sample %zu is outside 0..%d", y[b], b, cfg->num_classes - 1);
+    for (b = 0; b < B; b++) {
+        float tb;
+        if (tc->t_sampling == IG_T_LOGNORMAL) {
+            float s = expf(ig_rng_normal(rng));
+            tb = tc->path == IG_PATH_COSINE ? (float)(2.0 / IG__PI * atan(s)) : s / (1.0f + s);
+        } else {
+            tb = ig_rng_uniform(rng);
+        }
+        t[b] = tb;
+        labels[b] = ig_rng_uniform(rng) < tc->label_dropout ? cfg->num_classes : y[b];
+        for (i = 0; i < per; i++) {
+            float e = ig_rng_normal(rng), x0i = x0[b * per + i];
+            if (tc->path == IG_PATH_COSINE) {
+                float al = cosf(0.5f * (float)IG__PI * tb), si = sinf(0.5f * (float)IG__PI * tb);
+                xt[b * per + i] = al * x0i + si * e;
+                target[b * per + i] = 0.5f * (float)IG__PI * (al * e - si * x0i);
+            } else {
+                xt[b * per + i] = (1.0f - tb) * x0i + tb * e;
+                target[b * per + i] = e - x0i;
+            }
         }
     }
     return 0;
-}
-
-/* Global-norm clipping: if |g| > max, scale every gradient by max / (|g| + 1e-6). */
-static float ig__clip_grads(ig_model *m, float max_norm) {
-    double sq = 0.0;
-    float norm, coef;
-    size_t i;
-    for (i = 0; i < m->nweights; i++) sq += (double)m->grads[i] * m->grads[i];
-    norm = (float)sqrt(sq);
-    if (max_norm > 0.0f) {
-        coef = max_norm / (norm + 1e-6f);
-        if (coef < 1.0f)
-            for (i = 0; i < m->nweights; i++) m->grads[i] *= coef;
-    }
-    return norm;
 }
 
 /* The step itself, on a context already reset for training that holds the
@@ -2314,91 +2281,143 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     return 0;
 }
 
-/* Resets ctx and takes the inputs of one forward of `rows` samples from its
-   scratch: x (rows,C,H,W), t (rows), labels (rows); with tg != NULL also the
-   target (rows,C,H,W), and then ctx records a tape (training). */
-static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
-    size_t shape[4];
-    *x = NULL; *t = NULL; *y = NULL;
-    if (tg) *tg = NULL;
-    if (tg && !m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
-    if (ig_ctx_reset(ctx, tg != NULL)) return -1;
-    shape[0] = rows; shape[1] = (size_t)m->cfg.in_channels;
-    shape[2] = (size_t)m->cfg.image_height; shape[3] = (size_t)m->cfg.image_width;
-    *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
-    if (tg && !(*tg = ig_tensor_new(ctx->scratch, 4, shape, 0))) return -1;
-    *t = ig__arena_floats(ctx->scratch, rows);
-    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
-    return (*x && *t && *y) ? 0 : -1;
+/* Global-norm clipping: if |g| > max, scale every gradient by max / (|g| + 1e-6). */
+static float ig__clip_grads(ig_model *m, float max_norm) {
+    double sq = 0.0;
+    float norm, coef;
+    size_t i;
+    for (i = 0; i < m->nweights; i++) sq += (double)m->grads[i] * m->grads[i];
+    norm = (float)sqrt(sq);
+    if (max_norm > 0.0f) {
+        coef = max_norm / (norm + 1e-6f);
+        if (coef < 1.0f)
+            for (i = 0; i < m->nweights; i++) m->grads[i] *= coef;
+    }
+    return norm;
 }
 
-IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
-                           const float *xt, const float *t, const int *y,
-                           const float *target, size_t B, ig_train_stats *stats) {
-    ig_tensor *x, *tg;
-    float *tb;
-    int *yb;
-    if (ig__batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
-    memcpy(x->data, xt, x->n * sizeof(float));
-    memcpy(tg->data, target, tg->n * sizeof(float));
-    memcpy(tb, t, B * sizeof(float));
-    memcpy(yb, y, B * sizeof(int));
-    return ig__train_step_core(m, ctx, tc, x, tb, yb, tg, stats);
+/* The released training settings (listed at the declaration, top of the file). */
+IGDEF ig_train_config ig_train_defaults(void) {
+    ig_train_config tc;
+    tc.lr = 1e-4f; tc.beta1 = 0.9f; tc.beta2 = 0.999f; tc.eps = 1e-8f; tc.weight_decay = 0.0f;
+    tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f; tc.cos_weight = 0.0f;
+    tc.label_dropout = 0.1f;
+    tc.path = IG_PATH_LINEAR; tc.t_sampling = IG_T_UNIFORM;
+    return tc;
 }
 
-/* The flow-matching batch.  A path mixes data x0 and noise eps:
-       x_t = alpha(t) x0 + sigma(t) eps,      target v* = d x_t / dt = alpha' x0 + sigma' eps
-     linear (SiT's default):  alpha = 1 - t, sigma = t:            v* = eps - x0
-     cosine:  alpha = cos(pi t / 2), sigma = sin(pi t / 2):        v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0)
-   t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), and t = s / (1 + s) on the
-   linear path (t / (1 - t) = s, the noise-to-signal ratio, is lognormal) or
-   t = (2/pi) atan(s) on the cosine path (tan(pi t / 2) = sigma / alpha = s).
-   Each label becomes the null label (num_classes) with probability
-   label_dropout, so the same network also learns the unconditional model
-   that CFG needs.  The draws, per sample in order: t, the dropout uniform,
-   then C*H*W normals for eps. */
-IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
-                        const float *x0, const int *y, float *xt, float *t, float *target, int *labels) {
-    size_t per = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, b, i;
-    for (b = 0; b < B; b++)   /* check first, so a bad label consumes no random numbers */
-        if (y[b] < 0 || y[b] >= cfg->num_classes)
-            return ig__fail("ig_flow_batch: label %d of sample %zu is outside 0..%d", y[b], b, cfg->num_classes - 1);
-    for (b = 0; b < B; b++) {
-        float tb;
-        if (tc->t_sampling == IG_T_LOGNORMAL) {
-            float s = expf(ig_rng_normal(rng));
-            tb = tc->path == IG_PATH_COSINE ? (float)(2.0 / IG__PI * atan(s)) : s / (1.0f + s);
-        } else {
-            tb = ig_rng_uniform(rng);
-        }
-        t[b] = tb;
-        labels[b] = ig_rng_uniform(rng) < tc->label_dropout ? cfg->num_classes : y[b];
-        for (i = 0; i < per; i++) {
-            float e = ig_rng_normal(rng), x0i = x0[b * per + i];
-            if (tc->path == IG_PATH_COSINE) {
-                float al = cosf(0.5f * (float)IG__PI * tb), si = sinf(0.5f * (float)IG__PI * tb);
-                xt[b * per + i] = al * x0i + si * e;
-                target[b * per + i] = 0.5f * (float)IG__PI * (al * e - si * x0i);
-            } else {
-                xt[b * per + i] = (1.0f - tb) * x0i + tb * e;
-                target[b * per + i] = e - x0i;
-            }
+/* AdamW, as torch.optim.AdamW does it (step s counts from 1):
+     w <- w (1 - lr wd)
+     m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
+     w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
+   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
+   the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
+   Nothing is stored before every new value is known to be finite (the guards
+   at the end of this section). */
+typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
+static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc);
+
+static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
+    ig__adamw_coef c;
+    double s = (double)step;
+    c.b1 = tc->beta1; c.b2 = tc->beta2; c.eps = tc->eps; c.d = tc->ema_decay;
+    c.step_size = tc->lr / (float)(1.0 - pow(tc->beta1, s));
+    c.bc2_sqrt = (float)sqrt(1.0 - pow(tc->beta2, s));
+    c.decay = 1.0f - tc->lr * tc->weight_decay;
+    return c;
+}
+
+/* element i of the flat arrays: its new weight, moments and EMA into o[0..3] */
+static inline void ig__adamw_elem(const ig__adamw_coef *c, const ig_model *m, size_t i, float *o) {
+    float g = m->grads[i], w = m->weights[i], mo = m->adam_m[i], v = m->adam_v[i], e = m->ema[i];
+    w *= c->decay;
+    mo = c->b1 * mo + (1.0f - c->b1) * g;
+    v = c->b2 * v + (1.0f - c->b2) * g * g;
+    w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);
+    o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
+}
+
+/* Takes step m->step + 1: 0, or -1 with the model untouched. */
+static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
+    ig__adamw_coef c = ig__adamw_coefs(tc, m->step + 1);
+    int pi;
+    if (ig__adamw_check(m, &c, tc)) return -1;
+    m->step++;
+    for (pi = 0; pi < m->nparams; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float nv[4];
+            ig__adamw_elem(&c, m, i, nv);
+            m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
         }
     }
     return 0;
 }
 
-IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
-                        const float *x0, const int *y, size_t B, ig_train_stats *stats) {
-    ig_tensor *x, *tg;
-    float *t;
-    int *labels;
-    ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
-    if (ig__batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
-    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
-        ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
-        m->rng = saved;
-        return -1;
+/* The finiteness guards of the AdamW step.  A step must not leave a weight,
+   moment or EMA value non-finite (a huge lr overflows them; the model could
+   never be saved or loaded again).  The exact check runs the update without
+   storing it, a scalar loop as slow as the update (sqrtf may set errno), so a
+   vectorized bound goes first: with eps > 0 and v' >= 0 (a negative beta2 can
+   make v' negative, and sqrt(v') NaN) the denominator is >= eps, so
+       |w'| <= |w decay| + |step_size| |m'| / eps      |ema'| <= |d ema| + |1 - d| |w'|
+   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
+   rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
+   does the exact check run. */
+/* 1 if the bounds above prove that no new value can be non-finite.  Only eps
+   and bc2_sqrt need a look of their own: any other inf or NaN coefficient
+   makes a bound inf or NaN, which fails it. */
+static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
+    const float lim = 1e37f;
+    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
+    int pi, bad = !(c->eps > 0.0f && c->bc2_sqrt > 0.0f);
+    for (pi = 0; pi < m->nparams && !bad; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float g = m->grads[i];
+            float mo = c->b1 * m->adam_m[i] + (1.0f - c->b1) * g;
+            float v = c->b2 * m->adam_v[i] + (1.0f - c->b2) * g * g;
+            float wb = fabsf(m->weights[i] * c->decay) + ss * fabsf(mo) * inv_eps;
+            float eb = d * fabsf(m->ema[i]) + d1 * wb;
+            bad |= !(fabsf(mo) <= lim) | !(v >= 0.0f) | !(v <= lim) | !(wb <= lim) | !(eb <= lim);
+        }
+    }
+    return !bad;
+}
+
+/* 0 if every new value of the step is finite; else -1, naming the first value
+   that is not (the scalar scan that finds it runs only on this failure). */
+static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
+    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
+    int pi, q, bad = 0;
+    if (ig__adamw_surely_finite(m, c)) return 0;
+    for (pi = 0; pi < m->nparams; pi++) {
+        const ig_param *pp = &m->params[pi];
+        size_t i, o = pp->offset, n = pp->t->n;
+        if (!pp->trainable) continue;
+        IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
+        for (i = o; i < o + n; i++) {
+            float nv[4];
+            ig__adamw_elem(c, m, i, nv);
+            bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
+        }
+        for (i = o; bad && i < o + n; i++) {
+            float nv[4];
+            ig__adamw_elem(c, m, i, nv);
+            for (q = 0; q < 4; q++)
+                if (ig__nonfinite(nv[q]))
+                    return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
+                                    "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
+                                    "EMA and step count are as before the step",
+                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q], (double)tc->lr,
+                                    (double)tc->weight_decay);
+        }
     }
     return 0;
 }
