@@ -177,6 +177,20 @@ def pages(root, only):
     return found
 
 
+def dedupe_key(cmd):
+    """A command without its trailing comment and extra blanks (outside quotes)."""
+    out, quote = [], None
+    for k, ch in enumerate(cmd):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (k == 0 or cmd[k - 1].isspace()):
+            break
+        out.append(ch)
+    return " ".join("".join(out).split())
+
+
 def shell_quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
@@ -301,17 +315,18 @@ def main():
         ran = 0
         with open(os.path.join(tmp, "output.log"), "w") as log:
             for b in todo:
+                print("==> %s:%d [%s]" % (b.path, b.line, b.tier), flush=True)
                 commands = []
                 for line, cmd in b.commands:
                     first = cmd.split()[0] if cmd.split() else ""
-                    if not args.no_dedupe and cmd in passed and first not in ("export", "cd"):
-                        print("    --  %-8s  %s:%d  %s (ran at %s)" % ("", b.path, line,
-                              cmd.replace("\n", " "), passed[cmd]), flush=True)
+                    key = dedupe_key(cmd)
+                    if not args.no_dedupe and key in passed and first not in ("export", "cd"):
+                        print("    --  skipped   %s:%d  %s (the same command passed at %s)"
+                              % (b.path, line, cmd.replace("\n", " "), passed[key]), flush=True)
                         continue
                     commands.append((line, cmd))
                 if not commands:
                     continue
-                print("==> %s:%d [%s]" % (b.path, b.line, b.tier), flush=True)
                 failure = run_block(b, commands, clone, args.timeout, args.verbose, log)
                 if failure:
                     line, cmd, why, tail = failure
@@ -321,7 +336,7 @@ def main():
                     args.keep = True
                     return 1
                 for line, cmd in commands:
-                    passed.setdefault(cmd, "%s:%d" % (b.path, line))
+                    passed.setdefault(dedupe_key(cmd), "%s:%d" % (b.path, line))
                 ran += len(commands)
         print("check_docs: %d commands passed in %.0f s (%s)"
               % (ran, time.time() - t0, "fast and slow" if args.slow else "fast; SLOW=1 for the slow ones too"))
