@@ -2,7 +2,7 @@
 """make_vae_fixtures.py - small latent-diffusion VAE decoders with random weights,
 their reference outputs in float64, in the three key-naming schemes that
 examples/vae.h reads.  Written for this project from the description of the
-architecture (README / examples/vae.h top comment); needs torch and numpy only.
+architecture (docs/vae.md / examples/vae.h top comment); needs torch and numpy only.
 
     /usr/bin/python3 tools/make_vae_fixtures.py tests/fixtures
 
