@@ -6,7 +6,7 @@
    Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026): a Diffusion
    Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung after an early
    block k (the "aux" head), trained with flow matching on both heads, and sampled by
-   extrapolating away from that weak early head:
+   extrapolating away from the aux head's (weaker) velocity:
 
        v = v_aux + w * (v_final - v_aux)          (w = 1: plain model)
 
@@ -79,7 +79,13 @@ IGDEF const char *ig_last_error(void);   /* this thread's last failure message (
 
 /* An arena is one big block handed out front to back and freed all at once.
    ig.h uses two: a persistent one for parameters, gradients and optimizer
-   state, and a scratch one for activations and the tape, reset every step. */
+   state, and a scratch one for activations and the tape, reset every step.
+   Counting mode answers "how large must the scratch arena be?": a counting
+   arena gives memory only to headers (tensor structs, the tape) and hands every
+   data buffer a pointer nothing reads, while 'used' and 'peak' move exactly as
+   in a real run.  ig_model_scratch_bytes (section 7.1) runs the code of a real
+   training step on one: each op takes its memory as usual and returns before
+   computing (section 4), so the counted peak is the real one, to the byte. */
 typedef struct ig_arena {
     unsigned char *base; /* the block, aligned to 64 bytes     */
     void *block;         /* what IG_MALLOC returned            */
@@ -87,7 +93,7 @@ typedef struct ig_arena {
     size_t used;         /* bytes handed out since the reset   */
     size_t peak;         /* largest 'used' ever seen           */
     const char *name;    /* for error messages: "scratch", ... */
-    int counting;        /* counts data buffers without memory (section 7.1)  */
+    int counting;        /* counting mode: data buffers get no memory (above) */
     size_t header_used;  /* counting: bytes of the block given to headers     */
 } ig_arena;
 
@@ -184,7 +190,7 @@ IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, si
 IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t B);
 /* the i-th of n equal chunks along the last dim: (...,n*K) -> (...,K). */
 IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i);
-/* mean((a - b)^2) over all elements -> scalar (1). b gets no gradient. */
+/* mean((a - b)^2) over all elements -> scalar (1); b gets a gradient too when it needs one. */
 IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
 IGDEF ig_tensor *ig_sum(ig_ctx *ctx, ig_tensor *x);       /* sum of all elements -> scalar (1) */
 IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);      /* mean of all elements -> scalar (1) */
@@ -198,8 +204,8 @@ IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);    /* u (...,2H) = [u1 | 
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
 /* mean over positions (b,h,w) of 1 - cos(a[b,:,h,w], b[b,:,h,w]), a, b (B,C,H,W) -> scalar (1). */
 IGDEF ig_tensor *ig_cos_loss(ig_ctx *ctx, ig_tensor *a, ig_tensor *b);
-/* Cross-entropy of logits z (B,K) and labels y (B) in 0..K-1 (checked), batch mean -> scalar (1). */
-IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y);
+/* Cross-entropy of logits z (B,K) and labels (B) in 0..K-1 (checked), batch mean -> scalar (1). */
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *labels);
 /* The same values (a copy) in another shape of the same element count: (B,T,D) -> (B,T*D). */
 IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape);
 
@@ -242,8 +248,10 @@ typedef struct ig_config {
 } ig_config;
 
 /* Presets "S/2", "B/4", "L/8", "XL/2", ...: depth, width and heads of the paper's
-   models, patch from the suffix, head after block 4 (S, B) or 8 (L, XL).
-   Returns -1 on an unknown name. */
+   models, patch from the suffix, the aux head after block 4 for S and B (the paper's
+   SiT-B/2 ablation found block 4 best) and 8 for L and XL.  (The release's code hangs
+   it after block 8 for every size: ig_config_from_file's default for a file without
+   metadata.)  Returns -1 on an unknown name. */
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes);
 IGDEF int ig_config_check(const ig_config *cfg);  /* 0, or -1 with the reason */
@@ -291,8 +299,8 @@ typedef struct ig_model {
     ig_tensor *t_fc1_w, *t_fc1_b, *t_fc2_w, *t_fc2_b; /* (D,256) (D) (D,D) (D) */
     ig_tensor *label_table;                    /* (num_classes+1, D): y_embedder */
     ig_block_params *blocks;                   /* L of them                  */
-    ig_head_params final_head;                 /* final_layer                */
-    ig_head_params aux_head;                   /* final_layer_xr             */
+    ig_head_params final_head;                 /* on disk: final_layer       */
+    ig_head_params aux_head;                   /* on disk: final_layer_xr    */
     int64_t step;                  /* optimizer steps taken                  */
     ig_rng rng;                    /* training noise, t, label dropout       */
 } ig_model;
@@ -301,8 +309,8 @@ typedef struct ig_model {
    gradients, two AdamW moments and the EMA: 5x the weights). */
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
 /* Bytes of scratch arena at this batch size, tape included, exactly (that code run
-   on a counting arena, section 7.1): the peak of one ig_train_step (training != 0;
-   lambda != 0; the cosine term as each release trains, on for LightningDiT, off for
+   on a counting arena, section 1): the peak of one ig_train_step (training != 0;
+   aux_weight != 0; the cosine term as each release trains, on for LightningDiT, off for
    SiT: the other choice differs by under 1 KiB) or of one ig_guided_velocity call
    with IG on (training == 0; with CFG pass 2 * batch).  Depends on the OpenMP
    thread count at the time of the call.  0 for an invalid config. */
@@ -319,11 +327,11 @@ IGDEF void ig_model_swap_ema(ig_model *m);   /* live <-> EMA weights (again to s
 
 /* The bare network's forward pass.  x (B,C,H,W); t (B) in [0,1] in the network's
    own convention (SiT: t = 1 is noise; LightningDiT: t = 0 is noise, v points to
-   data); y (B) labels, num_classes = null label.  *v gets the final head's velocity
+   data); labels (B), num_classes = null label.  *v gets the final head's velocity
    (B,C,H,W), *v_aux the aux head's (with v_aux NULL that head is not computed).  A
    training ctx records the tape.  A non-finite x, a t outside [0, 1] (or NaN) or a
    label outside 0..num_classes fails (-1) before anything runs. */
-IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *y,
+IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
                      ig_tensor **v, ig_tensor **v_aux);
 
 /* ------------------------------------------------------------------------- */
@@ -338,7 +346,7 @@ typedef struct ig_train_config {
     float lr, beta1, beta2, eps, weight_decay;  /* AdamW                       */
     float grad_clip;        /* clip the global gradient norm (<= 0: off)       */
     float ema_decay;        /* EMA of the weights after every step             */
-    float aux_weight;       /* lambda: loss = mse(final) + lambda mse(aux); 0 = baseline */
+    float aux_weight;       /* the paper's lambda: loss = mse(final) + aux_weight mse(aux) */
     float cos_weight;       /* + cos_weight mean(1 - cos(v, v*)) over channels at each
                                position: the LightningDiT release's extra term (1 there); 0 = off */
     float label_dropout;    /* probability a label becomes the null label      */
@@ -347,34 +355,35 @@ typedef struct ig_train_config {
 } ig_train_config;
 
 /* The released defaults: lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight
-   decay, clip 1.0, EMA 0.9999, lambda 0.5, no cosine term, label dropout 0.1,
+   decay, clip 1.0, EMA 0.9999, aux_weight 0.5, no cosine term, label dropout 0.1,
    linear, uniform.  (The LightningDiT release: lr 2e-4, beta2 0.95, cos_weight 1.) */
 IGDEF ig_train_config ig_train_defaults(void);
 
 typedef struct ig_train_stats {
     float loss;             /* the total loss that was minimized               */
     float loss_final;       /* mse of the final head                           */
-    float loss_aux;         /* mse of the aux head (0 if lambda = 0)           */
+    float loss_aux;         /* mse of the aux head (0 if aux_weight = 0)       */
     float loss_cos;         /* mean(1 - cos) of the final head (0 if cos_weight = 0) */
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
-/* The flow-matching batch of clean data x0 (B,C,H,W), labels y (B) in
+/* The flow-matching batch of clean data x0 (B,C,H,W), labels (B) in
    0..num_classes-1: t (B), labels after dropout (B), x_t and the target
    (B,C,H,W), drawn from rng in a fixed order (see section 6). */
 IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
-                        const float *x0, const int *y, float *xt, float *t, float *target, int *labels);
+                        const float *x0, const int *labels, float *xt, float *t, float *target,
+                        int *train_labels);
 /* One flow-matching step: ig_flow_batch with m->rng, then ig_train_step_on. */
 IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
-                        const float *x0, const int *y, size_t B, ig_train_stats *stats);
-/* The same step on a given batch: x_t, t, labels y (after any dropout) and the
+                        const float *x0, const int *labels, size_t B, ig_train_stats *stats);
+/* The same step on a given batch: x_t, t, labels (after any dropout) and the
    velocity target (B,C,H,W), in the SiT convention for either architecture: zero
    the gradients, forward, loss, backward, clip, AdamW, EMA, step += 1.  Both return
    -1 and change nothing (weights, moments, EMA, step, m->rng) when the batch, the
    loss or the gradient is non-finite or the update would make any weight, moment
    or EMA value non-finite (e.g. a huge lr). */
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
-                           const float *xt, const float *t, const int *y,
+                           const float *xt, const float *t, const int *labels,
                            const float *target, size_t B, ig_train_stats *stats);
 
 /* ------------------------------------------------------------------------- */
@@ -410,7 +419,7 @@ typedef struct ig_guidance {
     float ig_weight, ig_low, ig_high;       /* IG: v_aux + w (v_final - v_aux); w = 1 off     */
     float cfg_scale, cfg_low, cfg_high;     /* CFG: v_u + s (v_c - v_u); s = 1 off           */
     struct ig_model *guide;                 /* autoguidance: a weaker model (NULL off)       */
-    float guide_weight;                     /* v_weak + w (v - v_weak)                       */
+    float guide_weight;                     /* v_guide + w (v - v_guide)                     */
 } ig_guidance;
 
 IGDEF ig_guidance ig_guidance_none(void);   /* every method off: w = s = 1, no guide */
@@ -510,15 +519,19 @@ IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
 IGDEF int ig_save_ema(const ig_model *m, const char *path);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
    the training state too when the file has it and m trains (without it, a training m's
-   EMA becomes a copy of the loaded weights).  aux_depth and num_heads in the metadata must
-   be the model's.  strict: a tensor the model does not know is an error (else skipped).
-   On failure m is unchanged. */
+   EMA becomes a copy of the loaded weights).  A training state needs the step in the
+   metadata (else refused); without the RNG state there, m keeps its own RNG (the run goes
+   on, but not bit for bit).  aux_depth, num_heads and t_scale in the metadata must be the
+   model's (a file without them is not checked).  strict: a tensor the model does not know
+   is an error (else skipped).  On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *path, int strict);
 /* The configuration of a checkpoint, every number range-checked before use: sizes from
    the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
-   aux_depth > 0 override it).  Without metadata: the heads of the paper's preset of
-   that width, and aux_depth 8, where the official release hangs the head for every
-   size; otherwise an error says what to pass. */
+   aux_depth > 0 override it).  Without metadata: a square image (the token grid's side
+   times p), t_scale 1 (the release's raw t), the heads of the paper's preset of that
+   width, and aux_depth 8 (the release's code hangs the head after block 8 for every size;
+   the presets' 4 for S and B is for models trained here); where one of these cannot
+   apply, an error says what to pass. */
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth);
 
 #endif /* IG_H */
@@ -613,8 +626,8 @@ static unsigned char *ig__bump(unsigned char *base, size_t cap, size_t *used, si
     return p;
 }
 
-/* A counting arena (ig_model_scratch_bytes) moves 'used' as a real one would,
-   but only headers get memory; data buffers get a pointer nothing reads. */
+/* Counting mode (the ig_arena declaration): 'used' moves as in a real arena, but
+   only headers get memory, from the block; data buffers get a pointer nothing reads. */
 static void *ig__arena_take(ig_arena *a, size_t bytes, int is_data) {
     unsigned char *p;
     if (a->counting) {
@@ -864,7 +877,7 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
 /* Every op: check the shapes; make the output and record the node (ig__op);
-   take what the backward needs; compute.  On a counting arena (section 7.1)
+   take what the backward needs; compute.  On a counting arena (section 1)
    it stops before the compute, so its memory is counted by the code that
    takes it: an op without saved state begins
        if (!(y = ig__op(...)) || ig__counting(ctx)) return y;
@@ -1895,7 +1908,7 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     for (k = 0; k < m->t_fc1_w->n; k++) m->t_fc1_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc2_w->n; k++) m->t_fc2_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     /* SiT: both heads' adaLN and output Linear zero (already).  LightningDiT:
-       only final_layer is zero; final_layer_xr gets xavier weights (zero biases) */
+       only the final head is zero; the aux head gets xavier weights (zero biases) */
     if (cfg->arch == IG_ARCH_LIGHTNING) {
         ig__xavier(m->aux_head.ada_w, &m->rng);
         ig__xavier(m->aux_head.out_w, &m->rng);
@@ -1927,11 +1940,13 @@ IGDEF void ig_model_swap_ema(ig_model *m) {
     for (i = 0; i < m->nparams; i++) m->params[i].t->data = m->weights + m->params[i].offset;
 }
 
-/* Tape nodes one training step records: per block 19 ops (adaLN Linear,
-   6 chunks, 2 x [LayerNorm, modulate], qkv, attention, proj, fc1, GELU, fc2,
-   2 gated adds), per head 7 (Linear, 2 chunks, LayerNorm, modulate, Linear,
-   unpatchify), plus the stem and the loss; the rest is headroom.  (The scratch
-   arena's size, ig_model_scratch_bytes, is in section 7.1: it runs the step.) */
+/* Tape nodes one training step records, at most:
+     per block 20: adaLN Linear, 6 chunks, 2 x [norm, modulate], qkv, attention,
+       proj, 3 for the MLP, 2 gated adds (19), and LightningDiT's RoPE (20)
+     per head 7 (Linear, 2 chunks, norm, modulate, Linear, unpatchify): 12 kept
+     the stem 9 (patchify, Linear, add pos, the time MLP's 3, gather, add, SiLU)
+     and the loss at most 7 (2 mse, 2 scale, 2 add, the cosine term): 32 kept.
+   (The scratch arena's size, ig_model_scratch_bytes, is in section 7.1.) */
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg) {
     return (size_t)cfg->depth * 20 + 2 * 12 + 32;
 }
@@ -2136,14 +2151,14 @@ static float ig__clip_grads(ig_model *m, float max_norm);
 static int ig__adamw_ema(ig_model *m, const ig_train_config *tc);
 
 IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
-                        const float *x0, const int *y, size_t B, ig_train_stats *stats) {
+                        const float *x0, const int *labels, size_t B, ig_train_stats *stats) {
     ig_tensor *x, *tg;
     float *t;
-    int *labels;
+    int *train_labels;
     ig_rng saved = m->rng;   /* a failed step leaves the RNG as it was too */
-    if (ig__batch(m, ctx, B, &x, &tg, &t, &labels)) return -1;
-    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, y, x->data, t, tg->data, labels) ||
-        ig__train_step_core(m, ctx, tc, x, t, labels, tg, stats)) {
+    if (ig__batch(m, ctx, B, &x, &tg, &t, &train_labels)) return -1;
+    if (ig_flow_batch(&m->rng, &m->cfg, tc, B, x0, labels, x->data, t, tg->data, train_labels) ||
+        ig__train_step_core(m, ctx, tc, x, t, train_labels, tg, stats)) {
         m->rng = saved;
         return -1;
     }
@@ -2151,25 +2166,26 @@ IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 }
 
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
-                           const float *xt, const float *t, const int *y,
+                           const float *xt, const float *t, const int *labels,
                            const float *target, size_t B, ig_train_stats *stats) {
     ig_tensor *x, *tg;
     float *tb;
-    int *yb;
-    if (ig__batch(m, ctx, B, &x, &tg, &tb, &yb)) return -1;
+    int *lb;
+    if (ig__batch(m, ctx, B, &x, &tg, &tb, &lb)) return -1;
     memcpy(x->data, xt, x->n * sizeof(float));
     memcpy(tg->data, target, tg->n * sizeof(float));
     memcpy(tb, t, B * sizeof(float));
-    memcpy(yb, y, B * sizeof(int));
-    return ig__train_step_core(m, ctx, tc, x, tb, yb, tg, stats);
+    memcpy(lb, labels, B * sizeof(int));
+    return ig__train_step_core(m, ctx, tc, x, tb, lb, tg, stats);
 }
 
 /* Resets ctx and takes the inputs of one forward of `rows` samples from its
    scratch: x (rows,C,H,W), t (rows), labels (rows); with tg != NULL also the
    target (rows,C,H,W), and then ctx records a tape (training). */
-static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg, float **t, int **y) {
+static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg,
+                     float **t, int **labels) {
     size_t shape[4];
-    *x = NULL; *t = NULL; *y = NULL;
+    *x = NULL; *t = NULL; *labels = NULL;
     if (tg) *tg = NULL;
     if (tg && !m->grads) return ig__fail("ig_train_step: the model was made with training = 0");
     if (ig_ctx_reset(ctx, tg != NULL)) return -1;
@@ -2178,8 +2194,8 @@ static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x,
     *x = ig_tensor_new(ctx->scratch, 4, shape, 0);
     if (tg && !(*tg = ig_tensor_new(ctx->scratch, 4, shape, 0))) return -1;
     *t = ig__arena_floats(ctx->scratch, rows);
-    *y = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
-    return (*x && *t && *y) ? 0 : -1;
+    *labels = (int *)ig_arena_alloc(ctx->scratch, rows * sizeof(int));
+    return (*x && *t && *labels) ? 0 : -1;
 }
 
 /* The flow-matching batch.  A path mixes data x0 and noise eps:
@@ -2194,11 +2210,13 @@ static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x,
    that CFG needs.  The draws, per sample in order: t, the dropout uniform,
    then C*H*W normals for eps. */
 IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
-                        const float *x0, const int *y, float *xt, float *t, float *target, int *labels) {
+                        const float *x0, const int *labels, float *xt, float *t, float *target,
+                        int *train_labels) {
     size_t per = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, b, i;
     for (b = 0; b < B; b++)   /* check first, so a bad label consumes no random numbers */
-        if (y[b] < 0 || y[b] >= cfg->num_classes)
-            return ig__fail("ig_flow_batch: label %d of sample %zu is outside 0..%d", y[b], b, cfg->num_classes - 1);
+        if (labels[b] < 0 || labels[b] >= cfg->num_classes)
+            return ig__fail("ig_flow_batch: label %d of sample %zu is outside 0..%d", labels[b], b,
+                            cfg->num_classes - 1);
     for (b = 0; b < B; b++) {
         float tb;
         if (tc->t_sampling == IG_T_LOGNORMAL) {
@@ -2208,7 +2226,7 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
             tb = ig_rng_uniform(rng);
         }
         t[b] = tb;
-        labels[b] = ig_rng_uniform(rng) < tc->label_dropout ? cfg->num_classes : y[b];
+        train_labels[b] = ig_rng_uniform(rng) < tc->label_dropout ? cfg->num_classes : labels[b];
         for (i = 0; i < per; i++) {
             float e = ig_rng_normal(rng), x0i = x0[b * per + i];
             if (tc->path == IG_PATH_COSINE) {
@@ -2226,8 +2244,8 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
 
 /* The step itself, on a context already reset for training that holds the
    batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W), in the SiT
-   convention.  The IG training loss (Zhou et al. 2026, their lambda = 0.5):
-       loss = mse(v_final, v*) + lambda mse(v_aux, v*)  [+ cos_weight mean(1 - cos(v_final, v*))]
+   convention.  The IG training loss (Zhou et al. 2026; aux_weight is their lambda, 0.5):
+       loss = mse(v_final, v*) + aux_weight mse(v_aux, v*)  [+ cos_weight mean(1 - cos(v_final, v*))]
    Both heads regress the same target; the aux head's gradient flows into
    blocks 1..k too (no stop-gradient), so the early blocks serve both heads.
    The cosine term (LightningDiT's release) compares the channel vectors at
@@ -2236,7 +2254,7 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
    place in the batch; the loss values are the same ((v_ldit - u)^2 =
    (-v_ldit - v*)^2, and a cosine is unchanged when both vectors flip). */
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
-                               float *t, const int *y, ig_tensor *tg, ig_train_stats *stats) {
+                               float *t, const int *labels, ig_tensor *tg, ig_train_stats *stats) {
     ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
     size_t i;
     float norm;
@@ -2249,8 +2267,8 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
         for (i = 0; i < tg->n; i++) tg->data[i] = -tg->data[i];
     }
     if (!counting) memset(m->grads, 0, m->nweights * sizeof(float));
-    /* lambda = 0 is the plain baseline: the aux head is not even computed */
-    if (ig_forward(m, ctx, x, t, y, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
+    /* aux_weight 0 is the plain baseline: the aux head is not even computed */
+    if (ig_forward(m, ctx, x, t, labels, &v, tc->aux_weight != 0.0f ? &v_aux : NULL)) return -1;
     loss_final = ig_mse(ctx, v, tg);
     loss = loss_final;
     if (v_aux) {
@@ -2558,12 +2576,12 @@ IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
    are linear in the velocities, so they apply unchanged afterwards.  t (B) is
    the caller's scratch and is overwritten; the outputs are negated in place
    (inference only, no tape). */
-static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *y,
+static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *labels,
                            ig_tensor **v, ig_tensor **v_aux) {
     size_t i;
-    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, ctx, x, t, y, v, v_aux);
+    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, ctx, x, t, labels, v, v_aux);
     for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
-    if (ig_forward(m, ctx, x, t, y, v, v_aux)) return -1;
+    if (ig_forward(m, ctx, x, t, labels, v, v_aux)) return -1;
     for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
     if (v_aux)
         for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
@@ -2576,8 +2594,8 @@ static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, con
              v = v_aux + w (v_final - v_aux)
      CFG (s = cfg_scale != 1): one forward of 2B rows, [labels; null label],
              IG applied to both halves, then v = v_u + s (v_c - v_u)
-     autoguidance (guide != NULL): v_weak from the guide model's final head,
-             a second network evaluation:  v = v_weak + w_g (v - v_weak)
+     autoguidance (guide != NULL): v_guide from the guide model's final head,
+             a second network evaluation:  v = v_guide + w_g (v - v_guide)
    A LightningDiT model is seen through ig__forward_sit (SiT convention). */
 IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, float *vout) {
     ig_guided *G = (ig_guided *)user;
@@ -2589,17 +2607,17 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
     int use_cfg = gd->cfg_scale != 1.0f && t >= gd->cfg_low && t <= gd->cfg_high;
     ig_tensor *x, *v_final, *v_aux = NULL;
     float *tt, w = gd->ig_weight, *vf, *va;
-    int *yy;
+    int *lab;
     if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height * (size_t)m->cfg.image_width)
         return ig__fail("ig_guided_velocity: %zu floats do not make a batch of %zu samples", n, B);
     rows = use_cfg ? 2 * B : B;
-    if (ig__batch(m, ctx, rows, &x, NULL, &tt, &yy)) return -1;
+    if (ig__batch(m, ctx, rows, &x, NULL, &tt, &lab)) return -1;
     for (b = 0; b < rows; b++) {
         tt[b] = t;
-        yy[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
+        lab[b] = b < B ? G->labels[b] : m->cfg.num_classes;   /* second half: null label */
         memcpy(x->data + b * per, xin + (b % B) * per, per * sizeof(float));
     }
-    if (ig__forward_sit(m, ctx, x, tt, yy, &v_final, use_ig ? &v_aux : NULL)) return -1;
+    if (ig__forward_sit(m, ctx, x, tt, lab, &v_final, use_ig ? &v_aux : NULL)) return -1;
     G->nfe += rows / B;
     vf = v_final->data;
     if (use_ig) {
@@ -2614,11 +2632,11 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
     if (gd->guide) {
         ig_ctx *gctx = G->guide_ctx ? G->guide_ctx : ctx;
         ig_tensor *xg, *vg;
-        int *yg;
-        if (ig__batch(gd->guide, gctx, B, &xg, NULL, &tt, &yg)) return -1;
+        int *glab;
+        if (ig__batch(gd->guide, gctx, B, &xg, NULL, &tt, &glab)) return -1;
         memcpy(xg->data, xin, n * sizeof(float));
-        for (b = 0; b < B; b++) { tt[b] = t; yg[b] = G->labels[b]; }
-        if (ig__forward_sit(gd->guide, gctx, xg, tt, yg, &vg, NULL)) return -1;
+        for (b = 0; b < B; b++) { tt[b] = t; glab[b] = G->labels[b]; }
+        if (ig__forward_sit(gd->guide, gctx, xg, tt, glab, &vg, NULL)) return -1;
         G->nfe += 1;
         for (i = 0; i < n; i++) vout[i] = vg->data[i] + gd->guide_weight * (vout[i] - vg->data[i]);
     }
@@ -2627,8 +2645,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
 
 /* --- 7.1 the size of the scratch arena -----------------------------------
    Exact by construction: the training step (or one guided forward with IG on)
-   runs on a counting arena, where every op and ig_backward take memory as in a
-   real run but compute nothing (section 4), so the counted peak is the real one.
+   runs on a counting arena (section 1), so the counted peak is the real one.
    The model has headers only; its weights and gradients are a dummy float. */
 static float ig__dummy_float;
 
@@ -2644,10 +2661,10 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     ig_model m;
     ig_arena count;
     ig_ctx ctx;
-    ig_train_config tc = ig_train_defaults();   /* lambda != 0: both heads */
+    ig_train_config tc = ig_train_defaults();   /* aux_weight != 0: both heads */
     ig_tensor *x, *tg, *v, *va;
     float *t;
-    int *y, ok = 0;
+    int *labels, ok = 0;
     size_t tape = ig_model_tape_nodes(cfg), peak = 0;
     memset(&m, 0, sizeof m); memset(&count, 0, sizeof count);
     if (ig_config_check(cfg)) return 0;
@@ -2663,9 +2680,11 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     m.grads = &ig__dummy_float;
     if (ig_ctx_init(&ctx, &count, tape)) goto done;
     if (training)
-        ok = !ig__batch(&m, &ctx, batch, &x, &tg, &t, &y) && !ig__train_step_core(&m, &ctx, &tc, x, t, y, tg, NULL);
+        ok = !ig__batch(&m, &ctx, batch, &x, &tg, &t, &labels) &&
+             !ig__train_step_core(&m, &ctx, &tc, x, t, labels, tg, NULL);
     else
-        ok = !ig__batch(&m, &ctx, batch, &x, NULL, &t, &y) && !ig_forward(&m, &ctx, x, t, y, &v, &va);
+        ok = !ig__batch(&m, &ctx, batch, &x, NULL, &t, &labels) &&
+             !ig_forward(&m, &ctx, x, t, labels, &v, &va);
     peak = count.peak;
 done:
     ig_arena_free(&count);
@@ -3141,7 +3160,8 @@ static size_t ig__gemm_tiles(size_t M, size_t N) { return M * N; }   /* no tiles
    ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
    (hd rows of stride ldbuf >= T) and copied back, every element the same
    bits; directly on ig__gemm's small route, and where the transpose would
-   fill no fewer register tiles (hd = 64: one full tile wide already). */
+   fill no fewer register tiles (hd a multiple of the tile width NR: hd = 64
+   is one full tile with AVX-512's NR = 64, four with AVX2's 16). */
 static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {
     size_t i, j;
@@ -3782,6 +3802,17 @@ static int ig__st_meta_agrees(const ig_st_file *st, const char *key, int have) {
     return r < 0 ? -1 : 0;
 }
 
+/* The metadata's t_scale, in (0, 1e6]: 1 (in *v), 0 if absent, -1 if malformed. */
+static int ig__st_meta_t_scale(const ig_st_file *st, double *v) {
+    const char *s = ig_st_meta(st, "t_scale");
+    char *end;
+    if (!s) return 0;
+    *v = strtod(s, &end);   /* checked as a double: casting 1e39 to float is undefined */
+    if (end == s || *end || !(*v > 0.0 && *v <= 1e6))
+        return ig__fail("%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", st->path, s);
+    return 1;
+}
+
 /* LightningDiT: the stored feat_rope tables (in w, as read from the file) must be the 2D RoPE
    of this grid and head dim (ig__rope_table; the release computes them in float32, ~1e-6
    away).  They are then used as stored. */
@@ -3805,7 +3836,7 @@ static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
 IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
-    unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights;
+    unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights; double ts = 1.0;
     const char *rng = NULL, *s; char name[96], *end = NULL; ig_st_file st;
     if (ig_st_open(&st, path)) return -1;
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
@@ -3833,8 +3864,12 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
         IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain,
                 "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors",
                 path, found[1], found[2], found[3], ntrain);
-        if (ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step) < 0) goto done;
-        rng = ig_st_meta(&st, "rng");                 /* "state has_spare spare_bits" */
+        k = ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step);
+        IG__TRY(k == 0, "%s: holds a training state (EMA and AdamW moments) but no 'step' in the "
+                "metadata, which AdamW's bias corrections need (save with ig_save(m, path, 1), or "
+                "load it into a model made with training = 0)", path);
+        if (k < 0) goto done;
+        rng = ig_st_meta(&st, "rng");                 /* "state has_spare spare_bits"; absent: m's own */
         for (k = 0, s = rng; rng && k < 3; k++, s = end) {
             while (*s == ' ') s++;
             if (*s < '0' || *s > '9') break;
@@ -3845,6 +3880,9 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
     if (ig__st_meta_agrees(&st, "aux_depth", m->cfg.aux_depth) || ig__st_meta_agrees(&st, "num_heads", m->cfg.num_heads)) goto done;
+    if ((k = ig__st_meta_t_scale(&st, &ts)) < 0) goto done;
+    IG__TRY(k > 0 && (float)ts != m->cfg.t_scale, "%s: metadata says t_scale %g, the model's is %g (the "
+            "time embedding reads t * t_scale)", path, ts, (double)m->cfg.t_scale);
     if (ig__check_rope(m, buf, path)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
     if (nsets == 1 && m->ema) memcpy(m->ema, m->weights, nw * sizeof(float));   /* fine-tuning: the EMA starts at the weights */
@@ -3880,7 +3918,7 @@ static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads,
 
 IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
     static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
-    const ig_st_tensor *xw, *pe, *yt; const char *ts, *bad = NULL; ig_st_file st;
+    const ig_st_tensor *xw, *pe, *yt; const char *bad = NULL; double ts; ig_st_file st;
     long long v[4] = { 0, 0, 0, 0 }, T; char name[64], why[sizeof ig__errbuf]; int i, d, side, got[4], rc = -1;
     memset(cfg, 0, sizeof *cfg);
     if (ig_st_open(&st, path)) return -1;
@@ -3928,12 +3966,8 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
             "pass the head depth (aux_depth argument, --aux-depth)", path, cfg->depth);
     cfg->image_height = (int)v[0]; cfg->image_width = (int)v[1]; cfg->num_heads = (int)v[2]; cfg->aux_depth = (int)v[3];
     cfg->t_scale = 1.0f;
-    if ((ts = ig_st_meta(&st, "t_scale")) != NULL) {   /* checked as a double: casting 1e39 to float is undefined */
-        char *end;
-        double x = strtod(ts, &end);
-        IG__TRY(end == ts || *end || !(x > 0.0 && x <= 1e6), "%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", path, ts);
-        cfg->t_scale = (float)x;
-    }
+    if ((i = ig__st_meta_t_scale(&st, &ts)) < 0) goto done;
+    if (i > 0) cfg->t_scale = (float)ts;
     if (ig_config_check(cfg)) {                   /* before anything divides by a value from the file */
         memcpy(why, ig__errbuf, sizeof why);
         ig__fail("%s: %s", path, why);
@@ -4170,14 +4204,14 @@ static void ig__cos_loss_backward(ig_node *nd) {
 }
 
 /* --- C.2 cross-entropy and reshape (for classifiers) -----------------------
-   cross-entropy: z (B,K) logits, y (B) labels in 0..K-1,
-         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,y_b ],
+   cross-entropy: z (B,K) logits, labels l (B) in 0..K-1,
+         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,l_b ],
          in double with the row maximum subtracted (log-sum-exp);
-         dz_bk = (softmax(z_b)_k - [k == y_b]) / B dloss.  The forward saves
+         dz_bk = (softmax(z_b)_k - [k == l_b]) / B dloss.  The forward saves
          the softmax (B,K) and then the labels as floats (exact below 2^24).
    reshape: y = x in another shape with the same element count; dx += dy.  */
-IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
-    ig_tensor *out;
+IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *labels) {
+    ig_tensor *y;
     ig_node *nd;
     size_t one = 1, B, K, b, k;
     double acc = 0.0;
@@ -4187,35 +4221,35 @@ IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *y) {
         return ig__op_fail(ctx, "ig_cross_entropy: the logits must be (B,K) with K > 0, they have %d dims", z->ndim);
     B = z->shape[0]; K = z->shape[1];
     for (b = 0; b < B && !ig__counting(ctx); b++)
-        if (y[b] < 0 || (size_t)y[b] >= K)
-            return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", y[b], b, K - 1);
-    if (!(out = ig__op(ctx, ig__cross_entropy_backward, z, NULL, NULL, 1, &one, &nd))) return NULL;
+        if (labels[b] < 0 || (size_t)labels[b] >= K)
+            return ig__op_fail(ctx, "ig_cross_entropy: label %d of row %zu is outside 0..%zu", labels[b], b, K - 1);
+    if (!(y = ig__op(ctx, ig__cross_entropy_backward, z, NULL, NULL, 1, &one, &nd))) return NULL;
     if (nd && !(p = nd->saved = ig__scratch_floats(ctx, z->n + B))) return NULL;
-    if (ig__counting(ctx)) return out;
+    if (ig__counting(ctx)) return y;
     for (b = 0; b < B; b++) {
         const float *zb = z->data + b * K;
         double mx = zb[0], se = 0.0;
         for (k = 1; k < K; k++) if (zb[k] > mx) mx = zb[k];
         for (k = 0; k < K; k++) se += exp((double)zb[k] - mx);
-        acc += mx + log(se) - (double)zb[y[b]];
+        acc += mx + log(se) - (double)zb[labels[b]];
         if (p) {
             for (k = 0; k < K; k++) p[b * K + k] = (float)(exp((double)zb[k] - mx) / se);
-            p[z->n + b] = (float)y[b];
+            p[z->n + b] = (float)labels[b];
         }
     }
-    out->data[0] = (float)(acc / (double)B);
-    return out;
+    y->data[0] = (float)(acc / (double)B);
+    return y;
 }
 
 static void ig__cross_entropy_backward(ig_node *nd) {
     ig_tensor *z = nd->in[0];
     size_t B = z->shape[0], K = z->shape[1], b, k;
-    const float *prob = nd->saved, *y = nd->saved + z->n;
+    const float *prob = nd->saved, *label = nd->saved + z->n;
     float g = nd->out->grad[0] / (float)B, *dz = ig__grad(nd->ctx, z);
     if (!dz) return;
     for (b = 0; b < B; b++)
         for (k = 0; k < K; k++)
-            dz[b * K + k] += g * (prob[b * K + k] - ((float)k == y[b] ? 1.0f : 0.0f));
+            dz[b * K + k] += g * (prob[b * K + k] - ((float)k == label[b] ? 1.0f : 0.0f));
 }
 
 IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *shape) {
