@@ -345,6 +345,39 @@ static int t_config_preset_names(void) {
     return 0;
 }
 
+/* --- the time embedding at t_scale 1000 -----------------------------------
+   The toy and Fashion-MNIST models feed t * 1000 to the embedding, while every
+   parity fixture has t_scale 1.  Here the features of a few t at t_scale 1 and
+   1000 against the formula written out in double:
+     f_i = 10000^(-i/128),  e = [cos(t s f_0..f_127), sin(t s f_0..f_127)]
+   The tolerance follows the float argument t s f_i (a few ulp of up to 1000). */
+static int t_time_features_t_scale(void) {
+    static const float ts[3] = { 0.0f, 0.0137f, 0.73f };
+    static const float scales[2] = { 1.0f, 1000.0f };
+    ig_arena a;
+    ig_ctx ctx;
+    ig_tensor *e;
+    size_t b, i;
+    int si;
+    CHECK(ig_arena_init(&a, "time features", 1 << 16) == 0 && ig_ctx_init(&ctx, &a, 4) == 0, "%s",
+          ig_last_error());
+    for (si = 0; si < 2; si++) {
+        CHECK(ig_ctx_reset(&ctx, 0) == 0, "%s", ig_last_error());
+        CHECK((e = ig__time_features(&ctx, ts, 3, scales[si])) != NULL, "%s", ig_last_error());
+        for (b = 0; b < 3; b++)
+            for (i = 0; i < 128; i++) {
+                double arg = (double)ts[b] * scales[si] * exp(-log(10000.0) * (double)i / 128.0);
+                double tol = 1e-6 + 5e-7 * arg;
+                CHECK(fabs(e->data[b * 256 + i] - cos(arg)) <= tol && fabs(e->data[b * 256 + 128 + i] - sin(arg)) <= tol,
+                      "t_scale %g, t %g, frequency %zu: (%.7g, %.7g), the formula (%.7g, %.7g)", (double)scales[si],
+                      (double)ts[b], i, (double)e->data[b * 256 + i], (double)e->data[b * 256 + 128 + i], cos(arg),
+                      sin(arg));
+            }
+    }
+    ig_arena_free(&a);
+    return 0;
+}
+
 /* --- attention's transposed products ---------------------------------------
    ig_attention computes its (T,hd) products as (hd,T) transposes
    (ig__gemm_narrow) and runs 8 softmax rows side by side.  Neither may change
@@ -501,6 +534,7 @@ const test_case harden_tests[] = {
     { "harden_tensor_size_overflow", t_tensor_size_overflow },
     { "harden_config_preset_names", t_config_preset_names },
     { "harden_error_message_per_thread", t_error_per_thread },
+    { "time_features_t_scale_1000", t_time_features_t_scale },
     { "attention_transposed_products_exact", t_attention_transposed_exact },
     { "gemm_narrow_exact", t_gemm_narrow_exact },
 };

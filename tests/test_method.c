@@ -668,6 +668,62 @@ static double ode_error(int heun, size_t nsteps) {
     return e;
 }
 
+/* --- the SDE's last step is the mean ------------------------------------------
+   Euler-Maruyama ends with a step from t = 0.04 to 0 that adds no noise (the
+   release's sampler, and the score is singular at 0).  A field that records its
+   last call gives x and v at t = 0.04; the result must be that step's mean
+       x + (v - (g2/2) score) dt,   g2 = 2t,  dt = -t
+   with the score written out for each path (section 7), and the RNG must have
+   drawn exactly the noise of the steps before: (nsteps - 1) n normals. */
+enum { SDE_N = 64 };
+typedef struct { int calls; float t, x[SDE_N], v[SDE_N]; } sde_record;
+
+static int sde_recording_field(void *user, const float *x, size_t n, float t, float *v) {
+    sde_record *r = (sde_record *)user;
+    size_t i;
+    for (i = 0; i < n; i++) v[i] = 0.7f * x[i] - 0.3f + 0.01f * (float)i;
+    memcpy(r->x, x, n * sizeof(float));
+    memcpy(r->v, v, n * sizeof(float));
+    r->t = t;
+    r->calls++;
+    return 0;
+}
+
+static int t_sde_last_step_mean(void) {
+    enum { STEPS = 6 };
+    float x[SDE_N];
+    sde_record rec;
+    ig_rng rng, replay;
+    int path;
+    size_t i;
+    for (path = IG_PATH_LINEAR; path <= IG_PATH_COSINE; path++) {
+        double t, dt, hp = 0.5 * 3.14159265358979323846;
+        memset(&rec, 0, sizeof rec);
+        ig_rng_seed(&rng, 90 + (uint64_t)path);
+        ig_rng_normal_fill(&rng, x, SDE_N);
+        replay = rng;
+        CHECK(ig_sample_sde(sde_recording_field, &rec, x, SDE_N, STEPS, path, &rng) == 0, "%s", ig_last_error());
+        CHECK(rec.calls == STEPS && fabs(rec.t - 0.04) < 1e-6, "%d calls, the last at t = %g (want %d, 0.04)",
+              rec.calls, (double)rec.t, STEPS);
+        t = rec.t; dt = -t;
+        for (i = 0; i < SDE_N; i++) {
+            double xv = rec.x[i], v = rec.v[i], score, mean;
+            if (path == IG_PATH_COSINE)
+                score = -((cos(hp * t) * v + hp * sin(hp * t) * xv) / hp) / sin(hp * t);
+            else
+                score = -((1.0 - t) * v + xv) / t;
+            mean = xv + (v - 0.5 * 2.0 * t * score) * dt;
+            CHECK(fabs(x[i] - mean) <= 1e-5 * (1.0 + fabs(mean)), "%s path, element %zu: %.7g after the last "
+                  "step, its mean is %.7g (noise added?)", path ? "cosine" : "linear", i, (double)x[i], mean);
+        }
+        for (i = 0; i < (size_t)(STEPS - 1) * SDE_N; i++) (void)ig_rng_normal(&replay);
+        CHECK(replay.state == rng.state && replay.has_spare == rng.has_spare,
+              "%s path: the RNG drew other than (nsteps - 1) n = %d normals", path ? "cosine" : "linear",
+              (STEPS - 1) * SDE_N);
+    }
+    return 0;
+}
+
 static int t_sampler_order(void) {
     double e8 = ode_error(0, 8), e16 = ode_error(0, 16), h8 = ode_error(1, 8), h16 = ode_error(1, 16);
     CHECK(e8 > 0 && e16 > 0 && h8 > 0 && h16 > 0, "errors %g %g %g %g", e8, e16, h8, h16);
@@ -891,7 +947,8 @@ static int t_flow_label_dropout(void) {
    partial (every EMA and first-moment tensor but no second moments), is refused
    with a message naming the file, and the model keeps its weights, EMA, moments
    and step. */
-static int write_ckpt(const ig_model *m, const char *path, const float *weights, int nan_at, int with_v) {
+static int write_ckpt(const ig_model *m, const char *path, const float *weights, int nan_at, int with_v,
+                      const char *step) {
     ig_st_writer w;
     static const char *const pre[4] = { "", "ema.", "adam.m.", "adam.v." };
     const float *src[4];
@@ -912,7 +969,7 @@ static int write_ckpt(const ig_model *m, const char *path, const float *weights,
             snprintf(name, sizeof name, "%s%s", pre[k], pp->name);
             ig_st_add(&w, name, IG_F32, pp->t->ndim, shape, src[k] + pp->offset);
         }
-    ig_st_add_meta(&w, "step", "7");
+    if (step) ig_st_add_meta(&w, "step", step);
     rc = ig_st_writer_save(&w, path);
     ig_st_writer_free(&w);
     free(wcopy);
@@ -933,22 +990,71 @@ static int t_checkpoint_state_checks(void) {
     memcpy(before, n.m.weights, N * sizeof(float)); memcpy(before + N, n.m.ema, N * sizeof(float));
     memcpy(before + 2 * N, n.m.adam_m, N * sizeof(float)); memcpy(before + 3 * N, n.m.adam_v, N * sizeof(float));
     /* a NaN in the weights */
-    CHECK(write_ckpt(&n.m, path, n.m.weights, (int)(N / 2), 1) == 0, "%s", ig_last_error());
+    CHECK(write_ckpt(&n.m, path, n.m.weights, (int)(N / 2), 1, "7") == 0, "%s", ig_last_error());
     CHECK(ig_load(&n.m, path, 1) != 0, "a checkpoint with a NaN weight loaded");
     CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "non-finite"), "message: %s", ig_last_error());
     /* EMA and first moments, no second moments */
-    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 0) == 0, "%s", ig_last_error());
+    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 0, "7") == 0, "%s", ig_last_error());
     CHECK(ig_load(&n.m, path, 1) != 0, "a checkpoint without adam.v.* resumed");
     CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "incomplete"), "message: %s", ig_last_error());
     CHECK(memcmp(before, n.m.weights, N * sizeof(float)) == 0 && memcmp(before + N, n.m.ema, N * sizeof(float)) == 0 &&
           memcmp(before + 2 * N, n.m.adam_m, N * sizeof(float)) == 0 && memcmp(before + 3 * N, n.m.adam_v, N * sizeof(float)) == 0 &&
           n.m.step == 3, "a refused checkpoint changed the model");
     /* and the complete one loads (the test is not refusing everything) */
-    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 1) == 0, "%s", ig_last_error());
+    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 1, "7") == 0, "%s", ig_last_error());
     CHECK(ig_load(&n.m, path, 1) == 0, "the complete checkpoint: %s", ig_last_error());
     CHECK(n.m.step == 7, "step %lld after loading, the file says 7", (long long)n.m.step);
     free(before);
     remove(path);
+    net_free(&n);
+    return 0;
+}
+
+/* --- what ig_load does with the metadata --------------------------------------
+   A training state without 'step' is refused (AdamW's bias corrections need it)
+   and the model keeps everything; with the step but without 'rng' it loads and
+   the model keeps its own RNG.  A file whose t_scale is not the model's is
+   refused; the model it came from loads it. */
+static int t_checkpoint_load_metadata(void) {
+    ig_config g = small_config(), g1000 = small_config(), back;
+    net n, n1000;
+    const char *path = "build/test_method_meta.safetensors";
+    float *before;
+    ig_rng rng_before;
+    size_t N;
+    CHECK(net_init(&n, &g, 1, 1, 83) == 0, "%s", ig_last_error());
+    N = n.m.nweights;
+    n.m.step = 3;
+    CHECK((before = (float *)malloc(N * sizeof(float))) != NULL, "out of memory");
+    memcpy(before, n.m.weights, N * sizeof(float));
+    /* the training state without the step */
+    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 1, NULL) == 0, "%s", ig_last_error());
+    CHECK(ig_load(&n.m, path, 1) != 0, "a training state without 'step' resumed");
+    CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "'step'"), "message: %s", ig_last_error());
+    CHECK(memcmp(before, n.m.weights, N * sizeof(float)) == 0 && n.m.step == 3, "a refused file changed the model");
+    /* with the step, without the RNG state: loads; the RNG stays the model's */
+    ig_rng_seed(&n.m.rng, 12345);
+    (void)ig_rng_normal(&n.m.rng);
+    rng_before = n.m.rng;
+    CHECK(write_ckpt(&n.m, path, n.m.weights, -1, 1, "7") == 0, "%s", ig_last_error());
+    CHECK(ig_load(&n.m, path, 1) == 0, "%s", ig_last_error());
+    CHECK(n.m.step == 7 && n.m.rng.state == rng_before.state && n.m.rng.has_spare == rng_before.has_spare &&
+          n.m.rng.spare == rng_before.spare, "step %lld (want 7), or the RNG changed without an 'rng' in the file",
+          (long long)n.m.step);
+    /* t_scale 1000 in the file, 1 in the model */
+    g1000.t_scale = 1000.0f;
+    CHECK(net_init(&n1000, &g1000, 1, 0, 84) == 0, "%s", ig_last_error());
+    CHECK(ig_save(&n1000.m, path, 0) == 0, "%s", ig_last_error());
+    memcpy(before, n.m.weights, N * sizeof(float));
+    CHECK(ig_load(&n.m, path, 1) != 0, "a file with t_scale 1000 loaded into a model with t_scale 1");
+    CHECK(strstr(ig_last_error(), path) && strstr(ig_last_error(), "t_scale"), "message: %s", ig_last_error());
+    CHECK(memcmp(before, n.m.weights, N * sizeof(float)) == 0, "a refused file changed the model");
+    CHECK(ig_load(&n1000.m, path, 1) == 0, "its own model: %s", ig_last_error());
+    CHECK(ig_config_from_file(&back, path, 0, 0) == 0 && back.t_scale == 1000.0f, "t_scale %g read back: %s",
+          (double)back.t_scale, ig_last_error());
+    free(before);
+    remove(path);
+    net_free(&n1000);
     net_free(&n);
     return 0;
 }
@@ -966,8 +1072,10 @@ const test_case method_tests[] = {
     { "flow_t_distribution_ks", t_flow_t_distribution },
     { "flow_label_dropout_rate", t_flow_label_dropout },
     { "sample_euler_heun_order", t_sampler_order },
+    { "sample_sde_last_step_is_the_mean", t_sde_last_step_mean },
     { "model_init_as_released", t_model_init_as_released },
     { "model_pos_embed_vs_pytorch", t_model_pos_embed },
     { "checkpoint_refuses_nan_and_partial_state", t_checkpoint_state_checks },
+    { "checkpoint_load_step_rng_t_scale", t_checkpoint_load_metadata },
 };
 const int method_ntests = sizeof method_tests / sizeof method_tests[0];
