@@ -580,14 +580,14 @@ typedef struct {
     /* training */
     long long steps, batch, every, log_every, seed, warmup, keep_every;
     double lr, lambda, ema, label_dropout, wd;
-    int resume;
-    const char *data, *ckpt, *out;
+    int resume, joint;
+    const char *data, *ckpt, *out, *tsv;
     /* classifier */
     long long epochs;
     const char *clf;
     /* sampling and evaluation */
     const char *model, *dir, *methods, *guide, *ig_weights, *intervals, *cfg_scales;
-    long long n, nsteps;
+    long long n, nsteps, seeds;
     int sde;
     double ig_weight, ig_low, ig_high, cfg_scale, cfg_low, cfg_high, guide_weight;
 } fm_opts;
@@ -603,7 +603,7 @@ static void fm_defaults(fm_opts *o) {
     o->out = "data/fmnist_ig.safetensors";
     o->epochs = 6; o->clf = "data/fmnist_classifier.safetensors";
     o->model = "data/fmnist_ig.safetensors"; o->dir = "out/fmnist"; o->methods = "none,cfg,ig,igcfg";
-    o->guide = NULL; o->n = 1000; o->nsteps = 10; o->sde = 0;
+    o->guide = NULL; o->n = 1000; o->nsteps = 10; o->sde = 0; o->seeds = 1;
     o->ig_weight = 3.0; o->ig_low = 0.0; o->ig_high = 1.0;
     o->cfg_scale = 1.5; o->cfg_low = 0.0; o->cfg_high = 1.0; o->guide_weight = 2.0;
     o->ig_weights = "1,1.5,2,2.5,3"; o->intervals = "0-1,0.3-1,0-0.7"; o->cfg_scales = "1.5,2,3";
@@ -629,7 +629,8 @@ static void usage(void) {
            "        --ig-weight W (3) --ig-low T --ig-high T (0, 1) --cfg-scale S (1.5) --cfg-low T --cfg-high T\n"
            "        --guide PATH --guide-weight W (2): autoguidance with a weaker model (method auto)\n"
            "eval:   --clf PATH (data/fmnist_classifier.safetensors) --dir DIR --methods LIST --data DIR\n"
-           "sweep:  --ig-weights LIST (1,1.5,2,2.5,3) --intervals LIST (0-1,0.3-1,0-0.7) --cfg-scales LIST\n");
+           "sweep:  --ig-weights LIST (1,1.5,2,2.5,3) --intervals LIST (0-1,0.3-1,0-0.7) --cfg-scales LIST (1.5,2,3)\n"
+           "        --joint (also IG x CFG together) --seeds N (1: noise seeds --seed..+N-1, mean +- sd) --tsv PATH\n");
 }
 
 /* Parses the flags after the subcommand; 0, 1 (help) or -1. */
@@ -642,6 +643,7 @@ static int fm_parse(int argc, char **argv, fm_opts *o) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 1; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--sde")) { o->sde = 1; continue; }
+        if (!strcmp(a, "--joint")) { o->joint = 1; continue; }
         if (!(v = cli_value(PROG, argc, argv, &i))) return -1;
         if (!strcmp(a, "--patch")) { if (cli_int(PROG, a, v, 1, 28, &n)) return -1; o->patch = (int)n; }
         else if (!strcmp(a, "--width")) { if (cli_int(PROG, a, v, 8, 2048, &n)) return -1; o->width = (int)n; }
@@ -680,6 +682,8 @@ static int fm_parse(int argc, char **argv, fm_opts *o) {
         else if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "--ckpt")) o->ckpt = v;
         else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--tsv")) o->tsv = v;
+        else if (!strcmp(a, "--seeds")) { if (cli_int(PROG, a, v, 1, 64, &o->seeds)) return -1; }
         else { fprintf(stderr, "%s: unknown flag '%s' (see --help)\n", PROG, a); return -1; }
     }
     return 0;
@@ -1202,53 +1206,106 @@ static int fm_parse_interval(const char *s, double *lo, double *hi) {
     return 0;
 }
 
+/* One row of a sweep: the guidance of "IG w on [lo, hi]", "CFG s on [lo, hi]"
+   or both at once (w = 1 or s = 1 switches that part off), sampled from
+   'seeds' noise seeds (seed, seed + 1, ...) and scored; prints the mean and
+   the sample standard deviation over the seeds, and one TSV line per seed. */
+static int fm_sweep_row(const fm_opts *o, ig_model *m, fm_clf *f, const fm_ref *ref, float *x, int *y,
+                        double w, double s, double lo, double hi, FILE *tsv) {
+    ig_guidance g = ig_guidance_none();
+    fm_metrics mt[64], mean = { 0, 0, 0, 0 }, sd = { 0, 0, 0, 0 };
+    size_t n = (size_t)o->n;
+    int k, ns = (int)o->seeds;
+    const char *name = w != 1.0 && s != 1.0 ? "igcfg" : w != 1.0 ? "ig" : s != 1.0 ? "cfg" : "none";
+    char set[160];
+    double t0 = now();
+    if (w != 1.0) { g.ig_weight = (float)w; g.ig_low = (float)lo; g.ig_high = (float)hi; }
+    if (s != 1.0) { g.cfg_scale = (float)s; g.cfg_low = (float)lo; g.cfg_high = (float)hi; }
+    for (k = 0; k < ns; k++) {
+        if (fm_sample(m, NULL, &g, n, (int)o->nsteps, o->sde, (uint64_t)(o->seed + k), x) ||
+            fm_measure(f, ref, x, y, n, &mt[k])) {
+            fprintf(stderr, "%s: %s\n", PROG, fm_error()); return -1;
+        }
+        if (tsv) fprintf(tsv, "%s\t%g\t%g\t%g\t%g\t%lld\t%zu\t%.4f\t%.4f\t%.4f\t%.4f\n", name, w, s, lo, hi,
+                         o->seed + k, n, mt[k].fd, mt[k].acc, mt[k].prec, mt[k].rec);
+        mean.fd += mt[k].fd / ns; mean.acc += mt[k].acc / ns; mean.prec += mt[k].prec / ns; mean.rec += mt[k].rec / ns;
+    }
+    for (k = 0; k < ns && ns > 1; k++) {
+        sd.fd += (mt[k].fd - mean.fd) * (mt[k].fd - mean.fd) / (ns - 1);
+        sd.acc += (mt[k].acc - mean.acc) * (mt[k].acc - mean.acc) / (ns - 1);
+        sd.prec += (mt[k].prec - mean.prec) * (mt[k].prec - mean.prec) / (ns - 1);
+        sd.rec += (mt[k].rec - mean.rec) * (mt[k].rec - mean.rec) / (ns - 1);
+    }
+    if (w != 1.0 && s != 1.0) snprintf(set, sizeof set, "IG w %g + CFG %g on [%g, %g]", w, s, lo, hi);
+    else if (w != 1.0) snprintf(set, sizeof set, "IG w %g on [%g, %g]", w, lo, hi);
+    else if (s != 1.0) snprintf(set, sizeof set, "CFG %g on [%g, %g]", s, lo, hi);
+    else snprintf(set, sizeof set, "no guidance");
+    printf("| %-32s | %6.2f +- %5.2f | %5.1f%% +- %4.1f | %5.3f +- %5.3f | %5.3f +- %5.3f | %.0f s |\n", set,
+           mean.fd, sqrt(sd.fd), 100 * mean.acc, 100 * sqrt(sd.acc), mean.prec, sqrt(sd.prec), mean.rec, sqrt(sd.rec),
+           now() - t0);
+    fflush(stdout);
+    if (tsv) fflush(tsv);
+    return 0;
+}
+
+/* The rows: IG alone (w x interval; w = 1 is no guidance, once), CFG alone
+   (s x interval) and, with --joint, IG and CFG together (w x s x interval,
+   the interval applying to both). */
 static int cmd_sweep(const fm_opts *o) {
     ig_model m;
     fm_clf f;
     fm_ref ref;
-    fm_metrics mt;
-    char b1[256], b2[256], b3[256], *w[16], *iv[16], *cs[16], set[128];
-    int nw, ni, nc, i, k;
-    size_t n = (size_t)o->n, j;
+    char b1[256], b2[256], b3[256], *w[16], *iv[16], *cs[16], path[1200];
+    int nw, ni, nc, i, j, k, rc = 1;
+    size_t n = (size_t)o->n, q;
+    double *wv = NULL, *sv = NULL, lo[16], hi[16];
     float *x = (float *)malloc(n * FM_PIX * sizeof(float));
     int *y = (int *)malloc(n * sizeof(int));
-    double t0;
+    FILE *tsv = NULL;
+    if (!x || !y) { fprintf(stderr, "%s: out of memory\n", PROG); return 1; }
     if ((nw = fm_split_list(o->ig_weights, b1, sizeof b1, w, 16)) < 0 || (ni = fm_split_list(o->intervals, b2, sizeof b2, iv, 16)) < 0 ||
         (nc = fm_split_list(o->cfg_scales, b3, sizeof b3, cs, 16)) < 0) return 2;
+    if (o->seeds < 1 || o->seeds > 64) { fprintf(stderr, "%s: --seeds must be 1..64\n", PROG); return 2; }
+    wv = (double *)malloc((size_t)(nw + 1) * sizeof(double));
+    sv = (double *)malloc((size_t)(nc + 1) * sizeof(double));
+    if (!wv || !sv) { fprintf(stderr, "%s: out of memory\n", PROG); return 1; }
+    for (i = 0; i < nw; i++) if (cli_num(PROG, "--ig-weights", w[i], -100, 100, &wv[i])) return 2;
+    for (i = 0; i < nc; i++) if (cli_num(PROG, "--cfg-scales", cs[i], -100, 100, &sv[i])) return 2;
+    for (k = 0; k < ni; k++) if (fm_parse_interval(iv[k], &lo[k], &hi[k])) return 2;
     if (fm_load_model(o->model, &m) || fm_eval_setup(o, &f, &ref, NULL)) return 1;
-    for (j = 0; j < n; j++) y[j] = (int)(j % FM_CLASSES);
-    printf("sweep on %s, %zu samples each, %s %lld steps\n\n", o->model, n, o->sde ? "SDE" : "Heun", o->nsteps);
-    printf("| method                 |      FD | class acc | prec  | recall | setting |\n|---|---:|---:|---:|---:|---|\n");
+    if (o->tsv) {
+        snprintf(path, sizeof path, "%s", o->tsv);
+        if (!(tsv = fopen(path, "w"))) { fprintf(stderr, "%s: %s: cannot write\n", PROG, path); return 1; }
+        fprintf(tsv, "method\tig_weight\tcfg_scale\tlow\thigh\tseed\tsamples\tfd\tclass_accuracy\tprecision\trecall\n");
+    }
+    for (q = 0; q < n; q++) y[q] = (int)(q % FM_CLASSES);
+    printf("sweep on %s, %zu samples each, %s %lld steps, noise seeds %lld..%lld (mean +- sd over %lld)\n\n", o->model, n,
+           o->sde ? "SDE" : "Heun", o->nsteps, o->seed, o->seed + o->seeds - 1, o->seeds);
+    printf("| setting                          |  FD             | class acc       | precision       | recall          | time |\n"
+           "|---|---:|---:|---:|---:|---:|\n");
     for (i = 0; i < nw; i++)
         for (k = 0; k < ni; k++) {
-            ig_guidance g = ig_guidance_none();
-            double wv, lo, hi;
-            if (cli_num(PROG, "--ig-weights", w[i], -100, 100, &wv) || fm_parse_interval(iv[k], &lo, &hi)) return 2;
-            if (wv == 1.0 && k > 0) continue;     /* w = 1 is the plain model whatever the interval */
-            g.ig_weight = (float)wv; g.ig_low = (float)lo; g.ig_high = (float)hi;
-            t0 = now();
-            if (fm_sample(&m, NULL, &g, n, (int)o->nsteps, o->sde, (uint64_t)o->seed, x) || fm_measure(&f, &ref, x, y, n, &mt)) {
-                fprintf(stderr, "%s: %s\n", PROG, fm_error()); return 1;
-            }
-            snprintf(set, sizeof set, "IG w %s on [%g, %g] (%.0f s)", w[i], lo, hi, now() - t0);
-            fm_print_row(NULL, wv == 1.0 ? "none" : "ig", set, &mt);
+            if (wv[i] == 1.0 && k > 0) continue;     /* w = 1 is the plain model whatever the interval */
+            if (fm_sweep_row(o, &m, &f, &ref, x, y, wv[i], 1.0, lo[k], hi[k], tsv)) goto done;
         }
-    for (i = 0; i < nc; i++)
-        for (k = 0; k < ni; k++) {
-            ig_guidance g = ig_guidance_none();
-            double sv, lo, hi;
-            if (cli_num(PROG, "--cfg-scales", cs[i], -100, 100, &sv) || fm_parse_interval(iv[k], &lo, &hi)) return 2;
-            g.cfg_scale = (float)sv; g.cfg_low = (float)lo; g.cfg_high = (float)hi;
-            t0 = now();
-            if (fm_sample(&m, NULL, &g, n, (int)o->nsteps, o->sde, (uint64_t)o->seed, x) || fm_measure(&f, &ref, x, y, n, &mt)) {
-                fprintf(stderr, "%s: %s\n", PROG, fm_error()); return 1;
-            }
-            snprintf(set, sizeof set, "CFG %s on [%g, %g] (%.0f s)", cs[i], lo, hi, now() - t0);
-            fm_print_row(NULL, "cfg", set, &mt);
-        }
-    free(x); free(y);
+    for (j = 0; j < nc; j++)
+        for (k = 0; k < ni; k++)
+            if (sv[j] != 1.0 && fm_sweep_row(o, &m, &f, &ref, x, y, 1.0, sv[j], lo[k], hi[k], tsv)) goto done;
+    if (o->joint)
+        for (i = 0; i < nw; i++)
+            for (j = 0; j < nc; j++)
+                for (k = 0; k < ni; k++)
+                    if (wv[i] != 1.0 && sv[j] != 1.0 && fm_sweep_row(o, &m, &f, &ref, x, y, wv[i], sv[j], lo[k], hi[k], tsv))
+                        goto done;
+    if (tsv) printf("\nwrote %s\n", o->tsv);
+    rc = 0;
+done:
+    if (tsv) fclose(tsv);
+    free(x); free(y); free(wv); free(sv);
+    free(ref.feat); free(ref.label);
+    ig_arena_free(&f.arena);
     ig_model_free(&m);
-    return 0;
+    return rc;
 }
 
 static int cmd_export(const fm_opts *o) {

@@ -210,6 +210,46 @@ static int t_fmnist_end_to_end(void) {
     }
     fclose(f);
     CHECK(rows == 1 + 4 + 1, "metrics.tsv has %d lines, expected a header, 4 methods and the real-image row", rows);
+    /* sweep: IG 2, CFG 1.5 and both, two noise seeds each, plus no guidance; the
+       no-guidance and IG+CFG rows of seed 1 must score what sample + eval scored
+       (eval's IG+CFG was IG 3 + CFG 1.5, so sweep IG 3 + CFG 1.5 here) */
+    {
+        char tsvp[256];
+        double fd_none = -1, fd_igcfg = -1;
+        const char *sw[] = { "fmnist", "sweep", "--data", dir, "--clf", clf, "--model", model, "--n", "100", "--steps", "2",
+                             "--ig-weights", "1,3", "--cfg-scales", "1.5", "--intervals", "0-1", "--joint", "--seeds", "2",
+                             "--tsv", tsvp, NULL };
+        snprintf(tsvp, sizeof tsvp, "%s/sweep.tsv", dir);
+        f = fopen(path, "r");
+        CHECK(f != NULL, "%s missing", path);
+        while (fgets(line, sizeof line, f)) {
+            char name[64];
+            double fd;
+            if (sscanf(line, "%63[^\t]\t%lf", name, &fd) != 2) continue;
+            if (!strcmp(name, "none")) fd_none = fd;
+            if (!strcmp(name, "igcfg")) fd_igcfg = fd;
+        }
+        fclose(f);
+        CHECK(fmt_run(sw) == 0, "sweep failed");
+        f = fopen(tsvp, "r");
+        CHECK(f != NULL, "%s missing", tsvp);
+        rows = 0;
+        while (fgets(line, sizeof line, f)) {
+            char name[64];
+            double w, s, lo, hi, fd;
+            long long seed;
+            size_t ns;
+            if (rows++ == 0) continue;
+            CHECK(sscanf(line, "%63[^\t]\t%lf\t%lf\t%lf\t%lf\t%lld\t%zu\t%lf", name, &w, &s, &lo, &hi, &seed, &ns, &fd) == 8,
+                  "bad sweep row: %s", line);
+            CHECK(ns == 100 && (seed == 1 || seed == 2) && lo == 0 && hi == 1, "bad sweep row: %s", line);
+            if (seed == 1 && !strcmp(name, "none")) CHECK(fabs(fd - fd_none) < 1e-3, "sweep none seed 1: FD %g, eval %g", fd, fd_none);
+            if (seed == 1 && !strcmp(name, "igcfg")) CHECK(fabs(fd - fd_igcfg) < 1e-3, "sweep igcfg seed 1: FD %g, eval %g", fd, fd_igcfg);
+        }
+        fclose(f);
+        CHECK(rows == 1 + 4 * 2, "sweep.tsv has %d lines, expected a header and 4 settings x 2 seeds", rows);
+        CHECK(fd_none >= 0 && fd_igcfg >= 0, "metrics.tsv lacks none or igcfg");
+    }
     /* a bad sample file is refused with its name */
     {
         const char *ev[] = { "fmnist", "eval", "--data", dir, "--clf", clf, "--dir", dir, "--methods", "auto", NULL };
