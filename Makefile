@@ -4,6 +4,7 @@
 #   make fmnist     sample the shipped Fashion-MNIST model with every method (out/fmnist/)
 #   make fmnist-eval   its metrics table;  make fmnist-train  retrain the shipped model
 #   make fmnist-data   unpack Debian's dataset-fashion-mnist into data/fashion-mnist/
+#   make fmnist-claims rerun the claims tables with their error bars (examples/fmnist_claims.sh)
 #   make debug      the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make examples   every program in examples/ and the tools
 #   make bench      the benchmark tool build/ig-bench
@@ -45,7 +46,7 @@ TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_metho
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-classifier fmnist-data docs-check
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-claims fmnist-classifier fmnist-data docs-check
 
 all: $(BUILD)/test_ig examples
 
@@ -164,6 +165,11 @@ fmnist-eval: $(BUILD)/fmnist fmnist-data
 fmnist-train: $(BUILD)/fmnist fmnist-data
 	@mkdir -p out/fmnist
 	$(FMNIST_RUN) train $(FMNIST_MODEL) --steps $(FMNIST_STEPS) --ckpt out/fmnist/train.safetensors --out data/fmnist_ig.safetensors
+
+# The claims tables of docs/fmnist.md, every row a mean +- sd over seeds (hours on
+# 2 cores; STAGES="sampling", "sweep" or "training" runs one part, see the script).
+fmnist-claims: $(BUILD)/fmnist fmnist-data
+	OMP_WAIT_POLICY=passive FM=./$(BUILD)/fmnist examples/fmnist_claims.sh
 
 fmnist-classifier: $(BUILD)/fmnist fmnist-data
 	$(FMNIST_RUN) classify --epochs 6 --clf data/fmnist_classifier.safetensors
