@@ -354,12 +354,166 @@ MUTANTS = [
      "cross-entropy adds the true class's logit instead of subtracting it"),
 ]
 
+# --- the examples (issue 24) -------------------------------------------------------
+# The code that turns the release's files into numbers.  An entry may end with the
+# runner filters that select the tests for it (space-separated, as build/test_ig
+# takes them; the toy's are always left out): only the test files that include the
+# changed file AND hold one of those tests are rebuilt, the others are linked from
+# the unchanged objects.  Without filters, every test (but the toy's) runs.
+EXAMPLE_MUTANTS = [
+    # latents.h: the two released data sets
+    ("lat_sd_scale", "examples/latents.h",
+     "#define LAT_SD_SCALE 0.18215f",
+     "#define LAT_SD_SCALE 0.18125f",
+     "the SD-VAE latent scale 0.18125 instead of the release's 0.18215 (training and sampling)",
+     "latents_repa"),
+    ("repa_scale_mean_only", "examples/latents.h",
+     "zb[k] = (d->buf[k] + d->buf[per + k] * ig_rng_normal(&d->rng)) * LAT_SD_SCALE;",
+     "zb[k] = d->buf[k] * LAT_SD_SCALE + d->buf[per + k] * ig_rng_normal(&d->rng);",
+     "REPA: the scale multiplies the posterior mean only, not the sample mean + std n",
+     "latents_repa"),
+    ("repa_mean_std_swapped", "examples/latents.h",
+     "zb[k] = (d->buf[k] + d->buf[per + k] * ig_rng_normal(&d->rng)) * LAT_SD_SCALE;",
+     "zb[k] = (d->buf[per + k] + d->buf[k] * ig_rng_normal(&d->rng)) * LAT_SD_SCALE;",
+     "REPA: the .npy's second half (std) taken as the mean and the first as the std",
+     "latents_repa"),
+    ("repa_no_posterior_sample", "examples/latents.h",
+     "zb[k] = (d->buf[k] + d->buf[per + k] * ig_rng_normal(&d->rng)) * LAT_SD_SCALE;",
+     "zb[k] = (d->buf[k] + d->buf[per + k] * 0.0f) * LAT_SD_SCALE;",
+     "REPA: the posterior mean without a fresh sample (no std * n)",
+     "latents_repa"),
+    ("repa_label_of_position", "examples/latents.h",
+     "y[b] = d->labels[i];",
+     "y[b] = d->labels[d->pos];",
+     "a sample gets the label of its position in the epoch, not its own",
+     "latents_repa"),
+    ("repa_label_range", "examples/latents.h",
+     "if (label >= num_classes) return lat__fail(",
+     "if (label > num_classes) return lat__fail(",
+     "dataset.json: a label equal to the class count (the null label) is accepted",
+     "latents_repa_errors"),
+    ("shards_normalize_order", "examples/latents.h",
+     "zb[c * hw + k] = (d->buf[c * hw + k] - d->mean[c]) / d->std[c];",
+     "zb[c * hw + k] = d->buf[c * hw + k] / d->std[c] - d->mean[c];",
+     "shards: x / std - mean instead of (x - mean) / std",
+     "latents_shards"),
+    ("shards_flip_quarter", "examples/latents.h",
+     "int flip = ig_rng_uniform(&d->rng) < 0.5f;",
+     "int flip = ig_rng_uniform(&d->rng) < 0.25f;",
+     "shards: latents_flip taken with probability 1/4 instead of 1/2",
+     "latents_shards"),
+    ("shards_flip_swapped", "examples/latents.h",
+     "t = flip ? s->flip : s->lat;",
+     "t = flip ? s->lat : s->flip;",
+     "shards: the draw's two copies swapped (same statistics; only the replay sees it)",
+     "latents_shards"),
+    ("shards_f16_as_bf16", "examples/latents.h",
+     "if (t->dtype == IG_F16) d->buf[k] = pt__f16(h[k]);",
+     "if (t->dtype == IG_BF16) d->buf[k] = pt__f16(h[k]);",
+     "shards: F16 latents widened as BF16 and BF16 as F16",
+     "latents_shards_half"),
+    ("shards_sample_stride_f32", "examples/latents.h",
+     "(uint64_t)(i - s->first) * per * es) ||",
+     "(uint64_t)(i - s->first) * per * 4) ||",
+     "shards: the offset of a sample counted in F32 bytes whatever the dtype",
+     "latents_shards_half"),
+    ("shards_label_range", "examples/latents.h",
+     "if (l64[k] < 0 || l64[k] >= num_classes) {",
+     "if (l64[k] < 0 || l64[k] > num_classes) {",
+     "shards: a label equal to the class count (the null label) is accepted",
+     "latents_shards"),
+    # pt.h: dtypes and strides of torch.save's tensors
+    ("pt_f16_subnormal", "examples/pt.h",
+     "f = (float)m * (1.0f / 16777216.0f);",
+     "f = (float)m * (1.0f / 8388608.0f);",
+     "F16 subnormals read twice too large (m 2^-23 instead of m 2^-24)",
+     "pt_read_f32_dtypes"),
+    ("pt_f16_exponent_bias", "examples/pt.h",
+     "(e + 112) << 23",
+     "(e + 111) << 23",
+     "F16 normals read with the exponent bias off by one (half the value)",
+     "pt_read_f32_dtypes"),
+    ("pt_bf16_as_f16", "examples/pt.h",
+     "if (dt == PT_F16) dst[i] = pt__f16(tmp[i]);",
+     "if (dt == PT_BF16) dst[i] = pt__f16(tmp[i]);",
+     "pt_read_f32: F16 tensors widened as BF16 and BF16 as F16",
+     "pt_read_f32_dtypes"),
+    ("pt_all_contiguous", "examples/pt.h",
+     "if (t->shape[d] != 1 && t->stride[d] != expect) return 0;",
+     "if (0) return 0;",
+     "every tensor taken as contiguous: a transposed or sliced view is read in storage order",
+     "pt_read_f32_dtypes"),
+    ("pt_offset_in_bytes", "examples/pt.h",
+     "if (pt__contiguous(t)) return pt__read_at(pt, s->offset + t->offset * es, dst, nbytes);",
+     "if (pt__contiguous(t)) return pt__read_at(pt, s->offset + t->offset, dst, nbytes);",
+     "a contiguous tensor's storage offset counted in bytes instead of elements",
+     "pt_views"),
+    ("pt_stride_gather", "examples/pt.h",
+     "for (d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];",
+     "for (d = 0; d < t->ndim; d++) off += idx[d] * t->stride[t->ndim - 1 - d];",
+     "a strided tensor gathered with its strides in reverse order",
+     "pt_read_f32_dtypes"),
+]
+
+ALL_MUTANTS = MUTANTS + EXAMPLE_MUTANTS
+
+
+def entry(m):
+    """(name, path, orig, repl, what, filters): filters [] when the entry has none."""
+    name, path, orig, repl, what = m[:5]
+    return name, path, orig, repl, what, (m[5].split() if len(m) > 5 else [])
+
+
+def selected(test, filters):
+    """build/test_ig's rule: a test runs if it contains one of the plain filters (or
+    there are none) and none of the '-' ones."""
+    plain = [f for f in filters if not f.startswith("-")]
+    if any(f[1:] in test for f in filters if f.startswith("-")):
+        return False
+    return not plain or any(f in test for f in plain)
+
+
+def test_sources():
+    makefile = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
+    m = re.search(r"^TEST_SRC\s*:=\s*(.*)$", makefile, re.M)
+    return m.group(1).split() if m else []
+
+
+def includes(src, seen=None):
+    """The files src includes with #include "...", transitively, as paths from ROOT."""
+    seen = set() if seen is None else seen
+    try:
+        text = open(os.path.join(ROOT, src), encoding="utf-8").read()
+    except OSError:
+        return seen
+    for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', text, re.M):
+        p = os.path.relpath(os.path.normpath(os.path.join(os.path.dirname(os.path.join(ROOT, src)), inc)), ROOT)
+        if p not in seen:
+            seen.add(p)
+            includes(p, seen)
+    return seen
+
+
+def test_names(src):
+    """The names in a test file's table: { "name", function }."""
+    text = open(os.path.join(ROOT, src), encoding="utf-8").read()
+    return re.findall(r'\{\s*"([A-Za-z0-9_]+)"\s*,\s*[A-Za-z_]\w*\s*\}', text)
+
+
+def rebuilt_for(path, filters, srcs):
+    """The test files to recompile for a change to path (not ig.h): those that
+    include it and hold a test the filters select."""
+    return [s for s in srcs if path in includes(s) and any(selected(t, SUBSET + filters) for t in test_names(s))]
+
 
 def check_entries(only=None):
-    """Every original text occurs exactly once, inside the implementation part."""
+    """Every original text occurs exactly once (ig.h: inside the implementation
+    part); a change to an example reaches a test the entry selects."""
     problems, texts = [], {}
     names = set()
-    for name, path, orig, repl, what in MUTANTS:
+    srcs = test_sources()
+    for m in ALL_MUTANTS:
+        name, path, orig, repl, what, filters = entry(m)
         if name in names:
             problems.append(f"{name}: duplicate mutant name")
         names.add(name)
@@ -376,7 +530,11 @@ def check_entries(only=None):
         impl = src.find("#ifdef IG_IMPLEMENTATION\n")
         if path == "ig.h" and (impl < 0 or src.find(orig) < impl):
             problems.append(f"{name}: the change is not in ig.h's implementation part")
-    chosen = [m for m in MUTANTS if only is None or any(o in m[0] for o in only.split(","))]
+        if path == "ig.h" and filters:
+            problems.append(f"{name}: ig.h's mutants run the whole subset (no filters)")
+        if path != "ig.h" and not rebuilt_for(path, filters, srcs):
+            problems.append(f"{name}: no test file includes {path} and holds a test selected by {filters}")
+    chosen = [m for m in ALL_MUTANTS if only is None or any(o in m[0] for o in only.split(","))]
     return problems, texts, chosen
 
 
@@ -402,15 +560,21 @@ def main():
 
     problems, texts, chosen = check_entries(args.only)
     if args.list:
-        for i, (name, path, orig, repl, what) in enumerate(MUTANTS, 1):
-            print(f"{i:3d} {name:26s} {what}")
+        for i, m in enumerate(ALL_MUTANTS, 1):
+            name, path, orig, repl, what, filters = entry(m)
+            where = "" if path == "ig.h" else f"[{path}: {' '.join(filters) or 'all tests'}] "
+            print(f"{i:3d} {name:26s} {where}{what}")
     if problems:
         print("mutants: the list does not match the sources:", file=sys.stderr)
         for p in problems:
             print("  " + p, file=sys.stderr)
         return 2
     if args.list:
-        print(f"{len(MUTANTS)} mutants, every original text found exactly once")
+        per_file = {}
+        for m in ALL_MUTANTS:
+            per_file[m[1]] = per_file.get(m[1], 0) + 1
+        print(f"{len(ALL_MUTANTS)} mutants ({', '.join(f'{p} {n}' for p, n in per_file.items())}), "
+              "every original text found exactly once")
         return 0
     if not chosen:
         print("mutants: no mutant matches --only", file=sys.stderr)
@@ -429,51 +593,65 @@ def main():
     t_start = time.time()
     tmp = tempfile.mkdtemp(prefix="ig_mutants_")
     try:
-        # the unchanging objects: every test file but the one with the implementation
+        # the unchanging objects: every test file, compiled once from the tree
         objdir = os.path.join(tmp, "common")
         os.makedirs(objdir)
-        makefile = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
-        m = re.search(r"^TEST_SRC\s*:=\s*(.*)$", makefile, re.M)
-        srcs = m.group(1).split()
+        srcs = test_sources()
         if "tests/test_ig.c" not in srcs:
             print("mutants: tests/test_ig.c is not in the Makefile's TEST_SRC", file=sys.stderr)
             return 2
-        objs = []
         # test files that hold their own (static) copy of the implementation are
-        # rebuilt with every mutant, like test_ig.c
+        # rebuilt with every mutant of ig.h, like test_ig.c
         own_impl = [s for s in srcs if s != "tests/test_ig.c" and
                     "#define IG_IMPLEMENTATION" in open(os.path.join(ROOT, s), encoding="utf-8").read()]
+        common = {}
         for s in srcs:
-            if s == "tests/test_ig.c" or s in own_impl:
-                continue
             o = os.path.join(objdir, os.path.basename(s)[:-2] + ".o")
             r = run(cc + flags + ["-c", os.path.join(ROOT, s), "-o", o], ROOT)
             if r.returncode:
                 print(r.stdout, file=sys.stderr)
                 return 2
-            objs.append(o)
+            common[s] = o
 
-        def build_and_run(tag, src_text):
+        def build_and_run(tag, path, src_text, filters):
+            """Writes the tree with path's text replaced, recompiles what the change
+            reaches, links the runner and runs the selected tests."""
             d = os.path.join(tmp, tag)
-            os.makedirs(os.path.join(d, "tests"))
             os.makedirs(os.path.join(d, "build"))
-            with open(os.path.join(d, "ig.h"), "w", encoding="utf-8") as f:
+            for sub in ("tests", "examples", "tools"):
+                os.makedirs(os.path.join(d, sub))
+                for f in os.listdir(os.path.join(ROOT, sub)):
+                    if f.endswith((".c", ".h")):
+                        shutil.copy(os.path.join(ROOT, sub, f), os.path.join(d, sub, f))
+            shutil.copy(os.path.join(ROOT, "ig.h"), os.path.join(d, "ig.h"))
+            with open(os.path.join(d, path), "w", encoding="utf-8") as f:
                 f.write(src_text)
-            for f in os.listdir(os.path.join(ROOT, "tests")):
-                if f == "test_ig.c" or f.endswith(".h") or "tests/" + f in own_impl:
-                    shutil.copy(os.path.join(ROOT, "tests", f), os.path.join(d, "tests", f))
             os.symlink(os.path.join(ROOT, "tests", "fixtures"), os.path.join(d, "tests", "fixtures"))
+            if path == "ig.h":
+                rebuild = ["tests/test_ig.c"] + own_impl
+            else:
+                rebuild = rebuilt_for(path, filters, srcs)
+            objs = []
+            for s in srcs:
+                if s in rebuild:
+                    o = os.path.join(d, os.path.basename(s)[:-2] + ".o")
+                    r = run(cc + flags + ["-c", os.path.join(d, s), "-o", o], d)
+                    if r.returncode:
+                        return "error", f"{s} does not compile:\n" + r.stdout[-2000:], 0.0
+                    objs.append(o)
+                else:
+                    objs.append(common[s])
             exe = os.path.join(d, "test_ig")
-            r = run(cc + flags + ["-o", exe, os.path.join(d, "tests", "test_ig.c")] +
-                    [os.path.join(d, s) for s in own_impl] + objs + ["-lm"], d)
+            r = run(cc + flags + ["-o", exe] + objs + ["-lm"], d)
             if r.returncode:
-                return "error", "does not compile:\n" + r.stdout[-2000:], 0.0
+                return "error", "does not link:\n" + r.stdout[-2000:], 0.0
             env = dict(os.environ, OMP_WAIT_POLICY="passive")
             if args.jobs > 1:
                 env["OMP_NUM_THREADS"] = "1"
             t0 = time.time()
             try:
-                r = subprocess.run([exe] + SUBSET + ([] if args.all_tests or tag == "original" else ["--stop"]), cwd=d, env=env, stdout=subprocess.PIPE,
+                r = subprocess.run([exe] + SUBSET + filters + ([] if args.all_tests or tag == "original" else ["--stop"]),
+                                   cwd=d, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, timeout=args.timeout, text=True, errors="replace")
             except subprocess.TimeoutExpired:
                 return "killed", f"timeout after {args.timeout:.0f} s", time.time() - t0
@@ -485,7 +663,7 @@ def main():
                 return "killed", f"runner crashed (exit status {r.returncode})", dt
             return "killed", "by " + ", ".join(fails), dt
 
-        status, detail, dt = build_and_run("original", texts["ig.h"])
+        status, detail, dt = build_and_run("original", "ig.h", texts["ig.h"], [])
         if status != "survived":
             print(f"mutants: the unmutated suite does not pass ({detail}); nothing to measure", file=sys.stderr)
             return 2
@@ -493,9 +671,10 @@ def main():
         sys.stdout.flush()
 
         def one(idx_m):
-            idx, (name, path, orig, repl, what) = idx_m
+            idx, m = idx_m
+            name, path, orig, repl, what, filters = entry(m)
             src = texts[path].replace(orig, repl, 1)
-            return (idx, name, what) + build_and_run(f"m{idx:03d}", src)
+            return (idx, name, what) + build_and_run(f"m{idx:03d}", path, src, filters)
 
         results = []
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -427,13 +427,20 @@ static int make_repa(const char *root, int n, int C, int H, int W, float stdv) {
     return fclose(f);
 }
 
+/* The SD-VAE latent scale, written out here rather than taken from latents.h,
+   so that a change there fails these tests: the release's SiT train.py samples
+   z = (mean + std * n) * 0.18215 from the REPA posterior
+   (/work/shared/docs/imagenet.md, "Training step"; the scaling_factor of the
+   SD-VAE ft-EMA config is 0.18215). */
+#define SD_SCALE 0.18215f
+
 /* The permutation a data set visits in one epoch, recovered from the values. */
 static int repa_epoch(lat_dataset *d, int n, int per, int *order) {
     float z[2 * 4 * 4 * 4];
     int y, i;
     for (i = 0; i < n; i++) {
         if (lat_next(d, 1, z, &y)) return -1;
-        order[i] = (int)lrintf(z[0] / LAT_SD_SCALE / 100.0f);
+        order[i] = (int)lrintf(z[0] / SD_SCALE / 100.0f);
         if (y != order[i] % 3) return -1;
         (void)per;
     }
@@ -469,7 +476,7 @@ static int test_latents_repa(void) {
     lat_close(&e);
     /* every value exact, and lat_seek resumes */
     CHECK(lat_open_repa(&d, root, 3, 42) == 0 && lat_seek(&d, 1, 3) == 0 && lat_next(&d, 2, z, y) == 0, "%s", lat_error());
-    for (k = 0; k < per; k++) CHECK(z[k] == (float)(100 * o2[3] + k) * LAT_SD_SCALE && z[per + k] == (float)(100 * o2[4] + k) * LAT_SD_SCALE, "value %d", k);
+    for (k = 0; k < per; k++) CHECK(z[k] == (float)(100 * o2[3] + k) * SD_SCALE && z[per + k] == (float)(100 * o2[4] + k) * SD_SCALE, "value %d", k);
     lat_close(&d);
     /* std > 0: z = (mean + std n) * 0.18215 with the documented draws */
     cleanup(0);
@@ -479,7 +486,7 @@ static int test_latents_repa(void) {
     for (i = 0; i < 2; i++) {
         for (k = 0; k < per; k++) {
             int id = d.perm[i];
-            float want = ((float)(100 * id + k) + 0.5f * (float)(1 + k % 3) * ig_rng_normal(&r)) * LAT_SD_SCALE;
+            float want = ((float)(100 * id + k) + 0.5f * (float)(1 + k % 3) * ig_rng_normal(&r)) * SD_SCALE;
             CHECK(z[i * per + k] == want, "sample %d element %d: %g, expected %g", i, k, z[i * per + k], want);
         }
     }
@@ -575,6 +582,7 @@ static int test_latents_shards(void) {
     static float z[5 * 128], mean[32], sd[32];
     int y[5], seen[5], orders[2][5], flips = 0, i, k, e;
     pt_file pt;
+    ig_rng r;
     mkdir(spath("shards"), 0755);
     CHECK(make_shard("shards/latents_rank00_shard000.safetensors", 0, 3, IG_I64, NULL) == 0 &&
           make_shard("shards/latents_rank00_shard001.safetensors", 3, 1, IG_I32, NULL) == 0 &&
@@ -587,11 +595,16 @@ static int test_latents_shards(void) {
         CHECK(d.n == 5 && d.nshards == 3 && d.C == 32 && d.H == 2 && d.W == 2, "n %lu shards %d", (unsigned long)d.n, d.nshards);
         CHECK(lat_next(&d, 5, z, y) == 0, "%s", lat_error());
         memset(seen, 0, sizeof seen);
+        /* the flips replayed: one uniform draw per sample from the documented
+           stream (seed ^ 0xD1B54A32D192ED03), latents_flip when it is below 1/2
+           (the release: either copy with probability 1/2) */
+        ig_rng_seed(&r, 7 ^ 0xD1B54A32D192ED03ull);
         for (i = 0; i < 5; i++) {
             /* undo the normalization to find which sample and which copy it is */
             float x0 = z[i * 128] * sd[0] + mean[0];
             int g = (int)lrintf(fabsf(x0) / 1000.0f) - 1, flip = x0 < 0;
             CHECK(g >= 0 && g < 5 && y[i] == g % 5, "sample %d: g %d label %d", i, g, y[i]);
+            CHECK(flip == (ig_rng_uniform(&r) < 0.5f), "sample %d: %s, the draw says otherwise", i, flip ? "flipped" : "not flipped");
             seen[g]++;
             flips += flip;
             orders[e][i] = g * 2 + flip;
@@ -623,6 +636,124 @@ static int test_latents_shards(void) {
     CHECK(make_shard("shards/latents_rank00_shard001.safetensors", 3, 1, IG_I64, NULL) == 0, "write");
     CHECK(lat_open_shards(&d, spath("shards"), FIX "pt_shared.pt", 5, 7) == -1 && strstr(lat_error(), "pt_shared.pt") &&
           strstr(lat_error(), "'mean'"), "bad stats: %s", lat_error());
+    return cleanup(0);
+}
+
+/* Half-precision shards: latents and latents_flip stored as F16, then as BF16,
+   two samples of (2, 1, 2), read back through lat_next with mean 0 and std 1
+   (so z is the stored value).  The expected floats are the IEEE 754 values of
+   the bit patterns, written out (binary16: 0x3C00 = 1, 0x3555 = 0.333251953125,
+   0x0001 = 2^-24, 0x03FF = 1023 * 2^-24, 0x0400 = 2^-14, 0x7BFF = 65504;
+   bfloat16 = the top half of a binary32: 0x4049 = 3.140625, 0xC2F7 = -123.5,
+   0x0001 = 2^-133), not converted by the reader's own code. */
+static int test_latents_shards_half(void) {
+    static const uint16_t f16[2][2][4] = {          /* [sample][latents, latents_flip][element] */
+        { { 0x3C00, 0xC000, 0x3555, 0x0001 }, { 0x4400, 0xB800, 0x0400, 0x8001 } },
+        { { 0x7BFF, 0x03FF, 0x3800, 0xFBFF }, { 0x4248, 0x0000, 0x3E00, 0xC500 } } };
+    static const float f16_val[2][2][4] = {
+        { { 1.0f, -2.0f, 0.333251953125f, 0x1p-24f }, { 4.0f, -0.5f, 0x1p-14f, -0x1p-24f } },
+        { { 65504.0f, 1023 * 0x1p-24f, 0.5f, -65504.0f }, { 3.140625f, 0.0f, 1.5f, -5.0f } } };
+    static const uint16_t bf16[2][2][4] = {
+        { { 0x3F80, 0x4049, 0xC2F7, 0x0001 }, { 0x3F00, 0xBF80, 0x4120, 0x0080 } },
+        { { 0x7F7F, 0x4780, 0x3E80, 0xC000 }, { 0x3DCC, 0x8000, 0x4B00, 0x4300 } } };
+    static const float bf16_val[2][2][4] = {
+        { { 1.0f, 3.140625f, -123.5f, 0x1p-133f }, { 0.5f, -1.0f, 10.0f, 0x1p-126f } },
+        { { 0x1.FEp127f, 65536.0f, 0.25f, -2.0f }, { 0.099609375f, -0.0f, 8388608.0f, 128.0f } } };
+    const float zero[2] = { 0, 0 }, one[2] = { 1, 1 };
+    int64_t shape[4] = { 2, 2, 1, 2 }, lshape[1] = { 2 }, sshape[1] = { 2 }, labels[2] = { 0, 1 };
+    uint16_t lat[8], flip[8];
+    float z[8];
+    int y[2], pass, i, k;
+    mkdir(spath("half"), 0755);
+    for (pass = 0; pass < 2; pass++) {
+        const uint16_t (*bits)[2][4] = pass ? bf16 : f16;
+        const float (*val)[2][4] = pass ? bf16_val : f16_val;
+        ig_st_writer w;
+        lat_dataset d;
+        ig_rng r;
+        int rc;
+        for (i = 0; i < 2; i++) for (k = 0; k < 4; k++) { lat[i * 4 + k] = bits[i][0][k]; flip[i * 4 + k] = bits[i][1][k]; }
+        ig_st_writer_init(&w);
+        rc = ig_st_add(&w, "latents", pass ? IG_BF16 : IG_F16, 4, shape, lat) ||
+             ig_st_add(&w, "latents_flip", pass ? IG_BF16 : IG_F16, 4, shape, flip) ||
+             ig_st_add(&w, "labels", IG_I64, 1, lshape, labels) ||
+             ig_st_writer_save(&w, spath("half/latents_rank00_shard000.safetensors"));
+        ig_st_writer_free(&w);
+        ig_st_writer_init(&w);
+        rc = rc || ig_st_add(&w, "mean", IG_F32, 1, sshape, zero) || ig_st_add(&w, "std", IG_F32, 1, sshape, one) ||
+             ig_st_writer_save(&w, spath("half_stats.safetensors"));
+        ig_st_writer_free(&w);
+        CHECK(rc == 0, "write: %s", ig_last_error());
+        CHECK(lat_open_shards(&d, spath("half"), spath("half_stats.safetensors"), 2, 11) == 0, "%s", lat_error());
+        ig_rng_seed(&r, 11 ^ 0xD1B54A32D192ED03ull);       /* the flips, as in latents_shards */
+        for (k = 0; k < 6; k++) {                          /* three epochs: both copies show up */
+            int id, fl;
+            if (lat_next(&d, 1, z, y)) { lat_close(&d); CHECK(0, "%s", lat_error()); }
+            id = (int)d.perm[d.pos - 1];
+            fl = ig_rng_uniform(&r) < 0.5f;
+            for (i = 0; i < 4; i++)
+                if (memcmp(&z[i], &val[id][fl][i], 4)) {
+                    lat_close(&d);
+                    CHECK(0, "%s sample %d (%s) element %d: %a, expected %a", pass ? "BF16" : "F16", id,
+                          fl ? "latents_flip" : "latents", i, (double)z[i], (double)val[id][fl][i]);
+                }
+            if (y[0] != id) { lat_close(&d); CHECK(0, "label %d for sample %d", y[0], id); }
+        }
+        lat_close(&d);
+    }
+    return cleanup(0);
+}
+
+/* pt_read_f32 on hand-made .pt files of each float storage type, against the
+   IEEE 754 values of their bits written out: F16 (0x3C00 = 1, 0x0001 = 2^-24,
+   0x03FF = 1023 * 2^-24, 0x7BFF = 65504, 0xFC00 = -inf), BF16 (0x4049 =
+   3.140625, 0xC2F7 = -123.5), F64 (exact in float); and a strided F16 view with
+   a storage offset, element (i, j) = storage[offset + i * stride0 + j * stride1]
+   as PyTorch's _rebuild_tensor_v2 defines it. */
+static int test_pt_read_f32_dtypes(void) {
+    static const uint16_t h[8] = { 0x3C00, 0xC000, 0x3555, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0xFC00 };
+    static const float hv[8] = { 1.0f, -2.0f, 0.333251953125f, 0x1p-24f, 1023 * 0x1p-24f, 0x1p-14f, 65504.0f, -INFINITY };
+    static const uint16_t b[4] = { 0x3F80, 0x4049, 0xC2F7, 0x0001 };
+    static const float bv[4] = { 1.0f, 3.140625f, -123.5f, 0x1p-133f };
+    static const double dbl[3] = { 0.1, -1e30, 3.0 };
+    static const float dv[3] = { 0.1f, -1e30f, 3.0f };
+    /* storage 0..6 (F16), the tensor offset 1, shape (3, 2), stride (1, 3):
+       (i, j) = storage[1 + i + 3 j] */
+    static const int strided_at[6] = { 1, 4, 2, 5, 3, 6 };
+    const char *path = spath("dtype.pt");
+    long n8[1] = { 8 }, n4[1] = { 4 }, n3[1] = { 3 }, one[1] = { 1 }, shape[2] = { 3, 2 }, stride[2] = { 1, 3 };
+    float out[8];
+    ptb p;
+    pt_file pt;
+    int i;
+#define READ_AS(stype, bytes, nbytes, count, ndim, shp, strd, off) do { \
+        dict_of_one(&p, stype, (count), (off), (ndim), (shp), (strd)); \
+        CHECK(make_pt(path, &p, (const unsigned char *)(bytes), (nbytes), 0) == 0, "write"); \
+        CHECK(pt_open(&pt, path) == 0, "%s", pt_error()); \
+    } while (0)
+    READ_AS("HalfStorage", h, sizeof h, 8, 1, n8, one, 0);
+    i = pt_read_f32(&pt, pt_dict_get(pt.root, "w")->tensor, out, 8);
+    pt_close(&pt);
+    CHECK(i == 0, "%s", pt_error());
+    for (i = 0; i < 8; i++) CHECK(memcmp(&out[i], &hv[i], 4) == 0, "F16 0x%04x: %a, expected %a", h[i], (double)out[i], (double)hv[i]);
+    READ_AS("BFloat16Storage", b, sizeof b, 4, 1, n4, one, 0);
+    i = pt_read_f32(&pt, pt_dict_get(pt.root, "w")->tensor, out, 4);
+    pt_close(&pt);
+    CHECK(i == 0, "%s", pt_error());
+    for (i = 0; i < 4; i++) CHECK(memcmp(&out[i], &bv[i], 4) == 0, "BF16 0x%04x: %a, expected %a", b[i], (double)out[i], (double)bv[i]);
+    READ_AS("DoubleStorage", dbl, sizeof dbl, 3, 1, n3, one, 0);
+    i = pt_read_f32(&pt, pt_dict_get(pt.root, "w")->tensor, out, 3);
+    pt_close(&pt);
+    CHECK(i == 0, "%s", pt_error());
+    for (i = 0; i < 3; i++) CHECK(out[i] == dv[i], "F64 %g: %g", dbl[i], (double)out[i]);
+    READ_AS("HalfStorage", h, 14, 7, 2, shape, stride, 1);
+    i = pt_read_f32(&pt, pt_dict_get(pt.root, "w")->tensor, out, 6);
+    pt_close(&pt);
+    CHECK(i == 0, "%s", pt_error());
+    for (i = 0; i < 6; i++)
+        CHECK(memcmp(&out[i], &hv[strided_at[i]], 4) == 0, "strided F16 element %d: %a, expected storage[%d] = %a", i,
+              (double)out[i], strided_at[i], (double)hv[strided_at[i]]);
+#undef READ_AS
     return cleanup(0);
 }
 
@@ -676,6 +807,8 @@ static int run_pt_mutations(void) { return cleanup(test_pt_mutations()); }
 static int run_latents_repa(void) { return cleanup(test_latents_repa()); }
 static int run_latents_repa_errors(void) { return cleanup(test_latents_repa_errors()); }
 static int run_latents_shards(void) { return cleanup(test_latents_shards()); }
+static int run_latents_shards_half(void) { return cleanup(test_latents_shards_half()); }
+static int run_pt_read_f32_dtypes(void) { return cleanup(test_pt_read_f32_dtypes()); }
 
 const test_case pt_tests[] = {
     { "pt_ckpt_parity", run_pt_ckpt_parity },
@@ -688,6 +821,8 @@ const test_case pt_tests[] = {
     { "latents_repa", run_latents_repa },
     { "latents_repa_errors", run_latents_repa_errors },
     { "latents_shards", run_latents_shards },
+    { "latents_shards_half", run_latents_shards_half },
+    { "pt_read_f32_dtypes", run_pt_read_f32_dtypes },
     { "npy_reader_bad_input", test_npy_reader_bad_input },
 };
 const int pt_ntests = (int)(sizeof pt_tests / sizeof pt_tests[0]);
