@@ -29,7 +29,8 @@
      6. training                  flow-matching batch and loss, AdamW, clipping, EMA
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
                                   the exact size of the scratch arena
-     Appendix A. a fast matrix multiply   packing, register tiles, threads (optional)
+     Appendix A. fast kernels    the matrix multiply (packing, register tiles, threads; optional),
+                                  attention per (sample, head) on transposes
      Appendix B. checkpoints      safetensors read / write, names as in the released PyTorch
                                   state dict; ig_save, ig_load, ig_config_from_file
      Appendix C. the other ops    LightningDiT's rmsnorm, swiglu, 2D rope, cosine loss;
@@ -952,9 +953,6 @@ static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
 static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);   /* Appendix A */
-static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
-                            const float *B, size_t ldb, float beta, float *C, size_t ldc,
-                            float *buf, size_t ldbuf);   /* Appendix A: C (T,hd), hd small */
 
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
@@ -1334,26 +1332,74 @@ static void ig__gelu_backward(ig_node *nd) {
 
 /* --- 4.6 multi-head self-attention ----------------------------------------
    qkv (B,T,3D) holds [q | k | v]; head h uses channels h*hd .. h*hd+hd-1 of
-   each, hd = D / heads.  Per sample b and head h (one task per (b,h)):
+   each, hd = D / heads.  Per sample b and head h:
      S = q k^T / sqrt(hd)          (T,T)   the scaled dot products
      P = softmax(S) row by row     (T,T)   each token's weights over all tokens
      out = P v                     (T,hd)  written into channels h*hd.. of y (B,T,D)
    Backward (dO = the rows of dy that belong to the head):
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
-   The code holds the transposes P^T, S^T, dP^T, dS^T (keys by queries):
-   S^T = k q^T has the bits of S (each element the same products in the same
-   order), and the softmax of a query runs down a column, so the max, the
-   sum and the rowsum of the backward, chains in key order, run for 16
-   queries side by side in one vector (the same values as one at a time).
-   The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) go
-   through ig__gemm_narrow (Appendix A), which computes such a product as its
-   transpose (hd,T) when that fills fewer register tiles (SiT-XL/2: hd = 72).
-   Memory: when training, every P^T (B,heads,T,T) is kept for the backward
-   (as PyTorch's plain attention keeps P); after them come one (T,T) work
-   buffer per thread (P^T itself without a tape, dP^T in the backward), then
-   one (max(hd,2),T) buffer per thread for the transposed products and the
-   softmax's per-query max and sum. */
+   ig__attention_ref is these lines as plain loops, one query (a row of S) at
+   a time: the reference, for reading and for the tests; nothing else calls
+   it.  ig_attention computes the same, up to the order of float rounding,
+   fast: one task per (b,h) runs the kernels of Appendix A.2, which hold the
+   transposes (S^T = k q^T, so that the softmax runs down columns, 16 queries
+   side by side in a vector) and go through the matmul. */
+
+/* y (B,T,D) from qkv (B,T,3D); with dy != NULL also dqkv (B,T,3D) += the
+   backward.  p and dp: T floats each of work (a row of P, a row of dP). */
+IG__MAYBE_UNUSED
+static void ig__attention_ref(const float *qkv, const float *dy, size_t B, size_t T, size_t D,
+                              size_t heads, float *y, float *dqkv, float *p, float *dp) {
+    size_t hd = D / heads, b, h, i, j, d, o;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (b = 0; b < B; b++)
+        for (h = 0; h < heads; h++)
+            for (i = 0; i < T; i++) {
+                const float *q = qkv + (b * T + i) * 3 * D + h * hd, *kv = qkv + b * T * 3 * D + h * hd;
+                float mx, sum = 0.0f, dot = 0.0f;
+                for (j = 0; j < T; j++) {        /* p = S_i = q_i k_j / sqrt(hd), k_j at kv + j 3D + D */
+                    float s = 0.0f;
+                    for (d = 0; d < hd; d++) s += q[d] * kv[j * 3 * D + D + d];
+                    p[j] = s * scale;
+                }
+                for (mx = p[0], j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
+                for (j = 0; j < T; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
+                for (j = 0; j < T; j++) p[j] /= sum;          /* P_i = softmax(S_i) */
+                for (d = 0; d < hd; d++) {                     /* out_i = sum_j P_ij v_j */
+                    float s = 0.0f;
+                    for (j = 0; j < T; j++) s += p[j] * kv[j * 3 * D + 2 * D + d];
+                    y[(b * T + i) * D + h * hd + d] = s;
+                }
+                if (!dy) continue;
+                for (j = 0; j < T; j++) {                      /* dP_ij = dO_i v_j */
+                    float s = 0.0f;
+                    for (d = 0; d < hd; d++) s += dy[(b * T + i) * D + h * hd + d] * kv[j * 3 * D + 2 * D + d];
+                    dp[j] = s;
+                    dot += s * p[j];
+                }
+                o = (b * T + i) * 3 * D + h * hd;              /* dq_i; dk_j, dv_j at kv's offsets */
+                for (j = 0; j < T; j++) {
+                    float ds = p[j] * (dp[j] - dot) * scale;   /* dS_ij / sqrt(hd) */
+                    float *dk = dqkv + (b * T + j) * 3 * D + D + h * hd, *dv = dk + D;
+                    for (d = 0; d < hd; d++) {
+                        dqkv[o + d] += ds * kv[j * 3 * D + D + d];
+                        dk[d] += ds * q[d];
+                        dv[d] += p[j] * dy[(b * T + i) * D + h * hd + d];
+                    }
+                }
+            }
+}
+
+/* ig_attention's memory: when training, every P^T (B,heads,T,T) is kept for
+   the backward (as PyTorch's plain attention keeps P); after them come one
+   (T,T) work buffer per thread (P^T itself without a tape, dP^T in the
+   backward), then one (max(hd,2),T) buffer per thread for the transposed
+   products and the softmax's per-query max and sum.  The row stride of the
+   (T,T) and (hd,T) matrices is T, or T + 16 when T is a multiple of 64: rows
+   a multiple of 256 bytes apart share few L1 sets (T = 256: 64 rows of a
+   matrix that a packing reads 16 floats of each at a time, in 4 sets of 8
+   ways); 16 floats more spread them over all sets. */
 #ifdef _OPENMP
 #define IG__NTHREADS() ((size_t)omp_get_max_threads())
 #define IG__THREAD() ((size_t)omp_get_thread_num())
@@ -1361,101 +1407,54 @@ static void ig__gelu_backward(ig_node *nd) {
 #define IG__NTHREADS() ((size_t)1)
 #define IG__THREAD() ((size_t)0)
 #endif
-
-/* P^T = softmax(scale S) of each query, in place: ST (keys,queries) =
-   S^T holds the unscaled dot products, one query per column; scale S is
-   formed in the max pass and again, the same float product, in the exp pass.
-   Each column's max and sum run down the column in key order; the loops over
-   a row of queries vectorize.  mx and sum: T floats each of work space. */
-static void ig__softmax_cols(float *ST, size_t T, size_t ld, float scale, float *mx, float *sum) {
-    size_t i, j;
-    for (j = 0; j < T; j++) { mx[j] = ST[j] * scale; sum[j] = 0.0f; }
-    for (i = 1; i < T; i++)
-        for (j = 0; j < T; j++) {
-            float v = ST[i * ld + j] * scale;
-            mx[j] = v > mx[j] ? v : mx[j];                          /* exp(s - max) cannot overflow */
-        }
-    for (i = 0; i < T; i++)
-        for (j = 0; j < T; j++) {
-            float e = ig__exp(ST[i * ld + j] * scale - mx[j]);
-            ST[i * ld + j] = e;
-            sum[j] += e;
-        }
-    for (j = 0; j < T; j++) sum[j] = 1.0f / sum[j];
-    for (i = 0; i < T; i++)
-        for (j = 0; j < T; j++) ST[i * ld + j] *= sum[j];
-}
-
-/* The row stride of the work matrices, P and dP (T,T) and the transposed
-   products (hd,T): T, or T + 16 when T is a multiple of 64.  Rows a multiple
-   of 256 bytes apart share few L1 sets (T = 256: 64 rows of a matrix that a
-   packing reads 16 floats of each at a time, in 4 sets of 8 ways); 16 floats
-   more spread them over all sets. */
 static size_t ig__attention_ld(size_t T) { return T % 64 == 0 ? T + 16 : T; }
-/* the floats of a thread's second buffer: (hd,T) transposed products, or the
-   softmax's max and sum (2T) */
+/* the floats of a thread's second buffer: (hd,T) products, or the softmax's max and sum (2T) */
 static size_t ig__attention_trn(size_t hd, size_t ld) { return (hd > 2 ? hd : 2) * ld; }
+/* Appendix A.2: one head's forward and backward */
+static void ig__attention_head(const float *q, size_t T, size_t D, size_t hd, float *PT, size_t ld,
+                               float *tr, float *out);
+static void ig__attention_head_backward(const float *q, const float *PT, const float *dO, size_t T,
+                                        size_t D, size_t hd, size_t ld, float *dPT, float *tr, float *dq);
 
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
     ig_node *nd;
-    size_t shape[3], B, T, D, hd, bh, ld, nbuf;
-    float scale, *buf;
+    size_t shape[3], B, T, D, hd, bh, ld, nbuf, ntr;
+    float *buf;
     if (!qkv || ctx->failed) { ctx->failed = 1; return NULL; }
     if (qkv->ndim != 3 || qkv->shape[2] % 3 || heads == 0 || (qkv->shape[2] / 3) % heads)
-        return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu", heads);
-    B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads; ld = ig__attention_ld(T);
+        return ig__op_fail(ctx, "ig_attention: qkv must be (B,T,3D) with D divisible by heads=%zu",
+                           heads);
+    B = qkv->shape[0]; T = qkv->shape[1]; D = qkv->shape[2] / 3; hd = D / heads;
+    ld = ig__attention_ld(T); ntr = ig__attention_trn(hd, ld);
     shape[0] = B; shape[1] = T; shape[2] = D;
     if (!(y = ig__op(ctx, ig__attention_backward, qkv, NULL, NULL, 3, shape, &nd))) return NULL;
     nbuf = ((nd ? B * heads : 0) + IG__NTHREADS()) * T * ld;   /* kept P^T, then (T,T) per thread */
-    if (!(buf = ig__scratch_floats(ctx, nbuf + IG__NTHREADS() * ig__attention_trn(hd, ld)))) return NULL;
+    if (!(buf = ig__scratch_floats(ctx, nbuf + IG__NTHREADS() * ntr))) return NULL;
     if (nd) { nd->saved = buf; nd->arg[0] = heads; }
     if (ig__counting(ctx)) return y;
-    scale = 1.0f / sqrtf((float)hd);
     IG__OMP(omp parallel for schedule(static))
-    for (bh = 0; bh < B * heads; bh++) {
-        size_t b = bh / heads, h = bh % heads;
-        const float *q = qkv->data + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *PT = buf + (nd ? bh : IG__THREAD()) * T * ld;   /* kept, or this thread's buffer */
-        float *tr = buf + nbuf + IG__THREAD() * ig__attention_trn(hd, ld);
-        ig__gemm(0, 1, T, T, hd, k, 3 * D, q, 3 * D, 0.0f, PT, ld);  /* S^T = k q^T, scaled in the softmax */
-        ig__softmax_cols(PT, T, ld, scale, tr, tr + T);
-        ig__gemm_narrow(1, 0, T, hd, T, PT, ld, v, 3 * D, 0.0f, y->data + b * T * D + h * hd, D,
-                        tr, ld);                                     /* out = P v = (P^T)^T v */
-    }
+    for (bh = 0; bh < B * heads; bh++)        /* P^T kept, or in this thread's buffer */
+        ig__attention_head(qkv->data + bh / heads * T * 3 * D + bh % heads * hd, T, D, hd,
+                           buf + (nd ? bh : IG__THREAD()) * T * ld, ld, buf + nbuf + IG__THREAD() * ntr,
+                           y->data + bh / heads * T * D + bh % heads * hd);
     return y;
 }
 
 static void ig__attention_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *qkv = nd->in[0];
-    size_t heads = nd->arg[0], B = qkv->shape[0], T = qkv->shape[1], D3 = qkv->shape[2], D = D3 / 3;
-    size_t hd = D / heads, bh, ld = ig__attention_ld(T);
-    float scale = 1.0f / sqrtf((float)hd);
+    size_t heads = nd->arg[0], B = qkv->shape[0], T = qkv->shape[1], D = qkv->shape[2] / 3;
+    size_t hd = D / heads, bh, ld = ig__attention_ld(T), ntr = ig__attention_trn(hd, ld);
     float *dP_all = nd->saved + B * heads * T * ld;   /* one (T,T) buffer per thread */
     float *tr_all = dP_all + IG__NTHREADS() * T * ld; /* one (hd,T) per thread */
-    size_t trn = ig__attention_trn(hd, ld);
     float *dqkv = ig__grad(nd->ctx, qkv);
     if (!dqkv) return;
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
-        size_t b = bh / heads, h = bh % heads, r, j;
-        const float *q = qkv->data + b * T * D3 + h * hd, *k = q + D, *v = q + 2 * D;
-        float *dq = dqkv + b * T * D3 + h * hd, *dk = dq + D, *dv = dq + 2 * D;
-        const float *PT = nd->saved + bh * T * ld, *dO = y->grad + b * T * D + h * hd;
-        float *dPT = dP_all + IG__THREAD() * T * ld, *tr = tr_all + IG__THREAD() * trn, *dot = tr;
-        ig__gemm_narrow(0, 0, T, hd, T, PT, ld, dO, D, 1.0f, dv, D3, tr, ld);   /* dv (T,hd) += P^T dO */
-        ig__gemm(0, 1, T, T, hd, v, D3, dO, D, 0.0f, dPT, ld);   /* dP^T (T,T) = v dO^T */
-        /* dS = P * (dP - rowsum(dP*P)), a query's row a column here */
-        for (j = 0; j < T; j++) dot[j] = 0.0f;
-        for (r = 0; r < T; r++)
-            for (j = 0; j < T; j++) dot[j] += dPT[r * ld + j] * PT[r * ld + j];
-        for (r = 0; r < T; r++) {
-            float *dp = dPT + r * ld;
-            const float *p = PT + r * ld;
-            for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot[j]) * scale;
-        }
-        ig__gemm_narrow(1, 0, T, hd, T, dPT, ld, k, D3, 1.0f, dq, D3, tr, ld);  /* dq += dS k   (scaled) */
-        ig__gemm_narrow(0, 0, T, hd, T, dPT, ld, q, D3, 1.0f, dk, D3, tr, ld);  /* dk += dS^T q (scaled) */
+        size_t o = bh / heads * T * 3 * D + bh % heads * hd;   /* the head's q in qkv, dq in dqkv */
+        ig__attention_head_backward(qkv->data + o, nd->saved + bh * T * ld,
+                                    y->grad + bh / heads * T * D + bh % heads * hd, T, D, hd, ld,
+                                    dP_all + IG__THREAD() * T * ld, tr_all + IG__THREAD() * ntr, dqkv + o);
     }
 }
 
@@ -3175,6 +3174,74 @@ static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_
     ig__gemm(!trans_b, !trans_a, hd, T, K, B, ldb, A, lda, beta, buf, ldbuf);
     for (i = 0; i < T; i++)
         for (j = 0; j < hd; j++) C[i * ldc + j] = buf[j * ldbuf + i];
+}
+
+/* --- A.2 attention's kernels (section 4.6) ---------------------------------
+   One (sample, head) of ig_attention, computing what ig__attention_ref does
+   on transposes, keys by queries: S^T = k q^T has the bits of S (each element
+   the same products in the same order), and the softmax of a query runs down
+   a column, so the max, the sum and the rowsum of the backward, chains in key
+   order, run for 16 queries side by side in one vector (the same values as
+   one at a time).  The four products with hd columns (out, dv, dq, dk: (T,hd),
+   K = T) go through ig__gemm_narrow, which computes such a product as its
+   transpose (hd,T) when that fills fewer register tiles (SiT-XL/2: hd = 72). */
+
+/* P^T = softmax(scale S) of each query, in place: ST (keys,queries) =
+   S^T holds the unscaled dot products, one query per column; scale S is
+   formed in the max pass and again, the same float product, in the exp pass.
+   Each column's max and sum run down the column in key order; the loops over
+   a row of queries vectorize.  mx and sum: T floats each of work space. */
+static void ig__softmax_cols(float *ST, size_t T, size_t ld, float scale, float *mx, float *sum) {
+    size_t i, j;
+    for (j = 0; j < T; j++) { mx[j] = ST[j] * scale; sum[j] = 0.0f; }
+    for (i = 1; i < T; i++)
+        for (j = 0; j < T; j++) {
+            float v = ST[i * ld + j] * scale;
+            mx[j] = v > mx[j] ? v : mx[j];                          /* exp(s - max) cannot overflow */
+        }
+    for (i = 0; i < T; i++)
+        for (j = 0; j < T; j++) {
+            float e = ig__exp(ST[i * ld + j] * scale - mx[j]);
+            ST[i * ld + j] = e;
+            sum[j] += e;
+        }
+    for (j = 0; j < T; j++) sum[j] = 1.0f / sum[j];
+    for (i = 0; i < T; i++)
+        for (j = 0; j < T; j++) ST[i * ld + j] *= sum[j];
+}
+
+/* One head's out (T,hd), row stride D, from its q, k = q + D and v = q + 2D
+   (rows 3D apart): PT (T,T), row stride ld, gets P^T; tr is the thread's
+   (max(hd,2),T) work buffer. */
+static void ig__attention_head(const float *q, size_t T, size_t D, size_t hd, float *PT, size_t ld,
+                               float *tr, float *out) {
+    const float *k = q + D, *v = q + 2 * D;
+    ig__gemm(0, 1, T, T, hd, k, 3 * D, q, 3 * D, 0.0f, PT, ld);  /* S^T = k q^T, scaled in the softmax */
+    ig__softmax_cols(PT, T, ld, 1.0f / sqrtf((float)hd), tr, tr + T);
+    ig__gemm_narrow(1, 0, T, hd, T, PT, ld, v, 3 * D, 0.0f, out, D, tr, ld);  /* out = (P^T)^T v */
+}
+
+/* Its backward: dq, dk = dq + D, dv = dq + 2D (rows 3D apart) += the
+   gradients from dO (T,hd), row stride D, and the kept PT; dPT is the
+   thread's (T,T) work buffer, tr its (max(hd,2),T) one. */
+static void ig__attention_head_backward(const float *q, const float *PT, const float *dO, size_t T,
+                                        size_t D, size_t hd, size_t ld, float *dPT, float *tr, float *dq) {
+    const float *k = q + D, *v = q + 2 * D;
+    float *dk = dq + D, *dv = dq + 2 * D, *dot = tr, scale = 1.0f / sqrtf((float)hd);
+    size_t D3 = 3 * D, r, j;
+    ig__gemm_narrow(0, 0, T, hd, T, PT, ld, dO, D, 1.0f, dv, D3, tr, ld);   /* dv (T,hd) += P^T dO */
+    ig__gemm(0, 1, T, T, hd, v, D3, dO, D, 0.0f, dPT, ld);   /* dP^T (T,T) = v dO^T */
+    /* dS = P * (dP - rowsum(dP*P)), a query's row a column here */
+    for (j = 0; j < T; j++) dot[j] = 0.0f;
+    for (r = 0; r < T; r++)
+        for (j = 0; j < T; j++) dot[j] += dPT[r * ld + j] * PT[r * ld + j];
+    for (r = 0; r < T; r++) {
+        float *dp = dPT + r * ld;
+        const float *p = PT + r * ld;
+        for (j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot[j]) * scale;
+    }
+    ig__gemm_narrow(1, 0, T, hd, T, dPT, ld, k, D3, 1.0f, dq, D3, tr, ld);  /* dq += dS k   (scaled) */
+    ig__gemm_narrow(0, 0, T, hd, T, dPT, ld, q, D3, 1.0f, dk, D3, tr, ld);  /* dk += dS^T q (scaled) */
 }
 
 /* ------------------------------------------------------------------------- */

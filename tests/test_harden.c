@@ -5,7 +5,7 @@
    This file has its own private copy of the implementation (IG_STATIC), so it
    can call the internal ig__exp and ig__tanh directly; for the same reason it
    also holds the checks that attention's fast paths give the bits of the
-   plain order (ig__gemm, ig__gemm_narrow). */
+   plain order (ig__gemm, ig__gemm_narrow) and match ig__attention_ref. */
 #define IG_STATIC
 #define IG_IMPLEMENTATION
 #include "../ig.h"
@@ -378,6 +378,62 @@ static int t_time_features_t_scale(void) {
     return 0;
 }
 
+/* --- attention against its plain reference -----------------------------------
+   ig_attention (the kernels of Appendix A.2: transposes, the column softmax,
+   the narrow products) and ig__attention_ref (section 4.6, the formulas as
+   plain loops) compute the same forward and backward, up to float rounding:
+   the largest difference relative to the largest value, per output. */
+static double max_abs(const float *x, size_t n) {
+    double m = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    return m;
+}
+
+static int t_attention_vs_reference(void) {
+    static const size_t shapes[][4] = {   /* B, T, heads, hd */
+        { 2, 128, 2, 20 },   /* padded row stride, transposed products */
+        { 1, 100, 3, 24 },
+        { 2, 9, 2, 4 },      /* the small route */
+        { 1, 1, 1, 3 },      /* one token: P = 1 */
+    };
+    ig_arena a;
+    ig_ctx ctx;
+    ig_rng r;
+    size_t si, i;
+    CHECK(ig_arena_init(&a, "attention", (size_t)64 << 20) == 0, "%s", ig_last_error());
+    for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        size_t B = shapes[si][0], T = shapes[si][1], heads = shapes[si][2], hd = shapes[si][3], D = heads * hd;
+        size_t n = B * T * 3 * D;
+        float *yref = (float *)malloc(B * T * D * sizeof(float)), *dref = (float *)calloc(n, sizeof(float));
+        float *p = (float *)malloc(T * sizeof(float)), *dp = (float *)malloc(T * sizeof(float));
+        double ey = 0.0, ed = 0.0, my, md;
+        ig_tensor *qkv, *R, *y;
+        CHECK(yref && dref && p && dp, "out of memory");
+        ig_arena_reset(&a);
+        CHECK(ig_ctx_init(&ctx, &a, 16) == 0 && ig_ctx_reset(&ctx, 1) == 0, "%s", ig_last_error());
+        qkv = ig_tensor_new4(&a, B, T, 3 * D, 1, 3, 1);
+        R = ig_tensor_new4(&a, B, T, D, 1, 3, 0);
+        CHECK(qkv && R, "%s", ig_last_error());
+        ig_rng_seed(&r, 60 + si);
+        for (i = 0; i < qkv->n; i++) qkv->data[i] = 1.5f * ig_rng_normal(&r);
+        for (i = 0; i < R->n; i++) R->data[i] = ig_rng_normal(&r);
+        y = ig_attention(&ctx, qkv, heads);
+        CHECK(y && ig_backward(&ctx, ig_sum(&ctx, ig_mul(&ctx, y, R))) == 0, "%s", ig_last_error());
+        ig__attention_ref(qkv->data, R->data, B, T, D, heads, yref, dref, p, dp);
+        for (i = 0; i < y->n; i++) ey = fmax(ey, fabs((double)y->data[i] - yref[i]));
+        for (i = 0; i < n; i++) ed = fmax(ed, fabs((double)qkv->grad[i] - dref[i]));
+        my = max_abs(yref, y->n); md = max_abs(dref, n);
+        CHECK(ey <= 1e-5 * my && ed <= 1e-5 * md, "B %zu T %zu heads %zu hd %zu: output off by %.3g of %.3g, "
+              "dqkv by %.3g of %.3g", B, T, heads, hd, ey, my, ed, md);
+        printf("     B %zu T %3zu heads %zu hd %2zu: output %.2g, dqkv %.2g (relative to the largest value)\n",
+               B, T, heads, hd, ey / my, ed / md);
+        free(yref); free(dref); free(p); free(dp);
+    }
+    ig_arena_free(&a);
+    return 0;
+}
+
 /* --- attention's transposed products ---------------------------------------
    ig_attention computes its (T,hd) products as (hd,T) transposes
    (ig__gemm_narrow) and runs 8 softmax rows side by side.  Neither may change
@@ -535,6 +591,7 @@ const test_case harden_tests[] = {
     { "harden_config_preset_names", t_config_preset_names },
     { "harden_error_message_per_thread", t_error_per_thread },
     { "time_features_t_scale_1000", t_time_features_t_scale },
+    { "attention_matches_plain_reference", t_attention_vs_reference },
     { "attention_transposed_products_exact", t_attention_transposed_exact },
     { "gemm_narrow_exact", t_gemm_narrow_exact },
 };
