@@ -12,7 +12,8 @@
 #
 # Each stage prints its progress and writes its tables to OUT (out/fmnist/claims):
 # <stage>.md (mean +- sd over the seeds) and <stage>.tsv (one line per seed).
-# STAGES="sampling sweep training" picks stages; every size is an environment
+# STAGES="sampling sweep training" picks stages (and "curve" with CURVE=PATH, the
+# training curve of a run kept with --keep-every); every size is an environment
 # variable (the tests run this script at toy sizes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,7 +104,23 @@ for stage in $STAGES; do
               printf "| %s | %s | %s | %s | %s |%s |\n", k, ms(fd, k, n[k], "%.2f"), ms(acc, k, n[k], "%.3f"), ms(pr, k, n[k], "%.3f"), ms(rc, k, n[k], "%.3f"), per } }
     ' "$OUT/training.tsv" | tee "$OUT/training.md"
     ;;
-  *) echo "fmnist_claims.sh: unknown stage '$stage' (sampling, sweep, training)" >&2; exit 2 ;;
+  curve)
+    # the training curve of a run kept with --keep-every: CURVE=out/fmnist/train.safetensors
+    # scores each CURVE.stepN's EMA weights, N_CURVE samples (1000) of noise seed 1
+    say "curve: $(ls "$CURVE".step* | wc -l) checkpoints of $CURVE, no guidance and IG $IG_W, ${N_CURVE:-1000} samples"
+    echo "| step | FD, no guidance | class acc | FD, IG w $IG_W | class acc |" > "$OUT/curve.md"
+    echo "|---:|---:|---:|---:|---:|" >> "$OUT/curve.md"
+    for c in $(ls "$CURVE".step* | awk -F'.step' '{print $NF, $0}' | sort -n | cut -d' ' -f2-); do
+      st=${c##*.step}
+      "$FM" export --ckpt "$c" --out "$OUT/curve_model.safetensors" > /dev/null
+      "$FM" sweep --model "$OUT/curve_model.safetensors" --data "$DATA" --clf "$CLF" --steps "$STEPS" --seeds 1 \
+        --n "${N_CURVE:-1000}" --ig-weights "1,$IG_W" --cfg-scales 1 --intervals 0-1 --tsv "$OUT/curve_$st.tsv" > /dev/null
+      awk -F'\t' -v st="$st" 'NR == 2 { a = $8; b = $9 } NR == 3 { printf "| %s | %.2f | %.1f%% | %.2f | %.1f%% |\n", st, a, 100 * b, $8, 100 * $9 }' \
+        "$OUT/curve_$st.tsv" | tee -a "$OUT/curve.md"
+    done
+    rm -f "$OUT/curve_model.safetensors"
+    ;;
+  *) echo "fmnist_claims.sh: unknown stage '$stage' (sampling, sweep, training, curve)" >&2; exit 2 ;;
   esac
 done
 say "done: tables in $OUT/*.md"
