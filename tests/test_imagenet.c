@@ -10,6 +10,7 @@
 #include "../examples/imagenet.c"   /* first: it sets _POSIX_C_SOURCE */
 #include "test.h"
 #include "files.h"
+#include "png_read.h"
 #include <unistd.h>
 
 #define IMT_N 6                      /* samples in the folder */
@@ -329,9 +330,412 @@ static int test_imagenet_lightning(void) {
     return rc;
 }
 
+/* ------------------------------------------------------------------------- */
+/* The release's constants, each against an expectation written out here     */
+/* (issue 24): the paper's sampler settings, the training defaults, the       */
+/* scale of the latents, the PNG mapping, the .npy bytes.                     */
+/* ------------------------------------------------------------------------- */
+
+/* the SD-VAE latent scale of the release (train.py: z = (mean + std n) * 0.18215,
+   sample: vae.decode(z / 0.18215)); written out, not latents.h's LAT_SD_SCALE */
+#define IMT_SD_SCALE 0.18215f
+
+/* A tiny model (4 x side x side latents, 5 classes, 2 blocks of width 32, head
+   after block 1) with every weight perturbed: the released init zeroes both heads'
+   output layers, and with a zero velocity every guidance would give the same
+   samples.  Saved weights-only (ig_save), as ema.safetensors is. */
+static int imt_random_model(const char *path, int lightning, int side) {
+    ig_config cfg;
+    ig_model m;
+    ig_rng r;
+    int i, rc;
+    size_t k;
+    if (ig_config_preset(&cfg, lightning ? "S/1" : "S/2", 4, side, side, 5)) return -1;
+    cfg.depth = 2; cfg.hidden_size = 32; cfg.num_heads = 2; cfg.aux_depth = 1;
+    if (lightning) cfg.arch = IG_ARCH_LIGHTNING;
+    if (ig_config_check(&cfg) || ig_model_init(&m, &cfg, 0, 21)) return -1;
+    ig_rng_seed(&r, 22);
+    for (i = 0; i < m.nparams; i++) {
+        const ig_param *pp = &m.params[i];
+        if (!strncmp(pp->name, "feat_rope", 9)) continue;      /* fixed tables, checked on load */
+        for (k = 0; k < pp->t->n; k++) m.weights[pp->offset + k] += 0.05f * ig_rng_normal(&r);
+    }
+    rc = ig_save(&m, path, 0);
+    ig_model_free(&m);
+    return rc;
+}
+
+/* The samples of the model in `path` drawn directly with ig.h: noise and the
+   sampler's draws from rng (as given), batches of B; sampler 0:
+   Euler-Maruyama (ig_sample_sde), 1: Heun on every interval (ig_sample_heun2)
+   on grid.  out: n * per floats, the final latents. */
+static int imt_direct(const char *path, const int *labels, size_t n, size_t B, ig_rng rng, const ig_guidance *g,
+                      int sampler, const float *grid, size_t steps, float *out) {
+    ig_config cfg;
+    ig_model m;
+    ig_arena a;
+    ig_ctx c;
+    ig_guided G;
+    size_t b0, per;
+    int rc = -1;
+    memset(&a, 0, sizeof a);
+    if (ig_config_from_file(&cfg, path, 2, 1) || ig_model_init(&m, &cfg, 0, 0)) { fprintf(stderr, "    %s\n", ig_last_error()); return -1; }
+    per = (size_t)cfg.in_channels * (size_t)cfg.image_height * (size_t)cfg.image_width;
+    if (ig_load(&m, path, 1) || ig_arena_init(&a, "scratch", ig_model_scratch_bytes(&cfg, 2 * B, 0)) ||
+        ig_ctx_init(&c, &a, 0)) goto done;
+    for (b0 = 0; b0 < n; b0 += B) {
+        size_t nb = n - b0 < B ? n - b0 : B;
+        float *x = out + b0 * per;
+        memset(&G, 0, sizeof G);
+        G.model = &m; G.ctx = &c; G.labels = labels + b0; G.batch = nb; G.guidance = *g;
+        ig_rng_normal_fill(&rng, x, nb * per);
+        if (sampler == 0 ? ig_sample_sde(ig_guided_velocity, &G, x, nb * per, steps, IG_PATH_LINEAR, &rng)
+                         : ig_sample_heun2(ig_guided_velocity, &G, x, nb * per, grid, steps)) goto done;
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "    %s\n", ig_last_error());
+    ig_arena_free(&a);
+    ig_model_free(&m);
+    return rc;
+}
+
+/* max |a - b| over n floats (inf if either is not finite) */
+static double imt_maxdiff(const float *a, const float *b, size_t n) {
+    double worst = 0;
+    size_t k;
+    for (k = 0; k < n; k++) {
+        double e = fabs((double)a[k] - (double)b[k]);
+        if (!(e <= worst)) worst = isfinite(e) ? e : INFINITY;
+    }
+    return worst;
+}
+
+/* max |z - want| of the .npy at path (n floats), inf if it holds another count */
+static double imt_npy_diff(const char *path, const float *want, size_t n) {
+    npy_array z;
+    double e;
+    if (npy_read(path, &z)) { fprintf(stderr, "    %s\n", npy_error()); return INFINITY; }
+    e = z.n == n && z.dtype == NPY_F32 ? imt_maxdiff((const float *)z.data, want, z.n) : INFINITY;
+    npy_free(&z);
+    return e;
+}
+
+/* `sample --paper` on a SiT checkpoint with the default step count, against
+   the release's SiT sampler written out with ig.h's pieces: Euler-Maruyama,
+   250 steps, IG 1.4 on all t, CFG 1.35 for t <= 0.7 (t = 1 noise), then
+   z / 0.18215 for the decoder (/work/shared/docs/imagenet.md, "SiT + IG
+   sampling"; docs/method.md).  The PNG: the decoder's x mapped to
+   uint8(clamp(127.5 x + 128, 0, 255)) (the release's sample script).  Without
+   --paper: IG 1.4, no CFG; --n: labels drawn first from the seeded stream,
+   each in 0..4 (never the null label 5). */
+static int imt_sit_paper_body(const char *dir) {
+    char ck[300], z1[300], png[300];
+    static const int labels[3] = { 1, 4, 0 };
+    static float want[3 * 256];
+    ig_guidance g = ig_guidance_none();
+    int lab[3], w = 0, h = 0;
+    size_t k;
+    double e;
+    ig_rng r;
+    snprintf(ck, sizeof ck, "%s/model.safetensors", dir);
+    snprintf(z1, sizeof z1, "%s/z.npy", dir);
+    snprintf(png, sizeof png, "%s/grid.png", dir);
+    CHECK(imt_random_model(ck, 0, 8) == 0, "cannot write %s: %s", ck, ig_last_error());
+    {
+        const char *args[] = { "imagenet", "sample", "--ckpt", ck, "--out", z1, "--paper", "--labels", "1,4,0",
+                               "--batch", "2", "--seed", "9", "--heads", "2", "--aux-depth", "1",
+                               "--vae", "tests/fixtures/vae_ldm.safetensors", "--png", png };
+        CHECK(imt_run((int)(sizeof args / sizeof *args), args) == 0, "sample --paper failed");
+    }
+    g.ig_weight = 1.4f; g.ig_low = 0.0f; g.ig_high = 1.0f;
+    g.cfg_scale = 1.35f; g.cfg_low = 0.0f; g.cfg_high = 0.7f;
+    ig_rng_seed(&r, 9);
+    CHECK(imt_direct(ck, labels, 3, 2, r, &g, 0, NULL, 250, want) == 0, "direct sampling failed");
+    for (k = 0; k < 3 * 256; k++) want[k] /= IMT_SD_SCALE;
+    e = imt_npy_diff(z1, want, 3 * 256);
+    CHECK(e <= 1e-5, "sample --paper: the latents differ from the release's SiT sampler by %g", e);
+    {   /* the PNG: decode the written latents, map each value as the release does */
+        vae_decoder *dec = vae_load("tests/fixtures/vae_ldm.safetensors");
+        unsigned char *rgb = png_read_rgb(png, &w, &h);
+        float *x = NULL;
+        npy_array z;
+        size_t H = 0, W, i, bad = 0;
+        int c, yy, xx, ok;
+        ok = dec && rgb && npy_read(z1, &z) == 0;
+        if (ok) {
+            H = 8 * (size_t)dec->factor;
+            x = (float *)malloc(3 * 3 * H * H * sizeof(float));
+            ok = x && z.n == 3 * 256 && vae_decode(dec, (const float *)z.data, 3, 4, 8, 8, x) == 0;
+            npy_free(&z);
+        }
+        W = H;
+        /* 3 images in a grid of ceil(sqrt(3)) = 2 columns with a gap of 2 */
+        ok = ok && w == (int)(2 + 2 * (W + 2)) && h == (int)(2 + 2 * (H + 2));
+        for (i = 0; ok && i < 3; i++)
+            for (c = 0; c < 3; c++)
+                for (yy = 0; yy < (int)H; yy++)
+                    for (xx = 0; xx < (int)W; xx++) {
+                        double v = 127.5 * x[((i * 3 + (size_t)c) * H + (size_t)yy) * W + (size_t)xx] + 128.0;
+                        int want8 = v < 0 ? 0 : v > 255 ? 255 : (int)v;
+                        size_t px = (size_t)(2 + (int)(i / 2) * (int)(H + 2) + yy) * (size_t)w + (size_t)(2 + (int)(i % 2) * (int)(W + 2) + xx);
+                        bad += abs((int)rgb[px * 3 + (size_t)c] - want8) > 1;
+                    }
+        free(x); free(rgb); vae_free(dec);
+        CHECK(ok, "cannot decode %s or read %s (%d x %d)", z1, png, w, h);
+        CHECK(bad == 0, "%lu pixel values differ from uint8(clamp(127.5 x + 128)) by more than 1", (unsigned long)bad);
+    }
+    {   /* without --paper, random labels */
+        const char *args[] = { "imagenet", "sample", "--ckpt", ck, "--out", z1, "--n", "3", "--steps", "3",
+                               "--batch", "2", "--seed", "9", "--heads", "2", "--aux-depth", "1" };
+        CHECK(imt_run((int)(sizeof args / sizeof *args), args) == 0, "sample --n failed");
+    }
+    ig_rng_seed(&r, 9);
+    for (k = 0; k < 3; k++) lab[k] = (int)(ig_rng_u64(&r) % 5);
+    g = ig_guidance_none();
+    g.ig_weight = 1.4f; g.ig_low = 0.0f; g.ig_high = 1.0f;
+    CHECK(imt_direct(ck, lab, 3, 2, r, &g, 0, NULL, 3, want) == 0, "direct sampling failed");
+    for (k = 0; k < 3 * 256; k++) want[k] /= IMT_SD_SCALE;
+    e = imt_npy_diff(z1, want, 3 * 256);
+    CHECK(e <= 1e-5, "sample --n 3: the latents differ by %g from labels u64 %% 5, then IG 1.4 without CFG", e);
+    return 0;
+}
+
+/* `sample --paper --stats` on a LightningDiT checkpoint with the default step
+   count, against the release's LightningDiT sampler written out: the grid
+   t_ldit = s u / (1 + (s - 1) u), s = 0.3, u = i / 124 (t_ldit = 0 noise, so
+   t = 1 - t_ldit here), Heun on all 124 intervals, IG 1.4 at every t, CFG 1.45
+   where t_ldit >= 0.19 (t <= 0.81), then x = z * std + mean
+   (/work/shared/docs/lightningdit.md, "Sampling"). */
+static int imt_ld_paper_body(const char *dir) {
+    char ck[300], z1[300], stats[300];
+    static const int labels[2] = { 1, 4 };
+    static const float mean[4] = { 0.5f, -1.0f, 0.0f, 2.0f }, sd[4] = { 2.0f, 0.5f, 1.0f, 3.0f };
+    static float want[2 * 64], grid[125];
+    int64_t sshape[4] = { 1, 4, 1, 1 };
+    ig_guidance g = ig_guidance_none();
+    ig_st_writer wr;
+    size_t k;
+    double e;
+    ig_rng r;
+    int rc;
+    snprintf(ck, sizeof ck, "%s/model.safetensors", dir);
+    snprintf(z1, sizeof z1, "%s/z.npy", dir);
+    snprintf(stats, sizeof stats, "%s/stats.safetensors", dir);
+    CHECK(imt_random_model(ck, 1, 4) == 0, "cannot write %s: %s", ck, ig_last_error());
+    ig_st_writer_init(&wr);
+    rc = ig_st_add(&wr, "mean", IG_F32, 4, sshape, mean) || ig_st_add(&wr, "std", IG_F32, 4, sshape, sd) ||
+         ig_st_writer_save(&wr, stats);
+    ig_st_writer_free(&wr);
+    CHECK(rc == 0, "%s", ig_last_error());
+    {
+        const char *args[] = { "imagenet", "sample", "--ckpt", ck, "--out", z1, "--paper", "--labels", "1,4",
+                               "--batch", "2", "--seed", "9", "--heads", "2", "--aux-depth", "1", "--stats", stats };
+        CHECK(imt_run((int)(sizeof args / sizeof *args), args) == 0, "sample --paper failed");
+    }
+    for (k = 0; k <= 124; k++) {
+        double u = (double)k / 124.0;
+        grid[k] = (float)(1.0 - 0.3 * u / (1.0 + (0.3 - 1.0) * u));
+    }
+    g.ig_weight = 1.4f; g.ig_low = 0.0f; g.ig_high = 1.0f;
+    g.cfg_scale = 1.45f; g.cfg_low = 0.0f; g.cfg_high = 0.81f;
+    ig_rng_seed(&r, 9);
+    CHECK(imt_direct(ck, labels, 2, 2, r, &g, 1, grid, 124, want) == 0, "direct sampling failed");
+    for (k = 0; k < 2 * 64; k++) want[k] = want[k] * sd[(k / 16) % 4] + mean[(k / 16) % 4];
+    e = imt_npy_diff(z1, want, 2 * 64);
+    CHECK(e <= 1e-4, "sample --paper: the latents differ from the release's LightningDiT sampler by %g", e);
+    return 0;
+}
+
+/* `train` with its defaults against ig_train_step with the release's values
+   written out: SiT (/work/shared/docs/method.md, "Training"): AdamW lr 1e-4,
+   betas (0.9, 0.999), eps 1e-8, no weight decay, clip 1, EMA 0.9999, label
+   dropout 0.1, lambda 0.5, t ~ U(0, 1) on the linear path, the head after
+   block 8 for every size; LightningDiT (lightningdit.md and its config): lr 2e-4,
+   beta2 0.95, the cosine term with weight 1.  The same data stream
+   (lat_open_repa / lat_open_shards with the seed) and the same init seed;
+   SiT 3 steps of batch 64 (192 label-dropout draws) with 9 blocks (the
+   default head position), LightningDiT 2 steps of batch 4 with 2 blocks and
+   --aux-depth 1; the checkpoints must be byte-identical. */
+static int imt_train_one(const char *dir, int lightning) {
+    char root[300], stats[300], run[300], mine[300], ck[400];
+    lat_dataset d;
+    ig_config cfg;
+    ig_train_config tc;
+    ig_model m;
+    ig_arena a;
+    ig_ctx c;
+    static float z[64 * 256];
+    int y[64], step, same, nsteps = lightning ? 2 : 3;
+    size_t B = lightning ? 4 : 64;
+    snprintf(root, sizeof root, "%s/data", dir);
+    snprintf(stats, sizeof stats, "%s/stats.safetensors", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    snprintf(mine, sizeof mine, "%s/mine.safetensors", dir);
+    snprintf(ck, sizeof ck, "%s/run/ckpt.safetensors", dir);
+    CHECK(mkdir(root, 0777) == 0 && (lightning ? imt_make_shards(root, stats) : imt_make_folder(root, 0)) == 0,
+          "cannot write the data in %s", root);
+    if (lightning) {
+        const char *args[] = { "imagenet", "train", "--shards", root, "--stats", stats, "--out", run, "--model", "S/1",
+                               "--depth", "2", "--aux-depth", "1", "--width", "32", "--heads", "2", "--classes", "5",
+                               "--batch", "4", "--steps", "2", "--seed", "3", "--log-every", "2" };
+        CHECK(imt_run((int)(sizeof args / sizeof *args), args) == 0, "train failed");
+    } else {
+        const char *args[] = { "imagenet", "train", "--data", root, "--out", run, "--model", "S/2",
+                               "--depth", "9", "--width", "32", "--heads", "2", "--classes", "5", "--batch", "64",
+                               "--steps", "3", "--seed", "3", "--log-every", "3" };
+        CHECK(imt_run((int)(sizeof args / sizeof *args), args) == 0, "train failed");
+    }
+    CHECK((lightning ? lat_open_shards(&d, root, stats, 5, 3) : lat_open_repa(&d, root, 5, 3)) == 0, "%s", lat_error());
+    CHECK(ig_config_preset(&cfg, lightning ? "S/1" : "S/2", d.C, d.H, d.W, 5) == 0, "%s", ig_last_error());
+    cfg.depth = lightning ? 2 : 9; cfg.hidden_size = 32; cfg.num_heads = 2;
+    cfg.aux_depth = lightning ? 1 : 8;                   /* the release: after block 8 (SiT run) */
+    if (lightning) cfg.arch = IG_ARCH_LIGHTNING;
+    memset(&tc, 0, sizeof tc);
+    tc.lr = lightning ? 2e-4f : 1e-4f; tc.beta1 = 0.9f; tc.beta2 = lightning ? 0.95f : 0.999f; tc.eps = 1e-8f;
+    tc.weight_decay = 0.0f; tc.grad_clip = 1.0f; tc.ema_decay = 0.9999f; tc.aux_weight = 0.5f;
+    tc.cos_weight = lightning ? 1.0f : 0.0f; tc.label_dropout = 0.1f;
+    tc.path = IG_PATH_LINEAR; tc.t_sampling = IG_T_UNIFORM;
+    memset(&a, 0, sizeof a);
+    if (ig_model_init(&m, &cfg, 1, 3) || ig_arena_init(&a, "scratch", ig_model_scratch_bytes(&cfg, B, 1)) ||
+        ig_ctx_init(&c, &a, ig_model_tape_nodes(&cfg))) {
+        lat_close(&d);
+        CHECK(0, "%s", ig_last_error());
+    }
+    for (step = 0; step < nsteps; step++)
+        if (lat_next(&d, B, z, y) || ig_train_step(&m, &c, &tc, z, y, B, NULL)) break;
+    same = step == nsteps && ig_save(&m, mine, 1) == 0 && imt_same(ck, mine);
+    lat_close(&d);
+    ig_arena_free(&a);
+    ig_model_free(&m);
+    CHECK(same, "%s: train's defaults differ from the release's values written out (%s)", ck,
+          lightning ? "LightningDiT: lr 2e-4, beta2 0.95, cosine term 1" : "SiT: lr 1e-4, EMA 0.9999, dropout 0.1, lambda 0.5, head after block 8");
+    return 0;
+}
+
+/* img_write_grid_png on values whose bytes are known: uint8(clamp(127.5 x +
+   128, 0, 255)) for [lo, hi] = [-1, 1] (the release's mapping), channels in
+   R, G, B order, white gaps, NaN to 0; read back by tests/png_read.h. */
+static int imt_grid_body(const char *dir) {
+    /* x:  -1, -0.5, 0, 0.25, 0.5, 1, 3, -3, NaN  ->  0, 64, 128, 159, 191, 255, 255, 0, 0 */
+    const float vals[9] = { -1.0f, -0.5f, 0.0f, 0.25f, 0.5f, 1.0f, 3.0f, -3.0f, NAN };
+    static const unsigned char bytes[9] = { 0, 64, 128, 159, 191, 255, 255, 0, 0 };
+    char png[300];
+    float x[2 * 3 * 9];
+    unsigned char *rgb;
+    int w = 0, h = 0, i, c, ok;
+    snprintf(png, sizeof png, "%s/grid.png", dir);
+    /* two 3 x 3 images (n, 3, 3, 3) in one row, gap 1: image 1 is image 0 with
+       the channels rotated, so R, G and B each see every value */
+    for (i = 0; i < 9; i++)
+        for (c = 0; c < 3; c++) {
+            x[c * 9 + i] = vals[(i + 3 * c) % 9];
+            x[27 + c * 9 + i] = vals[(i + 3 * ((c + 1) % 3)) % 9];
+        }
+    CHECK(img_write_grid_png(png, x, 2, 3, 3, 3, 2, 1, -1.0f, 1.0f) == 0, "write failed");
+    rgb = png_read_rgb(png, &w, &h);
+    CHECK(rgb && w == 1 + 2 * (3 + 1) && h == 1 + 3 + 1, "cannot read %s back (%d x %d)", png, w, h);
+    ok = 1;
+    for (i = 0; i < 9 && ok; i++)
+        for (c = 0; c < 3 && ok; c++) {
+            int yy = 1 + i / 3, xx = 1 + i % 3, xx1 = xx + 4;
+            int want0 = bytes[(i + 3 * c) % 9], want1 = bytes[(i + 3 * ((c + 1) % 3)) % 9];
+            if (rgb[(yy * w + xx) * 3 + c] != want0 || rgb[(yy * w + xx1) * 3 + c] != want1) {
+                fprintf(stderr, "    pixel %d channel %d: %d and %d, expected %d and %d\n", i, c,
+                        rgb[(yy * w + xx) * 3 + c], rgb[(yy * w + xx1) * 3 + c], want0, want1);
+                ok = 0;
+            }
+        }
+    ok = ok && rgb[0] == 255 && rgb[(4 * w + 4) * 3 + 1] == 255;   /* corner and the gap between: white */
+    free(rgb);
+    remove(png);
+    CHECK(ok, "the grid's pixels are not the release's mapping");
+    return 0;
+}
+
+/* npy_write's bytes against what NumPy's np.save writes (format 1.0:
+   numpy/lib/format.py, the header dict repr "{'descr': ..., 'fortran_order':
+   False, 'shape': (...), }", spaces and '\n' up to a multiple of 64 bytes,
+   the length little-endian), written out; and the reader refusing what it
+   cannot read as it is: Fortran order, big-endian, float64. */
+static int imt_npy_body(const char *dir) {
+    static const char h23[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+    static const char h5[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }";
+    static const char hu8[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1, 3), }";
+    static const char *const refused[3] = {
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+        "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }" };
+    const float f[6] = { 1.0f, -2.0f, 0.5f, 3.25f, 0.0f, -0.0f };
+    const int64_t l[5] = { 0, 1, -1, 4, 1000000000000LL };
+    const unsigned char u[3] = { 0, 128, 255 };
+    size_t s23[2] = { 2, 3 }, s5[1] = { 5 }, su[3] = { 1, 1, 3 };
+    char path[300];
+    unsigned char *b;
+    size_t n, k;
+    npy_array arr;
+    int i;
+    snprintf(path, sizeof path, "%s/a.npy", dir);
+#define NPY_EXACT(hdr, dtype, ndim, shape, data, dbytes) do { \
+        CHECK(npy_write(path, dtype, ndim, shape, data) == 0, "write"); \
+        b = read_bytes(path, &n); \
+        CHECK(b, "read back"); \
+        for (k = sizeof(hdr) - 1; k < 127 && b[k] == ' '; k++) {} \
+        i = n == 128 + (dbytes) && !memcmp(b, hdr, sizeof(hdr) - 1) && k == 127 && b[127] == '\n' && \
+            !memcmp(b + 128, data, dbytes); \
+        free(b); \
+        CHECK(i, "%s: not NumPy's bytes for %s", path, hdr + 10); \
+    } while (0)
+    NPY_EXACT(h23, NPY_F32, 2, s23, f, 24);
+    NPY_EXACT(h5, NPY_I64, 1, s5, l, 40);
+    NPY_EXACT(hu8, NPY_U8, 3, su, u, 3);
+#undef NPY_EXACT
+    for (i = 0; i < 3; i++) {   /* hand-made files NumPy would write: refused, naming the file */
+        unsigned char file[128 + 24];
+        size_t len = strlen(refused[i]);
+        FILE *fp;
+        memset(file, 0, sizeof file);
+        memcpy(file, "\x93NUMPY\x01\x00\x76\x00", 10);
+        memcpy(file + 10, refused[i], len);
+        memset(file + 10 + len, ' ', 117 - len);
+        file[127] = '\n';
+        fp = fopen(path, "wb");
+        CHECK(fp && fwrite(file, 1, sizeof file, fp) == sizeof file && fclose(fp) == 0, "write");
+        CHECK(npy_read(path, &arr) != 0 && strstr(npy_error(), path), "read %s: %s", refused[i], npy_error());
+    }
+    remove(path);
+    return 0;
+}
+
+/* each body in its own temporary folder, removed afterwards */
+static int imt_in_tmpdir(int (*body)(const char *), const char *what) {
+    char dir[] = "/tmp/test_imagenet_c_XXXXXX", cmd[300];
+    int rc;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    rc = body(dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0 || rc, "cannot remove %s", dir);
+    if (rc) fprintf(stderr, "    (%s)\n", what);
+    return rc;
+}
+static int imt_train_sit(const char *dir) { return imt_train_one(dir, 0); }
+static int imt_train_ld(const char *dir) { return imt_train_one(dir, 1); }
+static int test_imagenet_sample_sit_paper(void) { return imt_in_tmpdir(imt_sit_paper_body, "SiT --paper"); }
+static int test_imagenet_sample_lightning_paper(void) { return imt_in_tmpdir(imt_ld_paper_body, "LightningDiT --paper"); }
+static int test_imagenet_train_defaults_sit(void) { return imt_in_tmpdir(imt_train_sit, "SiT train defaults"); }
+static int test_imagenet_train_defaults_lightning(void) { return imt_in_tmpdir(imt_train_ld, "LightningDiT train defaults"); }
+static int test_image_grid_png_mapping(void) { return imt_in_tmpdir(imt_grid_body, "grid PNG"); }
+static int test_npy_writer_numpy_bytes(void) { return imt_in_tmpdir(imt_npy_body, "npy bytes"); }
+
 const test_case imagenet_tests[] = {
     { "imagenet_end_to_end", test_imagenet_end_to_end },
     { "imagenet_missing_file", test_imagenet_missing_file },
     { "imagenet_lightning", test_imagenet_lightning },
+    { "imagenet_sample_sit_paper", test_imagenet_sample_sit_paper },
+    { "imagenet_sample_lightning_paper", test_imagenet_sample_lightning_paper },
+    { "imagenet_train_defaults_sit", test_imagenet_train_defaults_sit },
+    { "imagenet_train_defaults_lightning", test_imagenet_train_defaults_lightning },
+    { "image_grid_png_mapping", test_image_grid_png_mapping },
+    { "npy_writer_numpy_bytes", test_npy_writer_numpy_bytes },
 };
 const int imagenet_ntests = (int)(sizeof imagenet_tests / sizeof imagenet_tests[0]);

@@ -3,8 +3,8 @@
    Checks the tree against the check values of docs/toy2d.md, the densities
    and the exact velocity against independent computations, the exact-velocity
    sampler and the metrics against the numbers in the doc, and the bytes of
-   the .npy and .png writers (the PNG is inflated again by a small decoder
-   below).  IG_IMPLEMENTATION is defined by another test file. */
+   the .npy and .png writers (the PNG is inflated again by a small decoder,
+   tests/png_read.h).  IG_IMPLEMENTATION is defined by another test file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include "test.h"
 #include "../examples/toy2d_truth.h"
 #include "../examples/plot.h"
+#include "png_read.h"
 
 /* The legacy MT19937 + polar normals (the stream the trees are built from). */
 static int test_mt19937_normals(void) {
@@ -198,86 +199,6 @@ static int test_npy(void) {
     CHECK(buf[10 + hl + 12] == 0x00 && buf[10 + hl + 14] == 0x50 && buf[10 + hl + 15] == 0x40, "float bytes");
     CHECK(img_write_npy("/nonexistent-dir/x.npy", data, 3, 2) == -1, "writing to a bad path must fail");
     return 0;
-}
-
-/* ---- a minimal inflater (stored + fixed-Huffman blocks), for the PNG test ---- */
-typedef struct { const unsigned char *p; size_t n, pos; int bit; } test_bits;
-
-static int test_bit(test_bits *b) {
-    int v;
-    if (b->pos >= b->n) return -1;
-    v = b->p[b->pos] >> b->bit & 1;
-    if (++b->bit == 8) { b->bit = 0; b->pos++; }
-    return v;
-}
-static int test_getbits(test_bits *b, int n) {     /* n bits, LSB first */
-    int v = 0, i, x;
-    for (i = 0; i < n; i++) { if ((x = test_bit(b)) < 0) return -1; v |= x << i; }
-    return v;
-}
-/* fixed literal/length symbol: read the code MSB first, 7 to 9 bits */
-static int test_fixed_sym(test_bits *b) {
-    int code = 0, len, x;
-    for (len = 1; len <= 9; len++) {
-        if ((x = test_bit(b)) < 0) return -1;
-        code = code << 1 | x;
-        if (len == 7 && code <= 0x17) return 256 + code;
-        if (len == 8 && code >= 0x30 && code <= 0xBF) return code - 0x30;
-        if (len == 8 && code >= 0xC0 && code <= 0xC7) return 280 + code - 0xC0;
-        if (len == 9 && code >= 0x190) return 144 + code - 0x190;
-    }
-    return -1;
-}
-/* Inflate a zlib stream into out (cap bytes); returns bytes written or -1. */
-static long test_inflate(const unsigned char *z, size_t n, unsigned char *out, size_t cap) {
-    static const int lbase[29] = { 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
-                                   35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258 };
-    static const int dbase[30] = { 1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257,
-                                   385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289,
-                                   16385, 24577 };
-    test_bits b;
-    size_t o = 0;
-    int final;
-    uint32_t ad;
-    if (n < 6 || (z[0] * 256 + z[1]) % 31 != 0 || (z[0] & 15) != 8) return -1;
-    b.p = z + 2; b.n = n - 6; b.pos = 0; b.bit = 0;
-    do {
-        int type;
-        final = test_getbits(&b, 1);
-        type = test_getbits(&b, 2);
-        if (type == 0) {                               /* stored */
-            size_t len;
-            if (b.bit) { b.bit = 0; b.pos++; }
-            if (b.pos + 4 > b.n) return -1;
-            len = b.p[b.pos] | (size_t)b.p[b.pos + 1] << 8;
-            b.pos += 4;
-            if (b.pos + len > b.n || o + len > cap) return -1;
-            memcpy(out + o, b.p + b.pos, len); o += len; b.pos += len;
-        } else if (type == 1) {                        /* fixed Huffman */
-            for (;;) {
-                int s = test_fixed_sym(&b), len, dist, d, e;
-                if (s < 0 || s > 285) return -1;
-                if (s < 256) { if (o >= cap) return -1; out[o++] = (unsigned char)s; continue; }
-                if (s == 256) break;
-                s -= 257;
-                e = s < 8 || s == 28 ? 0 : (s - 4) / 4;
-                len = lbase[s] + test_getbits(&b, e);
-                d = 0;
-                for (e = 0; e < 5; e++) d = d << 1 | test_bit(&b);
-                if (d < 0 || d > 29) return -1;
-                dist = dbase[d] + (d < 4 ? 0 : test_getbits(&b, d / 2 - 1));
-                if ((size_t)dist > o || o + (size_t)len > cap) return -1;
-                while (len--) { out[o] = out[o - (size_t)dist]; o++; }
-            }
-        } else return -1;                              /* dynamic: not produced by plot.h */
-    } while (final == 0);
-    ad = (uint32_t)z[n - 4] << 24 | (uint32_t)z[n - 3] << 16 | (uint32_t)z[n - 2] << 8 | z[n - 1];
-    if (ad != img_adler32(out, o)) return -1;
-    return (long)o;
-}
-
-static uint32_t test_be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* PNG: signature, chunk order, CRCs, IHDR fields, and the IDAT inflating
