@@ -17,6 +17,12 @@ output head, see docs/method.md) and a few subcommands:
       Run the forward on input.x / input.t / input.y of INPUTS, write
       output.v / output.v_aux to OUT.
 
+  pt CKPT.pt INPUTS OUT [--key ema|model]
+      Load a torch.save checkpoint ({'model', 'ema', 'args'}, as tools/st2pt writes
+      it) with torch.load(weights_only=True), build the model from its 'args',
+      load both 'model' and 'ema' with strict=True, and run KEY's weights (ema)
+      on INPUTS (t scaled by args['t_scale'], as ig.h does inside the model) to OUT.
+
   trainstep OUT.safetensors [--seed S]
       Write the fixture of full training steps (tests/fixtures/trainstep.safetensors):
       random weights, a batch of clean data x0 and labels y, and what PyTorch makes of
@@ -779,6 +785,34 @@ def cmd_forward(args):
     forward_to_file(args, lambda: load_model(args.ckpt, args.heads, args.aux_depth, args.prefix)[0])
 
 
+def load_pt(path, key):
+    """SiTIG from a .pt checkpoint read by the weights-only unpickler; both weight
+    sets must load strictly; returns the model (KEY's weights) and the args."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or not all(k in ckpt for k in ("model", "ema", "args")):
+        raise ValueError("not a checkpoint with 'model', 'ema' and 'args'")
+    a = ckpt["args"]
+    cfg = dict(C=a["in_channels"], H=a["input_size"], W=a["input_size"], p=a["patch_size"],
+               D=a["hidden_size"], L=a["depth"], heads=a["num_heads"], ncls=a["num_classes"],
+               k=a["encoder_depth"])
+    model = SiTIG(**cfg).double()
+    for name in ("model", "ema"):
+        model.load_state_dict({n: v.double() for n, v in ckpt[name].items()}, strict=True)
+    model.load_state_dict({n: v.double() for n, v in ckpt[key].items()}, strict=True)
+    return model, a
+
+
+def cmd_pt(args):
+    model, a = load_or_fail(load_pt, args.ckpt, args.key)
+    t_scale = float(a.get("t_scale", 1.0))
+    print(f"loaded {args.ckpt} with weights_only=True: args {a}; '{args.key}' and 'model' strict")
+
+    class Scaled(nn.Module):            # ig.h feeds t * t_scale to the time embedding
+        def forward(self, x, t, y):
+            return model(x, t * t_scale, y)
+    forward_to_file(args, lambda: Scaled())
+
+
 # ============================================================================
 # Self test
 # ============================================================================
@@ -992,6 +1026,12 @@ def main():
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(fn=cmd_fixture)
     add_checkpoint_commands(sub, cmd_check, cmd_forward, heads=True)
+    p = sub.add_parser("pt", help="a .pt checkpoint (weights_only=True) on inputs")
+    p.add_argument("ckpt")
+    p.add_argument("inputs")
+    p.add_argument("out")
+    p.add_argument("--key", default="ema", choices=("ema", "model"))
+    p.set_defaults(fn=cmd_pt)
     p = sub.add_parser("trainstep", help="write the full-training-step fixture")
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=None)

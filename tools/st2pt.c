@@ -29,7 +29,8 @@
               (pixels: 8 x the latent side for 4 latent channels, 16 x for 32,
               else the input side), and ig.h's own fields: input_size,
               in_channels, patch_size, hidden_size, depth, num_heads, t_scale,
-              arch ("sit" or "lightningdit")
+              arch ("sit" or "lightningdit"); t_scale as a string ("1000"), since
+              PyTorch 1.13's weights-only unpickler reads no floats
      'steps'  the optimizer steps taken (0 for a weights-only file)
    The AdamW moments are not written: the release's optimizer state is keyed by
    parameter order and the whole torch.optim state format, which a resumed
@@ -98,7 +99,7 @@ static void sp_le(sp_buf *b, uint64_t v, int nbytes) {
 
 enum { PK_MARK = '(', PK_STOP = '.', PK_BININT = 'J', PK_BINUNICODE = 'X', PK_GLOBAL = 'c',
        PK_EMPTY_DICT = '}', PK_EMPTY_TUPLE = ')', PK_TUPLE = 't', PK_REDUCE = 'R', PK_SETITEMS = 'u',
-       PK_BINPERSID = 'Q', PK_BINFLOAT = 'G', PK_PROTO = 0x80, PK_NEWFALSE = 0x89, PK_LONG1 = 0x8a };
+       PK_BINPERSID = 'Q', PK_PROTO = 0x80, PK_NEWFALSE = 0x89, PK_LONG1 = 0x8a };
 
 static void pk_str(sp_buf *b, const char *s) {
     sp_byte(b, PK_BINUNICODE);
@@ -108,13 +109,6 @@ static void pk_str(sp_buf *b, const char *s) {
 static void pk_int(sp_buf *b, int64_t v) {
     if (v >= INT32_MIN && v <= INT32_MAX) { sp_byte(b, PK_BININT); sp_le(b, (uint64_t)v, 4); }
     else { sp_byte(b, PK_LONG1); sp_byte(b, 8); sp_le(b, (uint64_t)v, 8); }  /* two's complement */
-}
-static void pk_float(sp_buf *b, double v) {
-    uint64_t u;
-    int i;
-    memcpy(&u, &v, 8);
-    sp_byte(b, PK_BINFLOAT);
-    for (i = 7; i >= 0; i--) sp_byte(b, (unsigned)(u >> (8 * i)) & 0xffu);   /* big-endian */
 }
 static void pk_global(sp_buf *b, const char *module, const char *name) {
     sp_byte(b, PK_GLOBAL);
@@ -326,7 +320,8 @@ static void sp_pickle(sp_buf *b, const ig_model *m) {
     pk_str(b, "hidden_size"); pk_int(b, c->hidden_size);
     pk_str(b, "depth"); pk_int(b, c->depth);
     pk_str(b, "num_heads"); pk_int(b, c->num_heads);
-    pk_str(b, "t_scale"); pk_float(b, (double)c->t_scale);
+    snprintf(name, sizeof name, "%.9g", (double)c->t_scale);   /* a string: PyTorch 1.13's weights-only */
+    pk_str(b, "t_scale"); pk_str(b, name);                       /* unpickler has no BINFLOAT */
     pk_str(b, "arch"); pk_str(b, c->arch == IG_ARCH_LIGHTNING ? "lightningdit" : "sit");
     sp_byte(b, PK_SETITEMS);
     pk_str(b, "steps"); pk_int(b, m->step);
