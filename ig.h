@@ -470,13 +470,13 @@ typedef struct {                 /* one tensor of an opened file                
 } ig_st_tensor;
 
 typedef struct {                 /* an opened file; tensor data is read on demand            */
-    char path[512]; FILE *f;
+    char filename[512]; FILE *f;
     size_t data_start, data_size;                /* where the data section starts, its bytes */
     ig_st_tensor *tensors; int ntensors;         /* in header order                          */
     char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
 } ig_st_file;
 
-IGDEF int  ig_st_open(ig_st_file *st, const char *path);   /* 0, or -1 (st left closed) */
+IGDEF int  ig_st_open(ig_st_file *st, const char *filename); /* 0, or -1 (st left closed) */
 IGDEF void ig_st_close(ig_st_file *st);                    /* harmless after a failed open */
 IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name); /* NULL: absent */
 IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);         /* NULL: absent */
@@ -488,16 +488,18 @@ IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, si
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes);
 
 /* The writer:  ig_st_writer w;  ig_st_writer_init(&w);
-       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32 float, F16/BF16 uint16_t bits, I64, I32, U8;
+       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32; F16/BF16 uint16_t bits; I64, I32, U8
        ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
        ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
-   After a failed add the writer refuses to save.  A save writes "<path>.<random>.tmp"
-   (created exclusively), fsyncs it, renames it over path and fsyncs the directory; path
-   must be a regular file or absent (a link, directory, device or fifo is refused); on
-   failure path is untouched and the temporary file removed.  Killed outright, a save
-   leaves path old or new plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
+   After a failed add the writer refuses to save.  A save writes "<filename>.<random>.tmp"
+   (created exclusively), fsyncs it, renames it over the file and fsyncs the directory; the
+   file must be regular or absent (a link, directory, device or fifo is refused); on
+   failure it is untouched and the temporary file removed.  Killed outright, a save
+   leaves the old or the new file plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
    _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
-typedef struct { char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes; } ig_st_wentry;
+typedef struct {
+    char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes;
+} ig_st_wentry;
 typedef struct ig_st_writer {
     ig_st_wentry *entries; int n;
     char **meta_keys, **meta_vals; int nmeta;
@@ -508,7 +510,7 @@ IGDEF void ig_st_writer_init(ig_st_writer *w);
 IGDEF int  ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
                      const int64_t *shape, const void *data);              /* 0 or -1 */
 IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /* copied */
-IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *path);           /* 0 or -1 */
+IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *filename);       /* 0 or -1 */
 IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
 
 /* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
@@ -516,8 +518,8 @@ IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* no
    ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
    "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
    value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
-IGDEF int ig_save(const ig_model *m, const char *path, int training_state);
-IGDEF int ig_save_ema(const ig_model *m, const char *path);
+IGDEF int ig_save(const ig_model *m, const char *filename, int training_state);
+IGDEF int ig_save_ema(const ig_model *m, const char *filename);
 /* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
    the training state too when the file has it and m trains (without it, a training m's
    EMA becomes a copy of the loaded weights).  A training state needs the step in the
@@ -525,7 +527,7 @@ IGDEF int ig_save_ema(const ig_model *m, const char *path);
    on, but not bit for bit).  aux_depth, num_heads and t_scale in the metadata must be the
    model's (a file without them is not checked).  strict: a tensor the model does not know
    is an error (else skipped).  On failure m is unchanged. */
-IGDEF int ig_load(ig_model *m, const char *path, int strict);
+IGDEF int ig_load(ig_model *m, const char *filename, int strict);
 /* The configuration of a checkpoint, every number range-checked before use: sizes from
    the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
    aux_depth > 0 override it).  Without metadata: a square image (the token grid's side
@@ -533,7 +535,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict);
    width, and aux_depth 8 (the release's code hangs the head after block 8 for every size;
    the presets' 4 for S and B is for models trained here); where one of these cannot
    apply, an error says what to pass. */
-IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth);
+IGDEF int ig_config_from_file(ig_config *cfg, const char *filename, int heads, int aux_depth);
 
 #endif /* IG_H */
 
@@ -3320,10 +3322,10 @@ static int ig__st_utf8_ok(const char *s) {
 
 /* --- a strict JSON reader for the header; J->p walks [base, end).  Only what the format allows:
    objects, strings, integers in [0, 2^63), a null "__metadata__"; all else (unknown fields too) fails. */
-typedef struct { const char *base, *p, *end, *path; } ig__json;
+typedef struct { const char *base, *p, *end, *filename; } ig__json;
 
 static int ig__jerr(ig__json *J, const char *what) {
-    return ig__fail("%s: invalid JSON header at byte %lu: %s", J->path, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
+    return ig__fail("%s: invalid JSON header at byte %lu: %s", J->filename, (unsigned long)(8 + (size_t)(J->p - J->base)), what);
 }
 /* Skips whitespace; the next character, or 0 at the end. */
 static int ig__jpeek(ig__json *J) {
@@ -3352,7 +3354,7 @@ static int ig__jstring(ig__json *J, char **out) {
     if (ig__jpeek(J) != '"') return ig__jerr(J, "expected a string");
     for (q = r = ++J->p; q < J->end && *q != '"'; q++) if (*q == '\\' && q + 1 < J->end) q++;
     if (q >= J->end) return ig__jerr(J, "unterminated string");
-    if (!(w = *out = (char *)IG_MALLOC((size_t)(q - r) + 1))) return ig__fail("%s: out of memory", J->path); /* never longer */
+    if (!(w = *out = (char *)IG_MALLOC((size_t)(q - r) + 1))) return ig__fail("%s: out of memory", J->filename); /* never longer */
     while (r < q && !why) {
         unsigned cp = (unsigned char)*r, lo;
         size_t k;
@@ -3398,13 +3400,13 @@ static int ig__jints(ig__json *J, const char *tname, const char *field, int64_t 
     for (;;) {
         uint64_t u = 0;
         if (ig__jpeek(J) < '0' || *J->p > '9' || (*J->p == '0' && J->p + 1 < J->end && J->p[1] >= '0' && J->p[1] <= '9'))
-            return ig__fail("%s: tensor '%s': \"%s\" holds a value that is not an integer in [0, 2^63)", J->path, tname, field);
+            return ig__fail("%s: tensor '%s': \"%s\" holds a value that is not an integer in [0, 2^63)", J->filename, tname, field);
         for (; J->p < J->end && *J->p >= '0' && *J->p <= '9'; J->p++) {
             if (u > ((uint64_t)INT64_MAX - (uint64_t)(*J->p - '0')) / 10)
-                return ig__fail("%s: tensor '%s': \"%s\" holds a value of 2^63 or more", J->path, tname, field);
+                return ig__fail("%s: tensor '%s': \"%s\" holds a value of 2^63 or more", J->filename, tname, field);
             u = 10 * u + (uint64_t)(*J->p - '0');
         }
-        if (*n == max) return ig__fail("%s: tensor '%s': \"%s\" has more than %d values", J->path, tname, field, max);
+        if (*n == max) return ig__fail("%s: tensor '%s': \"%s\" has more than %d values", J->filename, tname, field, max);
         v[(*n)++] = (int64_t)u;
         if (ig__jpeek(J) != ',') return ig__jexpect(J, ']', "expected ',' or ']'");
         J->p++;
@@ -3418,22 +3420,22 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     int64_t off[2] = { 0, 0 }; uint64_t b, e, bytes = 0; int state = 0, seen = 0, r, n = 2, f, d = 0; char *key;
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         for (f = 0; f < 3 && strcmp(key, field[f]); f++) {}
-        if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->path, t->name, f == 3 ? "unknown field" : "duplicate", key);
+        if (f == 3 || (seen >> f & 1)) ig__fail("%s: tensor '%s': %s \"%.40s\"", J->filename, t->name, f == 3 ? "unknown field" : "duplicate", key);
         IG_FREE(key);
         if (f == 3 || (seen >> f & 1)) return -1;
         seen |= 1 << f;
         if (f == 0) {                                     /* d: its index in ig__st_dtypes */
-            if (ig__jpeek(J) != '"') return ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->path, t->name);
+            if (ig__jpeek(J) != '"') return ig__fail("%s: tensor '%s': \"dtype\" is not a string", J->filename, t->name);
             if (ig__jstring(J, &key)) return -1;
             for (d = 0; d < (int)sizeof ig__st_sizes && strcmp(key, ig__st_dtypes[d]); d++) {}
-            if (d == (int)sizeof ig__st_sizes) ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->path, t->name, key);
+            if (d == (int)sizeof ig__st_sizes) ig__fail("%s: tensor '%s': unknown dtype \"%.20s\"", J->filename, t->name, key);
             IG_FREE(key);
             if (d == (int)sizeof ig__st_sizes) return -1;
         } else if (f == 1 ? ig__jints(J, t->name, "shape", t->shape, IG_ST_MAX_DIMS, &t->ndim) : ig__jints(J, t->name, "data_offsets", off, 2, &n))
             return -1;
-        if (n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->path, t->name);
+        if (n != 2) return ig__fail("%s: tensor '%s': \"data_offsets\" must hold 2 values", J->filename, t->name);
     }
-    for (f = 0; f < 3 && r == 0; f++) if (!(seen >> f & 1)) return ig__fail("%s: tensor '%s': missing \"%s\"", J->path, t->name, field[f]);
+    for (f = 0; f < 3 && r == 0; f++) if (!(seen >> f & 1)) return ig__fail("%s: tensor '%s': missing \"%s\"", J->filename, t->name, field[f]);
     if (r) return -1;
     t->dtype = d < IG_DTYPE_OTHER ? (ig_dtype)d : IG_DTYPE_OTHER;
     t->dtype_size = ig__st_sizes[d];
@@ -3441,12 +3443,12 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     b = (uint64_t)off[0];
     e = (uint64_t)off[1];
     if (ig__st_bytes(t->shape, t->ndim, (uint64_t)t->dtype_size, UINT64_MAX, &bytes))
-        return ig__fail("%s: tensor '%s': its shape overflows 64 bits", J->path, t->name);
+        return ig__fail("%s: tensor '%s': its shape overflows 64 bits", J->filename, t->name);
     if (b > e || e > data_size)
         return ig__fail("%s: tensor '%s': data_offsets [%llu, %llu] are reversed or outside the data section (%llu bytes)",
-                        J->path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)data_size);
+                        J->filename, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)data_size);
     if (e - b != bytes)
-        return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", J->path, t->name,
+        return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", J->filename, t->name,
                         t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
     t->begin = (size_t)b;
     t->end = (size_t)e;
@@ -3459,10 +3461,10 @@ static int ig__st_metadata(ig_st_file *st, ig__json *J) {
     if (ig__jpeek(J) == 'n' && J->end - J->p >= 4 && !memcmp(J->p, "null", 4)) { J->p += 4; return 0; }
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         val = NULL;
-        if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->path, key);
-        else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->path, key);
+        if (ig_st_meta(st, key)) ig__fail("%s: duplicate \"__metadata__\" key '%s'", st->filename, key);
+        else if (ig__jpeek(J) != '"') ig__fail("%s: \"__metadata__\" value of '%s' is not a string", st->filename, key);
         else if (!ig__jstring(J, &val) && !ig__st_pair(&st->meta_keys, &st->meta_vals, &st->nmeta, key, val)) continue;
-        else if (val) ig__fail("%s: out of memory", st->path);
+        else if (val) ig__fail("%s: out of memory", st->filename);
         IG_FREE(key); IG_FREE(val);
         return -1;
     }
@@ -3475,11 +3477,11 @@ static int ig__st_header(ig_st_file *st, ig__json *J) {
     while ((r = ig__jmember(J, &state, &key)) == 1) {
         if (!strcmp(key, "__metadata__")) {
             IG_FREE(key);
-            if (have_meta++) return ig__fail("%s: duplicate \"__metadata__\"", st->path);
+            if (have_meta++) return ig__fail("%s: duplicate \"__metadata__\"", st->filename);
             if (ig__st_metadata(st, J)) return -1;
             continue;
         }
-        if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t))) { IG_FREE(key); return ig__fail("%s: out of memory", st->path); }
+        if (!(t = (ig_st_tensor *)ig__st_grow(st->tensors, st->ntensors, sizeof *t))) { IG_FREE(key); return ig__fail("%s: out of memory", st->filename); }
         st->tensors = t;
         t += st->ntensors++;
         memset(t, 0, sizeof *t);
@@ -3501,15 +3503,15 @@ static int ig__st_by_begin(const void *a, const void *b) {
 static int ig__st_check(ig_st_file *st) {
     ig_st_tensor **by, *last = NULL; int i, n = st->ntensors, rc = 0;
     if (n < 2) return 0;
-    if (!(by = (ig_st_tensor **)IG_MALLOC(sizeof *by * (size_t)n))) return ig__fail("%s: out of memory", st->path);
+    if (!(by = (ig_st_tensor **)IG_MALLOC(sizeof *by * (size_t)n))) return ig__fail("%s: out of memory", st->filename);
     for (i = 0; i < n; i++) by[i] = &st->tensors[i];
     qsort(by, (size_t)n, sizeof *by, ig__st_by_name);
     for (i = 1; i < n && !rc; i++)
-        if (!strcmp(by[i - 1]->name, by[i]->name)) rc = ig__fail("%s: duplicate tensor name '%s'", st->path, by[i]->name);
+        if (!strcmp(by[i - 1]->name, by[i]->name)) rc = ig__fail("%s: duplicate tensor name '%s'", st->filename, by[i]->name);
     qsort(by, (size_t)n, sizeof *by, ig__st_by_begin);
     for (i = 0; i < n && !rc; i++) {        /* in order of begin: against the furthest end so far */
         if (by[i]->end == by[i]->begin) continue;
-        if (last && by[i]->begin < last->end) rc = ig__fail("%s: tensors '%s' and '%s' overlap in the data section", st->path, last->name, by[i]->name);
+        if (last && by[i]->begin < last->end) rc = ig__fail("%s: tensors '%s' and '%s' overlap in the data section", st->filename, last->name, by[i]->name);
         if (!last || by[i]->end > last->end) last = by[i];
     }
     IG_FREE(by);
@@ -3519,26 +3521,26 @@ static int ig__st_check(ig_st_file *st) {
 /* Files beyond 2 GiB need a 64-bit long (every 64-bit Unix; not Windows). */
 static int ig__st_seek(FILE *f, uint64_t off, int whence) { return off <= (uint64_t)LONG_MAX && !fseek(f, (long)off, whence) ? 0 : -1; }
 
-IGDEF int ig_st_open(ig_st_file *st, const char *path) {
+IGDEF int ig_st_open(ig_st_file *st, const char *filename) {
     unsigned char len[8]; uint64_t fsize, hlen = 0; char *hdr = NULL; int i, rc = -1; ig__json J;
     memset(st, 0, sizeof *st);
-    if (!path) return ig__fail("ig_st_open: NULL path");
-    if (strlen(path) >= sizeof st->path) return ig__fail("%.300s...: path too long", path);
-    strcpy(st->path, path);
-    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are read on little-endian hosts only", path);
-    if (!(st->f = fopen(path, "rb"))) return ig__fail("%s: cannot open: %s", path, strerror(errno));
+    if (!filename) return ig__fail("ig_st_open: NULL filename");
+    if (strlen(filename) >= sizeof st->filename) return ig__fail("%.300s...: filename too long", filename);
+    strcpy(st->filename, filename);
+    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are read on little-endian hosts only", filename);
+    if (!(st->f = fopen(filename, "rb"))) return ig__fail("%s: cannot open: %s", filename, strerror(errno));
     fsize = ig__st_seek(st->f, 0, SEEK_END) ? 0 : (uint64_t)ftell(st->f);   /* an error (-1) becomes huge: refused */
     IG__TRY(fsize < 8 || fsize > (uint64_t)INT64_MAX || ig__st_seek(st->f, 0, SEEK_SET) || fread(len, 1, 8, st->f) != 8,
-            "%s: not a safetensors file (shorter than 8 bytes, or unreadable)", path);
+            "%s: not a safetensors file (shorter than 8 bytes, or unreadable)", filename);
     for (i = 7; i >= 0; i--) hlen = hlen << 8 | len[i];
     IG__TRY(hlen > IG_ST_MAX_HEADER || hlen > fsize - 8 || fsize - 8 - hlen > (uint64_t)SIZE_MAX, "%s: header length %llu is "
-            "beyond the file (%llu bytes) or the limit (%u); truncated, or not safetensors?", path, (unsigned long long)hlen,
+            "beyond the file (%llu bytes) or the limit (%u); truncated, or not safetensors?", filename, (unsigned long long)hlen,
             (unsigned long long)fsize, (unsigned)IG_ST_MAX_HEADER);
     st->data_start = (size_t)(8 + hlen);
     st->data_size = (size_t)(fsize - 8 - hlen);
     IG__TRY(!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen,
-            "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
-    J.base = J.p = hdr; J.end = hdr + hlen; J.path = st->path;
+            "%s: cannot read the %llu-byte header", filename, (unsigned long long)hlen);
+    J.base = J.p = hdr; J.end = hdr + hlen; J.filename = st->filename;
     rc = ig__st_header(st, &J) || ig__st_check(st) ? -1 : 0;
 done:
     IG_FREE(hdr);
@@ -3576,14 +3578,14 @@ IGDEF size_t ig_st_numel(const ig_st_tensor *t) {
 /* Checks a read (t one of st's, n its size) and seeks to t's data. */
 static int ig__st_at(ig_st_file *st, const ig_st_tensor *t, size_t n, size_t want, const char *fn) {
     if (!st || !st->f || !t || t->end < t->begin || t->end > st->data_size) return ig__fail("%s: file not open, or not its tensor", fn);
-    if (n != want) return ig__fail("%s: tensor '%s': %s asked for %zu, it has %zu", st->path, t->name, fn, n, want);
-    if (ig__st_seek(st->f, (uint64_t)st->data_start + t->begin, SEEK_SET)) return ig__fail("%s: tensor '%s': seek failed", st->path, t->name);
+    if (n != want) return ig__fail("%s: tensor '%s': %s asked for %zu, it has %zu", st->filename, t->name, fn, n, want);
+    if (ig__st_seek(st->f, (uint64_t)st->data_start + t->begin, SEEK_SET)) return ig__fail("%s: tensor '%s': seek failed", st->filename, t->name);
     return 0;
 }
 
 IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes) {
     if (ig__st_at(st, t, nbytes, t ? t->end - t->begin : 0, "ig_st_read_raw")) return -1;
-    if (nbytes && fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->path, t->name);
+    if (nbytes && fread(dst, 1, nbytes, st->f) != nbytes) return ig__fail("%s: tensor '%s': read error (file truncated or changed?)", st->filename, t->name);
     return 0;
 }
 
@@ -3603,7 +3605,7 @@ static int ig__st_convert(ig_st_file *st, const ig_st_tensor *t, void *dst, size
     const unsigned char *raw = (const unsigned char *)dst; size_t i;
     if (ig__st_at(st, t, n, t ? ig_st_numel(t) : 0, fn)) return -1;
     if (to_float ? t->dtype != IG_F32 && t->dtype != IG_F16 && t->dtype != IG_BF16 : t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8)
-        return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->path, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
+        return ig__fail("%s: tensor '%s' has dtype %s, not %s", st->filename, t->name, t->dtype_name, to_float ? "F32, F16 or BF16" : "I64, I32 or U8");
     if (ig_st_read_raw(st, t, dst, n * (size_t)t->dtype_size)) return -1;
     for (i = n; t->dtype != IG_F32 && t->dtype != IG_I64 && i-- > 0;) {
         const unsigned char *b = raw + i * (size_t)t->dtype_size;
@@ -3684,29 +3686,29 @@ static void ig__st_jput(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-/* path must be a regular file or absent: never replace a link, device, fifo or directory. */
-static int ig__st_dest_ok(const char *path) {
+/* filename must be a regular file or absent: never replace a link, device, fifo or directory. */
+static int ig__st_dest_ok(const char *filename) {
 #if IG__POSIX
     struct stat s;
-    if (lstat(path, &s) != 0) return errno == ENOENT ? 0 : ig__fail("%s: not saved: cannot check it: %s", path, strerror(errno));
+    if (lstat(filename, &s) != 0) return errno == ENOENT ? 0 : ig__fail("%s: not saved: cannot check it: %s", filename, strerror(errno));
     if (!S_ISREG(s.st_mode))
-        return ig__fail("%s: not saved: it is a %s, not a regular file, and is left alone", path, S_ISLNK(s.st_mode) ? "symbolic link" :
+        return ig__fail("%s: not saved: it is a %s, not a regular file, and is left alone", filename, S_ISLNK(s.st_mode) ? "symbolic link" :
                         S_ISDIR(s.st_mode) ? "directory" : S_ISFIFO(s.st_mode) ? "fifo" : S_ISCHR(s.st_mode) || S_ISBLK(s.st_mode) ? "device" : "special file");
 #endif
-    return path ? 0 : -1;
+    return filename ? 0 : -1;
 }
 
-/* A new file "<path>.<12 hex digits>.tmp" that no other save shares, created exclusively (O_EXCL: no
+/* A new file "<filename>.<12 hex digits>.tmp" that no other save shares, created exclusively (O_EXCL: no
    existing file, no link).  Its name is drawn from the time, the pid and the address of a local (each
    thread has its own stack), again if taken: no shared counter, so threads may save at once. */
-static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
+static FILE *ig__st_create_tmp(const char *filename, char *tmp, size_t cap) {
     ig_rng r; FILE *f = NULL; int tries, fd = -1;
     ig_rng_seed(&r, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&r);
 #if IG__POSIX
     r.state ^= (uint64_t)getpid() << 20;
 #endif
     for (tries = 0; tries < 8; tries++) {
-        snprintf(tmp, cap, "%s.%012llx.tmp", path, (unsigned long long)(ig_rng_u64(&r) >> 16));
+        snprintf(tmp, cap, "%s.%012llx.tmp", filename, (unsigned long long)(ig_rng_u64(&r) >> 16));
 #if IG__POSIX
         if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) < 0 && errno == EEXIST) continue;   /* taken: draw again */
         if (fd >= 0 && !(f = fdopen(fd, "wb"))) { close(fd); remove(tmp); }
@@ -3719,15 +3721,15 @@ static FILE *ig__st_create_tmp(const char *path, char *tmp, size_t cap) {
     return f;
 }
 
-IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
+IGDEF int ig_st_writer_save(ig_st_writer *w, const char *filename) {
     unsigned char len[8]; uint64_t off = 0; long hlen; FILE *f = NULL; int i, d, rc = -1; char tmp[4096 + 32];
-    if (!w || !path) return ig__fail("ig_st_writer_save: NULL writer or path");
-    if (strlen(path) > 4096) return ig__fail("%.300s...: not saved: path too long", path);
-    if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", path);
-    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", path);
-    if (ig__st_dest_ok(path)) return -1;
-    if (!(f = ig__st_create_tmp(path, tmp, sizeof tmp)))
-        return ig__fail("%s: not saved: cannot create a temporary file next to it: %s", path, strerror(errno));
+    if (!w || !filename) return ig__fail("ig_st_writer_save: NULL writer or filename");
+    if (strlen(filename) > 4096) return ig__fail("%.300s...: not saved: filename too long", filename);
+    if (w->failed) return ig__fail("%s: not saved: an earlier ig_st_add or ig_st_add_meta failed", filename);
+    if (!ig__st_little_endian()) return ig__fail("%s: safetensors files are written on little-endian hosts only", filename);
+    if (ig__st_dest_ok(filename)) return -1;
+    if (!(f = ig__st_create_tmp(filename, tmp, sizeof tmp)))
+        return ig__fail("%s: not saved: cannot create a temporary file next to it: %s", filename, strerror(errno));
     /* 8 bytes for the header's length (written once known), the JSON, the tensors back to back */
     fputs("        {", f);
     for (i = 0; i < w->nmeta; i++) {
@@ -3744,33 +3746,33 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *path) {
         fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", ig__st_dtypes[e->dtype]);
         for (d = 0; d < e->ndim; d++) fprintf(f, d ? ",%lld" : "%lld", (long long)e->shape[d]);
         fprintf(f, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + e->nbytes));
-        IG__TRY((off += e->nbytes) < e->nbytes, "%s: not saved: the tensors add up to more than 2^64 bytes", path);
+        IG__TRY((off += e->nbytes) < e->nbytes, "%s: not saved: the tensors add up to more than 2^64 bytes", filename);
     }
     fputc('}', f);
     for (hlen = ftell(f) - 8; hlen > 0 && hlen % 8; hlen++) fputc(' ', f);   /* the data starts 8-byte aligned */
-    IG__TRY(hlen <= 0 || hlen > (long)IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit, or unwritable", path);
+    IG__TRY(hlen <= 0 || hlen > (long)IG_ST_MAX_HEADER, "%s: not saved: the header is over the limit, or unwritable", filename);
     for (i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hlen >> 8 * i);
-    IG__TRY(fseek(f, 0, SEEK_SET) || fwrite(len, 1, 8, f) != 8 || fseek(f, 8 + hlen, SEEK_SET), "%s: not saved: write error (disk full?)", path);
+    IG__TRY(fseek(f, 0, SEEK_SET) || fwrite(len, 1, 8, f) != 8 || fseek(f, 8 + hlen, SEEK_SET), "%s: not saved: write error (disk full?)", filename);
     for (i = 0; i < w->n; i++)
         IG__TRY(w->entries[i].nbytes && fwrite(w->entries[i].data, 1, w->entries[i].nbytes, f) != w->entries[i].nbytes,
-                "%s: not saved: write error at tensor '%s' (disk full?)", path, w->entries[i].name);
-    IG__TRY(fflush(f) || ferror(f), "%s: not saved: write error (disk full?)", path);
+                "%s: not saved: write error at tensor '%s' (disk full?)", filename, w->entries[i].name);
+    IG__TRY(fflush(f) || ferror(f), "%s: not saved: write error (disk full?)", filename);
 #if IG__POSIX
-    IG__TRY(fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", path, strerror(errno));
+    IG__TRY(fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", filename, strerror(errno));
 #endif
     d = fclose(f);
     f = NULL;
-    IG__TRY(d, "%s: not saved: write error on close (disk full?)", path);
-    if (ig__st_dest_ok(path)) goto done;                  /* again: it may have changed meanwhile */
+    IG__TRY(d, "%s: not saved: write error on close (disk full?)", filename);
+    if (ig__st_dest_ok(filename)) goto done;                  /* again: it may have changed meanwhile */
 #if defined(_WIN32)
-    remove(path);                                         /* Windows' rename does not replace a file */
+    remove(filename);                                         /* Windows' rename does not replace a file */
 #endif
-    IG__TRY(rename(tmp, path), "%s: not saved: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    IG__TRY(rename(tmp, filename), "%s: not saved: cannot rename %s over it: %s", filename, tmp, strerror(errno));
     rc = 0;
 #if IG__POSIX
     {   /* the rename survives a crash once the directory is on disk too (best effort: some file
            systems cannot fsync a directory, and the new file is in place already) */
-        char *slash = strrchr(strcpy(tmp, path), '/');
+        char *slash = strrchr(strcpy(tmp, filename), '/');
         if (slash) slash[slash == tmp] = 0;               /* "/x" lives in "/" */
         else strcpy(tmp, ".");
         if ((d = open(tmp, O_RDONLY)) >= 0) { (void)fsync(d); close(d); }
@@ -3786,7 +3788,7 @@ done:
 static const char *ig__st_prefix[4] = { "", "ema.", "adam.m.", "adam.v." };   /* weights, EMA, AdamW moments */
 
 /* Set k of m's arrays (base) as F32 "<prefix><name>"; non-finite values refused (ig_load would). */
-static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *path) {
+static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *base, int k, const char *filename) {
     char name[96]; int64_t shape[IG_ST_MAX_DIMS]; size_t j; int i, d;
     for (i = 0; i < m->nparams; i++) {
         const ig_param *pp = &m->params[i];
@@ -3795,7 +3797,7 @@ static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *ba
         snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
         for (j = 0; j < pp->t->n; j++)
             if (!isfinite(base[pp->offset + j]))
-                return ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", path, name, j);
+                return ig__fail("%s: not saved: tensor '%s' holds a non-finite value (element %zu); did training diverge?", filename, name, j);
         if (ig_st_add(w, name, IG_F32, pp->t->ndim, shape, base + pp->offset)) return -1;
     }
     return 0;
@@ -3803,35 +3805,35 @@ static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *ba
 
 /* The weights (and with training_state the EMA, the moments, the step and the RNG), the
    configuration as metadata. */
-static int ig__st_save(const ig_model *m, const char *path, const float *weights, int training_state) {
+static int ig__st_save(const ig_model *m, const char *filename, const float *weights, int training_state) {
     static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
     const ig_config *cfg = &m->cfg;
     const int val[9] = { cfg->in_channels, cfg->image_height, cfg->image_width, cfg->patch_size, cfg->hidden_size, cfg->depth, cfg->num_heads, cfg->num_classes, cfg->aux_depth };
     ig_st_writer w; char buf[64]; uint32_t spare; int i, rc;
-    if (!path) return ig__fail("ig_save: NULL path");
-    if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", path);
+    if (!filename) return ig__fail("ig_save: NULL filename");
+    if (training_state && !m->ema) return ig__fail("%s: not saved: the model holds no training state (made with training = 0)", filename);
     ig_st_writer_init(&w);
     rc = ig_st_add_meta(&w, "format", cfg->arch == IG_ARCH_LIGHTNING ? "ig.h-lightningdit" : "ig.h-sit");
     if (cfg->arch == IG_ARCH_LIGHTNING) rc |= ig_st_add_meta(&w, "arch", "lightningdit");
     for (i = 0; i < 9; i++) { snprintf(buf, sizeof buf, "%d", val[i]); rc |= ig_st_add_meta(&w, key[i], buf); }
     snprintf(buf, sizeof buf, "%.9g", (double)cfg->t_scale);
-    rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, path);
+    rc = rc || ig_st_add_meta(&w, "t_scale", buf) || ig__st_add_params(&w, m, weights, 0, filename);
     if (!rc && training_state) {
         memcpy(&spare, &m->rng.spare, 4);
-        rc = ig__st_add_params(&w, m, m->ema, 1, path) || ig__st_add_params(&w, m, m->adam_m, 2, path) || ig__st_add_params(&w, m, m->adam_v, 3, path);
+        rc = ig__st_add_params(&w, m, m->ema, 1, filename) || ig__st_add_params(&w, m, m->adam_m, 2, filename) || ig__st_add_params(&w, m, m->adam_v, 3, filename);
         snprintf(buf, sizeof buf, "%lld", (long long)m->step);
         rc = rc || ig_st_add_meta(&w, "step", buf);
         snprintf(buf, sizeof buf, "%llu %d %lu", (unsigned long long)m->rng.state, m->rng.has_spare, (unsigned long)spare);
         rc = rc || ig_st_add_meta(&w, "rng", buf);
     }
-    rc = rc ? -1 : ig_st_writer_save(&w, path);
+    rc = rc ? -1 : ig_st_writer_save(&w, filename);
     ig_st_writer_free(&w);
     return rc;
 }
 
-IGDEF int ig_save(const ig_model *m, const char *path, int training_state) { return ig__st_save(m, path, m->weights, training_state); }
-IGDEF int ig_save_ema(const ig_model *m, const char *path) {
-    return m->ema ? ig__st_save(m, path, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", path ? path : "ig_save_ema");
+IGDEF int ig_save(const ig_model *m, const char *filename, int training_state) { return ig__st_save(m, filename, m->weights, training_state); }
+IGDEF int ig_save_ema(const ig_model *m, const char *filename) {
+    return m->ema ? ig__st_save(m, filename, m->ema, 0) : ig__fail("%s: not saved: the model holds no EMA (made with training = 0)", filename ? filename : "ig_save_ema");
 }
 
 /* One tensor into dst, after checking its shape against the parameter's; finite only. */
@@ -3841,10 +3843,10 @@ static int ig__st_load_tensor(ig_st_file *st, const ig_st_tensor *t, const ig_pa
     if (!same) {
         for (d = 0; d < pp->t->ndim; d++) snprintf(want + strlen(want), 22, d ? ", %zu" : "%zu", pp->t->shape[d]);
         for (d = 0; d < t->ndim; d++) snprintf(got + strlen(got), 22, d ? ", %lld" : "%lld", (long long)t->shape[d]);
-        return ig__fail("%s: tensor '%s' has shape [%s], the model expects [%s]", st->path, t->name, got, want);
+        return ig__fail("%s: tensor '%s' has shape [%s], the model expects [%s]", st->filename, t->name, got, want);
     }
     if (ig_st_read_f32(st, t, dst, pp->t->n)) return -1;
-    for (j = 0; j < pp->t->n; j++) if (!isfinite(dst[j])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %zu", st->path, t->name, j);
+    for (j = 0; j < pp->t->n; j++) if (!isfinite(dst[j])) return ig__fail("%s: tensor '%s' holds a non-finite value at element %zu", st->filename, t->name, j);
     return 0;
 }
 
@@ -3856,7 +3858,7 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
     errno = 0;
     if ((*s >= '0' && *s <= '9') || *s == '-') *v = strtoll(s, &end, 10);
     if (!end || end == s || *end || errno || *v < lo || *v > hi)
-        return ig__fail("%s: metadata '%s' is \"%.40s\", not an integer in [%lld, %lld]", st->path, key, s, lo, hi);
+        return ig__fail("%s: metadata '%s' is \"%.40s\", not an integer in [%lld, %lld]", st->filename, key, s, lo, hi);
     return 1;
 }
 
@@ -3865,7 +3867,7 @@ static int ig__st_meta_int(const ig_st_file *st, const char *key, long long lo, 
 static int ig__st_meta_agrees(const ig_st_file *st, const char *key, int have) {
     long long v = 0;
     int r = ig__st_meta_int(st, key, 1, 1 << 24, &v);
-    if (r > 0 && v != have) return ig__fail("%s: metadata says %s %lld, the model's is %d", st->path, key, v, have);
+    if (r > 0 && v != have) return ig__fail("%s: metadata says %s %lld, the model's is %d", st->filename, key, v, have);
     return r < 0 ? -1 : 0;
 }
 
@@ -3876,14 +3878,14 @@ static int ig__st_meta_t_scale(const ig_st_file *st, double *v) {
     if (!s) return 0;
     *v = strtod(s, &end);   /* checked as a double: casting 1e39 to float is undefined */
     if (end == s || *end || !(*v > 0.0 && *v <= 1e6))
-        return ig__fail("%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", st->path, s);
+        return ig__fail("%s: metadata 't_scale' is \"%.40s\", not a number in (0, 1e6]", st->filename, s);
     return 1;
 }
 
 /* LightningDiT: the stored feat_rope tables (in w, as read from the file) must be the 2D RoPE
    of this grid and head dim (ig__rope_table; the release computes them in float32, ~1e-6
    away).  They are then used as stored. */
-static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
+static int ig__check_rope(const ig_model *m, const float *w, const char *filename) {
     const ig_config *cfg = &m->cfg;
     int rows = cfg->image_height / cfg->patch_size, cols = cfg->image_width / cfg->patch_size, hd = cfg->hidden_size / cfg->num_heads;
     const float *cs, *sn; float *ref; size_t n, i; double worst = 0.0;
@@ -3891,28 +3893,28 @@ static int ig__check_rope(const ig_model *m, const float *w, const char *path) {
     n = m->rope_cos->n;
     cs = w + (m->rope_cos->data - m->weights);
     sn = w + (m->rope_sin->data - m->weights);
-    if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory", path);
+    if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory", filename);
     ig__rope_table(ref, ref + n, (size_t)rows, (size_t)cols, (size_t)hd);
     for (i = 0; i < n; i++) worst = fmax(worst, fmax(fabs((double)cs[i] - ref[i]), fabs((double)sn[i] - ref[n + i])));
     IG_FREE(ref);
     if (worst > 1e-4)
-        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ by %g from the 2D RoPE of a %dx%d grid with head dim %d", path, worst, rows, cols, hd);
+        return ig__fail("%s: feat_rope.freqs_cos/freqs_sin differ by %g from the 2D RoPE of a %dx%d grid with head dim %d", filename, worst, rows, cols, hd);
     return 0;
 }
 
-IGDEF int ig_load(ig_model *m, const char *path, int strict) {
+IGDEF int ig_load(ig_model *m, const char *filename, int strict) {
     float *dst[4] = { m->weights, m->ema, m->adam_m, m->adam_v }, *buf = NULL;
     int i, k, nsets = m->ema ? 4 : 1, found[4] = { 0, 0, 0, 0 }, ntrain = 0, rc = -1;
     unsigned long long rs[3] = { 0, 0, 0 }; long long step = 0; size_t nw = m->nweights; double ts = 1.0;
     const char *rng = NULL, *s; char name[96], *end = NULL; ig_st_file st;
-    if (ig_st_open(&st, path)) return -1;
+    if (ig_st_open(&st, filename)) return -1;
     for (i = 0; i < st.ntensors && strict; i++) {  /* strict: each tensor is a parameter or its training state */
         const ig_param *pp;
         for (k = 3; k > 0 && strncmp(st.tensors[i].name, ig__st_prefix[k], strlen(ig__st_prefix[k])); k--) {}
         IG__TRY(!(pp = ig_model_find(m, st.tensors[i].name + strlen(ig__st_prefix[k]))) || (k && !pp->trainable),
-                "%s: unexpected tensor '%s' (not a parameter of this model)", path, st.tensors[i].name);
+                "%s: unexpected tensor '%s' (not a parameter of this model)", filename, st.tensors[i].name);
     }
-    IG__TRY(!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets)), "%s: out of memory", path);
+    IG__TRY(!(buf = (float *)IG_MALLOC(nw * sizeof(float) * (size_t)nsets)), "%s: out of memory", filename);
     for (k = 0; k < nsets; k++) {                  /* into buf first: a bad file leaves the model as it was */
         memcpy(buf + (size_t)k * nw, dst[k], nw * sizeof(float));
         for (i = 0; i < m->nparams; i++) {
@@ -3921,7 +3923,7 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
             if (k && !pp->trainable) continue;
             ntrain += k == 1;
             snprintf(name, sizeof name, "%s%s", ig__st_prefix[k], pp->name);
-            IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", path, name);
+            IG__TRY(!(t = ig_st_find(&st, name)) && !k, "%s: missing tensor '%s'", filename, name);
             if (!t) continue;
             found[k]++;
             if (ig__st_load_tensor(&st, t, pp, buf + (size_t)k * nw + pp->offset)) goto done;
@@ -3930,11 +3932,11 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
     if (nsets == 4 && found[1] + found[2] + found[3]) {   /* resuming needs all of the training state */
         IG__TRY(found[1] != ntrain || found[2] != ntrain || found[3] != ntrain,
                 "%s: training state is incomplete: %d, %d and %d of %d EMA, first and second moment tensors",
-                path, found[1], found[2], found[3], ntrain);
+                filename, found[1], found[2], found[3], ntrain);
         k = ig__st_meta_int(&st, "step", 0, LLONG_MAX, &step);
         IG__TRY(k == 0, "%s: holds a training state (EMA and AdamW moments) but no 'step' in the "
-                "metadata, which AdamW's bias corrections need (save with ig_save(m, path, 1), or "
-                "load it into a model made with training = 0)", path);
+                "metadata, which AdamW's bias corrections need (save with ig_save(m, filename, 1), or "
+                "load it into a model made with training = 0)", filename);
         if (k < 0) goto done;
         rng = ig_st_meta(&st, "rng");                 /* "state has_spare spare_bits"; absent: m's own */
         for (k = 0, s = rng; rng && k < 3; k++, s = end) {
@@ -3944,13 +3946,13 @@ IGDEF int ig_load(ig_model *m, const char *path, int strict) {
             rs[k] = strtoull(s, &end, 10);
             if (errno) break;
         }
-        IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", path, rng);
+        IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", filename, rng);
     } else nsets = 1;                               /* no training state in the file: only the weights change */
     if (ig__st_meta_agrees(&st, "aux_depth", m->cfg.aux_depth) || ig__st_meta_agrees(&st, "num_heads", m->cfg.num_heads)) goto done;
     if ((k = ig__st_meta_t_scale(&st, &ts)) < 0) goto done;
     IG__TRY(k > 0 && (float)ts != m->cfg.t_scale, "%s: metadata says t_scale %g, the model's is %g (the "
-            "time embedding reads t * t_scale)", path, ts, (double)m->cfg.t_scale);
-    if (ig__check_rope(m, buf, path)) goto done;
+            "time embedding reads t * t_scale)", filename, ts, (double)m->cfg.t_scale);
+    if (ig__check_rope(m, buf, filename)) goto done;
     for (k = 0; k < nsets; k++) memcpy(dst[k], buf + (size_t)k * nw, nw * sizeof(float));
     if (nsets == 1 && m->ema) memcpy(m->ema, m->weights, nw * sizeof(float));   /* fine-tuning: the EMA starts at the weights */
     if (nsets == 4) {
@@ -3968,39 +3970,39 @@ done:
 /* A LightningDiT checkpoint is known by its names (blocks.0.mlp.w12.weight,
    blocks.0.norm1.weight, feat_rope.freqs_cos); its head count is read off the
    RoPE table (T, head_dim).  Sets arch and num_heads (a given heads must agree). */
-static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads, const char *path) {
+static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads, const char *filename) {
     const ig_st_tensor *fc = ig_st_find(st, "feat_rope.freqs_cos");
     int D = cfg->hidden_size, hd;
     if (!ig_st_find(st, "blocks.0.norm1.weight") || !fc || fc->ndim != 2 || !ig_st_find(st, "feat_rope.freqs_sin"))
-        return ig__fail("%s: has mlp.w12 (LightningDiT) but not blocks.0.norm1.weight and feat_rope.freqs_cos/sin (T, head_dim)", path);
+        return ig__fail("%s: has mlp.w12 (LightningDiT) but not blocks.0.norm1.weight and feat_rope.freqs_cos/sin (T, head_dim)", filename);
     if (fc->shape[1] < 4 || fc->shape[1] > D || D % (int)fc->shape[1])
-        return ig__fail("%s: feat_rope.freqs_cos has head dim %lld, which does not divide the width %d", path, (long long)fc->shape[1], D);
+        return ig__fail("%s: feat_rope.freqs_cos has head dim %lld, which does not divide the width %d", filename, (long long)fc->shape[1], D);
     hd = (int)fc->shape[1];
     if (heads > 0 && heads != D / hd)
-        return ig__fail("%s: %d heads asked for, but feat_rope's head dim %d means %d heads", path, heads, hd, D / hd);
+        return ig__fail("%s: %d heads asked for, but feat_rope's head dim %d means %d heads", filename, heads, hd, D / hd);
     cfg->arch = IG_ARCH_LIGHTNING;
     cfg->num_heads = D / hd;
     return 0;
 }
 
-IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int aux_depth) {
+IGDEF int ig_config_from_file(ig_config *cfg, const char *filename, int heads, int aux_depth) {
     static const int width_heads[4][2] = { { 384, 6 }, { 768, 12 }, { 1024, 16 }, { 1152, 16 } };  /* the paper's S, B, L, XL */
     const ig_st_tensor *xw, *pe, *yt; const char *bad = NULL; double ts; ig_st_file st;
     long long v[4] = { 0, 0, 0, 0 }, T; char name[64], why[sizeof ig__errbuf]; int i, d, side, got[4], rc = -1;
     memset(cfg, 0, sizeof *cfg);
-    if (ig_st_open(&st, path)) return -1;
+    if (ig_st_open(&st, filename)) return -1;
     xw = ig_st_find(&st, "x_embedder.proj.weight");
     pe = ig_st_find(&st, "pos_embed");
     yt = ig_st_find(&st, "y_embedder.embedding_table.weight");
     IG__TRY(!xw || xw->ndim != 4 || !pe || pe->ndim != 3 || !yt || yt->ndim != 2, "%s: not a SiT checkpoint (needs "
-            "x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D))", path);
+            "x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D))", filename);
     /* every size from the file is checked before it takes part in arithmetic */
     for (d = 0; d < 4; d++) if (xw->shape[d] < 1 || xw->shape[d] > (1 << 24)) bad = "x_embedder.proj.weight";
     if (pe->shape[1] < 1 || pe->shape[1] > (1 << 24)) bad = "pos_embed";
     if (yt->shape[0] < 2 || yt->shape[0] > (1 << 24)) bad = "y_embedder.embedding_table.weight";
-    IG__TRY(bad, "%s: tensor '%s' has a size of 0 or beyond 2^24", path, bad);
+    IG__TRY(bad, "%s: tensor '%s' has a size of 0 or beyond 2^24", filename, bad);
     IG__TRY(xw->shape[2] != xw->shape[3] || pe->shape[0] != 1 || pe->shape[2] != xw->shape[0] || yt->shape[1] != xw->shape[0],
-            "%s: x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D) disagree", path);
+            "%s: x_embedder.proj.weight (D,C,p,p), pos_embed (1,T,D), y_embedder.embedding_table.weight (classes+1,D) disagree", filename);
     cfg->hidden_size = (int)xw->shape[0]; cfg->in_channels = (int)xw->shape[1]; cfg->patch_size = (int)xw->shape[2];
     cfg->num_classes = (int)yt->shape[0] - 1;
     T = pe->shape[1];
@@ -4009,7 +4011,7 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
         if (!ig_st_find(&st, name)) break;
     }
     if (ig_st_find(&st, "blocks.0.mlp.w12.weight")) {   /* LightningDiT: its heads are in feat_rope's shape */
-        if (ig__config_lightning(&st, cfg, heads, path)) goto done;
+        if (ig__config_lightning(&st, cfg, heads, filename)) goto done;
         heads = cfg->num_heads;
     }
     got[0] = ig__st_meta_int(&st, "image_height", 1, 1 << 24, &v[0]);
@@ -4022,24 +4024,24 @@ IGDEF int ig_config_from_file(ig_config *cfg, const char *path, int heads, int a
     if (!got[0] || !got[1]) {                      /* no image size given: a square grid of T tokens */
         side = (int)(sqrt((double)T) + 0.5);
         IG__TRY((long long)side * side != T || (long long)side * cfg->patch_size > (1 << 24),
-                "%s: %lld tokens are not a square grid; the metadata must give image_height and image_width", path, T);
+                "%s: %lld tokens are not a square grid; the metadata must give image_height and image_width", filename, T);
         v[0] = v[1] = (long long)side * cfg->patch_size;
     }
     for (i = 0; !got[2] && i < 4; i++) if (width_heads[i][0] == cfg->hidden_size) v[2] = width_heads[i][1];
     if (!got[3] && cfg->depth > 8) v[3] = 8;     /* the official release hangs the head after block 8 for every size */
     IG__TRY(!v[2], "%s: no num_heads in the metadata, and width %d is none of the paper's (384, 768, 1024, 1152): "
-            "pass the head count (heads argument, --heads)", path, cfg->hidden_size);
+            "pass the head count (heads argument, --heads)", filename, cfg->hidden_size);
     IG__TRY(!v[3], "%s: no aux_depth in the metadata, and the release's head after block 8 needs more than %d blocks: "
-            "pass the head depth (aux_depth argument, --aux-depth)", path, cfg->depth);
+            "pass the head depth (aux_depth argument, --aux-depth)", filename, cfg->depth);
     cfg->image_height = (int)v[0]; cfg->image_width = (int)v[1]; cfg->num_heads = (int)v[2]; cfg->aux_depth = (int)v[3];
     cfg->t_scale = 1.0f;
     if ((i = ig__st_meta_t_scale(&st, &ts)) < 0) goto done;
     if (i > 0) cfg->t_scale = (float)ts;
     if (ig_config_check(cfg)) {                   /* before anything divides by a value from the file */
         memcpy(why, ig__errbuf, sizeof why);
-        ig__fail("%s: %s", path, why);
+        ig__fail("%s: %s", filename, why);
     } else if (T != (long long)(cfg->image_height / cfg->patch_size) * (cfg->image_width / cfg->patch_size))
-        ig__fail("%s: pos_embed has %lld tokens, the image is %dx%d with patch %d", path, T, cfg->image_height, cfg->image_width, cfg->patch_size);
+        ig__fail("%s: pos_embed has %lld tokens, the image is %dx%d with patch %d", filename, T, cfg->image_height, cfg->image_width, cfg->patch_size);
     else rc = 0;
 done:
     ig_st_close(&st);

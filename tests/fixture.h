@@ -12,7 +12,7 @@ static inline float *fix_f32(ig_st_file *st, const char *name, size_t *n) {
     const ig_st_tensor *t = ig_st_find(st, name);
     float *buf;
     *n = 0;
-    if (!t) { fprintf(stderr, "    %s: no tensor %s\n", st->path, name); return NULL; }
+    if (!t) { fprintf(stderr, "    %s: no tensor %s\n", st->filename, name); return NULL; }
     *n = ig_st_numel(t);
     buf = (float *)malloc(*n * sizeof(float) + 1);
     if (ig_st_read_f32(st, t, buf, *n)) { fprintf(stderr, "    %s\n", ig_last_error()); free(buf); return NULL; }

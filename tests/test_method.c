@@ -448,7 +448,7 @@ static int t_ema_recurrence(void) {
 static float *fx_f32(ig_st_file *st, const char *name, size_t want) {
     const ig_st_tensor *t = ig_st_find(st, name);
     float *buf;
-    if (!t || ig_st_numel(t) != want) { fprintf(stderr, "    %s: tensor %s missing or not %zu values\n", st->path, name, want); return NULL; }
+    if (!t || ig_st_numel(t) != want) { fprintf(stderr, "    %s: tensor %s missing or not %zu values\n", st->filename, name, want); return NULL; }
     buf = (float *)malloc(want * sizeof(float) + 1);
     if (ig_st_read_f32(st, t, buf, want)) { fprintf(stderr, "    %s\n", ig_last_error()); free(buf); return NULL; }
     return buf;

@@ -47,11 +47,11 @@ static float *read_floats(ig_st_file *st, const char *name, size_t expect, doubl
     float *buf;
     size_t i;
     if (!t) {
-        fprintf(stderr, "ig-forward: %s: missing tensor '%s'\n", st->path, name);
+        fprintf(stderr, "ig-forward: %s: missing tensor '%s'\n", st->filename, name);
         return NULL;
     }
     if (ig_st_numel(t) != expect) {
-        fprintf(stderr, "ig-forward: %s: '%s' has %zu elements, expected %zu\n", st->path, name, ig_st_numel(t), expect);
+        fprintf(stderr, "ig-forward: %s: '%s' has %zu elements, expected %zu\n", st->filename, name, ig_st_numel(t), expect);
         return NULL;
     }
     buf = (float *)malloc(expect * sizeof(float) + 1);
@@ -62,7 +62,7 @@ static float *read_floats(ig_st_file *st, const char *name, size_t expect, doubl
     }
     for (i = 0; i < expect; i++)
         if (!isfinite(buf[i]) || buf[i] < lo || buf[i] > hi) {
-            fprintf(stderr, "ig-forward: %s: '%s' element %zu is %g (must be %s)\n", st->path, name, i,
+            fprintf(stderr, "ig-forward: %s: '%s' element %zu is %g (must be %s)\n", st->filename, name, i,
                     (double)buf[i], isfinite(hi) ? "finite, in [0, 1]" : "finite");
             free(buf);
             return NULL;
@@ -78,14 +78,14 @@ static int *read_labels(ig_st_file *st, const ig_st_tensor *ty, size_t N, int nu
     size_t k;
     if (!y64 || !y) { fprintf(stderr, "ig-forward: out of memory\n"); goto fail; }
     if (ig_st_numel(ty) != N) {
-        fprintf(stderr, "ig-forward: %s: 'input.y' has %zu elements, expected N = %zu\n", st->path, ig_st_numel(ty), N);
+        fprintf(stderr, "ig-forward: %s: 'input.y' has %zu elements, expected N = %zu\n", st->filename, ig_st_numel(ty), N);
         goto fail;
     }
     if (ig_st_read_i64(st, ty, y64, N)) { fprintf(stderr, "ig-forward: %s\n", ig_last_error()); goto fail; }
     for (k = 0; k < N; k++) {
         if (y64[k] < 0 || y64[k] > num_classes) {
             fprintf(stderr, "ig-forward: %s: 'input.y' element %zu is %lld, outside 0..%d (%d is the null label)\n",
-                    st->path, k, (long long)y64[k], num_classes, num_classes);
+                    st->filename, k, (long long)y64[k], num_classes, num_classes);
             goto fail;
         }
         y[k] = (int)y64[k];
