@@ -36,9 +36,9 @@
    parameter order and the whole torch.optim state format, which a resumed
    PyTorch run rebuilds from the weights.
 
-   Records are 64-byte aligned, as torch.save aligns them; ZIP64 records are
-   written when an offset passes 4 GiB (an XL model's two weight sets do) or
-   always with --zip64 (for testing).  The file is written to OUT.<pid>.tmp,
+   The zip is examples/zipw.h's: records 64-byte aligned, as torch.save aligns
+   them; ZIP64 records when an offset passes 4 GiB (an XL model's two weight
+   sets do) or always with --zip64 (for testing); written to OUT.<pid>.tmp,
    flushed and fsynced, then renamed over OUT; on any failure OUT is untouched.
    Read it back with build/pt2st OUT.pt X.safetensors --key ema (or model).
 
@@ -50,6 +50,7 @@
 #endif
 #include "../ig.h"
 #include "../examples/cli.h"
+#include "../examples/zipw.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <unistd.h>
@@ -154,117 +155,6 @@ static void pk_tensor(sp_buf *b, const char *key, int ndim, const int64_t *shape
 }
 
 /* ------------------------------------------------------------------------- */
-/* a stored zip, written as it goes                                          */
-/* ------------------------------------------------------------------------- */
-
-static uint32_t sp_crc_table[256];
-static void sp_crc_init(void) {
-    uint32_t i, c;
-    int k;
-    for (i = 0; i < 256; i++) {
-        for (c = i, k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        sp_crc_table[i] = c;
-    }
-}
-static uint32_t sp_crc(uint32_t crc, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    crc = ~crc;
-    while (n--) crc = sp_crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
-    return ~crc;
-}
-
-#define SP_ALIGN 64
-#define SP_U32MAX 0xffffffffull
-
-typedef struct { char name[96]; uint64_t offset, size; uint32_t crc; } sp_entry;
-
-typedef struct {
-    FILE *f;
-    const char *path;          /* for messages */
-    uint64_t pos;              /* bytes written */
-    sp_entry *e;
-    int n, cap, zip64_always, err;
-} sp_zip;
-
-static void sp_write(sp_zip *z, const void *p, size_t n) {
-    if (z->err) return;
-    if (n && fwrite(p, 1, n, z->f) != n) { z->err = 1; return; }
-    z->pos += n;
-}
-static void sp_write_buf(sp_zip *z, sp_buf *b) { sp_write(z, b->p, b->n); b->n = 0; }
-
-/* One stored record: local header (its extra field pads the data to SP_ALIGN),
-   then the data.  Sizes of one record stay under 4 GiB (one tensor). */
-static int sp_record(sp_zip *z, const char *name, const void *data, uint64_t size) {
-    sp_buf h = { 0, 0, 0, 0 };
-    size_t nl = strlen(name), pad;
-    sp_entry *e;
-    if (size >= SP_U32MAX) return sp_fail("%s: record %s is %llu bytes; one record must stay under 4 GiB",
-                                           z->path, name, (unsigned long long)size);
-    if (nl >= sizeof z->e[0].name) return sp_fail("%s: record name %s is too long", z->path, name);
-    if (z->n == z->cap) {
-        int cap = z->cap ? 2 * z->cap : 256;
-        sp_entry *q = (sp_entry *)realloc(z->e, (size_t)cap * sizeof *q);
-        if (!q) return sp_fail("%s: out of memory", z->path);
-        z->e = q; z->cap = cap;
-    }
-    e = &z->e[z->n++];
-    snprintf(e->name, sizeof e->name, "%s", name);
-    e->offset = z->pos; e->size = size; e->crc = sp_crc(0, data, (size_t)size);
-    pad = (size_t)((SP_ALIGN - (z->pos + 30 + nl + 4) % SP_ALIGN) % SP_ALIGN);
-    sp_le(&h, 0x04034b50u, 4); sp_le(&h, 20, 2); sp_le(&h, 0, 2); sp_le(&h, 0, 2);   /* version, flags, stored */
-    sp_le(&h, 0, 2); sp_le(&h, 0x21, 2);                                          /* time, date (1980-01-01) */
-    sp_le(&h, e->crc, 4); sp_le(&h, size, 4); sp_le(&h, size, 4);
-    sp_le(&h, nl, 2); sp_le(&h, 4 + pad, 2);
-    sp_put(&h, name, nl);
-    sp_le(&h, 0x5346, 2); sp_le(&h, pad, 2);                                      /* a private padding field */
-    while (pad--) sp_byte(&h, 0);
-    if (h.oom) return sp_fail("%s: out of memory", z->path);
-    sp_write(z, h.p, h.n);
-    free(h.p);
-    sp_write(z, data, (size_t)size);
-    return z->err ? sp_fail("%s: write failed: %s", z->path, strerror(errno)) : 0;
-}
-
-/* The central directory and the end records (ZIP64 when needed or asked). */
-static int sp_finish(sp_zip *z) {
-    sp_buf h = { 0, 0, 0, 0 };
-    uint64_t cd_start = z->pos, cd_size;
-    int i, z64 = z->zip64_always || z->n >= 0xffff;
-    for (i = 0; i < z->n; i++) {
-        const sp_entry *e = &z->e[i];
-        size_t nl = strlen(e->name);
-        int big = z->zip64_always || e->offset >= SP_U32MAX;
-        sp_le(&h, 0x02014b50u, 4); sp_le(&h, big ? 45 : 20, 2); sp_le(&h, big ? 45 : 20, 2);
-        sp_le(&h, 0, 2); sp_le(&h, 0, 2); sp_le(&h, 0, 2); sp_le(&h, 0x21, 2);
-        sp_le(&h, e->crc, 4); sp_le(&h, e->size, 4); sp_le(&h, e->size, 4);
-        sp_le(&h, nl, 2); sp_le(&h, big ? 12 : 0, 2); sp_le(&h, 0, 2);            /* name, extra, comment */
-        sp_le(&h, 0, 2); sp_le(&h, 0, 2); sp_le(&h, 0, 4);                         /* disk, attributes */
-        sp_le(&h, big ? SP_U32MAX : e->offset, 4);
-        sp_put(&h, e->name, nl);
-        if (big) { sp_le(&h, 0x0001, 2); sp_le(&h, 8, 2); sp_le(&h, e->offset, 8); }  /* ZIP64: the offset */
-        if (h.oom) return sp_fail("%s: out of memory", z->path);
-        sp_write_buf(z, &h);
-    }
-    cd_size = z->pos - cd_start;
-    if (cd_start >= SP_U32MAX || cd_size >= SP_U32MAX) z64 = 1;
-    if (z64) {
-        uint64_t rec = z->pos;
-        sp_le(&h, 0x06064b50u, 4); sp_le(&h, 44, 8); sp_le(&h, 45, 2); sp_le(&h, 45, 2);
-        sp_le(&h, 0, 4); sp_le(&h, 0, 4); sp_le(&h, (uint64_t)z->n, 8); sp_le(&h, (uint64_t)z->n, 8);
-        sp_le(&h, cd_size, 8); sp_le(&h, cd_start, 8);
-        sp_le(&h, 0x07064b50u, 4); sp_le(&h, 0, 4); sp_le(&h, rec, 8); sp_le(&h, 1, 4);
-    }
-    sp_le(&h, 0x06054b50u, 4); sp_le(&h, 0, 2); sp_le(&h, 0, 2);
-    sp_le(&h, z64 ? 0xffff : (uint64_t)z->n, 2); sp_le(&h, z64 ? 0xffff : (uint64_t)z->n, 2);
-    sp_le(&h, z64 ? SP_U32MAX : cd_size, 4); sp_le(&h, z64 ? SP_U32MAX : cd_start, 4); sp_le(&h, 0, 2);
-    if (h.oom) return sp_fail("%s: out of memory", z->path);
-    sp_write_buf(z, &h);
-    free(h.p);
-    return z->err ? sp_fail("%s: write failed: %s", z->path, strerror(errno)) : 0;
-}
-
-/* ------------------------------------------------------------------------- */
 /* the checkpoint                                                            */
 /* ------------------------------------------------------------------------- */
 
@@ -329,39 +219,34 @@ static void sp_pickle(sp_buf *b, const ig_model *m) {
     sp_byte(b, PK_STOP);
 }
 
-/* Writes m as OUT (atomically: a temporary file, fsync, rename). */
+/* Writes m as OUT (atomically: examples/zipw.h writes a temporary file, fsyncs
+   it and renames it over OUT). */
 static int sp_save(const ig_model *m, const char *out, int zip64_always) {
-    char tmp[4200], rec[128];
+    char rec[64];
     sp_buf pk = { 0, 0, 0, 0 };
-    sp_zip z;
-    int set, i, rc = -1;
-    if (strlen(out) > 4000) return sp_fail("%s: path too long", out);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", out, (long)getpid());
-    memset(&z, 0, sizeof z);
-    z.path = out; z.zip64_always = zip64_always;
-    if (!(z.f = fopen(tmp, "wb"))) return sp_fail("%s: cannot create: %s", tmp, strerror(errno));
-    sp_crc_init();
+    zipw z;
+    int set, i;
     sp_pickle(&pk, m);
-    if (pk.oom) { sp_fail("%s: out of memory", out); goto done; }
-    if (sp_record(&z, "archive/data.pkl", pk.p, pk.n) || sp_record(&z, "archive/byteorder", "little", 6)) goto done;
+    if (pk.oom) { free(pk.p); return sp_fail("%s: out of memory", out); }
+    if (zipw_open(&z, out)) { free(pk.p); return sp_fail("%s", zipw_error()); }
+    z.zip64_always = zip64_always;
+    if (zipw_add(&z, "archive/data.pkl", pk.p, pk.n, NULL, 0) || zipw_add(&z, "archive/byteorder", "little", 6, NULL, 0))
+        goto fail;
     for (set = 0; set < 2; set++)
         for (i = 0; i < m->nparams; i++) {
             const ig_param *p = &m->params[i];
             const float *base = set ? m->ema : m->weights;
             snprintf(rec, sizeof rec, "archive/data/%d", set * m->nparams + i);
-            if (sp_record(&z, rec, base + p->offset, (uint64_t)p->t->n * sizeof(float))) goto done;
+            if (zipw_add(&z, rec, NULL, 0, base + p->offset, p->t->n * sizeof(float))) goto fail;
         }
-    if (sp_record(&z, "archive/version", "3\n", 2) || sp_finish(&z)) goto done;
-    if (fflush(z.f) || fsync(fileno(z.f))) { sp_fail("%s: flush failed: %s", tmp, strerror(errno)); goto done; }
-    if (fclose(z.f)) { z.f = NULL; sp_fail("%s: close failed: %s", tmp, strerror(errno)); goto done; }
-    z.f = NULL;
-    if (rename(tmp, out)) { sp_fail("%s: cannot rename %s over it: %s", out, tmp, strerror(errno)); goto done; }
-    rc = 0;
-done:
-    if (z.f) fclose(z.f);
-    if (rc) remove(tmp);
-    free(pk.p); free(z.e);
-    return rc;
+    if (zipw_add(&z, "archive/version", "3\n", 2, NULL, 0)) goto fail;
+    free(pk.p);
+    return zipw_close(&z) ? sp_fail("%s", zipw_error()) : 0;
+fail:
+    free(pk.p);
+    sp_fail("%s", zipw_error());
+    zipw_abort(&z);
+    return -1;
 }
 
 int st2pt_main(int argc, char **argv);
