@@ -11,6 +11,7 @@
 #define FMNIST_NO_MAIN
 #include "../examples/fmnist.c"   /* first: it sets _POSIX_C_SOURCE before any system header */
 #include "test.h"
+#include "png_read.h"
 #include <unistd.h>
 
 int fmnist_main(int argc, char **argv);
@@ -263,8 +264,147 @@ static int t_fmnist_end_to_end(void) {
     return 0;
 }
 
+/* ------------------------------------------------------------------------- */
+/* The example's conventions, against expectations written out (issue 24).   */
+/* ------------------------------------------------------------------------- */
+
+/* Pixels in: a byte b becomes b / 127.5 - 1, so 0 -> -1, 255 -> 1 and the
+   rest in between (the [-1, 1] of the unit noise; docs/fmnist.md). */
+static int t_fmnist_pixel_scale(void) {
+    const unsigned char b[5] = { 0, 255, 51, 204, 128 };
+    const float want[5] = { -1.0f, 1.0f, -0.6f, 0.6f, 0.00392156863f };
+    float x[5];
+    int i;
+    fm_to_model(b, x, 5);
+    for (i = 0; i < 5; i++) CHECK(fabsf(x[i] - want[i]) <= 1e-6f, "byte %d -> %.9g, expected %.9g", b[i], (double)x[i], (double)want[i]);
+    return 0;
+}
+
+/* Samples out: with the released init both heads' output layers are zero, so
+   the velocity is 0 and every sampler returns its starting noise; fm_sample
+   must give 0.5 (noise + 1) clamped to [0, 1] (the inverse of the pixel
+   scale: a byte b comes back as b / 255), the noise drawn from an ig_rng
+   seeded with the seed. */
+static int t_fmnist_sample_range(void) {
+    fm_opts o;
+    ig_config cfg;
+    ig_model m;
+    ig_guidance g = ig_guidance_none();
+    float out[3 * FM_PIX], noise[3 * FM_PIX];
+    ig_rng r;
+    size_t i;
+    int rc, below = 0, above = 0;
+    fm_defaults(&o);
+    o.patch = 7; o.width = 16; o.depth = 2; o.heads = 2; o.aux_depth = 1;
+    CHECK(fm_config(&o, &cfg) == 0 && ig_model_init(&m, &cfg, 0, 4) == 0, "%s", ig_last_error());
+    g.ig_weight = 3.0f;
+    rc = fm_sample(&m, NULL, &g, 3, 2, 0, 5, out);
+    ig_model_free(&m);
+    CHECK(rc == 0, "%s", fm_error());
+    ig_rng_seed(&r, 5);
+    ig_rng_normal_fill(&r, noise, 3 * FM_PIX);
+    for (i = 0; i < 3 * FM_PIX; i++) {
+        float v = 0.5f * (noise[i] + 1.0f), want = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        below += noise[i] < -1.0f; above += noise[i] > 1.0f;
+        CHECK(fabsf(out[i] - want) <= 1e-6f, "element %zu: %g, expected clamp(0.5 (%g + 1)) = %g", i, (double)out[i],
+              (double)noise[i], (double)want);
+    }
+    CHECK(below > 0 && above > 0, "the noise never left [-1, 1]: the clamping is untested");
+    return 0;
+}
+
+/* The metrics see the same pixels as the reference: 100 test images given
+   to fm_measure as b / 255 in [0, 1] have exactly the features fm_ref_init
+   computed from the bytes, so the Frechet distance is 0, precision and recall
+   1 and the class accuracy the reference's (a random classifier will do). */
+static int t_fmnist_measure_scale(void) {
+    fm_split te;
+    fm_clf f;
+    fm_ref ref;
+    fm_metrics mt;
+    float *x01 = (float *)malloc(100 * FM_PIX * sizeof(float));
+    int y[100], i, rc;
+    ig_rng r;
+    size_t k;
+    te.n = 100;
+    te.img = (unsigned char *)malloc(100 * FM_PIX);
+    te.lab = (unsigned char *)malloc(100);
+    CHECK(x01 && te.img && te.lab, "out of memory");
+    ig_rng_seed(&r, 8);
+    for (k = 0; k < 100 * FM_PIX; k++) te.img[k] = (unsigned char)(ig_rng_u64(&r) & 255);
+    for (i = 0; i < 100; i++) { te.lab[i] = (unsigned char)(i % 10); y[i] = i % 10; }
+    for (k = 0; k < 100 * FM_PIX; k++) x01[k] = (float)te.img[k] / 255.0f;
+    CHECK(fc_init(&f, 1, 0) == 0, "classifier");
+    rc = fm_ref_init(&f, &te, &ref) || fm_measure(&f, &ref, x01, y, 100, &mt);
+    free(x01); free(ref.feat); free(ref.label); fm_split_free(&te); ig_arena_free(&f.arena);
+    CHECK(rc == 0, "%s", fm_error());
+    CHECK(fabs(mt.fd) < 1e-3 && mt.prec == 1.0 && mt.rec == 1.0 && mt.acc == ref.acc,
+          "the test images as b / 255: FD %g, precision %g, recall %g, accuracy %g (reference %g)", mt.fd, mt.prec, mt.rec,
+          mt.acc, ref.acc);
+    return 0;
+}
+
+/* The grid: class r in row r (sample c * 10 + r, whose label is r, in column
+   c), each value v drawn as the byte uint8(255 v + 0.5) (the data's white on
+   black), 2x; read back with tests/png_read.h. */
+static int t_fmnist_grid_png(void) {
+    char path[] = "/tmp/test_fmnist_grid_XXXXXX";
+    float *x = (float *)malloc(100 * FM_PIX * sizeof(float));
+    unsigned char *rgb;
+    int w = 0, h = 0, r, c, fd, bad = 0;
+    size_t k;
+    CHECK(x != NULL, "out of memory");
+    for (k = 0; k < 100 * FM_PIX; k++) x[k] = (float)(k / FM_PIX) / 99.0f;     /* sample i is i / 99 everywhere */
+    fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    r = fm_grid_png(path, x, 100, NULL);
+    free(x);
+    rgb = r == 0 ? png_read_rgb(path, &w, &h) : NULL;
+    remove(path);
+    CHECK(rgb, "cannot write or read back the grid");
+    /* layout: left 60, top 4 without a title, cells of 28 * 2 + 4 */
+    CHECK(w == 60 + 10 * 60 + 4 && h == 4 + 10 * 60 + 4, "the grid is %d x %d", w, h);
+    for (r = 0; r < 10; r++)
+        for (c = 0; c < 10; c++) {
+            int want = (int)(255.0 * (double)(c * 10 + r) / 99.0 + 0.5), px = ((4 + r * 60 + 7) * w + 60 + c * 60 + 9) * 3;
+            if (abs(rgb[px] - want) > 1 || rgb[px] != rgb[px + 1] || rgb[px] != rgb[px + 2]) {
+                if (!bad++) fprintf(stderr, "    row %d column %d: %d, expected %d (sample %d)\n", r, c, rgb[px], want, c * 10 + r);
+            }
+        }
+    free(rgb);
+    CHECK(bad == 0, "%d cells do not show sample c * 10 + r as uint8(255 v + 0.5)", bad);
+    return 0;
+}
+
+/* Labels outside 0..9 are refused when the data is read. */
+static int t_fmnist_label_range(void) {
+    char dir[] = "/tmp/test_fmnist_lab_XXXXXX", path[256], cmd[300];
+    unsigned char lab[100];
+    size_t dims[1] = { 100 };
+    fm_split s;
+    int i, rc;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    rc = fmt_write_split(dir, "t10k", 100, 3);
+    for (i = 0; i < 100; i++) lab[i] = (unsigned char)(i % 10);
+    lab[57] = 10;
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
+    rc = rc || idx_write(path, 1, dims, lab);
+    if (!rc) { rc = fm_load(dir, "t10k", &s) == 0 ? 2 : 0; if (rc) fm_split_free(&s); }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(rc != 1, "cannot write the data");
+    CHECK(rc == 0, "a label of 10 was accepted");
+    return 0;
+}
+
 const test_case fmnist_tests[] = {
     { "idx_reader_checks", t_idx_reader },
     { "fmnist_end_to_end", t_fmnist_end_to_end },
+    { "fmnist_pixel_scale", t_fmnist_pixel_scale },
+    { "fmnist_sample_range", t_fmnist_sample_range },
+    { "fmnist_measure_scale", t_fmnist_measure_scale },
+    { "fmnist_grid_png", t_fmnist_grid_png },
+    { "fmnist_label_range", t_fmnist_label_range },
 };
 const int fmnist_ntests = sizeof fmnist_tests / sizeof fmnist_tests[0];

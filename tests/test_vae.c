@@ -2,7 +2,9 @@
    Fixtures from tools/make_vae_fixtures.py: tests/fixtures/vae_<scheme>.safetensors
    (random weights in one key-naming scheme, plus encoder / training keys to
    skip), _z.npy (latents) and _x.npy (the float64 PyTorch output as float32).
-   Parity: max |x - ref| / max |ref| <= 1e-4.  The bad-input tests rewrite the
+   Parity: max |x - ref| / max |ref| <= 1e-5 for the three fixtures with the
+   default bands (measured: 0.5e-6 to 1.6e-6; GroupNorm's eps 1e-5 instead of
+   the VAE's 1e-6 gives 2.5e-5 to 3.4e-5), 1e-4 for the other paths.  The bad-input tests rewrite the
    diffusers fixture with one key dropped, added or reshaped; their scratch
    files are build/test_vae_<pid>_*.safetensors (or under $TMPDIR) and are
    removed by every test, pass or fail. */
@@ -62,19 +64,19 @@ static double parity(const char *name, size_t col, size_t score) { return parity
 
 static int test_vae_parity_diffusers(void) {
     double e = parity("vae_diffusers", 0, 0);
-    CHECK(e >= 0 && e <= 1e-4, "relative max error %.3g", e);
+    CHECK(e >= 0 && e <= 1e-5, "relative max error %.3g", e);
     return 0;
 }
 
 static int test_vae_parity_diffusers_old(void) {
     double e = parity("vae_diffusers_old", 0, 0);
-    CHECK(e >= 0 && e <= 1e-4, "relative max error %.3g", e);
+    CHECK(e >= 0 && e <= 1e-5, "relative max error %.3g", e);
     return 0;
 }
 
 static int test_vae_parity_ldm(void) {
     double e = parity("vae_ldm", 0, 0);
-    CHECK(e >= 0 && e <= 1e-4, "relative max error %.3g", e);
+    CHECK(e >= 0 && e <= 1e-5, "relative max error %.3g", e);
     return 0;
 }
 
