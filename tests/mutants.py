@@ -2,31 +2,35 @@
 """mutants.py - does the test suite notice when the method is wrong?
 
 Applies, one at a time, each small semantic change ("mutant") listed below to a
-COPY of ig.h, rebuilds the test runner against the copy, runs the suite, and
-expects it to fail.  A mutant the suite passes "survives": then the tests
-cannot tell that change from the real method, and this script fails.  It also
-fails if any mutant's original text does not occur exactly once in its file
-(so the list cannot rot silently when ig.h changes: fix the entry), or if the
-unmutated suite does not pass.
+COPY of the sources (ig.h, or a file under examples/), rebuilds the test runner
+against the copy, runs the tests, and expects them to fail.  A mutant the suite
+passes "survives": then the tests cannot tell that change from the real method,
+and this script fails.  It also fails if any mutant's original text does not
+occur exactly once in its file (so the list cannot rot silently when a file
+changes: fix the entry), or if the unmutated suite does not pass.
 
     make mutants                       # = python3 tests/mutants.py, 1 job
     python3 tests/mutants.py --jobs 2  # parallel: only on an otherwise idle machine
     python3 tests/mutants.py --list    # the list, and a check that every entry applies
     python3 tests/mutants.py --only cfg,ema   # the mutants whose name contains 'cfg' or 'ema'
 
-How it is fast: only tests/test_ig.c holds the implementation (IG_IMPLEMENTATION);
-the other test files are compiled once and linked with each mutant's test_ig.o.
-Every mutant sits in the implementation part of ig.h, which the script checks.
-The runner is built with -O2 (same warnings, arch and OpenMP flags as the
-Makefile) and runs the whole suite except the toy's tests (filter "-toy_": the
-toy's ground truth, figures and its 5-second end-to-end run exercise
-examples/, not ig.h), the same subset for every mutant, each in its own
-directory (the tests write scratch files under build/), stopping at the first
-failing test (--all-tests lists every test that kills each mutant).  A mutant
-that makes the runner crash or run past --timeout seconds counts as killed.
+How it is fast: every test file is compiled once (-O2, the Makefile's warnings,
+arch and OpenMP flags); a mutant recompiles only the files it reaches.
+- ig.h: only tests/test_ig.c holds the implementation (IG_IMPLEMENTATION), and
+  every ig.h mutant sits in the implementation part (checked), so test_ig.c is
+  recompiled; the runner runs the whole suite except the toy's tests (filter
+  "-toy_": the toy's ground truth, figures and its 5-second end-to-end run).
+- examples/ (issue 24): the examples are #included by several test files; the
+  entry names the runner filters of the tests that check it, and the test files
+  that include the changed file (following #include "...") and hold a selected
+  test are recompiled; only the selected tests run.
+Each mutant runs in its own directory (the tests write scratch files under
+build/), stopping at the first failing test (--all-tests lists every test that
+kills each mutant).  A mutant that makes the runner crash or run past --timeout
+seconds counts as killed.
 
-Each entry: (name, file, exact original text, replacement, what it breaks).
-When a feature lands in ig.h, its mutants land here with it.
+Each entry: (name, file, exact original text, replacement, what it breaks[,
+runner filters]).  When a feature lands, its mutants land here with it.
 """
 import argparse
 import os
