@@ -1837,21 +1837,7 @@ static void ig__pos_embed(float *pe, size_t rows, size_t cols, size_t D) {
         }
 }
 
-/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of
-   tokens n = a cols + b (a row, b column).  Dims [0, hd/2) turn with the row a,
-   [hd/2, hd) with the column b; inside each half, pair j (dims 2j, 2j+1) turns by
-   theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72: theta_m = 10000^(-m/18)).
-   A checkpoint stores these tables; ig_load checks them against this. */
-static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd) {
-    size_t n, d, half = hd / 2;
-    for (n = 0; n < rows * cols; n++)
-        for (d = 0; d < hd; d++) {
-            double pos = d < half ? (double)(n / cols) : (double)(n % cols);
-            double theta = pow(10000.0, -(double)(2 * ((d % half) / 2)) / (double)half);
-            cs[n * hd + d] = (float)cos(pos * theta);
-            sn[n * hd + d] = (float)sin(pos * theta);
-        }
-}
+static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd); /* App. C.0 */
 
 /* xavier-uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) */
 static void ig__xavier(ig_tensor *w, ig_rng *r) {
@@ -2452,15 +2438,6 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
-/* the release's t_ldit = s u / (1 + (s - 1) u), u = i / nsteps, as t = 1 - t_ldit */
-IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
-    size_t i;
-    for (i = 0; i <= nsteps; i++) {
-        double u = (double)i / (double)nsteps;
-        grid[i] = (float)(1.0 - (double)shift * u / (1.0 + ((double)shift - 1.0) * u));
-    }
-}
-
 /* The samplers need a few buffers of n floats; they come from the heap once
    per call (not per step). */
 static float *ig__buffers(size_t n, size_t count) {
@@ -2563,31 +2540,10 @@ IGDEF ig_guidance ig_guidance_none(void) {
     return gd;
 }
 
-IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
-    ig_guidance gd = ig_guidance_none();
-    gd.ig_weight = with_cfg ? 1.4f : 1.7f;
-    if (with_cfg) { gd.cfg_scale = 1.45f; gd.cfg_low = 0.0f; gd.cfg_high = 0.81f; }
-    return gd;
-}
-
-/* The forward as the samplers see it, t and velocities in the SiT convention.
-   For a LightningDiT model this is the thin wrapper
-       v(x, t) = -v_ldit(x, 1 - t),   v_aux(x, t) = -v_aux_ldit(x, 1 - t)
-   (its network takes t_ldit = 1 - t and points from noise to data).  IG and CFG
-   are linear in the velocities, so they apply unchanged afterwards.  t (B) is
-   the caller's scratch and is overwritten; the outputs are negated in place
-   (inference only, no tape). */
+/* The forward as the samplers see it: ig_forward, or for a LightningDiT model its
+   thin wrapper into the SiT convention (Appendix C.0). */
 static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *labels,
-                           ig_tensor **v, ig_tensor **v_aux) {
-    size_t i;
-    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, ctx, x, t, labels, v, v_aux);
-    for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
-    if (ig_forward(m, ctx, x, t, labels, v, v_aux)) return -1;
-    for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
-    if (v_aux)
-        for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
-    return 0;
-}
+                           ig_tensor **v, ig_tensor **v_aux);
 
 /* The guided velocity of the batch x (B,C,H,W) at time t.  Each method acts
    only for t inside its interval:
@@ -4056,6 +4012,60 @@ done:
    training, tc.cos_weight), written as in section 4: each forward, then its
    backward (declared with the others there). */
 
+/* --- C.0 the LightningDiT variant: RoPE tables, time convention, sampler ----
+   What IG_ARCH_LIGHTNING adds to sections 5 and 7, apart from its ops (C.1). */
+
+/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of
+   tokens n = a cols + b (a row, b column).  Dims [0, hd/2) turn with the row a,
+   [hd/2, hd) with the column b; inside each half, pair j (dims 2j, 2j+1) turns by
+   theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72: theta_m = 10000^(-m/18)).
+   A checkpoint stores these tables; ig_load checks them against this. */
+static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd) {
+    size_t n, d, half = hd / 2;
+    for (n = 0; n < rows * cols; n++)
+        for (d = 0; d < hd; d++) {
+            double pos = d < half ? (double)(n / cols) : (double)(n % cols);
+            double theta = pow(10000.0, -(double)(2 * ((d % half) / 2)) / (double)half);
+            cs[n * hd + d] = (float)cos(pos * theta);
+            sn[n * hd + d] = (float)sin(pos * theta);
+        }
+}
+
+/* The forward as the samplers see it, t and velocities in the SiT convention.
+   For a LightningDiT model this is the thin wrapper
+       v(x, t) = -v_ldit(x, 1 - t),   v_aux(x, t) = -v_aux_ldit(x, 1 - t)
+   (its network takes t_ldit = 1 - t and points from noise to data).  IG and CFG
+   are linear in the velocities, so they apply unchanged afterwards.  t (B) is
+   the caller's scratch and is overwritten; the outputs are negated in place
+   (inference only, no tape). */
+static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *labels,
+                           ig_tensor **v, ig_tensor **v_aux) {
+    size_t i;
+    if (m->cfg.arch != IG_ARCH_LIGHTNING) return ig_forward(m, ctx, x, t, labels, v, v_aux);
+    for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
+    if (ig_forward(m, ctx, x, t, labels, v, v_aux)) return -1;
+    for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
+    if (v_aux)
+        for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
+    return 0;
+}
+
+/* the release's t_ldit = s u / (1 + (s - 1) u), u = i / nsteps, as t = 1 - t_ldit */
+IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift) {
+    size_t i;
+    for (i = 0; i <= nsteps; i++) {
+        double u = (double)i / (double)nsteps;
+        grid[i] = (float)(1.0 - (double)shift * u / (1.0 + ((double)shift - 1.0) * u));
+    }
+}
+
+IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
+    ig_guidance gd = ig_guidance_none();
+    gd.ig_weight = with_cfg ? 1.4f : 1.7f;
+    if (with_cfg) { gd.cfg_scale = 1.45f; gd.cfg_low = 0.0f; gd.cfg_high = 0.81f; }
+    return gd;
+}
+
 /* --- C.1 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss -------
    Used by IG_ARCH_LIGHTNING models (the cosine term by any training that asks
    for it, tc.cos_weight). */
@@ -4160,7 +4170,7 @@ static void ig__swiglu_backward(ig_node *nd) {
      y[2j]   = x[2j]   C[n,2j]   - x[2j+1] S[n,2j]
      y[2j+1] = x[2j+1] C[n,2j+1] + x[2j]   S[n,2j+1]
    (the release's x cos + rotate_half(x) sin; which angle each (n, d) has is
-   in ig__rope_table, section 5).  v passes unchanged.  q_n . k_m then depends
+   in ig__rope_table, C.0).  v passes unchanged.  q_n . k_m then depends
    on the positions only through n - m.  Backward, the transposed rotation:
      dx[2j] = dy[2j] C[2j] + dy[2j+1] S[2j+1],  dx[2j+1] = dy[2j+1] C[2j+1] - dy[2j] S[2j]. */
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin) {
