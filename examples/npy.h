@@ -53,20 +53,19 @@ static const size_t npy__size[4] = { 4, 8, 4, 1 };
 NPYDEF int npy__little_endian(void) { const uint16_t one = 1; return *(const unsigned char *)&one == 1; }
 
 /* Writes ndim dims of shape and n = prod(shape) items of dtype from data. */
-NPYDEF int npy_write(const char *path, npy_dtype dtype, int ndim, const size_t *shape, const void *data) {
-    char dict[64 + 24 * NPY_MAX_DIMS];
-    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0 };
-    size_t len, total, n = 1, i;
-    FILE *f;
+/* The .npy header of an array (version 1.0: magic, version, header length, the
+   dict padded with spaces to a multiple of 64 bytes with '\n'), into out
+   (NPY_HEADER_MAX bytes); its length, or 0 for an unsupported array. */
+#define NPY_HEADER_MAX (128 + 24 * NPY_MAX_DIMS)
+NPYDEF size_t npy_header(npy_dtype dtype, int ndim, const size_t *shape, char *out) {
+    char *dict = out + 10;
+    size_t len, total, n = 1;
     int d;
-    if (ndim < 0 || ndim > NPY_MAX_DIMS || (int)dtype < 0 || (int)dtype > 3 || !npy__little_endian()) {
-        fprintf(stderr, "npy_write: %s: unsupported array (ndim %d, dtype %d) or big-endian host\n", path, ndim, (int)dtype);
-        return -1;
-    }
+    if (ndim < 0 || ndim > NPY_MAX_DIMS || (int)dtype < 0 || (int)dtype > 3 || !npy__little_endian()) return 0;
     len = (size_t)sprintf(dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", npy__descr[dtype]);
     for (d = 0; d < ndim; d++) {
         len += (size_t)sprintf(dict + len, "%lu%s", (unsigned long)shape[d], (ndim == 1 || d + 1 < ndim) ? ", " : "");
-        if (shape[d] && n > SIZE_MAX / shape[d]) { fprintf(stderr, "npy_write: %s: shape too large\n", path); return -1; }
+        if (shape[d] && n > SIZE_MAX / shape[d]) return 0;
         n *= shape[d];
     }
     if (ndim == 1) len -= 1;                      /* "(5,)" */
@@ -74,13 +73,28 @@ NPYDEF int npy_write(const char *path, npy_dtype dtype, int ndim, const size_t *
     total = (10 + len + 1 + 63) / 64 * 64;       /* prelude + dict + '\n', rounded up */
     while (10 + len + 1 < total) dict[len++] = ' ';
     dict[len++] = '\n';
-    pre[8] = (unsigned char)(len & 0xff);
-    pre[9] = (unsigned char)(len >> 8);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (char)(len & 0xff);
+    out[9] = (char)(len >> 8);
+    return 10 + len;
+}
+
+NPYDEF int npy_write(const char *path, npy_dtype dtype, int ndim, const size_t *shape, const void *data) {
+    char head[NPY_HEADER_MAX];
+    size_t hn = npy_header(dtype, ndim, shape, head), n = 1, i;
+    FILE *f;
+    int d;
+    if (!hn) {
+        fprintf(stderr, "npy_write: %s: unsupported array (ndim %d, dtype %d), too large, or big-endian host\n", path,
+                ndim, (int)dtype);
+        return -1;
+    }
+    for (d = 0; d < ndim; d++) n *= shape[d];
     f = fopen(path, "wb");
     if (!f) { fprintf(stderr, "npy_write: cannot open %s: %s\n", path, strerror(errno)); return -1; }
-    i = fwrite(pre, 1, 10, f) + fwrite(dict, 1, len, f);
+    i = fwrite(head, 1, hn, f);
     if (n && fwrite(data, npy__size[dtype], n, f) != n) i = 0;
-    if (ferror(f) | fclose(f) || i != 10 + len) {
+    if (ferror(f) | fclose(f) || i != hn) {
         fprintf(stderr, "npy_write: error writing %s\n", path);
         return -1;
     }
