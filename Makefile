@@ -42,7 +42,7 @@ ifeq ($(NO_FAST_GEMM),1)
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
-TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_method.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_imagenet.c tests/test_fmnist.c tests/test_st2pt.c
+TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_method.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_imagenet.c tests/test_fmnist.c tests/test_st2pt.c tests/test_shards.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 

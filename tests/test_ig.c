@@ -26,6 +26,7 @@ extern const test_case pt_tests[];    extern const int pt_ntests;
 extern const test_case harden_tests[]; extern const int harden_ntests;
 extern const test_case imagenet_tests[]; extern const int imagenet_ntests;
 extern const test_case st2pt_tests[]; extern const int st2pt_ntests;
+extern const test_case shards_tests[]; extern const int shards_ntests;
 
 typedef struct { const test_case *tests; const int *count; } test_table;
 
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
         { harden_tests, &harden_ntests },
         { imagenet_tests, &imagenet_ntests },
         { st2pt_tests, &st2pt_ntests },
+        { shards_tests, &shards_ntests },
     };
     int passed = 0, failed = 0, plain = 0, stop = 0, a;
     size_t ti;
