@@ -7,6 +7,7 @@
 #   make fmnist-claims rerun the claims tables with their error bars (examples/fmnist_claims.sh)
 #   make debug      the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make examples   every program in examples/ and the tools
+#   make shards-check  sharded ImageNet sampling with real processes (tests/shards.sh)
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
 #   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
@@ -46,7 +47,7 @@ TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_metho
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-claims fmnist-classifier fmnist-data docs-check
+.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-claims fmnist-classifier fmnist-data shards-check docs-check
 
 all: $(BUILD)/test_ig examples
 
@@ -126,6 +127,11 @@ $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
 
 $(BUILD)/%: tools/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
+# Sharded sampling with real processes: 3 at once (xargs -P 3) against 1, the SLURM
+# array script's command line, numpy reading the .npz (tests/shards.sh).
+shards-check: $(BUILD)/imagenet $(BUILD)/ig-init
+	BUILD=$(BUILD) OMP_WAIT_POLICY=passive bash tests/shards.sh
 
 # The speed benchmark (compare with PyTorch: ../shared/bench/compare.sh).
 bench: $(BUILD)/ig-bench
