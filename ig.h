@@ -156,9 +156,11 @@ IGDEF int  ig_ctx_reset(ig_ctx *ctx, int training);   /* resets the arena too */
 /* A tensor of ndim sizes in an arena, data not initialized; with_grad adds a
    zeroed gradient buffer.  new4 takes the sizes as arguments. */
 IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int with_grad);
-IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad);
+IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim,
+                                int with_grad);
 /* A tensor header that points at memory you own (no copy). */
-IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim, const size_t *shape);
+IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
+                                const size_t *shape);
 
 /* Runs the tape backwards from a scalar loss (its grad is seeded with 1). */
 IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss);
@@ -178,7 +180,8 @@ IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s);    /* y = s * a, 
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale);
 /* gated residual: y (B,T,D) = x + gate * h, gate (B,D). */
 IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_tensor *h);
-IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx, ig_tensor *x); /* over the last dim of (...,D), no affine, eps 1e-6 */
+IGDEF ig_tensor *ig_layernorm(ig_ctx *ctx,
+                              ig_tensor *x); /* over the last dim of (...,D), no affine, eps 1e-6 */
 IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x);      /* y = x sigmoid(x), any shape */
 IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x);      /* GELU, tanh approximation, any shape */
 /* multi-head self-attention: qkv (B,T,3D) laid out [q | k | v] -> (B,T,D). */
@@ -199,7 +202,8 @@ IGDEF ig_tensor *ig_mean(ig_ctx *ctx, ig_tensor *x);      /* mean of all element
 /* Appendix C: the LightningDiT variant's ops (IG_ARCH_LIGHTNING), then a classifier's. */
 /* RMSNorm with a learned gain: y (...,D) = x * rsqrt(mean(x^2) + 1e-6) * w, w (D). */
 IGDEF ig_tensor *ig_rmsnorm(ig_ctx *ctx, ig_tensor *x, ig_tensor *w);
-IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx, ig_tensor *u);    /* u (...,2H) = [u1 | u2] -> SiLU(u1) * u2 (...,H) */
+IGDEF ig_tensor *ig_swiglu(ig_ctx *ctx,
+                           ig_tensor *u);    /* u (...,2H) = [u1 | u2] -> SiLU(u1) * u2 (...,H) */
 /* 2D RoPE on the q and k thirds of qkv (B,T,3D), every head alike; v is copied.
    cos, sin (T,hd) hold the rotation of each (token, head dim), hd = D / heads. */
 IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *cos, ig_tensor *sin);
@@ -402,17 +406,21 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps);  /* nsteps + 1 times, 1 
    grid[i] = 1 - s u / (1 + (s - 1) u),  u = i / nsteps  (s < 1: denser near noise). */
 IGDEF void ig_grid_shifted(float *grid, size_t nsteps, float shift);
 /* Euler: x += (t' - t) v(x, t), one evaluation per step.  grid: nsteps + 1 times from 1 to 0. */
-IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
+IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                          size_t nsteps);
 /* Heun: an Euler step, then average the slopes at both ends; the step that
    lands on t = 0 stays plain Euler.  Two evaluations per step. */
-IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
+IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                         size_t nsteps);
 /* Heun on every interval, the last (to t = 0) included: torchdiffeq's fixed-grid
    "heun2", the LightningDiT release's solver.  2 * nsteps evaluations. */
-IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps);
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                          size_t nsteps);
 /* Euler-Maruyama SDE on the grid linspace(1, 0.04, nsteps) then 0, the last step
    without noise (the released IG sampler); nsteps evaluations.  path: the one the
    model was trained on, through which the score comes from the velocity. */
-IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path, ig_rng *rng);
+IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path,
+                        ig_rng *rng);
 
 /* How the model's velocity is guided.  Each method acts only for t inside its
    interval [low, high]. */
@@ -448,103 +456,14 @@ typedef struct ig_guided {
 
 IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, float *v);
 
-/* ------------------------------------------------------------------------- */
-/* Appendix B. checkpoints (safetensors)                                     */
-/* ------------------------------------------------------------------------- */
-/* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
-   "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
-   The reader trusts nothing: strict JSON (UTF-8 checked); each tensor's bytes exactly shape x
-   dtype size, inside the data, overlapping no other; names unique.  Read as float: F32, F16,
-   BF16; as int64: I64, I32, U8; the other dtypes raw.  Little-endian hosts only (others get
-   an error); files over 2 GiB need a 64-bit long. */
-typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
-
-#define IG_ST_MAX_DIMS 8
-#define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
-
-typedef struct {                 /* one tensor of an opened file                            */
-    char *name;                  /* UTF-8                                                   */
-    ig_dtype dtype; char dtype_name[8]; int dtype_size;  /* "F32", "U16", ...; bytes each  */
-    int ndim; int64_t shape[IG_ST_MAX_DIMS];             /* ndim 0..8; 0 is a scalar        */
-    size_t begin, end;           /* its bytes in the data section                           */
-} ig_st_tensor;
-
-typedef struct {                 /* an opened file; tensor data is read on demand            */
-    char filename[512]; FILE *f;
-    size_t data_start, data_size;                /* where the data section starts, its bytes */
-    ig_st_tensor *tensors; int ntensors;         /* in header order                          */
-    char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
-} ig_st_file;
-
-IGDEF int  ig_st_open(ig_st_file *st, const char *filename); /* 0, or -1 (st left closed) */
-IGDEF void ig_st_close(ig_st_file *st);                    /* harmless after a failed open */
-IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name); /* NULL: absent */
-IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);         /* NULL: absent */
-IGDEF size_t ig_st_numel(const ig_st_tensor *t);           /* product of the shape */
-/* n is the element count: F32/F16/BF16 as float, I64/I32/U8 as int64, any dtype as its
-   raw little-endian bytes (nbytes = end - begin).  0 or -1. */
-IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n);
-IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n);
-IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes);
-
-/* The writer:  ig_st_writer w;  ig_st_writer_init(&w);
-       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32; F16/BF16 uint16_t bits; I64, I32, U8
-       ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
-       ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
-   After a failed add the writer refuses to save.  A save writes "<filename>.<random>.tmp"
-   (created exclusively), fsyncs it, renames it over the file and fsyncs the directory; the
-   file must be regular or absent (a link, directory, device or fifo is refused); on
-   failure it is untouched and the temporary file removed.  Killed outright, a save
-   leaves the old or the new file plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
-   _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
-typedef struct {
-    char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes;
-} ig_st_wentry;
-typedef struct ig_st_writer {
-    ig_st_wentry *entries; int n;
-    char **meta_keys, **meta_vals; int nmeta;
-    int failed;                  /* an add failed: the save refuses */
-} ig_st_writer;
-
-IGDEF void ig_st_writer_init(ig_st_writer *w);
-IGDEF int  ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
-                     const int64_t *shape, const void *data);              /* 0 or -1 */
-IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /* copied */
-IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *filename);       /* 0 or -1 */
-IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
-
-/* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
-   takes it, training state dropped), the configuration in "__metadata__" as decimal strings.
-   ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
-   "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
-   value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
-IGDEF int ig_save(const ig_model *m, const char *filename, int training_state);
-IGDEF int ig_save_ema(const ig_model *m, const char *filename);
-/* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
-   the training state too when the file has it and m trains (without it, a training m's
-   EMA becomes a copy of the loaded weights).  A training state needs the step in the
-   metadata (else refused); without the RNG state there, m keeps its own RNG (the run goes
-   on, but not bit for bit).  aux_depth, num_heads and t_scale in the metadata must be the
-   model's (a file without them is not checked).  strict: a tensor the model does not know
-   is an error (else skipped).  On failure m is unchanged. */
-IGDEF int ig_load(ig_model *m, const char *filename, int strict);
-/* The configuration of a checkpoint, every number range-checked before use: sizes from
-   the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
-   aux_depth > 0 override it).  Without metadata: a square image (the token grid's side
-   times p), t_scale 1 (the release's raw t), the heads of the paper's preset of that
-   width, and aux_depth 8 (the release's code hangs the head after block 8 for every size;
-   the presets' 4 for S and B is for models trained here); where one of these cannot
-   apply, an error says what to pass. */
-IGDEF int ig_config_from_file(ig_config *cfg, const char *filename, int heads, int aux_depth);
-
 #endif /* IG_H */
 
 /* ========================================================================= */
 /*                            IMPLEMENTATION                                 */
 /* ========================================================================= */
 #ifdef IG_IMPLEMENTATION
-#ifndef IG_IMPLEMENTATION_DONE
-#define IG_IMPLEMENTATION_DONE
+#if !defined(IG_IMPLEMENTATION_DONE) && !defined(IG_IMPLEMENTATION_PART1)
+#define IG_IMPLEMENTATION_PART1
 
 #include <math.h>
 #include <stdarg.h>
@@ -604,7 +523,8 @@ IGDEF int ig_arena_init(ig_arena *a, const char *name, size_t bytes) {
     memset(a, 0, sizeof *a);
     a->name = name;
     a->block = IG_MALLOC(bytes + 64);
-    if (!a->block) return ig__fail("ig: could not allocate %zu bytes for the '%s' arena", bytes, name);
+    if (!a->block) return ig__fail("ig: could not allocate %zu bytes for the '%s' arena", bytes,
+                                   name);
     /* start on a 64-byte boundary: the padding of every allocation then depends
        only on 'used', so a counting pass predicts the peak to the byte */
     a->base = (unsigned char *)a->block + ((64 - ((uintptr_t)a->block & 63)) & 63);
@@ -657,7 +577,8 @@ IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes) { return ig__arena_take(a,
 /* n floats of data: activations, gradients, what a backward keeps.  An n whose
    bytes overflow a size_t asks for SIZE_MAX bytes, more than any arena has. */
 static float *ig__arena_floats(ig_arena *a, size_t n) {
-    return (float *)ig__arena_take(a, n > SIZE_MAX / sizeof(float) ? SIZE_MAX : n * sizeof(float), 1);
+    return (float *)ig__arena_take(a, n > SIZE_MAX / sizeof(float) ? SIZE_MAX : n * sizeof(float),
+                                   1);
 }
 
 IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; a->header_used = 0; }
@@ -666,7 +587,8 @@ IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; a->header_used = 0; }
 /* 2. random numbers                                                         */
 /* ------------------------------------------------------------------------- */
 
-IGDEF void ig_rng_seed(ig_rng *r, uint64_t seed) { r->state = seed; r->has_spare = 0; r->spare = 0; }
+IGDEF void ig_rng_seed(ig_rng *r,
+                       uint64_t seed) { r->state = seed; r->has_spare = 0; r->spare = 0; }
 
 /* splitmix64: add a constant, then scramble the bits. */
 IGDEF uint64_t ig_rng_u64(ig_rng *r) {
@@ -719,11 +641,14 @@ struct ig_node {                 /* one entry of the tape                    */
     float farg;                  /* op-specific float                        */
 };
 
-IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim, const size_t *shape) {
+IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
+                                const size_t *shape) {
     ig_tensor *t;
     size_t n = 1;
     int i;
-    if (ndim < 1 || ndim > IG_MAX_DIMS) { ig__fail("ig: a tensor has 1 to %d dims, not %d", IG_MAX_DIMS, ndim); return NULL; }
+    if (ndim < 1 ||
+        ndim > IG_MAX_DIMS) { ig__fail("ig: a tensor has 1 to %d dims, not %d", IG_MAX_DIMS,
+                                       ndim); return NULL; }
     for (i = 0; i < ndim; i++) {   /* the bytes of n floats must fit a size_t */
         if (shape[i] && n > SIZE_MAX / sizeof(float) / shape[i]) {
             ig__fail("ig: a tensor of %d dims is too large: its bytes overflow size_t at dim %d (%zu)", ndim, i, shape[i]);
@@ -757,7 +682,8 @@ IGDEF ig_tensor *ig_tensor_new(ig_arena *a, int ndim, const size_t *shape, int w
     return t;
 }
 
-IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim, int with_grad) {
+IGDEF ig_tensor *ig_tensor_new4(ig_arena *a, size_t d0, size_t d1, size_t d2, size_t d3, int ndim,
+                                int with_grad) {
     size_t shape[4] = { d0, d1, d2, d3 };
     return ig_tensor_new(a, ndim, shape, with_grad);
 }
@@ -786,20 +712,24 @@ IGDEF int ig_ctx_reset(ig_ctx *ctx, int training) {
 /* The output of an op: NULL if an input is NULL (an earlier op failed) or the
    arena is full.  It requires a gradient only when we are recording and some
    input requires one; its buffer is made later, in the backward pass. */
-static ig_tensor *ig__out(ig_ctx *ctx, ig_tensor *a, ig_tensor *b, ig_tensor *d, int ndim, const size_t *shape) {
+static ig_tensor *ig__out(ig_ctx *ctx, ig_tensor *a, ig_tensor *b, ig_tensor *d, int ndim,
+                          const size_t *shape) {
     ig_tensor *y;
     if (ctx->failed || !a) { ctx->failed = 1; return NULL; }
     y = ig_tensor_new(ctx->scratch, ndim, shape, 0);
     if (!y) { ctx->failed = 1; return NULL; }
-    y->requires_grad = ctx->training && (a->requires_grad || (b && b->requires_grad) || (d && d->requires_grad));
+    y->requires_grad = ctx->training && (a->requires_grad || (b && b->requires_grad) ||
+                                         (d && d->requires_grad));
     return y;
 }
 
 /* Appends a node to the tape; NULL (and ctx->failed) when the tape is full. */
-static ig_node *ig__record(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *y, ig_tensor *a, ig_tensor *b, ig_tensor *d) {
+static ig_node *ig__record(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *y, ig_tensor *a, ig_tensor *b,
+                           ig_tensor *d) {
     ig_node *nd;
     if (ctx->ntape >= ctx->cap_tape) {
-        ig__fail("ig: the tape is full (%zu nodes); pass a larger tape_capacity to ig_ctx_init", ctx->cap_tape);
+        ig__fail("ig: the tape is full (%zu nodes); pass a larger tape_capacity to ig_ctx_init",
+                 ctx->cap_tape);
         ctx->failed = 1;
         return NULL;
     }
@@ -857,7 +787,8 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
     float *g;
     if (!loss || ctx->failed) return -1; /* the failing op has set the message */
     if (!ctx->training) return ig__fail("ig_backward: the context was not reset for training (ig_ctx_reset(ctx, 1))");
-    if (loss->n != 1) return ig__fail("ig_backward: the loss must be a scalar, it has %zu elements", loss->n);
+    if (loss->n != 1) return ig__fail("ig_backward: the loss must be a scalar, it has %zu elements",
+                                      loss->n);
     if (!loss->requires_grad) return ig__fail("ig_backward: the loss does not depend on any tensor with a gradient");
     if (!(g = ig__grad(ctx, loss))) return -1;
     if (!counting) g[0] += 1.0f;
@@ -976,7 +907,8 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
                                 x->shape[x->ndim - 1], N, K, b ? b->n : N);
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = N;
-    if (!(y = ig__op(ctx, ig__linear_backward, x, w, b, x->ndim, shape, NULL)) || ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__linear_backward, x, w, b, x->ndim, shape, NULL)) ||
+        ig__counting(ctx)) return y;
     M = x->n / K;
     ig__gemm(0, 1, M, N, K, x->data, K, w->data, K, 0.0f, y->data, N);
     if (b) {   /* O(MN) next to the product's O(MNK), but y no longer in cache: threads over rows */
@@ -991,7 +923,8 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
 static void ig__linear_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     size_t N = w->shape[0], K = w->shape[1], M = x->n / K, m, n, n0;
-    float *dx = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w), *db = b ? ig__grad(nd->ctx, b) : NULL;
+    float *dx = ig__grad(nd->ctx, x), *dw = ig__grad(nd->ctx, w),
+        *db = b ? ig__grad(nd->ctx, b) : NULL;
     /* dx (M,K) += dy (M,N) W (N,K) */
     if (dx) ig__gemm(0, 0, M, K, N, y->grad, N, w->data, K, 1.0f, dx, K);
     /* dW (N,K) += dy^T (N,M) x (M,K) */
@@ -1030,7 +963,8 @@ IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t i;
     if (ig__check_broadcast(ctx, "ig_add", a, b)) return NULL;
-    if (!(y = ig__op(ctx, ig__add_backward, a, b, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__add_backward, a, b, NULL, 0, NULL, NULL)) ||
+        ig__counting(ctx)) return y;
     IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
     for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i % b->n];
     return y;
@@ -1050,7 +984,8 @@ IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     ig_tensor *y;
     size_t i;
     if (ig__check_broadcast(ctx, "ig_mul", a, b)) return NULL;
-    if (!(y = ig__op(ctx, ig__mul_backward, a, b, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__mul_backward, a, b, NULL, 0, NULL, NULL)) ||
+        ig__counting(ctx)) return y;
     for (i = 0; i < y->n; i++) y->data[i] = a->data[i] * b->data[i % b->n];
     return y;
 }
@@ -1104,13 +1039,16 @@ static int ig__check_bd(ig_ctx *ctx, const char *op, ig_tensor *x, ig_tensor *v)
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale) {
     ig_tensor *y;
     size_t B, T, D, b, t, d;
-    if (ig__check_bd(ctx, "ig_modulate", x, shift) || ig__check_bd(ctx, "ig_modulate", x, scale)) return NULL;
-    if (!(y = ig__op(ctx, ig__modulate_backward, x, shift, scale, 0, NULL, NULL)) || ig__counting(ctx)) return y;
+    if (ig__check_bd(ctx, "ig_modulate", x, shift) ||
+        ig__check_bd(ctx, "ig_modulate", x, scale)) return NULL;
+    if (!(y = ig__op(ctx, ig__modulate_backward, x, shift, scale, 0, NULL, NULL)) ||
+        ig__counting(ctx)) return y;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
-            const float *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D, *sh = shift->data + b * D;
+            const float *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D,
+                *sh = shift->data + b * D;
             float *yv = y->data + (b * T + t) * D;
             for (d = 0; d < D; d++) yv[d] = xv[d] * (1.0f + sc[d]) + sh[d];
         }
@@ -1120,11 +1058,13 @@ IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_ten
 static void ig__modulate_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *x = nd->in[0], *shift = nd->in[1], *scale = nd->in[2];
     size_t B = x->shape[0], T = x->shape[1], D = x->shape[2], b, t, d;
-    float *dx = ig__grad(nd->ctx, x), *dshift = ig__grad(nd->ctx, shift), *dscale = ig__grad(nd->ctx, scale);
+    float *dx = ig__grad(nd->ctx, x), *dshift = ig__grad(nd->ctx, shift),
+        *dscale = ig__grad(nd->ctx, scale);
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)   /* one thread per sample: its (B,D) rows are its own */
         for (t = 0; t < T; t++) {
-            const float *dy = y->grad + (b * T + t) * D, *xv = x->data + (b * T + t) * D, *sc = scale->data + b * D;
+            const float *dy = y->grad + (b * T + t) * D, *xv = x->data + (b * T + t) * D,
+                *sc = scale->data + b * D;
             if (dx)
                 for (d = 0; d < D; d++) dx[(b * T + t) * D + d] += dy[d] * (1.0f + sc[d]);
             if (dshift)
@@ -1139,7 +1079,8 @@ IGDEF ig_tensor *ig_gated_add(ig_ctx *ctx, ig_tensor *x, ig_tensor *gate, ig_ten
     size_t B, T, D, b, t, d;
     if (ig__check_bd(ctx, "ig_gated_add", x, gate)) return NULL;
     if (!h || h->n != x->n) return ig__op_fail(ctx, "ig_gated_add: h must have x's shape");
-    if (!(y = ig__op(ctx, ig__gated_add_backward, x, gate, h, 0, NULL, NULL)) || ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__gated_add_backward, x, gate, h, 0, NULL, NULL)) ||
+        ig__counting(ctx)) return y;
     B = x->shape[0]; T = x->shape[1]; D = x->shape[2];
     IG__OMP(omp parallel for schedule(static) private(t, d) if (x->n > 32768))
     for (b = 0; b < B; b++)
@@ -1278,7 +1219,8 @@ IGDEF ig_tensor *ig_silu(ig_ctx *ctx, ig_tensor *x) {
     const float *xd;
     float *yd;
     size_t i, n;
-    if (!(y = ig__op(ctx, ig__silu_backward, x, NULL, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__silu_backward, x, NULL, NULL, 0, NULL, NULL)) ||
+        ig__counting(ctx)) return y;
     xd = x->data; yd = y->data; n = x->n;
     IG__OMP(omp parallel for schedule(static) if (n > 32768))
     for (i = 0; i < n; i++) yd[i] = xd[i] / (1.0f + ig__exp(-xd[i]));
@@ -1308,7 +1250,8 @@ IGDEF ig_tensor *ig_gelu(ig_ctx *ctx, ig_tensor *x) {
     const float *xd;
     float *yd;
     size_t i, n;
-    if (!(y = ig__op(ctx, ig__gelu_backward, x, NULL, NULL, 0, NULL, NULL)) || ig__counting(ctx)) return y;
+    if (!(y = ig__op(ctx, ig__gelu_backward, x, NULL, NULL, 0, NULL, NULL)) ||
+        ig__counting(ctx)) return y;
     xd = x->data; yd = y->data; n = x->n;
     IG__OMP(omp parallel for schedule(static) if (n > 32768))
     for (i = 0; i < n; i++) {
@@ -1358,7 +1301,8 @@ static void ig__attention_ref(const float *qkv, const float *dy, size_t B, size_
     for (b = 0; b < B; b++)
         for (h = 0; h < heads; h++)
             for (i = 0; i < T; i++) {
-                const float *q = qkv + (b * T + i) * 3 * D + h * hd, *kv = qkv + b * T * 3 * D + h * hd;
+                const float *q = qkv + (b * T + i) * 3 * D + h * hd,
+                    *kv = qkv + b * T * 3 * D + h * hd;
                 float mx, sum = 0.0f, dot = 0.0f;
                 for (j = 0; j < T; j++) {        /* p = S_i = q_i k_j / sqrt(hd), k_j at kv + j 3D + D */
                     float s = 0.0f;
@@ -1416,7 +1360,8 @@ static size_t ig__attention_trn(size_t hd, size_t ld) { return (hd > 2 ? hd : 2)
 static void ig__attention_head(const float *q, size_t T, size_t D, size_t hd, float *PT, size_t ld,
                                float *tr, float *out);
 static void ig__attention_head_backward(const float *q, const float *PT, const float *dO, size_t T,
-                                        size_t D, size_t hd, size_t ld, float *dPT, float *tr, float *dq);
+                                        size_t D, size_t hd, size_t ld, float *dPT, float *tr,
+                                            float *dq);
 
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
@@ -1456,7 +1401,8 @@ static void ig__attention_backward(ig_node *nd) {
         size_t o = bh / heads * T * 3 * D + bh % heads * hd;   /* the head's q in qkv, dq in dqkv */
         ig__attention_head_backward(qkv->data + o, nd->saved + bh * T * ld,
                                     y->grad + bh / heads * T * D + bh % heads * hd, T, D, hd, ld,
-                                    dP_all + IG__THREAD() * T * ld, tr_all + IG__THREAD() * ntr, dqkv + o);
+                                    dP_all + IG__THREAD() * T * ld, tr_all + IG__THREAD() * ntr,
+                                        dqkv + o);
     }
 }
 
@@ -1468,7 +1414,8 @@ static void ig__attention_backward(ig_node *nd) {
    unpatchify: (B,T,p*p*C) ordered (p_row, p_col, c), the heads' layout in the
                released model -> (B,C,H,W).
    Both only move values, so each backward moves the gradient back. */
-static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_tokens, int use_grad, int channel_last) {
+static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_tokens, int use_grad,
+                           int channel_last) {
     size_t B = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
     size_t Wp = W / p, T = (H / p) * Wp, P = C * p * p, b, c, i, j;
     float *im = use_grad ? img->grad : img->data, *tk = use_grad ? tok->grad : tok->data;
@@ -1491,7 +1438,8 @@ IGDEF ig_tensor *ig_patchify(ig_ctx *ctx, ig_tensor *x, size_t p) {
     size_t shape[3];
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p)
-        return ig__op_fail(ctx, "ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu", p);
+        return ig__op_fail(ctx, "ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu",
+                           p);
     shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
     if (!(y = ig__op(ctx, ig__patchify_backward, x, NULL, NULL, 3, shape, &nd))) return NULL;
     if (nd) nd->arg[0] = p;
@@ -1509,7 +1457,8 @@ IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, si
     ig_node *nd;
     size_t shape[4];
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
-    if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) || x->shape[2] != p * p * C)
+    if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) ||
+        x->shape[2] != p * p * C)
         return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu",
                                 C, H, W, p);
     shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
@@ -1539,16 +1488,20 @@ IGDEF ig_tensor *ig_gather(ig_ctx *ctx, ig_tensor *table, const int *idx, size_t
     V = table->shape[0]; D = table->shape[1];
     for (b = 0; b < B && !ig__counting(ctx); b++)
         if (idx[b] < 0 || (size_t)idx[b] >= V)
-            return ig__op_fail(ctx, "ig_gather: index %d (entry %zu) is outside the table's %zu rows", idx[b], b, V);
+            return ig__op_fail(ctx,
+                               "ig_gather: index %d (entry %zu) is outside the table's %zu rows",
+                                   idx[b], b, V);
     shape[0] = B; shape[1] = D;
     if (!(y = ig__op(ctx, ig__gather_backward, table, NULL, NULL, 2, shape, &nd))) return NULL;
     if (nd) {   /* the backward needs the indices: keep a copy */
-        if (!(copy = (int *)ig_arena_alloc(ctx->scratch, B * sizeof(int)))) { ctx->failed = 1; return NULL; }
+        if (!(copy = (int *)ig_arena_alloc(ctx->scratch,
+                                           B * sizeof(int)))) { ctx->failed = 1; return NULL; }
         nd->saved = (float *)(void *)copy;
     }
     if (ig__counting(ctx)) return y;
     if (copy) memcpy(copy, idx, B * sizeof(int));
-    for (b = 0; b < B; b++) memcpy(y->data + b * D, table->data + (size_t)idx[b] * D, D * sizeof(float));
+    for (b = 0; b < B; b++) memcpy(y->data + b * D, table->data + (size_t)idx[b] * D,
+                                   D * sizeof(float));
     return y;
 }
 
@@ -1577,7 +1530,8 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     if (nd) { nd->arg[0] = n; nd->arg[1] = i; }
     if (ig__counting(ctx)) return y;
     rows = y->n / K;
-    for (r = 0; r < rows; r++) memcpy(y->data + r * K, x->data + r * K * n + i * K, K * sizeof(float));
+    for (r = 0; r < rows; r++) memcpy(y->data + r * K, x->data + r * K * n + i * K,
+                                      K * sizeof(float));
     return y;
 }
 
@@ -1601,8 +1555,10 @@ IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     double acc = 0.0;
     if (!a || !b || ctx->failed) { ctx->failed = 1; return NULL; }
     if (a->n != b->n)
-        return ig__op_fail(ctx, "ig_mse: the prediction has %zu elements, the target %zu", a->n, b->n);
-    if (!(y = ig__op(ctx, ig__mse_backward, a, b, NULL, 1, &one, NULL)) || ig__counting(ctx)) return y;
+        return ig__op_fail(ctx, "ig_mse: the prediction has %zu elements, the target %zu", a->n,
+                           b->n);
+    if (!(y = ig__op(ctx, ig__mse_backward, a, b, NULL, 1, &one, NULL)) ||
+        ig__counting(ctx)) return y;
     for (i = 0; i < a->n; i++) acc += (double)(a->data[i] - b->data[i]) * (a->data[i] - b->data[i]);
     y->data[0] = (float)(acc / (double)a->n);
     return y;
@@ -1610,7 +1566,8 @@ IGDEF ig_tensor *ig_mse(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
 
 static void ig__mse_backward(ig_node *nd) {
     ig_tensor *a = nd->in[0], *b = nd->in[1];
-    float g = nd->out->grad[0] * 2.0f / (float)a->n, *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
+    float g = nd->out->grad[0] * 2.0f / (float)a->n, *da = ig__grad(nd->ctx, a),
+        *db = ig__grad(nd->ctx, b);
     size_t i;
     for (i = 0; i < a->n; i++) {
         float diff = a->data[i] - b->data[i];
@@ -1651,7 +1608,8 @@ static void ig__sum_backward(ig_node *nd) {
 /* ------------------------------------------------------------------------- */
 
 IGDEF int ig_config_check(const ig_config *cfg) {
-    if (cfg->in_channels < 1 || cfg->image_height < 1 || cfg->image_width < 1 || cfg->patch_size < 1)
+    if (cfg->in_channels < 1 || cfg->image_height < 1 || cfg->image_width < 1 ||
+        cfg->patch_size < 1)
         return ig__fail("ig_config: channels, image size and patch must be positive");
     if (cfg->image_height % cfg->patch_size || cfg->image_width % cfg->patch_size)
         return ig__fail("ig_config: image %dx%d is not divisible by the patch size %d",
@@ -1659,19 +1617,23 @@ IGDEF int ig_config_check(const ig_config *cfg) {
     if (cfg->hidden_size < 4 || cfg->hidden_size % 4)
         return ig__fail("ig_config: hidden_size %d must be a positive multiple of 4 (the 2D sin-cos table)", cfg->hidden_size);
     if (cfg->num_heads < 1 || cfg->hidden_size % cfg->num_heads)
-        return ig__fail("ig_config: hidden_size %d is not divisible by num_heads %d", cfg->hidden_size, cfg->num_heads);
+        return ig__fail("ig_config: hidden_size %d is not divisible by num_heads %d",
+                        cfg->hidden_size, cfg->num_heads);
     if (cfg->depth < 2 || cfg->aux_depth < 1 || cfg->aux_depth >= cfg->depth)
-        return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)", cfg->aux_depth, cfg->depth);
+        return ig__fail("ig_config: need 1 <= aux_depth < depth (got aux_depth %d, depth %d)",
+                        cfg->aux_depth, cfg->depth);
     if (cfg->num_classes < 1) return ig__fail("ig_config: num_classes must be at least 1");
     /* Limits, so that no count overflows an int (T <= 2^20 tokens, 4D <= 2^16, D*D <= 2^28)
        and the parameter bytes (an upper bound: 18 D^2 per block, 20 bytes a parameter when
        training) fit size_t; sizes times the batch are size_t. */
-    if (cfg->in_channels > 4096 || cfg->patch_size > 64 || cfg->image_height > 65536 || cfg->image_width > 65536 ||
+    if (cfg->in_channels > 4096 || cfg->patch_size > 64 || cfg->image_height > 65536 ||
+        cfg->image_width > 65536 ||
         cfg->hidden_size > 16384 || cfg->depth > 1024 || cfg->num_classes > (1 << 24))
         return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side 65536, "
                         "hidden_size 16384, depth 1024, classes 2^24)");
     if ((double)(cfg->image_height / cfg->patch_size) * (double)(cfg->image_width / cfg->patch_size) > (double)(1 << 20))
-        return ig__fail("ig_config: %d x %d tokens, more than 2^20", cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size);
+        return ig__fail("ig_config: %d x %d tokens, more than 2^20",
+                        cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size);
     {
         double D = cfg->hidden_size, P = ((double)cfg->depth + 3) * 18 * D * D + D * ((double)cfg->num_classes + 300 +
                    (double)(1 << 20) + 3.0 * cfg->in_channels * cfg->patch_size * cfg->patch_size);
@@ -1680,7 +1642,8 @@ IGDEF int ig_config_check(const ig_config *cfg) {
     if (!(cfg->t_scale > 0.0f && cfg->t_scale <= 1e6f))   /* also refuses NaN and inf */
         return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)cfg->t_scale);
     if (cfg->arch != IG_ARCH_SIT && cfg->arch != IG_ARCH_LIGHTNING)
-        return ig__fail("ig_config: unknown arch %d (IG_ARCH_SIT 0, IG_ARCH_LIGHTNING 1)", cfg->arch);
+        return ig__fail("ig_config: unknown arch %d (IG_ARCH_SIT 0, IG_ARCH_LIGHTNING 1)",
+                        cfg->arch);
     if (cfg->arch == IG_ARCH_LIGHTNING && (cfg->hidden_size / cfg->num_heads) % 4)
         return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / num_heads = %d) divisible by 4",
                         cfg->hidden_size / cfg->num_heads);
@@ -1694,7 +1657,8 @@ static size_t ig__swiglu_hidden(size_t D) { return 8 * D / 3; }
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes) {
     static const struct { const char *size; int depth, width, heads, k; } presets[] = {
-        { "S", 12, 384, 6, 4 }, { "B", 12, 768, 12, 4 }, { "L", 24, 1024, 16, 8 }, { "XL", 28, 1152, 16, 8 },
+        { "S", 12, 384, 6, 4 }, { "B", 12, 768, 12, 4 }, { "L", 24, 1024, 16, 8 }, { "XL", 28, 1152,
+                                                                                    16, 8 },
     };
     size_t i, len;
     const char *slash = name ? strchr(name, '/') : NULL;
@@ -1723,7 +1687,8 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
 
 /* The parameter table, in one place.  ig__walk_params visits every parameter
    with its name, shape and slot, in the checkpoint's order. */
-typedef void (*ig__param_visit)(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
+typedef void (*ig__param_visit)(void *user, const char *name, int ndim, size_t d0, size_t d1,
+                                size_t d2, size_t d3,
                                 ig_tensor **slot, int trainable);
 
 static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
@@ -1741,7 +1706,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     visit(user, "t_embedder.mlp.0.bias", 1, D, 1, 1, 1, &m->t_fc1_b, 1);
     visit(user, "t_embedder.mlp.2.weight", 2, D, D, 1, 1, &m->t_fc2_w, 1);
     visit(user, "t_embedder.mlp.2.bias", 1, D, 1, 1, 1, &m->t_fc2_b, 1);
-    visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1, &m->label_table, 1);
+    visit(user, "y_embedder.embedding_table.weight", 2, (size_t)cfg->num_classes + 1, D, 1, 1,
+          &m->label_table, 1);
     if (lightning) {   /* stored buffers, never trained */
         visit(user, "feat_rope.freqs_cos", 2, T, hd, 1, 1, &m->rope_cos, 0);
         visit(user, "feat_rope.freqs_sin", 2, T, hd, 1, 1, &m->rope_sin, 0);
@@ -1790,7 +1756,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
 /* Counts each parameter into m->nparams and m->nweights (before: its index
    and offset) and, once the table m->params exists, makes its tensor over the
    flat arrays. */
-static void ig__add_param(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
+static void ig__add_param(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
+                          size_t d3,
                           ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4], o = m->nweights;
@@ -1800,7 +1767,8 @@ static void ig__add_param(void *user, const char *name, int ndim, size_t d0, siz
         snprintf(pp->name, sizeof pp->name, "%s", name);
         pp->offset = o;
         pp->trainable = trainable;
-        pp->t = ig_tensor_wrap(&m->arena, m->weights + o, m->grads && trainable ? m->grads + o : NULL, ndim, shape);
+        pp->t = ig_tensor_wrap(&m->arena, m->weights + o, m->grads &&
+                               trainable ? m->grads + o : NULL, ndim, shape);
         if (slot) *slot = pp->t;
     }
     m->nparams++;
@@ -1837,7 +1805,8 @@ static void ig__pos_embed(float *pe, size_t rows, size_t cols, size_t D) {
         }
 }
 
-static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd); /* App. C.0 */
+static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols,
+                           size_t hd); /* App. C.0 */
 
 /* xavier-uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) */
 static void ig__xavier(ig_tensor *w, ig_rng *r) {
@@ -1850,7 +1819,8 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     float **arrays[5];
     int i, nparams;
     size_t k, nbytes;
-    size_t rows = (size_t)(cfg->image_height / cfg->patch_size), cols = (size_t)(cfg->image_width / cfg->patch_size);
+    size_t rows = (size_t)(cfg->image_height / cfg->patch_size),
+        cols = (size_t)(cfg->image_width / cfg->patch_size);
     memset(m, 0, sizeof *m);
     if (ig_config_check(cfg)) return -1;
     m->cfg = *cfg;
@@ -1863,11 +1833,13 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     /* all zero: biases, adaLN and the heads start at zero, so do the moments */
     arrays[0] = &m->weights; arrays[1] = &m->grads; arrays[2] = &m->adam_m; arrays[3] = &m->adam_v; arrays[4] = &m->ema;
     for (i = 0; i < (training ? 5 : 1); i++) {
-        if (!(*arrays[i] = (float *)ig_arena_alloc(&m->arena, nbytes))) { ig_model_free(m); return -1; }
+        if (!(*arrays[i] = (float *)ig_arena_alloc(&m->arena,
+                                                   nbytes))) { ig_model_free(m); return -1; }
         memset(*arrays[i], 0, nbytes);
     }
     m->params = (ig_param *)ig_arena_alloc(&m->arena, (size_t)nparams * sizeof(ig_param));
-    m->blocks = (ig_block_params *)ig_arena_alloc(&m->arena, (size_t)cfg->depth * sizeof(ig_block_params));
+    m->blocks = (ig_block_params *)ig_arena_alloc(&m->arena,
+                                                  (size_t)cfg->depth * sizeof(ig_block_params));
     if (!m->params || !m->blocks) { ig_model_free(m); return -1; }
     ig__walk_params(m, ig__add_param, m);   /* the table, and the counts again */
     for (i = 0; i < m->nparams; i++)
@@ -1876,7 +1848,8 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     ig_rng_seed(&m->rng, seed);
     ig__pos_embed(m->pos_embed->data, rows, cols, (size_t)cfg->hidden_size);
     if (cfg->arch == IG_ARCH_LIGHTNING)
-        ig__rope_table(m->rope_cos->data, m->rope_sin->data, rows, cols, (size_t)(cfg->hidden_size / cfg->num_heads));
+        ig__rope_table(m->rope_cos->data, m->rope_sin->data, rows, cols,
+                       (size_t)(cfg->hidden_size / cfg->num_heads));
     for (i = 0; i < cfg->depth; i++) {   /* attention and MLP: xavier; adaLN stays zero */
         ig_block_params *b = &m->blocks[i];
         ig__xavier(b->qkv_w, &m->rng);
@@ -1945,7 +1918,8 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
     ig_tensor *e;
     float freq[128];
     shape[0] = B; shape[1] = 256;
-    if (ctx->failed || !(e = ig_tensor_new(ctx->scratch, 2, shape, 0))) { ctx->failed = 1; return NULL; }
+    if (ctx->failed ||
+        !(e = ig_tensor_new(ctx->scratch, 2, shape, 0))) { ctx->failed = 1; return NULL; }
     if (ig__counting(ctx)) return e;
     for (i = 0; i < 128; i++) freq[i] = expf(-logf(10000.0f) * (float)i / 128.0f);
     for (b = 0; b < B; b++) {
@@ -1997,16 +1971,20 @@ static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_param
     int lightning = m->cfg.arch == IG_ARCH_LIGHTNING;
     ig_tensor *mod = ig_linear(ctx, silu_c, bp->ada_w, bp->ada_b);            /* (B,6D) */
     ig_tensor *u, *qkv;
-    u = ig_modulate(ctx, ig__norm(ctx, m, h, bp->norm1_w), ig_chunk(ctx, mod, 6, 0), ig_chunk(ctx, mod, 6, 1));
+    u = ig_modulate(ctx, ig__norm(ctx, m, h, bp->norm1_w), ig_chunk(ctx, mod, 6, 0),
+                    ig_chunk(ctx, mod, 6, 1));
     qkv = ig_linear(ctx, u, bp->qkv_w, bp->qkv_b);                            /* (B,T,3D) */
     if (lightning) qkv = ig_rope(ctx, qkv, heads, m->rope_cos, m->rope_sin);
     u = ig_linear(ctx, ig_attention(ctx, qkv, heads), bp->proj_w, bp->proj_b);
     h = ig_gated_add(ctx, h, ig_chunk(ctx, mod, 6, 2), u);
-    u = ig_modulate(ctx, ig__norm(ctx, m, h, bp->norm2_w), ig_chunk(ctx, mod, 6, 3), ig_chunk(ctx, mod, 6, 4));
+    u = ig_modulate(ctx, ig__norm(ctx, m, h, bp->norm2_w), ig_chunk(ctx, mod, 6, 3),
+                    ig_chunk(ctx, mod, 6, 4));
     if (lightning)
-        u = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, u, bp->w12_w, bp->w12_b)), bp->w3_w, bp->w3_b);
+        u = ig_linear(ctx, ig_swiglu(ctx, ig_linear(ctx, u, bp->w12_w, bp->w12_b)), bp->w3_w,
+                      bp->w3_b);
     else
-        u = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, u, bp->fc1_w, bp->fc1_b)), bp->fc2_w, bp->fc2_b);
+        u = ig_linear(ctx, ig_gelu(ctx, ig_linear(ctx, u, bp->fc1_w, bp->fc1_b)), bp->fc2_w,
+                      bp->fc2_b);
     return ig_gated_add(ctx, h, ig_chunk(ctx, mod, 6, 5), u);
 }
 
@@ -2017,11 +1995,13 @@ static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f);
    nothing: x (B,C,H,W) of the model's shape, labels in 0..num_classes, t in [0, 1]
    (NaN fails the compare), every x finite (one OR per sample's C*H*W floats,
    vectorized).  A counting pass (section 1) has no values to check. */
-static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tensor *x, const float *t,
+static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tensor *x,
+                            const float *t,
                             const int *labels) {
     const ig_config *cfg = &m->cfg;
     size_t B, b, i, per;
-    if (x->ndim != 4 || x->shape[1] != (size_t)cfg->in_channels || x->shape[2] != (size_t)cfg->image_height ||
+    if (x->ndim != 4 || x->shape[1] != (size_t)cfg->in_channels ||
+        x->shape[2] != (size_t)cfg->image_height ||
         x->shape[3] != (size_t)cfg->image_width)
         return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height,
                         cfg->image_width);
@@ -2052,8 +2032,10 @@ static ig_tensor *ig__embed(ig_ctx *ctx, const ig_model *m, ig_tensor *x) {
     size_t D = (size_t)m->cfg.hidden_size, shape[2];
     ig_tensor *w, *h, *pos;
     shape[0] = D; shape[1] = m->x_proj_w->n / D;
-    if (!(w = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2, shape))) return NULL;
-    h = ig_linear(ctx, ig_patchify(ctx, x, (size_t)m->cfg.patch_size), w, m->x_proj_b);   /* (B,T,D) */
+    if (!(w = ig_tensor_wrap(ctx->scratch, m->x_proj_w->data, m->x_proj_w->grad, 2,
+                             shape))) return NULL;
+    h = ig_linear(ctx, ig_patchify(ctx, x, (size_t)m->cfg.patch_size), w,
+                  m->x_proj_b);   /* (B,T,D) */
     shape[0] = m->pos_embed->shape[1]; shape[1] = D;
     pos = ig_tensor_wrap(ctx->scratch, m->pos_embed->data, NULL, 2, shape);
     return ig_add(ctx, h, pos);
@@ -2062,7 +2044,8 @@ static ig_tensor *ig__embed(ig_ctx *ctx, const ig_model *m, ig_tensor *x) {
 /* The conditioning c (B,D) = MLP(time features of t) + table[label]. */
 static ig_tensor *ig__condition(ig_ctx *ctx, const ig_model *m, const float *t, const int *labels,
                                 size_t B) {
-    ig_tensor *c = ig_linear(ctx, ig__time_features(ctx, t, B, m->cfg.t_scale), m->t_fc1_w, m->t_fc1_b);
+    ig_tensor *c = ig_linear(ctx, ig__time_features(ctx, t, B, m->cfg.t_scale), m->t_fc1_w,
+                             m->t_fc1_b);
     c = ig_linear(ctx, ig_silu(ctx, c), m->t_fc2_w, m->t_fc2_b);
     return ig_add(ctx, c, ig_gather(ctx, m->label_table, labels, B));
 }
@@ -2199,7 +2182,8 @@ static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x,
 IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
                         const float *x0, const int *labels, float *xt, float *t, float *target,
                         int *train_labels) {
-    size_t per = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, b, i;
+    size_t per = (size_t)cfg->in_channels * (size_t)cfg->image_height * (size_t)cfg->image_width, b,
+        i;
     for (b = 0; b < B; b++)   /* check first, so a bad label consumes no random numbers */
         if (labels[b] < 0 || labels[b] >= cfg->num_classes)
             return ig__fail("ig_flow_batch: label %d of sample %zu is outside 0..%d", labels[b], b,
@@ -2377,7 +2361,8 @@ static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
    makes a bound inf or NaN, which fails it. */
 static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
     const float lim = 1e37f;
-    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d), d1 = fabsf(1.0f - c->d);
+    float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d),
+        d1 = fabsf(1.0f - c->d);
     int pi, bad = !(c->eps > 0.0f && c->bc2_sqrt > 0.0f);
     for (pi = 0; pi < m->nparams && !bad; pi++) {
         const ig_param *pp = &m->params[pi];
@@ -2399,7 +2384,8 @@ static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
 /* 0 if every new value of the step is finite; else -1, naming the first value
    that is not (the scalar scan that finds it runs only on this failure). */
 static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc) {
-    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment", "EMA value" };
+    static const char *what[4] = { "weight", "AdamW first moment", "AdamW second moment",
+                                  "EMA value" };
     int pi, q, bad = 0;
     if (ig__adamw_surely_finite(m, c)) return 0;
     for (pi = 0; pi < m->nparams; pi++) {
@@ -2447,7 +2433,8 @@ static float *ig__buffers(size_t n, size_t count) {
 }
 
 /* Euler: x <- x + (t' - t) v(x, t).  One evaluation per step. */
-IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                          size_t nsteps) {
     float *v = ig__buffers(n, 1);
     size_t s, i;
     if (!v) return -1;
@@ -2463,7 +2450,8 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
 /* Heun (second order, the trapezoid rule):
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
    euler_last: the step that lands on t = 0 stays Euler (ig_sample_heun, as in EDM). */
-static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps,
+static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                    size_t nsteps,
                     int euler_last) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
     size_t s, i;
@@ -2486,11 +2474,13 @@ fail:
     return -1;
 }
 
-IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                         size_t nsteps) {
     return ig__heun(f, user, x, n, grid, nsteps, 1);
 }
 
-IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid, size_t nsteps) {
+IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
+                          size_t nsteps) {
     return ig__heun(f, user, x, n, grid, nsteps, 0);
 }
 
@@ -2507,7 +2497,8 @@ IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, cons
    With g2 = 2t (the released choice), on t_i = linspace(1, 0.04, N), a step is
        x <- x + d dt + sqrt(g2 |dt|) n,   n ~ N(0, I),   dt = t' - t < 0
    and a last noise-free step goes to 0 (the score is singular there). */
-IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path, ig_rng *rng) {
+IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path,
+                        ig_rng *rng) {
     float *v;
     size_t s, i;
     if (nsteps < 2) return ig__fail("ig_sample_sde: needs at least 2 steps");
@@ -2606,12 +2597,14 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
    The model has headers only; its weights and gradients are a dummy float. */
 static float ig__dummy_float;
 
-static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2, size_t d3,
+static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0, size_t d1,
+                               size_t d2, size_t d3,
                                ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4];
     shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3; (void)name;
-    if (slot) *slot = ig_tensor_wrap(&m->arena, &ig__dummy_float, trainable ? &ig__dummy_float : NULL, ndim, shape);
+    if (slot) *slot = ig_tensor_wrap(&m->arena, &ig__dummy_float,
+                                     trainable ? &ig__dummy_float : NULL, ndim, shape);
 }
 
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training) {
@@ -2628,10 +2621,12 @@ IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int trai
     m.cfg = *cfg;
     tc.cos_weight = cfg->arch == IG_ARCH_LIGHTNING ? 1.0f : 0.0f;   /* each release's loss */
     /* headers only: the model's tensors, and the tape and op outputs of the run */
-    if (ig_arena_init(&m.arena, "counting model", (size_t)(cfg->depth + 2) * 16 * 256 + 4096)) return 0;
+    if (ig_arena_init(&m.arena, "counting model",
+                      (size_t)(cfg->depth + 2) * 16 * 256 + 4096)) return 0;
     if (ig_arena_init(&count, "counting", tape * (sizeof(ig_node) + 4 * 256) + 65536)) goto done;
     count.counting = 1;
-    m.blocks = (ig_block_params *)ig_arena_alloc(&m.arena, (size_t)cfg->depth * sizeof(ig_block_params));
+    m.blocks = (ig_block_params *)ig_arena_alloc(&m.arena,
+                                                 (size_t)cfg->depth * sizeof(ig_block_params));
     if (!m.blocks) goto done;
     ig__walk_params(&m, ig__counting_visit, &m);
     m.grads = &ig__dummy_float;
@@ -3202,9 +3197,106 @@ static void ig__attention_head_backward(const float *q, const float *PT, const f
     ig__gemm_narrow(0, 0, T, hd, T, dPT, ld, q, D3, 1.0f, dk, D3, tr, ld);  /* dk += dS^T q (scaled) */
 }
 
+#endif /* IG_IMPLEMENTATION_PART1 */
+#endif /* IG_IMPLEMENTATION */
+
 /* ------------------------------------------------------------------------- */
 /* Appendix B. checkpoints (safetensors)                                     */
 /* ------------------------------------------------------------------------- */
+/* Appendix B's declarations sit here, after the method, like its code: the header
+   part of ig.h ends with them (still outside IG_IMPLEMENTATION). */
+#ifndef IG_H_CHECKPOINTS
+#define IG_H_CHECKPOINTS
+/* A safetensors file: 8 bytes N (little-endian), N bytes of JSON {"__metadata__": {"k": "v"},
+   "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}, the data.
+   The reader trusts nothing: strict JSON (UTF-8 checked); each tensor's bytes exactly shape x
+   dtype size, inside the data, overlapping no other; names unique.  Read as float: F32, F16,
+   BF16; as int64: I64, I32, U8; the other dtypes raw.  Little-endian hosts only (others get
+   an error); files over 2 GiB need a 64-bit long. */
+typedef enum { IG_F32, IG_F16, IG_BF16, IG_I64, IG_I32, IG_U8, IG_DTYPE_OTHER } ig_dtype;
+
+#define IG_ST_MAX_DIMS 8
+#define IG_ST_MAX_HEADER (100u << 20)   /* a longer JSON header is refused */
+
+typedef struct {                 /* one tensor of an opened file                            */
+    char *name;                  /* UTF-8                                                   */
+    ig_dtype dtype; char dtype_name[8]; int dtype_size;  /* "F32", "U16", ...; bytes each  */
+    int ndim; int64_t shape[IG_ST_MAX_DIMS];             /* ndim 0..8; 0 is a scalar        */
+    size_t begin, end;           /* its bytes in the data section                           */
+} ig_st_tensor;
+
+typedef struct {                 /* an opened file; tensor data is read on demand            */
+    char filename[512]; FILE *f;
+    size_t data_start, data_size;                /* where the data section starts, its bytes */
+    ig_st_tensor *tensors; int ntensors;         /* in header order                          */
+    char **meta_keys, **meta_vals; int nmeta;    /* the "__metadata__" strings, in order     */
+} ig_st_file;
+
+IGDEF int  ig_st_open(ig_st_file *st, const char *filename); /* 0, or -1 (st left closed) */
+IGDEF void ig_st_close(ig_st_file *st);                    /* harmless after a failed open */
+IGDEF const ig_st_tensor *ig_st_find(const ig_st_file *st, const char *name); /* NULL: absent */
+IGDEF const char *ig_st_meta(const ig_st_file *st, const char *key);         /* NULL: absent */
+IGDEF size_t ig_st_numel(const ig_st_tensor *t);           /* product of the shape */
+/* n is the element count: F32/F16/BF16 as float, I64/I32/U8 as int64, any dtype as its
+   raw little-endian bytes (nbytes = end - begin).  0 or -1. */
+IGDEF int ig_st_read_f32(ig_st_file *st, const ig_st_tensor *t, float *dst, size_t n);
+IGDEF int ig_st_read_i64(ig_st_file *st, const ig_st_tensor *t, int64_t *dst, size_t n);
+IGDEF int ig_st_read_raw(ig_st_file *st, const ig_st_tensor *t, void *dst, size_t nbytes);
+
+/* The writer:  ig_st_writer w;  ig_st_writer_init(&w);
+       ig_st_add(&w, "x", IG_F32, 2, shape, data);   F32; F16/BF16 uint16_t bits; I64, I32, U8
+       ig_st_add_meta(&w, "format", "pt");           data is read at the save, not copied
+       ig_st_writer_save(&w, "out.safetensors");  ig_st_writer_free(&w);
+   After a failed add the writer refuses to save.  A save writes "<filename>.<random>.tmp"
+   (created exclusively), fsyncs it, renames it over the file and fsyncs the directory; the
+   file must be regular or absent (a link, directory, device or fifo is refused); on
+   failure it is untouched and the temporary file removed.  Killed outright, a save
+   leaves the old or the new file plus its own .tmp file.  Needs POSIX 2001 (gnu99, or
+   _POSIX_C_SOURCE 200112L before the first #include); else plain fopen + rename. */
+typedef struct {
+    char *name; ig_dtype dtype; int ndim; int64_t shape[IG_ST_MAX_DIMS]; const void *data; size_t nbytes;
+} ig_st_wentry;
+typedef struct ig_st_writer {
+    ig_st_wentry *entries; int n;
+    char **meta_keys, **meta_vals; int nmeta;
+    int failed;                  /* an add failed: the save refuses */
+} ig_st_writer;
+
+IGDEF void ig_st_writer_init(ig_st_writer *w);
+IGDEF int  ig_st_add(ig_st_writer *w, const char *name, ig_dtype dtype, int ndim,
+                     const int64_t *shape, const void *data);              /* 0 or -1 */
+IGDEF int  ig_st_add_meta(ig_st_writer *w, const char *key, const char *val); /* copied */
+IGDEF int  ig_st_writer_save(ig_st_writer *w, const char *filename);       /* 0 or -1 */
+IGDEF void ig_st_writer_free(ig_st_writer *w);                             /* not the data */
+
+/* A checkpoint: the released PyTorch state dict's names (torch's load_state_dict(strict=True)
+   takes it, training state dropped), the configuration in "__metadata__" as decimal strings.
+   ig_save: the weights; with training_state also "ema.<name>", "adam.m.<name>",
+   "adam.v.<name>", the step and the RNG, so that ig_load resumes bit for bit.  A non-finite
+   value is refused, naming the tensor.  ig_save_ema: the EMA under the plain names. */
+IGDEF int ig_save(const ig_model *m, const char *filename, int training_state);
+IGDEF int ig_save_ema(const ig_model *m, const char *filename);
+/* Loads every parameter, checking names, dtypes (F32, F16, BF16), shapes and finiteness;
+   the training state too when the file has it and m trains (without it, a training m's
+   EMA becomes a copy of the loaded weights).  A training state needs the step in the
+   metadata (else refused); without the RNG state there, m keeps its own RNG (the run goes
+   on, but not bit for bit).  aux_depth, num_heads and t_scale in the metadata must be the
+   model's (a file without them is not checked).  strict: a tensor the model does not know
+   is an error (else skipped).  On failure m is unchanged. */
+IGDEF int ig_load(ig_model *m, const char *filename, int strict);
+/* The configuration of a checkpoint, every number range-checked before use: sizes from
+   the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
+   aux_depth > 0 override it).  Without metadata: a square image (the token grid's side
+   times p), t_scale 1 (the release's raw t), the heads of the paper's preset of that
+   width, and aux_depth 8 (the release's code hangs the head after block 8 for every size;
+   the presets' 4 for S and B is for models trained here); where one of these cannot
+   apply, an error says what to pass. */
+IGDEF int ig_config_from_file(ig_config *cfg, const char *filename, int heads, int aux_depth);
+#endif /* IG_H_CHECKPOINTS */
+
+#ifdef IG_IMPLEMENTATION
+#ifndef IG_IMPLEMENTATION_DONE
+#define IG_IMPLEMENTATION_DONE
 
 #include <errno.h>
 #include <limits.h>
