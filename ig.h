@@ -1296,42 +1296,36 @@ static void ig__gelu_backward(ig_node *nd) {
 IG__MAYBE_UNUSED
 static void ig__attention_ref(const float *qkv, const float *dy, size_t B, size_t T, size_t D,
                               size_t heads, float *y, float *dqkv, float *p, float *dp) {
-    size_t hd = D / heads, b, h, i, j, d, o;
+    size_t hd = D / heads, D3 = 3 * D, b, h, i, j, d;
     float scale = 1.0f / sqrtf((float)hd);
     for (b = 0; b < B; b++)
         for (h = 0; h < heads; h++)
             for (i = 0; i < T; i++) {
-                const float *q = qkv + (b * T + i) * 3 * D + h * hd,
-                    *kv = qkv + b * T * 3 * D + h * hd;
-                float mx, sum = 0.0f, dot = 0.0f;
-                for (j = 0; j < T; j++) {        /* p = S_i = q_i k_j / sqrt(hd), k_j at kv + j 3D + D */
-                    float s = 0.0f;
-                    for (d = 0; d < hd; d++) s += q[d] * kv[j * 3 * D + D + d];
-                    p[j] = s * scale;
+                /* row r of the head's q, k, v: s0 + r 3D, + D, + 2D; of y and dy: (b T + r) D + h hd */
+                const float *s0 = qkv + b * T * D3 + h * hd, *q = s0 + i * D3;
+                const float *dO = dy ? dy + (b * T + i) * D + h * hd : NULL;
+                float *out = y + (b * T + i) * D + h * hd, mx, sum = 0.0f, dot = 0.0f;
+                for (j = 0; j < T; j++) {                          /* S_ij = q_i k_j / sqrt(hd) */
+                    for (p[j] = 0.0f, d = 0; d < hd; d++) p[j] += q[d] * s0[j * D3 + D + d];
+                    p[j] *= scale;
                 }
                 for (mx = p[0], j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
                 for (j = 0; j < T; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
-                for (j = 0; j < T; j++) p[j] /= sum;          /* P_i = softmax(S_i) */
-                for (d = 0; d < hd; d++) {                     /* out_i = sum_j P_ij v_j */
-                    float s = 0.0f;
-                    for (j = 0; j < T; j++) s += p[j] * kv[j * 3 * D + 2 * D + d];
-                    y[(b * T + i) * D + h * hd + d] = s;
-                }
+                for (j = 0; j < T; j++) p[j] /= sum;                /* P_i = softmax(S_i) */
+                for (d = 0; d < hd; d++)                            /* out_i = sum_j P_ij v_j */
+                    for (out[d] = 0.0f, j = 0; j < T; j++) out[d] += p[j] * s0[j * D3 + 2 * D + d];
                 if (!dy) continue;
-                for (j = 0; j < T; j++) {                      /* dP_ij = dO_i v_j */
-                    float s = 0.0f;
-                    for (d = 0; d < hd; d++) s += dy[(b * T + i) * D + h * hd + d] * kv[j * 3 * D + 2 * D + d];
-                    dp[j] = s;
-                    dot += s * p[j];
+                for (j = 0; j < T; j++) {                          /* dP_ij = dO_i v_j */
+                    for (dp[j] = 0.0f, d = 0; d < hd; d++) dp[j] += dO[d] * s0[j * D3 + 2 * D + d];
+                    dot += dp[j] * p[j];
                 }
-                o = (b * T + i) * 3 * D + h * hd;              /* dq_i; dk_j, dv_j at kv's offsets */
-                for (j = 0; j < T; j++) {
-                    float ds = p[j] * (dp[j] - dot) * scale;   /* dS_ij / sqrt(hd) */
-                    float *dk = dqkv + (b * T + j) * 3 * D + D + h * hd, *dv = dk + D;
+                for (j = 0; j < T; j++) {      /* dS_ij = P_ij (dP_ij - dot), then dq_i, dk_j, dv_j */
+                    float ds = p[j] * (dp[j] - dot) * scale, *dq = dqkv + (q - qkv);
+                    float *dk = dqkv + (s0 - qkv) + j * D3 + D, *dv = dk + D;
                     for (d = 0; d < hd; d++) {
-                        dqkv[o + d] += ds * kv[j * 3 * D + D + d];
+                        dq[d] += ds * s0[j * D3 + D + d];
                         dk[d] += ds * q[d];
-                        dv[d] += p[j] * dy[(b * T + i) * D + h * hd + d];
+                        dv[d] += p[j] * dO[d];
                     }
                 }
             }
