@@ -25,10 +25,14 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ref_ig import CONFIGS, load_safetensors, save_safetensors  # noqa: E402
+import torch  # noqa: E402
+from ref_ig import CONFIGS, SiTIG, load_safetensors, save_safetensors  # noqa: E402
+import ref_lightningdit as ldref  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT = ["data/fmnist_ig.safetensors", "img"]   # img: the weights of tests/fixtures/img.safetensors
+# img, ld: the weights of the parity fixtures tests/fixtures/img.safetensors (SiT) and
+# ld.safetensors (LightningDiT)
+DEFAULT = ["data/fmnist_ig.safetensors", "img", "ld"]
 TOL = 1e-5
 
 
@@ -43,23 +47,47 @@ def weights_of(path):
     """The model's weights of a safetensors checkpoint: plain names (no training
     state, inputs or outputs), as float32."""
     t, meta = load_safetensors(path)
-    skip = ("ema.", "adam.", "input.", "output.", "grad.", "probe.", "train.", "after", "batch.", "step")
+    skip = ("ema.", "adam.", "input.", "output.", "grad.", "probe.", "train.", "after", "batch.", "step",
+            "sample.") + tuple(ldref.NON_PARAM_PREFIXES)
     return {n: np.asarray(a, dtype=np.float32) for n, a in t.items() if not n.startswith(skip)}, meta
 
 
 def fixture_weights(name, tmp):
-    """A weights-only checkpoint from a parity fixture of tools/ref_ig.py (the
-    fixture also holds inputs, outputs and gradients, which st2pt refuses)."""
-    cfg = CONFIGS[name]
-    w, _ = weights_of(os.path.join(ROOT, "tests/fixtures", name + ".safetensors"))
+    """A weights-only checkpoint from a parity fixture of tools/ref_ig.py or
+    ref_lightningdit.py (the fixture also holds inputs, outputs and gradients,
+    which st2pt refuses)."""
+    w, meta = weights_of(os.path.join(ROOT, "tests/fixtures", name + ".safetensors"))
+    if name in CONFIGS:
+        cfg = CONFIGS[name]
+        meta = {"num_heads": str(cfg["heads"]), "aux_depth": str(cfg["k"]),
+                "image_height": str(cfg["H"]), "image_width": str(cfg["W"])}
     path = os.path.join(tmp, name + "_weights.safetensors")
-    save_safetensors(path, w, {"num_heads": str(cfg["heads"]), "aux_depth": str(cfg["k"]),
-                               "image_height": str(cfg["H"]), "image_width": str(cfg["W"])})
+    save_safetensors(path, w, {k: str(v) for k, v in meta.items()})
     return path
 
 
+def torch_forward(pt, inp, out):
+    """torch.load(pt, weights_only=True); the reference model of args['arch']
+    takes 'model' and 'ema' with strict=True; the forward of 'ema' on inp (t
+    scaled by args['t_scale'] as ig.h does inside) is written to out."""
+    ckpt = torch.load(pt, map_location="cpu", weights_only=True)
+    a = ckpt["args"]
+    cfg = dict(C=a["in_channels"], H=a["input_size"], W=a["input_size"], p=a["patch_size"], D=a["hidden_size"],
+               L=a["depth"], heads=a["num_heads"], ncls=a["num_classes"], k=a["encoder_depth"])
+    model = (ldref.LightningDiTIG if a["arch"] == "lightningdit" else SiTIG)(**cfg).double()
+    for key in ("model", "ema"):
+        model.load_state_dict({n: v.double() for n, v in ckpt[key].items()}, strict=True)
+    i = load_safetensors(inp)[0]
+    with torch.no_grad():
+        v, va = model(torch.from_numpy(i["input.x"]).double(),
+                      torch.from_numpy(i["input.t"]).double() * float(a["t_scale"]),
+                      torch.from_numpy(i["input.y"]).long())
+    save_safetensors(out, {"output.v": v.numpy(), "output.v_aux": va.numpy()})
+    return a
+
+
 def check(ckpt, tmp):
-    if ckpt in CONFIGS:
+    if ckpt in CONFIGS or ckpt in ldref.CONFIGS:
         ckpt = fixture_weights(ckpt, tmp)
     name = os.path.basename(ckpt)
     pt, inp = os.path.join(tmp, name + ".pt"), os.path.join(tmp, name + ".in.safetensors")
@@ -77,7 +105,8 @@ def check(ckpt, tmp):
                            "input.t": np.array([0.0, 0.3, 0.7, 1.0], dtype=np.float32),
                            "input.y": np.array([0, 1 % ncls, ncls - 1, ncls], dtype=np.int64)})
     run(["build/st2pt", ckpt, pt])
-    print(run([sys.executable, "tools/ref_ig.py", "pt", pt, inp, out_ref]).strip().splitlines()[0][:160])
+    a = torch_forward(pt, inp, out_ref)
+    print(f"  {name}: torch.load(weights_only=True), {a['arch']} {a['model']}, 'model' and 'ema' strict")
     run(["build/ig-forward", "--ckpt", ckpt, "--inputs", inp, "--out", out_c])
     c, r = load_safetensors(out_c)[0], load_safetensors(out_ref)[0]
     worst = 0.0
