@@ -24,7 +24,8 @@
      2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
      3. tensors and the tape      ig_tensor, ig_ctx, ig_backward (reverse-mode autograd)
      4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
-                                  layernorm, silu, gelu, attention, patchify, gather, chunk, mse, sum
+                                  layernorm, silu, gelu, attention, patchify, gather, chunk,
+                                  mse, sum
      5. the model                 config (SiT or LightningDiT), parameters, forward with two heads
      6. training                  flow-matching batch and loss, AdamW, clipping, EMA
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
@@ -299,7 +300,7 @@ typedef struct ig_model {
     int nparams;
     /* the same tensors by role */
     ig_tensor *pos_embed;                      /* (1,T,D) fixed sin-cos (LightningDiT: as loaded) */
-    ig_tensor *rope_cos, *rope_sin;            /* (T,hd) feat_rope.freqs_cos/sin, LightningDiT only */
+    ig_tensor *rope_cos, *rope_sin;            /* (T,hd) feat_rope.freqs_*, LightningDiT only */
     ig_tensor *x_proj_w, *x_proj_b;            /* (D,C,p,p) (D)              */
     ig_tensor *t_fc1_w, *t_fc1_b, *t_fc2_w, *t_fc2_b; /* (D,256) (D) (D,D) (D) */
     ig_tensor *label_table;                    /* (num_classes+1, D): y_embedder */
@@ -320,7 +321,7 @@ IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
    with IG on (training == 0; with CFG pass 2 * batch).  Depends on the OpenMP
    thread count at the time of the call.  0 for an invalid config. */
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training);
-IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);  /* of one training forward: for ig_ctx_init */
+IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);  /* one training step's: for ig_ctx_init */
 
 /* Builds the model and initializes it as released: xavier-uniform Linears, zero
    biases, N(0, 0.02) label table and time MLP, adaLN and the output heads zero
@@ -651,7 +652,8 @@ IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
                                        ndim); return NULL; }
     for (i = 0; i < ndim; i++) {   /* the bytes of n floats must fit a size_t */
         if (shape[i] && n > SIZE_MAX / sizeof(float) / shape[i]) {
-            ig__fail("ig: a tensor of %d dims is too large: its bytes overflow size_t at dim %d (%zu)", ndim, i, shape[i]);
+            ig__fail("ig: a tensor of %d dims is too large: its bytes overflow size_t at dim %d "
+                     "(%zu)", ndim, i, shape[i]);
             return NULL;
         }
         n *= shape[i];
@@ -786,10 +788,12 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
     int k, counting = ctx->scratch->counting;
     float *g;
     if (!loss || ctx->failed) return -1; /* the failing op has set the message */
-    if (!ctx->training) return ig__fail("ig_backward: the context was not reset for training (ig_ctx_reset(ctx, 1))");
+    if (!ctx->training) return ig__fail("ig_backward: the context was not reset for training "
+                                        "(ig_ctx_reset(ctx, 1))");
     if (loss->n != 1) return ig__fail("ig_backward: the loss must be a scalar, it has %zu elements",
                                       loss->n);
-    if (!loss->requires_grad) return ig__fail("ig_backward: the loss does not depend on any tensor with a gradient");
+    if (!loss->requires_grad) return ig__fail("ig_backward: the loss does not depend on any "
+                                              "tensor with a gradient");
     if (!(g = ig__grad(ctx, loss))) return -1;
     if (!counting) g[0] += 1.0f;
     for (i = ctx->ntape; i-- > 0;) {
@@ -839,13 +843,16 @@ static ig_tensor *ig__op_fail(ig_ctx *ctx, const char *fmt, ...) {
 
 /* The backward of every op (Appendix C's too), each defined right below its
    forward (which records it on the tape, so C needs it declared first). */
-static void ig__linear_backward(ig_node *), ig__add_backward(ig_node *), ig__mul_backward(ig_node *),
-    ig__scale_backward(ig_node *), ig__modulate_backward(ig_node *), ig__gated_add_backward(ig_node *),
+static void ig__linear_backward(ig_node *), ig__add_backward(ig_node *),
+    ig__mul_backward(ig_node *), ig__scale_backward(ig_node *), ig__modulate_backward(ig_node *),
+    ig__gated_add_backward(ig_node *),
     ig__layernorm_backward(ig_node *), ig__silu_backward(ig_node *), ig__gelu_backward(ig_node *),
-    ig__attention_backward(ig_node *), ig__patchify_backward(ig_node *), ig__unpatchify_backward(ig_node *),
+    ig__attention_backward(ig_node *), ig__patchify_backward(ig_node *),
+    ig__unpatchify_backward(ig_node *),
     ig__gather_backward(ig_node *), ig__chunk_backward(ig_node *), ig__mse_backward(ig_node *),
     ig__sum_backward(ig_node *), ig__rmsnorm_backward(ig_node *), ig__swiglu_backward(ig_node *),
-    ig__rope_backward(ig_node *), ig__cos_loss_backward(ig_node *), ig__cross_entropy_backward(ig_node *),
+    ig__rope_backward(ig_node *), ig__cos_loss_backward(ig_node *),
+    ig__cross_entropy_backward(ig_node *),
     ig__reshape_backward(ig_node *);
 
 /* An op's output y (NULL shape: a's shape), and its node on the tape when y
@@ -878,7 +885,8 @@ static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
         for (j = 0; j < N; j++) {
             float s = 0.0f;
             for (k = 0; k < K; k++)
-                s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * (trans_b ? B[j * ldb + k] : B[k * ldb + j]);
+                s += (trans_a ? A[k * lda + i] : A[i * lda + k]) *
+                     (trans_b ? B[j * ldb + k] : B[k * ldb + j]);
             C[i * ldc + j] = (beta == 0.0f) ? s : beta * C[i * ldc + j] + s;
         }
 }
@@ -903,7 +911,8 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
     if (!x || !w || ctx->failed) { ctx->failed = 1; return NULL; }
     N = w->shape[0]; K = w->shape[1];
     if (w->ndim != 2 || x->shape[x->ndim - 1] != K || (b && b->n != N))
-        return ig__op_fail(ctx, "ig_linear: x's last dim (%zu) must equal W's second dim (W is %zu x %zu), bias %zu",
+        return ig__op_fail(ctx, "ig_linear: x's last dim (%zu) must equal W's second dim (W is "
+                                "%zu x %zu), bias %zu",
                                 x->shape[x->ndim - 1], N, K, b ? b->n : N);
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = N;
@@ -955,7 +964,8 @@ static int ig__check_broadcast(ig_ctx *ctx, const char *op, ig_tensor *a, ig_ten
         if (a->shape[off + i] != b->shape[i]) off = -1;
     if (off >= 0) return 0;
     ctx->failed = 1;
-    return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b %d and %zu)",
+    return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b "
+                    "%d and %zu)",
                     op, a->ndim, a->n, b->ndim, b->n);
 }
 
@@ -1032,7 +1042,8 @@ static int ig__check_bd(ig_ctx *ctx, const char *op, ig_tensor *x, ig_tensor *v)
     if (!x || !v || ctx->failed) { ctx->failed = 1; return -1; }
     if (x->ndim == 3 && v->n == x->shape[0] * x->shape[2]) return 0;
     ctx->failed = 1;
-    return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with %zu elements",
+    return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with "
+                    "%zu elements",
                     op, x->ndim, v->n);
 }
 
@@ -1195,10 +1206,11 @@ static inline float ig__exp(float x) {   /* inline: small enough for the vectori
     uint32_t bits;
     xc = x < -87.33f ? -87.33f : (x > 88.0f ? 88.0f : x);
     xc = xc == xc ? xc : 0.0f;                               /* NaN -> 0 */
-    k = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): adding 1.5 * 2^23 rounds */
+    k = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;     /* round(x / ln 2): + 1.5 * 2^23 */
     r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;       /* x - k ln 2, ln 2 in two parts */
-    p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    bits = (uint32_t)((int32_t)k + 127) << 23;              /* 2^k as float bits; k + 127 in 1..254 */
+    p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+        r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    bits = (uint32_t)((int32_t)k + 127) << 23;              /* 2^k's bits; k + 127 in 1..254 */
     memcpy(&scale, &bits, sizeof scale);
     y = p * scale;
     y = x < -87.33f ? 0.0f : y;
@@ -1301,7 +1313,7 @@ static void ig__attention_ref(const float *qkv, const float *dy, size_t B, size_
     for (b = 0; b < B; b++)
         for (h = 0; h < heads; h++)
             for (i = 0; i < T; i++) {
-                /* row r of the head's q, k, v: s0 + r 3D, + D, + 2D; of y and dy: (b T + r) D + h hd */
+                /* row r: of q, k, v at s0 + r 3D (+ D, + 2D); of y, dy at (b T + r) D + h hd */
                 const float *s0 = qkv + b * T * D3 + h * hd, *q = s0 + i * D3;
                 const float *dO = dy ? dy + (b * T + i) * D + h * hd : NULL;
                 float *out = y + (b * T + i) * D + h * hd, mx, sum = 0.0f, dot = 0.0f;
@@ -1319,7 +1331,7 @@ static void ig__attention_ref(const float *qkv, const float *dy, size_t B, size_
                     for (dp[j] = 0.0f, d = 0; d < hd; d++) dp[j] += dO[d] * s0[j * D3 + 2 * D + d];
                     dot += dp[j] * p[j];
                 }
-                for (j = 0; j < T; j++) {      /* dS_ij = P_ij (dP_ij - dot), then dq_i, dk_j, dv_j */
+                for (j = 0; j < T; j++) {      /* dS_ij = P_ij (dP_ij - dot); dq_i, dk_j, dv_j */
                     float ds = p[j] * (dp[j] - dot) * scale, *dq = dqkv + (q - qkv);
                     float *dk = dqkv + (s0 - qkv) + j * D3 + D, *dv = dk + D;
                     for (d = 0; d < hd; d++) {
@@ -1377,7 +1389,8 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++)        /* P^T kept, or in this thread's buffer */
         ig__attention_head(qkv->data + bh / heads * T * 3 * D + bh % heads * hd, T, D, hd,
-                           buf + (nd ? bh : IG__THREAD()) * T * ld, ld, buf + nbuf + IG__THREAD() * ntr,
+                           buf + (nd ? bh : IG__THREAD()) * T * ld, ld,
+                           buf + nbuf + IG__THREAD() * ntr,
                            y->data + bh / heads * T * D + bh % heads * hd);
     return y;
 }
@@ -1434,7 +1447,8 @@ IGDEF ig_tensor *ig_patchify(ig_ctx *ctx, ig_tensor *x, size_t p) {
     if (x->ndim != 4 || p == 0 || x->shape[2] % p || x->shape[3] % p)
         return ig__op_fail(ctx, "ig_patchify: x must be (B,C,H,W) with H and W divisible by p=%zu",
                            p);
-    shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p); shape[2] = x->shape[1] * p * p;
+    shape[0] = x->shape[0]; shape[1] = (x->shape[2] / p) * (x->shape[3] / p);
+    shape[2] = x->shape[1] * p * p;
     if (!(y = ig__op(ctx, ig__patchify_backward, x, NULL, NULL, 3, shape, &nd))) return NULL;
     if (nd) nd->arg[0] = p;
     if (ig__counting(ctx)) return y;
@@ -1453,7 +1467,8 @@ IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, si
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) ||
         x->shape[2] != p * p * C)
-        return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu W=%zu p=%zu",
+        return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu "
+                                "W=%zu p=%zu",
                                 C, H, W, p);
     shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
     if (!(y = ig__op(ctx, ig__unpatchify_backward, x, NULL, NULL, 4, shape, &nd))) return NULL;
@@ -1515,7 +1530,8 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     size_t shape[IG_MAX_DIMS], K, rows, r;
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (n == 0 || i >= n || x->shape[x->ndim - 1] % n)
-        return ig__op_fail(ctx, "ig_chunk: the last dim %zu does not split into %zu chunks (asked for chunk %zu)",
+        return ig__op_fail(ctx, "ig_chunk: the last dim %zu does not split into %zu chunks (asked "
+                                "for chunk %zu)",
                                 x->shape[x->ndim - 1], n, i);
     memcpy(shape, x->shape, sizeof shape);
     K = shape[x->ndim - 1] / n;
@@ -1609,7 +1625,8 @@ IGDEF int ig_config_check(const ig_config *cfg) {
         return ig__fail("ig_config: image %dx%d is not divisible by the patch size %d",
                         cfg->image_height, cfg->image_width, cfg->patch_size);
     if (cfg->hidden_size < 4 || cfg->hidden_size % 4)
-        return ig__fail("ig_config: hidden_size %d must be a positive multiple of 4 (the 2D sin-cos table)", cfg->hidden_size);
+        return ig__fail("ig_config: hidden_size %d must be a positive multiple of 4 (the 2D "
+                        "sin-cos table)", cfg->hidden_size);
     if (cfg->num_heads < 1 || cfg->hidden_size % cfg->num_heads)
         return ig__fail("ig_config: hidden_size %d is not divisible by num_heads %d",
                         cfg->hidden_size, cfg->num_heads);
@@ -1623,15 +1640,19 @@ IGDEF int ig_config_check(const ig_config *cfg) {
     if (cfg->in_channels > 4096 || cfg->patch_size > 64 || cfg->image_height > 65536 ||
         cfg->image_width > 65536 ||
         cfg->hidden_size > 16384 || cfg->depth > 1024 || cfg->num_classes > (1 << 24))
-        return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side 65536, "
+        return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side "
+                        "65536, "
                         "hidden_size 16384, depth 1024, classes 2^24)");
-    if ((double)(cfg->image_height / cfg->patch_size) * (double)(cfg->image_width / cfg->patch_size) > (double)(1 << 20))
+    if ((double)(cfg->image_height / cfg->patch_size) *
+        (double)(cfg->image_width / cfg->patch_size) > (double)(1 << 20))
         return ig__fail("ig_config: %d x %d tokens, more than 2^20",
                         cfg->image_height / cfg->patch_size, cfg->image_width / cfg->patch_size);
     {
-        double D = cfg->hidden_size, P = ((double)cfg->depth + 3) * 18 * D * D + D * ((double)cfg->num_classes + 300 +
-                   (double)(1 << 20) + 3.0 * cfg->in_channels * cfg->patch_size * cfg->patch_size);
-        if (20 * P > (double)SIZE_MAX / 2) return ig__fail("ig_config: the model is too large for this platform's size_t");
+        double D = cfg->hidden_size, P = ((double)cfg->depth + 3) * 18 * D * D +
+                   D * ((double)cfg->num_classes + 300 + (double)(1 << 20) +
+                        3.0 * cfg->in_channels * cfg->patch_size * cfg->patch_size);
+        if (20 * P > (double)SIZE_MAX / 2) return ig__fail("ig_config: the model is too large for "
+                                                           "this platform's size_t");
     }
     if (!(cfg->t_scale > 0.0f && cfg->t_scale <= 1e6f))   /* also refuses NaN and inf */
         return ig__fail("ig_config: t_scale %g is not in (0, 1e6]", (double)cfg->t_scale);
@@ -1639,7 +1660,8 @@ IGDEF int ig_config_check(const ig_config *cfg) {
         return ig__fail("ig_config: unknown arch %d (IG_ARCH_SIT 0, IG_ARCH_LIGHTNING 1)",
                         cfg->arch);
     if (cfg->arch == IG_ARCH_LIGHTNING && (cfg->hidden_size / cfg->num_heads) % 4)
-        return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / num_heads = %d) divisible by 4",
+        return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / "
+                        "num_heads = %d) divisible by 4",
                         cfg->hidden_size / cfg->num_heads);
     return 0;
 }
@@ -1659,7 +1681,8 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
     char *end = NULL;
     long patch = slash && slash[1] >= '1' && slash[1] <= '9' ? strtol(slash + 1, &end, 10) : 0;
     if (!patch || *end || patch > 64)
-        return ig__fail("ig_config_preset: '%s' is not of the form S/2, B/4, L/8, XL/2 (patch 1 to 64)", name ? name : "(null)");
+        return ig__fail("ig_config_preset: '%s' is not of the form S/2, B/4, L/8, XL/2 (patch 1 "
+                        "to 64)", name ? name : "(null)");
     len = (size_t)(slash - name);
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strlen(presets[i].size) == len && !strncmp(presets[i].size, name, len)) {
@@ -1688,7 +1711,8 @@ typedef void (*ig__param_visit)(void *user, const char *name, int ndim, size_t d
 static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     const ig_config *cfg = &m->cfg;
     size_t C = (size_t)cfg->in_channels, p = (size_t)cfg->patch_size, D = (size_t)cfg->hidden_size;
-    size_t T = (size_t)(cfg->image_height / cfg->patch_size) * (size_t)(cfg->image_width / cfg->patch_size);
+    size_t T = (size_t)(cfg->image_height / cfg->patch_size) *
+               (size_t)(cfg->image_width / cfg->patch_size);
     size_t out = p * p * C;
     char pre[32], name[64];
     int i, h, lightning = cfg->arch == IG_ARCH_LIGHTNING;
@@ -1825,7 +1849,8 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     m->nweights = 0;
     if (ig_arena_init(&m->arena, "model", ig_model_bytes(cfg, training))) return -1;
     /* all zero: biases, adaLN and the heads start at zero, so do the moments */
-    arrays[0] = &m->weights; arrays[1] = &m->grads; arrays[2] = &m->adam_m; arrays[3] = &m->adam_v; arrays[4] = &m->ema;
+    arrays[0] = &m->weights; arrays[1] = &m->grads; arrays[2] = &m->adam_m; arrays[3] = &m->adam_v;
+    arrays[4] = &m->ema;
     for (i = 0; i < (training ? 5 : 1); i++) {
         if (!(*arrays[i] = (float *)ig_arena_alloc(&m->arena,
                                                    nbytes))) { ig_model_free(m); return -1; }
@@ -1858,7 +1883,8 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
         }
     }
     ig__xavier(m->x_proj_w, &m->rng);    /* the patch conv as a Linear over its kernel */
-    for (k = 0; k < m->label_table->n; k++) m->label_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
+    for (k = 0; k < m->label_table->n; k++)
+        m->label_table->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc1_w->n; k++) m->t_fc1_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     for (k = 0; k < m->t_fc2_w->n; k++) m->t_fc2_w->data[k] = 0.02f * ig_rng_normal(&m->rng);
     /* SiT: both heads' adaLN and output Linear zero (already).  LightningDiT:
@@ -1930,7 +1956,7 @@ static ig_tensor *ig__time_features(ig_ctx *ctx, const float *t, size_t B, float
     return e;
 }
 
-/* A block's or head's norm: LayerNorm without affine (SiT), RMSNorm with its gain (LightningDiT). */
+/* A block's or head's norm: LayerNorm without affine (SiT), RMSNorm and gain (LightningDiT). */
 static ig_tensor *ig__norm(ig_ctx *ctx, const ig_model *m, ig_tensor *x, ig_tensor *gain) {
     return m->cfg.arch == IG_ARCH_LIGHTNING ? ig_rmsnorm(ctx, x, gain) : ig_layernorm(ctx, x);
 }
@@ -2006,14 +2032,16 @@ static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tenso
         const float *xb = x->data + b * per;
         int bad = 0;
         if (labels[b] < 0 || labels[b] > cfg->num_classes)
-            return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null label)",
+            return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null "
+                            "label)",
                             labels[b], b, cfg->num_classes, cfg->num_classes);
         if (!(t[b] >= 0.0f && t[b] <= 1.0f))
             return ig__fail("ig_forward: t = %g of sample %zu is outside [0, 1]", (double)t[b], b);
         for (i = 0; i < per; i++) bad |= ig__nonfinite(xb[i]);
         for (i = 0; bad && i < per; i++)
             if (ig__nonfinite(xb[i]))
-                return ig__fail("ig_forward: x holds a non-finite value (%g) in sample %zu, element %zu",
+                return ig__fail("ig_forward: x holds a non-finite value (%g) in sample %zu, "
+                                "element %zu",
                                 (double)xb[i], b, i);
     }
     return 0;
@@ -2072,7 +2100,7 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
     if (v_aux) *v_aux = NULL;
     if (!x || ctx->failed || ig__check_inputs(m, ctx, x, t, labels)) return -1;
     h = ig__embed(ctx, m, x);
-    silu_c = ig_silu(ctx, ig__condition(ctx, m, t, labels, x->shape[0]));   /* every adaLN reads SiLU(c) */
+    silu_c = ig_silu(ctx, ig__condition(ctx, m, t, labels, x->shape[0]));  /* each adaLN's input */
     if (!ctx->training) {
         if (!h || !(keep = ig_tensor_new(ctx->scratch, 3, h->shape, 0)) ||
             (v_aux && !(keep_aux = ig_tensor_new(ctx->scratch, 4, x->shape, 0))))
@@ -2165,7 +2193,8 @@ static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x,
 /* The flow-matching batch.  A path mixes data x0 and noise eps:
        x_t = alpha(t) x0 + sigma(t) eps,      target v* = d x_t / dt = alpha' x0 + sigma' eps
      linear (SiT's default):  alpha = 1 - t, sigma = t:            v* = eps - x0
-     cosine:  alpha = cos(pi t / 2), sigma = sin(pi t / 2):        v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0)
+     cosine:  alpha = cos(pi t / 2), sigma = sin(pi t / 2):
+                                         v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0)
    t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), and t = s / (1 + s) on the
    linear path (t / (1 - t) = s, the noise-to-signal ratio, is lognormal) or
    t = (2/pi) atan(s) on the cosine path (tan(pi t / 2) = sigma / alpha = s).
@@ -2210,7 +2239,8 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
 /* The step itself, on a context already reset for training that holds the
    batch: x_t (B,C,H,W), t (B), labels (B), target v* (B,C,H,W), in the SiT
    convention.  The IG training loss (Zhou et al. 2026; aux_weight is their lambda, 0.5):
-       loss = mse(v_final, v*) + aux_weight mse(v_aux, v*)  [+ cos_weight mean(1 - cos(v_final, v*))]
+       loss = mse(v_final, v*) + aux_weight mse(v_aux, v*)
+              [+ cos_weight mean(1 - cos(v_final, v*))]
    Both heads regress the same target; the aux head's gradient flows into
    blocks 1..k too (no stop-gradient), so the early blocks serve both heads.
    The cosine term (LightningDiT's release) compares the channel vectors at
@@ -2226,7 +2256,8 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     int counting = ig__counting(ctx);
     for (i = 0; i < x->n && !counting; i++)
         if (!isfinite(x->data[i]) || !isfinite(tg->data[i]))
-            return ig__fail("ig_train_step: the batch holds a non-finite value (element %zu); weights left unchanged", i);
+            return ig__fail("ig_train_step: the batch holds a non-finite value (element %zu); "
+                            "weights left unchanged", i);
     if (m->cfg.arch == IG_ARCH_LIGHTNING && !counting) {
         for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
         for (i = 0; i < tg->n; i++) tg->data[i] = -tg->data[i];
@@ -2251,7 +2282,8 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
                         (double)loss->data[0], (long long)m->step + 1);
     norm = ig__clip_grads(m, tc->grad_clip);
     if (!isfinite(norm))
-        return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; nothing was changed",
+        return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; nothing was "
+                        "changed",
                         (long long)m->step + 1);
     if (ig__adamw_ema(m, tc)) return -1;   /* step += 1, or nothing changed */
     if (stats) {
@@ -2390,18 +2422,21 @@ static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_
         for (i = o; i < o + n; i++) {
             float nv[4];
             ig__adamw_elem(c, m, i, nv);
-            bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) | ig__nonfinite(nv[3]);
+            bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) |
+                   ig__nonfinite(nv[3]);
         }
         for (i = o; bad && i < o + n; i++) {
             float nv[4];
             ig__adamw_elem(c, m, i, nv);
             for (q = 0; q < 4; q++)
                 if (ig__nonfinite(nv[q]))
-                    return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element %zu) %g "
-                                    "(lr %g, weight decay %g: too large?); nothing was changed: weights, moments, "
+                    return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element "
+                                    "%zu) %g "
+                                    "(lr %g, weight decay %g: too large?); nothing was changed: "
+                                    "weights, moments, "
                                     "EMA and step count are as before the step",
-                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q], (double)tc->lr,
-                                    (double)tc->weight_decay);
+                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q],
+                                    (double)tc->lr, (double)tc->weight_decay);
         }
     }
     return 0;
@@ -2507,8 +2542,9 @@ IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t
         float half_pi = 0.5f * (float)IG__PI, al = cosf(half_pi * t), si = sinf(half_pi * t);
         if (f(user, x, n, t, v)) { IG_FREE(v); return -1; }
         for (i = 0; i < n; i++) {
-            float score = path == IG_PATH_COSINE ? -((al * v[i] + half_pi * si * x[i]) / half_pi) / si
-                                                 : -((1.0f - t) * v[i] + x[i]) / t;
+            float score = path == IG_PATH_COSINE
+                          ? -((al * v[i] + half_pi * si * x[i]) / half_pi) / si
+                          : -((1.0f - t) * v[i] + x[i]) / t;
             x[i] += (v[i] - 0.5f * g2 * score) * dt;
             if (!last) x[i] += noise * ig_rng_normal(rng);
         }
@@ -2550,7 +2586,8 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
     ig_tensor *x, *v_final, *v_aux = NULL;
     float *tt, w = gd->ig_weight, *vf, *va;
     int *lab;
-    if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height * (size_t)m->cfg.image_width)
+    if (n != B * (size_t)m->cfg.in_channels * (size_t)m->cfg.image_height *
+             (size_t)m->cfg.image_width)
         return ig__fail("ig_guided_velocity: %zu floats do not make a batch of %zu samples", n, B);
     rows = use_cfg ? 2 * B : B;
     if (ig__batch(m, ctx, rows, &x, NULL, &tt, &lab)) return -1;
@@ -2565,7 +2602,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
     if (use_ig) {
         va = v_aux->data;
         for (i = 0; i < v_final->n; i++)
-            vf[i] = va[i] + w * (vf[i] - va[i]);                        /* v = v_aux + w (v_final - v_aux) */
+            vf[i] = va[i] + w * (vf[i] - va[i]);              /* v = v_aux + w (v_final - v_aux) */
     }
     if (use_cfg)
         for (i = 0; i < n; i++) vout[i] = vf[n + i] + gd->cfg_scale * (vf[i] - vf[n + i]);
