@@ -570,6 +570,40 @@ static int fm_grid_png(const char *path, const float *x, size_t n, const char *t
     return rc;
 }
 
+/* One noise, four methods: for each class (a row), the first 3 samples of that
+   class from each method's (n, 784) array, the methods side by side in blocks
+   of 3 columns, each block under its name.  Every method starts from the same
+   noise (fm_sample), so a column of one block and the same column of another
+   differ only by the guidance. */
+static int fm_compare_png(const char *path, const float *const x[4], const char *const names[4], size_t n) {
+    const int S = 2, cell = FM_SIDE * S + 2, per = 3, gap = 12, left = 60, top = 16;
+    const int block = per * cell + gap;
+    img_image im;
+    const unsigned char black[3] = { 0, 0, 0 };
+    int r, c, mth, yy, xx, k, rc;
+    if (n < (size_t)per * 10) return fm_fail("%s: the figure needs %d samples, got %zu", path, per * 10, n);
+    if (img_image_new(&im, left + 4 * block, top + 10 * cell + 4)) return fm_fail("%s: out of memory", path);
+    for (mth = 0; mth < 4; mth++) img_text(&im, left + mth * block, 4, names[mth], 1, black);
+    for (r = 0; r < 10; r++) {
+        img_text(&im, 4, top + r * cell + cell / 2 - 4, fm_class_names[r], 1, black);
+        for (mth = 0; mth < 4; mth++)
+            for (c = 0; c < per; c++) {
+                const float *img = x[mth] + (size_t)(c * 10 + r) * FM_PIX;   /* index c*10 + r has label r */
+                for (yy = 0; yy < FM_SIDE * S; yy++)
+                    for (xx = 0; xx < FM_SIDE * S; xx++) {
+                        float v = img[(yy / S) * FM_SIDE + xx / S];
+                        unsigned char g = (unsigned char)(255.0f * v + 0.5f);
+                        unsigned char *p = im.rgb + ((size_t)(top + r * cell + yy) * (size_t)im.w +
+                                                     (size_t)(left + mth * block + c * cell + xx)) * 3;
+                        for (k = 0; k < 3; k++) p[k] = g;
+                    }
+            }
+    }
+    rc = img_write_png(path, im.rgb, im.w, im.h);
+    img_image_free(&im);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------- */
 /* options                                                                   */
 /* ------------------------------------------------------------------------- */
@@ -1041,6 +1075,8 @@ static int fm_split_list(const char *list, char *buf, size_t cap, char **tok, in
 }
 
 static int cmd_sample(const fm_opts *o) {
+    static const char *const cmp_names[4] = { "none", "cfg", "ig", "igcfg" };
+    float *cmp[4] = { NULL, NULL, NULL, NULL };
     ig_model m, guide;
     char buf[256], *tok[8], path[1200], title[256];
     int nm, i, use_guide = 0;
@@ -1080,10 +1116,23 @@ static int cmd_sample(const fm_opts *o) {
         snprintf(title, sizeof title, "%s  (IG w %.2g on [%.2g, %.2g], CFG %.2g on [%.2g, %.2g])", tok[i],
                  (double)g.ig_weight, (double)g.ig_low, (double)g.ig_high, (double)g.cfg_scale, (double)g.cfg_low, (double)g.cfg_high);
         if (fm_grid_png(path, x, n, title)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); return 1; }
+        {   /* keep the first 30 samples of none, cfg, ig, igcfg for the side-by-side figure */
+            int q;
+            for (q = 0; q < 4; q++)
+                if (!strcmp(tok[i], cmp_names[q]) && n >= 30 && (cmp[q] = (float *)malloc(30 * FM_PIX * sizeof(float))))
+                    memcpy(cmp[q], x, 30 * FM_PIX * sizeof(float));
+        }
         printf("%-6s %6.1f s  %6.1f samples/s  -> %s/{samples,labels}_%s.npy, grid_%s.png\n", tok[i], dt, (double)n / dt,
                o->dir, tok[i], tok[i]);
         fflush(stdout);
     }
+    if (cmp[0] && cmp[1] && cmp[2] && cmp[3]) {
+        static const char *const labels[4] = { "no guidance", "CFG", "IG", "IG + CFG" };
+        snprintf(path, sizeof path, "%s/compare.png", o->dir);
+        if (fm_compare_png(path, (const float *const *)cmp, labels, 30)) { fprintf(stderr, "%s: %s\n", PROG, fm_error()); return 1; }
+        printf("one noise, four methods -> %s\n", path);
+    }
+    for (i = 0; i < 4; i++) free(cmp[i]);
     printf("total %.1f s; peak memory %.0f MB\n", total, peak_rss_mb());
     free(x); free(lab);
     ig_model_free(&m);

@@ -193,6 +193,8 @@ static int t_fmnist_end_to_end(void) {
         snprintf(path, sizeof path, "%s/grid_%s.png", dir, methods[i]);
         CHECK(fmt_file_size(path) > 1000, "%s missing or empty", path);
     }
+    snprintf(path, sizeof path, "%s/compare.png", dir);       /* one noise, four methods */
+    CHECK(fmt_file_size(path) > 1000, "%s missing or empty", path);
     {
         const char *ev[] = { "fmnist", "eval", "--data", dir, "--clf", clf, "--dir", dir, NULL };
         CHECK(fmt_run(ev) == 0, "eval failed");
@@ -321,7 +323,7 @@ static int t_fmnist_measure_scale(void) {
     fm_split te;
     fm_clf f;
     fm_ref ref;
-    fm_metrics mt;
+    fm_metrics mt = { 0, 0, 0, 0 };
     float *x01 = (float *)malloc(100 * FM_PIX * sizeof(float));
     int y[100], i, rc;
     ig_rng r;
