@@ -254,10 +254,10 @@ typedef struct ig_config {
 } ig_config;
 
 /* Presets "S/2", "B/4", "L/8", "XL/2", ...: depth, width and heads of the paper's
-   models, patch from the suffix, the aux head after block 4 for S and B (the paper's
-   SiT-B/2 ablation found block 4 best) and 8 for L and XL.  (The release's code hangs
-   it after block 8 for every size: ig_config_from_file's default for a file without
-   metadata.)  Returns -1 on an unknown name. */
+   models, patch from the suffix, and the aux head after block 8 for every size, as
+   the release trains them (and ig_config_from_file's default for a file without
+   metadata); set cfg->aux_depth after the call for another block (the paper's SiT-B/2
+   ablation found block 4 best).  Returns -1 on an unknown name. */
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes);
 IGDEF int ig_config_check(const ig_config *cfg);  /* 0, or -1 with the reason */
@@ -1673,8 +1673,8 @@ static size_t ig__swiglu_hidden(size_t D) { return 8 * D / 3; }
 IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
                            int image_height, int image_width, int num_classes) {
     static const struct { const char *size; int depth, width, heads, k; } presets[] = {
-        { "S", 12, 384, 6, 4 }, { "B", 12, 768, 12, 4 }, { "L", 24, 1024, 16, 8 }, { "XL", 28, 1152,
-                                                                                    16, 8 },
+        { "S", 12, 384, 6, 8 }, { "B", 12, 768, 12, 8 },
+        { "L", 24, 1024, 16, 8 }, { "XL", 28, 1152, 16, 8 },
     };
     size_t i, len;
     const char *slash = name ? strchr(name, '/') : NULL;

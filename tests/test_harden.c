@@ -336,7 +336,7 @@ static int t_config_preset_names(void) {
     CHECK(ig_config_preset(&cfg, "XL/2", 4, 32, 32, 1000) == 0, "XL/2: %s", ig_last_error());
     CHECK(cfg.depth == 28 && cfg.hidden_size == 1152 && cfg.num_heads == 16 && cfg.patch_size == 2 && cfg.aux_depth == 8,
           "XL/2 is depth %d width %d heads %d patch %d k %d", cfg.depth, cfg.hidden_size, cfg.num_heads, cfg.patch_size, cfg.aux_depth);
-    CHECK(ig_config_preset(&cfg, "B/4", 4, 32, 32, 1000) == 0 && cfg.patch_size == 4 && cfg.hidden_size == 768 && cfg.aux_depth == 4,
+    CHECK(ig_config_preset(&cfg, "B/4", 4, 32, 32, 1000) == 0 && cfg.patch_size == 4 && cfg.hidden_size == 768 && cfg.aux_depth == 8,
           "B/4: %s", ig_last_error());
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(ig_config_preset(&cfg, bad[i], 4, 32, 32, 1000) == -1 && strstr(ig_last_error(), "ig_config_preset"),
