@@ -544,6 +544,9 @@ static const char *const fm_class_names[FM_CLASSES] = {
 
 /* A 10 x 10 grid, one row per class (the first 10 samples of each), class
    names on the left, 2x scale; x (n,784) in [0,1] with labels i % 10. */
+/* A sample's value in [0, 1] as a grey byte, as the data: white on black. */
+static unsigned char fm_gray(float v) { return (unsigned char)(255.0f * v + 0.5f); }
+
 static int fm_grid_png(const char *path, const float *x, size_t n, const char *title) {
     const int S = 2, cell = FM_SIDE * S + 4, left = 60, top = title ? 16 : 4;
     img_image im;
@@ -559,7 +562,7 @@ static int fm_grid_png(const char *path, const float *x, size_t n, const char *t
             for (yy = 0; yy < FM_SIDE * S; yy++)
                 for (xx = 0; xx < FM_SIDE * S; xx++) {
                     float v = img[(yy / S) * FM_SIDE + xx / S];
-                    unsigned char g = (unsigned char)(255.0f * v + 0.5f);   /* as the data: white on black */
+                    unsigned char g = fm_gray(v);
                     unsigned char *p = im.rgb + ((size_t)(top + r * cell + yy) * (size_t)im.w + (size_t)(left + c * cell + xx)) * 3;
                     for (k = 0; k < 3; k++) p[k] = g;
                 }
@@ -592,7 +595,7 @@ static int fm_compare_png(const char *path, const float *const x[4], const char 
                 for (yy = 0; yy < FM_SIDE * S; yy++)
                     for (xx = 0; xx < FM_SIDE * S; xx++) {
                         float v = img[(yy / S) * FM_SIDE + xx / S];
-                        unsigned char g = (unsigned char)(255.0f * v + 0.5f);
+                        unsigned char g = fm_gray(v);
                         unsigned char *p = im.rgb + ((size_t)(top + r * cell + yy) * (size_t)im.w +
                                                      (size_t)(left + mth * block + c * cell + xx)) * 3;
                         for (k = 0; k < 3; k++) p[k] = g;
