@@ -276,8 +276,13 @@ int st2pt_main(int argc, char **argv) {
     has_ema = 0;
     for (i = 0; i < st.ntensors; i++) if (!strncmp(st.tensors[i].name, "ema.", 4)) has_ema = 1;
     ig_st_close(&st);
-    if (ig_config_from_file(&cfg, in, (int)heads, (int)aux) || ig_model_init(&m, &cfg, 1, 0) || ig_load(&m, in, 1)) {
+    if (ig_config_from_file(&cfg, in, (int)heads, (int)aux) || ig_model_init(&m, &cfg, 1, 0)) {
         fprintf(stderr, "st2pt: %s\n", ig_last_error());
+        return 1;
+    }
+    if (ig_load(&m, in, 1)) {
+        fprintf(stderr, "st2pt: %s\n", ig_last_error());
+        ig_model_free(&m);
         return 1;
     }
     if (sp_save(&m, out, zip64)) { fprintf(stderr, "st2pt: %s\n", sp__err); ig_model_free(&m); return 1; }
