@@ -416,10 +416,11 @@ static int imnet_sample_shard(const imnet_shard_job *j) {
     if (!ig_st_open(&st, path)) {          /* already on disk: done if it is this job's */
         const char *have = ig_st_meta(&st, "settings");
         int same = have && !strcmp(have, settings);
+        if (!same)          /* the message before the close: have points into st */
+            fprintf(stderr, "imagenet: %s exists with other settings (%s); move it away or use another --dir\n", path,
+                    have ? have : "none");
         ig_st_close(&st);
         if (same) { fprintf(stderr, "imagenet: %s is already done (images %zu..%zu)\n", path, lo, hi - 1); return 0; }
-        fprintf(stderr, "imagenet: %s exists with other settings (%s); move it away or use another --dir\n", path,
-                have ? have : "none");
         return 2;
     }
     if (!(z = (float *)malloc((hi - lo) * per * sizeof(float))) || !(lab = (int64_t *)malloc((hi - lo) * sizeof(int64_t)))) {
