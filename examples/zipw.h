@@ -28,6 +28,7 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
+#include "image.h"
 
 #if defined(__GNUC__)
 #define ZIPWDEF static __attribute__((unused))
@@ -62,23 +63,9 @@ static int zipw__fail(const char *fmt, ...) {
     return -1;
 }
 
-/* CRC-32 (the zip polynomial 0xedb88320, reflected), bit by bit per table entry. */
+/* CRC-32 of the zip format: image.h's (PNG uses the same one). */
 ZIPWDEF uint32_t zipw_crc(uint32_t crc, const void *data, size_t n) {
-    static uint32_t table[256];
-    static int ready = 0;
-    const unsigned char *p = (const unsigned char *)data;
-    if (!ready) {
-        uint32_t i, c;
-        int k;
-        for (i = 0; i < 256; i++) {
-            for (c = i, k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
-    crc = ~crc;
-    while (n--) crc = table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
-    return ~crc;
+    return n ? img_crc32(crc, (const unsigned char *)data, n) : crc;
 }
 
 static void zipw__le(unsigned char **p, uint64_t v, int nbytes) {
