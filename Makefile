@@ -41,7 +41,9 @@ endif
 ifeq ($(NO_FAST_GEMM),1)
   GEMMFLAG := -DIG_NO_FAST_GEMM
 endif
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
+# sqrtf without errno: AdamW's sqrt vectorizes (the same correctly rounded results).
+MATHFLAG := -fno-math-errno
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(MATHFLAG) $(ARCH) $(OMPFLAG) $(GEMMFLAG) $(EXTRA)
 
 TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_method.c tests/test_toy.c tests/test_st.c tests/test_toy_example.c tests/test_tools.c tests/test_vae.c tests/test_pt.c tests/test_ldit.c tests/test_harden.c tests/test_imagenet.c tests/test_fmnist.c tests/test_st2pt.c tests/test_shards.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))

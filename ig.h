@@ -1301,7 +1301,9 @@ static void ig__gelu_backward(ig_node *nd) {
    it.  ig_attention computes the same, up to the order of float rounding,
    fast: one task per (b,h) runs the kernels of Appendix A.2, which hold the
    transposes (S^T = k q^T, so that the softmax runs down columns, 16 queries
-   side by side in a vector) and go through the matmul. */
+   side by side in a vector) and go through the matmul.  With one token (T = 1,
+   the 2D toy) each softmax is over one key, P = 1 exactly: out = v, dv = dO
+   and dS = 0, so dq = dk = 0; ig_attention then only copies, the same bits. */
 
 /* y (B,T,D) from qkv (B,T,3D); with dy != NULL also dqkv (B,T,3D) += the
    backward.  p and dp: T floats each of work (a row of P, a row of dP). */
@@ -1382,6 +1384,13 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ld = ig__attention_ld(T); ntr = ig__attention_trn(hd, ld);
     shape[0] = B; shape[1] = T; shape[2] = D;
     if (!(y = ig__op(ctx, ig__attention_backward, qkv, NULL, NULL, 3, shape, &nd))) return NULL;
+    if (T == 1) {   /* one token (the toy): softmax over one key is P = 1, so out = v */
+        if (nd) nd->arg[0] = heads;
+        if (ig__counting(ctx)) return y;
+        IG__OMP(omp parallel for schedule(static) if (B * D > 32768))
+        for (bh = 0; bh < B; bh++) memcpy(y->data + bh * D, qkv->data + bh * 3 * D + 2 * D, D * sizeof(float));
+        return y;
+    }
     nbuf = ((nd ? B * heads : 0) + IG__NTHREADS()) * T * ld;   /* kept P^T, then (T,T) per thread */
     if (!(buf = ig__scratch_floats(ctx, nbuf + IG__NTHREADS() * ntr))) return NULL;
     if (nd) { nd->saved = buf; nd->arg[0] = heads; }
@@ -1403,6 +1412,11 @@ static void ig__attention_backward(ig_node *nd) {
     float *tr_all = dP_all + IG__NTHREADS() * T * ld; /* one (hd,T) per thread */
     float *dqkv = ig__grad(nd->ctx, qkv);
     if (!dqkv) return;
+    if (T == 1) {   /* P = 1: dv = dO, and dS = P (dP - rowsum(dP P)) = 0 leaves dq, dk at 0 */
+        IG__OMP(omp parallel for schedule(static) if (B * D > 32768))
+        for (bh = 0; bh < B * D; bh++) dqkv[bh / D * 3 * D + 2 * D + bh % D] += y->grad[bh];
+        return;
+    }
     IG__OMP(omp parallel for schedule(static))
     for (bh = 0; bh < B * heads; bh++) {
         size_t o = bh / heads * T * 3 * D + bh % heads * hd;   /* the head's q in qkv, dq in dqkv */
@@ -2342,14 +2356,16 @@ static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
     return c;
 }
 
-/* element i of the flat arrays: its new weight, moments and EMA into o[0..3] */
-static inline void ig__adamw_elem(const ig__adamw_coef *c, const ig_model *m, size_t i, float *o) {
-    float g = m->grads[i], w = m->weights[i], mo = m->adam_m[i], v = m->adam_v[i], e = m->ema[i];
+/* One element's step: g its gradient; w, mo, v, e its weight, moments and EMA,
+   read and replaced by their new values. */
+static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float *pw, float *pm,
+                                  float *pv, float *pe) {
+    float w = *pw, mo = *pm, v = *pv, e = *pe;
     w *= c->decay;
     mo = c->b1 * mo + (1.0f - c->b1) * g;
     v = c->b2 * v + (1.0f - c->b2) * g * g;
     w -= c->step_size * mo / (sqrtf(v) / c->bc2_sqrt + c->eps);
-    o[0] = w; o[1] = mo; o[2] = v; o[3] = c->d * e + (1.0f - c->d) * w;
+    *pw = w; *pm = mo; *pv = v; *pe = c->d * e + (1.0f - c->d) * w;
 }
 
 /* Takes step m->step + 1: 0, or -1 with the model untouched. */
@@ -2361,13 +2377,10 @@ static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     for (pi = 0; pi < m->nparams; pi++) {
         const ig_param *pp = &m->params[pi];
         size_t i, o = pp->offset, n = pp->t->n;
+        float *w = m->weights, *mo = m->adam_m, *v = m->adam_v, *e = m->ema, *g = m->grads;
         if (!pp->trainable) continue;
-        IG__OMP(omp parallel for schedule(static) if (n > 65536))
-        for (i = o; i < o + n; i++) {
-            float nv[4];
-            ig__adamw_elem(&c, m, i, nv);
-            m->weights[i] = nv[0]; m->adam_m[i] = nv[1]; m->adam_v[i] = nv[2]; m->ema[i] = nv[3];
-        }
+        IG__OMP(omp parallel for simd schedule(static) if (n > 65536))   /* 16 elements at a time */
+        for (i = o; i < o + n; i++) ig__adamw_elem(&c, g[i], &w[i], &mo[i], &v[i], &e[i]);
     }
     return 0;
 }
@@ -2420,14 +2433,14 @@ static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_
         if (!pp->trainable) continue;
         IG__OMP(omp parallel for schedule(static) reduction(|:bad) if (n > 65536))
         for (i = o; i < o + n; i++) {
-            float nv[4];
-            ig__adamw_elem(c, m, i, nv);
+            float nv[4] = { m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i] };
+            ig__adamw_elem(c, m->grads[i], &nv[0], &nv[1], &nv[2], &nv[3]);
             bad |= ig__nonfinite(nv[0]) | ig__nonfinite(nv[1]) | ig__nonfinite(nv[2]) |
                    ig__nonfinite(nv[3]);
         }
         for (i = o; bad && i < o + n; i++) {
-            float nv[4];
-            ig__adamw_elem(c, m, i, nv);
+            float nv[4] = { m->weights[i], m->adam_m[i], m->adam_v[i], m->ema[i] };
+            ig__adamw_elem(c, m->grads[i], &nv[0], &nv[1], &nv[2], &nv[3]);
             for (q = 0; q < 4; q++)
                 if (ig__nonfinite(nv[q]))
                     return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element "
