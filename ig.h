@@ -3059,9 +3059,13 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     long nt = 1, t;
 #if defined(_OPENMP)
     if (omp_in_parallel()) {
-        /* called from inside a parallel loop (attention runs one per head):
-         * this thread alone, with the buffers of its own thread number */
-        int me = omp_get_thread_num();
+        /* called from inside a parallel loop (attention runs one per head), or
+         * from a program's own parallel region (the toy trains two models at
+         * once): this thread alone, with the buffers of its index among all
+         * threads, its number in each enclosing team combined */
+        int me = 0, l;
+        for (l = 1; l <= omp_get_level(); l++)
+            me = me * omp_get_team_size(l) + omp_get_ancestor_thread_num(l);
         if (me < IG_MAX_THREADS)
             ig__gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, kcb,
                              ig__gemm_ap[me], ig__gemm_bp[me]);

@@ -95,6 +95,8 @@ typedef struct toy_opts {
     int nsweep_k;                  /* 0: sweep the one model of --k               */
     const char *load;              /* --sweep --load FILE: sweep a saved model    */
     int quiet;                     /* no progress and no table on the terminal   */
+    int side_by_side;              /* set at run time: trainings run at once, so
+                                      progress comes as whole lines, not \r      */
 } toy_opts;
 
 static void toy_defaults(toy_opts *o) {
@@ -308,7 +310,7 @@ static int toy_train(ig_model *m, const toy_model_opts *mo, const toy_opts *o, c
     ig_train_stats st;
     size_t B = (size_t)mo->batch;
     double t0 = toy_now(), last = t0, lf = 0, la = 0;
-    int s, nacc = 0, tty = isatty(2), rc = -1;
+    int s, nacc = 0, tty = isatty(2) && !o->side_by_side, rc = -1;
     ig_config cfg = m->cfg;
     memset(&st, 0, sizeof st);
     if (ig_arena_init(&arena, "train scratch", ig_model_scratch_bytes(&cfg, B, 1))) return -1;
@@ -556,7 +558,8 @@ typedef struct toy_run {
     ig_model ig, ig_short;             /* the IG model; its EMA after short_steps */
     ig_model weak;                     /* autoguidance's weak guide               */
     ig_model base, base_short;         /* the lambda = 0 baseline, long and short */
-    toy_sctx sc, wsc;                  /* sampling scratch: IG model, weak guide  */
+    toy_sctx sc[2], wsc[2];            /* sampling scratch per thread: the IG
+                                          model's configuration, the weak guide's */
     plot_background bg;                /* the class regions, drawn once           */
     toy_row rows[TOY_NROWS];
     int nrows;
@@ -586,12 +589,25 @@ static void toy_run_free(toy_run *r) {
     free(r->noise);
     for (i = 0; i < TOY_NBUF; i++) free(r->x[i]);
     plot_background_free(&r->bg);
-    ig_arena_free(&r->sc.arena); ig_arena_free(&r->wsc.arena);
+    for (i = 0; i < 2; i++) { ig_arena_free(&r->sc[i].arena); ig_arena_free(&r->wsc[i].arena); }
     ig_model_free(&r->ig); ig_model_free(&r->ig_short); ig_model_free(&r->weak);
     ig_model_free(&r->base); ig_model_free(&r->base_short);
     toy_mixture_free(r->mix);
     free(r);
 }
+
+/* OpenMP for toy2d's own two-lane regions; without it they run on one thread. */
+#ifdef _OPENMP
+#define TOY_OMP(x)     _Pragma(#x)
+#define TOY_THREAD()   omp_get_thread_num()
+#define TOY_NTHREADS() omp_get_num_threads()
+#define TOY_LANES()    (omp_get_max_threads() > 1 ? 2 : 1)
+#else
+#define TOY_OMP(x)
+#define TOY_THREAD()   0
+#define TOY_NTHREADS() 1
+#define TOY_LANES()    1
+#endif
 
 /* A new model trained with the options mo; its EMA after short_steps goes
    to *snap (if not NULL). */
@@ -601,24 +617,113 @@ static int toy_train_model(toy_run *r, ig_model *m, const toy_model_opts *mo, co
     return toy_train(m, mo, &r->o, r->mix, name, snap ? r->o.short_steps : 0, snap);
 }
 
-/* Samples of one method into x: the exact field for the ground truth, the
-   IG model under the method's guidance otherwise. */
-static int toy_run_method(toy_run *r, const toy_method *mt, float *x) {
-    if (mt->exact) {
-        toy_field *f = (toy_field *)malloc(sizeof(toy_field));   /* large: not on the stack */
-        int rc;
-        if (!f) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
-        toy_field_init(f, r->mix, TOY_CLASS_A);
-        memcpy(x, r->noise, 2 * r->n * sizeof(float));
-        rc = toy_heun(toy_velocity, f, x, 2 * r->n, r->grid, r->o.nsteps);
-        free(f);
-        return rc;
+/* The two lanes of training.  Lane 0: the IG model, saved, with its EMA
+   after short_steps for the speed panel.  Lane 1: autoguidance's weak guide,
+   then the lambda = 0 baseline (with its EMA after short_steps).  Each model
+   is left holding its EMA weights, which is what gets sampled. */
+static int toy_train_lane(toy_run *r, int lane) {
+    const toy_opts *o = &r->o;
+    char path[1200];
+    if (lane == 0) {
+        if (toy_train_model(r, &r->ig, &o->main_m, "IG model", &r->ig_short)) return -1;
+        snprintf(path, sizeof path, "%s/model_ema.safetensors", o->out);
+        if (ig_save_ema(&r->ig, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); return -1; }
+        ig_model_swap_ema(&r->ig);
+        return 0;
     }
-    return toy_sample_model(&r->ig, &r->sc, &r->wsc, mt->guidance, r->noise, x, r->n, r->grid, r->o.nsteps);
+    if (o->ag_w != 1.0f) {
+        if (toy_train_model(r, &r->weak, &o->weak_m, "weak guide", NULL)) return -1;
+        ig_model_swap_ema(&r->weak);
+    }
+    if (!o->no_baseline) {
+        if (toy_train_model(r, &r->base, &o->base_m, "baseline", &r->base_short)) return -1;
+        ig_model_swap_ema(&r->base);
+    }
+    return 0;
 }
 
-static void toy_add_row(toy_run *r, const char *method, const ig_guidance *g, const float *x) {
-    toy_row_set(&r->rows[r->nrows++], method, g, r->mix, x, r->n);
+/* The trainings are independent, so on two threads the lanes run at once,
+   one thread each.  ig.h computes the same bits on any number of threads:
+   the models are those of training one after another, in about half the
+   time (a one-token model's ops are too small to share well between two
+   threads; two models side by side keep both cores busy). */
+static int toy_train_all(toy_run *r) {
+    int rc[2] = { 0, 0 };
+    r->o.side_by_side = TOY_LANES() > 1;
+    TOY_OMP(omp parallel num_threads(2) if (r->o.side_by_side))
+    {
+        int me = TOY_THREAD();
+        if (me == 0) rc[0] = toy_train_lane(r, 0);
+        if (me == 1 || TOY_NTHREADS() == 1) rc[1] = toy_train_lane(r, 1);
+    }
+    return rc[0] || rc[1] ? -1 : 0;
+}
+
+/* One sampler of the comparison: its samples, its row of the table, its
+   panel of a figure. */
+enum { TOY_JOB_MODEL, TOY_JOB_FIELD, TOY_JOB_MIXTURE };
+typedef struct toy_job {
+    char name[32];             /* the table's method column                           */
+    const char *file;          /* samples_<file>.npy; NULL: not written               */
+    char title[64];            /* its panel's title                                   */
+    int kind;                  /* a model; the exact field (ground truth); exact samples */
+    ig_model *m;               /* TOY_JOB_MODEL: this model under the guidance g      */
+    ig_guidance g;
+    float *x;                  /* (n, 2): the samples                                 */
+    toy_row row;
+    double seconds;
+} toy_job;
+
+static void toy_job_add(toy_job *jobs, int *n, int kind, const char *name, const char *file, const char *title,
+                        ig_model *m, ig_guidance g, float *x) {
+    toy_job *j = &jobs[(*n)++];
+    memset(j, 0, sizeof *j);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    snprintf(j->title, sizeof j->title, "%s", title);
+    j->file = file; j->kind = kind; j->m = m; j->g = g; j->x = x;
+}
+
+/* Samples one job from the shared noise (on thread th's scratch), then
+   scores them against the true density. */
+static int toy_run_job(toy_run *r, toy_job *j, int th) {
+    double t0 = toy_now();
+    int rc;
+    if (j->kind == TOY_JOB_FIELD) {
+        toy_field *f = (toy_field *)malloc(sizeof(toy_field));   /* large: not on the stack */
+        if (!f) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
+        toy_field_init(f, r->mix, TOY_CLASS_A);
+        memcpy(j->x, r->noise, 2 * r->n * sizeof(float));
+        rc = toy_heun(toy_velocity, f, j->x, 2 * r->n, r->grid, r->o.nsteps);
+        free(f);
+    } else if (j->kind == TOY_JOB_MIXTURE) {
+        ig_rng rng;                         /* their own random numbers, not the shared noise */
+        ig_rng_seed(&rng, 777);
+        rc = toy_sample(r->mix, TOY_CLASS_A, &rng, j->x, r->n);
+    } else {
+        rc = toy_sample_model(j->m, &r->sc[th], &r->wsc[th], j->g, r->noise, j->x, r->n, r->grid,
+                              r->o.nsteps);
+    }
+    if (rc) return -1;
+    toy_row_set(&j->row, j->name, &j->g, r->mix, j->x, r->n);
+    j->seconds = toy_now() - t0;
+    if (!r->o.quiet) fprintf(stderr, "sampled and scored %-18s %6.1f s\n", j->name, j->seconds);
+    return 0;
+}
+
+/* Every job, on two threads when there are: each job is one thread's, so its
+   samples and scores are the same bits as one job after another.  The
+   outlier threshold is computed first (it is cached in the mixture). */
+static int toy_run_jobs(toy_run *r, toy_job *jobs, int nj) {
+    int lanes = TOY_LANES(), i, bad = 0;
+    size_t n = r->n;
+    for (i = 0; i < lanes; i++) {
+        if (toy_sctx_init(&r->sc[i], &r->ig.cfg, n)) return -1;
+        if (r->o.ag_w != 1.0f && toy_sctx_init(&r->wsc[i], &r->weak.cfg, n)) return -1;
+    }
+    if (toy_outlier_threshold(r->mix, TOY_CLASS_A) == -HUGE_VAL) return -1;
+    TOY_OMP(omp parallel for schedule(dynamic, 1) num_threads(2) reduction(|:bad) if (lanes > 1))
+    for (i = 0; i < nj; i++) bad |= toy_run_job(r, &jobs[i], TOY_THREAD()) != 0;
+    return bad ? -1 : 0;
 }
 
 static int toy_write_table(toy_run *r) {
@@ -645,12 +750,11 @@ int toy2d_main(int argc, char **argv) {
     toy_run *r = (toy_run *)calloc(1, sizeof(toy_run));
     toy_opts *o;
     toy_method methods[TOY_MAX_METHODS];
-    const char *titles[TOY_MAX_METHODS];
-    ig_guidance none = ig_guidance_none();
-    ig_rng rng;
+    toy_job jobs[TOY_NBUF];
+    const char *titles[TOY_NBUF];
     char path[1200];
     double t_start = toy_now(), t_sample;
-    int nm, i, rc;
+    int nm, nj = 0, i, rc;
 
     if (!r) { fprintf(stderr, "toy2d: out of memory\n"); return 1; }
     o = &r->o;
@@ -663,50 +767,37 @@ int toy2d_main(int argc, char **argv) {
     rc = 1;
     if (toy_run_setup(r)) goto done;
 
-    /* 1. train: the IG model (saved, and its EMA after short_steps for the
-       speed panel), autoguidance's weak guide, the lambda = 0 baseline;
-       each is then sampled with its EMA weights */
-    if (toy_train_model(r, &r->ig, &o->main_m, "IG model", &r->ig_short)) goto done;
-    snprintf(path, sizeof path, "%s/model_ema.safetensors", o->out);
-    if (ig_save_ema(&r->ig, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); goto done; }
-    ig_model_swap_ema(&r->ig);
-    if (o->ag_w != 1.0f) {
-        if (toy_train_model(r, &r->weak, &o->weak_m, "weak guide", NULL)) goto done;
-        ig_model_swap_ema(&r->weak);
-    }
-    if (!o->no_baseline) {
-        if (toy_train_model(r, &r->base, &o->base_m, "baseline", &r->base_short)) goto done;
-        ig_model_swap_ema(&r->base);
-    }
+    /* 1. train the IG model, autoguidance's weak guide and the lambda = 0
+       baseline, two lanes side by side (toy_train_all) */
+    if (toy_train_all(r)) goto done;
 
-    /* 2. sample class A with every method from the same noise; score each
-       against the true density and save its samples */
+    /* 2. sample class A with every method from the same noise, the speed
+       panel's models too, and exact samples of the mixture (what a perfect
+       sampler scores); score each against the true density */
     t_sample = toy_now();
     nm = toy_methods(o, o->ag_w != 1.0f ? &r->weak : NULL, methods);
-    if (toy_sctx_init(&r->sc, &r->ig.cfg, r->n)) goto done;
-    if (o->ag_w != 1.0f && toy_sctx_init(&r->wsc, &r->weak.cfg, r->n)) goto done;
-    for (i = 0; i < nm; i++) {
-        if (toy_run_method(r, &methods[i], r->x[i])) goto done;
-        toy_add_row(r, methods[i].name, &methods[i].guidance, r->x[i]);
-        if (toy_write_npy(o->out, "samples_", methods[i].name, r->x[i], r->n)) goto done;
-        titles[i] = methods[i].title;
-    }
+    for (i = 0; i < nm; i++)
+        toy_job_add(jobs, &nj, methods[i].exact ? TOY_JOB_FIELD : TOY_JOB_MODEL, methods[i].name,
+                    methods[i].name, methods[i].title, &r->ig, methods[i].guidance, r->x[i]);
+    if (!o->no_baseline) toy_speed_jobs(r, jobs, &nj, r->x + nm);
+    toy_job_add(jobs, &nj, TOY_JOB_MIXTURE, "exact_mixture", NULL, "exact samples", NULL,
+                ig_guidance_none(), r->x[TOY_NBUF - 1]);
+    if (toy_run_jobs(r, jobs, nj)) goto done;
+    if (!o->quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - t_sample);
 
-    /* 3. the figure: one panel per method over the class regions */
+    /* 3. the files: each sampler's samples, the table, the figure (one panel
+       per method over the class regions) and the training-speed figure */
+    for (i = 0; i < nj; i++) {
+        r->rows[r->nrows++] = jobs[i].row;
+        titles[i] = jobs[i].title;
+        if (jobs[i].file && toy_write_npy(o->out, i < nm ? "samples_" : "samples_speed_", jobs[i].file,
+                                          jobs[i].x, r->n)) goto done;
+    }
     if (plot_background_render(&r->bg, r->mix, plot_view_from_mixture(r->mix, 0.08), o->quick ? 128 : 360, 2)) goto done;
     snprintf(path, sizeof path, "%s/toy2d.png", o->out);
     if (toy_figure(path, &r->bg, nm, nm > 4 ? 3 : nm, titles, r->x, r->n)) goto done;
-
-    /* 4. the training-speed panel: the baseline after the short and the long
-       budget, the IG model after the short one */
-    if (!o->no_baseline && toy_speed_panel(r, r->x + nm)) goto done;
-
-    /* 5. exact samples of the mixture: what a perfect sampler scores (their
-       own random numbers, not the shared noise) */
-    ig_rng_seed(&rng, 777);
-    toy_sample(r->mix, TOY_CLASS_A, &rng, r->x[TOY_NBUF - 1], r->n);
-    toy_add_row(r, "exact_mixture", &none, r->x[TOY_NBUF - 1]);
-    if (!o->quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - t_sample);
+    snprintf(path, sizeof path, "%s/speed.png", o->out);
+    if (!o->no_baseline && toy_figure(path, &r->bg, 3, 3, titles + nm, r->x + nm, r->n)) goto done;
 
     if (toy_write_table(r)) goto done;
     if (!o->quiet) fprintf(stderr, "total %.1f s; wrote %s/{samples_*.npy,toy2d.png,%smetrics.tsv}\n",

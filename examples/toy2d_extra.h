@@ -1,41 +1,37 @@
 /* toy2d_extra.h - the two side experiments of examples/toy2d.c (included
    once by it, after the experiment's helpers; not a general header).
 
-     toy_speed_panel   the training-speed figure: the lambda = 0 baseline
-                       after a short and a long budget, the IG model after
-                       the short one (the IG paper's second toy figure)
+     toy_speed_jobs    the training-speed figure's samplers: the lambda = 0
+                       baseline after a short and a long budget, the IG model
+                       after the short one (the IG paper's second toy figure)
      toy_sweep         --sweep: IG weight x interval, CFG and IG + CFG on one
                        model per head depth (--sweep-k), or on a saved model
                        (--load); prints its table on stdout */
 #ifndef TOY2D_EXTRA_H
 #define TOY2D_EXTRA_H
 
-/* Samples each speed-panel model from the shared noise into x[0..2], adds
-   the rows speed_*, writes samples_speed_*.npy and speed.png. */
-static int toy_speed_panel(toy_run *r, float *const *x) {
+/* The speed panel's three samplers, appended to the jobs (samples into
+   x[0..2]): the baseline after the short and the long budget, the IG model
+   after the short one.  Every model here has the IG model's configuration,
+   so the IG model's sampling scratch fits. */
+static void toy_speed_jobs(toy_run *r, toy_job *jobs, int *nj, float *const *x) {
     const toy_opts *o = &r->o;
     struct { const char *name; ig_model *m; int steps, ig; } p[3] = {
-        { "none_short", &r->base_short, 0, 0 },
-        { "none_long", &r->base, 0, 0 },
-        { "ig_short", &r->ig_short, 0, 1 },
+        { "none_short", NULL, 0, 0 },
+        { "none_long", NULL, 0, 0 },
+        { "ig_short", NULL, 0, 1 },
     };
-    char titles[3][64], name[32], path[1200];
-    const char *tp[3];
+    char title[64], name[32];
     int i;
+    p[0].m = &r->base_short; p[1].m = &r->base; p[2].m = &r->ig_short;
     p[0].steps = o->short_steps; p[1].steps = o->base_steps; p[2].steps = o->short_steps;
     for (i = 0; i < 3; i++) {
         ig_guidance g = ig_guidance_none();
         if (p[i].ig) { g.ig_weight = o->ig_w; g.ig_low = o->ig_low; g.ig_high = o->ig_high; }
-        /* every model here has the IG model's configuration: its scratch fits */
-        if (toy_sample_model(p[i].m, &r->sc, NULL, g, r->noise, x[i], r->n, r->grid, o->nsteps)) return -1;
         snprintf(name, sizeof name, "speed_%s", p[i].name);
-        toy_add_row(r, name, &g, x[i]);
-        if (toy_write_npy(o->out, "samples_speed_", p[i].name, x[i], r->n)) return -1;
-        snprintf(titles[i], sizeof titles[i], "%s, %d steps", p[i].ig ? "IG" : "no guidance", p[i].steps);
-        tp[i] = titles[i];
+        snprintf(title, sizeof title, "%s, %d steps", p[i].ig ? "IG" : "no guidance", p[i].steps);
+        toy_job_add(jobs, nj, TOY_JOB_MODEL, name, p[i].name, title, p[i].m, g, x[i]);
     }
-    snprintf(path, sizeof path, "%s/speed.png", o->out);
-    return toy_figure(path, &r->bg, 3, 3, tp, x, r->n);
 }
 
 /* The sweep of one model m (EMA weights) from the shared noise: IG weight x
