@@ -355,10 +355,13 @@ done:
 /* sampling and scoring                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* A sampling context big enough for n points, doubled for CFG. */
+/* A sampling context big enough for a chunk of n points (toy_sample_model),
+   doubled for CFG. */
 typedef struct toy_sctx { ig_arena arena; ig_ctx ctx; } toy_sctx;
 
+#define TOY_CHUNK 2048
 static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
+    if (n > TOY_CHUNK) n = TOY_CHUNK;
     if (ig_arena_init(&s->arena, "sampling scratch", ig_model_scratch_bytes(cfg, 2 * n, 0)) ||
         ig_ctx_init(&s->ctx, &s->arena, ig_model_tape_nodes(cfg))) {
         fprintf(stderr, "toy2d: %s\n", ig_last_error());
@@ -369,18 +372,26 @@ static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
 
 /* Class-A samples x (n points, (n, 2)) from the starting noise, Heun on the
    grid, with the model's velocity under guidance g (g.guide: autoguidance's
-   weak model, sampled in gsc). */
+   weak model, sampled in gsc).  Each sample's path depends on itself alone,
+   so the points go through in chunks of TOY_CHUNK: a chunk's activations
+   stay in the core's cache, and the results are the same bits as one batch
+   of n (every op of the network is row by row; the matmul's sums run over K
+   in the same order for any number of rows). */
+
 static int toy_sample_model(ig_model *m, toy_sctx *sc, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
     ig_guided S;
-    int *labels = (int *)calloc(n, sizeof(int)), rc;          /* all class A (0) */
+    int *labels = (int *)calloc(TOY_CHUNK, sizeof(int)), rc = 0;   /* all class A (0) */
+    size_t c;
     if (!labels) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
-    memset(&S, 0, sizeof S);
-    S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
-    S.labels = labels; S.batch = n;
-    S.guidance = g;
     memcpy(x, noise, 2 * n * sizeof(float));
-    rc = ig_sample_heun(ig_guided_velocity, &S, x, 2 * n, grid, (size_t)nsteps);
+    for (c = 0; c < n && !rc; c += TOY_CHUNK) {
+        memset(&S, 0, sizeof S);
+        S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
+        S.labels = labels; S.batch = n - c < TOY_CHUNK ? n - c : TOY_CHUNK;
+        S.guidance = g;
+        rc = ig_sample_heun(ig_guided_velocity, &S, x + 2 * c, 2 * S.batch, grid, (size_t)nsteps);
+    }
     if (rc) fprintf(stderr, "toy2d: sampling failed: %s\n", ig_last_error());
     free(labels);
     return rc;
