@@ -1414,7 +1414,12 @@ static void ig__attention_backward(ig_node *nd) {
     if (!dqkv) return;
     if (T == 1) {   /* P = 1: dv = dO, and dS = P (dP - rowsum(dP P)) = 0 leaves dq, dk at 0 */
         IG__OMP(omp parallel for schedule(static) if (B * D > 32768))
-        for (bh = 0; bh < B * D; bh++) dqkv[bh / D * 3 * D + 2 * D + bh % D] += y->grad[bh];
+        for (bh = 0; bh < B; bh++) {
+            float *dv = dqkv + bh * 3 * D + 2 * D;
+            const float *dO = y->grad + bh * D;
+            size_t d;
+            for (d = 0; d < D; d++) dv[d] += dO[d];
+        }
         return;
     }
     IG__OMP(omp parallel for schedule(static))

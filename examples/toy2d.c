@@ -170,27 +170,33 @@ typedef struct toyex_field {
     float ux[TOYEX_MAXC], uy[TOYEX_MAXC];             /* mu                         */
 } toyex_field;
 
-/* label 0 (A), 1 (B) or 2 (null: both classes, each with prior 1/2). */
-static void toyex_prepare(toyex_field *f, const toy_mixture *mix, int label, double t) {
+/* The three fields of one t: f[0] class A, f[1] class B, f[2] the null
+   label (both classes, each with prior 1/2).  A component's terms are the
+   same in its class's field and in the null one, but for the prior in ln. */
+static void toyex_prepare(toyex_field *f, const toy_mixture *mix, double t) {
     int cls, k, n = 0;
     double a = 1.0 - t;
-    for (cls = 0; cls < 2; cls++) {
-        double prior = label == 2 ? log(0.5) : 0.0;
-        if (label != 2 && cls != label) continue;
+    for (cls = 0; cls < 2; cls++)
         for (k = 0; k < TOY_NCOMP; k++, n++) {
             const toy_component *c = &mix->comp[cls][k];
             double c0 = a * a * c->cov[0] + t * t, c1 = a * a * c->cov[1], c2 = a * a * c->cov[2] + t * t;
             double det = c0 * c2 - c1 * c1, i0 = c2 / det, i1 = -c1 / det, i2 = c0 / det;
-            double b0 = t - a * c->cov[0], b1 = -a * c->cov[1], b2 = t - a * c->cov[2];
-            f->mx[n] = (float)(a * c->mu[0]); f->my[n] = (float)(a * c->mu[1]);
-            f->ia[n] = (float)i0; f->ib[n] = (float)i1; f->ic[n] = (float)i2;
-            f->ln[n] = (float)(c->logw + prior - TOY_LOG2PI - 0.5 * log(det));
-            f->a00[n] = (float)(b0 * i0 + b1 * i1); f->a01[n] = (float)(b0 * i1 + b1 * i2);
-            f->a10[n] = (float)(b1 * i0 + b2 * i1); f->a11[n] = (float)(b1 * i1 + b2 * i2);
-            f->ux[n] = (float)c->mu[0]; f->uy[n] = (float)c->mu[1];
+            double b0 = t - a * c->cov[0], b1 = -a * c->cov[1], b2 = t - a * c->cov[2], ld = 0.5 * log(det);
+            toyex_field *fc = &f[cls], *fn = &f[2];
+            fc->mx[k] = (float)(a * c->mu[0]); fc->my[k] = (float)(a * c->mu[1]);
+            fc->ia[k] = (float)i0; fc->ib[k] = (float)i1; fc->ic[k] = (float)i2;
+            fc->ln[k] = (float)(c->logw + 0.0 - TOY_LOG2PI - ld);
+            fc->a00[k] = (float)(b0 * i0 + b1 * i1); fc->a01[k] = (float)(b0 * i1 + b1 * i2);
+            fc->a10[k] = (float)(b1 * i0 + b2 * i1); fc->a11[k] = (float)(b1 * i1 + b2 * i2);
+            fc->ux[k] = (float)c->mu[0]; fc->uy[k] = (float)c->mu[1];
+            fn->mx[n] = fc->mx[k]; fn->my[n] = fc->my[k];
+            fn->ia[n] = fc->ia[k]; fn->ib[n] = fc->ib[k]; fn->ic[n] = fc->ic[k];
+            fn->ln[n] = (float)(c->logw + log(0.5) - TOY_LOG2PI - ld);
+            fn->a00[n] = fc->a00[k]; fn->a01[n] = fc->a01[k]; fn->a10[n] = fc->a10[k]; fn->a11[n] = fc->a11[k];
+            fn->ux[n] = fc->ux[k]; fn->uy[n] = fc->uy[k];
         }
-    }
-    f->n = n;
+    f[0].n = f[1].n = TOY_NCOMP;
+    f[2].n = 2 * TOY_NCOMP;
 }
 
 static void toyex_velocity(const toyex_field *f, float x, float y, float *vx, float *vy) {
@@ -278,8 +284,7 @@ static void toy_batcher_next(toy_batcher *bt) {
         if (ig_rng_uniform(&bt->rng) < 0.1f) bt->y[b] = 2;     /* label dropout */
     }
     TOY_OMP_FOR
-    for (i = 0; i < 3 * bt->G; i++)
-        toyex_prepare(&bt->fields[i], bt->mix, (int)(i % 3), (double)bt->t[i / 3]);
+    for (i = 0; i < bt->G; i++) toyex_prepare(&bt->fields[3 * i], bt->mix, (double)bt->t[i]);
     TOY_OMP_FOR
     for (i = 0; i < (long)B; i++) {
         const toyex_field *f = &bt->fields[(i % bt->G) * 3 + bt->y[i]];
@@ -355,13 +360,13 @@ done:
 /* sampling and scoring                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* A sampling context big enough for a chunk of n points (toy_sample_model),
-   doubled for CFG. */
+/* A sampling context big enough for a chunk of n points (toy_sample_model:
+   at most 2 TOY_CHUNK - 1), doubled for CFG. */
 typedef struct toy_sctx { ig_arena arena; ig_ctx ctx; } toy_sctx;
 
 #define TOY_CHUNK 2048
 static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
-    if (n > TOY_CHUNK) n = TOY_CHUNK;
+    if (n > 2 * TOY_CHUNK) n = 2 * TOY_CHUNK;
     if (ig_arena_init(&s->arena, "sampling scratch", ig_model_scratch_bytes(cfg, 2 * n, 0)) ||
         ig_ctx_init(&s->ctx, &s->arena, ig_model_tape_nodes(cfg))) {
         fprintf(stderr, "toy2d: %s\n", ig_last_error());
@@ -373,22 +378,26 @@ static int toy_sctx_init(toy_sctx *s, const ig_config *cfg, size_t n) {
 /* Class-A samples x (n points, (n, 2)) from the starting noise, Heun on the
    grid, with the model's velocity under guidance g (g.guide: autoguidance's
    weak model, sampled in gsc).  Each sample's path depends on itself alone,
-   so the points go through in chunks of TOY_CHUNK: a chunk's activations
-   stay in the core's cache, and the results are the same bits as one batch
-   of n (every op of the network is row by row; the matmul's sums run over K
-   in the same order for any number of rows). */
+   so the points go through in chunks of TOY_CHUNK (the last one takes the
+   rest, up to 2 TOY_CHUNK - 1): a chunk's activations stay in the core's
+   cache, and the results are the same bits as one batch of n.  Every op of
+   the network is row by row, and the matmul sums over K in the same order
+   for any number of rows, as long as each product takes the route it takes
+   for the whole batch (ig.h Appendix A): with chunks of 2,048 all of the
+   toy's products do (with 1,024 the weak guide's would not; the test
+   toy_example_chunks_same_bits checks both models, and autoguidance). */
 
 static int toy_sample_model(ig_model *m, toy_sctx *sc, toy_sctx *gsc, ig_guidance g,
                             const float *noise, float *x, size_t n, const float *grid, int nsteps) {
     ig_guided S;
-    int *labels = (int *)calloc(TOY_CHUNK, sizeof(int)), rc = 0;   /* all class A (0) */
+    int *labels = (int *)calloc(2 * TOY_CHUNK, sizeof(int)), rc = 0;   /* all class A (0) */
     size_t c;
     if (!labels) { fprintf(stderr, "toy2d: out of memory\n"); return -1; }
     memcpy(x, noise, 2 * n * sizeof(float));
-    for (c = 0; c < n && !rc; c += TOY_CHUNK) {
+    for (c = 0; c < n && !rc; c += S.batch) {
         memset(&S, 0, sizeof S);
         S.model = m; S.ctx = &sc->ctx; S.guide_ctx = gsc ? &gsc->ctx : NULL;
-        S.labels = labels; S.batch = n - c < TOY_CHUNK ? n - c : TOY_CHUNK;
+        S.labels = labels; S.batch = n - c < 2 * TOY_CHUNK ? n - c : TOY_CHUNK;
         S.guidance = g;
         rc = ig_sample_heun(ig_guided_velocity, &S, x + 2 * c, 2 * S.batch, grid, (size_t)nsteps);
     }
@@ -609,6 +618,7 @@ static void toy_run_free(toy_run *r) {
 
 /* OpenMP for toy2d's own two-lane regions; without it they run on one thread. */
 #ifdef _OPENMP
+#include <omp.h>
 #define TOY_OMP(x)     _Pragma(#x)
 #define TOY_THREAD()   omp_get_thread_num()
 #define TOY_NTHREADS() omp_get_num_threads()

@@ -10,6 +10,7 @@
 #include "test.h"
 #include "capture.h"
 #include "files.h"
+#include "threads.h"
 
 static const char *const toyex_methods[] = {
     "truth", "none", "cfg", "ig", "ig_cfg", "autoguidance",
@@ -232,6 +233,103 @@ static int test_toy_example_flag_checks(void) {
     return 0;
 }
 
+/* --- the toy's speed changes keep every bit --------------------------------
+   make toy trains its models in two lanes side by side and samples its ten
+   samplers as jobs on two threads; with one thread it does all of it one
+   after another.  Both must write the same files, byte for byte: the models,
+   every sampler's samples, the table and the figures.  --samples 4100 makes
+   toy_sample_model take two chunks (2048 and 2052). */
+static const char *const toyex_files[] = {
+    "model_ema.safetensors", "metrics.tsv", "toy2d.png", "speed.png", "samples_truth.npy",
+    "samples_none.npy", "samples_cfg.npy", "samples_ig.npy", "samples_ig_cfg.npy",
+    "samples_autoguidance.npy", "samples_speed_none_short.npy", "samples_speed_none_long.npy",
+    "samples_speed_ig_short.npy",
+};
+#define TOYEX_NFILES (int)(sizeof toyex_files / sizeof toyex_files[0])
+
+static int toyex_run_threads(int threads, char *dir) {
+    char *argv[8];
+    int rc;
+    if (!mkdtemp(dir)) return -1;
+    argv[0] = (char *)"toy2d"; argv[1] = (char *)"--quick"; argv[2] = (char *)"--out"; argv[3] = dir;
+    argv[4] = (char *)"--quiet"; argv[5] = (char *)"--samples"; argv[6] = (char *)"4100"; argv[7] = NULL;
+    thr_set(threads);
+    rc = toy2d_main(7, argv);
+    thr_set(2);
+    return rc;
+}
+
+static int test_toy_example_lanes_same_files(void) {
+    char d1[] = "/tmp/test_toy2d_XXXXXX", d2[] = "/tmp/test_toy2d_XXXXXX", p1[256], p2[256];
+    int i, bad = -1;
+    CHECK(toyex_run_threads(1, d1) == 0 && toyex_run_threads(2, d2) == 0, "toy2d --quick failed");
+    for (i = 0; i < TOYEX_NFILES; i++) {
+        size_t n1 = 0, n2 = 0;
+        unsigned char *b1, *b2;
+        snprintf(p1, sizeof p1, "%s/%s", d1, toyex_files[i]);
+        snprintf(p2, sizeof p2, "%s/%s", d2, toyex_files[i]);
+        b1 = read_bytes(p1, &n1); b2 = read_bytes(p2, &n2);
+        if (bad < 0 && (!b1 || !b2 || n1 != n2 || memcmp(b1, b2, n1))) bad = i;
+        free(b1); free(b2);
+        remove(p1); remove(p2);
+    }
+    rmdir(d1); rmdir(d2);
+    CHECK(bad < 0, "%s differs between 1 thread (one training after another) and 2 (two lanes)",
+          toyex_files[bad]);
+    return 0;
+}
+
+/* toy_sample_model's chunks against one batch of all n points: the same bits,
+   for IG + CFG on the IG model's configuration, and for autoguidance with the
+   weak guide's (D 32) */
+static int toyex_chunks_same_bits(const toy_model_opts *mo, const toy_model_opts *guide) {
+    ig_config cfg = toy_config(mo), gcfg = toy_config(guide ? guide : mo);
+    ig_model m, gm;
+    toy_sctx sc, gsc;
+    ig_guided S;
+    ig_guidance g = ig_guidance_none();
+    ig_arena a, ga;
+    ig_ctx ctx, gctx;
+    ig_rng r;
+    enum { N = 2 * TOY_CHUNK + 5 };
+    static float noise[2 * N], x1[2 * N], x2[2 * N];
+    static int labels[N];
+    float grid[9];
+    size_t i;
+    CHECK(ig_model_init(&m, &cfg, 0, 3) == 0 && ig_model_init(&gm, &gcfg, 0, 4) == 0, "%s", ig_last_error());
+    memset(&sc, 0, sizeof sc); memset(&gsc, 0, sizeof gsc);
+    CHECK(toy_sctx_init(&sc, &cfg, N) == 0 && toy_sctx_init(&gsc, &gcfg, N) == 0, "%s", ig_last_error());
+    ig_rng_seed(&r, 5);
+    for (i = 0; i < m.nweights; i++) m.weights[i] = 0.2f * ig_rng_normal(&r);   /* not the zero heads of init */
+    for (i = 0; i < gm.nweights; i++) gm.weights[i] = 0.2f * ig_rng_normal(&r);
+    for (i = 0; i < 2 * N; i++) noise[i] = ig_rng_normal(&r);
+    toy_grid_edm(grid, 8);
+    if (guide) { g.guide = &gm; g.guide_weight = 2.0f; }
+    else { g.ig_weight = 3.0f; g.ig_high = 0.5f; g.cfg_scale = 1.5f; }   /* both heads, both halves */
+    CHECK(toy_sample_model(&m, &sc, &gsc, g, noise, x1, N, grid, 8) == 0, "chunked sampling failed");
+    CHECK(ig_arena_init(&a, "one batch", ig_model_scratch_bytes(&cfg, 2 * N, 0)) == 0 &&
+          ig_ctx_init(&ctx, &a, ig_model_tape_nodes(&cfg)) == 0 &&
+          ig_arena_init(&ga, "guide", ig_model_scratch_bytes(&gcfg, N, 0)) == 0 &&
+          ig_ctx_init(&gctx, &ga, ig_model_tape_nodes(&gcfg)) == 0, "%s", ig_last_error());
+    memset(&S, 0, sizeof S);
+    S.model = &m; S.ctx = &ctx; S.guide_ctx = &gctx; S.labels = labels; S.batch = N; S.guidance = g;
+    memcpy(x2, noise, sizeof x2);
+    CHECK(ig_sample_heun(ig_guided_velocity, &S, x2, 2 * N, grid, 8) == 0, "%s", ig_last_error());
+    for (i = 0; i < 2 * N && x1[i] == x2[i]; i++) {}
+    CHECK(i == 2 * N, "%s: chunks of %d and one batch of %d differ at float %zu: %.9g vs %.9g",
+          guide ? "autoguidance" : "IG + CFG", TOY_CHUNK, N, i, (double)x1[i], (double)x2[i]);
+    ig_arena_free(&a); ig_arena_free(&ga); ig_arena_free(&sc.arena); ig_arena_free(&gsc.arena);
+    ig_model_free(&m); ig_model_free(&gm);
+    return 0;
+}
+
+static int test_toy_example_chunks_same_bits(void) {
+    toy_opts o;
+    toy_defaults(&o);
+    return toyex_chunks_same_bits(&o.main_m, NULL) || toyex_chunks_same_bits(&o.weak_m, NULL) ||
+           toyex_chunks_same_bits(&o.main_m, &o.weak_m);
+}
+
 extern const test_case toyex_tests[];
 extern const int toyex_ntests;
 const test_case toyex_tests[] = {
@@ -245,5 +343,7 @@ const test_case toyex_tests[] = {
     { "toy_example_steps_zero", test_toy_example_steps_zero },
     { "toy_example_flag_checks", test_toy_example_flag_checks },
     { "toy_example_quick_end_to_end", test_toy_example_quick },
+    { "toy_example_lanes_same_files", test_toy_example_lanes_same_files },
+    { "toy_example_chunks_same_bits", test_toy_example_chunks_same_bits },
 };
 const int toyex_ntests = sizeof toyex_tests / sizeof toyex_tests[0];
