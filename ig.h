@@ -79,15 +79,14 @@
 
 IGDEF const char *ig_last_error(void);   /* this thread's last failure message ("" if none) */
 
-/* An arena is one big block handed out front to back and freed all at once.
-   ig.h uses two: a persistent one for parameters, gradients and optimizer
-   state, and a scratch one for activations and the tape, reset every step.
-   Counting mode answers "how large must the scratch arena be?": a counting
-   arena gives memory only to headers (tensor structs, the tape) and hands every
-   data buffer a pointer nothing reads, while 'used' and 'peak' move exactly as
-   in a real run.  ig_model_scratch_bytes (section 7.1) runs the code of a real
-   training step on one: each op takes its memory as usual and returns before
-   computing (section 4), so the counted peak is the real one, to the byte. */
+/* An arena is one big block handed out front to back and freed all at once.  ig.h uses two: a
+   persistent one for parameters, gradients and optimizer state, and a scratch one for activations
+   and the tape, reset every step.  Counting mode answers "how large must the scratch arena be?": a
+   counting arena gives memory only to headers (tensor structs, the tape) and hands every data
+   buffer a pointer nothing reads, while 'used' and 'peak' move exactly as in a real run.
+   ig_model_scratch_bytes (section 7.1) runs the code of a real training step on one: each op takes
+   its memory as usual and returns before computing (section 4), so the counted peak is the real
+   one, to the byte. */
 typedef struct ig_arena {
     unsigned char *base; /* the block, aligned to 64 bytes     */
     void *block;         /* what IG_MALLOC returned            */
@@ -314,12 +313,11 @@ typedef struct ig_model {
 /* Bytes of the persistent arena for a configuration (training adds
    gradients, two AdamW moments and the EMA: 5x the weights). */
 IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
-/* Bytes of scratch arena at this batch size, tape included, exactly (that code run
-   on a counting arena, section 1): the peak of one ig_train_step (training != 0;
-   aux_weight != 0; the cosine term as each release trains, on for LightningDiT, off for
-   SiT: the other choice differs by under 1 KiB) or of one ig_guided_velocity call
-   with IG on (training == 0; with CFG pass 2 * batch).  Depends on the OpenMP
-   thread count at the time of the call.  0 for an invalid config. */
+/* Bytes of scratch arena at this batch size, tape included, exactly (that code run on a counting
+   arena, section 1): the peak of one ig_train_step (training != 0; aux_weight != 0; the cosine term
+   as each release trains, on for LightningDiT, off for SiT: the other choice differs by under 1
+   KiB) or of one ig_guided_velocity call with IG on (training == 0; with CFG pass 2 * batch).
+   Depends on the OpenMP thread count at the time of the call.  0 for an invalid config. */
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training);
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);  /* one training step's: for ig_ctx_init */
 
@@ -331,12 +329,11 @@ IGDEF void ig_model_free(ig_model *m);
 IGDEF ig_param *ig_model_find(ig_model *m, const char *name);  /* by state-dict name; NULL: none */
 IGDEF void ig_model_swap_ema(ig_model *m);   /* live <-> EMA weights (again to swap back) */
 
-/* The bare network's forward pass.  x (B,C,H,W); t (B) in [0,1] in the network's
-   own convention (SiT: t = 1 is noise; LightningDiT: t = 0 is noise, v points to
-   data); labels (B), num_classes = null label.  *v gets the final head's velocity
-   (B,C,H,W), *v_aux the aux head's (with v_aux NULL that head is not computed).  A
-   training ctx records the tape.  A non-finite x, a t outside [0, 1] (or NaN) or a
-   label outside 0..num_classes fails (-1) before anything runs. */
+/* The bare network's forward pass.  x (B,C,H,W); t (B) in [0,1] in the network's own convention
+   (SiT: t = 1 is noise; LightningDiT: t = 0 is noise, v points to data); labels (B),
+   num_classes = null label.  *v gets the final head's velocity (B,C,H,W), *v_aux the aux head's
+   (with v_aux NULL that head is not computed).  A training ctx records the tape.  A non-finite x, a
+   t outside [0, 1] (or NaN) or a label outside 0..num_classes fails (-1) before anything runs. */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
                      ig_tensor **v, ig_tensor **v_aux);
 
@@ -382,12 +379,11 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
 /* One flow-matching step: ig_flow_batch with m->rng, then ig_train_step_on. */
 IGDEF int ig_train_step(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                         const float *x0, const int *labels, size_t B, ig_train_stats *stats);
-/* The same step on a given batch: x_t, t, labels (after any dropout) and the
-   velocity target (B,C,H,W), in the SiT convention for either architecture: zero
-   the gradients, forward, loss, backward, clip, AdamW, EMA, step += 1.  Both return
-   -1 and change nothing (weights, moments, EMA, step, m->rng) when the batch, the
-   loss or the gradient is non-finite or the update would make any weight, moment
-   or EMA value non-finite (e.g. a huge lr). */
+/* The same step on a given batch: x_t, t, labels (after any dropout) and the velocity target
+   (B,C,H,W), in the SiT convention for either architecture: zero the gradients, forward, loss,
+   backward, clip, AdamW, EMA, step += 1.  Both return -1 and change nothing (weights, moments, EMA,
+   step, m->rng) when the batch, the loss or the gradient is non-finite or the update would make any
+   weight, moment or EMA value non-finite (e.g. a huge lr). */
 IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *labels,
                            const float *target, size_t B, ig_train_stats *stats);
@@ -442,9 +438,8 @@ IGDEF ig_guidance ig_guidance_none(void);   /* every method off: w = s = 1, no g
 #define IG_LIGHTNING_SHIFT 0.3f
 IGDEF ig_guidance ig_guidance_lightning(int with_cfg);
 
-/* The guided model as an ig_velocity_fn: pass ig_guided_velocity as f and a
-   pointer to this as 'user'.  With CFG the batch is doubled, so size ctx's
-   scratch for 2 * batch rows. */
+/* The guided model as an ig_velocity_fn: pass ig_guided_velocity as f and a pointer to this as
+   'user'.  With CFG the batch is doubled, so size ctx's scratch for 2 * batch rows. */
 typedef struct ig_guided {
     ig_model *model;
     ig_ctx *ctx;            /* scratch for the forward passes (no tape)        */
@@ -493,10 +488,9 @@ IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, fl
 /* 1. errors and arenas                                                      */
 /* ------------------------------------------------------------------------- */
 
-/* The message of the last failure, one per thread where the compiler has
-   thread-local storage (C11, C++11, GCC and Clang in any mode): threads that
-   fail at once (two saves, say) each read their own.  Plain C99 has none;
-   there the threads share it. */
+/* The message of the last failure, one per thread where the compiler has thread-local storage (C11,
+   C++11, GCC and Clang in any mode): threads that fail at once (two saves, say) each read their
+   own.  Plain C99 has none; there the threads share it. */
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #define IG__THREAD_LOCAL thread_local
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
@@ -624,12 +618,11 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
 /* ------------------------------------------------------------------------- */
 /* 3. tensors and the autograd tape                                          */
 /* ------------------------------------------------------------------------- */
-/* How the tape works.  During a training forward, every op appends one node
-   to ctx->tape: its backward function, its output and its inputs.  The tape is
-   therefore already in execution order (a Wengert list), and ig_backward just
-   walks it from the end to the start: no graph search, no recursion.  Every
-   backward ADDS into its inputs' .grad (+=), so a tensor used twice gets the
-   sum of both contributions. */
+/* How the tape works.  During a training forward, every op appends one node to ctx->tape: its
+   backward function, its output and its inputs.  The tape is therefore already in execution order
+   (a Wengert list), and ig_backward just walks it from the end to the start: no graph search, no
+   recursion.  Every backward ADDS into its inputs' .grad (+=), so a tensor used twice gets the sum
+   of both contributions. */
 typedef struct ig_node ig_node;
 typedef void (*ig_backward_fn)(ig_node *nd);
 struct ig_node {                 /* one entry of the tape                    */
@@ -814,10 +807,9 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
 /* ------------------------------------------------------------------------- */
 /* 4. ops: each forward, then right below it, its backward                   */
 /* ------------------------------------------------------------------------- */
-/* Every op: check the shapes; make the output and record the node (ig__op);
-   take what the backward needs; compute.  On a counting arena (section 1)
-   it stops before the compute, so its memory is counted by the code that
-   takes it: an op without saved state begins
+/* Every op: check the shapes; make the output and record the node (ig__op); take what the backward
+   needs; compute.  On a counting arena (section 1) it stops before the compute, so its memory is
+   counted by the code that takes it: an op without saved state begins
        if (!(y = ig__op(...)) || ig__counting(ctx)) return y;
    (NULL on an error, the bare output on a counting pass).  A backward reads
    dy and ADDS into its inputs' gradients (+=). */
@@ -872,10 +864,9 @@ static ig_tensor *ig__op(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *a, ig_tensor
    The one piece of linear algebra, row-major with BLAS semantics:
        C (M,N) = beta C + op(A) (M,K) op(B) (K,N)
        op(A)[i][k] = A[i*lda + k], or A[k*lda + i] with trans_a (B likewise)
-   beta == 0 overwrites C without reading it (it may hold NaN).  Below is the
-   definition, plain; the ops call ig__gemm, which is this loop when
-   IG_NO_FAST_GEMM is defined and the packed, vectorized, threaded version of
-   Appendix A otherwise (same results up to float rounding order). */
+   beta == 0 overwrites C without reading it (it may hold NaN).  Below is the definition, plain; the
+   ops call ig__gemm, which is this loop when IG_NO_FAST_GEMM is defined and the packed, vectorized,
+   threaded version of Appendix A otherwise (same results up to float rounding order). */
 IG__MAYBE_UNUSED
 static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                          const float *A, size_t lda, const float *B, size_t ldb,
@@ -1125,11 +1116,10 @@ static void ig__gated_add_backward(ig_node *nd) {
    x, y (...,D), normalized row by row (rows = every leading dim):
      mu = mean(x),  var = mean((x - mu)^2),  rstd = 1 / sqrt(var + 1e-6)
      y = (x - mu) rstd                     (mean and variance in double)
-   Backward, with xhat = y:  dx = rstd (dy - mean(dy) - xhat mean(dy xhat)).
-   The forward keeps rstd (one float per row) for it.
-   The sums over a row are chains in d order, each add waiting for the one
-   before; IG__LN_ROWS rows at a time run that many chains side by side, each
-   in its own row's order (the same values as one row at a time).           */
+   Backward, with xhat = y:  dx = rstd (dy - mean(dy) - xhat mean(dy xhat)).  The forward keeps rstd
+   (one float per row) for it.  The sums over a row are chains in d order, each add waiting for the
+   one before; IG__LN_ROWS rows at a time run that many chains side by side, each in its own row's
+   order (the same values as one row at a time). */
 #define IG__LN_ROWS 8
 static void ig__layernorm_group(const float *x, float *y, float *rstd_saved, size_t nr, size_t D) {
     double mus[IG__LN_ROWS], vars[IG__LN_ROWS];
@@ -1188,13 +1178,11 @@ static void ig__layernorm_backward(ig_node *nd) {
 }
 
 /* --- 4.5 activations: SiLU and GELU ---------------------------------------
-   exp and tanh are written out (ig__exp, ig__tanh) so the compiler can
-   vectorize the loops that call them; libm's expf/tanhf are one call per
-   element.  exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2)/2, with
-   exp(r) by its Taylor series to r^7 (relative error below 1e-7 on that range);
-   tanh(u) = 1 - 2 / (1 + exp(2u)).
-   Outside [-87.33, 88] the formula cannot build 2^k, so x is clamped first and
-   the ends are fixed up with selects (no branches, still vectorizes):
+   exp and tanh are written out (ig__exp, ig__tanh) so the compiler can vectorize the loops that
+   call them; libm's expf/tanhf are one call per element.  exp(x) = 2^k exp(r), k = round(x / ln 2),
+   |r| <= ln(2)/2, with exp(r) by its Taylor series to r^7 (relative error below 1e-7 on that
+   range); tanh(u) = 1 - 2 / (1 + exp(2u)).  Outside [-87.33, 88] the formula cannot build 2^k, so x
+   is clamped first and the ends are fixed up with selects (no branches, still vectorizes):
      x < -87.33 (below log of the smallest normal float)  ->  0
      88 <= x <= 88.72                                      ->  exp(88)
      x > 88.72  (above log FLT_MAX), +inf                  ->  +inf
@@ -1296,14 +1284,13 @@ static void ig__gelu_backward(ig_node *nd) {
    Backward (dO = the rows of dy that belong to the head):
      dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dP * P)),
      dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
-   ig__attention_ref is these lines as plain loops, one query (a row of S) at
-   a time: the reference, for reading and for the tests; nothing else calls
-   it.  ig_attention computes the same, up to the order of float rounding,
-   fast: one task per (b,h) runs the kernels of Appendix A.2, which hold the
-   transposes (S^T = k q^T, so that the softmax runs down columns, 16 queries
-   side by side in a vector) and go through the matmul.  With one token (T = 1,
-   the 2D toy) each softmax is over one key, P = 1 exactly: out = v, dv = dO
-   and dS = 0, so dq = dk = 0; ig_attention then only copies, the same bits. */
+   ig__attention_ref is these lines as plain loops, one query (a row of S) at a time: the reference,
+   for reading and for the tests; nothing else calls it.  ig_attention computes the same, up to the
+   order of float rounding, fast: one task per (b,h) runs the kernels of Appendix A.2, which hold
+   the transposes (S^T = k q^T, so that the softmax runs down columns, 16 queries side by side in a
+   vector) and go through the matmul.  With one token (T = 1, the 2D toy) each softmax is over one
+   key, P = 1 exactly: out = v, dv = dO and dS = 0, so dq = dk = 0; ig_attention then only copies,
+   the same bits. */
 
 /* y (B,T,D) from qkv (B,T,3D); with dy != NULL also dqkv (B,T,3D) += the
    backward.  p and dp: T floats each of work (a row of P, a row of dP). */
@@ -1345,15 +1332,13 @@ static void ig__attention_ref(const float *qkv, const float *dy, size_t B, size_
             }
 }
 
-/* ig_attention's memory: when training, every P^T (B,heads,T,T) is kept for
-   the backward (as PyTorch's plain attention keeps P); after them come one
-   (T,T) work buffer per thread (P^T itself without a tape, dP^T in the
-   backward), then one (max(hd,2),T) buffer per thread for the transposed
-   products and the softmax's per-query max and sum.  The row stride of the
-   (T,T) and (hd,T) matrices is T, or T + 16 when T is a multiple of 64: rows
-   a multiple of 256 bytes apart share few L1 sets (T = 256: 64 rows of a
-   matrix that a packing reads 16 floats of each at a time, in 4 sets of 8
-   ways); 16 floats more spread them over all sets. */
+/* ig_attention's memory: when training, every P^T (B,heads,T,T) is kept for the backward (as
+   PyTorch's plain attention keeps P); after them come one (T,T) work buffer per thread (P^T itself
+   without a tape, dP^T in the backward), then one (max(hd,2),T) buffer per thread for the
+   transposed products and the softmax's per-query max and sum.  The row stride of the (T,T) and
+   (hd,T) matrices is T, or T + 16 when T is a multiple of 64: rows a multiple of 256 bytes apart
+   share few L1 sets (T = 256: 64 rows of a matrix that a packing reads 16 floats of each at a time,
+   in 4 sets of 8 ways); 16 floats more spread them over all sets. */
 #ifdef _OPENMP
 #define IG__NTHREADS() ((size_t)omp_get_max_threads())
 #define IG__THREAD() ((size_t)omp_get_thread_num())
@@ -1388,7 +1373,8 @@ IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
         if (nd) nd->arg[0] = heads;
         if (ig__counting(ctx)) return y;
         IG__OMP(omp parallel for schedule(static) if (B * D > 32768))
-        for (bh = 0; bh < B; bh++) memcpy(y->data + bh * D, qkv->data + bh * 3 * D + 2 * D, D * sizeof(float));
+        for (bh = 0; bh < B; bh++)
+            memcpy(y->data + bh * D, qkv->data + bh * 3 * D + 2 * D, D * sizeof(float));
         return y;
     }
     nbuf = ((nd ? B * heads : 0) + IG__NTHREADS()) * T * ld;   /* kept P^T, then (T,T) per thread */
@@ -1790,9 +1776,8 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
 #undef IG__P
 }
 
-/* Counts each parameter into m->nparams and m->nweights (before: its index
-   and offset) and, once the table m->params exists, makes its tensor over the
-   flat arrays. */
+/* Counts each parameter into m->nparams and m->nweights (before: its index and offset) and, once
+   the table m->params exists, makes its tensor over the flat arrays. */
 static void ig__add_param(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
                           size_t d3,
                           ig_tensor **slot, int trainable) {
@@ -2066,9 +2051,8 @@ static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tenso
     return 0;
 }
 
-/* The tokens: h (B,T,D) = PatchEmbed(x) + pos, the (D,C,p,p) conv weight seen as a
-   (D, C*p*p) Linear over each patch, and the fixed position table (1,T,D) added to
-   every sample as (T,D). */
+/* The tokens: h (B,T,D) = PatchEmbed(x) + pos, the (D,C,p,p) conv weight seen as a (D, C*p*p)
+   Linear over each patch, and the fixed position table (1,T,D) added to every sample as (T,D). */
 static ig_tensor *ig__embed(ig_ctx *ctx, const ig_model *m, ig_tensor *x) {
     size_t D = (size_t)m->cfg.hidden_size, shape[2];
     ig_tensor *w, *h, *pos;
@@ -2103,11 +2087,10 @@ static ig_tensor *ig__keep(const ig_ctx *ctx, const ig_tensor *t, ig_tensor *kee
      c = MLP(freqs(t)) + table[label]   (B,D): the conditioning
      h = block_i(h, c), i = 1..L;  after block k: v_aux = aux_head(h, c)
      v = final_head(h, c)               (B,C,H,W)
-   The aux head reads the residual stream after block k while the backbone
-   carries on unchanged: both heads come out of the same pass.  Without a tape
-   nothing of a block is needed after it: h and v_aux are copied into buffers
-   made before the blocks, and the arena rewinds to that mark after every block,
-   so a forward holds one block's activations at a time (XL at batch 4: 0.13 GB
+   The aux head reads the residual stream after block k while the backbone carries on unchanged:
+   both heads come out of the same pass.  Without a tape nothing of a block is needed after it: h
+   and v_aux are copied into buffers made before the blocks, and the arena rewinds to that mark
+   after every block, so a forward holds one block's activations at a time (XL at batch 4: 0.13 GB
    instead of about 3.5). */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
                      ig_tensor **v, ig_tensor **v_aux) {
@@ -2214,13 +2197,11 @@ static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x,
      linear (SiT's default):  alpha = 1 - t, sigma = t:            v* = eps - x0
      cosine:  alpha = cos(pi t / 2), sigma = sin(pi t / 2):
                                          v* = (pi/2) (cos(pi t/2) eps - sin(pi t/2) x0)
-   t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), and t = s / (1 + s) on the
-   linear path (t / (1 - t) = s, the noise-to-signal ratio, is lognormal) or
-   t = (2/pi) atan(s) on the cosine path (tan(pi t / 2) = sigma / alpha = s).
-   Each label becomes the null label (num_classes) with probability
-   label_dropout, so the same network also learns the unconditional model
-   that CFG needs.  The draws, per sample in order: t, the dropout uniform,
-   then C*H*W normals for eps. */
+   t ~ U(0,1), or lognormal: s = exp(n), n ~ N(0,1), and t = s / (1 + s) on the linear path
+   (t / (1 - t) = s, the noise-to-signal ratio, is lognormal) or t = (2/pi) atan(s) on the cosine
+   path (tan(pi t / 2) = sigma / alpha = s).  Each label becomes the null label (num_classes) with
+   probability label_dropout, so the same network also learns the unconditional model that CFG
+   needs.  The draws, per sample in order: t, the dropout uniform, then C*H*W normals for eps. */
 IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
                         const float *x0, const int *labels, float *xt, float *t, float *target,
                         int *train_labels) {
@@ -2260,13 +2241,12 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
    convention.  The IG training loss (Zhou et al. 2026; aux_weight is their lambda, 0.5):
        loss = mse(v_final, v*) + aux_weight mse(v_aux, v*)
               [+ cos_weight mean(1 - cos(v_final, v*))]
-   Both heads regress the same target; the aux head's gradient flows into
-   blocks 1..k too (no stop-gradient), so the early blocks serve both heads.
-   The cosine term (LightningDiT's release) compares the channel vectors at
-   each position.  A LightningDiT network is trained in its own convention: t
-   becomes t_ldit = 1 - t and the target u = -v* (data minus noise), both in
-   place in the batch; the loss values are the same ((v_ldit - u)^2 =
-   (-v_ldit - v*)^2, and a cosine is unchanged when both vectors flip). */
+   Both heads regress the same target; the aux head's gradient flows into blocks 1..k too (no
+   stop-gradient), so the early blocks serve both heads.  The cosine term (LightningDiT's release)
+   compares the channel vectors at each position.  A LightningDiT network is trained in its own
+   convention: t becomes t_ldit = 1 - t and the target u = -v* (data minus noise), both in place in
+   the batch; the loss values are the same ((v_ldit - u)^2 = (-v_ldit - v*)^2, and a cosine is
+   unchanged when both vectors flip). */
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
                                float *t, const int *labels, ig_tensor *tg, ig_train_stats *stats) {
     ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
@@ -2344,10 +2324,9 @@ IGDEF ig_train_config ig_train_defaults(void) {
      w <- w (1 - lr wd)
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
-   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about
-   the last 1 / (1 - d) steps, smoother than the last step: samplers use it.
-   Nothing is stored before every new value is known to be finite (the guards
-   at the end of this section). */
+   then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about the last
+   1 / (1 - d) steps, smoother than the last step: samplers use it.  Nothing is stored before every
+   new value is known to be finite (the guards at the end of this section). */
 typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
 static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc);
 
@@ -2390,19 +2369,16 @@ static int ig__adamw_ema(ig_model *m, const ig_train_config *tc) {
     return 0;
 }
 
-/* The finiteness guards of the AdamW step.  A step must not leave a weight,
-   moment or EMA value non-finite (a huge lr overflows them; the model could
-   never be saved or loaded again).  The exact check runs the update without
-   storing it, a scalar loop as slow as the update (sqrtf may set errno), so a
-   vectorized bound goes first: with eps > 0 and v' >= 0 (a negative beta2 can
-   make v' negative, and sqrt(v') NaN) the denominator is >= eps, so
+/* The finiteness guards of the AdamW step.  A step must not leave a weight, moment or EMA value
+   non-finite (a huge lr overflows them; the model could never be saved or loaded again).  The exact
+   check runs the update without storing it, a scalar loop as slow as the update (sqrtf may set
+   errno), so a vectorized bound goes first: with eps > 0 and v' >= 0 (a negative beta2 can make v'
+   negative, and sqrt(v') NaN) the denominator is >= eps, so
        |w'| <= |w decay| + |step_size| |m'| / eps      |ema'| <= |d ema| + |1 - d| |w'|
-   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for
-   rounding) nothing can overflow; only when they do not (a huge lr, eps 0)
-   does the exact check run. */
-/* 1 if the bounds above prove that no new value can be non-finite.  Only eps
-   and bc2_sqrt need a look of their own: any other inf or NaN coefficient
-   makes a bound inf or NaN, which fails it. */
+   and if these bounds, |m'| and v' stay below 1e37 (FLT_MAX / 34: room for rounding) nothing can
+   overflow; only when they do not (a huge lr, eps 0) does the exact check run. */
+/* 1 if the bounds above prove that no new value can be non-finite.  Only eps and bc2_sqrt need a
+   look of their own: any other inf or NaN coefficient makes a bound inf or NaN, which fails it. */
 static int ig__adamw_surely_finite(const ig_model *m, const ig__adamw_coef *c) {
     const float lim = 1e37f;
     float inv_eps = 1.0f / c->eps, ss = fabsf(c->step_size), d = fabsf(c->d),
@@ -2709,23 +2685,21 @@ done:
              micro-kernel: tile (+)= Ap sliver (MR x KC, in L1) * Bp sliver (KC x NR)
 
    The micro-kernel keeps the tile of C in registers for the whole KC loop:
-   per step k, NR/VW vector loads of B and MR broadcasts of A feed MR*NR/VW
-   FMAs (AVX-512: 4 and 6 feed 24), so the FMA unit, not memory, is the limit.
-   Packing puts the operands in the kernel's order, absorbs the transposes
-   (with AVX-512 through registers, 16 k at a time) and zero-pads the edge
-   tiles.  Small problems skip packing and threads
-   (ig__gemm_small).  IG_NO_FAST_GEMM leaves all of this out. */
+   per step k, NR/VW vector loads of B and MR broadcasts of A feed MR*NR/VW FMAs (AVX-512: 4 and 6
+   feed 24), so the FMA unit, not memory, is the limit.  Packing puts the operands in the kernel's
+   order, absorbs the transposes (with AVX-512 through registers, 16 k at a time) and zero-pads the
+   edge tiles.  Small problems skip packing and threads (ig__gemm_small).  IG_NO_FAST_GEMM leaves
+   all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
 #endif
-/* One kernel for every target: ig__vf is a GNU C vector of IG__VW floats (16
-   with AVX-512, 8 with AVX2 and FMA, 4 otherwise: SSE2, NEON, ...), or
-   without GNU C a plain float.  The register tile is IG__MR = 6 rows by
-   IG__NV vectors: 6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2
-   of B + 1 of A: 15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is
-   an intrinsic (with -std=c99 gcc never contracts a*b + c itself), and
-   IG__SPLAT(x) = x in every lane, the intrinsic where there is one. */
+/* One kernel for every target: ig__vf is a GNU C vector of IG__VW floats (16 with AVX-512, 8 with
+   AVX2 and FMA, 4 otherwise: SSE2, NEON, ...), or without GNU C a plain float.  The register tile
+   is IG__MR = 6 rows by IG__NV vectors: 6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2
+   of B + 1 of A: 15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is an intrinsic (with
+   -std=c99 gcc never contracts a*b + c itself), and IG__SPLAT(x) = x in every lane, the intrinsic
+   where there is one. */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
@@ -2763,9 +2737,8 @@ typedef float ig__vf;
 #define IG__SMALL_MNK (48 * 48 * 48)
 #define IG__PARALLEL_MNK (128 * 128 * 64)
 
-/* Packed buffers, one Ap and one Bp per thread, about 2.5 MB a pair
- * (untouched pages of static arrays cost no memory).  Being static, they
- * make ig__gemm not reentrant. */
+/* Packed buffers, one Ap and one Bp per thread, about 2.5 MB a pair (untouched pages of static
+ * arrays cost no memory).  Being static, they make ig__gemm not reentrant. */
 static float ig__gemm_bp[IG_MAX_THREADS][IG__KC * IG__NC] IG__ALIGNED64;
 static float ig__gemm_ap[IG_MAX_THREADS][IG__MC * IG__KC] IG__ALIGNED64;
 
@@ -2822,21 +2795,19 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
 }
 
 #if defined(__GNUC__) && defined(__AVX512F__)
-/* Packing "by columns" (below) is a transpose: element by element it is
- * slower than the multiply-adds it feeds would like (about 1 float per ns
- * for Bp).  With AVX-512 the full slivers go 16 p at a time through
- * registers instead, 3 to 4 times faster: Bp slivers (w = NR = 64) in
+/* Packing "by columns" (below) is a transpose: element by element it is slower than the
+ * multiply-adds it feeds would like (about 1 float per ns for Bp).  With AVX-512 the full slivers
+ * go 16 p at a time through registers instead, 3 to 4 times faster: Bp slivers (w = NR = 64) in
  * blocks of 16 x 16, Ap slivers (w = MR = 6) in blocks of 6 x 16.
- * _mm512_permutex2var_ps(a, idx, b) takes its lane k from a[idx[k]] for
- * idx[k] < 16, from b[idx[k] - 16] otherwise.  The index vectors are
- * constants once the loops computing them are unrolled. */
+ * _mm512_permutex2var_ps(a, idx, b) takes its lane k from a[idx[k]] for idx[k] < 16, from
+ * b[idx[k] - 16] otherwise.  The index vectors are constants once the loops computing them are
+ * unrolled. */
 #define IG__PACK512 1
 
-/* One round h of a 16 x 16 transpose, on rows r[0..15]: for each pair of
- * rows (i, i+h) with i & h == 0, in every group of 2h lanes the upper h
- * lanes of row i trade places with the lower h lanes of row i+h (the 2 x 2
- * transpose of a block of h x h blocks).  Rounds h = 8, 4, 2, 1 transpose
- * the whole. */
+/* One round h of a 16 x 16 transpose, on rows r[0..15]: for each pair of rows (i, i+h) with
+ * i & h == 0, in every group of 2h lanes the upper h lanes of row i trade places with the lower h
+ * lanes of row i+h (the 2 x 2 transpose of a block of h x h blocks).  Rounds h = 8, 4, 2, 1
+ * transpose the whole. */
 static inline void ig__transpose_round(__m512 *r, int h) {
     int lo[16], hi[16], k, m;
     __m512i ilo, ihi;
@@ -2904,14 +2875,13 @@ static void ig__interleave6(const float *s, size_t lds, float *d) {
 #define IG__PACK512 0
 #endif
 
-/* Packing, one routine for both operands.  A panel P (kc,n) of a matrix X
- * goes into slivers of w columns, dst[s*kc + p*w + j] = P(p, s + j) for s a
- * multiple of w, zero past n.  Bp packs P(p, j) = op(B)(p0 + p, j0 + j) with
- * w = NR; Ap packs the transpose P(p, i) = op(A)(i0 + i, p0 + p) with w = MR.
- * X holds P by rows (B, or A with trans_a): P(p, j) = X[(p0+p)*ldx + j0+j];
- * or by columns (A, or B with trans_b): P(p, j) = X[(j0+j)*ldx + p0+p].
- * Inline: each call site gets a copy with w constant (docs/gemm.md), which
- * also picks the AVX-512 block code of Bp or Ap at compile time. */
+/* Packing, one routine for both operands.  A panel P (kc,n) of a matrix X goes into slivers of w
+ * columns, dst[s*kc + p*w + j] = P(p, s + j) for s a multiple of w, zero past n.  Bp packs
+ * P(p, j) = op(B)(p0 + p, j0 + j) with w = NR; Ap packs the transpose
+ * P(p, i) = op(A)(i0 + i, p0 + p) with w = MR.  X holds P by rows (B, or A with trans_a):
+ * P(p, j) = X[(p0+p)*ldx + j0+j]; or by columns (A, or B with trans_b):
+ * P(p, j) = X[(j0+j)*ldx + p0+p].  Inline: each call site gets a copy with w constant
+ * (docs/gemm.md), which also picks the AVX-512 block code of Bp or Ap at compile time. */
 static inline void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, size_t kc, size_t j0, size_t n, size_t w, float *dst) {
     size_t s, p, q, qe, j;
     if (by_rows) {
@@ -2940,9 +2910,8 @@ static inline void ig__pack(int by_rows, const float *X, size_t ldx, size_t p0, 
             for (q = 0; q + 16 <= kc; q += 16) ig__interleave6(src + q, ldx, dst + q * w);
         }
 #endif
-        /* element by element, in chunks of 16 p (one cache line of each
-         * column; one p at a time thrashes L1 when ldx*4 is a multiple of
-         * 4 KB) */
+        /* element by element, in chunks of 16 p (one cache line of each column; one p at a time
+         * thrashes L1 when ldx*4 is a multiple of 4 KB) */
         for (; q < kc; q += 16) {
             qe = ig__min(q + 16, kc);
             for (j = 0; j < w; j++)
@@ -3011,14 +2980,13 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
     }
 }
 
-/* Tiny M, large W: C (M,N) += A (M,K) B^T with B (N,K) by rows, M <= TINY_M
- * and N*K >= TINY_NK floats (4 MB).  This is the adaLN Linear of every block,
- * x (batch,D) W^T with W (6D,D): in SiT-XL/2 at batch 4, M = 4, N = 6912,
- * K = 1152, W 32 MB.  The packed route would copy all of W into its packed
- * buffers on every call, to fill 4 of the 6 rows of each register tile;
- * here each row of W is read once, from memory, for the M dot products with
- * it (A's M rows stay in L1), threads split N.  Each element is ig__dot's
- * sum, as on the small route: the thread count does not change it. */
+/* Tiny M, large W: C (M,N) += A (M,K) B^T with B (N,K) by rows, M <= TINY_M and N*K >= TINY_NK
+ * floats (4 MB).  This is the adaLN Linear of every block, x (batch,D) W^T with W (6D,D): in
+ * SiT-XL/2 at batch 4, M = 4, N = 6912, K = 1152, W 32 MB.  The packed route would copy all of W
+ * into its packed buffers on every call, to fill 4 of the 6 rows of each register tile; here each
+ * row of W is read once, from memory, for the M dot products with it (A's M rows stay in L1),
+ * threads split N.  Each element is ig__dot's sum, as on the small route: the thread count does not
+ * change it. */
 #define IG__TINY_M 8
 #define IG__TINY_NK ((size_t)1 << 20)
 static void ig__gemm_tiny(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb,
@@ -3050,12 +3018,11 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_
     }
 }
 
-/* Threads: C is cut into one slab per thread (rows if M >= N, else columns),
- * each with its own packing buffers, one fork/join per call; each packs the
- * shared operand itself, cheap next to the compute (O(K*N) against
- * O(M/nt*N*K)).  K is never split and KC depends on K only, so every element
- * of C is summed in the same order for any thread count: results are
- * bit-identical with 1 or 2 threads. */
+/* Threads: C is cut into one slab per thread (rows if M >= N, else columns), each with its own
+ * packing buffers, one fork/join per call; each packs the shared operand itself, cheap next to the
+ * compute (O(K*N) against O(M/nt*N*K)).  K is never split and KC depends on K only, so every
+ * element of C is summed in the same order for any thread count: results are bit-identical with 1
+ * or 2 threads. */
 static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t nkb = (K + IG__KC - 1) / IG__KC, kcb = (K + nkb - 1) / nkb; /* equal blocks <= KC */
@@ -3064,10 +3031,9 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     long nt = 1, t;
 #if defined(_OPENMP)
     if (omp_in_parallel()) {
-        /* called from inside a parallel loop (attention runs one per head), or
-         * from a program's own parallel region (the toy trains two models at
-         * once): this thread alone, with the buffers of its index among all
-         * threads, its number in each enclosing team combined */
+        /* called from inside a parallel loop (attention runs one per head), or from a program's own
+         * parallel region (the toy trains two models at once): this thread alone, with the buffers
+         * of its index among all threads, its number in each enclosing team combined */
         int me = 0, l;
         for (l = 1; l <= omp_get_level(); l++)
             me = me * omp_get_team_size(l) + omp_get_ancestor_thread_num(l);
@@ -3100,8 +3066,7 @@ static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t
     }
 }
 
-/* Which route a product takes: tiny M (ig__gemm_tiny), small (ig__gemm_small)
- * or packed. */
+/* Which route a product takes: tiny M (ig__gemm_tiny), small (ig__gemm_small) or packed. */
 enum { IG__ROUTE_PACKED, IG__ROUTE_SMALL, IG__ROUTE_TINY };
 static int ig__gemm_route(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
     if (!trans_a && trans_b && M <= IG__TINY_M && (double)N * K >= (double)IG__TINY_NK) return IG__ROUTE_TINY;
@@ -3109,12 +3074,11 @@ static int ig__gemm_route(int trans_a, int trans_b, size_t M, size_t N, size_t K
     return IG__ROUTE_PACKED;
 }
 
-/* 1 when C^T (N,M) = op(B)^T op(A)^T, computed by ig__gemm(!trans_b,
- * !trans_a, N, M, K, B, ..., A, ...), holds C's elements bit for bit: when
- * both take the packed route, where each element is one chain of FMAs over k
- * in order (in K blocks that depend on K alone, with any beta*C added the
- * same way) and a*b = b*a.  The small and tiny routes' dot products and
- * axpys round differently from each other and from the packed kernel. */
+/* 1 when C^T (N,M) = op(B)^T op(A)^T, computed by
+ * ig__gemm(!trans_b, !trans_a, N, M, K, B, ..., A, ...), holds C's elements bit for bit: when both
+ * take the packed route, where each element is one chain of FMAs over k in order (in K blocks that
+ * depend on K alone, with any beta*C added the same way) and a*b = b*a.  The small and tiny routes'
+ * dot products and axpys round differently from each other and from the packed kernel. */
 static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_t N, size_t K) {
     return ig__gemm_route(trans_a, trans_b, M, N, K) == IG__ROUTE_PACKED &&
            ig__gemm_route(!trans_b, !trans_a, N, M, K) == IG__ROUTE_PACKED;
@@ -3160,13 +3124,11 @@ static int ig__gemm_transposes_exactly(int trans_a, int trans_b, size_t M, size_
 static size_t ig__gemm_tiles(size_t M, size_t N) { return M * N; }   /* no tiles: never worth a transpose */
 #endif /* IG_NO_FAST_GEMM */
 
-/* Attention's narrow products (section 4.6): C (T,hd), row stride ldc, =
-   beta C + op(A) op(B) with K shared: with
-   ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf
-   (hd rows of stride ldbuf >= T) and copied back, every element the same
-   bits; directly on ig__gemm's small route, and where the transpose would
-   fill no fewer register tiles (hd a multiple of the tile width NR: hd = 64
-   is one full tile with AVX-512's NR = 64, four with AVX2's 16). */
+/* Attention's narrow products (section 4.6): C (T,hd), row stride ldc, = beta C + op(A) op(B) with
+   K shared: with ig__gemm_transposes_exactly, as C^T (hd,T) = op(B)^T op(A)^T into buf (hd rows of
+   stride ldbuf >= T) and copied back, every element the same bits; directly on ig__gemm's small
+   route, and where the transpose would fill no fewer register tiles (hd a multiple of the tile
+   width NR: hd = 64 is one full tile with AVX-512's NR = 64, four with AVX2's 16). */
 static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *buf, size_t ldbuf) {
     size_t i, j;
@@ -3183,20 +3145,18 @@ static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_
 }
 
 /* --- A.2 attention's kernels (section 4.6) ---------------------------------
-   One (sample, head) of ig_attention, computing what ig__attention_ref does
-   on transposes, keys by queries: S^T = k q^T has the bits of S (each element
-   the same products in the same order), and the softmax of a query runs down
-   a column, so the max, the sum and the rowsum of the backward, chains in key
-   order, run for 16 queries side by side in one vector (the same values as
-   one at a time).  The four products with hd columns (out, dv, dq, dk: (T,hd),
-   K = T) go through ig__gemm_narrow, which computes such a product as its
-   transpose (hd,T) when that fills fewer register tiles (SiT-XL/2: hd = 72). */
+   One (sample, head) of ig_attention, computing what ig__attention_ref does on transposes, keys by
+   queries: S^T = k q^T has the bits of S (each element the same products in the same order), and
+   the softmax of a query runs down a column, so the max, the sum and the rowsum of the backward,
+   chains in key order, run for 16 queries side by side in one vector (the same values as one at a
+   time).  The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) go through
+   ig__gemm_narrow, which computes such a product as its transpose (hd,T) when that fills fewer
+   register tiles (SiT-XL/2: hd = 72). */
 
-/* P^T = softmax(scale S) of each query, in place: ST (keys,queries) =
-   S^T holds the unscaled dot products, one query per column; scale S is
-   formed in the max pass and again, the same float product, in the exp pass.
-   Each column's max and sum run down the column in key order; the loops over
-   a row of queries vectorize.  mx and sum: T floats each of work space. */
+/* P^T = softmax(scale S) of each query, in place: ST (keys,queries) = S^T holds the unscaled dot
+   products, one query per column; scale S is formed in the max pass and again, the same float
+   product, in the exp pass.  Each column's max and sum run down the column in key order; the loops
+   over a row of queries vectorize.  mx and sum: T floats each of work space. */
 static void ig__softmax_cols(float *ST, size_t T, size_t ld, float scale, float *mx, float *sum) {
     size_t i, j;
     for (j = 0; j < T; j++) { mx[j] = ST[j] * scale; sum[j] = 0.0f; }
@@ -3216,9 +3176,8 @@ static void ig__softmax_cols(float *ST, size_t T, size_t ld, float scale, float 
         for (j = 0; j < T; j++) ST[i * ld + j] *= sum[j];
 }
 
-/* One head's out (T,hd), row stride D, from its q, k = q + D and v = q + 2D
-   (rows 3D apart): PT (T,T), row stride ld, gets P^T; tr is the thread's
-   (max(hd,2),T) work buffer. */
+/* One head's out (T,hd), row stride D, from its q, k = q + D and v = q + 2D (rows 3D apart): PT
+   (T,T), row stride ld, gets P^T; tr is the thread's (max(hd,2),T) work buffer. */
 static void ig__attention_head(const float *q, size_t T, size_t D, size_t hd, float *PT, size_t ld,
                                float *tr, float *out) {
     const float *k = q + D, *v = q + 2 * D;
@@ -3227,9 +3186,8 @@ static void ig__attention_head(const float *q, size_t T, size_t D, size_t hd, fl
     ig__gemm_narrow(1, 0, T, hd, T, PT, ld, v, 3 * D, 0.0f, out, D, tr, ld);  /* out = (P^T)^T v */
 }
 
-/* Its backward: dq, dk = dq + D, dv = dq + 2D (rows 3D apart) += the
-   gradients from dO (T,hd), row stride D, and the kept PT; dPT is the
-   thread's (T,T) work buffer, tr its (max(hd,2),T) one. */
+/* Its backward: dq, dk = dq + D, dv = dq + 2D (rows 3D apart) += the gradients from dO (T,hd), row
+   stride D, and the kept PT; dPT is the thread's (T,T) work buffer, tr its (max(hd,2),T) one. */
 static void ig__attention_head_backward(const float *q, const float *PT, const float *dO, size_t T,
                                         size_t D, size_t hd, size_t ld, float *dPT, float *tr, float *dq) {
     const float *k = q + D, *v = q + 2 * D;
@@ -3337,13 +3295,12 @@ IGDEF int ig_save_ema(const ig_model *m, const char *filename);
    model's (a file without them is not checked).  strict: a tensor the model does not know
    is an error (else skipped).  On failure m is unchanged. */
 IGDEF int ig_load(ig_model *m, const char *filename, int strict);
-/* The configuration of a checkpoint, every number range-checked before use: sizes from
-   the shapes; image size, t_scale, heads and aux_depth from the metadata (heads > 0 or
-   aux_depth > 0 override it).  Without metadata: a square image (the token grid's side
-   times p), t_scale 1 (the release's raw t), the heads of the paper's preset of that
-   width, and aux_depth 8 (the release's code hangs the head after block 8 for every size;
-   the presets' 4 for S and B is for models trained here); where one of these cannot
-   apply, an error says what to pass. */
+/* The configuration of a checkpoint, every number range-checked before use: sizes from the shapes;
+   image size, t_scale, heads and aux_depth from the metadata (heads > 0 or aux_depth > 0 override
+   it).  Without metadata: a square image (the token grid's side times p), t_scale 1 (the release's
+   raw t), the heads of the paper's preset of that width, and aux_depth 8 (the release's code hangs
+   the head after block 8 for every size; the presets' 4 for S and B is for models trained here);
+   where one of these cannot apply, an error says what to pass. */
 IGDEF int ig_config_from_file(ig_config *cfg, const char *filename, int heads, int aux_depth);
 #endif /* IG_H_CHECKPOINTS */
 
@@ -4179,10 +4136,9 @@ static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_
 /* The forward as the samplers see it, t and velocities in the SiT convention.
    For a LightningDiT model this is the thin wrapper
        v(x, t) = -v_ldit(x, 1 - t),   v_aux(x, t) = -v_aux_ldit(x, 1 - t)
-   (its network takes t_ldit = 1 - t and points from noise to data).  IG and CFG
-   are linear in the velocities, so they apply unchanged afterwards.  t (B) is
-   the caller's scratch and is overwritten; the outputs are negated in place
-   (inference only, no tape). */
+   (its network takes t_ldit = 1 - t and points from noise to data).  IG and CFG are linear in the
+   velocities, so they apply unchanged afterwards.  t (B) is the caller's scratch and is
+   overwritten; the outputs are negated in place (inference only, no tape). */
 static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *labels,
                            ig_tensor **v, ig_tensor **v_aux) {
     size_t i;
@@ -4368,9 +4324,8 @@ static void ig__rope_backward(ig_node *nd) {
     }
 }
 
-/* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at
-   each of the N = B P positions (P = the product of the dims after C) the
-   channel vectors a_p, b_p (C) give
+/* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at each of the N = B P
+   positions (P = the product of the dims after C) the channel vectors a_p, b_p (C) give
      cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
    (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away
    from the eps clamp:  dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2  (the
