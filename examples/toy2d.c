@@ -199,23 +199,39 @@ static void toyex_prepare(toyex_field *f, const toy_mixture *mix, double t) {
     f[2].n = 2 * TOY_NCOMP;
 }
 
+/* The velocity at (x, y): every component's log term lt and their max, then
+   the sum over the terms within exp(-30) of the max.  The loops are written
+   to vectorize: lt on its own; the max in 16 running lanes (the max of the
+   same values in another order: the same float); d = lt - max; then the
+   test d < -30 sixteen terms at a time, and only a group holding a term
+   that counts is summed, one term at a time in order. */
 static void toyex_velocity(const toyex_field *f, float x, float y, float *vx, float *vy) {
-    float lt[TOYEX_MAXC], mx = -HUGE_VALF;
+    float lt[TOYEX_MAXC], lane[16], mx = -HUGE_VALF;
     double sr = 0.0, sx = 0.0, sy = 0.0;
-    int k;
+    int k, i, n16 = (f->n + 15) / 16 * 16;
     for (k = 0; k < f->n; k++) {
         float dx = x - f->mx[k], dy = y - f->my[k];
         lt[k] = f->ln[k] - 0.5f * (f->ia[k] * dx * dx + 2.0f * f->ib[k] * dx * dy + f->ic[k] * dy * dy);
-        mx = lt[k] > mx ? lt[k] : mx;
     }
-    for (k = 0; k < f->n; k++) {
-        float d = lt[k] - mx, dx, dy, r;
-        if (d < -30.0f) continue;
-        r = expf(d);
-        dx = x - f->mx[k]; dy = y - f->my[k];
-        sr += r;
-        sx += r * (f->a00[k] * dx + f->a01[k] * dy - f->ux[k]);
-        sy += r * (f->a10[k] * dx + f->a11[k] * dy - f->uy[k]);
+    for (k = f->n; k < n16; k++) lt[k] = -HUGE_VALF;
+    for (i = 0; i < 16; i++) lane[i] = -HUGE_VALF;
+    for (k = 0; k < n16; k += 16)
+        for (i = 0; i < 16; i++) lane[i] = lt[k + i] > lane[i] ? lt[k + i] : lane[i];
+    for (i = 0; i < 16; i++) mx = lane[i] > mx ? lane[i] : mx;
+    for (k = 0; k < n16; k++) lt[k] -= mx;        /* d = lt - mx, for every term at once */
+    for (k = 0; k < n16; k += 16) {
+        int any = 0;
+        for (i = 0; i < 16; i++) any |= !(lt[k + i] < -30.0f);
+        if (!any) continue;                        /* no term of these 16 counts */
+        for (i = k; i < k + 16 && i < f->n; i++) {
+            float d = lt[i], dx, dy, r;
+            if (d < -30.0f) continue;
+            r = expf(d);
+            dx = x - f->mx[i]; dy = y - f->my[i];
+            sr += r;
+            sx += r * (f->a00[i] * dx + f->a01[i] * dy - f->ux[i]);
+            sy += r * (f->a10[i] * dx + f->a11[i] * dy - f->uy[i]);
+        }
     }
     *vx = (float)(sx / sr);
     *vy = (float)(sy / sr);
