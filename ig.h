@@ -218,9 +218,8 @@ IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *s
    convolution as im2col + matmul): C (M,N) = beta C + op(A) (M,K) op(B) (K,N),
    row-major, BLAS semantics (section 4.0); beta = 0 never reads C.  Not reentrant:
    one caller at a time (it uses all OpenMP threads itself). */
-IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
-                     const float *A, size_t lda, const float *B, size_t ldb,
-                     float beta, float *C, size_t ldc);
+IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A,
+                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
 /* ------------------------------------------------------------------------- */
 /* 5. the model: a SiT/DiT with a second, early output head (aux)            */
@@ -837,15 +836,13 @@ static ig_tensor *ig__op_fail(ig_ctx *ctx, const char *fmt, ...) {
    forward (which records it on the tape, so C needs it declared first). */
 static void ig__linear_backward(ig_node *), ig__add_backward(ig_node *),
     ig__mul_backward(ig_node *), ig__scale_backward(ig_node *), ig__modulate_backward(ig_node *),
-    ig__gated_add_backward(ig_node *),
-    ig__layernorm_backward(ig_node *), ig__silu_backward(ig_node *), ig__gelu_backward(ig_node *),
-    ig__attention_backward(ig_node *), ig__patchify_backward(ig_node *),
-    ig__unpatchify_backward(ig_node *),
+    ig__gated_add_backward(ig_node *), ig__layernorm_backward(ig_node *),
+    ig__silu_backward(ig_node *), ig__gelu_backward(ig_node *), ig__attention_backward(ig_node *),
+    ig__patchify_backward(ig_node *), ig__unpatchify_backward(ig_node *),
     ig__gather_backward(ig_node *), ig__chunk_backward(ig_node *), ig__mse_backward(ig_node *),
     ig__sum_backward(ig_node *), ig__rmsnorm_backward(ig_node *), ig__swiglu_backward(ig_node *),
     ig__rope_backward(ig_node *), ig__cos_loss_backward(ig_node *),
-    ig__cross_entropy_backward(ig_node *),
-    ig__reshape_backward(ig_node *);
+    ig__cross_entropy_backward(ig_node *), ig__reshape_backward(ig_node *);
 
 /* An op's output y (NULL shape: a's shape), and its node on the tape when y
    needs a gradient (*nd, else NULL).  NULL when it failed (ctx->failed). */
@@ -868,9 +865,8 @@ static ig_tensor *ig__op(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *a, ig_tensor
    ops call ig__gemm, which is this loop when IG_NO_FAST_GEMM is defined and the packed, vectorized,
    threaded version of Appendix A otherwise (same results up to float rounding order). */
 IG__MAYBE_UNUSED
-static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K,
-                         const float *A, size_t lda, const float *B, size_t ldb,
-                         float beta, float *C, size_t ldc) {
+static void ig__gemm_ref(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A,
+                         size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t i, j, k;
     for (i = 0; i < M; i++)
         for (j = 0; j < N; j++) {
@@ -886,9 +882,8 @@ static void ig__gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                      const float *A, size_t lda, const float *B, size_t ldb,
                      float beta, float *C, size_t ldc);   /* Appendix A */
 
-IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K,
-                     const float *A, size_t lda, const float *B, size_t ldb,
-                     float beta, float *C, size_t ldc) {
+IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A,
+                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     ig__gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -903,8 +898,7 @@ IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b
     N = w->shape[0]; K = w->shape[1];
     if (w->ndim != 2 || x->shape[x->ndim - 1] != K || (b && b->n != N))
         return ig__op_fail(ctx, "ig_linear: x's last dim (%zu) must equal W's second dim (W is "
-                                "%zu x %zu), bias %zu",
-                                x->shape[x->ndim - 1], N, K, b ? b->n : N);
+                                "%zu x %zu), bias %zu", x->shape[x->ndim - 1], N, K, b ? b->n : N);
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = N;
     if (!(y = ig__op(ctx, ig__linear_backward, x, w, b, x->ndim, shape, NULL)) ||
@@ -956,8 +950,7 @@ static int ig__check_broadcast(ig_ctx *ctx, const char *op, ig_tensor *a, ig_ten
     if (off >= 0) return 0;
     ctx->failed = 1;
     return ig__fail("%s: b's shape must be a's trailing dims (a has %d dims and %zu elements, b "
-                    "%d and %zu)",
-                    op, a->ndim, a->n, b->ndim, b->n);
+                    "%d and %zu)", op, a->ndim, a->n, b->ndim, b->n);
 }
 
 IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
@@ -1034,8 +1027,7 @@ static int ig__check_bd(ig_ctx *ctx, const char *op, ig_tensor *x, ig_tensor *v)
     if (x->ndim == 3 && v->n == x->shape[0] * x->shape[2]) return 0;
     ctx->failed = 1;
     return ig__fail("%s: x must be (B,T,D) and the vector (B,D); got x with %d dims, vector with "
-                    "%zu elements",
-                    op, x->ndim, v->n);
+                    "%zu elements", op, x->ndim, v->n);
 }
 
 IGDEF ig_tensor *ig_modulate(ig_ctx *ctx, ig_tensor *x, ig_tensor *shift, ig_tensor *scale) {
@@ -1354,7 +1346,7 @@ static void ig__attention_head(const float *q, size_t T, size_t D, size_t hd, fl
                                float *tr, float *out);
 static void ig__attention_head_backward(const float *q, const float *PT, const float *dO, size_t T,
                                         size_t D, size_t hd, size_t ld, float *dPT, float *tr,
-                                            float *dq);
+                                        float *dq);
 
 IGDEF ig_tensor *ig_attention(ig_ctx *ctx, ig_tensor *qkv, size_t heads) {
     ig_tensor *y;
@@ -1414,7 +1406,7 @@ static void ig__attention_backward(ig_node *nd) {
         ig__attention_head_backward(qkv->data + o, nd->saved + bh * T * ld,
                                     y->grad + bh / heads * T * D + bh % heads * hd, T, D, hd, ld,
                                     dP_all + IG__THREAD() * T * ld, tr_all + IG__THREAD() * ntr,
-                                        dqkv + o);
+                                    dqkv + o);
     }
 }
 
@@ -1473,8 +1465,7 @@ IGDEF ig_tensor *ig_unpatchify(ig_ctx *ctx, ig_tensor *x, size_t p, size_t C, si
     if (x->ndim != 3 || p == 0 || H % p || W % p || x->shape[1] != (H / p) * (W / p) ||
         x->shape[2] != p * p * C)
         return ig__op_fail(ctx, "ig_unpatchify: x must be (B,(H/p)(W/p),p*p*C) for C=%zu H=%zu "
-                                "W=%zu p=%zu",
-                                C, H, W, p);
+                                "W=%zu p=%zu", C, H, W, p);
     shape[0] = x->shape[0]; shape[1] = C; shape[2] = H; shape[3] = W;
     if (!(y = ig__op(ctx, ig__unpatchify_backward, x, NULL, NULL, 4, shape, &nd))) return NULL;
     if (nd) nd->arg[0] = p;
@@ -1536,8 +1527,7 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
     if (!x || ctx->failed) { ctx->failed = 1; return NULL; }
     if (n == 0 || i >= n || x->shape[x->ndim - 1] % n)
         return ig__op_fail(ctx, "ig_chunk: the last dim %zu does not split into %zu chunks (asked "
-                                "for chunk %zu)",
-                                x->shape[x->ndim - 1], n, i);
+                                "for chunk %zu)", x->shape[x->ndim - 1], n, i);
     memcpy(shape, x->shape, sizeof shape);
     K = shape[x->ndim - 1] / n;
     shape[x->ndim - 1] = K;
@@ -1646,8 +1636,7 @@ IGDEF int ig_config_check(const ig_config *cfg) {
         cfg->image_width > 65536 ||
         cfg->hidden_size > 16384 || cfg->depth > 1024 || cfg->num_classes > (1 << 24))
         return ig__fail("ig_config: a size beyond the limits (channels 4096, patch 64, image side "
-                        "65536, "
-                        "hidden_size 16384, depth 1024, classes 2^24)");
+                        "65536, hidden_size 16384, depth 1024, classes 2^24)");
     if ((double)(cfg->image_height / cfg->patch_size) *
         (double)(cfg->image_width / cfg->patch_size) > (double)(1 << 20))
         return ig__fail("ig_config: %d x %d tokens, more than 2^20",
@@ -1666,8 +1655,7 @@ IGDEF int ig_config_check(const ig_config *cfg) {
                         cfg->arch);
     if (cfg->arch == IG_ARCH_LIGHTNING && (cfg->hidden_size / cfg->num_heads) % 4)
         return ig__fail("ig_config: LightningDiT's 2D RoPE needs a head dim (hidden_size / "
-                        "num_heads = %d) divisible by 4",
-                        cfg->hidden_size / cfg->num_heads);
+                        "num_heads = %d) divisible by 4", cfg->hidden_size / cfg->num_heads);
     return 0;
 }
 
@@ -1710,8 +1698,7 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
 /* The parameter table, in one place.  ig__walk_params visits every parameter
    with its name, shape and slot, in the checkpoint's order. */
 typedef void (*ig__param_visit)(void *user, const char *name, int ndim, size_t d0, size_t d1,
-                                size_t d2, size_t d3,
-                                ig_tensor **slot, int trainable);
+                                size_t d2, size_t d3, ig_tensor **slot, int trainable);
 
 static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
     const ig_config *cfg = &m->cfg;
@@ -1779,8 +1766,7 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
 /* Counts each parameter into m->nparams and m->nweights (before: its index and offset) and, once
    the table m->params exists, makes its tensor over the flat arrays. */
 static void ig__add_param(void *user, const char *name, int ndim, size_t d0, size_t d1, size_t d2,
-                          size_t d3,
-                          ig_tensor **slot, int trainable) {
+                          size_t d3, ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4], o = m->nweights;
     shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3;
@@ -2020,13 +2006,11 @@ static inline int ig__nonfinite(float x) { return !(fabsf(x) <= 3.40282347e38f);
    (NaN fails the compare), every x finite (one OR per sample's C*H*W floats,
    vectorized).  A counting pass (section 1) has no values to check. */
 static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tensor *x,
-                            const float *t,
-                            const int *labels) {
+                            const float *t, const int *labels) {
     const ig_config *cfg = &m->cfg;
     size_t B, b, i, per;
     if (x->ndim != 4 || x->shape[1] != (size_t)cfg->in_channels ||
-        x->shape[2] != (size_t)cfg->image_height ||
-        x->shape[3] != (size_t)cfg->image_width)
+        x->shape[2] != (size_t)cfg->image_height || x->shape[3] != (size_t)cfg->image_width)
         return ig__fail("ig_forward: x must be (B,%d,%d,%d)", cfg->in_channels, cfg->image_height,
                         cfg->image_width);
     if (!t || !labels) return ig__fail("ig_forward: t and labels must not be NULL");
@@ -2037,16 +2021,14 @@ static int ig__check_inputs(const ig_model *m, const ig_ctx *ctx, const ig_tenso
         int bad = 0;
         if (labels[b] < 0 || labels[b] > cfg->num_classes)
             return ig__fail("ig_forward: label %d of sample %zu is outside 0..%d (%d is the null "
-                            "label)",
-                            labels[b], b, cfg->num_classes, cfg->num_classes);
+                            "label)", labels[b], b, cfg->num_classes, cfg->num_classes);
         if (!(t[b] >= 0.0f && t[b] <= 1.0f))
             return ig__fail("ig_forward: t = %g of sample %zu is outside [0, 1]", (double)t[b], b);
         for (i = 0; i < per; i++) bad |= ig__nonfinite(xb[i]);
         for (i = 0; bad && i < per; i++)
             if (ig__nonfinite(xb[i]))
                 return ig__fail("ig_forward: x holds a non-finite value (%g) in sample %zu, "
-                                "element %zu",
-                                (double)xb[i], b, i);
+                                "element %zu", (double)xb[i], b, i);
     }
     return 0;
 }
@@ -2282,8 +2264,7 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
     norm = ig__clip_grads(m, tc->grad_clip);
     if (!isfinite(norm))
         return ig__fail("ig_train_step: the gradient norm is not finite at step %lld; nothing was "
-                        "changed",
-                        (long long)m->step + 1);
+                        "changed", (long long)m->step + 1);
     if (ig__adamw_ema(m, tc)) return -1;   /* step += 1, or nothing changed */
     if (stats) {
         stats->loss = loss->data[0];
@@ -2425,12 +2406,10 @@ static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_
             for (q = 0; q < 4; q++)
                 if (ig__nonfinite(nv[q]))
                     return ig__fail("ig_train_step: step %lld would make the %s of '%s' (element "
-                                    "%zu) %g "
-                                    "(lr %g, weight decay %g: too large?); nothing was changed: "
-                                    "weights, moments, "
-                                    "EMA and step count are as before the step",
-                                    (long long)m->step + 1, what[q], pp->name, i - o, (double)nv[q],
-                                    (double)tc->lr, (double)tc->weight_decay);
+                                    "%zu) %g (lr %g, weight decay %g: too large?); nothing was "
+                                    "changed: weights, moments, EMA and step count are as before "
+                                    "the step", (long long)m->step + 1, what[q], pp->name, i - o,
+                                    (double)nv[q], (double)tc->lr, (double)tc->weight_decay);
         }
     }
     return 0;
@@ -2474,8 +2453,7 @@ IGDEF int ig_sample_euler(ig_velocity_fn f, void *user, float *x, size_t n, cons
      x_e = x + dt v(x, t);   x <- x + dt (v(x, t) + v(x_e, t')) / 2
    euler_last: the step that lands on t = 0 stays Euler (ig_sample_heun, as in EDM). */
 static int ig__heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
-                    size_t nsteps,
-                    int euler_last) {
+                    size_t nsteps, int euler_last) {
     float *buf = ig__buffers(n, 3), *v = buf, *v2 = buf + n, *xe = buf + 2 * n;
     size_t s, i;
     if (!buf) return -1;
@@ -2623,8 +2601,7 @@ IGDEF int ig_guided_velocity(void *user, const float *xin, size_t n, float t, fl
 static float ig__dummy_float;
 
 static void ig__counting_visit(void *user, const char *name, int ndim, size_t d0, size_t d1,
-                               size_t d2, size_t d3,
-                               ig_tensor **slot, int trainable) {
+                               size_t d2, size_t d3, ig_tensor **slot, int trainable) {
     ig_model *m = (ig_model *)user;
     size_t shape[4];
     shape[0] = d0; shape[1] = d1; shape[2] = d2; shape[3] = d3; (void)name;
