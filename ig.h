@@ -73,9 +73,7 @@
 #define IGDEF extern
 #endif
 
-/* ------------------------------------------------------------------------- */
-/* 1. errors and arenas                                                      */
-/* ------------------------------------------------------------------------- */
+/* === 1. errors and arenas ================================================ */
 
 IGDEF const char *ig_last_error(void);   /* this thread's last failure message ("" if none) */
 
@@ -103,9 +101,7 @@ IGDEF void  ig_arena_free(ig_arena *a);
 IGDEF void *ig_arena_alloc(ig_arena *a, size_t bytes); /* 64-byte aligned; NULL when full */
 IGDEF void  ig_arena_reset(ig_arena *a);
 
-/* ------------------------------------------------------------------------- */
-/* 2. random numbers                                                         */
-/* ------------------------------------------------------------------------- */
+/* === 2. random numbers =================================================== */
 
 /* ig_rng: splitmix64.  One 64-bit state, same numbers on every platform.
    All noise in training and sampling comes from here, drawn on one thread,
@@ -118,9 +114,7 @@ IGDEF float    ig_rng_uniform(ig_rng *r);          /* in (0, 1) */
 IGDEF float    ig_rng_normal(ig_rng *r);           /* N(0, 1)   */
 IGDEF void     ig_rng_normal_fill(ig_rng *r, float *x, size_t n);
 
-/* ------------------------------------------------------------------------- */
-/* 3. tensors and the autograd tape                                          */
-/* ------------------------------------------------------------------------- */
+/* === 3. tensors and the autograd tape ==================================== */
 
 #define IG_MAX_DIMS 4
 
@@ -165,10 +159,9 @@ IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
 /* Runs the tape backwards from a scalar loss (its grad is seeded with 1). */
 IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss);
 
-/* ------------------------------------------------------------------------- */
-/* 4. ops.  Each returns a new tensor from the scratch arena, or NULL.       */
-/*    A NULL input gives a NULL output, so a chain of ops fails once.        */
-/* ------------------------------------------------------------------------- */
+/* === 4. ops ============================================================== */
+/* Each returns a new tensor from the scratch arena, or NULL.  A NULL input gives a NULL output, so
+   a chain of ops fails once. */
 
 /* y (...,N) = x (...,K) W^T + b.  W is (N,K) like torch.nn.Linear; b (N) may be NULL. */
 IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b);
@@ -221,9 +214,7 @@ IGDEF ig_tensor *ig_reshape(ig_ctx *ctx, ig_tensor *x, int ndim, const size_t *s
 IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A,
                      size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
-/* ------------------------------------------------------------------------- */
-/* 5. the model: a SiT/DiT with a second, early output head (aux)            */
-/* ------------------------------------------------------------------------- */
+/* === 5. the model: a SiT/DiT with a second, early output head (aux) ====== */
 
 /* The architecture variants of the one model.
    IG_ARCH_SIT (0, the default): SiT/DiT: LayerNorm, GELU MLP, fixed sin-cos positions.
@@ -336,9 +327,7 @@ IGDEF void ig_model_swap_ema(ig_model *m);   /* live <-> EMA weights (again to s
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
                      ig_tensor **v, ig_tensor **v_aux);
 
-/* ------------------------------------------------------------------------- */
-/* 6. training                                                               */
-/* ------------------------------------------------------------------------- */
+/* === 6. training ========================================================= */
 
 enum { IG_PATH_LINEAR = 0, IG_PATH_COSINE = 1 };
 enum { IG_T_UNIFORM = 0, IG_T_LOGNORMAL = 1 };
@@ -387,9 +376,7 @@ IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
                            const float *xt, const float *t, const int *labels,
                            const float *target, size_t B, ig_train_stats *stats);
 
-/* ------------------------------------------------------------------------- */
-/* 7. sampling                                                               */
-/* ------------------------------------------------------------------------- */
+/* === 7. sampling ========================================================= */
 
 /* A velocity field: v = f(x, t) for a whole batch of n floats.  The samplers
    below only ever see this function, so they work the same for the model with
@@ -483,9 +470,7 @@ IGDEF int ig_guided_velocity(void *guided, const float *x, size_t n, float t, fl
 
 #define IG__PI 3.14159265358979323846
 
-/* ------------------------------------------------------------------------- */
-/* 1. errors and arenas                                                      */
-/* ------------------------------------------------------------------------- */
+/* === 1. errors and arenas ================================================ */
 
 /* The message of the last failure, one per thread where the compiler has thread-local storage (C11,
    C++11, GCC and Clang in any mode): threads that fail at once (two saves, say) each read their
@@ -577,9 +562,7 @@ static float *ig__arena_floats(ig_arena *a, size_t n) {
 
 IGDEF void ig_arena_reset(ig_arena *a) { a->used = 0; a->header_used = 0; }
 
-/* ------------------------------------------------------------------------- */
-/* 2. random numbers                                                         */
-/* ------------------------------------------------------------------------- */
+/* === 2. random numbers =================================================== */
 
 IGDEF void ig_rng_seed(ig_rng *r,
                        uint64_t seed) { r->state = seed; r->has_spare = 0; r->spare = 0; }
@@ -614,9 +597,7 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
     for (i = 0; i < n; i++) x[i] = ig_rng_normal(r);
 }
 
-/* ------------------------------------------------------------------------- */
-/* 3. tensors and the autograd tape                                          */
-/* ------------------------------------------------------------------------- */
+/* === 3. tensors and the autograd tape ==================================== */
 /* How the tape works.  During a training forward, every op appends one node to ctx->tape: its
    backward function, its output and its inputs.  The tape is therefore already in execution order
    (a Wengert list), and ig_backward just walks it from the end to the start: no graph search, no
@@ -803,9 +784,7 @@ IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss) {
     return 0;
 }
 
-/* ------------------------------------------------------------------------- */
-/* 4. ops: each forward, then right below it, its backward                   */
-/* ------------------------------------------------------------------------- */
+/* === 4. ops: each forward, then right below it, its backward ============= */
 /* Every op: check the shapes; make the output and record the node (ig__op); take what the backward
    needs; compute.  On a counting arena (section 1) it stops before the compute, so its memory is
    counted by the code that takes it: an op without saved state begins
@@ -1608,9 +1587,7 @@ static void ig__sum_backward(ig_node *nd) {
 /* The LightningDiT variant's ops (RMSNorm, SwiGLU, 2D RoPE, cosine loss) and a
    classifier's (cross-entropy, reshape) are in Appendix C, at the end. */
 
-/* ------------------------------------------------------------------------- */
-/* 5. the model                                                              */
-/* ------------------------------------------------------------------------- */
+/* === 5. the model ======================================================== */
 
 IGDEF int ig_config_check(const ig_config *cfg) {
     if (cfg->in_channels < 1 || cfg->image_height < 1 || cfg->image_width < 1 ||
@@ -2106,9 +2083,7 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
     return 0;
 }
 
-/* ------------------------------------------------------------------------- */
-/* 6. training                                                               */
-/* ------------------------------------------------------------------------- */
+/* === 6. training ========================================================= */
 
 /* One training step, top-down: ig_train_step below is the whole step, and
    its parts follow in the order it calls them:
@@ -2415,9 +2390,7 @@ static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_
     return 0;
 }
 
-/* ------------------------------------------------------------------------- */
-/* 7. sampling                                                               */
-/* ------------------------------------------------------------------------- */
+/* === 7. sampling ========================================================= */
 /* Sampling integrates dx/dt = v(x, t) from t = 1 (noise) to t = 0 (data); the
    model with its guidance becomes such a field v in ig_guided_velocity. */
 
@@ -2646,9 +2619,7 @@ done:
     return ok ? peak : 0;
 }
 
-/* ------------------------------------------------------------------------- */
-/* Appendix A. a fast matrix multiply                                        */
-/* ------------------------------------------------------------------------- */
+/* === Appendix A. a fast matrix multiply ================================== */
 /* ig__gemm computes what ig__gemm_ref of section 4 computes, C (M,N) =
    beta C + op(A) op(B), fast, by the GotoBLAS / BLIS scheme (docs/gemm.md
    tells it in detail, with the measurements behind the block sizes):
@@ -3188,9 +3159,7 @@ static void ig__attention_head_backward(const float *q, const float *PT, const f
 #endif /* IG_IMPLEMENTATION_PART1 */
 #endif /* IG_IMPLEMENTATION */
 
-/* ------------------------------------------------------------------------- */
-/* Appendix B. checkpoints (safetensors)                                     */
-/* ------------------------------------------------------------------------- */
+/* === Appendix B. checkpoints (safetensors) =============================== */
 /* Appendix B's declarations sit here, after the method, like its code: the header
    part of ig.h ends with them (still outside IG_IMPLEMENTATION). */
 #ifndef IG_H_CHECKPOINTS
@@ -4084,9 +4053,7 @@ done:
     return rc;
 }
 
-/* ------------------------------------------------------------------------- */
-/* Appendix C. the other ops: LightningDiT's and a classifier's              */
-/* ------------------------------------------------------------------------- */
+/* === Appendix C. the other ops: LightningDiT's and a classifier's ======== */
 /* Ops beyond the SiT + IG of sections 1-7 (the cosine loss is an option of any
    training, tc.cos_weight), written as in section 4: each forward, then its
    backward (declared with the others there). */
