@@ -654,46 +654,26 @@ static int toy_train_model(toy_run *r, ig_model *m, const toy_model_opts *mo, co
     return toy_train(m, mo, &r->o, r->mix, name, snap ? r->o.short_steps : 0, snap);
 }
 
-/* The two lanes of training.  Lane 0: the IG model, saved, with its EMA
-   after short_steps for the speed panel.  Lane 1: autoguidance's weak guide,
-   then the lambda = 0 baseline (with its EMA after short_steps).  Each model
-   is left holding its EMA weights, which is what gets sampled. */
-static int toy_train_lane(toy_run *r, int lane) {
+/* The three trainings.  0: the IG model, saved, with its EMA after
+   short_steps for the speed panel; 1: the lambda = 0 baseline (with its EMA
+   after short_steps); 2: autoguidance's weak guide.  Each model is left
+   holding its EMA weights, which is what gets sampled. */
+static int toy_train_one(toy_run *r, int which) {
     const toy_opts *o = &r->o;
     char path[1200];
-    if (lane == 0) {
+    if (which == 0) {
         if (toy_train_model(r, &r->ig, &o->main_m, "IG model", &r->ig_short)) return -1;
         snprintf(path, sizeof path, "%s/model_ema.safetensors", o->out);
         if (ig_save_ema(&r->ig, path)) { fprintf(stderr, "toy2d: %s\n", ig_last_error()); return -1; }
         ig_model_swap_ema(&r->ig);
-        return 0;
-    }
-    if (o->ag_w != 1.0f) {
+    } else if (which == 1) {
+        if (toy_train_model(r, &r->base, &o->base_m, "baseline", &r->base_short)) return -1;
+        ig_model_swap_ema(&r->base);
+    } else {
         if (toy_train_model(r, &r->weak, &o->weak_m, "weak guide", NULL)) return -1;
         ig_model_swap_ema(&r->weak);
     }
-    if (!o->no_baseline) {
-        if (toy_train_model(r, &r->base, &o->base_m, "baseline", &r->base_short)) return -1;
-        ig_model_swap_ema(&r->base);
-    }
     return 0;
-}
-
-/* The trainings are independent, so on two threads the lanes run at once,
-   one thread each.  ig.h computes the same bits on any number of threads:
-   the models are those of training one after another, in about half the
-   time (a one-token model's ops are too small to share well between two
-   threads; two models side by side keep both cores busy). */
-static int toy_train_all(toy_run *r) {
-    int rc[2] = { 0, 0 };
-    r->o.side_by_side = TOY_LANES() > 1;
-    TOY_OMP(omp parallel num_threads(2) if (r->o.side_by_side))
-    {
-        int me = TOY_THREAD();
-        if (me == 0) rc[0] = toy_train_lane(r, 0);
-        if (me == 1 || TOY_NTHREADS() == 1) rc[1] = toy_train_lane(r, 1);
-    }
-    return rc[0] || rc[1] ? -1 : 0;
 }
 
 /* One sampler of the comparison: its samples, its row of the table, its
@@ -747,20 +727,70 @@ static int toy_run_job(toy_run *r, toy_job *j, int th) {
     return 0;
 }
 
-/* Every job, on two threads when there are: each job is one thread's, so its
-   samples and scores are the same bits as one job after another.  The
-   outlier threshold is computed first (it is cached in the mixture). */
-static int toy_run_jobs(toy_run *r, toy_job *jobs, int nj) {
-    int lanes = TOY_LANES(), i, bad = 0;
-    size_t n = r->n;
+/* Everything after the setup, as tasks on two threads (OpenMP tasks with
+   dependencies): the trainings (IG model, baseline, weak guide), and each
+   sampler as soon as the models it needs are trained, so both cores stay
+   busy to the end.  Every task runs on one thread, and ig.h computes the
+   same bits on any number of threads: the models, samples and scores are
+   those of doing it all one after another (what happens without OpenMP, in
+   the order the tasks are made).  A one-token model's ops are too small to
+   share well between two threads; two tasks at once keep both cores busy. */
+static int toy_run_all(toy_run *r, toy_job *jobs, int nj) {
+    const toy_opts *o = &r->o;
+    ig_config cfg = toy_config(&o->main_m), wcfg = toy_config(&o->weak_m);
+    int lanes = TOY_LANES(), i, rc_ig = 0, rc_base = 0, rc_weak = 0, bad = 0;
+    char d_ig = 0, d_base = 0, d_weak = 0;      /* the dependencies' handles */
     for (i = 0; i < lanes; i++) {
-        if (toy_sctx_init(&r->sc[i], &r->ig.cfg, n)) return -1;
-        if (r->o.ag_w != 1.0f && toy_sctx_init(&r->wsc[i], &r->weak.cfg, n)) return -1;
+        if (toy_sctx_init(&r->sc[i], &cfg, r->n)) return -1;
+        if (o->ag_w != 1.0f && toy_sctx_init(&r->wsc[i], &wcfg, r->n)) return -1;
     }
-    if (toy_outlier_threshold(r->mix, TOY_CLASS_A) == -HUGE_VAL) return -1;
-    TOY_OMP(omp parallel for schedule(dynamic, 1) num_threads(2) reduction(|:bad) if (lanes > 1))
-    for (i = 0; i < nj; i++) bad |= toy_run_job(r, &jobs[i], TOY_THREAD()) != 0;
-    return bad ? -1 : 0;
+    if (toy_outlier_threshold(r->mix, TOY_CLASS_A) == -HUGE_VAL) return -1;   /* cached */
+    r->o.side_by_side = lanes > 1;
+    TOY_OMP(omp parallel num_threads(2) if (lanes > 1))
+    TOY_OMP(omp single)
+    {
+        TOY_OMP(omp task depend(out: d_ig))
+        rc_ig = toy_train_one(r, 0);
+        if (!o->no_baseline) {
+            TOY_OMP(omp task depend(out: d_base))
+            rc_base = toy_train_one(r, 1);
+        }
+        if (o->ag_w != 1.0f) {
+            TOY_OMP(omp task depend(out: d_weak))
+            rc_weak = toy_train_one(r, 2);
+        }
+        for (i = 0; i < 2 * nj; i++) {   /* first the jobs with two passes per step (CFG, a guide) */
+            toy_job *j = &jobs[i % nj];
+            if ((i < nj) != (j->g.cfg_scale != 1.0f || j->g.guide != NULL)) continue;
+            if (j->kind != TOY_JOB_MODEL) {
+                TOY_OMP(omp task firstprivate(j))
+                if (toy_run_job(r, j, TOY_THREAD())) {
+                    TOY_OMP(omp atomic write)
+                    bad = 1;
+                }
+            } else if (j->m == &r->base || j->m == &r->base_short) {
+                TOY_OMP(omp task firstprivate(j) depend(in: d_base))
+                if (rc_base || toy_run_job(r, j, TOY_THREAD())) {
+                    TOY_OMP(omp atomic write)
+                    bad = 1;
+                }
+            } else if (j->g.guide) {
+                TOY_OMP(omp task firstprivate(j) depend(in: d_ig, d_weak))
+                if (rc_ig || rc_weak || toy_run_job(r, j, TOY_THREAD())) {
+                    TOY_OMP(omp atomic write)
+                    bad = 1;
+                }
+            } else {
+                TOY_OMP(omp task firstprivate(j) depend(in: d_ig))
+                if (rc_ig || toy_run_job(r, j, TOY_THREAD())) {
+                    TOY_OMP(omp atomic write)
+                    bad = 1;
+                }
+            }
+        }
+    }
+    (void)d_ig; (void)d_base; (void)d_weak;
+    return rc_ig || rc_base || rc_weak || bad ? -1 : 0;
 }
 
 static int toy_write_table(toy_run *r) {
@@ -804,13 +834,11 @@ int toy2d_main(int argc, char **argv) {
     rc = 1;
     if (toy_run_setup(r)) goto done;
 
-    /* 1. train the IG model, autoguidance's weak guide and the lambda = 0
-       baseline, two lanes side by side (toy_train_all) */
-    if (toy_train_all(r)) goto done;
-
-    /* 2. sample class A with every method from the same noise, the speed
-       panel's models too, and exact samples of the mixture (what a perfect
-       sampler scores); score each against the true density */
+    /* 1. train the IG model, the lambda = 0 baseline and autoguidance's weak
+       guide; 2. sample class A with every method from the same noise, the
+       speed panel's models too, and exact samples of the mixture (what a
+       perfect sampler scores), and score each against the true density.
+       toy_run_all runs both as tasks on two threads. */
     t_sample = toy_now();
     nm = toy_methods(o, o->ag_w != 1.0f ? &r->weak : NULL, methods);
     for (i = 0; i < nm; i++)
@@ -819,8 +847,8 @@ int toy2d_main(int argc, char **argv) {
     if (!o->no_baseline) toy_speed_jobs(r, jobs, &nj, r->x + nm);
     toy_job_add(jobs, &nj, TOY_JOB_MIXTURE, "exact_mixture", NULL, "exact samples", NULL,
                 ig_guidance_none(), r->x[TOY_NBUF - 1]);
-    if (toy_run_jobs(r, jobs, nj)) goto done;
-    if (!o->quiet) fprintf(stderr, "sampling + scoring: %.1f s\n", toy_now() - t_sample);
+    if (toy_run_all(r, jobs, nj)) goto done;
+    if (!o->quiet) fprintf(stderr, "training, sampling and scoring: %.1f s\n", toy_now() - t_sample);
 
     /* 3. the files: each sampler's samples, the table, the figure (one panel
        per method over the class regions) and the training-speed figure */
