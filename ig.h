@@ -12,8 +12,7 @@
 
    The one-file rule
    -----------------
-   Include ig.h wherever you need it.  In EXACTLY ONE .c file, define
-   IG_IMPLEMENTATION before the include:
+   Include ig.h wherever you need it.  In EXACTLY ONE .c file, define IG_IMPLEMENTATION first:
 
        #define IG_IMPLEMENTATION
        #include "ig.h"
@@ -23,9 +22,8 @@
      1. errors, arenas            where every byte comes from
      2. random numbers            ig_rng (splitmix64, seeded, same on every platform)
      3. tensors and the tape      ig_tensor, ig_ctx, ig_backward (reverse-mode autograd)
-     4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated residual,
-                                  layernorm, silu, gelu, attention, patchify, gather, chunk,
-                                  mse, sum
+     4. ops, forward + backward   matmul (plain), linear, add, mul, modulate, gated add, layernorm,
+                                  silu, gelu, attention, patchify, gather, chunk, mse, sum
      5. the model                 config (SiT or LightningDiT), parameters, forward with two heads
      6. training                  flow-matching batch and loss, AdamW, clipping, EMA
      7. sampling                  Euler / Heun / Euler-Maruyama, IG, CFG, autoguidance;
@@ -218,13 +216,12 @@ IGDEF void ig_matmul(int trans_a, int trans_b, size_t M, size_t N, size_t K, con
 
 /* The architecture variants of the one model.
    IG_ARCH_SIT (0, the default): SiT/DiT: LayerNorm, GELU MLP, fixed sin-cos positions.
-   IG_ARCH_LIGHTNING: LightningDiT, the system of the paper's best numbers
-     (LightningDiT-XL/1 + IG): RMSNorm with a learned gain wherever SiT has a
-     LayerNorm, a SwiGLU MLP, 2D RoPE on q and k, and pos_embed as stored (the
-     sin-cos table at init, never trained or recomputed).  Its network runs in its
-     own time, t_ldit = 1 - t (t_ldit = 0 is noise), and predicts v_ldit = -v (data minus
-     noise).  ig_forward runs that bare network; ig_train_step_on and
-     ig_guided_velocity convert, so everything else sees the SiT convention. */
+   IG_ARCH_LIGHTNING: LightningDiT, the system of the paper's best numbers (LightningDiT-XL/1 + IG):
+     RMSNorm with a learned gain wherever SiT has a LayerNorm, a SwiGLU MLP, 2D RoPE on q and k, and
+     pos_embed as stored (the sin-cos table at init, never trained or recomputed).  Its network runs
+     in its own time, t_ldit = 1 - t (t_ldit = 0 is noise), and predicts v_ldit = -v (data minus
+     noise).  ig_forward runs that bare network; ig_train_step_on and ig_guided_velocity convert, so
+     everything else sees the SiT convention. */
 enum { IG_ARCH_SIT = 0, IG_ARCH_LIGHTNING = 1 };
 
 /* The blueprint.  Sizes are small numbers, so plain ints. */
@@ -634,12 +631,9 @@ IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
     t = (ig_tensor *)ig_arena_alloc(a, sizeof(ig_tensor));
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
-    t->ndim = ndim;
-    t->n = n;
+    t->ndim = ndim; t->n = n;
     for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    t->data = data;
-    t->grad = grad;
-    t->requires_grad = grad != NULL;
+    t->data = data; t->grad = grad; t->requires_grad = grad != NULL;
     return t;
 }
 
@@ -674,11 +668,8 @@ IGDEF int ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity) {
 
 IGDEF int ig_ctx_reset(ig_ctx *ctx, int training) {
     ig_arena_reset(ctx->scratch);
-    ctx->ntape = 0;
-    ctx->npool = 0;
-    ctx->failed = 0;
-    ctx->training = training;
-    ctx->tape = NULL;
+    ctx->ntape = 0; ctx->npool = 0; ctx->failed = 0;
+    ctx->training = training; ctx->tape = NULL;
     if (!training) return 0;
     ctx->tape = (ig_node *)ig_arena_alloc(ctx->scratch, ctx->cap_tape * sizeof(ig_node));
     return ctx->tape ? 0 : -1;
@@ -710,10 +701,8 @@ static ig_node *ig__record(ig_ctx *ctx, ig_backward_fn fn, ig_tensor *y, ig_tens
     }
     nd = &ctx->tape[ctx->ntape++];
     memset(nd, 0, sizeof *nd);
-    nd->ctx = ctx;
-    nd->backward = fn;
-    nd->out = y;
-    nd->in[0] = a; nd->in[1] = b; nd->in[2] = d;
+    nd->ctx = ctx; nd->backward = fn;
+    nd->out = y; nd->in[0] = a; nd->in[1] = b; nd->in[2] = d;
     return nd;
 }
 
@@ -947,10 +936,8 @@ static void ig__add_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *a = nd->in[0], *b = nd->in[1];
     float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
     size_t i;
-    if (da)
-        for (i = 0; i < y->n; i++) da[i] += y->grad[i];
-    if (db)
-        for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i];
+    if (da) for (i = 0; i < y->n; i++) da[i] += y->grad[i];
+    if (db) for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i];
 }
 
 IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
@@ -967,10 +954,8 @@ static void ig__mul_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *a = nd->in[0], *b = nd->in[1];
     float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
     size_t i;
-    if (da)
-        for (i = 0; i < y->n; i++) da[i] += y->grad[i] * b->data[i % b->n];
-    if (db)
-        for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i] * a->data[i];
+    if (da) for (i = 0; i < y->n; i++) da[i] += y->grad[i] * b->data[i % b->n];
+    if (db) for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i] * a->data[i];
 }
 
 IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s) {
@@ -987,8 +972,7 @@ IGDEF ig_tensor *ig_scale(ig_ctx *ctx, ig_tensor *a, float s) {
 static void ig__scale_backward(ig_node *nd) {
     float *da = ig__grad(nd->ctx, nd->in[0]);
     size_t i;
-    if (da)
-        for (i = 0; i < nd->out->n; i++) da[i] += nd->farg * nd->out->grad[i];
+    if (da) for (i = 0; i < nd->out->n; i++) da[i] += nd->farg * nd->out->grad[i];
 }
 
 /* --- 4.3 adaLN: modulate and the gated residual ---------------------------
@@ -1038,12 +1022,9 @@ static void ig__modulate_backward(ig_node *nd) {
         for (t = 0; t < T; t++) {
             const float *dy = y->grad + (b * T + t) * D, *xv = x->data + (b * T + t) * D,
                 *sc = scale->data + b * D;
-            if (dx)
-                for (d = 0; d < D; d++) dx[(b * T + t) * D + d] += dy[d] * (1.0f + sc[d]);
-            if (dshift)
-                for (d = 0; d < D; d++) dshift[b * D + d] += dy[d];
-            if (dscale)
-                for (d = 0; d < D; d++) dscale[b * D + d] += dy[d] * xv[d];
+            if (dx) for (d = 0; d < D; d++) dx[(b * T + t) * D + d] += dy[d] * (1.0f + sc[d]);
+            if (dshift) for (d = 0; d < D; d++) dshift[b * D + d] += dy[d];
+            if (dscale) for (d = 0; d < D; d++) dscale[b * D + d] += dy[d] * xv[d];
         }
 }
 
@@ -1074,12 +1055,9 @@ static void ig__gated_add_backward(ig_node *nd) {
         for (t = 0; t < T; t++) {
             size_t o = (b * T + t) * D;
             const float *dy = y->grad + o, *gt = gate->data + b * D;
-            if (dx)
-                for (d = 0; d < D; d++) dx[o + d] += dy[d];
-            if (dh)
-                for (d = 0; d < D; d++) dh[o + d] += dy[d] * gt[d];
-            if (dgate)
-                for (d = 0; d < D; d++) dgate[b * D + d] += dy[d] * h->data[o + d];
+            if (dx) for (d = 0; d < D; d++) dx[o + d] += dy[d];
+            if (dh) for (d = 0; d < D; d++) dh[o + d] += dy[d] * gt[d];
+            if (dgate) for (d = 0; d < D; d++) dgate[b * D + d] += dy[d] * h->data[o + d];
         }
 }
 
@@ -1391,11 +1369,10 @@ static void ig__attention_backward(ig_node *nd) {
 
 /* --- 4.7 patchify / unpatchify --------------------------------------------
    An image (C,H,W) becomes T = (H/p)(W/p) tokens, row by row of patches.
-   patchify:   x (B,C,H,W) -> (B,T,C*p*p), a patch's values ordered
-               (c, p_row, p_col): the layout of the patch-embedding
-               convolution's weight (D,C,p,p), so that conv = a Linear.
-   unpatchify: (B,T,p*p*C) ordered (p_row, p_col, c), the heads' layout in the
-               released model -> (B,C,H,W).
+   patchify:   x (B,C,H,W) -> (B,T,C*p*p), a patch's values ordered (c, p_row, p_col): the layout
+               of the patch-embedding convolution's weight (D,C,p,p), so that conv = a Linear.
+   unpatchify: (B,T,p*p*C) ordered (p_row, p_col, c), the heads' layout in the released model
+               -> (B,C,H,W).
    Both only move values, so each backward moves the gradient back. */
 static void ig__patch_copy(ig_tensor *img, ig_tensor *tok, size_t p, int to_tokens, int use_grad,
                            int channel_last) {
@@ -1580,8 +1557,7 @@ static void ig__sum_backward(ig_node *nd) {
     ig_tensor *x = nd->in[0];
     float g = nd->out->grad[0] * nd->farg, *dx = ig__grad(nd->ctx, x);
     size_t i;
-    if (dx)
-        for (i = 0; i < x->n; i++) dx[i] += g;
+    if (dx) for (i = 0; i < x->n; i++) dx[i] += g;
 }
 
 /* The LightningDiT variant's ops (RMSNorm, SwiGLU, 2D RoPE, cosine loss) and a
@@ -1657,16 +1633,11 @@ IGDEF int ig_config_preset(ig_config *cfg, const char *name, int in_channels,
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strlen(presets[i].size) == len && !strncmp(presets[i].size, name, len)) {
             memset(cfg, 0, sizeof *cfg);
-            cfg->in_channels = in_channels;
-            cfg->image_height = image_height;
-            cfg->image_width = image_width;
-            cfg->patch_size = (int)patch;
-            cfg->hidden_size = presets[i].width;
-            cfg->depth = presets[i].depth;
-            cfg->num_heads = presets[i].heads;
-            cfg->num_classes = num_classes;
-            cfg->aux_depth = presets[i].k;
-            cfg->t_scale = 1.0f;
+            cfg->in_channels = in_channels; cfg->image_height = image_height;
+            cfg->image_width = image_width; cfg->patch_size = (int)patch;
+            cfg->hidden_size = presets[i].width; cfg->depth = presets[i].depth;
+            cfg->num_heads = presets[i].heads; cfg->num_classes = num_classes;
+            cfg->aux_depth = presets[i].k; cfg->t_scale = 1.0f;
             return ig_config_check(cfg);
         }
     return ig__fail("ig_config_preset: unknown model size in '%s' (S, B, L or XL)", name);
@@ -1771,10 +1742,9 @@ IGDEF size_t ig_model_bytes(const ig_config *cfg, int training) {
          + (size_t)cfg->depth * sizeof(ig_block_params) + 4096;
 }
 
-/* Fixed 2D sin-cos position table (T,D): for the token in patch row i, column j,
-   channels [0, D/2) encode j and [D/2, D) encode i.  For one axis with d = D/2
-   channels and position x:  omega_q = 1 / 10000^(q / (d/2)),  q < d/2,
-   emb = [sin(x omega_0..), cos(x omega_0..)]. */
+/* Fixed 2D sin-cos position table (T,D): for the token in patch row i, column j, channels [0, D/2)
+   encode j and [D/2, D) encode i.  For one axis with d = D/2 channels and position x:
+     omega_q = 1 / 10000^(q / (d/2)),  q < d/2,   emb = [sin(x omega_0..), cos(x omega_0..)] */
 static void ig__pos_embed(float *pe, size_t rows, size_t cols, size_t D) {
     size_t i, j, q, d = D / 2, quarter = D / 4;
     for (i = 0; i < rows; i++)
@@ -2085,15 +2055,14 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
 
 /* === 6. training ========================================================= */
 
-/* One training step, top-down: ig_train_step below is the whole step, and
-   its parts follow in the order it calls them:
-     the batch      ig__batch takes its buffers, ig_flow_batch draws t, the label
-                    dropout and the noise: x_t and the target v*
-     the update     ig__train_step_core: forward, the loss of both heads,
-                    ig_backward, then clipping (ig__clip_grads) and AdamW with
-                    the EMA (ig__adamw_ema)
-   A step that would leave a non-finite value anywhere changes nothing: the
-   guards that make sure of it close the section. */
+/* One training step, top-down: ig_train_step below is the whole step, and its parts follow in the
+   order it calls them:
+     the batch      ig__batch takes its buffers, ig_flow_batch draws t, the label dropout and the
+                    noise: x_t and the target v*
+     the update     ig__train_step_core: forward, the loss of both heads, ig_backward, then
+                    clipping (ig__clip_grads) and AdamW with the EMA (ig__adamw_ema)
+   A step that would leave a non-finite value anywhere changes nothing: the guards that make sure of
+   it close the section. */
 static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg,
                      float **t, int **labels);
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
@@ -2632,12 +2601,11 @@ done:
            for each MR x NR tile of C[ic.., jc..]:
              micro-kernel: tile (+)= Ap sliver (MR x KC, in L1) * Bp sliver (KC x NR)
 
-   The micro-kernel keeps the tile of C in registers for the whole KC loop:
-   per step k, NR/VW vector loads of B and MR broadcasts of A feed MR*NR/VW FMAs (AVX-512: 4 and 6
-   feed 24), so the FMA unit, not memory, is the limit.  Packing puts the operands in the kernel's
-   order, absorbs the transposes (with AVX-512 through registers, 16 k at a time) and zero-pads the
-   edge tiles.  Small problems skip packing and threads (ig__gemm_small).  IG_NO_FAST_GEMM leaves
-   all of this out. */
+   The micro-kernel keeps the tile of C in registers for the whole KC loop: per step k, NR/VW vector
+   loads of B and MR broadcasts of A feed MR*NR/VW FMAs (AVX-512: 4 and 6 feed 24), so the FMA unit,
+   not memory, is the limit.  Packing puts the operands in the kernel's order, absorbs the
+   transposes (with AVX-512 through registers, 16 k at a time) and zero-pads the edge tiles.  Small
+   problems skip packing and threads (ig__gemm_small).  IG_NO_FAST_GEMM leaves all of this out. */
 #if !defined(IG_NO_FAST_GEMM)
 #ifndef IG_MAX_THREADS
 #define IG_MAX_THREADS 8
@@ -4054,9 +4022,8 @@ done:
 }
 
 /* === Appendix C. the other ops: LightningDiT's and a classifier's ======== */
-/* Ops beyond the SiT + IG of sections 1-7 (the cosine loss is an option of any
-   training, tc.cos_weight), written as in section 4: each forward, then its
-   backward (declared with the others there). */
+/* Ops beyond the SiT + IG of sections 1-7 (the cosine loss is an option of any training,
+   tc.cos_weight), written as in section 4: each forward, then its backward (declared there). */
 
 /* --- C.0 the LightningDiT variant: RoPE tables, time convention, sampler ----
    What IG_ARCH_LIGHTNING adds to sections 5 and 7, apart from its ops (C.1). */
@@ -4090,8 +4057,7 @@ static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, con
     for (i = 0; i < x->shape[0]; i++) t[i] = 1.0f - t[i];
     if (ig_forward(m, ctx, x, t, labels, v, v_aux)) return -1;
     for (i = 0; i < (*v)->n; i++) (*v)->data[i] = -(*v)->data[i];
-    if (v_aux)
-        for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
+    if (v_aux) for (i = 0; i < (*v_aux)->n; i++) (*v_aux)->data[i] = -(*v_aux)->data[i];
     return 0;
 }
 
@@ -4111,9 +4077,7 @@ IGDEF ig_guidance ig_guidance_lightning(int with_cfg) {
     return gd;
 }
 
-/* --- C.1 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss -------
-   Used by IG_ARCH_LIGHTNING models (the cosine term by any training that asks
-   for it, tc.cos_weight). */
+/* --- C.1 the LightningDiT ops: RMSNorm, SwiGLU, 2D RoPE, cosine loss (IG_ARCH_LIGHTNING) ------ */
 
 /* RMSNorm with a learned gain, per row of D values (x, y (...,D), w (D)):
      rstd = 1 / sqrt(mean(x^2) + 1e-6),  xhat = x rstd,  y = xhat w
@@ -4327,11 +4291,10 @@ static void ig__cos_loss_backward(ig_node *nd) {
 }
 
 /* --- C.2 cross-entropy and reshape (for classifiers) -----------------------
-   cross-entropy: z (B,K) logits, labels l (B) in 0..K-1,
-         loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,l_b ],
-         in double with the row maximum subtracted (log-sum-exp);
-         dz_bk = (softmax(z_b)_k - [k == l_b]) / B dloss.  The forward saves
-         the softmax (B,K) and then the labels as floats (exact below 2^24).
+   cross-entropy: z (B,K) logits, labels l (B) in 0..K-1, in double with the row maximum
+         subtracted (log-sum-exp):  loss (1) = (1/B) sum_b [ log sum_k exp(z_bk) - z_b,l_b ],
+         dz_bk = (softmax(z_b)_k - [k == l_b]) / B dloss.  The forward saves the softmax (B,K)
+         and then the labels as floats (exact below 2^24).
    reshape: y = x in another shape with the same element count; dx += dy.  */
 IGDEF ig_tensor *ig_cross_entropy(ig_ctx *ctx, ig_tensor *z, const int *labels) {
     ig_tensor *y;
@@ -4392,8 +4355,7 @@ static void ig__reshape_backward(ig_node *nd) {
     ig_tensor *x = nd->in[0], *y = nd->out;
     float *dx = ig__grad(nd->ctx, x);
     size_t i;
-    if (dx)
-        for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
+    if (dx) for (i = 0; i < x->n; i++) dx[i] += y->grad[i];
 }
 
 #endif /* IG_IMPLEMENTATION_DONE */
