@@ -80,9 +80,8 @@ IGDEF const char *ig_last_error(void);   /* this thread's last failure message (
    and the tape, reset every step.  Counting mode answers "how large must the scratch arena be?": a
    counting arena gives memory only to headers (tensor structs, the tape) and hands every data
    buffer a pointer nothing reads, while 'used' and 'peak' move exactly as in a real run.
-   ig_model_scratch_bytes (section 7.1) runs the code of a real training step on one: each op takes
-   its memory as usual and returns before computing (section 4), so the counted peak is the real
-   one, to the byte. */
+   ig_model_scratch_bytes (section 7.1) runs a real training step on one: each op takes its memory
+   as usual and returns before computing (section 4), so the counted peak is exact, to the byte. */
 typedef struct ig_arena {
     unsigned char *base; /* the block, aligned to 64 bytes     */
     void *block;         /* what IG_MALLOC returned            */
@@ -158,8 +157,7 @@ IGDEF ig_tensor *ig_tensor_wrap(ig_arena *a, float *data, float *grad, int ndim,
 IGDEF int ig_backward(ig_ctx *ctx, ig_tensor *loss);
 
 /* === 4. ops ============================================================== */
-/* Each returns a new tensor from the scratch arena, or NULL.  A NULL input gives a NULL output, so
-   a chain of ops fails once. */
+/* Each returns a new tensor in the scratch arena or NULL; NULL in, NULL out: a chain fails once. */
 
 /* y (...,N) = x (...,K) W^T + b.  W is (N,K) like torch.nn.Linear; b (N) may be NULL. */
 IGDEF ig_tensor *ig_linear(ig_ctx *ctx, ig_tensor *x, ig_tensor *w, ig_tensor *b);
@@ -598,8 +596,7 @@ IGDEF void ig_rng_normal_fill(ig_rng *r, float *x, size_t n) {
 /* How the tape works.  During a training forward, every op appends one node to ctx->tape: its
    backward function, its output and its inputs.  The tape is therefore already in execution order
    (a Wengert list), and ig_backward just walks it from the end to the start: no graph search, no
-   recursion.  Every backward ADDS into its inputs' .grad (+=), so a tensor used twice gets the sum
-   of both contributions. */
+   recursion.  Every backward ADDS into its inputs' .grad (+=): a tensor used twice gets both. */
 typedef struct ig_node ig_node;
 typedef void (*ig_backward_fn)(ig_node *nd);
 struct ig_node {                 /* one entry of the tape                    */
@@ -1238,8 +1235,7 @@ static void ig__gelu_backward(ig_node *nd) {
    order of float rounding, fast: one task per (b,h) runs the kernels of Appendix A.2, which hold
    the transposes (S^T = k q^T, so that the softmax runs down columns, 16 queries side by side in a
    vector) and go through the matmul.  With one token (T = 1, the 2D toy) each softmax is over one
-   key, P = 1 exactly: out = v, dv = dO and dS = 0, so dq = dk = 0; ig_attention then only copies,
-   the same bits. */
+   key, P = 1 exactly: out = v, dv = dO and dS = 0, so dq = dk = 0; ig_attention only copies. */
 
 /* y (B,T,D) from qkv (B,T,3D); with dy != NULL also dqkv (B,T,3D) += the
    backward.  p and dp: T floats each of work (a row of P, a row of dP). */
@@ -2019,8 +2015,8 @@ static ig_tensor *ig__keep(const ig_ctx *ctx, const ig_tensor *t, ig_tensor *kee
    The aux head reads the residual stream after block k while the backbone carries on unchanged:
    both heads come out of the same pass.  Without a tape nothing of a block is needed after it: h
    and v_aux are copied into buffers made before the blocks, and the arena rewinds to that mark
-   after every block, so a forward holds one block's activations at a time (XL at batch 4: 0.13 GB
-   instead of about 3.5). */
+   after every block, so a forward holds one block's activations at a time (XL, batch 4: 0.13 GB,
+   not 3.5). */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
                      ig_tensor **v, ig_tensor **v_aux) {
     const ig_config *cfg = &m->cfg;
@@ -2061,8 +2057,8 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
                     noise: x_t and the target v*
      the update     ig__train_step_core: forward, the loss of both heads, ig_backward, then
                     clipping (ig__clip_grads) and AdamW with the EMA (ig__adamw_ema)
-   A step that would leave a non-finite value anywhere changes nothing: the guards that make sure of
-   it close the section. */
+   A step that would leave a non-finite value anywhere changes nothing (the guards close the
+   section). */
 static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg,
                      float **t, int **labels);
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
@@ -2171,8 +2167,7 @@ IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config
    stop-gradient), so the early blocks serve both heads.  The cosine term (LightningDiT's release)
    compares the channel vectors at each position.  A LightningDiT network is trained in its own
    convention: t becomes t_ldit = 1 - t and the target u = -v* (data minus noise), both in place in
-   the batch; the loss values are the same ((v_ldit - u)^2 = (-v_ldit - v*)^2, and a cosine is
-   unchanged when both vectors flip). */
+   the batch; the losses are equal: (v_ldit - u)^2 = (-v_ldit - v*)^2, cos(-a, -b) = cos(a, b). */
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
                                float *t, const int *labels, ig_tensor *tg, ig_train_stats *stats) {
     ig_tensor *v, *v_aux = NULL, *loss_final, *loss_aux = NULL, *loss_cos = NULL, *loss;
@@ -2235,7 +2230,6 @@ static float ig__clip_grads(ig_model *m, float max_norm) {
     return norm;
 }
 
-/* The released training settings (listed at the declaration, top of the file). */
 IGDEF ig_train_config ig_train_defaults(void) {
     ig_train_config tc;
     tc.lr = 1e-4f; tc.beta1 = 0.9f; tc.beta2 = 0.999f; tc.eps = 1e-8f; tc.weight_decay = 0.0f;
@@ -2614,8 +2608,7 @@ done:
    AVX2 and FMA, 4 otherwise: SSE2, NEON, ...), or without GNU C a plain float.  The register tile
    is IG__MR = 6 rows by IG__NV vectors: 6 x 4 zmm (+ 4 of B: 28 of 32 registers), else 6 x 2 (+ 2
    of B + 1 of A: 15 of 16).  IG__FMA(a,b,c) = a*b + c, fused where there is an intrinsic (with
-   -std=c99 gcc never contracts a*b + c itself), and IG__SPLAT(x) = x in every lane, the intrinsic
-   where there is one. */
+   -std=c99 gcc never contracts a*b + c itself), and IG__SPLAT(x) = x in every lane (ditto). */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #include <immintrin.h>
 #define IG__VW 16
@@ -2716,14 +2709,12 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
  * go 16 p at a time through registers instead, 3 to 4 times faster: Bp slivers (w = NR = 64) in
  * blocks of 16 x 16, Ap slivers (w = MR = 6) in blocks of 6 x 16.
  * _mm512_permutex2var_ps(a, idx, b) takes its lane k from a[idx[k]] for idx[k] < 16, from
- * b[idx[k] - 16] otherwise.  The index vectors are constants once the loops computing them are
- * unrolled. */
+ * b[idx[k] - 16] otherwise.  The index vectors are constants once their loops are unrolled. */
 #define IG__PACK512 1
 
 /* One round h of a 16 x 16 transpose, on rows r[0..15]: for each pair of rows (i, i+h) with
  * i & h == 0, in every group of 2h lanes the upper h lanes of row i trade places with the lower h
- * lanes of row i+h (the 2 x 2 transpose of a block of h x h blocks).  Rounds h = 8, 4, 2, 1
- * transpose the whole. */
+ * lanes of row i+h (the 2 x 2 transpose of a block of h x h blocks).  Rounds h = 8, 4, 2, 1: all. */
 static inline void ig__transpose_round(__m512 *r, int h) {
     int lo[16], hi[16], k, m;
     __m512i ilo, ihi;
@@ -2901,8 +2892,7 @@ static void ig__gemm_small(int trans_a, int trans_b, size_t M, size_t N, size_t 
  * SiT-XL/2 at batch 4, M = 4, N = 6912, K = 1152, W 32 MB.  The packed route would copy all of W
  * into its packed buffers on every call, to fill 4 of the 6 rows of each register tile; here each
  * row of W is read once, from memory, for the M dot products with it (A's M rows stay in L1),
- * threads split N.  Each element is ig__dot's sum, as on the small route: the thread count does not
- * change it. */
+ * threads split N.  Each element is ig__dot's sum, as on the small route, for any thread count. */
 #define IG__TINY_M 8
 #define IG__TINY_NK ((size_t)1 << 20)
 static void ig__gemm_tiny(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb,
@@ -2937,8 +2927,7 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_
 /* Threads: C is cut into one slab per thread (rows if M >= N, else columns), each with its own
  * packing buffers, one fork/join per call; each packs the shared operand itself, cheap next to the
  * compute (O(K*N) against O(M/nt*N*K)).  K is never split and KC depends on K only, so every
- * element of C is summed in the same order for any thread count: results are bit-identical with 1
- * or 2 threads. */
+ * element of C is summed in the same order for any thread count: the same bits on 1 or 2 threads. */
 static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t nkb = (K + IG__KC - 1) / IG__KC, kcb = (K + nkb - 1) / nkb; /* equal blocks <= KC */
@@ -3066,8 +3055,7 @@ static void ig__gemm_narrow(int trans_a, int trans_b, size_t T, size_t hd, size_
    the softmax of a query runs down a column, so the max, the sum and the rowsum of the backward,
    chains in key order, run for 16 queries side by side in one vector (the same values as one at a
    time).  The four products with hd columns (out, dv, dq, dk: (T,hd), K = T) go through
-   ig__gemm_narrow, which computes such a product as its transpose (hd,T) when that fills fewer
-   register tiles (SiT-XL/2: hd = 72). */
+   ig__gemm_narrow: as the transpose (hd,T) when that fills fewer register tiles (XL/2: hd = 72). */
 
 /* P^T = softmax(scale S) of each query, in place: ST (keys,queries) = S^T holds the unscaled dot
    products, one query per column; scale S is formed in the max pass and again, the same float
@@ -3256,8 +3244,7 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
     return p;
 }
 
-/* Appends (key, val) to the metadata arrays of *n pairs.  -1: out of memory, and the caller
-   still owns key and val. */
+/* Appends (key, val) to the metadata arrays of *n pairs.  -1: out of memory (key, val not taken). */
 static int ig__st_pair(char ***keys, char ***vals, int *n, char *key, char *val) {
     char **k = (char **)ig__st_grow(*keys, *n, sizeof *k), **v;
     if (k) *keys = k;
@@ -3775,8 +3762,7 @@ static int ig__st_add_params(ig_st_writer *w, const ig_model *m, const float *ba
     return 0;
 }
 
-/* The weights (and with training_state the EMA, the moments, the step and the RNG), the
-   configuration as metadata. */
+/* The weights (with training_state the EMA, moments, step and RNG), the config as metadata. */
 static int ig__st_save(const ig_model *m, const char *filename, const float *weights, int training_state) {
     static const char *key[9] = { "in_channels", "image_height", "image_width", "patch_size", "hidden_size", "depth", "num_heads", "num_classes", "aux_depth" };
     const ig_config *cfg = &m->cfg;
