@@ -11,6 +11,9 @@
 #   make bench      the benchmark tool build/ig-bench
 #   make fuzz       fuzz every parser in FUZZ_TARGETS for FUZZ_SECONDS each (clang + libFuzzer)
 #   make mutants    apply each of tests/mutants.py's changes to a copy of ig.h: the tests must fail
+#   make exercises  list the coursework exercises; make exercise E=NAME writes a student copy,
+#                   make check E=NAME [STUDENT=path/to/ig.h] grades it (docs/tour.md)
+#   make exercises-check  every exercise: blank fails, ig.h passes, wrong answers fail
 #   make docs-check run the commands README.md and docs/*.md mark as runnable, in a fresh clone
 #                   (SLOW=1: the slow ones too; tools/check_docs.py)
 #   OMP=0           build without OpenMP (single thread)     NATIVE=0  no -march=native
@@ -49,7 +52,7 @@ TEST_SRC := tests/test_ig.c tests/test_ops.c tests/test_model.c tests/test_metho
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TOOLS    := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 
-.PHONY: all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-claims fmnist-classifier fmnist-data shards-check docs-check
+.PHONY: exercises exercise check exercises-check all test debug examples bench toy compile-check fuzz mutants clean fmnist fmnist-eval fmnist-train fmnist-claims fmnist-classifier fmnist-data shards-check docs-check
 
 all: $(BUILD)/test_ig examples
 
@@ -129,6 +132,26 @@ $(BUILD)/%: examples/%.c ig.h examples/*.h | $(BUILD)
 
 $(BUILD)/%: tools/%.c ig.h examples/*.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
+# Coursework (issue 20; docs/tour.md): tools/exercise.c cuts an exercise's piece out of
+# ig.h, tests/exercises/grade.c grades a copy, tests/exercises/check_all.sh checks the
+# grader itself (the blank copy fails, ig.h passes, the wrong answers in
+# tests/exercises/answers/ fail, the second solutions there pass).
+exercises: $(BUILD)/exercise
+	@./$(BUILD)/exercise list
+
+exercise: $(BUILD)/exercise
+	@test -n "$(E)" || { echo "usage: make exercise E=NAME   (make exercises lists the names)"; exit 2; }
+	@mkdir -p $(BUILD)/exercises/$(E)
+	@./$(BUILD)/exercise blank $(E) ig.h $(BUILD)/exercises/$(E)/ig.h
+	@cp tests/exercises/tasks/$(E).md $(BUILD)/exercises/$(E)/TASK.md
+	@echo "wrote $(BUILD)/exercises/$(E)/ig.h and $(BUILD)/exercises/$(E)/TASK.md; then: make check E=$(E)"
+
+check:
+	@CC="$(CC)" sh tests/exercises/check.sh "$(E)" "$(STUDENT)" $(BUILD)
+
+exercises-check: $(BUILD)/exercise
+	@CC="$(CC)" BUILD=$(BUILD) sh tests/exercises/check_all.sh
 
 # Sharded sampling with real processes: 3 at once (xargs -P 3) against 1, the SLURM
 # array script's command line, numpy reading the .npz (tests/shards.sh).

@@ -1,0 +1,3 @@
+/* wrong: extrapolates from the final head instead of the aux head */
+//@@
+            vf[i] = vf[i] + w * (vf[i] - va[i]);
