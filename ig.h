@@ -100,9 +100,8 @@ IGDEF void  ig_arena_reset(ig_arena *a);
 
 /* === 2. random numbers =================================================== */
 
-/* ig_rng: splitmix64.  One 64-bit state, same numbers on every platform.
-   All noise in training and sampling comes from here, drawn on one thread,
-   so results do not depend on the number of threads. */
+/* ig_rng: splitmix64, one 64-bit state, the same numbers on every platform.  All noise in training
+   and sampling is drawn here, on one thread: results do not depend on the thread count. */
 typedef struct ig_rng { uint64_t state; int has_spare; float spare; } ig_rng;
 
 IGDEF void     ig_rng_seed(ig_rng *r, uint64_t seed);
@@ -353,9 +352,8 @@ typedef struct ig_train_stats {
     float grad_norm;        /* global gradient norm before clipping            */
 } ig_train_stats;
 
-/* The flow-matching batch of clean data x0 (B,C,H,W), labels (B) in
-   0..num_classes-1: t (B), labels after dropout (B), x_t and the target
-   (B,C,H,W), drawn from rng in a fixed order (see section 6). */
+/* The flow-matching batch of clean data x0 (B,C,H,W), labels (B) in 0..num_classes-1: t (B), labels
+   after dropout (B), x_t and the target (B,C,H,W), drawn from rng in a fixed order (section 6). */
 IGDEF int ig_flow_batch(ig_rng *rng, const ig_config *cfg, const ig_train_config *tc, size_t B,
                         const float *x0, const int *labels, float *xt, float *t, float *target,
                         int *train_labels);
@@ -735,8 +733,7 @@ static void ig__grad_release(ig_ctx *ctx, ig_tensor *t) {
         ctx->pool[ctx->npool].buf = t->grad;
         ctx->pool[ctx->npool++].n = t->n;
     }
-    t->grad = NULL;
-    t->grad_pooled = 0;
+    t->grad = NULL; t->grad_pooled = 0;
 }
 
 /* While counting (ig_model_scratch_bytes) each node only takes the gradient
@@ -1670,41 +1667,36 @@ static void ig__walk_params(ig_model *m, ig__param_visit visit, void *user) {
 #define IG__P(field, suffix, nd, a0, a1) \
         snprintf(name, sizeof name, "%s.%s", pre, suffix); \
         visit(user, name, nd, a0, a1, 1, 1, o ? &o->field : NULL, 1);
+    /* a Linear <pre>.<suffix>: weight (n_out, n_in) in o->f_w, then bias (n_out) in o->f_b */
+#define IG__LINEAR(f, suffix, n_out, n_in) \
+        IG__P(f##_w, suffix ".weight", 2, n_out, n_in) IG__P(f##_b, suffix ".bias", 1, n_out, 1)
     for (i = 0; i < cfg->depth; i++) {
         ig_block_params *o = m->blocks ? &m->blocks[i] : NULL;
         snprintf(pre, sizeof pre, "blocks.%d", i);
-        IG__P(ada_w, "adaLN_modulation.1.weight", 2, 6 * D, D)
-        IG__P(ada_b, "adaLN_modulation.1.bias", 1, 6 * D, 1)
-        IG__P(qkv_w, "attn.qkv.weight", 2, 3 * D, D)
-        IG__P(qkv_b, "attn.qkv.bias", 1, 3 * D, 1)
-        IG__P(proj_w, "attn.proj.weight", 2, D, D)
-        IG__P(proj_b, "attn.proj.bias", 1, D, 1)
+        IG__LINEAR(ada, "adaLN_modulation.1", 6 * D, D)
+        IG__LINEAR(qkv, "attn.qkv", 3 * D, D)
+        IG__LINEAR(proj, "attn.proj", D, D)
         if (lightning) {
             IG__P(norm1_w, "norm1.weight", 1, D, 1)
             IG__P(norm2_w, "norm2.weight", 1, D, 1)
-            IG__P(w12_w, "mlp.w12.weight", 2, 2 * hid, D)
-            IG__P(w12_b, "mlp.w12.bias", 1, 2 * hid, 1)
-            IG__P(w3_w, "mlp.w3.weight", 2, D, hid)
-            IG__P(w3_b, "mlp.w3.bias", 1, D, 1)
+            IG__LINEAR(w12, "mlp.w12", 2 * hid, D)
+            IG__LINEAR(w3, "mlp.w3", D, hid)
         } else {
-            IG__P(fc1_w, "mlp.fc1.weight", 2, 4 * D, D)
-            IG__P(fc1_b, "mlp.fc1.bias", 1, 4 * D, 1)
-            IG__P(fc2_w, "mlp.fc2.weight", 2, D, 4 * D)
-            IG__P(fc2_b, "mlp.fc2.bias", 1, D, 1)
+            IG__LINEAR(fc1, "mlp.fc1", 4 * D, D)
+            IG__LINEAR(fc2, "mlp.fc2", D, 4 * D)
         }
     }
     for (h = 0; h < 2; h++) {   /* final_layer, then final_layer_xr: the aux head */
         ig_head_params *o = h == 0 ? &m->final_head : &m->aux_head;
         snprintf(pre, sizeof pre, "%s", h == 0 ? "final_layer" : "final_layer_xr");
-        IG__P(ada_w, "adaLN_modulation.1.weight", 2, 2 * D, D)
-        IG__P(ada_b, "adaLN_modulation.1.bias", 1, 2 * D, 1)
-        IG__P(out_w, "linear.weight", 2, out, D)
-        IG__P(out_b, "linear.bias", 1, out, 1)
+        IG__LINEAR(ada, "adaLN_modulation.1", 2 * D, D)
+        IG__LINEAR(out, "linear", out, D)
         if (lightning) {
             IG__P(norm_w, "norm_final.weight", 1, D, 1)
         }
     }
 #undef IG__P
+#undef IG__LINEAR
 }
 
 /* Counts each parameter into m->nparams and m->nweights (before: its index and offset) and, once
@@ -1776,10 +1768,8 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     if (ig_config_check(cfg)) return -1;
     m->cfg = *cfg;
     ig__walk_params(m, ig__add_param, m);   /* no table yet: only counts */
-    nparams = m->nparams;
-    nbytes = m->nweights * sizeof(float);
-    m->nparams = 0;
-    m->nweights = 0;
+    nparams = m->nparams; nbytes = m->nweights * sizeof(float);
+    m->nparams = 0; m->nweights = 0;
     if (ig_arena_init(&m->arena, "model", ig_model_bytes(cfg, training))) return -1;
     /* all zero: biases, adaLN and the heads start at zero, so do the moments */
     arrays[0] = &m->weights; arrays[1] = &m->grads; arrays[2] = &m->adam_m; arrays[3] = &m->adam_v;
@@ -1832,10 +1822,7 @@ IGDEF int ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_
     return 0;
 }
 
-IGDEF void ig_model_free(ig_model *m) {
-    ig_arena_free(&m->arena);
-    memset(m, 0, sizeof *m);
-}
+IGDEF void ig_model_free(ig_model *m) { ig_arena_free(&m->arena); memset(m, 0, sizeof *m); }
 
 IGDEF ig_param *ig_model_find(ig_model *m, const char *name) {
     int i;
@@ -1848,8 +1835,7 @@ IGDEF void ig_model_swap_ema(ig_model *m) {
     float *tmp = m->weights;
     int i;
     if (!m->ema) return;
-    m->weights = m->ema;
-    m->ema = tmp;
+    m->weights = m->ema; m->ema = tmp;
     for (i = 0; i < m->nparams; i++) m->params[i].t->data = m->weights + m->params[i].offset;
 }
 
@@ -2412,14 +2398,10 @@ fail:
 }
 
 IGDEF int ig_sample_heun(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
-                         size_t nsteps) {
-    return ig__heun(f, user, x, n, grid, nsteps, 1);
-}
+                         size_t nsteps) { return ig__heun(f, user, x, n, grid, nsteps, 1); }
 
 IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, const float *grid,
-                          size_t nsteps) {
-    return ig__heun(f, user, x, n, grid, nsteps, 0);
-}
+                          size_t nsteps) { return ig__heun(f, user, x, n, grid, nsteps, 0); }
 
 /* Euler-Maruyama, the released IG sampler.  The reverse SDE with diffusion g2
    has the same marginals as the ODE for any g2 >= 0 once its drift is
@@ -2685,8 +2667,7 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
     size_t p;
     int i, v;
     for (i = 0; i < IG__MR; i++)
-        for (v = 0; v < IG__NV; v++)
-            acc[i][v] = IG__SPLAT(0.0f);
+        for (v = 0; v < IG__NV; v++) acc[i][v] = IG__SPLAT(0.0f);
     for (p = 0; p < kc; p++) {
         for (i = 0; i < IG__MR; i++) {
             ig__vf ai = IG__SPLAT(a[i]);
@@ -2847,9 +2828,8 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap, const fl
         }
 }
 
-/* Small route: no packing, no threads; inner loops walk contiguous memory. */
-/* dot(a[0:K], b[0:K]) with 4 independent vector accumulators (one chain
- * would wait on the FMA latency), combined in a fixed order. */
+/* Small route: no packing, no threads; inner loops walk contiguous memory.  dot(a[0:K], b[0:K])
+ * with 4 independent vector accumulators (one chain would wait on the FMA latency), in fixed order. */
 static float ig__dot(const float *a, const float *b, size_t K) {
     ig__vf acc[4];
     float s;
