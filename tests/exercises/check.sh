@@ -20,7 +20,7 @@ cp "$S" "$D/ig.h"
 echo "grading $S on exercise $E"
 if ! $CC -std=c99 -O1 -I"$D" -o "$D/grade" tests/exercises/grade.c -lm 2> "$D/compile.log"; then
   echo "FAIL  $S does not compile; the compiler's first error:"
-  grep -m1 -A4 'error' "$D/compile.log" | sed 's/^/      /'
+  grep -m1 -A4 'error' "$D/compile.log" | sed "s|$D/ig.h|$S|g; s/^/      /"
   echo "      hint: change only exercise $E's piece (where the stub was); the rest of ig.h stays as it was"
   echo "      (all of the compiler's output: $D/compile.log)"
   echo "0 passed, 1 failed"
