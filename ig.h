@@ -124,10 +124,9 @@ typedef struct ig_tensor {
     size_t n;                    /* number of elements                       */
 } ig_tensor;
 
-/* The context every op runs in: the scratch arena and the tape (a list of ig_node,
-   private to the implementation, section 3).  With training == 0 nothing is recorded
-   and no gradient buffer is made; gradients of activations exist only during
-   ig_backward, recycled through a small free list. */
+/* The context every op runs in: the scratch arena and the tape (a list of ig_node, private to the
+   implementation, section 3).  With training == 0 nothing is recorded and no gradient buffer is
+   made; activations' gradients exist only in ig_backward, recycled via a free list. */
 #define IG_POOL_SLOTS 64
 typedef struct ig_ctx {
     ig_arena *scratch;
@@ -305,9 +304,8 @@ IGDEF size_t ig_model_bytes(const ig_config *cfg, int training);
 IGDEF size_t ig_model_scratch_bytes(const ig_config *cfg, size_t batch, int training);
 IGDEF size_t ig_model_tape_nodes(const ig_config *cfg);  /* one training step's: for ig_ctx_init */
 
-/* Builds the model and initializes it as released: xavier-uniform Linears, zero
-   biases, N(0, 0.02) label table and time MLP, adaLN and the output heads zero
-   (LightningDiT: the aux head's weights xavier too). */
+/* Builds the model and initializes it as released: xavier-uniform Linears, zero biases, N(0, 0.02)
+   label table and time MLP, adaLN and the heads zero (LightningDiT: aux head weights xavier). */
 IGDEF int  ig_model_init(ig_model *m, const ig_config *cfg, int training, uint64_t seed);
 IGDEF void ig_model_free(ig_model *m);
 IGDEF ig_param *ig_model_find(ig_model *m, const char *name);  /* by state-dict name; NULL: none */
@@ -371,9 +369,8 @@ IGDEF int ig_train_step_on(ig_model *m, ig_ctx *ctx, const ig_train_config *tc,
 
 /* === 7. sampling ========================================================= */
 
-/* A velocity field: v = f(x, t) for a whole batch of n floats.  The samplers
-   below only ever see this function, so they work the same for the model with
-   or without guidance and for an exact, known field. */
+/* A velocity field: v = f(x, t) for a whole batch of n floats.  The samplers only ever see this
+   function: they work alike for the model, guided or not, and for an exact, known field. */
 typedef int (*ig_velocity_fn)(void *user, const float *x, size_t n, float t, float *v);
 #define IG_VELOCITY_FN_DEFINED 1
 
@@ -398,8 +395,7 @@ IGDEF int ig_sample_heun2(ig_velocity_fn f, void *user, float *x, size_t n, cons
 IGDEF int ig_sample_sde(ig_velocity_fn f, void *user, float *x, size_t n, size_t nsteps, int path,
                         ig_rng *rng);
 
-/* How the model's velocity is guided.  Each method acts only for t inside its
-   interval [low, high]. */
+/* How the model's velocity is guided; each method acts only for t in its interval [low, high]. */
 typedef struct ig_guidance {
     float ig_weight, ig_low, ig_high;       /* IG: v_aux + w (v_final - v_aux); w = 1 off     */
     float cfg_scale, cfg_low, cfg_high;     /* CFG: v_u + s (v_c - v_u); s = 1 off           */
@@ -481,8 +477,7 @@ static IG__THREAD_LOCAL char ig__errbuf[1024];
 
 IGDEF const char *ig_last_error(void) { return ig__errbuf; }
 
-/* Formats the message into the error buffer; returns -1 so callers can write
-   'return ig__fail(...)'. */
+/* Formats the message into the error buffer and returns -1 ('return ig__fail(...)'). */
 static int ig__fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -2001,8 +1996,7 @@ static ig_tensor *ig__keep(const ig_ctx *ctx, const ig_tensor *t, ig_tensor *kee
    The aux head reads the residual stream after block k while the backbone carries on unchanged:
    both heads come out of the same pass.  Without a tape nothing of a block is needed after it: h
    and v_aux are copied into buffers made before the blocks, and the arena rewinds to that mark
-   after every block, so a forward holds one block's activations at a time (XL, batch 4: 0.13 GB,
-   not 3.5). */
+   after every block: a forward holds one block's activations (XL, batch 4: 0.13 GB, not 3.5). */
 IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, const int *labels,
                      ig_tensor **v, ig_tensor **v_aux) {
     const ig_config *cfg = &m->cfg;
@@ -2043,8 +2037,7 @@ IGDEF int ig_forward(ig_model *m, ig_ctx *ctx, ig_tensor *x, const float *t, con
                     noise: x_t and the target v*
      the update     ig__train_step_core: forward, the loss of both heads, ig_backward, then
                     clipping (ig__clip_grads) and AdamW with the EMA (ig__adamw_ema)
-   A step that would leave a non-finite value anywhere changes nothing (the guards close the
-   section). */
+   A step that would leave a non-finite value anywhere changes nothing (guards: end of section). */
 static int ig__batch(const ig_model *m, ig_ctx *ctx, size_t rows, ig_tensor **x, ig_tensor **tg,
                      float **t, int **labels);
 static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *tc, ig_tensor *x,
@@ -2245,8 +2238,7 @@ static ig__adamw_coef ig__adamw_coefs(const ig_train_config *tc, int64_t step) {
     return c;
 }
 
-/* One element's step: g its gradient; w, mo, v, e its weight, moments and EMA,
-   read and replaced by their new values. */
+/* One element's step: g its gradient; w, mo, v, e its weight, moments and EMA, updated in place. */
 static inline void ig__adamw_elem(const ig__adamw_coef *c, float g, float *pw, float *pm,
                                   float *pv, float *pe) {
     float w = *pw, mo = *pm, v = *pv, e = *pe;
@@ -2348,8 +2340,7 @@ IGDEF void ig_grid_uniform(float *grid, size_t nsteps) {
     for (i = 0; i <= nsteps; i++) grid[i] = 1.0f - (float)i / (float)nsteps;
 }
 
-/* The samplers need a few buffers of n floats; they come from the heap once
-   per call (not per step). */
+/* The samplers' few buffers of n floats come from the heap once per call (not per step). */
 static float *ig__buffers(size_t n, size_t count) {
     float *p = (float *)IG_MALLOC(n * count * sizeof(float));
     if (!p) ig__fail("ig: sampler: could not allocate %zu floats", n * count);
@@ -4158,8 +4149,7 @@ IGDEF ig_tensor *ig_rope(ig_ctx *ctx, ig_tensor *qkv, size_t heads, ig_tensor *c
         return ig__op_fail(ctx, "ig_rope: qkv must be (B,T,3D) with D divisible by heads=%zu into an even head dim, "
                            "and cos/sin (T,hd) (got %zu and %zu elements)", heads, cos->n, sin->n);
     B = qkv->shape[0]; T = qkv->shape[1]; D3 = qkv->shape[2]; D = D3 / 3; hd = D / heads;
-    /* the tables are buffers: y needs a gradient only through qkv, and the
-       node keeps them for the backward */
+    /* the tables are buffers: y needs a gradient only through qkv; the node keeps them */
     if (!(y = ig__out(ctx, qkv, NULL, NULL, 3, qkv->shape))) return NULL;
     if (y->requires_grad) {
         if (!(nd = ig__record(ctx, ig__rope_backward, y, qkv, cos, sin))) return NULL;
@@ -4201,9 +4191,8 @@ static void ig__rope_backward(ig_node *nd) {
 /* The cosine term of the LightningDiT loss.  a, b (B,C,...) -> scalar (1): at each of the N = B P
    positions (P = the product of the dims after C) the channel vectors a_p, b_p (C) give
      cos_p = <a_p, b_p> / sqrt(max(|a_p|^2 |b_p|^2, eps^2)),  eps = 1e-8
-   (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away
-   from the eps clamp:  dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2  (the
-   same with a and b swapped), times -dy / N. */
+   (torch's cosine_similarity), and y = mean_p (1 - cos_p).  Backward, away from the eps clamp:
+   dcos_p / da_p = b_p / den - cos_p a_p / |a_p|^2 (for b: a, b swapped), times -dy / N. */
 static void ig__cos_terms(const ig_tensor *a, const ig_tensor *b, size_t bi, size_t p,
                           double *dot, double *na, double *nb) {
     size_t C = a->shape[1], P = a->n / (a->shape[0] * C), ch;
