@@ -2,11 +2,10 @@
 
    What this is
    ------------
-   A small, readable implementation of Internal Guidance (IG; Zhou et al., "Guiding a
-   Diffusion Transformer with the Internal Dynamics of Itself", CVPR 2026): a Diffusion
-   Transformer (SiT/DiT, adaLN-Zero) with one extra output head hung after an early
-   block k (the "aux" head), trained with flow matching on both heads, and sampled by
-   extrapolating away from the aux head's (weaker) velocity:
+   A readable implementation of Internal Guidance (IG; Zhou et al., "Guiding a Diffusion Transformer
+   with the Internal Dynamics of Itself", CVPR 2026): a Diffusion Transformer (SiT/DiT, adaLN-Zero)
+   with one extra output head after an early block k (the "aux" head), trained with flow matching on
+   both heads, and sampled by extrapolating away from the aux head's (weaker) velocity:
 
        v = v_aux + w * (v_final - v_aux)          (w = 1: plain model)
 
@@ -51,8 +50,7 @@
      - Time t in [0,1]: t = 1 is pure noise, t = 0 is data.
        Linear path x_t = (1 - t) x0 + t eps, velocity target v* = eps - x0.
      - Every element count and offset is a size_t.
-     - Functions that can fail return NULL or -1; ig_last_error() says why.
-       The library never aborts your program on bad input.
+     - Functions that can fail return NULL or -1 (ig_last_error() says why); bad input never aborts.
 */
 #ifndef IG_H
 #define IG_H
@@ -893,11 +891,10 @@ static void ig__linear_backward(ig_node *nd) {
 }
 
 /* --- 4.2 add, mul, scale --------------------------------------------------
-   y = a + b,  y = a * b (elementwise),  y = s a.   a is any shape; b has a's
-   shape or a's trailing dims and is repeated over a's leading ones, so b's
-   element of y[i] is b[i % b->n] (e.g. a (T,D) table added to x (B,T,D)).
-   Backward: da += dy (add) or dy * b (mul) or s dy (scale); a repeated b sums
-   the contributions of all its repeats.                                     */
+   y = a + b,  y = a * b (elementwise),  y = s a.   a is any shape; b has a's shape or a's trailing
+   dims and is repeated over a's leading ones, so b's element of y[i] is b[i % b->n] (e.g. a (T,D)
+   table added to x (B,T,D)).  Backward: da += dy (add) or dy * b (mul) or s dy (scale); a repeated
+   b sums the contributions of all its repeats. */
 static int ig__check_broadcast(ig_ctx *ctx, const char *op, ig_tensor *a, ig_tensor *b) {
     int i, off;
     if (!a || !b || ctx->failed) { ctx->failed = 1; return -1; }
@@ -1895,10 +1892,9 @@ static ig_tensor *ig__head(ig_ctx *ctx, const ig_model *m, const ig_head_params 
      (shift1, scale1, gate1, shift2, scale2, gate2) = Linear(SiLU(c))     (B,6D)
      h = h + gate1 * Attn(LN(h) * (1 + scale1) + shift1)
      h = h + gate2 * MLP (LN(h) * (1 + scale2) + shift2)     MLP: D -> 4D -> D
-   The Linear is zero at init, so every gate is 0 and the block starts as the
-   identity: the network grows from the identity map (adaLN-Zero, DiT).
-   LightningDiT's block is the same frame with RMSNorm (gains norm1, norm2),
-   RoPE on q and k, and a SwiGLU MLP w3(SwiGLU(w12(.))): D -> 2H -> H -> D. */
+   The Linear is zero at init, so every gate is 0 and every block, hence the network, starts as the
+   identity (adaLN-Zero, DiT).  LightningDiT's block is the same frame with RMSNorm (gains norm1,
+   norm2), RoPE on q and k, and a SwiGLU MLP w3(SwiGLU(w12(.))): D -> 2H -> H -> D. */
 static ig_tensor *ig__block(ig_ctx *ctx, const ig_model *m, const ig_block_params *bp, ig_tensor *h,
                             ig_tensor *silu_c) {
     size_t heads = (size_t)m->cfg.num_heads;
@@ -2223,8 +2219,7 @@ IGDEF ig_train_config ig_train_defaults(void) {
      m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
      w <- w - (lr / (1 - b1^s)) m / (sqrt(v) / sqrt(1 - b2^s) + eps)
    then the EMA of the weights:  ema <- d ema + (1 - d) w, an average over about the last
-   1 / (1 - d) steps, smoother than the last step: samplers use it.  Nothing is stored before every
-   new value is known to be finite (the guards at the end of this section). */
+   1 / (1 - d) steps, smoother than the last step: samplers use it.  (Stored only if all finite.) */
 typedef struct { float b1, b2, eps, step_size, bc2_sqrt, decay, d; } ig__adamw_coef;
 static int ig__adamw_check(const ig_model *m, const ig__adamw_coef *c, const ig_train_config *tc);
 
@@ -2447,8 +2442,7 @@ IGDEF ig_guidance ig_guidance_none(void) {
 static int ig__forward_sit(ig_model *m, ig_ctx *ctx, ig_tensor *x, float *t, const int *labels,
                            ig_tensor **v, ig_tensor **v_aux);
 
-/* The guided velocity of the batch x (B,C,H,W) at time t.  Each method acts
-   only for t inside its interval:
+/* The guided velocity of a batch x (B,C,H,W) at t; each method acts only for t in its interval:
      IG  (Zhou et al. 2026), w = ig_weight != 1, both heads of ONE forward:
              v = v_aux + w (v_final - v_aux)
      CFG (s = cfg_scale != 1): one forward of 2B rows, [labels; null label],
@@ -3985,11 +3979,10 @@ done:
 /* --- C.0 the LightningDiT variant: RoPE tables, time convention, sampler ----
    What IG_ARCH_LIGHTNING adds to sections 5 and 7, apart from its ops (C.1). */
 
-/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of
-   tokens n = a cols + b (a row, b column).  Dims [0, hd/2) turn with the row a,
-   [hd/2, hd) with the column b; inside each half, pair j (dims 2j, 2j+1) turns by
-   theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72: theta_m = 10000^(-m/18)).
-   A checkpoint stores these tables; ig_load checks them against this. */
+/* LightningDiT's 2D RoPE tables cos, sin (T,hd) for a rows x cols grid of tokens n = a cols + b
+   (a row, b column).  Dims [0, hd/2) turn with the row a, [hd/2, hd) with the column b; inside each
+   half, pair j (dims 2j, 2j+1) turns by theta_j = 10000^(-2j / (hd/2)), j < hd/4 (XL, hd 72:
+   theta_m = 10000^(-m/18)).  A checkpoint stores these tables; ig_load checks them against this. */
 static void ig__rope_table(float *cs, float *sn, size_t rows, size_t cols, size_t hd) {
     size_t n, d, half = hd / 2;
     for (n = 0; n < rows * cols; n++)
