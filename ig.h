@@ -649,8 +649,7 @@ IGDEF int ig_ctx_init(ig_ctx *ctx, ig_arena *scratch, size_t tape_capacity) {
     memset(ctx, 0, sizeof *ctx);
     if (tape_capacity > SIZE_MAX / sizeof(ig_node))   /* its bytes would wrap around */
         return ig__fail("ig_ctx_init: tape_capacity %zu is too large", tape_capacity);
-    ctx->scratch = scratch;
-    ctx->cap_tape = tape_capacity;
+    ctx->scratch = scratch; ctx->cap_tape = tape_capacity;
     return ig_ctx_reset(ctx, 0);
 }
 
@@ -1470,8 +1469,7 @@ IGDEF ig_tensor *ig_chunk(ig_ctx *ctx, ig_tensor *x, size_t n, size_t i) {
         return ig__op_fail(ctx, "ig_chunk: the last dim %zu does not split into %zu chunks (asked "
                                 "for chunk %zu)", x->shape[x->ndim - 1], n, i);
     memcpy(shape, x->shape, sizeof shape);
-    K = shape[x->ndim - 1] / n;
-    shape[x->ndim - 1] = K;
+    K = shape[x->ndim - 1] / n; shape[x->ndim - 1] = K;
     if (!(y = ig__op(ctx, ig__chunk_backward, x, NULL, NULL, x->ndim, shape, &nd))) return NULL;
     if (nd) { nd->arg[0] = n; nd->arg[1] = i; }
     if (ig__counting(ctx)) return y;
@@ -1701,8 +1699,7 @@ static void ig__add_param(void *user, const char *name, int ndim, size_t d0, siz
     if (m->params) {
         ig_param *pp = &m->params[m->nparams];
         snprintf(pp->name, sizeof pp->name, "%s", name);
-        pp->offset = o;
-        pp->trainable = trainable;
+        pp->offset = o; pp->trainable = trainable;
         pp->t = ig_tensor_wrap(&m->arena, m->weights + o, m->grads &&
                                trainable ? m->grads + o : NULL, ndim, shape);
         if (slot) *slot = pp->t;
@@ -2181,11 +2178,9 @@ static int ig__train_step_core(ig_model *m, ig_ctx *ctx, const ig_train_config *
                         "changed", (long long)m->step + 1);
     if (ig__adamw_ema(m, tc)) return -1;   /* step += 1, or nothing changed */
     if (stats) {
-        stats->loss = loss->data[0];
-        stats->loss_final = loss_final->data[0];
+        stats->loss = loss->data[0]; stats->loss_final = loss_final->data[0];
         stats->loss_aux = loss_aux ? loss_aux->data[0] : 0.0f;
-        stats->loss_cos = loss_cos ? loss_cos->data[0] : 0.0f;
-        stats->grad_norm = norm;
+        stats->loss_cos = loss_cos ? loss_cos->data[0] : 0.0f; stats->grad_norm = norm;
     }
     return 0;
 }
@@ -2688,8 +2683,7 @@ static inline void ig__transpose_round(__m512 *r, int h) {
         lo[k] = k % (2 * h) < h ? k : 16 + k - h;
         hi[k] = k % (2 * h) < h ? k + h : 16 + k;
     }
-    ilo = _mm512_loadu_si512(lo);
-    ihi = _mm512_loadu_si512(hi);
+    ilo = _mm512_loadu_si512(lo); ihi = _mm512_loadu_si512(hi);
     for (m = 0; m < 8; m++) {
         int i = m / h * 2 * h + m % h;
         __m512 a = r[i], b = r[i + h];
@@ -3364,8 +3358,7 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     t->dtype = d < IG_DTYPE_OTHER ? (ig_dtype)d : IG_DTYPE_OTHER;
     t->dtype_size = ig__st_sizes[d];
     strcpy(t->dtype_name, ig__st_dtypes[d]);
-    b = (uint64_t)off[0];
-    e = (uint64_t)off[1];
+    b = (uint64_t)off[0]; e = (uint64_t)off[1];
     if (ig__st_bytes(t->shape, t->ndim, (uint64_t)t->dtype_size, UINT64_MAX, &bytes))
         return ig__fail("%s: tensor '%s': its shape overflows 64 bits", J->filename, t->name);
     if (b > e || e > data_size)
@@ -3374,8 +3367,7 @@ static int ig__st_entry(ig__json *J, ig_st_tensor *t, uint64_t data_size) {
     if (e - b != bytes)
         return ig__fail("%s: tensor '%s': shape and dtype %s need %llu bytes, data_offsets [%llu, %llu] hold %llu", J->filename, t->name,
                         t->dtype_name, (unsigned long long)bytes, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
-    t->begin = (size_t)b;
-    t->end = (size_t)e;
+    t->begin = (size_t)b; t->end = (size_t)e;
     return 0;
 }
 
@@ -3460,8 +3452,7 @@ IGDEF int ig_st_open(ig_st_file *st, const char *filename) {
     IG__TRY(hlen > IG_ST_MAX_HEADER || hlen > fsize - 8 || fsize - 8 - hlen > (uint64_t)SIZE_MAX, "%s: header length %llu is "
             "beyond the file (%llu bytes) or the limit (%u); truncated, or not safetensors?", filename, (unsigned long long)hlen,
             (unsigned long long)fsize, (unsigned)IG_ST_MAX_HEADER);
-    st->data_start = (size_t)(8 + hlen);
-    st->data_size = (size_t)(fsize - 8 - hlen);
+    st->data_start = (size_t)(8 + hlen); st->data_size = (size_t)(fsize - 8 - hlen);
     IG__TRY(!(hdr = (char *)IG_MALLOC((size_t)hlen + 1)) || fread(hdr, 1, (size_t)hlen, st->f) != (size_t)hlen,
             "%s: cannot read the %llu-byte header", filename, (unsigned long long)hlen);
     J.base = J.p = hdr; J.end = hdr + hlen; J.filename = st->filename;
@@ -3581,8 +3572,7 @@ static int ig__st_add_meta(ig_st_writer *w, const char *key, const char *val) {
     if (!key || !val) return ig__fail("ig_st_add_meta: NULL key or value");
     if (!ig__st_utf8_ok(key) || !ig__st_utf8_ok(val)) return ig__fail("ig_st_add_meta: key '%s': key or value is not UTF-8", key);
     for (i = 0; i < w->nmeta; i++) if (!strcmp(w->meta_keys[i], key)) return ig__fail("ig_st_add_meta: duplicate key '%s'", key);
-    k = ig__st_strdup(key);
-    v = ig__st_strdup(val);
+    k = ig__st_strdup(key); v = ig__st_strdup(val);
     if (k && v && !ig__st_pair(&w->meta_keys, &w->meta_vals, &w->nmeta, k, v)) return 0;
     IG_FREE(k); IG_FREE(v);
     return ig__fail("ig_st_add_meta: out of memory");
@@ -3684,8 +3674,7 @@ IGDEF int ig_st_writer_save(ig_st_writer *w, const char *filename) {
 #if IG__POSIX
     IG__TRY(fsync(fileno(f)), "%s: not saved: cannot flush it to disk: %s", filename, strerror(errno));
 #endif
-    d = fclose(f);
-    f = NULL;
+    d = fclose(f); f = NULL;
     IG__TRY(d, "%s: not saved: write error on close (disk full?)", filename);
     if (ig__st_dest_ok(filename)) goto done;                  /* again: it may have changed meanwhile */
 #if defined(_WIN32)
@@ -3814,8 +3803,7 @@ static int ig__check_rope(const ig_model *m, const float *w, const char *filenam
     const float *cs, *sn; float *ref; size_t n, i; double worst = 0.0;
     if (cfg->arch != IG_ARCH_LIGHTNING) return 0;
     n = m->rope_cos->n;
-    cs = w + (m->rope_cos->data - m->weights);
-    sn = w + (m->rope_sin->data - m->weights);
+    cs = w + (m->rope_cos->data - m->weights); sn = w + (m->rope_sin->data - m->weights);
     if (!(ref = (float *)IG_MALLOC(2 * n * sizeof(float)))) return ig__fail("%s: out of memory", filename);
     ig__rope_table(ref, ref + n, (size_t)rows, (size_t)cols, (size_t)hd);
     for (i = 0; i < n; i++) worst = fmax(worst, fmax(fabs((double)cs[i] - ref[i]), fabs((double)sn[i] - ref[n + i])));
@@ -3865,8 +3853,7 @@ IGDEF int ig_load(ig_model *m, const char *filename, int strict) {
         for (k = 0, s = rng; rng && k < 3; k++, s = end) {
             while (*s == ' ') s++;
             if (*s < '0' || *s > '9') break;
-            errno = 0;
-            rs[k] = strtoull(s, &end, 10);
+            errno = 0; rs[k] = strtoull(s, &end, 10);
             if (errno) break;
         }
         IG__TRY(rng && (k < 3 || *end || rs[1] > 1 || rs[2] > 0xffffffffull), "%s: metadata 'rng' is \"%.60s\", not 'state has_spare bits'", filename, rng);
@@ -3903,8 +3890,7 @@ static int ig__config_lightning(const ig_st_file *st, ig_config *cfg, int heads,
     hd = (int)fc->shape[1];
     if (heads > 0 && heads != D / hd)
         return ig__fail("%s: %d heads asked for, but feat_rope's head dim %d means %d heads", filename, heads, hd, D / hd);
-    cfg->arch = IG_ARCH_LIGHTNING;
-    cfg->num_heads = D / hd;
+    cfg->arch = IG_ARCH_LIGHTNING; cfg->num_heads = D / hd;
     return 0;
 }
 
