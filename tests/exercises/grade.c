@@ -17,6 +17,13 @@
 static int npass, nfail;
 static char why[4096];
 static const char *formula;   /* the task sheet's formula to re-read, for the hint */
+static size_t first_bad;      /* cmp's first wrong index, for the inputs there */
+
+/* appends to the failure's explanation (the inputs at the first wrong value) */
+static void more(const char *fmt, double a, double b, double c) {
+    size_t n = strlen(why);
+    snprintf(why + n, sizeof why - n, fmt, a, b, c);
+}
 
 /* ---- comparing ---------------------------------------------------------------------- */
 /* got (float) against want (double): |got - want| <= atol + rtol |want| everywhere. */
@@ -31,6 +38,7 @@ static int cmp(const char *what, const float *got, const double *want, size_t n,
         }
     }
     if (!bad) return 1;
+    first_bad = first;
     snprintf(why, sizeof why,
              "%s: %zu of %zu values wrong; first at [%zu]: got %.7g, expected %.7g "
              "(tolerance %.1g + %.1g |expected|)",
@@ -148,6 +156,7 @@ static int check_ig_line(float w) {
         char what[128];
         snprintf(what, sizeof what, "the guided velocity with w = %g (v_final, v_aux from ig_forward)", (double)w);
         ok = cmp(what, out, want, NB * PER, 1e-6, 1e-5);
+        if (!ok) more("\n      there v_final = %.7g, v_aux = %.7g, w = %g", vf[first_bad], va[first_bad], w);
     }
     ig_model_free(&m);
     return ok;
@@ -179,6 +188,11 @@ static int check_cfg(float w, float s) {
         snprintf(what, sizeof what, "the guided velocity with s = %g, IG w = %g (v_c: labels 0 2 1, "
                  "v_u: null label 3, from ig_forward)", (double)s, (double)w);
         ok = cmp(what, out, want, NB * PER, 1e-6, 1e-5);
+        if (!ok) {
+            size_t k = first_bad;
+            more("\n      there v_c = %.7g (its own label), v_u = %.7g (null label), s = %g",
+                 va[k] + w * (vf[k] - va[k]), ua[k] + w * (uf[k] - ua[k]), s);
+        }
     }
     ig_model_free(&m);
     return ok;
@@ -312,10 +326,24 @@ static int check_flow(int path, int lognormal) {
                  "draw exactly one normal eps per element, in order, and nothing else");
         return 0;
     }
-    return cmp(path == IG_PATH_COSINE ? "x_t on the cosine path" : "x_t on the linear path", xt, wx,
-               NB * PER, 1e-6, 1e-5) &&
-           cmp(path == IG_PATH_COSINE ? "the target v* on the cosine path" : "the target v* on the linear path",
-               tg, wt, NB * PER, 1e-6, 1e-5);
+    if (!cmp(path == IG_PATH_COSINE ? "x_t on the cosine path" : "x_t on the linear path", xt, wx,
+             NB * PER, 1e-6, 1e-5) ||
+        !cmp(path == IG_PATH_COSINE ? "the target v* on the cosine path" : "the target v* on the linear path",
+             tg, wt, NB * PER, 1e-6, 1e-5)) {
+        size_t k = first_bad;
+        /* eps of element k, replayed once more */
+        ig_rng_seed(&mine, 99);
+        for (b = 0; b <= k / PER; b++) {
+            if (lognormal) ig_rng_normal(&mine); else ig_rng_uniform(&mine);
+            ig_rng_uniform(&mine);
+            for (i = 0; i < PER; i++) {
+                float e = ig_rng_normal(&mine);
+                if (b * PER + i == k) more("\n      there t = %.7g, x0 = %.7g, eps = %.7g", t[b], x0[k], e);
+            }
+        }
+        return 0;
+    }
+    return 1;
 }
 
 /* ---- loss ---------------------------------------------------------------------------- */
