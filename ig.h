@@ -2675,7 +2675,7 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
 
 /* One round h of a 16 x 16 transpose, on rows r[0..15]: for each pair of rows (i, i+h) with
  * i & h == 0, in every group of 2h lanes the upper h lanes of row i trade places with the lower h
- * lanes of row i+h (the 2 x 2 transpose of a block of h x h blocks).  Rounds h = 8, 4, 2, 1: all. */
+ * lanes of row i+h (the 2 x 2 transpose of a block of h x h blocks); rounds h = 8, 4, 2, 1: all. */
 static inline void ig__transpose_round(__m512 *r, int h) {
     int lo[16], hi[16], k, m;
     __m512i ilo, ihi;
@@ -2808,7 +2808,7 @@ static void ig__macro(size_t mc, size_t nc, size_t kc, const float *ap, const fl
 }
 
 /* Small route: no packing, no threads; inner loops walk contiguous memory.  dot(a[0:K], b[0:K])
- * with 4 independent vector accumulators (one chain would wait on the FMA latency), in fixed order. */
+ * with 4 independent vector accumulators (one chain would wait on the FMA latency), fixed order. */
 static float ig__dot(const float *a, const float *b, size_t K) {
     ig__vf acc[4];
     float s;
@@ -2886,7 +2886,7 @@ static void ig__gemm_blocked(int trans_a, int trans_b, size_t M, size_t N, size_
 /* Threads: C is cut into one slab per thread (rows if M >= N, else columns), each with its own
  * packing buffers, one fork/join per call; each packs the shared operand itself, cheap next to the
  * compute (O(K*N) against O(M/nt*N*K)).  K is never split and KC depends on K only, so every
- * element of C is summed in the same order for any thread count: the same bits on 1 or 2 threads. */
+ * element of C is summed in the same order for any thread count: same bits on 1 or 2 threads. */
 static void ig__gemm_packed(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     size_t nkb = (K + IG__KC - 1) / IG__KC, kcb = (K + nkb - 1) / nkb; /* equal blocks <= KC */
@@ -3203,7 +3203,7 @@ static void *ig__st_grow(void *a, int n, size_t elem) {
     return p;
 }
 
-/* Appends (key, val) to the metadata arrays of *n pairs.  -1: out of memory (key, val not taken). */
+/* Appends (key, val) to the metadata arrays of *n pairs.  -1: no memory (key, val not taken). */
 static int ig__st_pair(char ***keys, char ***vals, int *n, char *key, char *val) {
     char **k = (char **)ig__st_grow(*keys, *n, sizeof *k), **v;
     if (k) *keys = k;
