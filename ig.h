@@ -2675,7 +2675,7 @@ static void ig__kernel(size_t kc, const float *a, const float *b, float *c, size
 
 /* One round h of a 16 x 16 transpose, on rows r[0..15]: for each pair of rows (i, i+h) with
  * i & h == 0, in every group of 2h lanes the upper h lanes of row i trade places with the lower h
- * lanes of row i+h (the 2 x 2 transpose of a block of h x h blocks); rounds h = 8, 4, 2, 1: all. */
+ * lanes of row i+h (a 2 x 2 transpose of h x h blocks).  Rounds h = 8, 4, 2, 1 transpose it all. */
 static inline void ig__transpose_round(__m512 *r, int h) {
     int lo[16], hi[16], k, m;
     __m512i ilo, ihi;
