@@ -912,17 +912,24 @@ IGDEF ig_tensor *ig_add(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
     if (ig__check_broadcast(ctx, "ig_add", a, b)) return NULL;
     if (!(y = ig__op(ctx, ig__add_backward, a, b, NULL, 0, NULL, NULL)) ||
         ig__counting(ctx)) return y;
-    IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
-    for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i % b->n];
+    if (b->n == y->n) {
+        IG__OMP(omp parallel for schedule(static) if (y->n > 32768))
+        for (i = 0; i < y->n; i++) y->data[i] = a->data[i] + b->data[i];
+    } else {   /* b repeated: one pass per repeat (no i % b->n per element) */
+        size_t bn = b->n, j;
+        IG__OMP(omp parallel for schedule(static) private(j) if (y->n > 32768))
+        for (i = 0; i < y->n / bn; i++)
+            for (j = 0; j < bn; j++) y->data[i * bn + j] = a->data[i * bn + j] + b->data[j];
+    }
     return y;
 }
 
 static void ig__add_backward(ig_node *nd) {
     ig_tensor *y = nd->out, *a = nd->in[0], *b = nd->in[1];
     float *da = ig__grad(nd->ctx, a), *db = ig__grad(nd->ctx, b);
-    size_t i;
+    size_t i, j;
     if (da) for (i = 0; i < y->n; i++) da[i] += y->grad[i];
-    if (db) for (i = 0; i < y->n; i++) db[i % b->n] += y->grad[i];
+    if (db) for (i = 0; i < y->n; i += b->n) for (j = 0; j < b->n; j++) db[j] += y->grad[i + j];
 }
 
 IGDEF ig_tensor *ig_mul(ig_ctx *ctx, ig_tensor *a, ig_tensor *b) {
