@@ -6,9 +6,10 @@
    (ground truth), no guidance, CFG, IG, IG + CFG and autoguidance, and scores
    every sampler with the exact metrics (mean log p, outliers, branch TV, leaves).
    toy2d_main() at the bottom reads in that order: truth, train, sample each
-   method, score, plot.
+   method, score, plot.  With OpenMP the trainings and the samplers run as
+   tasks on two threads, one thread each (toy_run_all), with the same bits.
 
-     make toy                           build/toy2d --out out/toy2d  (about 6.5 min)
+     make toy                           build/toy2d --out out/toy2d  (about 3 min)
      build/toy2d --quick --out DIR      a tiny run for the tests      (a few s)
      build/toy2d --sweep --load DIR/model_ema.safetensors   IG weight x interval,
                                         CFG and IG + CFG on the saved IG model
