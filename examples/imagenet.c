@@ -485,6 +485,21 @@ done:
 
 typedef struct { char *path; size_t start, end; } imnet_shard;
 
+/* A count in a shard's metadata (start, end, or the n inside its settings):
+   decimal digits only, up to the end of the string (or, in_settings, a ';'),
+   and no overflow.  0 or -1. */
+static int imnet_count(const char *s, int in_settings, size_t *v) {
+    size_t x = 0;
+    if (!(*s >= '0' && *s <= '9')) return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (x > ((size_t)-1 - 9) / 10) return -1;
+        x = x * 10 + (size_t)(*s - '0');
+    }
+    if (*s != '\0' && !(in_settings && *s == ';')) return -1;
+    *v = x;
+    return 0;
+}
+
 static int imnet_shard_cmp(const void *a, const void *b) {
     const imnet_shard *x = (const imnet_shard *)a, *y = (const imnet_shard *)b;
     return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->end > y->end) - (x->end < y->end);
@@ -543,8 +558,7 @@ static int imnet_merge(int argc, char **argv) {
         ig_st_file st;
         const char *set, *s0, *s1;
         const ig_st_tensor *zt;
-        char *endp;
-        unsigned long long n = 0;
+        size_t n = 0;
         if (ig_st_open(&st, sh[i].path)) { fprintf(stderr, "imagenet merge: %s\n", ig_last_error()); goto done; }
         set = ig_st_meta(&st, "settings"); s0 = ig_st_meta(&st, "start"); s1 = ig_st_meta(&st, "end");
         zt = ig_st_find(&st, "latents");
@@ -553,11 +567,14 @@ static int imnet_merge(int argc, char **argv) {
                     sh[i].path);
             ig_st_close(&st); goto done;
         }
-        sh[i].start = (size_t)strtoull(s0, &endp, 10);
-        sh[i].end = (size_t)strtoull(s1, &endp, 10);
-        n = strtoull(strstr(set, ";n=") + 3, &endp, 10);
+        if (imnet_count(s0, 0, &sh[i].start) || imnet_count(s1, 0, &sh[i].end) ||
+            imnet_count(strstr(set, ";n=") + 3, 1, &n)) {
+            fprintf(stderr, "imagenet merge: %s: its metadata's start '%s', end '%s' or n are not counts: a damaged shard?\n",
+                    sh[i].path, s0, s1);
+            ig_st_close(&st); goto done;
+        }
         if (sh[i].end <= sh[i].start || sh[i].end > n || (size_t)zt->shape[0] != sh[i].end - sh[i].start) {
-            fprintf(stderr, "imagenet merge: %s: range %zu..%zu does not fit its %lld latents of %llu images\n", sh[i].path,
+            fprintf(stderr, "imagenet merge: %s: range %zu..%zu does not fit its %lld latents of %zu images\n", sh[i].path,
                     sh[i].start, sh[i].end, (long long)zt->shape[0], n);
             ig_st_close(&st); goto done;
         }

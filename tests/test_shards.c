@@ -127,6 +127,34 @@ static int test_shards_compose(void) {
     return 0;
 }
 
+/* Rewrites a shard with one metadata value replaced (key must be there). */
+static int sht_rewrite_meta(const char *path, const char *key, const char *val) {
+    ig_st_file st;
+    ig_st_writer w;
+    const ig_st_tensor *zt, *lt;
+    float *z = NULL;
+    int64_t *lab = NULL, zs[4], ls[1];
+    int i, rc = -1;
+    if (ig_st_open(&st, path)) return -1;
+    zt = ig_st_find(&st, "latents"); lt = ig_st_find(&st, "labels");
+    if (!zt || !lt || zt->ndim != 4) { ig_st_close(&st); return -1; }
+    z = (float *)malloc(ig_st_numel(zt) * sizeof(float));
+    lab = (int64_t *)malloc(ig_st_numel(lt) * sizeof(int64_t));
+    for (i = 0; i < 4; i++) zs[i] = zt->shape[i];
+    ls[0] = lt->shape[0];
+    ig_st_writer_init(&w);
+    if (z && lab && !ig_st_read_f32(&st, zt, z, ig_st_numel(zt)) && !ig_st_read_i64(&st, lt, lab, ig_st_numel(lt))) {
+        int bad = ig_st_add(&w, "latents", IG_F32, 4, zs, z) | ig_st_add(&w, "labels", IG_I64, 1, ls, lab);
+        for (i = 0; i < st.nmeta; i++)
+            bad |= ig_st_add_meta(&w, st.meta_keys[i], strcmp(st.meta_keys[i], key) ? st.meta_vals[i] : val);
+        ig_st_close(&st);
+        rc = bad ? -1 : ig_st_writer_save(&w, path);
+    } else ig_st_close(&st);
+    ig_st_writer_free(&w);
+    free(z); free(lab);
+    return rc;
+}
+
 static int test_shards_bad_input(void) {
     char root[] = "/tmp/test_shards_XXXXXX", d[96], e[96], out[96], msg[4096];
     CHECK(mkdtemp(root) != NULL, "mkdtemp failed");
@@ -161,6 +189,24 @@ static int test_shards_bad_input(void) {
     CHECK(sht_sample(e, "0/2", "7", "random", msg, sizeof msg) == 0, "%s", msg);
     CHECK(sht_run(msg, sizeof msg, "merge", "--dir", root, "--out", out, (char *)NULL) == 2 && strstr(msg, "no shard"),
           "empty dir: %s", msg);
+    /* a damaged count in a shard's metadata */
+    {
+        static const char *const bad[] = { "0x", "", "-1", "99999999999999999999999", "3;" };
+        char f[96], shard[160];
+        size_t b;
+        snprintf(f, sizeof f, "%s/f", root);
+        CHECK(sht_sample(f, "0/1", "7", "random", msg, sizeof msg) == 0, "%s", msg);
+        snprintf(shard, sizeof shard, "%s/shard-00000000-00000010.safetensors", f);
+        for (b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            CHECK(sht_rewrite_meta(shard, "start", bad[b]) == 0, "%s", ig_last_error());
+            CHECK(sht_run(msg, sizeof msg, "merge", "--dir", f, "--out", out, "--vae", SHT_VAE, (char *)NULL) == 2 &&
+                  strstr(msg, "not counts"), "start '%s': %s", bad[b], msg);
+            CHECK(!sht_exists(out), "a refused merge wrote %s", out);
+        }
+        CHECK(sht_rewrite_meta(shard, "start", "0") == 0, "%s", ig_last_error());
+        CHECK(sht_run(msg, sizeof msg, "merge", "--dir", f, "--out", out, "--vae", SHT_VAE, (char *)NULL) == 0,
+              "the repaired shard: %s", msg);
+    }
     snprintf(msg, sizeof msg, "rm -rf '%s'", root);
     CHECK(system(msg) == 0, "cleanup");
     return 0;
